@@ -1,0 +1,207 @@
+"""The on-disk format of attention logs: the one module both the writer and the readers use.
+
+Specification: docs/format.md. In short, per probe and attention kind there are two tags:
+- `attention/<probe>/<kind>`: a blob sequence; at each logged step blob 0 is a JSON header and blob
+  1 + l holds layer l's quantized attention [heads, query, key], zlib-compressed, either whole
+  (a keyframe) or as a byte-wise difference to the keyframe at an earlier step of the same tag;
+- `attention_stats/<probe>/<kind>`: a float32 tensor [stats, layers, heads] of per-head statistics.
+Every value carries the same JSON plugin metadata describing the probe (tokens, segments, special
+tokens, layers, heads...), so any single record can be interpreted on its own.
+"""
+import json
+import struct
+import zlib
+
+import numpy as np
+
+from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+
+PLUGIN_NAME = "attention"
+FORMAT_VERSION = 1
+
+SNAPSHOT_TAG_PREFIX = "attention/"
+STATS_TAG_PREFIX = "attention_stats/"
+
+# Order of the statistics in a stats tensor (definitions: docs/format.md).
+STAT_NAMES = ("entropy", "first", "sep", "self", "prev", "next", "max", "drift", "induction", "duplicate")
+
+# Which token list the query rows and key columns of each kind refer to, and whether it is causal
+# by construction (`self` is causal for decoder-only models: the writer is told).
+KIND_SIDES = {
+    "self": ("tokens", "tokens"),
+    "encoder": ("tokens", "tokens"),
+    "decoder": ("decoder_tokens", "decoder_tokens"),
+    "cross": ("decoder_tokens", "tokens"),
+}
+
+ENCODING_KEYFRAME = 0
+ENCODING_DELTA = 1
+_LAYER_MAGIC = b"TA"
+_LAYER_HEADER = struct.Struct("<2sBBqIHHH")  # magic, version, encoding, ref step, ref crc32, H, Q, K
+ZLIB_LEVEL = 6
+
+
+class FormatError(ValueError):
+    """A record that does not follow this format (corrupted, truncated, or from a newer version)."""
+
+
+# ---------------------------------------------------------------- tags and metadata
+
+def snapshot_tag(probe, kind):
+    return f"{SNAPSHOT_TAG_PREFIX}{probe}/{kind}"
+
+
+def stats_tag(probe, kind):
+    return f"{STATS_TAG_PREFIX}{probe}/{kind}"
+
+
+def probe_metadata(probe_info, kind, *, causal, layers, heads):
+    """The JSON description of one (probe, kind) carried by every value of its two tags."""
+    query, key = KIND_SIDES[kind]
+    meta = {
+        "version": FORMAT_VERSION,
+        "probe": probe_info["name"],
+        "probe_index": probe_info["index"],
+        "kind": kind,
+        "query": query,
+        "key": key,
+        "causal": bool(causal),
+        "layers": int(layers),
+        "heads": int(heads),
+        "tokens": list(probe_info["tokens"]),
+        "segments": [int(s) for s in probe_info["segments"]],
+        "special": [bool(s) for s in probe_info["special"]],
+        "decoder_tokens": probe_info.get("decoder_tokens"),
+        "decoder_special": probe_info.get("decoder_special"),
+        "stats": list(STAT_NAMES),
+    }
+    return meta
+
+
+def _summary_metadata(meta, data_class):
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=PLUGIN_NAME, content=json.dumps(meta, separators=(",", ":")).encode("utf-8")),
+        data_class=data_class,
+    )
+
+
+def parse_plugin_content(content):
+    """bytes from SummaryMetadata.plugin_data.content -> metadata dict (FormatError if not ours)."""
+    try:
+        meta = json.loads(content.decode("utf-8") if isinstance(content, (bytes, bytearray)) else content)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise FormatError(f"attention metadata is not JSON: {e}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("version"), int):
+        raise FormatError("attention metadata has no version")
+    if meta["version"] > FORMAT_VERSION:
+        raise FormatError(f"attention log format v{meta['version']} is newer than this reader "
+                          f"(v{FORMAT_VERSION}): upgrade tb-attention")
+    required = ("probe", "kind", "layers", "heads", "tokens", "segments", "special", "query", "key")
+    missing = [k for k in required if k not in meta]
+    if missing or meta["kind"] not in KIND_SIDES:
+        raise FormatError(f"attention metadata lacks {missing or 'a known kind'}")
+    return meta
+
+
+def token_side(meta, side):
+    """The token list a kind's query or key axis refers to."""
+    tokens = meta.get(side)
+    if tokens is None:
+        raise FormatError(f"attention metadata lacks {side}")
+    return tokens
+
+
+# ---------------------------------------------------------------- snapshots
+
+def encode_layer(q, reference=None, ref_step=0):
+    """uint8 [H, Q, K] -> layer blob; a delta to `reference` (uint8, same shape) when given."""
+    heads, queries, keys = q.shape
+    if reference is None:
+        encoding, ref_crc, payload = ENCODING_KEYFRAME, 0, q
+        ref_step = 0
+    else:
+        encoding, ref_crc = ENCODING_DELTA, zlib.crc32(reference)
+        payload = q - reference  # uint8 arithmetic wraps: exact and reversible
+    header = _LAYER_HEADER.pack(_LAYER_MAGIC, FORMAT_VERSION, encoding, int(ref_step), ref_crc,
+                                heads, queries, keys)
+    return header + zlib.compress(np.ascontiguousarray(payload).tobytes(), ZLIB_LEVEL)
+
+
+def layer_blob_info(blob):
+    """(encoding, ref_step, ref_crc, (H, Q, K)) of a layer blob, without decompressing it."""
+    if len(blob) < _LAYER_HEADER.size:
+        raise FormatError("attention layer blob is truncated")
+    magic, version, encoding, ref_step, ref_crc, h, qn, kn = _LAYER_HEADER.unpack_from(blob)
+    if magic != _LAYER_MAGIC or version > FORMAT_VERSION or encoding not in (ENCODING_KEYFRAME, ENCODING_DELTA):
+        raise FormatError("not an attention layer blob of a known version")
+    return encoding, ref_step, ref_crc, (h, qn, kn)
+
+
+def decode_layer(blob, reference=None):
+    """Layer blob -> uint8 [H, Q, K]. A delta blob needs its keyframe's decoded bytes as `reference`."""
+    encoding, ref_step, ref_crc, shape = layer_blob_info(blob)
+    try:
+        raw = zlib.decompress(blob[_LAYER_HEADER.size:])
+    except zlib.error as e:
+        raise FormatError(f"attention layer blob does not decompress: {e}") from None
+    if len(raw) != shape[0] * shape[1] * shape[2]:
+        raise FormatError("attention layer blob has the wrong size")
+    q = np.frombuffer(raw, dtype=np.uint8).reshape(shape)
+    if encoding == ENCODING_KEYFRAME:
+        return q
+    if reference is None or reference.shape != q.shape or zlib.crc32(np.ascontiguousarray(reference)) != ref_crc:
+        raise FormatError(f"keyframe at step {ref_step} is missing or was overwritten")
+    return q + reference
+
+
+def encode_snapshot_header(step, layers, heads, queries, keys):
+    return json.dumps({"version": FORMAT_VERSION, "step": int(step), "layers": int(layers),
+                       "heads": int(heads), "query_len": int(queries), "key_len": int(keys)}).encode()
+
+
+def parse_snapshot_header(blob):
+    try:
+        header = json.loads(blob.decode("utf-8"))
+        int(header["layers"]), int(header["step"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
+        raise FormatError("attention snapshot header is not valid JSON") from None
+    return header
+
+
+def snapshot_value(meta, step, layer_blobs, queries, keys):
+    """Summary.Value of a blob sequence: [header, layer 0, ..., layer L-1]."""
+    blobs = [encode_snapshot_header(step, len(layer_blobs), meta["heads"], queries, keys)] + list(layer_blobs)
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_STRING,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(blobs))]),
+        string_val=blobs,
+    )
+    return summary_pb2.Summary.Value(tag=snapshot_tag(meta["probe"], meta["kind"]), tensor=tensor,
+                                     metadata=_summary_metadata(meta, summary_pb2.DATA_CLASS_BLOB_SEQUENCE))
+
+
+# ---------------------------------------------------------------- statistics
+
+def stats_value(meta, stats):
+    """Summary.Value of a float32 tensor [len(STAT_NAMES), layers, heads]."""
+    arr = np.ascontiguousarray(stats, dtype="<f4")
+    if arr.shape != (len(STAT_NAMES), meta["layers"], meta["heads"]):
+        raise ValueError(f"stats must have shape {(len(STAT_NAMES), meta['layers'], meta['heads'])}, got {arr.shape}")
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in arr.shape]),
+        tensor_content=arr.tobytes(),
+    )
+    return summary_pb2.Summary.Value(tag=stats_tag(meta["probe"], meta["kind"]), tensor=tensor,
+                                     metadata=_summary_metadata(meta, summary_pb2.DATA_CLASS_TENSOR))
+
+
+def decode_stats(tensor_content, meta):
+    """tensor bytes -> float32 [len(meta['stats']), layers, heads]."""
+    names = meta.get("stats", STAT_NAMES)
+    shape = (len(names), int(meta["layers"]), int(meta["heads"]))
+    if len(tensor_content) != 4 * shape[0] * shape[1] * shape[2]:
+        raise FormatError("attention stats tensor has the wrong size")
+    return np.frombuffer(tensor_content, dtype="<f4").reshape(shape)

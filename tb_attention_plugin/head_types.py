@@ -1,0 +1,56 @@
+"""Head types derived from the per-head statistics, and the step at which each head formed.
+
+A head has a type at a step when the type's statistic reaches its threshold there (several types may
+hold at once). It "formed at step N" when N is the first logged step from which the type held at
+every later snapshot. Thresholds follow Clark et al. 2019 (positional heads > 0.5) and Olsson et al.
+2022 (induction); they are documented in docs/format.md.
+"""
+import numpy as np
+
+# type name -> (statistic, threshold): a head has the type when statistic >= threshold.
+HEAD_TYPES = {
+    "previous-token": ("prev", 0.5),
+    "next-token": ("next", 0.5),
+    "self": ("self", 0.5),
+    "first-token": ("first", 0.5),
+    "separator": ("sep", 0.5),
+    "induction": ("induction", 0.4),
+    "broad": ("entropy", 0.85),
+}
+
+
+def thresholds():
+    return {name: {"stat": stat, "threshold": t} for name, (stat, t) in HEAD_TYPES.items()}
+
+
+def classify_heads(steps, stats):
+    """steps: sorted list[int]; stats: {name: float array [S, L, H]} -> list of dicts.
+
+    One dict per (head, type) holding at the last step: layer, head, type, score (the statistic at the
+    last step) and formed_step.
+    """
+    result = []
+    if not steps:
+        return result
+    steps = np.asarray(steps)
+    for type_name, (stat, threshold) in HEAD_TYPES.items():
+        values = stats.get(stat)
+        if values is None:
+            continue
+        values = np.asarray(values, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            holds = values >= threshold  # NaN -> False
+        if not holds[-1].any():
+            continue
+        # Index of the first step of the final unbroken run of True, per head.
+        broken = ~holds
+        last_break = np.where(broken.any(axis=0),
+                              len(steps) - 1 - np.argmax(broken[::-1], axis=0), -1)
+        for layer, head in zip(*np.nonzero(holds[-1])):
+            result.append({
+                "layer": int(layer), "head": int(head), "type": type_name,
+                "score": float(values[-1, layer, head]),
+                "formed_step": int(steps[last_break[layer, head] + 1]),
+            })
+    result.sort(key=lambda r: (r["layer"], r["head"], r["type"]))
+    return result

@@ -1,0 +1,242 @@
+"""Framework-agnostic writer: numpy attention in, TensorBoard event records out.
+
+The Trainer callback uses it, and so can a plain PyTorch loop or a Lightning callback:
+
+    w = AttentionSummaryWriter("logs/run1")
+    w.add_probe("cat", tokens=["[CLS]", "the", "cat", "[SEP]"], special=[1, 0, 0, 1])
+    w.add_attention(step, "cat", attentions)         # [layers, heads, query, key] per kind
+    w.add_scalar("train/loss", loss, step)
+    w.close()
+
+A failing disk never stops training: the first I/O error is reported once as a warning, the broken
+file is left as it was (everything written before stays readable), and later writes go to a new file.
+"""
+import logging
+import math
+import numbers
+import time
+import warnings
+
+import numpy as np
+
+from tensorboard.compat.proto import event_pb2, summary_pb2
+
+from . import format as fmt
+from .event_file import EventFileWriter
+from .quantize import dequantize, quantize
+from .statistics import head_statistics
+
+logger = logging.getLogger(__name__)
+
+
+def _as_mask(values, n, what):
+    if values is None:
+        return [False] * n
+    values = [bool(v) for v in values]
+    if len(values) != n:
+        raise ValueError(f"{what} has {len(values)} entries but the probe has {n} tokens")
+    return values
+
+
+class AttentionSummaryWriter:
+    """Writes attention snapshots, per-head statistics, scalars and hparams into one run directory."""
+
+    def __init__(self, log_dir, *, filename_suffix=".attention"):
+        self.log_dir = str(log_dir)
+        self._suffix = filename_suffix
+        self._file = None
+        self._io_warned = False
+        self._probes = {}
+        self._keyframes = {}   # (probe, kind, layer) -> (step, uint8 [H, Q, K])
+        self._references = {}  # (probe, kind) -> float [L, H, Q, K] of the first snapshot, for drift
+        self._closed = False
+
+    # ------------------------------------------------------------------ probes
+    def add_probe(self, name, tokens, *, segments=None, special=None, decoder_tokens=None,
+                  decoder_special=None):
+        """Declare a probe once, before its first snapshot. Tokens are the strings shown to the user."""
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(f"probe name must be a non-empty string without '/', got {name!r}")
+        if name in self._probes:
+            raise ValueError(f"probe {name!r} was already added; probe names must be unique")
+        tokens = [str(t) for t in tokens]
+        if not tokens:
+            raise ValueError(f"probe {name!r} has no tokens")
+        segs = [0] * len(tokens) if segments is None else [int(s) for s in segments]
+        if len(segs) != len(tokens):
+            raise ValueError(f"segments has {len(segs)} entries but probe {name!r} has {len(tokens)} tokens")
+        info = {"name": name, "index": len(self._probes), "tokens": tokens, "segments": segs,
+                "special": _as_mask(special, len(tokens), "special"), "decoder_tokens": None,
+                "decoder_special": None}
+        if decoder_tokens is not None:
+            info["decoder_tokens"] = [str(t) for t in decoder_tokens]
+            info["decoder_special"] = _as_mask(decoder_special, len(decoder_tokens), "decoder_special")
+        self._probes[name] = info
+
+    @property
+    def probes(self):
+        return list(self._probes)
+
+    # ------------------------------------------------------------------ attention
+    def add_attention(self, step, probe, attention, *, kind="self", causal=None, wall_time=None):
+        """Write one probe's attention of one kind at `step`.
+
+        attention: float array [layers, heads, query, key] (or a sequence of per-layer [heads, query,
+        key] arrays, e.g. a model's `outputs.attentions` for batch item 0), real tokens only.
+        causal: None infers it (decoder kinds, or self-attention with nothing above the diagonal).
+        """
+        if probe not in self._probes:
+            raise KeyError(f"unknown probe {probe!r}: call add_probe first (known: {self.probes})")
+        if kind not in fmt.KIND_SIDES:
+            raise ValueError(f"kind must be one of {sorted(fmt.KIND_SIDES)}, got {kind!r}")
+        info = self._probes[probe]
+        a = self._check_attention(attention, info, kind)
+        layers, heads, q, k = a.shape
+        if causal is None:
+            causal = kind == "decoder" or (kind == "self" and q == k and q > 1
+                                            and not np.triu(a, 1).any())
+        meta = fmt.probe_metadata(info, kind, causal=causal, layers=layers, heads=heads)
+        query_side, key_side = fmt.KIND_SIDES[kind]
+
+        quantized = quantize(a)
+        reference = self._reference(probe, kind, step, a)
+        stats = head_statistics(a, causal=causal, self_attention=kind != "cross",
+                                query_tokens=info[query_side], key_tokens=info[key_side],
+                                key_special=info["special" if key_side == "tokens" else "decoder_special"],
+                                reference=reference)
+        layer_blobs = [self._encode_layer(probe, kind, layer, step, quantized[layer]) for layer in range(layers)]
+        summary = summary_pb2.Summary(value=[fmt.snapshot_value(meta, step, layer_blobs, q, k),
+                                             fmt.stats_value(meta, stats)])
+        self._write(event_pb2.Event(step=int(step), wall_time=wall_time or time.time(), summary=summary))
+
+    def _check_attention(self, attention, info, kind):
+        if isinstance(attention, (list, tuple)):
+            attention = np.stack([np.asarray(x, dtype=np.float32) for x in attention])
+        a = np.asarray(attention, dtype=np.float32)
+        if a.ndim != 4:
+            raise ValueError(f"attention must be [layers, heads, query, key], got shape {a.shape}")
+        query_side, key_side = fmt.KIND_SIDES[kind]
+        if info[query_side] is None or info[key_side] is None:
+            raise ValueError(f"kind {kind!r} needs decoder_tokens: pass them to add_probe({info['name']!r}, ...)")
+        want = (len(info[query_side]), len(info[key_side]))
+        if a.shape[2:] != want:
+            raise ValueError(f"probe {info['name']!r} kind {kind!r}: attention is {a.shape[2]}x{a.shape[3]} "
+                             f"(query x key) but the probe has {want[0]}x{want[1]} tokens; pass real "
+                             f"tokens only (drop padding)")
+        if not np.isfinite(a).all() or (a < 0).any():
+            raise ValueError(f"probe {info['name']!r} kind {kind!r}: attention has NaN, inf or negative weights")
+        return a
+
+    def _encode_layer(self, probe, kind, layer, step, q):
+        """Keyframe or delta, whichever is smaller; a keyframe becomes the reference for later steps."""
+        key = (probe, kind, layer)
+        keyframe = fmt.encode_layer(q)
+        previous = self._keyframes.get(key)
+        if previous is not None and previous[1].shape == q.shape and previous[0] < step:
+            delta = fmt.encode_layer(q, reference=previous[1], ref_step=previous[0])
+            if len(delta) < len(keyframe):
+                return delta
+        self._keyframes[key] = (int(step), q.copy())
+        return keyframe
+
+    def _reference(self, probe, kind, step, attention):
+        """The first snapshot of this (probe, kind): this one, or an earlier one on disk after a resume."""
+        key = (probe, kind)
+        if key not in self._references:
+            self._references[key] = self._reference_on_disk(probe, kind, step, attention.shape)
+            if self._references[key] is None:
+                self._references[key] = attention
+                return None
+        return self._references[key]
+
+    def _reference_on_disk(self, probe, kind, step, shape):
+        from .reader import read_run  # local: only needed once per probe, after a resume
+        try:
+            run = read_run(self.log_dir)
+            p = run.probe(probe)
+            earlier = [s for s in p.steps_of(kind) if s < step]
+            if earlier and p.tokens == self._probes[probe]["tokens"]:
+                ref = p.attention(earlier[0], kind=kind)
+                if ref.shape == shape:
+                    return ref
+        except (KeyError, OSError, ValueError):
+            pass
+        return None
+
+    # ------------------------------------------------------------------ scalars and hparams
+    def add_scalar(self, tag, value, step, *, wall_time=None):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise TypeError(f"scalar {tag!r} must be a real number, got {type(value).__name__}")
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=float(value))])
+        self._write(event_pb2.Event(step=int(step), wall_time=wall_time or time.time(), summary=summary))
+
+    def add_scalars(self, values, step, *, wall_time=None):
+        """Write every finite real number of a dict (other values are skipped)."""
+        kept = [summary_pb2.Summary.Value(tag=tag, simple_value=float(v)) for tag, v in values.items()
+                if isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)]
+        if kept:
+            self._write(event_pb2.Event(step=int(step), wall_time=wall_time or time.time(),
+                                        summary=summary_pb2.Summary(value=kept)))
+
+    def add_hparams(self, hparams):
+        """Hyperparameters for TensorBoard's HParams tab (bool, number or string values; others as str)."""
+        from tensorboard.plugins.hparams import summary_v2 as hp
+
+        clean = {}
+        for k, v in hparams.items():
+            if v is None:
+                continue
+            if isinstance(v, (bool, int, float, str)) and not (isinstance(v, float) and not math.isfinite(v)):
+                clean[str(k)] = v
+            else:
+                clean[str(k)] = str(v)
+        self._write(event_pb2.Event(wall_time=time.time(), summary=hp.hparams_pb(clean)))
+
+    # ------------------------------------------------------------------ file handling
+    def _write(self, event):
+        if self._closed:
+            raise RuntimeError("AttentionSummaryWriter is closed")
+        try:
+            if self._file is None:
+                self._file = EventFileWriter(self.log_dir, self._suffix)
+            self._file.write(event)
+            self._file.flush()
+        except OSError as e:
+            self._on_io_error(e)
+
+    def _on_io_error(self, error):
+        if not self._io_warned:
+            warnings.warn(f"tb-attention could not write to {self.log_dir}: {error}. Training goes on; "
+                          f"what was written before stays readable, and writing resumes in a new file "
+                          f"if the problem goes away.", RuntimeWarning, stacklevel=3)
+            self._io_warned = True
+        broken, self._file = self._file, None
+        if broken is not None:
+            try:
+                broken.close()
+            except OSError:
+                pass
+        # Later keyframes must be in the new file: a delta against a lost record is unreadable.
+        self._keyframes.clear()
+
+    def flush(self):
+        if self._file is not None:
+            try:
+                self._file.flush()
+            except OSError as e:
+                self._on_io_error(e)
+
+    def close(self):
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError as e:
+                self._on_io_error(e)
+            self._file = None
+        self._closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
