@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fillPixels, fillDiffPixels, diffMatrix, pooledSize, nonBlankFraction } from '../src/heatmap.js';
+
+const identityLut = Uint32Array.from({ length: 256 }, (_, i) => i);
+const divIdLut = Uint32Array.from({ length: 511 }, (_, i) => i); // stores diff + 255
+
+test('fills at native resolution through the LUT, honouring the offset', () => {
+  const src = new Uint8Array([9, 9, 1, 2, 3, 4]);
+  const out = new Uint32Array(4);
+  fillPixels(out, src, 2, 2, 2, identityLut);
+  assert.deepEqual([...out], [1, 2, 3, 4]);
+});
+
+test('max-pools when shrinking so a thin diagonal survives', () => {
+  const n = 8;
+  const src = new Uint8Array(n * n);
+  for (let i = 1; i < n; i++) src[i * n + i - 1] = 255; // previous-token diagonal
+  const out = new Uint32Array(16);
+  fillPixels(out, src, 0, n, n, identityLut, 4, 4);
+  // each 2x2 block on the diagonal holds a 255
+  for (let i = 0; i < 4; i++) assert.equal(out[i * 4 + i], 255, `block ${i}`);
+  assert.equal(out[0 * 4 + 3], 0);
+});
+
+test('handles non-divisible pooling (q=5 -> 3)', () => {
+  const src = new Uint8Array(25).map((_, i) => i);
+  const out = new Uint32Array(9);
+  fillPixels(out, src, 0, 5, 5, identityLut, 3, 3);
+  assert.equal(out[8], 24); // bottom-right block holds the max
+  // block bounds are [0,1), [1,3), [3,5)
+  assert.equal(out[0], 0);
+  assert.equal(out[4], 2 * 5 + 2);
+  assert.equal(out[5], 2 * 5 + 4);
+});
+
+test('pooledSize never upsamples', () => {
+  assert.equal(pooledSize(128, 300), 128);
+  assert.equal(pooledSize(256, 60.7), 60);
+  assert.equal(pooledSize(10, 0), 1);
+});
+
+test('diffMatrix and diverging fill', () => {
+  const a = new Uint8Array([255, 0, 10, 20]);
+  const b = new Uint8Array([0, 255, 10, 0]);
+  const d = diffMatrix(a, 0, b, 0, 2, 2);
+  assert.deepEqual([...d], [255, -255, 0, 20]);
+  const out = new Uint32Array(4);
+  fillDiffPixels(out, d, 2, 2, divIdLut);
+  assert.deepEqual([...out], [510, 0, 255, 275]);
+  const small = new Uint32Array(1);
+  fillDiffPixels(small, new Int16Array([3, -200, 100, 0]), 2, 2, divIdLut, 1, 1);
+  assert.equal(small[0], -200 + 255, 'keeps the value of largest magnitude, with its sign');
+});
+
+test('nonBlankFraction', () => {
+  assert.equal(nonBlankFraction(new Uint32Array([5, 5, 1, 2]), 5), 0.5);
+  assert.equal(nonBlankFraction(new Uint32Array(0), 5), 0);
+});
