@@ -1,0 +1,170 @@
+"""Probe sentences: validated when the callback is made, tokenized once when training starts.
+
+A probe is a string or a (text, text_pair) pair. Each is stored at its real length (no padding) with
+its tokens, sentence-pair segments and special-token mask. For encoder-decoder models the decoder
+side is the text pair when given (else the text itself), fed as teacher-forced decoder input.
+"""
+import dataclasses
+import warnings
+
+import numpy as np
+
+DEFAULT_MAX_TOKENS = 128
+
+
+@dataclasses.dataclass
+class Probe:
+    """A probe ready for the model: token ids and what the log shows about them."""
+    name: str
+    input_ids: list
+    tokens: list
+    segments: list
+    special: list
+    token_type_ids: list = None
+    decoder_input_ids: list = None
+    decoder_tokens: list = None
+    decoder_special: list = None
+
+    def writer_kwargs(self):
+        return dict(tokens=self.tokens, segments=self.segments, special=self.special,
+                    decoder_tokens=self.decoder_tokens, decoder_special=self.decoder_special)
+
+
+def validate_probes(probes, names):
+    """Check the user's probes and names; return [(name, text, text_pair)]. Raises with what to change."""
+    if isinstance(probes, (str, tuple)) or probes is None:
+        raise TypeError("probes must be a list of strings or (text, text_pair) tuples, e.g. "
+                        "probes=['The cat sat on the mat.']")
+    probes = list(probes)
+    if not probes:
+        raise ValueError("probes is empty: give at least one probe sentence")
+    specs = []
+    for i, probe in enumerate(probes):
+        if isinstance(probe, str):
+            text, pair = probe, None
+        elif isinstance(probe, (tuple, list)) and len(probe) == 2 and all(isinstance(p, str) for p in probe):
+            text, pair = probe
+        else:
+            raise TypeError(f"probes[{i}] is {probe!r}: each probe must be a string or a (text, text_pair) "
+                            f"tuple of two strings")
+        if not text.strip() or (pair is not None and not pair.strip()):
+            raise ValueError(f"probes[{i}] is empty: give some text")
+        specs.append((text, pair))
+    if names is None:
+        names = _default_names(specs)
+    else:
+        names = list(names)
+        if len(names) != len(specs):
+            raise ValueError(f"names has {len(names)} entries but there are {len(specs)} probes")
+        for n in names:
+            if not isinstance(n, str) or not n.strip() or "/" in n:
+                raise ValueError(f"probe name {n!r} must be a non-empty string without '/'")
+        if len(set(names)) != len(names):
+            raise ValueError(f"probe names must be unique, got {names}")
+    return [(n, t, p) for n, (t, p) in zip(names, specs)]
+
+
+def _default_names(specs, width=40):
+    names = []
+    for text, pair in specs:
+        label = text if pair is None else f"{text} | {pair}"
+        label = " ".join(label.replace("/", " ").split())
+        if len(label) > width:
+            label = label[:width - 1] + "…"
+        name, k = label, 2
+        while name in names:
+            name, k = f"{label} ({k})", k + 1
+        names.append(name)
+    return names
+
+
+def _segments_of(encoding, n):
+    """Segment (0 or 1) of each token: from the fast tokenizer's sequence ids, else token_type_ids."""
+    seq = None
+    try:
+        seq = encoding.sequence_ids(0)
+    except (AttributeError, ValueError, TypeError):
+        pass
+    if seq is not None:
+        out, current = [], 0
+        for s in seq:
+            current = current if s is None else int(s)
+            out.append(current)
+        return out
+    tt = encoding.get("token_type_ids")
+    return [int(x) for x in tt] if tt is not None and len(tt) == n else [0] * n
+
+
+def _special_mask(tokenizer, ids):
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    return [int(i) in special for i in ids]
+
+
+def tokenize(tokenizer, name, text, pair, max_tokens, *, encoder_decoder=False, model=None):
+    """One probe -> Probe, truncated to max_tokens with a warning."""
+    enc_pair = None if encoder_decoder else pair
+    full = tokenizer(text, enc_pair, add_special_tokens=True, truncation=False)
+    n_full = len(full["input_ids"])
+    encoding = full
+    if n_full > max_tokens:
+        warnings.warn(f"probe {name!r} has {n_full} tokens; it is truncated to max_tokens={max_tokens} "
+                      f"(raise max_tokens or shorten the probe)", UserWarning, stacklevel=3)
+        encoding = tokenizer(text, enc_pair, add_special_tokens=True, truncation=True, max_length=max_tokens)
+    ids = [int(i) for i in encoding["input_ids"]]
+    tt = encoding.get("token_type_ids")
+    probe = Probe(name=name, input_ids=ids, tokens=list(tokenizer.convert_ids_to_tokens(ids)),
+                  segments=_segments_of(encoding, len(ids)), special=_special_mask(tokenizer, ids),
+                  token_type_ids=[int(x) for x in tt] if tt is not None else None)
+    if encoder_decoder:
+        target = pair if pair is not None else text
+        labels = tokenizer(text_target=target, truncation=True, max_length=max_tokens)["input_ids"]
+        dec = _decoder_inputs(model, [int(i) for i in labels])
+        probe.decoder_input_ids = dec
+        probe.decoder_tokens = list(tokenizer.convert_ids_to_tokens(dec))
+        probe.decoder_special = _special_mask(tokenizer, dec)
+    return probe
+
+
+def _decoder_inputs(model, labels):
+    """Teacher-forced decoder input: the labels shifted right by the model's own rule."""
+    import torch
+
+    label_tensor = torch.tensor([labels])
+    if hasattr(model, "prepare_decoder_input_ids_from_labels"):
+        return [int(i) for i in model.prepare_decoder_input_ids_from_labels(labels=label_tensor)[0]]
+    start = getattr(model.config, "decoder_start_token_id", None)
+    if start is None:
+        raise ValueError(f"{type(model).__name__} has no decoder_start_token_id: cannot build decoder "
+                         f"inputs for the probes")
+    return [int(start)] + labels[:-1]
+
+
+def induction_probe(tokenizer, max_tokens, *, seed=0, name="repeated random tokens"):
+    """A repeated-random-token probe for causal LMs, with varied segment lengths and offsets.
+
+    Layout: [BOS] filler seg1 seg1 filler seg2 seg2 filler seg3 seg3 filler, every token distinct except
+    the repeated segments. Varying the segment lengths keeps a head that merely looks back a fixed
+    distance from scoring as an induction head. Uses its own numpy RNG: training's RNG is untouched.
+    """
+    rng = np.random.default_rng(seed)
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    vocab = [i for i in range(len(tokenizer)) if i not in special]
+    bos = getattr(tokenizer, "bos_token_id", None)
+    budget = min(max_tokens, 96) - (bos is not None)
+    lengths = rng.choice(np.arange(4, 13), size=3, replace=False)
+    fillers = rng.integers(1, 5, size=4)
+    while 2 * lengths.sum() + fillers.sum() > budget or lengths.sum() + fillers.sum() > len(vocab):
+        if lengths.max() <= 2:
+            raise ValueError("max_tokens or the vocabulary is too small for the induction probe; "
+                             "pass induction_probe=False")
+        lengths = np.maximum(lengths - 1, 2)
+        fillers = np.maximum(fillers - 1, 1)
+    pool = iter(rng.choice(vocab, size=int(lengths.sum() + fillers.sum()), replace=False).tolist())
+    ids = [] if bos is None else [int(bos)]
+    for k in range(3):
+        ids += [next(pool) for _ in range(int(fillers[k]))]
+        segment = [next(pool) for _ in range(int(lengths[k]))]
+        ids += segment + segment
+    ids += [next(pool) for _ in range(int(fillers[3]))]
+    return Probe(name=name, input_ids=ids, tokens=list(tokenizer.convert_ids_to_tokens(ids)),
+                 segments=[0] * len(ids), special=_special_mask(tokenizer, ids))
