@@ -1,0 +1,318 @@
+"""What the plugin's routes read, through TensorBoard's data provider only (RustBoard or Python loader).
+
+- Blob references of each snapshot tag are cached per (experiment, run, tag) and keyed on what the
+  provider lists for the tag (max step, max wall time, max length): new steps of a live run show up
+  at once, and an unchanged run costs one cheap listing call.
+- A snapshot is read blob by blob (`read_blob`), one layer at a time; a delta layer also needs its
+  keyframe layer, kept decoded (uint8, never float) in a byte-bounded LRU.
+- Corrupted or inconsistent records raise `Unavailable` (-> 404) and are logged once; the steps that
+  failed to decode are remembered (bounded) and left out of the index.
+"""
+import logging
+import math
+
+import numpy as np
+
+from tensorboard import errors
+from tensorboard.data import provider
+
+from . import format as fmt
+from .head_types import classify_heads
+from .plugin_cache import LRUCache
+
+logger = logging.getLogger(__name__)
+
+PLUGIN_NAME = fmt.PLUGIN_NAME
+KIND_ORDER = ("self", "encoder", "decoder", "cross")
+DOWNSAMPLE_ALL = 1_000_000  # "every point": the loaders keep everything for this plugin (plugin_entry)
+MAX_DIM = 1 << 16           # sanity bound on layers / heads / tokens read from metadata
+
+
+class Unavailable(Exception):
+    """The requested run/probe/kind/step/layer does not exist or cannot be decoded (HTTP 404)."""
+
+
+def _check_meta(meta):
+    """Reject metadata the plugin cannot serve safely (parse_plugin_content checks keys only)."""
+    for key in ("layers", "heads"):
+        value = meta[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DIM:
+            raise fmt.FormatError(f"attention metadata has an invalid {key}: {value!r}")
+    tokens = meta["tokens"]
+    if not isinstance(tokens, list) or not tokens or len(tokens) > MAX_DIM \
+            or not all(isinstance(t, str) for t in tokens):
+        raise fmt.FormatError("attention metadata has invalid tokens")
+    for key in ("segments", "special"):
+        if not isinstance(meta[key], list) or len(meta[key]) != len(tokens):
+            raise fmt.FormatError(f"attention metadata has an invalid {key} list")
+    for key in ("decoder_tokens", "decoder_special"):
+        value = meta.get(key)
+        if value is not None and (not isinstance(value, list) or len(value) > MAX_DIM):
+            raise fmt.FormatError(f"attention metadata has an invalid {key}")
+    if meta.get("decoder_tokens") is not None and not all(isinstance(t, str) for t in meta["decoder_tokens"]):
+        raise fmt.FormatError("attention metadata has invalid decoder_tokens")
+    if (meta["query"], meta["key"]) != fmt.KIND_SIDES[meta["kind"]]:
+        raise fmt.FormatError("attention metadata has query/key sides that do not match its kind")
+    fmt.token_side(meta, meta["query"])
+    fmt.token_side(meta, meta["key"])
+    names = meta.get("stats", list(fmt.STAT_NAMES))
+    if not isinstance(names, list) or not names or len(names) > 256 or not all(isinstance(n, str) for n in names):
+        raise fmt.FormatError("attention metadata has an invalid stats list")
+    return meta
+
+
+class _Series:
+    """Blob keys of one snapshot tag: step -> (wall time, (header key, layer 0 key, ...)), latest
+    record wins. The wall time tells a record from its rewrite after a resume (same step, same keys)."""
+
+    __slots__ = ("version", "refs", "steps")
+
+    def __init__(self, version, refs):
+        self.version = version
+        self.refs = refs
+        self.steps = sorted(refs)
+
+
+class AttentionData:
+    def __init__(self, data_provider, *, keyframe_cache_bytes=64 << 20, stats_cache_bytes=32 << 20):
+        self._provider = data_provider
+        self._series = LRUCache(256, sizeof=lambda s: 64 * len(s.refs))
+        self._stats = LRUCache(64, max_bytes=stats_cache_bytes, sizeof=lambda s: s[2].nbytes)
+        self._keyframes = LRUCache(1 << 14, max_bytes=keyframe_cache_bytes, sizeof=lambda a: a.nbytes)
+        self._bad_steps = LRUCache(4096)   # (eid, run, tag, step) -> series version that failed
+        self._warned = LRUCache(1024)      # log each problem once, not at every poll of the index
+
+    # ------------------------------------------------------------ helpers
+    def _warn_once(self, key, message, *args):
+        if self._warned.get(key) is None:
+            self._warned.put(key, True)
+            logger.warning("tb-attention: " + message, *args)
+
+    def _tags(self, listing, eid, run):
+        """{(probe, kind): (tag, meta, time series)} of one run's listing; bad metadata skipped."""
+        result = {}
+        for tag, series in sorted(listing.items()):
+            prefix = fmt.SNAPSHOT_TAG_PREFIX if isinstance(series, provider.BlobSequenceTimeSeries) \
+                else fmt.STATS_TAG_PREFIX
+            if not tag.startswith(prefix):
+                continue
+            try:
+                meta = _check_meta(fmt.parse_plugin_content(series.plugin_content))
+            except (fmt.FormatError, KeyError, TypeError, ValueError) as e:
+                self._warn_once(("meta", eid, run, tag), "skipped tag %r of run %r: %s", tag, run, e)
+                continue
+            result[(meta["probe"], meta["kind"])] = (tag, meta, series)
+        return result
+
+    @staticmethod
+    def _version(series):
+        return (series.max_step, series.max_wall_time, getattr(series, "max_length", None))
+
+    def _read_series(self, ctx, eid, wanted):
+        """wanted: {(run, tag): (meta, time series)} -> {(run, tag): _Series}, reading stale ones."""
+        out, stale = {}, {}
+        for (run, tag), (meta, ts) in wanted.items():
+            cached = self._series.get((eid, run, tag))
+            if cached is not None and cached.version == self._version(ts):
+                out[(run, tag)] = cached
+            else:
+                stale[(run, tag)] = (meta, ts)
+        if stale:
+            data = self._provider.read_blob_sequences(
+                ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, downsample=DOWNSAMPLE_ALL,
+                run_tag_filter=provider.RunTagFilter(runs={r for r, _ in stale}, tags={t for _, t in stale}))
+            for (run, tag), (meta, ts) in stale.items():
+                refs = {}
+                for datum in data.get(run, {}).get(tag, []):
+                    keys = tuple(ref.blob_key for ref in datum.values)
+                    if len(keys) != meta["layers"] + 1:
+                        self._warn_once(("len", eid, run, tag, datum.step),
+                                        "skipped snapshot %r of run %r at step %d: %d blobs for %d layers",
+                                        tag, run, datum.step, len(keys), meta["layers"])
+                        refs.pop(datum.step, None)
+                        continue
+                    refs[datum.step] = (datum.wall_time, keys)  # in data order: the latest wins
+                series = _Series(self._version(ts), refs)
+                self._series.put((eid, run, tag), series)
+                out[(run, tag)] = series
+        return out
+
+    def _good_steps(self, eid, run, tag, series):
+        return [s for s in series.steps if self._bad_steps.get((eid, run, tag, s, series.refs[s][0])) is None]
+
+    # ------------------------------------------------------------ index
+    def index(self, ctx, eid):
+        listing = self._provider.list_blob_sequences(ctx, experiment_id=eid, plugin_name=PLUGIN_NAME)
+        per_run = {run: self._tags(tags, eid, run) for run, tags in listing.items()}
+        wanted = {(run, tag): (meta, ts) for run, tags in per_run.items() for tag, meta, ts in tags.values()}
+        series = self._read_series(ctx, eid, wanted)
+        runs = []
+        for run in sorted(per_run):
+            probes = {}
+            for (probe, kind), (tag, meta, _) in per_run[run].items():
+                steps = self._good_steps(eid, run, tag, series[(run, tag)])
+                if steps:
+                    probes.setdefault(probe, {})[kind] = (meta, steps)
+            if probes:
+                runs.append({"run": run, "probes": [self._probe_entry(name, kinds) for name, kinds in
+                                                    sorted(probes.items(), key=_probe_order)]})
+        return {"version": fmt.FORMAT_VERSION, "runs": runs}
+
+    @staticmethod
+    def _probe_entry(name, kinds):
+        ordered = [k for k in KIND_ORDER if k in kinds]
+        first = kinds[ordered[0]][0]
+        return {
+            "name": name,
+            "tokens": first["tokens"], "segments": first["segments"], "special": first["special"],
+            "decoder_tokens": first.get("decoder_tokens"), "decoder_special": first.get("decoder_special"),
+            "kinds": [{"kind": k, "layers": kinds[k][0]["layers"], "heads": kinds[k][0]["heads"],
+                       "query": kinds[k][0]["query"], "key": kinds[k][0]["key"],
+                       "causal": bool(kinds[k][0].get("causal", False)), "steps": kinds[k][1]}
+                      for k in ordered],
+        }
+
+    # ------------------------------------------------------------ lookup
+    def _lookup(self, listing, eid, run, probe, kind, what):
+        if run not in listing:
+            raise Unavailable(f"run {run!r} has no attention {what}; ./index lists the runs that do")
+        tags = self._tags(listing[run], eid, run)
+        if (probe, kind) in tags:
+            return tags[(probe, kind)]
+        probes = sorted({p for p, _ in tags})
+        if probe not in probes:
+            raise Unavailable(f"run {run!r} has no probe {probe!r} with attention {what} (probes: {probes})")
+        kinds = [k for k in KIND_ORDER if (probe, k) in tags]
+        raise Unavailable(f"probe {probe!r} of run {run!r} has no {kind!r} attention {what} (kinds: {kinds})")
+
+    # ------------------------------------------------------------ snapshots
+    def snapshot(self, ctx, eid, run, probe, kind, step, layer=None):
+        """-> (header dict, uint8 [layers, heads, query, key]) exactly as stored."""
+        listing = self._provider.list_blob_sequences(
+            ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, run_tag_filter=provider.RunTagFilter(runs=[run]))
+        tag, meta, ts = self._lookup(listing, eid, run, probe, kind, "snapshots")
+        series = self._read_series(ctx, eid, {(run, tag): (meta, ts)})[(run, tag)]
+        record = series.refs.get(step)
+        if record is None:
+            raise Unavailable(f"no {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step}; "
+                              f"logged steps are listed by ./index")
+        n_layers = meta["layers"]
+        if layer is not None and layer >= n_layers:
+            raise Unavailable(f"layer {layer} does not exist: the model has {n_layers} layers (0..{n_layers - 1})")
+        layer_ids = list(range(n_layers)) if layer is None else [layer]
+        try:
+            decoded = [self._layer(ctx, series, record, l, meta) for l in layer_ids]
+            shapes = {a.shape for a in decoded}
+            if len(shapes) != 1:
+                raise fmt.FormatError(f"layers have different shapes {sorted(shapes)}")
+        except (fmt.FormatError, errors.NotFoundError, ValueError, TypeError, IndexError) as e:
+            self._bad_steps.put((eid, run, tag, step, record[0]), True)
+            self._warn_once(("snap", eid, run, tag, step, record[0]),
+                            "skipped snapshot %r of run %r at step %d: %s", tag, run, step, e)
+            raise Unavailable(f"the {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step} "
+                              f"cannot be decoded ({e}); it is skipped") from None
+        heads, queries, keys_len = decoded[0].shape
+        array = np.stack(decoded) if len(decoded) > 1 else decoded[0][None]
+        header = {"run": run, "probe": probe, "kind": kind, "step": step, "layers": layer_ids,
+                  "heads": heads, "query_len": queries, "key_len": keys_len, "scale": 1.0 / 255}
+        return header, array
+
+    def _blob(self, ctx, key):
+        blob = self._provider.read_blob(ctx, blob_key=key)
+        if not isinstance(blob, (bytes, bytearray)):
+            raise fmt.FormatError("blob is not bytes")
+        return bytes(blob)
+
+    def _layer(self, ctx, series, record, layer, meta):
+        blob = self._blob(ctx, record[1][1 + layer])
+        encoding, ref_step, _, shape = fmt.layer_blob_info(blob)
+        if shape[0] != meta["heads"]:
+            raise fmt.FormatError(f"layer {layer} has {shape[0]} heads, the metadata says {meta['heads']}")
+        if encoding == fmt.ENCODING_KEYFRAME:
+            q = fmt.decode_layer(blob)
+            self._keyframes.put((record[1][1 + layer], record[0]), q)
+            return q
+        ref_record = series.refs.get(ref_step)
+        if ref_record is None:
+            raise fmt.FormatError(f"its keyframe at step {ref_step} is not loaded (if you set "
+                                  f"--samples_per_plugin attention=K, use 0 to keep every step)")
+        ref_key = ref_record[1][1 + layer]
+        cache_key = (ref_key, ref_record[0])  # the wall time: a rewritten keyframe is another entry
+        reference = self._keyframes.get(cache_key)
+        if reference is not None:
+            try:
+                return fmt.decode_layer(blob, reference)
+            except fmt.FormatError:
+                self._keyframes.pop(cache_key)
+        reference = self._blob(ctx, ref_key)
+        if fmt.layer_blob_info(reference)[0] != fmt.ENCODING_KEYFRAME:
+            raise fmt.FormatError(f"the record at step {ref_step} is no longer a keyframe")
+        reference = fmt.decode_layer(reference)
+        self._keyframes.put(cache_key, reference)
+        return fmt.decode_layer(blob, reference)
+
+    # ------------------------------------------------------------ statistics
+    def stats(self, ctx, eid, run, probe, kind):
+        """-> (header dict, float32 [stats, steps, layers, heads])."""
+        listing = self._provider.list_tensors(
+            ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, run_tag_filter=provider.RunTagFilter(runs=[run]))
+        tag, meta, ts = self._lookup(listing, eid, run, probe, kind, "statistics")
+        version = (ts.max_step, ts.max_wall_time)
+        cached = self._stats.get((eid, run, tag))
+        if cached is None or cached[0] != version:
+            cached = (version,) + self._read_stats(ctx, eid, run, tag, meta)
+            self._stats.put((eid, run, tag), cached)
+        _, steps, array, head_types, names = cached
+        header = {"run": run, "probe": probe, "kind": kind, "steps": steps, "stats": names,
+                  "layers": meta["layers"], "heads": meta["heads"], "head_types": head_types}
+        return header, array
+
+    def _read_stats(self, ctx, eid, run, tag, meta):
+        data = self._provider.read_tensors(
+            ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, downsample=DOWNSAMPLE_ALL,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
+        names = list(meta.get("stats", fmt.STAT_NAMES))
+        by_step = {}
+        for datum in data.get(run, {}).get(tag, []):
+            try:
+                arr = np.asarray(datum.numpy)
+                if arr.dtype.kind != "f":
+                    raise fmt.FormatError(f"statistics have dtype {arr.dtype}")
+                by_step[datum.step] = fmt.decode_stats(np.ascontiguousarray(arr, dtype="<f4").tobytes(), meta)
+            except (fmt.FormatError, ValueError, TypeError) as e:
+                by_step.pop(datum.step, None)
+                self._warn_once(("stats", eid, run, tag, datum.step),
+                                "skipped statistics %r of run %r at step %d: %s", tag, run, datum.step, e)
+        steps = sorted(by_step)
+        shape = (len(names), len(steps), meta["layers"], meta["heads"])
+        array = np.stack([by_step[s] for s in steps], axis=1) if steps else np.zeros(shape, np.float32)
+        head_types = classify_heads(steps, {n: array[i] for i, n in enumerate(names)})
+        for entry in head_types:
+            if not math.isfinite(entry["score"]):
+                entry["score"] = None
+        return steps, np.ascontiguousarray(array, dtype="<f4"), head_types, names
+
+    # ------------------------------------------------------------ scalars
+    def scalars(self, ctx, eid, run):
+        """{tag: {"steps": [...], "values": [...]}} of every scalar series of a run (latest wins)."""
+        if run not in {r.run_name for r in self._provider.list_runs(ctx, experiment_id=eid)}:
+            raise Unavailable(f"unknown run {run!r}; ./index lists the runs with attention logs")
+        # Scalars written as `simple_value` are migrated to the scalars plugin by both loaders.
+        rtf = provider.RunTagFilter(runs=[run])
+        listing = self._provider.list_scalars(ctx, experiment_id=eid, plugin_name="scalars", run_tag_filter=rtf)
+        tags = {}
+        if listing.get(run):
+            data = self._provider.read_scalars(ctx, experiment_id=eid, plugin_name="scalars",
+                                               downsample=DOWNSAMPLE_ALL, run_tag_filter=rtf)
+            for tag, points in sorted(data.get(run, {}).items()):
+                by_step = {p.step: float(p.value) for p in points}
+                steps = sorted(by_step)
+                tags[tag] = {"steps": steps, "values": [by_step[s] for s in steps]}
+        return tags
+
+
+def _probe_order(item):
+    name, kinds = item
+    first = next(iter(kinds.values()))[0]
+    index = first.get("probe_index", 0)
+    return (index if isinstance(index, int) else 0, name)
