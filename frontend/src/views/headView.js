@@ -1,0 +1,211 @@
+// View 3: the head view (BertViz-style). The probe's tokens in two columns (queries left,
+// keys right) joined by lines weighted by attention, for one layer and one or more heads
+// (a colour per head). Hovering a token isolates its lines. Handles sentence pairs
+// (segments), causal masks and cross attention (decoder queries -> encoder keys).
+
+import { el, clear, select, tokenLabel } from '../dom.js';
+import { headColor, rgbCss } from '../colorScale.js';
+import { keptIndices, subMatrix } from '../renormalize.js';
+import { attentionLines } from '../layout.js';
+import { mapOffset, kindTokens } from '../model.js';
+
+const ROW_H = 20;
+
+export class HeadView {
+  constructor(app) {
+    this.app = app;
+    this.hover = null; // {side: 'q'|'k', index}
+    this.token = 0;
+    this.layerSel = select([], 0, (v) => app.set({ layer: Number(v) }), { title: 'Layer', 'data-testid': 'hv-layer' });
+    this.headsEl = el('span', { class: 'tba-hv-heads', 'data-testid': 'hv-heads' });
+    this.hideBox = el('input', { type: 'checkbox', 'data-testid': 'hide-special' });
+    this.hideBox.addEventListener('change', () => app.set({ hideSpecial: this.hideBox.checked }));
+    this.title = el('span', { class: 'tba-card-title' }, 'Head view');
+    this.status = el('span', { class: 'tba-sub' });
+    this.leftHead = el('div', { class: 'tba-hv-colhead left' });
+    this.rightHead = el('div', { class: 'tba-hv-colhead right' });
+    this.leftCol = el('div', { 'data-testid': 'hv-left' });
+    this.rightCol = el('div', { 'data-testid': 'hv-right' });
+    this.canvas = el('canvas', { class: 'tba-hv-canvas', 'data-testid': 'hv-canvas' });
+    this.canvasWrap = el('div', { style: { position: 'relative', minWidth: '120px' } }, this.canvas);
+    this.notes = el('div', { class: 'tba-hv-notes' });
+    this.body = el('div', { class: 'tba-hv-body' },
+      el('div', { class: 'tba-hv-cols' }, this.leftHead, el('div'), this.rightHead, this.leftCol, this.canvasWrap, this.rightCol));
+    this.el = el('section', { class: 'tba-card tba-headview', 'data-testid': 'head-view' },
+      el('div', { class: 'tba-card-head' }, this.title, this.status, el('span', { class: 'tba-spacer' }),
+        el('label', { class: 'tba-check', title: 'Hide [CLS]/[SEP]/BOS... and renormalize each row over the remaining tokens' }, this.hideBox, 'hide special tokens')),
+      el('div', { class: 'tba-card-head' }, el('label', { class: 'tba-field' }, 'layer', this.layerSel), this.headsEl),
+      this.body, this.notes);
+    this.body.addEventListener('pointerleave', () => this.setHover(null));
+    new ResizeObserver(() => this.draw()).observe(this.canvasWrap);
+  }
+
+  update(state, changed) {
+    if (['index', 'run', 'probe', 'kind', 'layer', 'heads', 'head'].some((k) => changed.has(k))) this.renderControls();
+    if (['index', 'run', 'probe', 'kind', 'hideSpecial'].some((k) => changed.has(k))) this.renderTokens();
+    if (changed.has('hideSpecial')) this.hideBox.checked = !!state.hideSpecial;
+    if (['index', 'run', 'probe', 'kind', 'layer', 'heads', 'step', 'hideSpecial'].some((k) => changed.has(k))) this.load();
+  }
+
+  renderControls() {
+    const s = this.app.state;
+    const k = this.app.kindInfo();
+    if (!k) return;
+    const layers = Array.from({ length: k.layers }, (_, i) => [String(i), `L${i}`]);
+    const { setOptions } = this.app.dom;
+    setOptions(this.layerSel, layers, String(s.layer));
+    clear(this.headsEl);
+    for (let h = 0; h < k.heads; h++) {
+      const on = (s.heads || []).includes(h);
+      const c = headColor(h);
+      const b = el('button', {
+        'aria-pressed': String(on), title: `Toggle head ${h} (shift-click a grid cell also adds heads)`,
+        'data-head': h,
+        style: { borderColor: rgbCss(c), background: on ? rgbCss(c, 0.18) : '#fff', fontWeight: on ? '600' : '400' },
+        onclick: () => this.app.toggleHead(h),
+      }, `H${h}`);
+      this.headsEl.appendChild(b);
+    }
+    this.title.textContent = `Head view \u00b7 L${s.layer} ${(s.heads || []).map((h) => 'H' + h).join(' ')}`;
+  }
+
+  tokensInfo() {
+    const probe = this.app.probeInfo();
+    const k = this.app.kindInfo();
+    if (!probe || !k) return null;
+    const { query, key } = kindTokens(probe, k);
+    const hide = !!this.app.state.hideSpecial;
+    const rows = keptIndices(query.tokens.length, query.special, hide);
+    const cols = keptIndices(key.tokens.length, key.special, hide);
+    return { k, query, key, rows, cols };
+  }
+
+  renderTokens() {
+    const info = this.tokensInfo();
+    clear(this.leftCol);
+    clear(this.rightCol);
+    this.leftEls = [];
+    this.rightEls = [];
+    if (!info) return;
+    const { k, query, key, rows, cols } = info;
+    const cross = k.query !== k.key;
+    this.leftHead.textContent = cross ? 'decoder (query)' : 'query';
+    this.rightHead.textContent = cross ? 'encoder (key)' : 'key';
+    const mk = (side, list, idx, i) => {
+      const t = list.tokens[idx];
+      const cls = ['tba-tok', side === 'q' ? 'left' : 'right'];
+      if (list.segments && list.segments[idx] === 1) cls.push('seg1');
+      if (list.special && list.special[idx]) cls.push('special');
+      const node = el('span', { class: cls.join(' '), title: `${idx}: ${String(t)}`, 'data-index': idx });
+      node.textContent = tokenLabel(t); // always text, never HTML
+      node.addEventListener('pointerenter', () => this.setHover({ side, index: i }));
+      return node;
+    };
+    rows.forEach((idx, i) => this.leftEls.push(this.leftCol.appendChild(mk('q', query, idx, i))));
+    cols.forEach((idx, i) => this.rightEls.push(this.rightCol.appendChild(mk('k', key, idx, i))));
+    const notes = [];
+    if (k.causal) notes.push('causal: each token attends only to itself and earlier tokens');
+    if (cross) notes.push('cross attention: decoder tokens (left) attend to encoder tokens (right)');
+    if ((query.segments || []).some((v) => v === 1)) notes.push('shaded tokens: second segment of the sentence pair');
+    if (this.app.state.hideSpecial) notes.push('special tokens hidden, rows renormalized');
+    notes.push('hover a token to isolate its lines');
+    this.notes.textContent = notes.join(' \u00b7 ');
+    this.canvas.style.height = `${Math.max(rows.length, cols.length) * ROW_H}px`;
+  }
+
+  setHover(h) {
+    const same = (a, b) => (a === b) || (a && b && a.side === b.side && a.index === b.index);
+    if (same(this.hover, h)) return;
+    this.hover = h;
+    this.draw();
+  }
+
+  async load() {
+    const s = this.app.state;
+    const info = this.tokensInfo();
+    if (!info || s.step === null || s.step === undefined) {
+      this.weights = null;
+      this.draw();
+      return;
+    }
+    const token = ++this.token;
+    const sel = { run: s.run, probe: s.probe, kind: s.kind };
+    let snap = this.app.data.cachedLayerSnapshot(sel, s.step, s.layer);
+    if (!snap) {
+      this.status.textContent = 'loading\u2026';
+      try {
+        snap = await this.app.data.layerSnapshot(sel, s.step, s.layer);
+      } catch (e) {
+        if (token === this.token) this.status.textContent = `could not load: ${e.message}`;
+        return;
+      }
+      if (token !== this.token) return;
+    }
+    this.status.textContent = `step ${s.step}`;
+    const h = snap.header;
+    const { rows, cols } = info;
+    if (h.query_len < (rows[rows.length - 1] ?? -1) + 1 || h.key_len < (cols[cols.length - 1] ?? -1) + 1) {
+      this.status.textContent = 'snapshot and probe tokens disagree in length';
+    }
+    this.weights = (s.heads || []).map((head) => {
+      const off = mapOffset(snap, s.layer, head);
+      if (off < 0) return null;
+      const validRows = rows.filter((r) => r < h.query_len);
+      const validCols = cols.filter((c) => c < h.key_len);
+      return { head, w: subMatrix(snap.data, off, h.key_len, validRows, validCols, h.scale ?? 1 / 255, true), nr: validRows.length, nc: validCols.length };
+    }).filter(Boolean);
+    this.draw();
+  }
+
+  draw() {
+    const cv = this.canvas;
+    const w = Math.max(60, this.canvasWrap.clientWidth);
+    const nRows = this.leftEls?.length || 0;
+    const nCols = this.rightEls?.length || 0;
+    const hPx = Math.max(nRows, nCols) * ROW_H;
+    const dpr = window.devicePixelRatio || 1;
+    cv.width = Math.round(w * dpr);
+    cv.height = Math.max(1, Math.round(hPx * dpr));
+    const ctx = cv.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, hPx);
+    for (const e of this.leftEls || []) { e.style.background = ''; e.classList.remove('hover'); }
+    for (const e of this.rightEls || []) { e.style.background = ''; e.classList.remove('hover'); }
+    if (!this.weights || !this.weights.length) return;
+    const hov = this.hover;
+    const x0 = 2;
+    const x1 = w - 2;
+    const highlight = new Float32Array(hov ? (hov.side === 'q' ? nCols : nRows) : 0);
+    for (const { head, w: wt, nr, nc } of this.weights) {
+      const c = headColor(head);
+      const lines = attentionLines(wt, nr, nc, {
+        minWeight: hov ? 0.005 : 0.02,
+        onlyRow: hov && hov.side === 'q' ? hov.index : -1,
+        onlyCol: hov && hov.side === 'k' ? hov.index : -1,
+      });
+      ctx.strokeStyle = rgbCss(c);
+      for (const [r, col, v] of lines) {
+        ctx.globalAlpha = Math.min(1, 0.08 + v * 0.92);
+        ctx.lineWidth = 1 + 2 * v;
+        ctx.beginPath();
+        ctx.moveTo(x0, r * ROW_H + ROW_H / 2);
+        ctx.lineTo(x1, col * ROW_H + ROW_H / 2);
+        ctx.stroke();
+        if (hov) {
+          const idx = hov.side === 'q' ? col : r;
+          highlight[idx] = Math.max(highlight[idx], v);
+        }
+      }
+    }
+    ctx.globalAlpha = 1;
+    if (hov) {
+      const mine = hov.side === 'q' ? this.leftEls : this.rightEls;
+      const other = hov.side === 'q' ? this.rightEls : this.leftEls;
+      mine[hov.index]?.classList.add('hover');
+      const c = headColor(this.weights.length === 1 ? this.weights[0].head : 0);
+      other.forEach((e, i) => {
+        if (highlight[i] > 0.005) e.style.background = this.weights.length === 1 ? rgbCss(c, 0.15 + 0.6 * highlight[i]) : `rgba(26,115,232,${0.15 + 0.6 * highlight[i]})`;
+      });
+    }
+  }
+}

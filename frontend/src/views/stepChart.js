@@ -1,0 +1,104 @@
+// Shared pieces of the two step-axis charts (loss timeline and head evolution): the same
+// x range and axis widths so both plots line up, the step cursor, the snapshot ticks, and
+// click/drag to choose a step.
+
+export const AXIS_LEFT = 58;
+export const AXIS_RIGHT = 58;
+
+/** A uPlot plugin that draws snapshot ticks and the shared step cursor. */
+export function stepCursorPlugin({ getStep, getSnapshotSteps, cursorColor = '#e8710a' }) {
+  return {
+    hooks: {
+      draw: (u) => {
+        const { ctx } = u;
+        const { left, top, width, height } = u.bbox;
+        const dpr = devicePixelRatio || 1;
+        ctx.save();
+        ctx.beginPath();
+        ctx.rect(left, top, width, height);
+        ctx.clip();
+        const steps = getSnapshotSteps() || [];
+        if (steps.length) {
+          ctx.strokeStyle = 'rgba(95,99,104,0.55)';
+          ctx.lineWidth = 1 * dpr;
+          ctx.beginPath();
+          for (const s of steps) {
+            const x = Math.round(u.valToPos(s, 'x', true)) + 0.5;
+            ctx.moveTo(x, top + height);
+            ctx.lineTo(x, top + height - 6 * dpr);
+          }
+          ctx.stroke();
+        }
+        const step = getStep();
+        if (step !== null && step !== undefined) {
+          const x = Math.round(u.valToPos(step, 'x', true));
+          ctx.strokeStyle = cursorColor;
+          ctx.lineWidth = 2 * dpr;
+          ctx.beginPath();
+          ctx.moveTo(x, top);
+          ctx.lineTo(x, top + height);
+          ctx.stroke();
+          ctx.fillStyle = cursorColor;
+          ctx.beginPath();
+          ctx.moveTo(x - 5 * dpr, top);
+          ctx.lineTo(x + 5 * dpr, top);
+          ctx.lineTo(x, top + 7 * dpr);
+          ctx.fill();
+        }
+        ctx.restore();
+      },
+    },
+  };
+}
+
+/** Click or drag on the plot to pick a step (`onStep` gets the raw step value). */
+export function attachStepDrag(u, onStep) {
+  const over = u.over;
+  let dragging = false;
+  const pick = (e) => {
+    const rect = over.getBoundingClientRect();
+    const x = Math.max(0, Math.min(rect.width, e.clientX - rect.left));
+    const v = u.posToVal(x, 'x');
+    if (Number.isFinite(v)) onStep(v);
+  };
+  const onMove = (e) => dragging && pick(e);
+  const onUp = () => {
+    dragging = false;
+    window.removeEventListener('pointermove', onMove);
+    window.removeEventListener('pointerup', onUp);
+  };
+  over.addEventListener('pointerdown', (e) => {
+    if (e.button !== 0) return;
+    dragging = true;
+    pick(e);
+    window.addEventListener('pointermove', onMove);
+    window.addEventListener('pointerup', onUp);
+    e.preventDefault();
+  });
+}
+
+/** Observe an element's width and call back (debounced to one per frame). */
+export function onWidth(el, cb) {
+  let last = -1;
+  let raf = 0;
+  const ro = new ResizeObserver(() => {
+    cancelAnimationFrame(raf);
+    raf = requestAnimationFrame(() => {
+      const w = Math.floor(el.clientWidth);
+      if (w !== last && w > 0) {
+        last = w;
+        cb(w);
+      }
+    });
+  });
+  ro.observe(el);
+  return ro;
+}
+
+export function formatStep(v) {
+  if (!Number.isFinite(v)) return '';
+  const a = Math.abs(v);
+  if (a >= 1e6) return (v / 1e6).toFixed(a >= 1e7 ? 0 : 1) + 'M';
+  if (a >= 1e4) return (v / 1e3).toFixed(a >= 1e5 ? 0 : 1) + 'k';
+  return String(Math.round(v));
+}

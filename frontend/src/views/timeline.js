@@ -1,0 +1,143 @@
+// View 1: the timeline. Loss curves (train/loss, eval/loss and any scalar the user adds)
+// over steps, snapshot steps as ticks, the shared step cursor, play/pause and stepping.
+
+import uPlot from 'uplot';
+import { el, select, setOptions, clear } from '../dom.js';
+import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, attachStepDrag, onWidth, formatStep } from './stepChart.js';
+
+const DEFAULT_TAGS = ['train/loss', 'eval/loss'];
+const COLORS = ['#1a73e8', '#d93025', '#188038', '#9334e6', '#e37400', '#12b5cb', '#5f6368'];
+
+export function defaultTags(tags) {
+  const names = Object.keys(tags || {});
+  const picked = DEFAULT_TAGS.filter((t) => names.includes(t));
+  if (picked.length) return picked;
+  const loss = names.filter((t) => /loss/i.test(t)).slice(0, 2);
+  return loss.length ? loss : names.slice(0, 1);
+}
+
+export class Timeline {
+  constructor(app) {
+    this.app = app;
+    this.u = null;
+    this.sig = '';
+    this.width = 800;
+    this.playBtn = el('button', { title: 'Play / pause (space)', 'aria-pressed': 'false', onclick: () => app.togglePlay() }, '\u25b6 Play');
+    this.prevBtn = el('button', { title: 'Previous snapshot (\u2190)', onclick: () => app.stepBy(-1) }, '\u2190');
+    this.nextBtn = el('button', { title: 'Next snapshot (\u2192)', onclick: () => app.stepBy(1) }, '\u2192');
+    this.stepLabel = el('span', { class: 'tba-step-label' });
+    this.addTag = select([], '', (v) => {
+      if (v) app.set({ extraTags: [...app.state.extraTags, v] });
+    }, { title: 'Add a scalar of this run to the chart' });
+    this.chips = el('span', { class: 'tba-timeline-controls' });
+    this.note = el('span', { class: 'tba-sub' });
+    this.chartEl = el('div', { class: 'tba-chart', 'data-testid': 'timeline-chart' });
+    this.el = el(
+      'section',
+      { class: 'tba-card tba-timeline', 'data-testid': 'timeline' },
+      el('div', { class: 'tba-card-head tba-timeline-controls' },
+        this.playBtn, this.prevBtn, this.nextBtn, this.stepLabel,
+        el('span', { class: 'tba-spacer' }), this.chips, this.addTag, this.note),
+      this.chartEl
+    );
+    onWidth(this.chartEl, (w) => {
+      this.width = w;
+      if (this.u) this.u.setSize({ width: w, height: this.height() });
+    });
+  }
+
+  height() {
+    return this.width < 600 ? 150 : 180;
+  }
+
+  /** Series shown: the default loss tags plus what the user added. */
+  shownTags() {
+    const tags = this.app.state.scalars?.tags || {};
+    const base = defaultTags(tags);
+    const extra = (this.app.state.extraTags || []).filter((t) => tags[t] && !base.includes(t));
+    return { base, extra, all: Object.keys(tags).sort() };
+  }
+
+  update(state, changed) {
+    if (changed.has('playing')) {
+      this.playBtn.textContent = state.playing ? '\u23f8 Pause' : '\u25b6 Play';
+      this.playBtn.setAttribute('aria-pressed', String(!!state.playing));
+    }
+    if (changed.has('step') || changed.has('kind') || changed.has('index') || changed.has('run') || changed.has('probe')) {
+      const steps = this.app.steps();
+      const i = steps.indexOf(state.step);
+      clear(this.stepLabel).append(
+        'step ', el('b', { 'data-testid': 'step-value' }, state.step ?? '–'),
+        el('span', { class: 'tba-sub' }, steps.length ? `  snapshot ${i + 1}/${steps.length}` : '  no snapshots')
+      );
+    }
+    if (['scalars', 'extraTags', 'index', 'run', 'probe', 'kind'].some((k) => changed.has(k))) this.rebuild();
+    else if (changed.has('step') && this.u) this.u.redraw(false, false);
+  }
+
+  rebuild() {
+    const { base, extra, all } = this.shownTags();
+    const tags = this.app.state.scalars?.tags || {};
+    // pickers
+    setOptions(this.addTag, [['', '+ scalar\u2026'], ...all.filter((t) => !base.includes(t) && !extra.includes(t)).map((t) => [t, t])], '');
+    this.addTag.style.display = all.length > base.length + extra.length ? '' : 'none';
+    clear(this.chips);
+    for (const t of extra) {
+      this.chips.appendChild(el('span', { class: 'tba-chip' }, t,
+        el('button', { title: `Remove ${t}`, 'aria-label': `Remove ${t}`, onclick: () => this.app.set({ extraTags: this.app.state.extraTags.filter((x) => x !== t) }) }, '\u00d7')));
+    }
+    const shown = [...base, ...extra];
+    this.note.textContent = this.app.state.scalars && shown.length === 0 ? 'no scalars logged for this run' : '';
+
+    const tables = shown.map((t) => [tags[t].steps, tags[t].values]);
+    const snap = this.app.steps();
+    let data;
+    if (tables.length) {
+      data = uPlot.join(tables);
+    } else {
+      data = [snap.length ? snap.slice() : [0, 1]];
+    }
+    const series = [{ label: 'step', value: (u, v) => (v == null ? '–' : String(v)) }];
+    shown.forEach((t, i) => {
+      series.push({
+        label: t,
+        scale: extra.includes(t) ? 'y2' : 'y',
+        stroke: COLORS[i % COLORS.length],
+        width: t.startsWith('eval') ? 2 : 1.5,
+        points: { show: tags[t].steps.length < 40, size: 5 },
+        spanGaps: true,
+        value: (u, v) => (v == null ? '–' : Number(v).toPrecision(4)),
+      });
+    });
+    const sig = JSON.stringify(shown);
+    const opts = {
+      width: this.width,
+      height: this.height(),
+      plugins: [stepCursorPlugin({ getStep: () => this.app.state.step, getSnapshotSteps: () => this.app.steps() })],
+      scales: {
+        x: { time: false, range: () => this.app.xRange() },
+        y: { auto: true },
+        y2: extra.length ? { auto: true } : { range: [0, 1] },
+      },
+      axes: [
+        { size: 34, values: (u, vals) => vals.map(formatStep), gap: 4 },
+        { scale: 'y', size: AXIS_LEFT, label: base.length ? undefined : '' },
+        extra.length
+          ? { scale: 'y2', side: 1, size: AXIS_RIGHT, grid: { show: false } }
+          : { scale: 'y2', side: 1, size: AXIS_RIGHT, grid: { show: false }, ticks: { show: false }, values: () => [] },
+      ],
+      cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 6 } },
+      legend: { live: true },
+      series,
+    };
+    if (this.u && this.sig === sig) {
+      this.u.setData(data);
+      return;
+    }
+    if (this.u) this.u.destroy();
+    clear(this.chartEl);
+    this.sig = sig;
+    this.u = new uPlot(opts, data, this.chartEl);
+    attachStepDrag(this.u, (v) => this.app.setStep(v, { snap: true }));
+  }
+}
