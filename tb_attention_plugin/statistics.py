@@ -3,19 +3,16 @@
 Definitions (docs/format.md): every statistic is a mean over the probe's real query rows; for causal
 attention the first row (which can only see itself) is left out. NaN marks a statistic that does not
 apply (no separator tokens, no repeated tokens, `self`/`prev`/`next` of cross attention).
+
+Most statistics are "attention mass on a set of keys, averaged over a set of rows", so a probe's
+templates (0/1 key sets per row, and row weights) are built once and applied with two einsums.
 """
 import numpy as np
 
 from .format import STAT_NAMES
 
 _EPS = 1e-6
-
-
-def _row_mean(values, rows):
-    """Mean over the selected query rows of values [L, H, Q] -> [L, H] (NaN if no row)."""
-    if not rows.any():
-        return np.full(values.shape[:2], np.nan, dtype=np.float64)
-    return values[:, :, rows].mean(axis=2)
+_MASS_STATS = ("first", "sep", "self", "prev", "next", "induction", "duplicate")
 
 
 def _earlier_matches(query_tokens, key_tokens, shift):
@@ -25,65 +22,94 @@ def _earlier_matches(query_tokens, key_tokens, shift):
     ki = np.array([vocab[t] for t in key_tokens])
     q, k = len(qi), len(ki)
     same = (qi[:, None] == ki[None, :]) & (np.arange(k)[None, :] < np.arange(q)[:, None])
-    m = np.zeros((q, k), dtype=np.float64)
+    m = np.zeros((q, k))
     m[:, shift:] = same[:, :k - shift]
     m *= np.arange(k)[None, :] < np.arange(q)[:, None]
     return m
 
 
-def js_distance(p, q):
-    """Jensen-Shannon distance (base 2, in [0, 1]) between rows of p and q, smoothed against log 0."""
+class ProbeTemplates:
+    """Everything about a (probe, kind) that does not change between snapshots."""
+
+    def __init__(self, *, causal, self_attention, query_tokens, key_tokens, key_special):
+        q, k = len(query_tokens), len(key_tokens)
+        self.shape = (q, k)
+        rows = np.ones(q, dtype=bool)
+        if causal and q > 1:
+            rows[0] = False
+        self.rows = rows
+        self.visible = (np.minimum(np.arange(q) + 1, k) if causal else np.full(q, k)).astype(np.float64)
+        keys, row_sets = {}, {}
+        keys["first"] = np.zeros((q, k)); keys["first"][:, 0] = 1
+        separators = np.asarray(key_special, dtype=bool).copy()
+        separators[0] = False
+        keys["sep"] = np.tile(separators.astype(np.float64), (q, 1))
+        if self_attention:
+            keys["self"] = np.eye(q, k)
+            keys["prev"] = np.eye(q, k, -1)
+            keys["next"] = np.eye(q, k, 1)
+            keys["induction"] = _earlier_matches(query_tokens, key_tokens, 1)
+            keys["duplicate"] = _earlier_matches(query_tokens, key_tokens, 0)
+        present = [n for n in _MASS_STATS if n in keys]
+        weights = []
+        for name in present:
+            selected = rows & keys[name].any(axis=1)
+            weights.append(selected / max(selected.sum(), 1) if selected.any() else np.full(q, np.nan))
+        self.mass_names = present
+        self.keys = np.stack([keys[n] for n in present]).astype(np.float32)     # [T, Q, K]
+        self.row_weights = np.stack(weights)                                      # [T, Q]
+        entropy_rows = rows & (self.visible >= 2)
+        self.entropy_weights = entropy_rows / max(entropy_rows.sum(), 1) if entropy_rows.any() else None
+        self.log_visible = np.log(np.maximum(self.visible, 2))
+        self.row_mean = rows / rows.sum()
+
+
+def _smooth(p):
     p = p + _EPS
-    q = q + _EPS
-    p = p / p.sum(axis=-1, keepdims=True)
-    q = q / q.sum(axis=-1, keepdims=True)
-    m = 0.5 * (p + q)
-    js = 0.5 * (p * np.log2(p / m)).sum(axis=-1) + 0.5 * (q * np.log2(q / m)).sum(axis=-1)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def _neg_entropy2(p):
+    """sum p log2 p over the last axis (p smoothed, so no log 0)."""
+    return (p * np.log2(p)).sum(axis=-1, dtype=np.float64)
+
+
+def js_distance(p, q, q_neg_entropy=None):
+    """Jensen-Shannon distance (base 2, in [0, 1]) between rows of p and q, smoothed against log 0.
+
+    JS = (sum p log p + sum q log q) / 2 - sum m log m; the reference's own term can be passed in.
+    """
+    p, q = _smooth(p), _smooth(q)
+    q_term = _neg_entropy2(q) if q_neg_entropy is None else q_neg_entropy
+    js = 0.5 * (_neg_entropy2(p) + q_term) - _neg_entropy2(0.5 * (p + q))
     return np.sqrt(np.clip(js, 0.0, 1.0))
 
 
 def head_statistics(attention, *, causal, self_attention, query_tokens, key_tokens, key_special,
-                    reference=None):
+                    reference=None, templates=None):
     """attention float [L, H, Q, K] -> float32 [len(STAT_NAMES), L, H].
 
     `reference` is the same head's attention at the first snapshot (for `drift`); None means this is it.
+    `templates` (ProbeTemplates of the same arguments) saves rebuilding them at every snapshot.
     """
-    a = np.asarray(attention, dtype=np.float64)
-    layers, heads, q, k = a.shape
-    rows = np.ones(q, dtype=bool)
-    if causal and q > 1:
-        rows[0] = False
+    if templates is None:
+        templates = ProbeTemplates(causal=causal, self_attention=self_attention, query_tokens=query_tokens,
+                                   key_tokens=key_tokens, key_special=key_special)
+    a = np.asarray(attention, dtype=np.float32)
+    layers, heads = a.shape[:2]
     out = np.full((len(STAT_NAMES), layers, heads), np.nan, dtype=np.float64)
-    put = lambda name, value: out.__setitem__(STAT_NAMES.index(name), value)
-
-    visible = (np.arange(q)[:, None] >= np.arange(k)[None, :]).sum(axis=1) if causal else np.full(q, k)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        plogp = np.where(a > 0, a * np.log(np.where(a > 0, a, 1.0)), 0.0)
-        entropy = -plogp.sum(axis=-1) / np.log(np.maximum(visible, 2))
-    put("entropy", _row_mean(entropy, rows & (visible >= 2)))
-    put("first", _row_mean(a[..., 0], rows))
-    separators = np.asarray(key_special, dtype=bool).copy()
-    separators[0] = False
-    if separators.any():
-        put("sep", _row_mean(a[..., separators].sum(axis=-1), rows))
-    put("max", _row_mean(a.max(axis=-1), rows))
-    if self_attention:
-        idx = np.arange(min(q, k))
-        diag = np.zeros((layers, heads, q))
-        diag[..., idx] = a[..., idx, idx]
-        put("self", _row_mean(diag, rows))
-        prev = np.zeros((layers, heads, q))
-        prev[..., 1:] = a[..., np.arange(1, q), np.arange(0, q - 1)]
-        put("prev", _row_mean(prev, rows & (np.arange(q) >= 1)))
-        nxt = np.zeros((layers, heads, q))
-        nxt[..., :-1] = a[..., np.arange(0, q - 1), np.arange(1, q)]
-        put("next", _row_mean(nxt, rows & (np.arange(q) <= q - 2)))
-        for name, shift in (("induction", 1), ("duplicate", 0)):
-            template = _earlier_matches(query_tokens, key_tokens, shift)
-            has_match = template.any(axis=1)
-            put(name, _row_mean((a * template).sum(axis=-1), rows & has_match))
+    per_row = np.einsum("lhqk,tqk->lhtq", a, templates.keys)
+    with np.errstate(invalid="ignore"):
+        masses = np.einsum("lhtq,tq->tlh", per_row.astype(np.float64), np.nan_to_num(templates.row_weights))
+    for t, name in enumerate(templates.mass_names):
+        out[STAT_NAMES.index(name)] = masses[t] if not np.isnan(templates.row_weights[t]).any() else np.nan
+    if templates.entropy_weights is not None:
+        plogp = a * np.log(np.where(a > 0, a, np.float32(1.0)))
+        entropy = -plogp.sum(axis=-1, dtype=np.float64) / templates.log_visible
+        out[STAT_NAMES.index("entropy")] = entropy @ templates.entropy_weights
+    out[STAT_NAMES.index("max")] = a.max(axis=-1).astype(np.float64) @ templates.row_mean
     if reference is None:
-        put("drift", np.zeros((layers, heads)))
+        out[STAT_NAMES.index("drift")] = 0.0
     else:
-        put("drift", _row_mean(js_distance(a, np.asarray(reference, dtype=np.float64)), rows))
+        out[STAT_NAMES.index("drift")] = js_distance(a, np.asarray(reference, dtype=np.float32)) @ templates.row_mean
     return out.astype(np.float32)

@@ -24,9 +24,13 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from . import format as fmt
 from .event_file import EventFileWriter
 from .quantize import dequantize, quantize
-from .statistics import head_statistics
+from .statistics import ProbeTemplates, head_statistics
 
 logger = logging.getLogger(__name__)
+
+# A new keyframe is written once a delta is this large relative to its keyframe: the delta has
+# stopped paying for itself (the head drifted far from the keyframe).
+KEYFRAME_WHEN_DELTA_EXCEEDS = 0.7
 
 
 def _as_mask(values, n, what):
@@ -47,8 +51,9 @@ class AttentionSummaryWriter:
         self._file = None
         self._io_warned = False
         self._probes = {}
-        self._keyframes = {}   # (probe, kind, layer) -> (step, uint8 [H, Q, K])
+        self._keyframes = {}   # (probe, kind, layer) -> (step, uint8 [H, Q, K], compressed size)
         self._references = {}  # (probe, kind) -> float [L, H, Q, K] of the first snapshot, for drift
+        self._templates = {}   # (probe, kind, causal) -> ProbeTemplates
         self._closed = False
 
     # ------------------------------------------------------------------ probes
@@ -100,10 +105,13 @@ class AttentionSummaryWriter:
 
         quantized = quantize(a)
         reference = self._reference(probe, kind, step, a)
-        stats = head_statistics(a, causal=causal, self_attention=kind != "cross",
-                                query_tokens=info[query_side], key_tokens=info[key_side],
-                                key_special=info["special" if key_side == "tokens" else "decoder_special"],
-                                reference=reference)
+        stat_args = dict(causal=causal, self_attention=kind != "cross", query_tokens=info[query_side],
+                         key_tokens=info[key_side],
+                         key_special=info["special" if key_side == "tokens" else "decoder_special"])
+        templates = self._templates.get((probe, kind, causal))
+        if templates is None:
+            templates = self._templates[(probe, kind, causal)] = ProbeTemplates(**stat_args)
+        stats = head_statistics(a, reference=reference, templates=templates, **stat_args)
         layer_blobs = [self._encode_layer(probe, kind, layer, step, quantized[layer]) for layer in range(layers)]
         summary = summary_pb2.Summary(value=[fmt.snapshot_value(meta, step, layer_blobs, q, k),
                                              fmt.stats_value(meta, stats)])
@@ -130,13 +138,14 @@ class AttentionSummaryWriter:
     def _encode_layer(self, probe, kind, layer, step, q):
         """Keyframe or delta, whichever is smaller; a keyframe becomes the reference for later steps."""
         key = (probe, kind, layer)
-        keyframe = fmt.encode_layer(q)
         previous = self._keyframes.get(key)
         if previous is not None and previous[1].shape == q.shape and previous[0] < step:
-            delta = fmt.encode_layer(q, reference=previous[1], ref_step=previous[0])
-            if len(delta) < len(keyframe):
+            ref_step, reference, keyframe_size = previous
+            delta = fmt.encode_layer(q, reference=reference, ref_step=ref_step)
+            if len(delta) < KEYFRAME_WHEN_DELTA_EXCEEDS * keyframe_size:
                 return delta
-        self._keyframes[key] = (int(step), q.copy())
+        keyframe = fmt.encode_layer(q)
+        self._keyframes[key] = (int(step), q.copy(), len(keyframe))
         return keyframe
 
     def _reference(self, probe, kind, step, attention):
