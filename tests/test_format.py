@@ -1,0 +1,221 @@
+"""The on-disk format: quantization bounds, layer blobs (keyframe + delta), metadata and records."""
+import json
+import zlib
+
+import numpy as np
+import pytest
+
+from tb_attention_plugin import format as fmt
+from tb_attention_plugin.event_file import frame_record, iter_records
+from tb_attention_plugin.quantize import SCALE, dequantize, quantize
+from tensorboard.compat.proto import summary_pb2
+
+STEP = 1.0 / 255
+
+
+def softmax_rows(rng, shape, temperature=1.0, causal=False):
+    logits = rng.normal(size=shape) / temperature
+    if causal:
+        q, k = shape[-2:]
+        logits = np.where(np.tril(np.ones((q, k), bool)), logits, -np.inf)
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+# ---------------------------------------------------------------- quantization
+
+@pytest.mark.parametrize("temperature", [0.05, 1.0, 20.0])
+def test_quantize_error_at_most_one_step_and_rows_keep_their_sum(temperature):
+    rng = np.random.default_rng(1)
+    a = softmax_rows(rng, (3, 4, 37, 37), temperature)
+    q = quantize(a)
+    assert q.dtype == np.uint8 and q.shape == a.shape
+    err = np.abs(dequantize(q).astype(np.float64) - a)
+    assert err.max() <= STEP + 1e-7
+    # every softmax row sums to exactly 255 quanta, so the stored row sum is 1 within one step
+    assert (q.sum(axis=-1, dtype=np.int64) == 255).all()
+    assert np.abs(dequantize(q).sum(axis=-1) - a.sum(axis=-1)).max() <= STEP
+
+
+def test_quantize_many_tiny_weights_keeps_the_row_sum():
+    # 1000 weights of 0.001: rounding each weight alone would store a row of zeros
+    a = np.full((1, 1000), 1e-3)
+    q = quantize(a)
+    assert q.sum() == 255
+    assert np.abs(dequantize(q) - a).max() <= STEP
+    assert q.max() == 1  # spread out, never piled up
+
+
+def test_quantize_causal_zeros_stay_zero_and_one_hot_is_exact():
+    rng = np.random.default_rng(2)
+    a = softmax_rows(rng, (2, 16, 16), causal=True)
+    q = quantize(a)
+    upper = np.triu(np.ones((16, 16), bool), 1)
+    assert (q[:, upper] == 0).all()
+    assert (q[:, ~upper] >= 0).all()
+    one_hot = np.eye(5, dtype=np.float32)
+    assert (quantize(one_hot) == 255 * np.eye(5)).all()
+
+
+def test_dequantize_is_byte_over_255():
+    q = np.arange(256, dtype=np.uint8)
+    w = dequantize(q)
+    assert w.dtype == np.float32
+    assert w[0] == 0 and w[255] == 1.0 and abs(w[100] - 100 / 255) < 1e-7
+    assert abs(SCALE - 1 / 255) < 1e-12
+
+
+# ---------------------------------------------------------------- layer blobs
+
+def _layer(seed, shape=(4, 9, 9)):
+    return quantize(softmax_rows(np.random.default_rng(seed), shape))
+
+
+def test_keyframe_round_trip_and_header():
+    q = _layer(0)
+    blob = fmt.encode_layer(q)
+    encoding, ref_step, ref_crc, shape = fmt.layer_blob_info(blob)
+    assert (encoding, ref_step, ref_crc, shape) == (fmt.ENCODING_KEYFRAME, 0, 0, (4, 9, 9))
+    assert blob[:2] == b"TA" and len(blob) > 22
+    np.testing.assert_array_equal(fmt.decode_layer(blob), q)
+
+
+def test_delta_round_trip_is_exact_even_when_bytes_wrap():
+    key = _layer(0)
+    later = _layer(1)  # unrelated values: differences wrap around modulo 256
+    blob = fmt.encode_layer(later, reference=key, ref_step=7)
+    encoding, ref_step, ref_crc, shape = fmt.layer_blob_info(blob)
+    assert encoding == fmt.ENCODING_DELTA and ref_step == 7 and ref_crc == zlib.crc32(key)
+    np.testing.assert_array_equal(fmt.decode_layer(blob, reference=key), later)
+
+
+def test_delta_of_a_similar_layer_is_smaller_than_a_keyframe():
+    rng = np.random.default_rng(3)
+    a = softmax_rows(rng, (4, 40, 40))
+    b = a + rng.normal(scale=1e-3, size=a.shape).astype(np.float32)
+    b = np.clip(b, 0, None)
+    b /= b.sum(axis=-1, keepdims=True)
+    qa, qb = quantize(a), quantize(b)
+    assert len(fmt.encode_layer(qb, reference=qa, ref_step=0)) < len(fmt.encode_layer(qb))
+
+
+def test_delta_whose_keyframe_was_overwritten_raises_format_error():
+    key, other, later = _layer(0), _layer(5), _layer(1)
+    blob = fmt.encode_layer(later, reference=key, ref_step=3)
+    with pytest.raises(fmt.FormatError, match="step 3"):
+        fmt.decode_layer(blob, reference=other)
+    with pytest.raises(fmt.FormatError):
+        fmt.decode_layer(blob)  # no keyframe at all
+    with pytest.raises(fmt.FormatError):
+        fmt.decode_layer(blob, reference=_layer(0, shape=(4, 8, 8)))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "magic", "zlib", "size", "version"])
+def test_damaged_layer_blobs_raise_format_error(damage):
+    q = _layer(0)
+    blob = fmt.encode_layer(q)
+    if damage == "truncated":
+        blob = blob[:10]
+    elif damage == "magic":
+        blob = b"XX" + blob[2:]
+    elif damage == "zlib":
+        blob = blob[:22] + b"not zlib at all"
+    elif damage == "size":
+        blob = blob[:22] + zlib.compress(b"\0" * 10)
+    elif damage == "version":
+        blob = blob[:2] + bytes([fmt.FORMAT_VERSION + 1]) + blob[3:]
+    with pytest.raises(fmt.FormatError):
+        fmt.decode_layer(blob)
+
+
+# ---------------------------------------------------------------- metadata and values
+
+PROBE = {"name": "cat", "index": 2, "tokens": ["[CLS]", "the", "cat", "[SEP]"], "segments": [0, 0, 0, 0],
+         "special": [True, False, False, True]}
+
+
+def test_metadata_round_trip_and_data_classes():
+    meta = fmt.probe_metadata(PROBE, "self", causal=False, layers=2, heads=3)
+    a = softmax_rows(np.random.default_rng(0), (2, 3, 4, 4))
+    blobs = [fmt.encode_layer(quantize(a[l])) for l in range(2)]
+    snap = fmt.snapshot_value(meta, 12, blobs, 4, 4)
+    stats = fmt.stats_value(meta, np.zeros((len(fmt.STAT_NAMES), 2, 3)))
+    assert snap.tag == "attention/cat/self" and stats.tag == "attention_stats/cat/self"
+    assert snap.metadata.data_class == summary_pb2.DATA_CLASS_BLOB_SEQUENCE
+    assert stats.metadata.data_class == summary_pb2.DATA_CLASS_TENSOR
+    for value in (snap, stats):
+        assert value.metadata.plugin_data.plugin_name == fmt.PLUGIN_NAME == "attention"
+        parsed = fmt.parse_plugin_content(value.metadata.plugin_data.content)
+        assert parsed["probe"] == "cat" and parsed["probe_index"] == 2 and parsed["tokens"] == PROBE["tokens"]
+        assert parsed["query"] == parsed["key"] == "tokens" and parsed["stats"] == list(fmt.STAT_NAMES)
+    header = fmt.parse_snapshot_header(snap.tensor.string_val[0])
+    assert header == {"version": 1, "step": 12, "layers": 2, "heads": 3, "query_len": 4, "key_len": 4}
+    assert len(snap.tensor.string_val) == 3
+    np.testing.assert_array_equal(fmt.decode_layer(snap.tensor.string_val[2]), quantize(a[1]))
+
+
+def test_cross_kind_sides_and_stats_shape_checks():
+    info = dict(PROBE, decoder_tokens=["<s>", "a"], decoder_special=[True, False])
+    meta = fmt.probe_metadata(info, "cross", causal=False, layers=1, heads=2)
+    assert (meta["query"], meta["key"]) == ("decoder_tokens", "tokens")
+    assert fmt.token_side(meta, meta["query"]) == ["<s>", "a"]
+    with pytest.raises(ValueError, match="shape"):
+        fmt.stats_value(meta, np.zeros((3, 1, 2)))
+    good = np.arange(len(fmt.STAT_NAMES) * 2, dtype="<f4")
+    np.testing.assert_array_equal(fmt.decode_stats(good.tobytes(), meta).ravel(), good)
+    with pytest.raises(fmt.FormatError):
+        fmt.decode_stats(good.tobytes()[:-4], meta)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe", "JSON"),
+    (b"[1, 2]", "version"),
+    (json.dumps({"version": fmt.FORMAT_VERSION + 1}).encode(), "upgrade"),
+    (json.dumps({"version": 1, "probe": "p", "kind": "self"}).encode(), "lacks"),
+    (json.dumps({"version": 1, "probe": "p", "kind": "sideways", "layers": 1, "heads": 1, "tokens": [],
+                 "segments": [], "special": [], "query": "tokens", "key": "tokens"}).encode(), "kind"),
+])
+def test_bad_metadata_raises_format_error(content, message):
+    with pytest.raises(fmt.FormatError, match=message):
+        fmt.parse_plugin_content(content)
+
+
+def test_bad_snapshot_header_raises_format_error():
+    for blob in (b"{", b"[]", json.dumps({"step": 1}).encode(), b"\xff"):
+        with pytest.raises(fmt.FormatError):
+            fmt.parse_snapshot_header(blob)
+
+
+# ---------------------------------------------------------------- TFRecord framing
+
+def test_records_are_readable_by_tensorboards_own_reader(tmp_path):
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import PyRecordReader_New
+
+    payloads = [b"x" * n for n in (0, 1, 300, 70000)]
+    path = tmp_path / "events.out.tfevents.1.test"
+    path.write_bytes(b"".join(frame_record(p) for p in payloads))
+    reader = PyRecordReader_New(str(path))
+    seen = []
+    while True:
+        try:
+            reader.GetNext()
+        except Exception:  # tensorboard signals the end with an exception
+            break
+        seen.append(reader.record())
+    assert seen == payloads
+    assert list(iter_records(str(path))) == payloads
+
+
+def test_truncated_tail_and_bad_checksum_are_skipped(tmp_path, caplog):
+    records = [frame_record(b"first"), frame_record(b"second"), frame_record(b"third")]
+    bad = bytearray(records[1])
+    bad[14] ^= 0xFF  # inside the payload: its checksum no longer matches
+    path = tmp_path / "events.out.tfevents.1.test"
+    path.write_bytes(records[0] + bytes(bad) + records[2] + frame_record(b"cut off")[:-3])
+    assert list(iter_records(str(path))) == [b"first", b"third"]
+    assert "bad checksum" in caplog.text
+    header = bytearray(records[0])
+    header[9] ^= 0xFF  # length checksum: the rest of the file cannot be framed
+    path.write_bytes(bytes(header) + records[1])
+    assert list(iter_records(str(path))) == []
+    assert "corrupted record header" in caplog.text
