@@ -80,8 +80,9 @@ class AttentionPlugin(base_plugin.TBPlugin):
 
     plugin_name = fmt.PLUGIN_NAME
 
-    def __init__(self, context):
+    def __init__(self, context, static_dir=plugin_static.STATIC_DIR):
         self._data = AttentionData(context.data_provider)
+        self._static_dir = static_dir
 
     def get_plugin_apps(self):
         return {
@@ -139,7 +140,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
     def _serve_static(self, request):
         path = request.path
         relative = path[path.find(_PLUGIN_PREFIX) + len(_PLUGIN_PREFIX):] if _PLUGIN_PREFIX in path else ""
-        found = plugin_static.read(relative)
+        found = plugin_static.read(relative, self._static_dir)
         if found is None:
             raise Unavailable(f"no such file of the attention plugin: {relative[:80]!r}")
         body, content_type = found
