@@ -118,11 +118,10 @@ class AttentionCallback(TrainerCallback):
         causal = (not encoder_decoder and len(self._probes[0].input_ids) > 1
                   and not (outputs[0]["self"][..., 0, 1:] != 0).any())
         if self._induction or (self._induction is None and causal):
-            extra = induction_probe(tok, self._max_tokens)
-            if extra.name in {p.name for p in self._probes}:
-                extra.name = extra.name + " (built-in)"
-            self._probes.append(extra)
-            outputs += run_probes(model, [extra], self._pad_id)
+            extra = self._induction_probe(tok)
+            if extra is not None:
+                self._probes.append(extra)
+                outputs += run_probes(model, [extra], self._pad_id)
         if state.is_world_process_zero:
             self.log_dir, self._write_scalars = log_dirs.resolve(args, self._explicit_log_dir)
             self._writer = AttentionSummaryWriter(self.log_dir)
@@ -133,6 +132,19 @@ class AttentionCallback(TrainerCallback):
             logger.info("tb-attention: logging attention of %d probes to %s", len(self._probes), self.log_dir)
         self._schedule.record_probe_cost(time.perf_counter() - started)
         self._last_snapshot_step = state.global_step
+
+    def _induction_probe(self, tok):
+        """The built-in induction probe; when only added automatically, a too-small budget skips it."""
+        try:
+            extra = induction_probe(tok, self._max_tokens)
+        except ValueError as e:
+            if self._induction:
+                raise
+            warnings.warn(f"tb-attention: no built-in induction probe: {e}", UserWarning, stacklevel=3)
+            return None
+        if extra.name in {p.name for p in self._probes}:
+            extra.name = extra.name + " (built-in)"
+        return extra
 
     def _hparams(self, args, model):
         hp = dict(args.to_sanitized_dict())

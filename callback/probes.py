@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 
 DEFAULT_MAX_TOKENS = 128
+SEGMENTS = 4  # repeated segments of the built-in induction probe
 
 
 @dataclasses.dataclass
@@ -140,31 +141,38 @@ def _decoder_inputs(model, labels):
 
 
 def induction_probe(tokenizer, max_tokens, *, seed=0, name="repeated random tokens"):
-    """A repeated-random-token probe for causal LMs, with varied segment lengths and offsets.
+    """A repeated-random-token probe for causal LMs: four segments, each repeated right after itself.
 
-    Layout: [BOS] filler seg1 seg1 filler seg2 seg2 filler seg3 seg3 filler, every token distinct except
-    the repeated segments. Varying the segment lengths keeps a head that merely looks back a fixed
-    distance from scoring as an induction head. Uses its own numpy RNG: training's RNG is untouched.
+    Layout: [BOS] filler seg1 seg1 filler seg2 seg2 ... seg4 seg4 filler, every token distinct except
+    the repeated segments. The four segment lengths are consecutive integers in random order, so each
+    repeat lies at its own distance and no segment holds 40% of the repeated tokens: a head that merely
+    looks back a fixed distance scores below the induction threshold (0.4). Uses its own numpy RNG:
+    training's RNG is untouched.
     """
     rng = np.random.default_rng(seed)
     special = set(getattr(tokenizer, "all_special_ids", []) or [])
     vocab = [i for i in range(len(tokenizer)) if i not in special]
     bos = getattr(tokenizer, "bos_token_id", None)
     budget = min(max_tokens, 96) - (bos is not None)
-    lengths = rng.choice(np.arange(4, 13), size=3, replace=False)
-    fillers = rng.integers(1, 5, size=4)
-    while 2 * lengths.sum() + fillers.sum() > budget or lengths.sum() + fillers.sum() > len(vocab):
-        if lengths.max() <= 2:
-            raise ValueError("max_tokens or the vocabulary is too small for the induction probe; "
+    shortest = int(rng.integers(4, 9))
+    fillers = rng.integers(1, 4, size=SEGMENTS + 1)
+    order = rng.permutation(SEGMENTS)
+    while True:
+        lengths = shortest + order
+        if 2 * lengths.sum() + fillers.sum() <= budget and lengths.sum() + fillers.sum() <= len(vocab):
+            break
+        if shortest <= 2 and fillers.max() <= 1:
+            raise ValueError("max_tokens or the vocabulary is too small for the induction probe "
+                             f"(it needs {2 * lengths.sum() + fillers.sum() + (bos is not None)} tokens); "
                              "pass induction_probe=False")
-        lengths = np.maximum(lengths - 1, 2)
+        shortest = max(shortest - 1, 2)
         fillers = np.maximum(fillers - 1, 1)
     pool = iter(rng.choice(vocab, size=int(lengths.sum() + fillers.sum()), replace=False).tolist())
     ids = [] if bos is None else [int(bos)]
-    for k in range(3):
+    for k in range(SEGMENTS):
         ids += [next(pool) for _ in range(int(fillers[k]))]
         segment = [next(pool) for _ in range(int(lengths[k]))]
         ids += segment + segment
-    ids += [next(pool) for _ in range(int(fillers[3]))]
+    ids += [next(pool) for _ in range(int(fillers[SEGMENTS]))]
     return Probe(name=name, input_ids=ids, tokens=list(tokenizer.convert_ids_to_tokens(ids)),
                  segments=[0] * len(ids), special=_special_mask(tokenizer, ids))

@@ -1,0 +1,236 @@
+"""Per-head statistics on hand-made attention matrices, head types, and the built-in induction probe."""
+import math
+
+import numpy as np
+import pytest
+
+from tb_attention_plugin.format import STAT_NAMES
+from tb_attention_plugin.head_types import HEAD_TYPES, classify_heads
+from tb_attention_plugin.statistics import head_statistics, js_distance
+
+BERT_TOKENS = ["[CLS]", "a", "b", "[SEP]"]
+BERT_SPECIAL = [True, False, False, True]
+
+
+def stats_of(heads, tokens, special, *, causal, self_attention=True, reference=None, key_tokens=None):
+    """heads: list of [Q, K] matrices (one layer) -> {stat: [values per head]}."""
+    a = np.stack(heads)[None].astype(np.float32)
+    ref = None if reference is None else np.stack(reference)[None].astype(np.float32)
+    out = head_statistics(a, causal=causal, self_attention=self_attention, query_tokens=tokens,
+                          key_tokens=key_tokens or tokens, key_special=special, reference=ref)
+    assert out.shape == (len(STAT_NAMES), 1, len(heads)) and out.dtype == np.float32
+    return {name: out[i, 0] for i, name in enumerate(STAT_NAMES)}
+
+
+def check(stats, expected, head):
+    for name, value in expected.items():
+        got = stats[name][head]
+        if value is None:
+            assert math.isnan(got), f"{name} of head {head} should be NaN, got {got}"
+        else:
+            assert got == pytest.approx(value, abs=1e-6), f"{name} of head {head}: {got} != {value}"
+
+
+def test_bidirectional_heads_exact_values():
+    uniform = np.full((4, 4), 0.25)
+    identity = np.eye(4)
+    prev = np.eye(4, k=-1)
+    prev[0, 0] = 1  # row 0 has no previous token: it looks at itself
+    half = np.array([[0.5, 0.5, 0, 0],      # entropy ln2 / ln4 = 0.5
+                     [0, 0.5, 0.5, 0],
+                     [0, 0, 0.5, 0.5],
+                     [0.5, 0, 0, 0.5]])
+    s = stats_of([uniform, identity, prev, half], BERT_TOKENS, BERT_SPECIAL, causal=False)
+    check(s, dict(entropy=1.0, first=0.25, sep=0.25, self=0.25, prev=0.25, next=0.25, max=0.25, drift=0.0,
+                  induction=None, duplicate=None), 0)
+    check(s, dict(entropy=0.0, first=0.25, sep=0.25, self=1.0, prev=0.0, next=0.0, max=1.0), 1)
+    check(s, dict(entropy=0.0, first=0.5, sep=0.0, self=0.25, prev=1.0, next=0.0, max=1.0), 2)
+    # prev over rows 1..3: A10=0, A21=0, A32=0; next over rows 0..2: 0.5 each; sep: key 3 only
+    check(s, dict(entropy=0.5, first=0.25, sep=0.25, self=0.5, prev=0.0, next=0.5, max=0.5), 3)
+
+
+def test_causal_heads_leave_out_the_first_row_and_normalize_by_visible_keys():
+    tokens = ["<s>", "x", "y", "x", "y"]
+    special = [True, False, False, False, False]
+    n = len(tokens)
+    uniform = np.tril(np.ones((n, n)))
+    uniform /= uniform.sum(axis=1, keepdims=True)
+    induction = np.zeros((n, n))
+    induction[[0, 1, 2], 0] = 1
+    induction[3, 2] = 1  # x at 3: its earlier copy is at 1, the token after it at 2
+    induction[4, 3] = 1  # y at 4: earlier copy at 2, next token at 3
+    two_keys = np.zeros((n, n))  # row i spreads evenly over keys 0 and i
+    two_keys[0, 0] = 1
+    for i in range(1, n):
+        two_keys[i, [0, i]] = 0.5
+    s = stats_of([uniform, induction, two_keys], tokens, special, causal=True)
+    mean_inv = np.mean([1 / 2, 1 / 3, 1 / 4, 1 / 5])  # rows 1..4
+    check(s, dict(entropy=1.0, first=mean_inv, self=mean_inv, prev=mean_inv, next=0.0, max=mean_inv,
+                  sep=None, duplicate=(1 / 4 + 1 / 5) / 2, induction=(1 / 4 + 1 / 5) / 2), 0)
+    check(s, dict(entropy=0.0, first=0.5, prev=0.75, self=0.0, induction=1.0, duplicate=0.0, max=1.0), 1)
+    # entropy of row i: ln 2 / ln(i + 1)
+    entropy = np.mean([math.log(2) / math.log(i + 1) for i in range(1, n)])
+    check(s, dict(entropy=entropy, first=0.5, self=0.5, prev=0.125, max=0.5, duplicate=0.0, induction=0.0), 2)
+
+
+def test_not_applicable_statistics_are_nan():
+    # cross attention: no self/prev/next/induction/duplicate; one key: no entropy
+    dec = ["<s>", "a", "a"]
+    cross = np.full((3, 2), 0.5)
+    s = stats_of([cross], dec, [True, False], causal=False, self_attention=False, key_tokens=["a", "</s>"])
+    check(s, dict(self=None, prev=None, next=None, induction=None, duplicate=None, first=0.5, sep=None,
+                  max=0.5, entropy=1.0), 0)
+    s = stats_of([np.ones((1, 1))], ["x"], [False], causal=False)
+    check(s, dict(entropy=None, prev=None, next=None, first=1.0, self=1.0, max=1.0), 0)
+
+
+def test_drift_is_the_js_distance_to_the_first_snapshot():
+    identity = np.eye(4)
+    shifted = np.roll(np.eye(4), 1, axis=1)  # every row moved to another key
+    half = np.tile([0.5, 0.5, 0.0, 0.0], (4, 1))
+    one = np.tile([1.0, 0.0, 0.0, 0.0], (4, 1))
+    s = stats_of([identity, shifted, half], BERT_TOKENS, BERT_SPECIAL, causal=False,
+                 reference=[identity, identity, one])
+    assert s["drift"][0] == pytest.approx(0.0, abs=1e-4)
+    assert s["drift"][1] == pytest.approx(1.0, abs=1e-3)  # disjoint rows: the largest distance
+    # JS([.5, .5] || [1, 0]) with m = [.75, .25], in bits
+    js = 0.5 * (0.5 * math.log2(0.5 / 0.75) + 0.5 * math.log2(0.5 / 0.25)) + 0.5 * math.log2(1 / 0.75)
+    assert s["drift"][2] == pytest.approx(math.sqrt(js), abs=1e-4)
+    assert js_distance(np.array([0.2, 0.8]), np.array([0.2, 0.8])) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_statistics_are_means_over_layers_and_heads_independently():
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 2, 6, 6))
+    a /= a.sum(axis=-1, keepdims=True)
+    tokens = ["[CLS]", "p", "q", "p", "r", "[SEP]"]
+    special = [True, False, False, False, False, True]
+    out = head_statistics(a, causal=False, self_attention=True, query_tokens=tokens, key_tokens=tokens,
+                          key_special=special)
+    for layer in range(3):
+        for head in range(2):
+            one = head_statistics(a[layer:layer + 1, head:head + 1], causal=False, self_attention=True,
+                                  query_tokens=tokens, key_tokens=tokens, key_special=special)
+            np.testing.assert_allclose(out[:, layer, head], one[:, 0, 0], rtol=1e-6, atol=1e-7)
+    h = a[1, 1]
+    assert out[STAT_NAMES.index("first"), 1, 1] == pytest.approx(h[:, 0].mean(), rel=1e-5)
+    assert out[STAT_NAMES.index("sep"), 1, 1] == pytest.approx(h[:, 5].mean(), rel=1e-5)
+    assert out[STAT_NAMES.index("duplicate"), 1, 1] == pytest.approx(h[3, 1], rel=1e-5)  # one repeat
+    assert out[STAT_NAMES.index("induction"), 1, 1] == pytest.approx(h[3, 2], rel=1e-5)
+
+
+# ---------------------------------------------------------------- head types
+
+def test_classify_heads_types_scores_and_formed_step():
+    steps = [0, 10, 20, 30]
+    prev = np.zeros((4, 2, 2))
+    prev[:, 0, 0] = [0.1, 0.6, 0.3, 0.7]      # formed at 30 (the dip at 20 breaks the run)
+    prev[:, 0, 1] = [0.6, 0.6, 0.6, 0.6]      # formed at the first snapshot
+    prev[:, 1, 0] = [0.9, 0.9, 0.9, 0.2]      # lost the type: not listed
+    prev[:, 1, 1] = [0.2, 0.5, 0.5, 0.5]      # the threshold itself counts
+    induction = np.full((4, 2, 2), np.nan)    # NaN never has a type
+    entropy = np.zeros((4, 2, 2))
+    entropy[:, 0, 1] = [0.9, 0.9, 0.9, 0.95]  # broad and previous-token at once
+    result = classify_heads(steps, {"prev": prev, "induction": induction, "entropy": entropy})
+    got = {(r["layer"], r["head"], r["type"]): (r["formed_step"], r["score"]) for r in result}
+    assert got == {
+        (0, 0, "previous-token"): (30, pytest.approx(0.7)),
+        (0, 1, "previous-token"): (0, pytest.approx(0.6)),
+        (0, 1, "broad"): (0, pytest.approx(0.95)),
+        (1, 1, "previous-token"): (10, pytest.approx(0.5)),
+    }
+    assert [(r["layer"], r["head"]) for r in result] == sorted((r["layer"], r["head"]) for r in result)
+    assert classify_heads([], {"prev": prev[:0]}) == []
+    assert HEAD_TYPES["induction"] == ("induction", 0.4)
+
+
+# ---------------------------------------------------------------- built-in induction probe
+
+def _big_tokenizer(size=3000):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {f"w{i}": i for i in range(size)}
+    vocab["<s>"] = size
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="w0"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", unk_token="w0")
+
+
+def _segments(ids):
+    """(start, length) of every block that is immediately repeated, found from the ids alone."""
+    found, i = [], 0
+    while i < len(ids):
+        for length in range(len(ids) // 2, 0, -1):
+            if ids[i:i + length] == ids[i + length:i + 2 * length]:
+                found.append((i, length))
+                i += 2 * length
+                break
+        else:
+            i += 1
+    return found
+
+
+def _induction_score(probe, head):
+    n = len(probe.tokens)
+    s = head_statistics(head[None, None].astype(np.float32), causal=True, self_attention=True,
+                        query_tokens=probe.tokens, key_tokens=probe.tokens, key_special=probe.special)
+    return float(s[STAT_NAMES.index("induction"), 0, 0]), n
+
+
+@pytest.mark.parametrize("tokenizer_kind", ["tiny", "big"])
+def test_induction_probe_layout(tokenizer_kind):
+    from tb_attention_plugin.callback.probes import induction_probe
+    from tiny_models import word_tokenizer
+
+    tok = word_tokenizer("gpt2") if tokenizer_kind == "tiny" else _big_tokenizer()
+    for seed in range(10):
+        p = induction_probe(tok, 128, seed=seed)
+        ids = p.input_ids
+        assert ids[0] == tok.bos_token_id and len(ids) <= 128 and len(p.tokens) == len(ids)
+        segments = _segments(ids[1:])
+        lengths = [length for _, length in segments]
+        assert len(segments) >= 3 and len(set(lengths)) == len(lengths), lengths
+        assert max(lengths) / sum(lengths) < 0.4
+        # every token is distinct, except the second copy of each segment
+        repeated = {ids[1 + s + k] for s, length in segments for k in range(length)}
+        counts = {i: ids.count(i) for i in ids}
+        assert all(c == (2 if i in repeated else 1) for i, c in counts.items())
+        assert not any(i in tok.all_special_ids for i in ids[1:])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fixed_distance_heads_do_not_score_as_induction_but_induction_heads_do(seed):
+    from tb_attention_plugin.callback.probes import induction_probe
+    from tiny_models import word_tokenizer
+
+    p = induction_probe(word_tokenizer("gpt2"), 128, seed=seed)
+    n = len(p.input_ids)
+    for d in range(1, n):
+        head = np.zeros((n, n))
+        for i in range(n):
+            head[i, i - d if i >= d else 0] = 1
+        score, _ = _induction_score(p, head)
+        assert score < 0.4, f"a head looking back {d} tokens scores {score} as induction"
+    head = np.zeros((n, n))
+    first_seen = {}
+    for i, t in enumerate(p.input_ids):
+        if t in first_seen:
+            head[i, first_seen[t] + 1] = 1
+        else:
+            head[i, 0] = 1
+            first_seen[t] = i
+    score, _ = _induction_score(p, head)
+    assert score == pytest.approx(1.0, abs=1e-6)
+
+
+def test_induction_probe_is_deterministic_and_reports_a_too_small_budget():
+    from tb_attention_plugin.callback.probes import induction_probe
+    from tiny_models import word_tokenizer
+
+    tok = word_tokenizer("gpt2")
+    assert induction_probe(tok, 128).input_ids == induction_probe(tok, 128).input_ids
+    assert induction_probe(tok, 128, seed=1).input_ids != induction_probe(tok, 128).input_ids
+    assert len(induction_probe(tok, 40).input_ids) <= 40
+    with pytest.raises(ValueError, match="induction_probe=False"):
+        induction_probe(tok, 16)
