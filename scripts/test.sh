@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The README's test command: installs what a fresh machine lacks, then runs every test.
+# Usage: bash scripts/test.sh [extra pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+echo "== [1/4] PyTorch (pinned CPU build, before anything can pull a CUDA one)"
+"$PY" -m pip install -q torch==2.13.0
+
+echo "== [2/4] Chromium for the browser tests (Debian package; never a downloaded browser)"
+if [ ! -x /usr/bin/chromium ]; then
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
+
+echo "== [3/4] tb-attention with its test extras (builds the Attention tab's bundle with npm)"
+"$PY" -m pip install -q -e ".[test]"
+
+echo "== [4/4] Tests"
+npm --prefix frontend test
+"$PY" -m pytest tests "$@"
