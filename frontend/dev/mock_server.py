@@ -140,7 +140,8 @@ class Kind:
         seps = np.array([bool(s) for s in k_special])
         for lv in levels:
             p = self.start + lv * (self.target - self.start)
-            ent = -(p * np.log(np.clip(p, 1e-12, None))).sum(-1).mean(-1)
+            n_i = np.maximum(2, (self.start[0, 0] > 0).sum(-1))  # keys each row can see
+            ent = (-(p * np.log(np.clip(p, 1e-12, None))).sum(-1) / np.log(n_i)).mean(-1)
             first = p[..., 0].mean(-1)
             sep = p[..., seps].sum(-1).mean(-1) if seps.any() else np.full(ent.shape, np.nan)
             diag = p[..., idx, np.minimum(idx, K - 1)].mean(-1) if self.name != "cross" else np.full(ent.shape, np.nan)

@@ -213,13 +213,16 @@ export class App {
 
   onKey(e) {
     const t = e.target;
-    if (t && (t.tagName === 'SELECT' || t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable)) return;
+    // keys belong to widgets that use them (selects, text fields); checkboxes and buttons don't
+    const typing = t && (t.tagName === 'SELECT' || t.tagName === 'TEXTAREA' || t.isContentEditable ||
+      (t.tagName === 'INPUT' && !['checkbox', 'radio', 'button'].includes(t.type)));
+    if (typing || e.altKey || e.ctrlKey || e.metaKey) return;
     if (!this.views) return;
     if (e.key === 'ArrowRight') this.stepBy(1);
     else if (e.key === 'ArrowLeft') this.stepBy(-1);
     else if (e.key === 'Home') this.setStep(-Infinity);
     else if (e.key === 'End') this.setStep(Infinity);
-    else if (e.key === ' ' && t?.tagName !== 'BUTTON') this.togglePlay();
+    else if (e.key === ' ' && t?.tagName !== 'BUTTON' && t?.tagName !== 'INPUT') this.togglePlay();
     else return;
     e.preventDefault();
   }

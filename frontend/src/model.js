@@ -55,7 +55,7 @@ export function mapOffset(snapshot, layer, head) {
 // ---- stats ----------------------------------------------------------------------------
 
 export const STAT_LABELS = {
-  entropy: 'entropy',
+  entropy: 'entropy (normalized)',
   first: 'first-token mass',
   sep: 'separator mass',
   self: 'self',
@@ -115,19 +115,17 @@ export function headTypes(stats, layer, head) {
   return (stats?.header?.head_types || []).filter((t) => t.layer === layer && t.head === head);
 }
 
+// Head types of docs/format.md (previous-token, next-token, self, first-token, separator,
+// induction, broad), shown with the token names people know from BertViz.
 export const TYPE_LABELS = {
-  prev: 'previous-token',
-  previous: 'previous-token',
   'previous-token': 'previous-token',
-  next: 'next-token',
+  'next-token': 'next-token',
   self: 'self',
-  first: '[CLS]/BOS',
-  cls: '[CLS]',
-  sep: '[SEP]',
+  'first-token': '[CLS]/BOS',
+  separator: '[SEP]/EOS',
   induction: 'induction',
-  duplicate: 'duplicate-token',
   broad: 'broad',
-  diagonal: 'self',
+  duplicate: 'duplicate-token',
 };
 
 export function typeLabel(type) {

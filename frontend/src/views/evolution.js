@@ -13,7 +13,7 @@ import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, attachStepDrag, onWidth, forma
 import { legendCanvas } from './legend.js';
 
 const CURVES = [
-  ['entropy', '#5f6368', 'y2'],
+  ['entropy', '#5f6368', 'y'],
   ['first', '#1a73e8', 'y'],
   ['sep', '#12b5cb', 'y'],
   ['prev', '#d93025', 'y'],
@@ -102,7 +102,7 @@ export class Evolution {
       if (ys.every((v) => v === null)) continue; // undefined for this probe (e.g. induction)
       data.push(ys);
       series.push({
-        label: name === 'entropy' ? 'entropy (right axis)' : STAT_LABELS[name] || name,
+        label: STAT_LABELS[name] || name,
         stroke: color,
         width: name === 'drift' || name === 'induction' ? 2 : 1.5,
         scale,
@@ -115,11 +115,11 @@ export class Evolution {
       width: this.width,
       height: 200,
       plugins: [stepCursorPlugin({ getStep: () => this.app.state.step, getSnapshotSteps: () => this.app.steps() })],
-      scales: { x: { time: false, range: () => this.app.xRange() }, y: { range: [0, 1] }, y2: { auto: true, range: (u, min, max) => [0, Math.max(max, 0.1)] } },
+      scales: { x: { time: false, range: () => this.app.xRange() }, y: { range: (u, min, max) => [0, Math.max(1, Number.isFinite(max) ? max : 1)] } },
       axes: [
         { size: 34, values: (u, vals) => vals.map(formatStep), gap: 4 },
         { scale: 'y', size: AXIS_LEFT },
-        { scale: 'y2', side: 1, size: AXIS_RIGHT, grid: { show: false }, label: '' },
+        { scale: 'y', side: 1, size: AXIS_RIGHT, grid: { show: false } },
       ],
       cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 5 } },
       legend: { live: true },
