@@ -53,6 +53,7 @@ setup(
         "tensorboard>=2.12",
         "numpy>=1.22",
         "crc32c>=2.3",
+        "zstandard>=0.19",
     ],
     extras_require={
         "train": ["torch>=2.1", "transformers>=4.46", "accelerate>=0.26"],

@@ -179,21 +179,27 @@ def read_run(path):
         raise FileNotFoundError(f"{path} is not a directory: pass a run directory holding event files")
     run = RunLog(path)
     for file_path in event_files(path):
+        file_metadata = {}  # tag -> plugin content: written with a tag's first value in each file
         for event in iter_events(file_path):
             if event.HasField("summary"):
-                _add_summary(run, event.step, event.summary)
+                _add_summary(run, event.step, event.summary, file_metadata)
     return run
 
 
-def _add_summary(run, step, summary):
+def _add_summary(run, step, summary, file_metadata):
     for value in summary.value:
         if value.HasField("simple_value"):
             run._scalars.setdefault(value.tag, {})[step] = value.simple_value
             continue
-        if value.metadata.plugin_data.plugin_name != fmt.PLUGIN_NAME:
+        if value.HasField("metadata"):
+            if value.metadata.plugin_data.plugin_name != fmt.PLUGIN_NAME:
+                continue
+            file_metadata[value.tag] = value.metadata.plugin_data.content
+        content = file_metadata.get(value.tag)
+        if content is None:
             continue
         try:
-            meta = fmt.parse_plugin_content(value.metadata.plugin_data.content)
+            meta = fmt.parse_plugin_content(content)
             probe = run._probes.get(meta["probe"])
             if probe is None:
                 probe = run._probes[meta["probe"]] = ProbeLog(meta["probe"])
@@ -205,7 +211,7 @@ def _add_summary(run, step, summary):
                     raise fmt.FormatError("snapshot has the wrong number of layers")
                 probe._add(meta["kind"], meta, step, snapshot=blobs)
             elif value.tag.startswith(fmt.STATS_TAG_PREFIX):
-                stats = fmt.decode_stats(tensor_util.make_ndarray(value.tensor).tobytes(), meta)
+                stats = fmt.decode_stats(tensor_util.make_ndarray(value.tensor), meta)
                 probe._add(meta["kind"], meta, step, stats=stats)
         except (fmt.FormatError, ValueError, TypeError, KeyError) as e:
             logger.warning("tb-attention: skipped record %r at step %d: %s", value.tag, step, e)

@@ -54,6 +54,7 @@ class AttentionSummaryWriter:
         self._keyframes = {}   # (probe, kind, layer) -> (step, uint8 [H, Q, K], compressed size)
         self._references = {}  # (probe, kind) -> float [L, H, Q, K] of the first snapshot, for drift
         self._templates = {}   # (probe, kind, causal) -> ProbeTemplates
+        self._tags_in_file = set()  # (probe, kind) whose metadata the current file already holds
         self._closed = False
 
     # ------------------------------------------------------------------ probes
@@ -113,9 +114,12 @@ class AttentionSummaryWriter:
             templates = self._templates[(probe, kind, causal)] = ProbeTemplates(**stat_args)
         stats = head_statistics(a, reference=reference, templates=templates, **stat_args)
         layer_blobs = [self._encode_layer(probe, kind, layer, step, quantized[layer]) for layer in range(layers)]
-        summary = summary_pb2.Summary(value=[fmt.snapshot_value(meta, step, layer_blobs, q, k),
-                                             fmt.stats_value(meta, stats)])
-        self._write(event_pb2.Event(step=int(step), wall_time=wall_time or time.time(), summary=summary))
+        first_in_file = (probe, kind) not in self._tags_in_file
+        summary = summary_pb2.Summary(value=[
+            fmt.snapshot_value(meta, step, layer_blobs, q, k, with_metadata=first_in_file),
+            fmt.stats_value(meta, stats, with_metadata=first_in_file)])
+        if self._write(event_pb2.Event(step=int(step), wall_time=wall_time or time.time(), summary=summary)):
+            self._tags_in_file.add((probe, kind))
 
     def _check_attention(self, attention, info, kind):
         if isinstance(attention, (list, tuple)):
@@ -203,15 +207,19 @@ class AttentionSummaryWriter:
 
     # ------------------------------------------------------------------ file handling
     def _write(self, event):
+        """Append and flush one event; False if it could not be written."""
         if self._closed:
             raise RuntimeError("AttentionSummaryWriter is closed")
         try:
             if self._file is None:
                 self._file = EventFileWriter(self.log_dir, self._suffix)
+                self._tags_in_file.clear()
             self._file.write(event)
             self._file.flush()
+            return True
         except OSError as e:
             self._on_io_error(e)
+            return False
 
     def _on_io_error(self, error):
         if not self._io_warned:
