@@ -48,12 +48,33 @@ assert len(VOCAB) == 64 and len(set(VOCAB)) == 64
 
 SEQ_LEN = 32
 MIN_SEGMENT, MAX_SEGMENT = 4, 12
-INDUCTION_PROBE = "repeated random tokens"  # the callback's built-in probe for causal LMs
+INDUCTION_PROBE = "repeated random words"
+PROBE_SEGMENTS = (2, 3, 4, 5)  # repeated segments of the induction probe (in shuffled order)
 
-# User probes, written with the vocabulary above.
+
+def induction_probe_text(seed=1234):
+    """A 31-token probe (with <bos>: the model's 32 positions) of distinct random words in which four
+    segments of 2, 3, 4 and 5 words, in shuffled order, are each repeated right after themselves.
+
+    Four different lengths keep a head that merely looks back a fixed distance below the induction
+    threshold (0.4): the longest segment holds 5 of the 14 repeated tokens (0.36).
+    """
+    rng = np.random.default_rng(seed)
+    lengths = rng.permutation(PROBE_SEGMENTS)
+    words = iter(rng.permutation(WORDS).tolist())
+    out = [next(words)]
+    for n in lengths:
+        segment = [next(words) for _ in range(int(n))]
+        out += segment + segment
+    out += [next(words), next(words)]
+    return " ".join(out)
+
+
+# User probes, written with the vocabulary above. The first is what the induction scores are read from.
 PROBES = {
+    INDUCTION_PROBE: induction_probe_text(),
     "repeated phrase": "cat sun big tree owl cold road pen cat sun big tree owl cold road pen",
-    "no repeat": "red fox eat old leaf by the lake",  # 'by' and 'the' are not in the vocabulary: <unk>
+    "no repeat": "cold wind rain snow fog big gray sea sky",
 }
 
 
@@ -222,7 +243,9 @@ def parse_args(argv=None):
     p.add_argument("--every", type=int, default=None, help="snapshot every N steps (default: steps/100)")
     p.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps (default: steps/50)")
     p.add_argument("--quick", action="store_true", help="a few steps, for a smoke test (seconds)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: this model is tiny, more threads only add overhead; "
+                        "measured 20 ms a step with 1 thread, up to 20x slower with 2 on a busy 2-core machine)")
     args = p.parse_args(argv)
     if args.steps is None:
         args.steps = 30 if args.quick else 5000
@@ -246,7 +269,7 @@ def main(argv=None):
     from tb_attention_plugin import AttentionCallback
 
     hf_logging.set_verbosity_error()
-    if args.threads:
+    if args.threads and args.threads > 0:
         torch.set_num_threads(args.threads)
     set_seed(args.seed)
     tok = build_tokenizer()
@@ -268,8 +291,10 @@ def main(argv=None):
         save_strategy="no", report_to="none", use_cpu=True, seed=args.seed, dataloader_num_workers=0,
         disable_tqdm=False)
     callback = AttentionCallback(probes=list(PROBES.values()), names=list(PROBES), every_n_steps=args.every,
-                                 log_dir=args.log_dir, induction_probe=True,
-                                 max_tokens=SEQ_LEN)  # the built-in probe must fit the trained positions
+                                 log_dir=args.log_dir, max_tokens=SEQ_LEN,
+                                 # The callback's own repeated-random-token probe needs more than the
+                                 # 32 positions this model has: PROBES holds one that fits.
+                                 induction_probe=False)
     trainer = Trainer(model=model, args=training_args, train_dataset=SequenceDataset(train_ids),
                       eval_dataset=SequenceDataset(eval_ids), data_collator=collate, processing_class=tok,
                       compute_metrics=make_compute_metrics(repeated_target_mask(eval_len, eval_start)),
