@@ -32,6 +32,11 @@ class Unavailable(Exception):
     """The requested run/probe/kind/step/layer does not exist or cannot be decoded (HTTP 404)."""
 
 
+# What a data provider raises on a record it cannot convert (e.g. a tensor whose content does not
+# match its shape): the Python provider converts a whole tag at once, so one bad record fails it all.
+_PROVIDER_DECODE_ERRORS = (ValueError, TypeError, IndexError)
+
+
 def _check_meta(meta):
     """Reject metadata the plugin cannot serve safely (parse_plugin_content checks keys only)."""
     for key in ("layers", "heads"):
@@ -118,9 +123,7 @@ class AttentionData:
             else:
                 stale[(run, tag)] = (meta, ts)
         if stale:
-            data = self._provider.read_blob_sequences(
-                ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, downsample=DOWNSAMPLE_ALL,
-                run_tag_filter=provider.RunTagFilter(runs={r for r, _ in stale}, tags={t for _, t in stale}))
+            data = self._read_blob_sequences(ctx, eid, stale)
             for (run, tag), (meta, ts) in stale.items():
                 refs = {}
                 for datum in data.get(run, {}).get(tag, []):
@@ -136,6 +139,25 @@ class AttentionData:
                 self._series.put((eid, run, tag), series)
                 out[(run, tag)] = series
         return out
+
+    def _read_blob_sequences(self, ctx, eid, stale):
+        """One provider call for every stale tag; tag by tag if one of them cannot be converted."""
+        def read(runs, tags):
+            return self._provider.read_blob_sequences(
+                ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, downsample=DOWNSAMPLE_ALL,
+                run_tag_filter=provider.RunTagFilter(runs=runs, tags=tags))
+        try:
+            return read({r for r, _ in stale}, {t for _, t in stale})
+        except _PROVIDER_DECODE_ERRORS:
+            pass
+        data = {}
+        for run, tag in stale:
+            try:
+                data.setdefault(run, {}).update(read([run], [tag]).get(run, {}))
+            except _PROVIDER_DECODE_ERRORS as e:
+                self._warn_once(("read", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r "
+                                "(a corrupted record?): %s", tag, run, e)
+        return data
 
     def _good_steps(self, eid, run, tag, series):
         return [s for s in series.steps if self._bad_steps.get((eid, run, tag, s, series.refs[s][0])) is None]
@@ -268,9 +290,15 @@ class AttentionData:
         return header, array
 
     def _read_stats(self, ctx, eid, run, tag, meta):
-        data = self._provider.read_tensors(
-            ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, downsample=DOWNSAMPLE_ALL,
-            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
+        try:
+            data = self._provider.read_tensors(
+                ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, downsample=DOWNSAMPLE_ALL,
+                run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
+        except _PROVIDER_DECODE_ERRORS as e:
+            self._warn_once(("read", eid, run, tag), "TensorBoard cannot read statistics %r of run %r "
+                            "(a corrupted record?): %s", tag, run, e)
+            raise Unavailable(f"TensorBoard cannot read the statistics {tag!r} of run {run!r} "
+                              f"(a corrupted record?): {e}") from None
         names = list(meta.get("stats", fmt.STAT_NAMES))
         by_step = {}
         for datum in data.get(run, {}).get(tag, []):
@@ -302,8 +330,11 @@ class AttentionData:
         listing = self._provider.list_scalars(ctx, experiment_id=eid, plugin_name="scalars", run_tag_filter=rtf)
         tags = {}
         if listing.get(run):
-            data = self._provider.read_scalars(ctx, experiment_id=eid, plugin_name="scalars",
-                                               downsample=DOWNSAMPLE_ALL, run_tag_filter=rtf)
+            try:
+                data = self._provider.read_scalars(ctx, experiment_id=eid, plugin_name="scalars",
+                                                   downsample=DOWNSAMPLE_ALL, run_tag_filter=rtf)
+            except _PROVIDER_DECODE_ERRORS as e:
+                raise Unavailable(f"TensorBoard cannot read the scalars of run {run!r}: {e}") from None
             for tag, points in sorted(data.get(run, {}).items()):
                 by_step = {p.step: float(p.value) for p in points}
                 steps = sorted(by_step)

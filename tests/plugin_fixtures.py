@@ -64,14 +64,14 @@ def tokens(n, prefix="t"):
 
 
 def write_run(run_dir, steps, *, layers=2, heads=3, n_tokens=6, probes=("p",), seed=0, causal=False,
-              scalars=True, writer=None, maps=None, close=True):
+              scalars=True, writer=None, maps=None, close=True, drift=0.03):
     """Write `steps` snapshots of every probe (and a loss scalar) with the project's writer."""
     w = writer or AttentionSummaryWriter(str(run_dir))
     maps = maps or {}
     for i, name in enumerate(probes):
         if name not in w.probes:
             w.add_probe(name, tokens(n_tokens), special=[1] + [0] * (n_tokens - 2) + [1])
-        maps.setdefault(name, DriftingMaps(layers, heads, n_tokens, seed=seed + i, causal=causal))
+        maps.setdefault(name, DriftingMaps(layers, heads, n_tokens, seed=seed + i, causal=causal, drift=drift))
     for step in steps:
         for name in probes:
             w.add_attention(step, name, maps[name].next())

@@ -3,6 +3,7 @@
 Each test starts TensorBoard on 127.0.0.1 with a free port, polls (bounded) until the data is loaded,
 and the fixture kills the process group at teardown.
 """
+import http.client
 import urllib.parse
 
 import numpy as np
@@ -69,6 +70,22 @@ def test_every_snapshot_is_served_by_real_tensorboard(tensorboard, big_logs, loa
     assert status == 200 and ctype.startswith("text/javascript") and b"render" in body
     status, ctype, _ = tb.get(q("snapshot", run="run1", probe="p", kind="self", step=5))
     assert status == 404 and ctype.startswith("application/json")
+    for raw in ("../../../../etc/passwd", "..%2F..%2F..%2F..%2Fetc%2Fpasswd", "%2e%2e/%2e%2e/plugin.py"):
+        status, body = raw_get(tb.url, "/data/plugin/attention/" + raw)
+        assert status in (400, 404) and b"root:" not in body and b"import" not in body, raw
+
+
+def raw_get(url, path):
+    """GET a path sent exactly as given (urllib would not normalise it either; this makes it explicit)."""
+    parsed = urllib.parse.urlparse(url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    try:
+        conn.putrequest("GET", path, skip_accept_encoding=True)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
 
 
 @pytest.mark.parametrize("loader", sorted(LOADERS))
