@@ -40,7 +40,9 @@ def frame_record(data):
 
 def new_event_file_name(log_dir, suffix=""):
     """A name TensorBoard recognises and that never collides with another writer's file."""
-    return os.path.join(log_dir, "events.out.tfevents.%010d.%s.%d.%d%s" % (
+    # The counter is zero-padded so that a process's files of the same second sort in creation order
+    # (readers let the file read last win).
+    return os.path.join(log_dir, "events.out.tfevents.%010d.%s.%d.%06d%s" % (
         int(time.time()), socket.gethostname(), os.getpid(), next(_counter), suffix))
 
 
@@ -54,8 +56,23 @@ class EventFileWriter:
         os.makedirs(log_dir, exist_ok=True)
         self.path = new_event_file_name(log_dir, suffix)
         self._file = open(self.path, "ab")
-        self.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
-        self.flush()
+        try:
+            self.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+            self.flush()
+        except OSError:
+            # e.g. a full disk: leave no empty file (nor an open handle) behind for each retry
+            self._discard()
+            raise
+
+    def _discard(self):
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        try:
+            os.remove(self.path)
+        except OSError:
+            pass
 
     def write(self, event):
         self._file.write(frame_record(event.SerializeToString()))

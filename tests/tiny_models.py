@@ -107,3 +107,105 @@ def toy_dataset(family, tokenizer, n=32, length=12, seed=0):
             item["labels"] = ids.clone()
         items.append(item)
     return ListDataset(items)
+
+
+def tensorboard_python_read(logdir):
+    """Read a log directory with TensorBoard's own Python loader, as the plugin would.
+
+    EventMultiplexer + MultiplexerDataProvider (keeping every step): blob sequences fetched blob by blob
+    with read_blob, statistics with read_tensors, scalars with read_scalars. For a step logged twice
+    (a resume) the record read last wins, as the format says.
+    -> {run: {"attention": {tag: {step: float32 [L, H, Q, K]}}, "stats": {tag: {step: array}},
+              "scalars": {tag: {step: value}}, "meta": {tag: dict}}}
+    """
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+
+    from tb_attention_plugin import format as fmt
+    from tb_attention_plugin.quantize import dequantize
+
+    keep_all = {"tensors": 0, "scalars": 0}
+    mux = plugin_event_multiplexer.EventMultiplexer(size_guidance=keep_all,
+                                                    tensor_size_guidance={fmt.PLUGIN_NAME: 0})
+    mux.AddRunsFromDirectory(logdir)
+    mux.Reload()
+    provider = data_provider.MultiplexerDataProvider(mux, logdir)
+    ctx = context.RequestContext()
+    big = 10 ** 9
+    out = {}
+    listing = provider.list_blob_sequences(ctx, experiment_id="", plugin_name=fmt.PLUGIN_NAME)
+    sequences = provider.read_blob_sequences(ctx, experiment_id="", plugin_name=fmt.PLUGIN_NAME, downsample=big)
+    for run, tags in sequences.items():
+        entry = out.setdefault(run, {"attention": {}, "stats": {}, "scalars": {}, "meta": {}})
+        for tag, data in tags.items():
+            entry["meta"][tag] = fmt.parse_plugin_content(listing[run][tag].plugin_content)
+            blobs = {}
+            for datum in data:
+                blobs[datum.step] = [provider.read_blob(ctx, blob_key=ref.blob_key) for ref in datum.values]
+            decoded = {}
+            for step, step_blobs in sorted(blobs.items()):
+                layers = []
+                for layer, blob in enumerate(step_blobs[1:]):
+                    encoding, ref_step, _, _ = fmt.layer_blob_info(blob)
+                    ref = None if encoding == fmt.ENCODING_KEYFRAME else fmt.decode_layer(blobs[ref_step][1 + layer])
+                    layers.append(fmt.decode_layer(blob, ref))
+                decoded[step] = dequantize(np.stack(layers))
+            entry["attention"][tag] = decoded
+    tensors = provider.read_tensors(ctx, experiment_id="", plugin_name=fmt.PLUGIN_NAME, downsample=big)
+    for run, tags in tensors.items():
+        entry = out.setdefault(run, {"attention": {}, "stats": {}, "scalars": {}, "meta": {}})
+        for tag, data in tags.items():
+            entry["stats"][tag] = {d.step: d.numpy for d in data}
+    scalars = provider.read_scalars(ctx, experiment_id="", plugin_name="scalars", downsample=big)
+    for run, tags in scalars.items():
+        entry = out.setdefault(run, {"attention": {}, "stats": {}, "scalars": {}, "meta": {}})
+        for tag, data in tags.items():
+            entry["scalars"][tag] = {d.step: d.value for d in data}
+    return out
+
+
+def make_trainer(family, tmp_path, callback=None, *, max_steps=3, seed=0, model=None, tokenizer=None,
+                 n=16, **arg_overrides):
+    """A CPU Trainer over a tiny model and toy data; GPT-2/Llama get default_data_collator (no pad token)."""
+    import transformers
+
+    tok = tokenizer or word_tokenizer(TOKENIZER_KIND[family])
+    model = model if model is not None else tiny_model(family, len(tok), seed=seed)
+    args = dict(output_dir=str(tmp_path / "out"), max_steps=max_steps, per_device_train_batch_size=4,
+                logging_steps=1, report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True,
+                seed=seed, data_seed=seed, dataloader_num_workers=0)
+    args.update(arg_overrides)
+    kwargs = {}
+    if family in ("gpt2", "llama"):
+        kwargs["data_collator"] = transformers.default_data_collator
+    return transformers.Trainer(model=model, args=transformers.TrainingArguments(**args),
+                                train_dataset=toy_dataset(family, tok, n=n), processing_class=tok,
+                                callbacks=[callback] if callback is not None else None, **kwargs)
+
+
+def own_attention(model, tokenizer, probe_log, kind):
+    """The model's own eager attention for one logged probe, unbatched and unpadded: [L, H, Q, K]."""
+    import inspect
+
+    import torch
+
+    ids = torch.tensor([tokenizer.convert_tokens_to_ids(probe_log.tokens)])
+    kwargs = dict(input_ids=ids, output_attentions=True, return_dict=True)
+    if model.config.is_encoder_decoder:
+        kwargs["decoder_input_ids"] = torch.tensor([tokenizer.convert_tokens_to_ids(probe_log.decoder_tokens)])
+        kwargs["use_cache"] = False
+    elif ("token_type_ids" in tokenizer.model_input_names
+          and "token_type_ids" in inspect.signature(model.forward).parameters):
+        kwargs["token_type_ids"] = torch.tensor([probe_log.segments])
+    previous, was_training = model.config._attn_implementation, model.training
+    model.set_attn_implementation("eager")
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(**kwargs)
+    finally:
+        model.set_attn_implementation(previous)
+        model.train(was_training)
+    field = {"self": "attentions", "encoder": "encoder_attentions", "decoder": "decoder_attentions",
+             "cross": "cross_attentions"}[kind]
+    return np.stack([layer[0].float().numpy() for layer in getattr(out, field)])

@@ -1,0 +1,308 @@
+"""AttentionSummaryWriter: values round-trip through read_run and TensorBoard's own loader; resumes;
+I/O errors never stop the caller."""
+import errno
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+from tb_attention_plugin import AttentionSummaryWriter, read_run
+from tb_attention_plugin import event_file
+from tb_attention_plugin import format as fmt
+from tb_attention_plugin.event_file import event_files, iter_events
+from tb_attention_plugin.statistics import head_statistics
+from tiny_models import tensorboard_python_read
+
+STEP = 1.0 / 255
+TOKENS = ["[CLS]", "the", "cat", "sat", "[SEP]", "on", "it", "[SEP]"]
+SPECIAL = [1, 0, 0, 0, 1, 0, 0, 1]
+SEGMENTS = [0, 0, 0, 0, 0, 1, 1, 1]
+
+
+def attention(seed, shape=(2, 3, 8, 8), causal=False, base=None, noise=0.02):
+    """Softmax attention; with `base`, a small change of it (as between two training steps)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=shape) * 2 if base is None else np.log(base + 1e-9) + rng.normal(scale=noise,
+                                                                                               size=shape)
+    if causal:
+        logits = np.where(np.tril(np.ones(shape[-2:], bool)), logits, -np.inf)
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def layer_encodings(run_dir, tag):
+    """{step: [encoding per layer]} straight from the event files."""
+    out = {}
+    for path in event_files(run_dir):
+        for event in iter_events(path):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    out[event.step] = [fmt.layer_blob_info(b)[0] for b in value.tensor.string_val[1:]]
+    return out
+
+
+def test_round_trip_values_stats_and_metadata(tmp_path):
+    steps = [0, 5, 10, 15]
+    series = [attention(0)]
+    for k in range(1, len(steps)):
+        series.append(attention(k, base=series[-1]))
+    with AttentionSummaryWriter(tmp_path) as w:
+        w.add_probe("pair", TOKENS, segments=SEGMENTS, special=SPECIAL)
+        for step, a in zip(steps, series):
+            w.add_attention(step, "pair", a)
+        w.add_scalar("train/loss", 2.5, 5)
+    run = read_run(str(tmp_path))
+    assert run.probes == ["pair"]
+    p = run.probe("pair")
+    assert p.kinds == ["self"] and p.steps == steps and p.stats_steps() == steps
+    assert p.tokens == TOKENS and p.segments == SEGMENTS and p.special == [bool(s) for s in SPECIAL]
+    assert p.layers() == 2 and p.heads() == 3 and not p.causal()
+    for step, a in zip(steps, series):
+        got = p.attention(step)
+        assert got.shape == a.shape and got.dtype == np.float32
+        assert np.abs(got - a).max() <= STEP + 1e-6
+        assert np.abs(got.sum(-1) - 1).max() <= STEP
+        np.testing.assert_array_equal(p.attention(step, layer=1), got[1])
+    stats = p.stats()
+    for k, (step, a) in enumerate(zip(steps, series)):
+        want = head_statistics(a, causal=False, self_attention=True, query_tokens=TOKENS, key_tokens=TOKENS,
+                               key_special=SPECIAL, reference=None if k == 0 else series[0])
+        for i, name in enumerate(fmt.STAT_NAMES):
+            np.testing.assert_allclose(stats[name][k], want[i], rtol=1e-5, atol=1e-6, equal_nan=True)
+    assert (stats["drift"][0] == 0).all() and (stats["drift"][-1] > 0).all()
+    # small changes are stored as deltas against the keyframe of step 0
+    encodings = layer_encodings(str(tmp_path), "attention/pair/self")
+    assert encodings[0] == [fmt.ENCODING_KEYFRAME] * 2
+    assert fmt.ENCODING_DELTA in encodings[5] + encodings[10] + encodings[15]
+    assert run.scalars("train/loss")[1].tolist() == [2.5]
+
+
+def test_tensorboard_python_loader_sees_the_same_values(tmp_path):
+    run_dir = tmp_path / "run1"
+    series = [attention(0, causal=True)]
+    for k in range(1, 13):  # more than the 10 steps TensorBoard keeps unless told to keep all
+        series.append(attention(k, base=series[-1], causal=True))
+    w = AttentionSummaryWriter(run_dir)
+    w.add_probe("lm", ["<s>", "a", "b", "c", "a", "b", "c", "d"])
+    for step, a in enumerate(series):
+        w.add_attention(step * 10, "lm", a)
+        w.add_scalars({"train/loss": 3.0 - step * 0.1, "train/epoch": step, "flag": True, "nan": float("nan"),
+                       "text": "x"}, step * 10)
+    w.close()
+    tb = tensorboard_python_read(str(tmp_path))["run1"]
+    p = read_run(str(run_dir)).probe("lm")
+    assert p.causal()
+    assert sorted(tb["attention"]["attention/lm/self"]) == p.steps == [s * 10 for s in range(13)]
+    for step, a in zip(p.steps, series):
+        from_tb = tb["attention"]["attention/lm/self"][step]
+        np.testing.assert_array_equal(from_tb, p.attention(step))
+        assert np.abs(from_tb - a).max() <= STEP + 1e-6
+        assert (from_tb[..., np.triu(np.ones((8, 8), bool), 1)] == 0).all()
+        np.testing.assert_array_equal(tb["stats"]["attention_stats/lm/self"][step], p._stats["self"][step])
+    assert tb["meta"]["attention/lm/self"]["causal"] is True
+    assert tb["scalars"]["train/loss"][120] == pytest.approx(1.8)
+    assert set(tb["scalars"]) == {"train/loss", "train/epoch"}  # bools, NaN and strings are not scalars
+
+
+def test_encoder_decoder_kinds(tmp_path):
+    enc, dec = ["a", "b", "c", "</s>"], ["<pad>", "x", "y"]
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_probe("s2s", enc, special=[0, 0, 0, 1], decoder_tokens=dec, decoder_special=[1, 0, 0])
+    data = {"encoder": attention(1, (2, 2, 4, 4)), "decoder": attention(2, (2, 2, 3, 3), causal=True),
+            "cross": attention(3, (2, 2, 3, 4))}
+    for kind, a in data.items():
+        w.add_attention(0, "s2s", a, kind=kind)
+    w.close()
+    p = read_run(str(tmp_path)).probe("s2s")
+    assert p.kinds == ["encoder", "decoder", "cross"]
+    assert p.decoder_tokens == dec and p.decoder_special == [True, False, False]
+    assert p.causal("decoder") and not p.causal("encoder") and not p.causal("cross")
+    for kind, a in data.items():
+        assert np.abs(p.attention(0, kind) - a).max() <= STEP + 1e-6
+    assert np.isnan(p.stats("cross")["prev"]).all() and not np.isnan(p.stats("decoder")["prev"]).any()
+    with pytest.raises(KeyError, match="self"):
+        p.attention(0, "self")
+
+
+def test_bad_input_is_refused_with_a_message(tmp_path):
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_probe("p", ["a", "b", "c"])
+    with pytest.raises(ValueError, match="unique"):
+        w.add_probe("p", ["a"])
+    for name in ("", "a/b", None):
+        with pytest.raises(ValueError, match="probe name"):
+            w.add_probe(name, ["a"])
+    with pytest.raises(ValueError, match="no tokens"):
+        w.add_probe("empty", [])
+    with pytest.raises(ValueError, match="special"):
+        w.add_probe("q", ["a", "b"], special=[1])
+    with pytest.raises(KeyError, match="add_probe"):
+        w.add_attention(0, "nope", attention(0, (1, 1, 3, 3)))
+    with pytest.raises(ValueError, match="padding"):
+        w.add_attention(0, "p", attention(0, (1, 1, 4, 4)))  # a padded row and column
+    with pytest.raises(ValueError, match="decoder_tokens"):
+        w.add_attention(0, "p", attention(0, (1, 1, 3, 3)), kind="cross")
+    bad = attention(0, (1, 1, 3, 3))
+    bad[0, 0, 1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        w.add_attention(0, "p", bad)
+    with pytest.raises(ValueError, match="layers, heads"):
+        w.add_attention(0, "p", np.ones((3, 3)))
+    with pytest.raises(TypeError):
+        w.add_scalar("x", "1.0", 0)
+    w.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        w.add_scalar("x", 1.0, 0)
+
+
+def test_hparams_reach_the_hparams_plugin(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata as hp_metadata
+
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_hparams({"learning_rate": 1e-3, "model": "bert", "layers": 2, "fp16": False, "skip": None,
+                   "list": [1, 2], "bad": float("inf")})
+    w.close()
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    content = acc.PluginTagToContent(hp_metadata.PLUGIN_NAME)
+    assert content
+    info = hp_metadata.parse_session_start_info_plugin_data(next(iter(content.values())))
+    hp = {k: v for k, v in info.hparams.items()}
+    assert hp["learning_rate"].number_value == pytest.approx(1e-3)
+    assert hp["model"].string_value == "bert" and hp["layers"].number_value == 2
+    assert hp["fp16"].bool_value is False and hp["list"].string_value == "[1, 2]"
+    assert "skip" not in hp and hp["bad"].string_value == "inf"
+
+
+def test_resume_latest_record_wins_and_drift_uses_the_first_snapshot(tmp_path):
+    first = {s: attention(s, causal=True) for s in (0, 2, 4, 6)}
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_probe("lm", ["<s>"] + list("abcdefg"))
+    for s, a in first.items():
+        w.add_attention(s, "lm", a)
+    w.close()
+    # resumed from the checkpoint of step 4: steps 4 and 6 are written again, then 8
+    second = {s: attention(100 + s, causal=True) for s in (4, 6, 8)}
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_probe("lm", ["<s>"] + list("abcdefg"))
+    for s, a in second.items():
+        w.add_attention(s, "lm", a)
+    w.close()
+    assert len(event_files(str(tmp_path))) == 2
+    p = read_run(str(tmp_path)).probe("lm")
+    assert p.steps == [0, 2, 4, 6, 8] and p.stats_steps() == [0, 2, 4, 6, 8]
+    latest = {**first, **second}
+    for s in p.steps:
+        assert np.abs(p.attention(s) - latest[s]).max() <= STEP + 1e-6
+    drift = p.stats()["drift"]
+    tokens = ["<s>"] + list("abcdefg")
+    for k, s in enumerate(p.steps):
+        # drift after the resume is still measured against step 0 (read back from disk: within 1/255)
+        want = head_statistics(latest[s], causal=True, self_attention=True, query_tokens=tokens,
+                               key_tokens=tokens, key_special=[False] * 8,
+                               reference=None if s == 0 else first[0])[fmt.STAT_NAMES.index("drift")]
+        np.testing.assert_allclose(drift[k], want, atol=0.02)
+        assert s == 0 or (drift[k] > 0.05).all()
+    tb = tensorboard_python_read(str(tmp_path))["."]
+    assert sorted(tb["attention"]["attention/lm/self"]) == p.steps
+    for s in p.steps:
+        np.testing.assert_array_equal(tb["attention"]["attention/lm/self"][s], p.attention(s))
+
+
+def test_many_writers_in_one_second_keep_their_order(tmp_path):
+    # file names carry a per-process counter: the 11th writer of a second must still sort last
+    values = [attention(k, (1, 1, 3, 3)) for k in range(12)]
+    for a in values:
+        with AttentionSummaryWriter(tmp_path) as w:
+            w.add_probe("p", ["a", "b", "c"])
+            w.add_attention(0, "p", a)
+    p = read_run(str(tmp_path)).probe("p")
+    assert np.abs(p.attention(0) - values[-1]).max() <= STEP + 1e-6
+
+
+def test_delta_whose_keyframe_was_overwritten_is_reported_not_misdecoded(tmp_path, caplog):
+    base = attention(0)
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_probe("p", TOKENS)
+    w.add_attention(0, "p", base)
+    w.add_attention(1, "p", attention(1, base=base, noise=0.001))
+    w.add_attention(2, "p", attention(2, base=base, noise=0.001))
+    w.close()
+    assert layer_encodings(str(tmp_path), "attention/p/self")[2] == [fmt.ENCODING_DELTA] * 2
+    w = AttentionSummaryWriter(tmp_path)  # a later run rewrites step 0 only
+    w.add_probe("p", TOKENS)
+    w.add_attention(0, "p", attention(7))
+    w.close()
+    p = read_run(str(tmp_path)).probe("p")
+    assert np.abs(p.attention(0) - attention(7)).max() <= STEP + 1e-6
+    with pytest.raises(fmt.FormatError, match="overwritten"):
+        p.attention(2)
+
+
+class _Disk:
+    """EventFileWriter.write that fails with ENOSPC while `full` is set."""
+
+    def __init__(self, monkeypatch):
+        self.full = False
+        self.calls = 0
+        original = event_file.EventFileWriter.write
+
+        def write(writer, event):
+            self.calls += 1
+            if self.full:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return original(writer, event)
+
+        monkeypatch.setattr(event_file.EventFileWriter, "write", write)
+
+
+def test_disk_full_warns_once_and_keeps_what_was_written(tmp_path, monkeypatch):
+    disk = _Disk(monkeypatch)
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_probe("p", TOKENS)
+    a0 = attention(0)
+    w.add_attention(0, "p", a0)
+    w.add_scalar("train/loss", 1.0, 0)
+    disk.full = True
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for step in range(1, 6):
+            w.add_attention(step, "p", attention(step, base=a0))
+            w.add_scalar("train/loss", 1.0 - step / 10, step)
+        w.flush()
+    ours = [c for c in caught if "could not write" in str(c.message)]
+    assert len(ours) == 1 and issubclass(ours[0].category, RuntimeWarning)
+    assert "No space left" in str(ours[0].message)
+    p = read_run(str(tmp_path)).probe("p")
+    assert p.steps == [0] and np.abs(p.attention(0) - a0).max() <= STEP + 1e-6
+    # failed attempts leave no empty files behind
+    assert len(event_files(str(tmp_path))) == 1
+    # the disk recovers: writing goes on in a new file, starting with a keyframe
+    disk.full = False
+    a6 = attention(6, base=a0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        w.add_attention(6, "p", a6)
+        w.close()
+    assert not caught
+    run = read_run(str(tmp_path))
+    p = run.probe("p")
+    assert p.steps == [0, 6]
+    assert np.abs(p.attention(6) - a6).max() <= STEP + 1e-6
+    assert layer_encodings(str(tmp_path), "attention/p/self")[6] == [fmt.ENCODING_KEYFRAME] * 2
+    assert run.scalars("train/loss")[0].tolist() == [0]
+
+
+def test_directory_that_cannot_be_created_warns_once(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    w = AttentionSummaryWriter(os.path.join(blocker, "run"))
+    w.add_probe("p", ["a", "b"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for step in range(3):
+            w.add_attention(step, "p", attention(step, (1, 1, 2, 2)))
+        w.close()
+    assert len([c for c in caught if "could not write" in str(c.message)]) == 1
