@@ -165,7 +165,7 @@ def tensorboard_python_read(logdir):
 
 
 def make_trainer(family, tmp_path, callback=None, *, max_steps=3, seed=0, model=None, tokenizer=None,
-                 n=16, **arg_overrides):
+                 n=16, compute_metrics=None, evaluate=False, **arg_overrides):
     """A CPU Trainer over a tiny model and toy data; GPT-2/Llama get default_data_collator (no pad token)."""
     import transformers
 
@@ -178,8 +178,10 @@ def make_trainer(family, tmp_path, callback=None, *, max_steps=3, seed=0, model=
     kwargs = {}
     if family in ("gpt2", "llama"):
         kwargs["data_collator"] = transformers.default_data_collator
+    data = toy_dataset(family, tok, n=n)
     return transformers.Trainer(model=model, args=transformers.TrainingArguments(**args),
-                                train_dataset=toy_dataset(family, tok, n=n), processing_class=tok,
+                                train_dataset=data, eval_dataset=data if evaluate else None,
+                                compute_metrics=compute_metrics, processing_class=tok,
                                 callbacks=[callback] if callback is not None else None, **kwargs)
 
 
