@@ -125,10 +125,16 @@ class AttentionCallback(TrainerCallback):
         if state.is_world_process_zero:
             self.log_dir, self._write_scalars = log_dirs.resolve(args, self._explicit_log_dir)
             self._writer = AttentionSummaryWriter(self.log_dir)
+            step = state.global_step
+            if self._write_scalars:
+                # A resume abandons what an earlier run logged after the checkpoint (TensorBoard's restart
+                # convention). Not in transformers' TensorBoardCallback's directory: its new file may
+                # sort before ours, and TensorBoard would then drop its fresh curves.
+                self._writer.add_session_start(step + 1 if step > 0 else 0)
             for p in self._probes:
                 self._writer.add_probe(p.name, **p.writer_kwargs())
             self._writer.add_hparams(self._hparams(args, model))
-            self._write(state.global_step, outputs)
+            self._write(step, outputs, skip=self._logged_at(step) if step > 0 else ())
             logger.info("tb-attention: logging attention of %d probes to %s", len(self._probes), self.log_dir)
         self._schedule.record_probe_cost(time.perf_counter() - started)
         self._last_snapshot_step = state.global_step
@@ -155,9 +161,23 @@ class AttentionCallback(TrainerCallback):
         return hp
 
     # ------------------------------------------------------------------ snapshots
-    def _write(self, step, outputs):
+    def _logged_at(self, step):
+        """(probe, kind) already logged at `step` by the run we resume: the checkpoint's weights, so
+        not written twice (a step logged twice is read differently by TensorBoard's two loaders)."""
+        from tb_attention_plugin.reader import read_run
+
+        try:
+            run = read_run(self.log_dir)
+            return {(name, kind) for name in run.probes for kind in run.probe(name).kinds
+                    if step in run.probe(name).steps_of(kind)}
+        except (OSError, ValueError):
+            return set()
+
+    def _write(self, step, outputs, skip=()):
         for probe, kinds in zip(self._probes, outputs):
             for kind, attention in kinds.items():
+                if (probe.name, kind) in skip:
+                    continue
                 try:
                     self._writer.add_attention(step, probe.name, attention, kind=kind)
                 except ValueError as e:  # e.g. NaN attention of a diverged model: skip, keep training

@@ -6,13 +6,16 @@
     p.stats()                    # {stat: float32 [steps, layers, heads]}
 
 Records are kept compressed; a snapshot is decoded when asked for. After a resume the latest record
-of a step wins. Corrupted or truncated records are skipped with a log line.
+of a step wins, and a restart (a SessionLog START after the run's first one) drops what was logged
+before it at steps >= its step, as TensorBoard does. Corrupted or truncated records are skipped with a
+log line.
 """
 import logging
 import os
 
 import numpy as np
 
+from tensorboard.compat.proto import event_pb2
 from tensorboard.util import tensor_util
 
 from . import format as fmt
@@ -162,6 +165,16 @@ class RunLog:
             raise KeyError(f"no probe {name!r} in {self.path} (probes: {self.probes})")
         return self._probes[name]
 
+    def _purge(self, step):
+        """Forget every record at steps >= step (a restart from a checkpoint at `step`)."""
+        for probe in self._probes.values():
+            for by_step in list(probe._snapshots.values()) + list(probe._stats.values()):
+                for s in [s for s in by_step if s >= step]:
+                    del by_step[s]
+        for series in self._scalars.values():
+            for s in [s for s in series if s >= step]:
+                del series[s]
+
     @property
     def scalar_tags(self):
         return sorted(self._scalars)
@@ -178,11 +191,16 @@ def read_run(path):
     if not os.path.isdir(path):
         raise FileNotFoundError(f"{path} is not a directory: pass a run directory holding event files")
     run = RunLog(path)
+    started = False
     for file_path in event_files(path):
         file_metadata = {}  # tag -> plugin content: written with a tag's first value in each file
         for event in iter_events(file_path):
             if event.HasField("summary"):
                 _add_summary(run, event.step, event.summary, file_metadata)
+            elif event.HasField("session_log") and event.session_log.status == event_pb2.SessionLog.START:
+                if started:  # a restart, as TensorBoard reads it: what came later is abandoned
+                    run._purge(event.step)
+                started = True
     return run
 
 

@@ -176,6 +176,17 @@ class AttentionSummaryWriter:
             pass
         return None
 
+    def add_session_start(self, step, *, wall_time=None):
+        """Mark that training (re)starts at `step`; write it before the run's first record.
+
+        TensorBoard's convention for restarts: from the second START of a run on, readers (its Python
+        loader and read_run) drop what was logged earlier at steps >= `step`, i.e. the records of the
+        continuation that a resume from a checkpoint abandons. Without it TensorBoard's Python loader
+        would keep the FIRST record of a step logged twice: the stale one.
+        """
+        self._write(event_pb2.Event(step=int(step), wall_time=wall_time or time.time(),
+                                    session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START)))
+
     # ------------------------------------------------------------------ scalars and hparams
     def add_scalar(self, tag, value, step, *, wall_time=None):
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
@@ -233,8 +244,10 @@ class AttentionSummaryWriter:
                 broken.close()
             except OSError:
                 pass
-        # Later keyframes must be in the new file: a delta against a lost record is unreadable.
+        # Later keyframes must be in the new file: a delta against a lost record is unreadable; and
+        # the new file needs each tag's metadata again (decided before the file is opened).
         self._keyframes.clear()
+        self._tags_in_file.clear()
 
     def flush(self):
         if self._file is not None:

@@ -280,26 +280,34 @@ def test_disk_full_during_training_warns_once_and_training_finishes(tmp_path, mo
     assert run.scalars("train/loss")[0].tolist() == [1]
 
 
-def test_resume_from_checkpoint_into_the_same_log_dir(tmp_path):
+@pytest.mark.parametrize("resume_at", [3, 4])  # between snapshots, and at a snapshot step
+def test_resume_from_checkpoint_into_the_same_log_dir(tmp_path, resume_at):
     log_dir = tmp_path / "run"
     cb = AttentionCallback(PROBES[:1], every_n_steps=2, log_dir=log_dir, names=["mat"])
-    trainer = make_trainer("gpt2", tmp_path, cb, max_steps=6, save_strategy="steps", save_steps=3,
-                           learning_rate=5e-3)
+    trainer = make_trainer("gpt2", tmp_path, cb, max_steps=6, save_strategy="steps", save_steps=resume_at,
+                           learning_rate=0.05)
     trainer.train()
     first = read_run(str(log_dir)).probe("mat")
     assert first.steps == [0, 2, 4, 6]
-    at_three = own_attention(trainer.model, trainer.processing_class, first, "self")  # step-6 weights
+    # resume, stopping at 5 with tiny clipped updates: later steps differ from the first run, and its
+    # step 6 is abandoned
     cb2 = AttentionCallback(PROBES[:1], every_n_steps=2, log_dir=log_dir, names=["mat"])
-    trainer2 = make_trainer("gpt2", tmp_path, cb2, max_steps=6, save_strategy="no", learning_rate=5e-3)
-    trainer2.train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-3"))
+    trainer2 = make_trainer("gpt2", tmp_path, cb2, max_steps=5, save_strategy="no", learning_rate=0.05,
+                            max_grad_norm=1e-9)
+    trainer2.train(resume_from_checkpoint=str(tmp_path / "out" / f"checkpoint-{resume_at}"))
     run = read_run(str(log_dir))
     p = run.probe("mat")
-    # one snapshot per step, sorted: the resumed run's 3 (its start), 4 and 6 replace nothing wrongly
-    assert p.steps == [0, 2, 3, 4, 6]
-    np.testing.assert_allclose(p.attention(6), own_attention(trainer2.model, trainer2.processing_class, p, "self"),
+    assert p.steps == sorted({0, 2, resume_at, 4, 5})  # one snapshot per step, sorted, the latest written
+    np.testing.assert_allclose(p.attention(5), own_attention(trainer2.model, trainer2.processing_class, p, "self"),
                                atol=STEP + 1e-5)
-    assert at_three.shape == p.attention(6).shape
-    # drift after the resume is measured against step 0 of the first run
+    assert np.abs(p.attention(5) - first.attention(4)).max() > 0
+    if resume_at == 4:  # the checkpoint's step is not logged twice (it is the same model)
+        assert len(layer_steps(log_dir, "attention/mat/self")) == len(set(layer_steps(log_dir, "attention/mat/self")))
+    else:
+        assert np.abs(p.attention(4) - first.attention(4)).max() > 0
+    assert np.abs(p.attention(0) - first.attention(0)).max() == 0
+    # drift after the resume is still measured against step 0 of the first run
+    from tb_attention_plugin.format import STAT_NAMES
     from tb_attention_plugin.statistics import head_statistics
     stats = p.stats()
     assert p.stats_steps() == p.steps
@@ -307,10 +315,19 @@ def test_resume_from_checkpoint_into_the_same_log_dir(tmp_path):
         want = head_statistics(p.attention(step), causal=True, self_attention=True, query_tokens=p.tokens,
                                key_tokens=p.tokens, key_special=p.special,
                                reference=None if step == 0 else p.attention(0))
-        np.testing.assert_allclose(stats["drift"][k], want[7], atol=0.02)
+        np.testing.assert_allclose(stats["drift"][k], want[STAT_NAMES.index("drift")], atol=0.02)
     assert (stats["drift"][-1] > 0).any()
-    steps, _ = run.scalars("train/loss")
-    assert steps.tolist() == [1, 2, 3, 4, 5, 6]
+    assert run.scalars("train/loss")[0].tolist() == [1, 2, 3, 4, 5]
+    # TensorBoard's Python loader agrees, step by step
     tb = tensorboard_python_read(str(log_dir))["."]
+    assert sorted(tb["attention"]["attention/mat/self"]) == p.steps
     for step in p.steps:
         np.testing.assert_array_equal(tb["attention"]["attention/mat/self"][step], p.attention(step))
+    assert sorted(tb["scalars"]["train/loss"]) == [1, 2, 3, 4, 5]
+
+
+def layer_steps(run_dir, tag):
+    """Every step at which `tag` was written, duplicates included, over all event files."""
+    from tb_attention_plugin.event_file import iter_events
+    return [e.step for f in event_files(str(run_dir)) for e in iter_events(f) for v in e.summary.value
+            if v.tag == tag]

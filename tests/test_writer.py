@@ -69,7 +69,7 @@ def test_round_trip_values_stats_and_metadata(tmp_path):
         want = head_statistics(a, causal=False, self_attention=True, query_tokens=TOKENS, key_tokens=TOKENS,
                                key_special=SPECIAL, reference=None if k == 0 else series[0])
         for i, name in enumerate(fmt.STAT_NAMES):
-            np.testing.assert_allclose(stats[name][k], want[i], rtol=1e-5, atol=1e-6, equal_nan=True)
+            np.testing.assert_allclose(stats[name][k], want[i], rtol=1e-3, atol=1e-3, equal_nan=True)  # float16
     assert (stats["drift"][0] == 0).all() and (stats["drift"][-1] > 0).all()
     # small changes are stored as deltas against the keyframe of step 0
     encodings = layer_encodings(str(tmp_path), "attention/pair/self")
@@ -176,28 +176,35 @@ def test_hparams_reach_the_hparams_plugin(tmp_path):
     assert "skip" not in hp and hp["bad"].string_value == "inf"
 
 
-def test_resume_latest_record_wins_and_drift_uses_the_first_snapshot(tmp_path):
-    first = {s: attention(s, causal=True) for s in (0, 2, 4, 6)}
+def test_resume_drops_the_abandoned_steps_and_drift_uses_the_first_snapshot(tmp_path):
+    tokens = ["<s>"] + list("abcdefg")
+    first = {s: attention(s, causal=True) for s in (0, 2, 4, 6, 8)}
     w = AttentionSummaryWriter(tmp_path)
-    w.add_probe("lm", ["<s>"] + list("abcdefg"))
+    w.add_probe("lm", tokens)
+    w.add_session_start(0)
     for s, a in first.items():
         w.add_attention(s, "lm", a)
+        w.add_scalar("train/loss", 1.0, s)
     w.close()
-    # resumed from the checkpoint of step 4: steps 4 and 6 are written again, then 8
-    second = {s: attention(100 + s, causal=True) for s in (4, 6, 8)}
+    # resumed from the checkpoint of step 4: 4 and 6 are written again, then training stops
+    second = {s: attention(100 + s, causal=True) for s in (4, 6)}
     w = AttentionSummaryWriter(tmp_path)
-    w.add_probe("lm", ["<s>"] + list("abcdefg"))
+    w.add_probe("lm", tokens)
+    w.add_session_start(4)
     for s, a in second.items():
         w.add_attention(s, "lm", a)
+        w.add_scalar("train/loss", 2.0, s)
     w.close()
     assert len(event_files(str(tmp_path))) == 2
-    p = read_run(str(tmp_path)).probe("lm")
-    assert p.steps == [0, 2, 4, 6, 8] and p.stats_steps() == [0, 2, 4, 6, 8]
+    run = read_run(str(tmp_path))
+    p = run.probe("lm")
+    assert p.steps == [0, 2, 4, 6] and p.stats_steps() == [0, 2, 4, 6]  # 8 was abandoned
     latest = {**first, **second}
     for s in p.steps:
         assert np.abs(p.attention(s) - latest[s]).max() <= STEP + 1e-6
+    assert run.scalars("train/loss")[0].tolist() == [0, 2, 4, 6]
+    assert run.scalars("train/loss")[1].tolist() == [1, 1, 2, 2]
     drift = p.stats()["drift"]
-    tokens = ["<s>"] + list("abcdefg")
     for k, s in enumerate(p.steps):
         # drift after the resume is still measured against step 0 (read back from disk: within 1/255)
         want = head_statistics(latest[s], causal=True, self_attention=True, query_tokens=tokens,
@@ -205,10 +212,25 @@ def test_resume_latest_record_wins_and_drift_uses_the_first_snapshot(tmp_path):
                                reference=None if s == 0 else first[0])[fmt.STAT_NAMES.index("drift")]
         np.testing.assert_allclose(drift[k], want, atol=0.02)
         assert s == 0 or (drift[k] > 0.05).all()
+    # TensorBoard's Python loader sees the same: without the restart mark it keeps a step's FIRST record
     tb = tensorboard_python_read(str(tmp_path))["."]
     assert sorted(tb["attention"]["attention/lm/self"]) == p.steps
     for s in p.steps:
         np.testing.assert_array_equal(tb["attention"]["attention/lm/self"][s], p.attention(s))
+    assert tb["scalars"]["train/loss"] == {0: 1.0, 2: 1.0, 4: 2.0, 6: 2.0}
+
+
+def test_without_restart_marks_the_latest_record_of_a_step_wins(tmp_path):
+    values = []
+    for k in range(2):
+        values.append(attention(k, (1, 1, 3, 3)))
+        with AttentionSummaryWriter(tmp_path) as w:
+            w.add_probe("p", ["a", "b", "c"])
+            w.add_attention(5, "p", values[-1])
+            w.add_attention(9 - k, "p", values[-1])
+    p = read_run(str(tmp_path)).probe("p")
+    assert p.steps == [5, 8, 9]
+    assert np.abs(p.attention(5) - values[1]).max() <= STEP + 1e-6
 
 
 def test_many_writers_in_one_second_keep_their_order(tmp_path):
