@@ -39,6 +39,8 @@ _PROVIDER_DECODE_ERRORS = (ValueError, TypeError, IndexError)
 
 def _check_meta(meta):
     """Reject metadata the plugin cannot serve safely (parse_plugin_content checks keys only)."""
+    if not isinstance(meta["probe"], str) or not meta["probe"]:
+        raise fmt.FormatError(f"attention metadata has an invalid probe name: {meta['probe']!r}")
     for key in ("layers", "heads"):
         value = meta[key]
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DIM:
