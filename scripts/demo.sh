@@ -97,7 +97,7 @@ if [ "$SERVE" = 0 ]; then
 fi
 
 if [ -z "$PORT" ]; then
-  PORT=$("$PY" - <<'EOF'
+  PORT=$("$PY" -c '
 import socket
 s = socket.socket()
 try:
@@ -107,8 +107,8 @@ except OSError:
     s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
 s.close()
-EOF
-)
+')
+  PORT="${PORT:-6006}"
 fi
 URL="http://127.0.0.1:$PORT/#attention"
 phase "4/4 TensorBoard on port $PORT"
