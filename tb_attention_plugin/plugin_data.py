@@ -2,9 +2,9 @@
 
 - Blob references of each snapshot tag are cached per (experiment, run, tag) and keyed on what the
   provider lists for the tag (max step, max wall time, max length): new steps of a live run show up
-  at once, and an unchanged run costs one cheap listing call.
-- A snapshot is read blob by blob (`read_blob`), one layer at a time; a delta layer also needs its
-  keyframe layer, kept decoded (uint8, never float) in a byte-bounded LRU.
+  at once, and an unchanged run costs one listing call.
+- A snapshot's layers are read with `read_blob` (plugin_snapshot.py: concurrently, with a bounded
+  cache of decoded uint8 keyframe layers for the delta layers).
 - Corrupted or inconsistent records raise `Unavailable` (-> 404) and are logged once; the steps that
   failed to decode are remembered (bounded) and left out of the index.
 """
@@ -19,6 +19,7 @@ from tensorboard.data import provider
 from . import format as fmt
 from .head_types import classify_heads
 from .plugin_cache import LRUCache
+from .plugin_snapshot import SnapshotReader
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +85,10 @@ class AttentionData:
     def __init__(self, data_provider, *, keyframe_cache_bytes=64 << 20, stats_cache_bytes=32 << 20):
         self._provider = data_provider
         self._series = LRUCache(256, sizeof=lambda s: 64 * len(s.refs))
-        self._stats = LRUCache(64, max_bytes=stats_cache_bytes, sizeof=lambda s: s[2].nbytes)
-        self._keyframes = LRUCache(1 << 14, max_bytes=keyframe_cache_bytes, sizeof=lambda a: a.nbytes)
+        self._stats = LRUCache(64, max_bytes=stats_cache_bytes, sizeof=lambda s: s[2].nbytes + 16 * len(s[0]))
+        self._snapshots = SnapshotReader(data_provider, keyframe_cache_bytes=keyframe_cache_bytes)
+        self._tag_of = LRUCache(1024)      # (eid, run, probe, kind) -> (tag, meta) of a snapshot tag
+        self._stats_tag_of = LRUCache(1024)  # the same for statistics tags
         self._bad_steps = LRUCache(4096)   # (eid, run, tag, step) -> series version that failed
         self._warned = LRUCache(1024)      # log each problem once, not at every poll of the index
 
@@ -210,12 +213,25 @@ class AttentionData:
         raise Unavailable(f"probe {probe!r} of run {run!r} has no {kind!r} attention {what} (kinds: {kinds})")
 
     # ------------------------------------------------------------ snapshots
-    def snapshot(self, ctx, eid, run, probe, kind, step, layer=None):
-        """-> (header dict, uint8 [layers, heads, query, key]) exactly as stored."""
+    def _snapshot_series(self, ctx, eid, run, probe, kind, step):
+        """(tag, meta, series) of a snapshot tag. A step already known needs no listing call (one
+        RustBoard round trip less): its blob keys name (run, tag, step, index), so reading them
+        returns the current record even after a resume rewrote it; ./index refreshes the series."""
+        known = self._tag_of.get((eid, run, probe, kind))
+        if known is not None:
+            series = self._series.get((eid, run, known[0]))
+            if series is not None and step in series.refs:
+                return known[0], known[1], series
         listing = self._provider.list_blob_sequences(
             ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, run_tag_filter=provider.RunTagFilter(runs=[run]))
         tag, meta, ts = self._lookup(listing, eid, run, probe, kind, "snapshots")
         series = self._read_series(ctx, eid, {(run, tag): (meta, ts)})[(run, tag)]
+        self._tag_of.put((eid, run, probe, kind), (tag, meta))
+        return tag, meta, series
+
+    def snapshot(self, ctx, eid, run, probe, kind, step, layer=None):
+        """-> (header dict, uint8 [layers, heads, query, key]) exactly as stored."""
+        tag, meta, series = self._snapshot_series(ctx, eid, run, probe, kind, step)
         record = series.refs.get(step)
         if record is None:
             raise Unavailable(f"no {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step}; "
@@ -225,7 +241,7 @@ class AttentionData:
             raise Unavailable(f"layer {layer} does not exist: the model has {n_layers} layers (0..{n_layers - 1})")
         layer_ids = list(range(n_layers)) if layer is None else [layer]
         try:
-            decoded = [self._layer(ctx, series, record, l, meta) for l in layer_ids]
+            decoded = self._snapshots.read(ctx, (eid, run, tag), series, step, layer_ids, meta["heads"])
             shapes = {a.shape for a in decoded}
             if len(shapes) != 1:
                 raise fmt.FormatError(f"layers have different shapes {sorted(shapes)}")
@@ -241,57 +257,36 @@ class AttentionData:
                   "heads": heads, "query_len": queries, "key_len": keys_len, "scale": 1.0 / 255}
         return header, array
 
-    def _blob(self, ctx, key):
-        blob = self._provider.read_blob(ctx, blob_key=key)
-        if not isinstance(blob, (bytes, bytearray)):
-            raise fmt.FormatError("blob is not bytes")
-        return bytes(blob)
-
-    def _layer(self, ctx, series, record, layer, meta):
-        blob = self._blob(ctx, record[1][1 + layer])
-        encoding, ref_step, _, shape = fmt.layer_blob_info(blob)
-        if shape[0] != meta["heads"]:
-            raise fmt.FormatError(f"layer {layer} has {shape[0]} heads, the metadata says {meta['heads']}")
-        if encoding == fmt.ENCODING_KEYFRAME:
-            q = fmt.decode_layer(blob)
-            self._keyframes.put((record[1][1 + layer], record[0]), q)
-            return q
-        ref_record = series.refs.get(ref_step)
-        if ref_record is None:
-            raise fmt.FormatError(f"its keyframe at step {ref_step} is not loaded (if you set "
-                                  f"--samples_per_plugin attention=K, use 0 to keep every step)")
-        ref_key = ref_record[1][1 + layer]
-        cache_key = (ref_key, ref_record[0])  # the wall time: a rewritten keyframe is another entry
-        reference = self._keyframes.get(cache_key)
-        if reference is not None:
-            try:
-                return fmt.decode_layer(blob, reference)
-            except fmt.FormatError:
-                self._keyframes.pop(cache_key)
-        reference = self._blob(ctx, ref_key)
-        if fmt.layer_blob_info(reference)[0] != fmt.ENCODING_KEYFRAME:
-            raise fmt.FormatError(f"the record at step {ref_step} is no longer a keyframe")
-        reference = fmt.decode_layer(reference)
-        self._keyframes.put(cache_key, reference)
-        return fmt.decode_layer(blob, reference)
-
     # ------------------------------------------------------------ statistics
     def stats(self, ctx, eid, run, probe, kind):
-        """-> (header dict, float32 [stats, steps, layers, heads])."""
-        listing = self._provider.list_tensors(
-            ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, run_tag_filter=provider.RunTagFilter(runs=[run]))
-        tag, meta, ts = self._lookup(listing, eid, run, probe, kind, "statistics")
-        version = (ts.max_step, ts.max_wall_time)
+        """-> (header dict, float32 [stats, steps, layers, heads]).
+
+        A tag seen before is read without listing it first (on RustBoard a listing answer costs ~40
+        ms, the tensors themselves a few): the answer is recomputed when the (step, wall time) pairs
+        read differ from the cached ones, so new or rewritten steps show up at once."""
+        known = self._stats_tag_of.get((eid, run, probe, kind))
+        if known is None:
+            listing = self._provider.list_tensors(
+                ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, run_tag_filter=provider.RunTagFilter(runs=[run]))
+            tag, meta, _ = self._lookup(listing, eid, run, probe, kind, "statistics")
+            self._stats_tag_of.put((eid, run, probe, kind), (tag, meta))
+        else:
+            tag, meta = known
+        data = self._read_tensors(ctx, eid, run, tag)
+        if not data and known is not None:  # the run or tag is gone (logdir changed): look again
+            self._stats_tag_of.pop((eid, run, probe, kind))
+            return self.stats(ctx, eid, run, probe, kind)
+        fingerprint = tuple((d.step, d.wall_time) for d in data)
         cached = self._stats.get((eid, run, tag))
-        if cached is None or cached[0] != version:
-            cached = (version,) + self._read_stats(ctx, eid, run, tag, meta)
+        if cached is None or cached[0] != fingerprint:
+            cached = (fingerprint,) + self._decode_stats(data, eid, run, tag, meta)
             self._stats.put((eid, run, tag), cached)
         _, steps, array, head_types, names = cached
         header = {"run": run, "probe": probe, "kind": kind, "steps": steps, "stats": names,
                   "layers": meta["layers"], "heads": meta["heads"], "head_types": head_types}
         return header, array
 
-    def _read_stats(self, ctx, eid, run, tag, meta):
+    def _read_tensors(self, ctx, eid, run, tag):
         try:
             data = self._provider.read_tensors(
                 ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, downsample=DOWNSAMPLE_ALL,
@@ -301,9 +296,12 @@ class AttentionData:
                             "(a corrupted record?): %s", tag, run, e)
             raise Unavailable(f"TensorBoard cannot read the statistics {tag!r} of run {run!r} "
                               f"(a corrupted record?): {e}") from None
+        return data.get(run, {}).get(tag, [])
+
+    def _decode_stats(self, data, eid, run, tag, meta):
         names = list(meta.get("stats", fmt.STAT_NAMES))
         by_step = {}
-        for datum in data.get(run, {}).get(tag, []):
+        for datum in data:
             try:
                 arr = np.asarray(datum.numpy)
                 if arr.dtype.kind != "f":

@@ -211,7 +211,7 @@ def test_concurrent_requests_with_a_tiny_keyframe_cache(app, logs):
     for t in threads:
         t.join(60)
     assert not errors, errors[:3]
-    assert app.plugin._data._keyframes.nbytes <= 200
+    assert app.plugin._data._snapshots.keyframes.nbytes <= 200
 
 
 def test_fix_flags_keeps_every_snapshot_unless_the_user_says_otherwise():
