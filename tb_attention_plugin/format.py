@@ -3,7 +3,7 @@
 Specification: docs/format.md. In short, per probe and attention kind there are two tags:
 - `attention/<probe>/<kind>`: a blob sequence; at each logged step blob 0 is a JSON header and blob
   1 + l holds layer l's quantized attention [heads, query, key], zstd-compressed, either whole
-  (a keyframe) or as a byte-wise difference to the keyframe at an earlier step of the same tag;
+  (a keyframe) or as a byte-wise difference to the previous snapshot of the same tag and layer;
 - `attention_stats/<probe>/<kind>`: a float16 tensor [stats, layers, heads] of per-head statistics.
 The first value of each tag in each event file carries the JSON plugin metadata describing the probe
 (tokens, segments, special tokens, layers, heads...).
@@ -37,6 +37,9 @@ KIND_SIDES = {
 
 ENCODING_KEYFRAME = 0
 ENCODING_DELTA = 1
+# A delta refers to the previous snapshot of its tag and layer; a keyframe starts every chain of at
+# most MAX_CHAIN blobs, so any layer of any step decodes from at most MAX_CHAIN blobs.
+MAX_CHAIN = 4
 _LAYER_MAGIC = b"TA"
 _LAYER_HEADER = struct.Struct("<2sBBqIHHH")  # magic, version, encoding, ref step, ref crc32, H, Q, K
 # zstd level 1: as small as zlib -6 on attention bytes, at a tenth of the time (bench/bench_callback.py).
@@ -143,7 +146,8 @@ def layer_blob_info(blob):
 
 
 def decode_layer(blob, reference=None):
-    """Layer blob -> uint8 [H, Q, K]. A delta blob needs its keyframe's decoded bytes as `reference`."""
+    """Layer blob -> uint8 [H, Q, K]. A delta blob needs its reference step's decoded bytes as
+    `reference` (decode_layer_at follows a whole chain)."""
     encoding, ref_step, ref_crc, shape = layer_blob_info(blob)
     size = shape[0] * shape[1] * shape[2]
     try:
@@ -156,8 +160,34 @@ def decode_layer(blob, reference=None):
     if encoding == ENCODING_KEYFRAME:
         return q
     if reference is None or reference.shape != q.shape or zlib.crc32(np.ascontiguousarray(reference)) != ref_crc:
-        raise FormatError(f"keyframe at step {ref_step} is missing or was overwritten")
+        raise FormatError(f"reference snapshot at step {ref_step} is missing or was overwritten")
     return q + reference
+
+
+def decode_layer_at(step, layer_blob_of, decoded=None):
+    """Decode one layer at `step`, following its delta chain back to the keyframe.
+
+    layer_blob_of(step) -> that layer's blob at another step (None if that step is not logged);
+    `decoded` is an optional dict step -> uint8 layer that callers keep as a cache (filled here).
+    """
+    decoded = {} if decoded is None else decoded
+    chain, current = [], step
+    while current not in decoded:
+        blob = layer_blob_of(current)
+        if blob is None:
+            raise FormatError(f"reference snapshot at step {current} is missing")
+        encoding, ref_step, _, _ = layer_blob_info(blob)
+        chain.append((current, blob, encoding))
+        if encoding == ENCODING_KEYFRAME:
+            break
+        if ref_step >= current or len(chain) >= MAX_CHAIN:
+            raise FormatError(f"snapshot at step {current} refers to step {ref_step}: not an earlier step "
+                              f"within {MAX_CHAIN} blobs")
+        current = ref_step
+    for at, blob, encoding in reversed(chain):
+        ref = None if encoding == ENCODING_KEYFRAME else decoded[layer_blob_info(blob)[1]]
+        decoded[at] = decode_layer(blob, ref)
+    return decoded[step]
 
 
 def encode_snapshot_header(step, layers, heads, queries, keys):

@@ -105,22 +105,18 @@ class ProbeLog:
         if blobs is None:
             raise KeyError(f"probe {self.name!r} has no {kind!r} snapshot at step {step} "
                            f"(logged steps: {self.steps_of(kind)})")
-        layer_ids = range(len(blobs) - 1) if layer is None else [layer]
-        out = [self._decode_layer(kind, blobs, l) for l in layer_ids]
-        return out[0] if layer is not None else np.stack(out)
+        n_layers = len(blobs) - 1
+        if layer is not None and not 0 <= layer < n_layers:
+            raise IndexError(f"layer {layer} out of range: the model has {n_layers} layers")
+        layer_ids = range(n_layers) if layer is None else [layer]
+        series = self._snapshots[kind]
 
-    def _decode_layer(self, kind, blobs, layer):
-        if not 0 <= layer < len(blobs) - 1:
-            raise IndexError(f"layer {layer} out of range: the model has {len(blobs) - 1} layers")
-        blob = blobs[1 + layer]
-        encoding, ref_step, _, _ = fmt.layer_blob_info(blob)
-        reference = None
-        if encoding == fmt.ENCODING_DELTA:
-            ref_blobs = self._snapshots[kind].get(ref_step)
-            if ref_blobs is None:
-                raise fmt.FormatError(f"keyframe at step {ref_step} is missing")
-            reference = fmt.decode_layer(ref_blobs[1 + layer])
-        return fmt.decode_layer(blob, reference)
+        def blob_at(at, l):
+            record = series.get(at)
+            return None if record is None or len(record) != n_layers + 1 else record[1 + l]
+
+        out = [fmt.decode_layer_at(step, lambda at, l=l: blob_at(at, l)) for l in layer_ids]
+        return out[0] if layer is not None else np.stack(out)
 
     def attention(self, step, kind=None, layer=None):
         """float32 [layers, heads, query, key] at a logged step (real tokens only; error <= 1/255)."""

@@ -15,6 +15,7 @@ import logging
 import math
 import numbers
 import time
+import typing
 import warnings
 
 import numpy as np
@@ -28,9 +29,16 @@ from .statistics import ProbeTemplates, head_statistics
 
 logger = logging.getLogger(__name__)
 
-# A new keyframe is written once a delta is this large relative to its keyframe: the delta has
-# stopped paying for itself (the head drifted far from the keyframe).
+# A new keyframe is written once a delta is this large relative to the chain's keyframe (the head
+# moved a lot since the last snapshot), or when the chain reaches format.MAX_CHAIN blobs.
 KEYFRAME_WHEN_DELTA_EXCEEDS = 0.7
+
+
+class _LastLayer(typing.NamedTuple):
+    step: int
+    q: np.ndarray          # uint8 [H, Q, K] as stored
+    chain: int             # blobs in its chain, keyframe included
+    keyframe_size: int     # compressed size of the chain's keyframe
 
 
 def _as_mask(values, n, what):
@@ -51,7 +59,7 @@ class AttentionSummaryWriter:
         self._file = None
         self._io_warned = False
         self._probes = {}
-        self._keyframes = {}   # (probe, kind, layer) -> (step, uint8 [H, Q, K], compressed size)
+        self._last_layers = {}  # (probe, kind, layer) -> _LastLayer: the reference of the next delta
         self._references = {}  # (probe, kind) -> float [L, H, Q, K] of the first snapshot, for drift
         self._templates = {}   # (probe, kind, causal) -> ProbeTemplates
         self._tags_in_file = set()  # (probe, kind) whose metadata the current file already holds
@@ -140,16 +148,17 @@ class AttentionSummaryWriter:
         return a
 
     def _encode_layer(self, probe, kind, layer, step, q):
-        """Keyframe or delta, whichever is smaller; a keyframe becomes the reference for later steps."""
+        """A delta to the previous snapshot while deltas pay and the chain is short, else a keyframe."""
         key = (probe, kind, layer)
-        previous = self._keyframes.get(key)
-        if previous is not None and previous[1].shape == q.shape and previous[0] < step:
-            ref_step, reference, keyframe_size = previous
-            delta = fmt.encode_layer(q, reference=reference, ref_step=ref_step)
-            if len(delta) < KEYFRAME_WHEN_DELTA_EXCEEDS * keyframe_size:
+        previous = self._last_layers.get(key)
+        if previous is not None and previous.q.shape == q.shape and previous.step < step \
+                and previous.chain < fmt.MAX_CHAIN:
+            delta = fmt.encode_layer(q, reference=previous.q, ref_step=previous.step)
+            if len(delta) < KEYFRAME_WHEN_DELTA_EXCEEDS * previous.keyframe_size:
+                self._last_layers[key] = _LastLayer(int(step), q, previous.chain + 1, previous.keyframe_size)
                 return delta
         keyframe = fmt.encode_layer(q)
-        self._keyframes[key] = (int(step), q.copy(), len(keyframe))
+        self._last_layers[key] = _LastLayer(int(step), q, 1, len(keyframe))
         return keyframe
 
     def _reference(self, probe, kind, step, attention):
@@ -246,7 +255,7 @@ class AttentionSummaryWriter:
                 pass
         # Later keyframes must be in the new file: a delta against a lost record is unreadable; and
         # the new file needs each tag's metadata again (decided before the file is opened).
-        self._keyframes.clear()
+        self._last_layers.clear()
         self._tags_in_file.clear()
 
     def flush(self):

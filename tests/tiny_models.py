@@ -145,10 +145,9 @@ def tensorboard_python_read(logdir):
             decoded = {}
             for step, step_blobs in sorted(blobs.items()):
                 layers = []
-                for layer, blob in enumerate(step_blobs[1:]):
-                    encoding, ref_step, _, _ = fmt.layer_blob_info(blob)
-                    ref = None if encoding == fmt.ENCODING_KEYFRAME else fmt.decode_layer(blobs[ref_step][1 + layer])
-                    layers.append(fmt.decode_layer(blob, ref))
+                for layer in range(len(step_blobs) - 1):
+                    layers.append(fmt.decode_layer_at(
+                        step, lambda at, l=layer: blobs[at][1 + l] if at in blobs else None))
                 decoded[step] = dequantize(np.stack(layers))
             entry["attention"][tag] = decoded
     tensors = provider.read_tensors(ctx, experiment_id="", plugin_name=fmt.PLUGIN_NAME, downsample=big)
