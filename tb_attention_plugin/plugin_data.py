@@ -3,8 +3,8 @@
 - Blob references of each snapshot tag are cached per (experiment, run, tag) and keyed on what the
   provider lists for the tag (max step, max wall time, max length): new steps of a live run show up
   at once, and an unchanged run costs one listing call.
-- A snapshot's layers are read with `read_blob` (plugin_snapshot.py: concurrently, with a bounded
-  cache of decoded uint8 keyframe layers for the delta layers).
+- A snapshot's layers are read with `read_blob` (plugin_snapshot.py: concurrently, following delta
+  chains, with a bounded cache of decoded uint8 layers).
 - Corrupted or inconsistent records raise `Unavailable` (-> 404) and are logged once; the steps that
   failed to decode are remembered (bounded) and left out of the index.
 """
@@ -82,11 +82,11 @@ class _Series:
 
 
 class AttentionData:
-    def __init__(self, data_provider, *, keyframe_cache_bytes=64 << 20, stats_cache_bytes=32 << 20):
+    def __init__(self, data_provider, *, decoded_cache_bytes=64 << 20, stats_cache_bytes=32 << 20):
         self._provider = data_provider
         self._series = LRUCache(256, sizeof=lambda s: 64 * len(s.refs))
         self._stats = LRUCache(64, max_bytes=stats_cache_bytes, sizeof=lambda s: s[2].nbytes + 16 * len(s[0]))
-        self._snapshots = SnapshotReader(data_provider, keyframe_cache_bytes=keyframe_cache_bytes)
+        self._snapshots = SnapshotReader(data_provider, decoded_cache_bytes=decoded_cache_bytes)
         self._tag_of = LRUCache(1024)      # (eid, run, probe, kind) -> (tag, meta) of a snapshot tag
         self._stats_tag_of = LRUCache(1024)  # the same for statistics tags
         self._bad_steps = LRUCache(4096)   # (eid, run, tag, step) -> series version that failed
@@ -241,7 +241,7 @@ class AttentionData:
             raise Unavailable(f"layer {layer} does not exist: the model has {n_layers} layers (0..{n_layers - 1})")
         layer_ids = list(range(n_layers)) if layer is None else [layer]
         try:
-            decoded = self._snapshots.read(ctx, (eid, run, tag), series, step, layer_ids, meta["heads"])
+            decoded = self._snapshots.read(ctx, series, step, layer_ids, meta["heads"])
             shapes = {a.shape for a in decoded}
             if len(shapes) != 1:
                 raise fmt.FormatError(f"layers have different shapes {sorted(shapes)}")

@@ -189,9 +189,9 @@ def test_resumed_run_steps_sorted_and_deduplicated(tmp_path):
     assert scalars["steps"] == list(range(12))
 
 
-def test_concurrent_requests_with_a_tiny_keyframe_cache(app, logs):
+def test_concurrent_requests_with_a_tiny_decoded_layer_cache(app, logs):
     provider = app.plugin._data._provider
-    app.plugin._data = AttentionData(provider, keyframe_cache_bytes=200)  # constant eviction
+    app.plugin._data = AttentionData(provider, decoded_cache_bytes=200)  # constant eviction
     probe = read_run(str(logs / "b_run")).probe("first")
     errors = []
 
@@ -211,7 +211,7 @@ def test_concurrent_requests_with_a_tiny_keyframe_cache(app, logs):
     for t in threads:
         t.join(60)
     assert not errors, errors[:3]
-    assert app.plugin._data._snapshots.keyframes.nbytes <= 200
+    assert app.plugin._data._snapshots.decoded.nbytes <= 200
 
 
 def test_fix_flags_keeps_every_snapshot_unless_the_user_says_otherwise():
