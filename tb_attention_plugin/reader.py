@@ -214,18 +214,21 @@ def _add_summary(run, step, summary, file_metadata):
             continue
         try:
             meta = fmt.parse_plugin_content(content)
-            probe = run._probes.get(meta["probe"])
-            if probe is None:
-                probe = run._probes[meta["probe"]] = ProbeLog(meta["probe"])
-                probe._order = int(meta.get("probe_index", 0))
             if value.tag.startswith(fmt.SNAPSHOT_TAG_PREFIX):
                 blobs = list(value.tensor.string_val)
                 header = fmt.parse_snapshot_header(blobs[0]) if blobs else None
                 if header is None or len(blobs) != int(meta["layers"]) + 1:
                     raise fmt.FormatError("snapshot has the wrong number of layers")
-                probe._add(meta["kind"], meta, step, snapshot=blobs)
+                record = dict(snapshot=blobs)
             elif value.tag.startswith(fmt.STATS_TAG_PREFIX):
-                stats = fmt.decode_stats(tensor_util.make_ndarray(value.tensor), meta)
-                probe._add(meta["kind"], meta, step, stats=stats)
+                record = dict(stats=fmt.decode_stats(tensor_util.make_ndarray(value.tensor), meta))
+            else:
+                continue
+            # only now: a probe whose every record is unreadable must not be listed
+            probe = run._probes.get(meta["probe"])
+            if probe is None:
+                probe = run._probes[meta["probe"]] = ProbeLog(meta["probe"])
+                probe._order = int(meta.get("probe_index", 0))
+            probe._add(meta["kind"], meta, step, **record)
         except (fmt.FormatError, ValueError, TypeError, KeyError) as e:
             logger.warning("tb-attention: skipped record %r at step %d: %s", value.tag, step, e)
