@@ -44,7 +44,7 @@ _LAYER_MAGIC = b"TA"
 _LAYER_HEADER = struct.Struct("<2sBBqIHHH")  # magic, version, encoding, ref step, ref crc32, H, Q, K
 # zstd level 1: as small as zlib -6 on attention bytes, at a tenth of the time (bench/bench_callback.py).
 ZSTD_LEVEL = 1
-_compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+_compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)  # flipped bytes must not decode
 _decompressor = zstandard.ZstdDecompressor()
 
 
