@@ -17,8 +17,8 @@ const CURVES = [
   ['first', '#1a73e8', 'y'],
   ['sep', '#12b5cb', 'y'],
   ['prev', '#d93025', 'y'],
-  ['next', '#f29900', 'y'],
-  ['self', '#9334e6', 'y'],
+  ['next', '#9334e6', 'y'],
+  ['self', '#d01884', 'y'],
   ['drift', '#e8710a', 'y'],
   ['induction', '#188038', 'y'],
 ];
@@ -41,6 +41,7 @@ export class Evolution {
     this.chartEl = el('div', { class: 'tba-chart', 'data-testid': 'evolution-chart' });
     this.bigCanvas = el('canvas', { width: 1, height: 1, 'data-testid': 'bigmap' });
     this.readout = el('div', { class: 'tba-readout' });
+    this.bigCaption = el('div', { class: 'tba-caption' });
     this.film = el('div', { class: 'tba-film', 'data-testid': 'filmstrip' });
     this.el = el('section', { class: 'tba-card tba-evolution', 'data-testid': 'evolution' },
       el('div', { class: 'tba-card-head' }, this.title, this.typesEl, el('span', { class: 'tba-spacer' }),
@@ -48,7 +49,7 @@ export class Evolution {
       el('div', { class: 'tba-evo-body' },
         this.chartEl,
         el('div', { class: 'tba-evo-row' },
-          el('div', { class: 'tba-bigmap' }, this.bigCanvas, this.readout),
+          el('div', { class: 'tba-bigmap' }, this.bigCaption, this.bigCanvas, this.readout),
           el('div', { class: 'tba-film-wrap' }, el('div', { class: 'tba-sub' }, 'filmstrip \u00b7 click a frame to go to its step'), this.film))));
     this.bigCanvas.addEventListener('pointermove', (e) => this.onBigHover(e));
     this.bigCanvas.addEventListener('pointerleave', () => { this.readout.textContent = ''; });
@@ -171,6 +172,7 @@ export class Evolution {
       const cur = await load(s.step);
       if (token !== this.filmToken) return;
       paint(this.bigCanvas, cur, 220);
+      this.bigCaption.textContent = ref === null ? `step ${s.step} \u00b7 hover to read weights` : `step ${s.step} \u2212 step ${ref}`;
       this.bigSnap = cur;
       this.bigRef = refSnap;
       await Promise.all(this.frameEls.map(async (fr) => {

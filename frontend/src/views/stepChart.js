@@ -19,15 +19,20 @@ export function stepCursorPlugin({ getStep, getSnapshotSteps, cursorColor = '#e8
         ctx.clip();
         const steps = getSnapshotSteps() || [];
         if (steps.length) {
-          ctx.strokeStyle = 'rgba(95,99,104,0.55)';
-          ctx.lineWidth = 1 * dpr;
+          // snapshot steps: small diamonds along the bottom edge of the plot
+          ctx.fillStyle = 'rgba(232,113,10,0.75)';
+          const r = (steps.length > 150 ? 2 : 3.5) * dpr;
+          const y = top + height - r - 1 * dpr;
           ctx.beginPath();
           for (const s of steps) {
-            const x = Math.round(u.valToPos(s, 'x', true)) + 0.5;
-            ctx.moveTo(x, top + height);
-            ctx.lineTo(x, top + height - 6 * dpr);
+            const x = u.valToPos(s, 'x', true);
+            ctx.moveTo(x, y - r);
+            ctx.lineTo(x + r, y);
+            ctx.lineTo(x, y + r);
+            ctx.lineTo(x - r, y);
+            ctx.closePath();
           }
-          ctx.stroke();
+          ctx.fill();
         }
         const step = getStep();
         if (step !== null && step !== undefined) {
