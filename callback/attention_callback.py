@@ -29,6 +29,16 @@ def _rewrite_logs(logs):
     return out
 
 
+def _broadcast_from_rank0(value):
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 class AttentionCallback(TrainerCallback):
     """Every N optimizer steps, run fixed probe sentences through the model and log their attention.
 
@@ -90,7 +100,7 @@ class AttentionCallback(TrainerCallback):
     def on_init_end(self, args, state, control, processing_class=None, **kwargs):
         self._resolve_tokenizer(processing_class)  # fail at Trainer(...), before any training
 
-    def _distributed_forward_everywhere(self, args):
+    def _forward_everywhere(self, args):
         """FSDP and DeepSpeed ZeRO-3 shard parameters: every rank must join the probe forward."""
         if getattr(args, "fsdp", None):
             return True
@@ -101,7 +111,7 @@ class AttentionCallback(TrainerCallback):
             return False
 
     def _runs_probes(self, args, state):
-        return state.is_world_process_zero or self._distributed_forward_everywhere(args)
+        return state.is_world_process_zero or self._forward_everywhere(args)
 
     def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
         tok = self._resolve_tokenizer(processing_class)
@@ -203,6 +213,10 @@ class AttentionCallback(TrainerCallback):
         if self._step_started is not None:
             self._schedule.record_step_time(time.perf_counter() - self._step_started)
             self._step_started = None
+        if not self._schedule.fixed and self._schedule.every is not None and self._forward_everywhere(args):
+            # Sharded ranks must run every probe forward together: all take rank 0's interval, at the
+            # same step (the automatic interval is first chosen after the same number of steps).
+            self._schedule.freeze(_broadcast_from_rank0(self._schedule.every))
         if self._schedule.due(state.global_step) and state.global_step != self._last_snapshot_step:
             self._snapshot(args, state, model)
 

@@ -52,5 +52,9 @@ class SnapshotSchedule:
         by_count = self.max_steps / TARGET_SNAPSHOTS if self.max_steps > 0 else 1
         self.every = max(self.every or 1, nice_ceiling(max(by_cost, by_count)))
 
+    def freeze(self, every):
+        """Use `every` from now on (e.g. rank 0's choice, so that sharded ranks probe together)."""
+        self.every, self.fixed = int(every), True
+
     def due(self, step):
         return self.every is not None and step > 0 and step % self.every == 0

@@ -14,6 +14,7 @@ file is left as it was (everything written before stays readable), and later wri
 import logging
 import math
 import numbers
+import os
 import time
 import typing
 import warnings
@@ -99,6 +100,7 @@ class AttentionSummaryWriter:
         key] arrays, e.g. a model's `outputs.attentions` for batch item 0), real tokens only.
         causal: None infers it (decoder kinds, or self-attention with nothing above the diagonal).
         """
+        self._check_file()
         if probe not in self._probes:
             raise KeyError(f"unknown probe {probe!r}: call add_probe first (known: {self.probes})")
         if kind not in fmt.KIND_SIDES:
@@ -193,11 +195,13 @@ class AttentionSummaryWriter:
         continuation that a resume from a checkpoint abandons. Without it TensorBoard's Python loader
         would keep the FIRST record of a step logged twice: the stale one.
         """
+        self._check_file()
         self._write(event_pb2.Event(step=int(step), wall_time=wall_time or time.time(),
                                     session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START)))
 
     # ------------------------------------------------------------------ scalars and hparams
     def add_scalar(self, tag, value, step, *, wall_time=None):
+        self._check_file()
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
             raise TypeError(f"scalar {tag!r} must be a real number, got {type(value).__name__}")
         summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=float(value))])
@@ -205,6 +209,7 @@ class AttentionSummaryWriter:
 
     def add_scalars(self, values, step, *, wall_time=None):
         """Write every finite real number of a dict (other values are skipped)."""
+        self._check_file()
         kept = [summary_pb2.Summary.Value(tag=tag, simple_value=float(v)) for tag, v in values.items()
                 if isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)]
         if kept:
@@ -213,6 +218,7 @@ class AttentionSummaryWriter:
 
     def add_hparams(self, hparams):
         """Hyperparameters for TensorBoard's HParams tab (bool, number or string values; others as str)."""
+        self._check_file()
         from tensorboard.plugins.hparams import summary_v2 as hp
 
         clean = {}
@@ -226,6 +232,12 @@ class AttentionSummaryWriter:
         self._write(event_pb2.Event(wall_time=time.time(), summary=hp.hparams_pb(clean)))
 
     # ------------------------------------------------------------------ file handling
+    def _check_file(self):
+        """A run directory removed under us: open writes would vanish silently. Report it now, before
+        the next event is encoded, so that it starts a fresh file (keyframes and metadata included)."""
+        if self._file is not None and not os.path.exists(self._file.path):
+            self._on_io_error(FileNotFoundError(f"{self._file.path} was removed"))
+
     def _write(self, event):
         """Append and flush one event; False if it could not be written."""
         if self._closed:

@@ -328,3 +328,29 @@ def test_directory_that_cannot_be_created_warns_once(tmp_path):
             w.add_attention(step, "p", attention(step, (1, 1, 2, 2)))
         w.close()
     assert len([c for c in caught if "could not write" in str(c.message)]) == 1
+
+
+def test_run_directory_removed_mid_training_warns_once_and_starts_over(tmp_path):
+    run_dir = tmp_path / "run"
+    w = AttentionSummaryWriter(run_dir)
+    w.add_probe("p", TOKENS)
+    a0 = attention(0)
+    w.add_attention(0, "p", a0)
+    w.add_attention(1, "p", attention(1, base=a0))
+    import shutil
+
+    shutil.rmtree(run_dir)  # the user (or a cleanup job) deletes the logs while training runs
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for step in range(2, 5):
+            w.add_attention(step, "p", attention(step, base=a0))
+            w.add_scalar("train/loss", 1.0 / step, step)
+        w.close()
+    ours = [c for c in caught if "could not write" in str(c.message)]
+    assert len(ours) == 1 and "was removed" in str(ours[0].message)
+    run = read_run(str(run_dir))
+    p = run.probe("p")
+    assert p.steps == [2, 3, 4]  # what was deleted is gone; everything after is on disk and readable
+    assert np.abs(p.attention(4) - attention(4, base=a0)).max() <= STEP + 1e-6
+    assert layer_encodings(str(run_dir), "attention/p/self")[2] == [fmt.ENCODING_KEYFRAME] * 2
+    assert run.scalars("train/loss")[0].tolist() == [2, 3, 4]
