@@ -49,31 +49,44 @@ assert len(VOCAB) == 64 and len(set(VOCAB)) == 64
 
 SEQ_LEN = 32
 MIN_SEGMENT, MAX_SEGMENT = 4, 12
-INDUCTION_PROBE = "repeated random words"
-PROBE_SEGMENTS = (2, 3, 4, 5)  # repeated segments of the induction probe (in shuffled order)
+INDUCTION_PROBE = "repeated segment"
+PROBE_SEGMENT = (5, 8)          # the induction probe repeats 8 words after a 5-word prefix
+THREE_SEGMENTS = (4, 5, 6)      # the "three repeats" probe
 
 
 def induction_probe_text(seed=1234):
-    """A 31-token probe (with <bos>: the model's 32 positions) of distinct random words in which four
-    segments of 2, 3, 4 and 5 words, in shuffled order, are each repeated right after themselves.
+    """Like a training sequence: 31 distinct random words (with <bos>: the model's 32 positions), of
+    which 8 after a 5-word prefix are repeated once. Induction scores and head types are read from it.
 
-    Four different lengths keep a head that merely looks back a fixed distance below the induction
-    threshold (0.4): the longest segment holds 5 of the 14 repeated tokens (0.36).
+    One segment of one length cannot tell an induction head from a head that looks back a fixed
+    distance (7 here); the script cross-checks every induction head on held-out sequences with
+    segment lengths 4..12 (heldout_induction_scores), where no fixed lookback can score.
     """
     rng = np.random.default_rng(seed)
-    lengths = rng.permutation(PROBE_SEGMENTS)
+    words = rng.permutation(WORDS).tolist()
+    prefix, n = PROBE_SEGMENT
+    body = words[:31 - n]
+    segment = body[prefix:prefix + n]
+    return " ".join(body[:prefix + n] + segment + body[prefix + n:])
+
+
+def three_repeats_text(seed=4321):
+    """31 distinct random words in which segments of 4, 5 and 6 words, in shuffled order, are each
+    repeated right after themselves. Training sequences hold ONE repeat: this shows how far the
+    learned circuit generalizes (in our runs: the first repeats are copied, the last is not)."""
+    rng = np.random.default_rng(seed)
     words = iter(rng.permutation(WORDS).tolist())
     out = [next(words)]
-    for n in lengths:
+    for n in rng.permutation(THREE_SEGMENTS):
         segment = [next(words) for _ in range(int(n))]
         out += segment + segment
-    out += [next(words), next(words)]
     return " ".join(out)
 
 
-# User probes, written with the vocabulary above. The first is what the induction scores are read from.
+# Probes, written with the vocabulary above. The first is what the induction head types are read from.
 PROBES = {
     INDUCTION_PROBE: induction_probe_text(),
+    "three repeats": three_repeats_text(),
     "repeated phrase": "cat sun big tree owl cold road pen cat sun big tree owl cold road pen",
     "no repeat": "cold wind rain snow fog big gray sea sky",
 }
@@ -181,6 +194,29 @@ def make_compute_metrics(mask):
 
 
 # ----------------------------------------------------------------------------- summary
+def heldout_induction_scores(model, ids, length, start):
+    """Each head's induction score on training-like sequences (not a probe): the mean attention from
+    each token of the second copy to the token after its first occurrence. -> float [layers, heads]."""
+    import torch
+
+    model.eval()
+    previous = getattr(model.config, "_attn_implementation", None)
+    model.set_attn_implementation("eager")  # sdpa returns no attention weights
+    try:
+        with torch.no_grad():
+            att = model(input_ids=torch.as_tensor(ids), output_attentions=True).attentions
+    finally:
+        if previous:
+            model.set_attn_implementation(previous)
+    att = torch.stack(att, dim=1).numpy()  # [n, layers, heads, q, k]
+    scores = []
+    for i in range(len(ids)):
+        q = np.arange(start[i] + length[i], start[i] + 2 * length[i])
+        scores.append(att[i][:, :, q, q - length[i] + 1].mean(axis=-1))
+    return np.mean(scores, axis=0)
+
+
+
 def no_induction_baseline(ids, mask):
     """The loss on the repeated half of a model that knows which words already appeared but not where:
     the mean of ln(number of distinct words seen so far) over the predictable targets. A model without
@@ -198,7 +234,7 @@ def cliff_step(steps, values, baseline, margin=1.0):
     return int(steps[below[0]]) if len(below) else None
 
 
-def summarize(log_dir, baseline, out=sys.stdout):
+def summarize(log_dir, baseline, heldout=None, out=sys.stdout):
     """Print the loss cliff and the heads that became induction heads; return them as a dict."""
     from tb_attention_plugin import read_run
 
@@ -236,12 +272,16 @@ def summarize(log_dir, baseline, out=sys.stdout):
         print(f"\n{len(induction)} induction head(s) (score >= 0.4 at the last snapshot, step {snap_steps[-1]}):",
               file=out)
         for h in induction:
+            check = ""
+            if heldout is not None:
+                h["heldout_score"] = float(heldout[h["layer"], h["head"]])
+                check = f"; {h['heldout_score']:.2f} on held-out sequences"
+                if h["heldout_score"] < 0.4:
+                    check += " (low: a fixed-lookback head rather than an induction head?)"
             print(f"  layer {h['layer']} head {h['head']}: induction score {h['score']:.2f}, "
-                  f"formed at step {h['formed_step']}", file=out)
+                  f"formed at step {h['formed_step']}{check}", file=out)
     else:
         print("\nno induction head yet (no head scores >= 0.4 on the repeated-random-token probe)", file=out)
-    print(f"\nOpen the run in TensorBoard:  tensorboard --logdir {os.path.dirname(os.path.abspath(log_dir))}",
-          file=out)
     return result
 
 
@@ -322,7 +362,13 @@ def main(argv=None):
     train_s = time.time() - t0
     print(f"[3/3] trained in {train_s:.0f} s ({1000 * train_s / args.steps:.0f} ms a step, probes and eval "
           f"included); reading the run back", flush=True)
-    result = summarize(args.log_dir, no_induction_baseline(eval_ids, eval_mask))
+    held = heldout_induction_scores(model, eval_ids[:128], eval_len[:128], eval_start[:128])
+    result = summarize(args.log_dir, no_induction_baseline(eval_ids, eval_mask), held)
+    result["heldout_induction"] = held.tolist()
+    print("\ninduction score of each head at the end on 128 held-out sequences (segments of 4..12 words):")
+    for l, row in enumerate(held):
+        print(f"  layer {l}: " + "  ".join(f"{v:.2f}" for v in row))
+    print(f"\nOpen the run in TensorBoard:  tensorboard --logdir {os.path.dirname(os.path.abspath(args.log_dir))}")
     result["train_seconds"] = train_s
     print(f"total {time.time() - started:.0f} s", flush=True)
     return result

@@ -100,17 +100,22 @@ def test_no_induction_baseline(induction):
     assert 2.5 < induction.no_induction_baseline(ids, induction.repeated_target_mask(length, start)) < 2.9
 
 
-def test_induction_probe_has_four_distinct_segments_that_fit(induction):
+def test_induction_probes_look_like_training_data_and_fit(induction):
     tok = induction.build_tokenizer()
-    text = induction.PROBES[induction.INDUCTION_PROBE]
-    ids = tok(text)["input_ids"]
-    assert len(ids) <= induction.SEQ_LEN and ids[0] == tok.bos_token_id
-    assert tok.unk_token_id not in ids
-    words = text.split()
-    repeated = sum(1 for i, w in enumerate(words) if w in words[:i])
-    assert repeated == sum(induction.PROBE_SEGMENTS)
-    assert max(induction.PROBE_SEGMENTS) / repeated < 0.4, "a fixed-lookback head stays below 0.4"
     assert len(tok) == 64
+    for name, text in induction.PROBES.items():
+        ids = tok(text)["input_ids"]
+        assert len(ids) <= induction.SEQ_LEN and ids[0] == tok.bos_token_id, name
+        assert tok.unk_token_id not in ids, name
+    words = induction.PROBES[induction.INDUCTION_PROBE].split()
+    prefix, n = induction.PROBE_SEGMENT
+    assert len(words) == induction.SEQ_LEN - 1
+    assert words[prefix:prefix + n] == words[prefix + n:prefix + 2 * n]
+    assert len(set(words)) == len(words) - n, "the segment is the only repetition, as in training"
+    assert induction.MIN_SEGMENT <= n <= induction.MAX_SEGMENT
+    three = induction.PROBES["three repeats"].split()
+    repeated = [w for i, w in enumerate(three) if w in three[:i]]
+    assert len(repeated) == sum(induction.THREE_SEGMENTS) and len(set(repeated)) == len(repeated)
 
 
 # ----------------------------------------------------------------------------- MiniLM data
@@ -180,6 +185,7 @@ def test_induction_quick_run_logs_snapshots_stats_and_losses(induction_run, indu
     assert p.steps == [0, 10, 20, 30]
     assert p.layers() == 2 and p.heads() == 4 and p.causal()
     assert p.tokens[0] == "<bos>" and p.tokens[1:] == induction.PROBES[induction.INDUCTION_PROBE].split()
+    assert run.probe("three repeats").steps == p.steps
     stats = p.stats()
     assert stats["induction"].shape == (4, 2, 4) and np.isfinite(stats["induction"]).all()
     a = p.attention(30)
@@ -190,6 +196,7 @@ def test_induction_quick_run_logs_snapshots_stats_and_losses(induction_run, indu
     steps, values = run.scalars("eval/loss_repeated_half")
     assert list(steps) == [15, 30] and ((values > 2.0) & (values < 6.0)).all()
     assert "without an induction head a model gets about" in stdout
+    assert "on 128 held-out training-like sequences" in stdout
     assert "=== Result ===" in stdout and "best induction score per layer" in stdout
 
 
