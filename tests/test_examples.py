@@ -196,7 +196,7 @@ def test_induction_quick_run_logs_snapshots_stats_and_losses(induction_run, indu
     steps, values = run.scalars("eval/loss_repeated_half")
     assert list(steps) == [15, 30] and ((values > 2.0) & (values < 6.0)).all()
     assert "without an induction head a model gets about" in stdout
-    assert "on 128 held-out training-like sequences" in stdout
+    assert "on 128 held-out sequences" in stdout
     assert "=== Result ===" in stdout and "best induction score per layer" in stdout
 
 
