@@ -242,6 +242,17 @@ export class App {
     this.paints.push({ ...detail, t: performance.now() });
     if (this.paints.length > 500) this.paints.splice(0, 250);
     window.dispatchEvent(new CustomEvent('tb-attention:grid-painted', { detail }));
+    // idle: fetch the arrow-key neighbours so stepping by one snapshot is instant
+    clearTimeout(this.neighbourTimer);
+    if (!this.state.playing) {
+      this.neighbourTimer = setTimeout(() => {
+        const steps = this.steps();
+        const cur = this.state.step;
+        if (cur === null || !steps.length) return;
+        const around = [offsetStep(steps, cur, 1), offsetStep(steps, cur, -1)].filter((x) => x !== cur);
+        this.data.prefetch(this.sel(), around);
+      }, 150);
+    }
     if (this.state.playing && this.awaitingPaint) {
       this.awaitingPaint = false;
       clearTimeout(this.playTimer);
@@ -351,6 +362,20 @@ export class App {
     if (['run', 'probe', 'kind', 'compareRun', 'index'].some((k) => all.has(k))) this.loadStats();
     if (all.has('run') || (all.has('index') && !s.scalars)) this.loadScalars();
     this.main.classList.toggle('compare', !!s.compareRun);
-    for (const v of Object.values(this.views)) v.update(s, all);
+    // The pickers, timeline and grid update now; the head view and the evolution (lines,
+    // filmstrip) on the next frame, so a step change shows the grid first.
+    this.views.timeline.update(s, all);
+    this.views.model.update(s, all);
+    this.deferred = this.deferred ? new Set([...this.deferred, ...all]) : new Set(all);
+    if (!this.deferredFrame) {
+      this.deferredFrame = requestAnimationFrame(() => {
+        this.deferredFrame = 0;
+        const keys = this.deferred;
+        this.deferred = null;
+        if (!this.views) return;
+        this.views.head.update(this.state, keys);
+        this.views.evolution.update(this.state, keys);
+      });
+    }
   }
 }

@@ -3,6 +3,7 @@ import json
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from conftest import ARTIFACTS, TensorBoard
 import synthetic_logs
@@ -117,17 +118,23 @@ def test_play_animates_through_snapshots(page, tensorboard):
 
 def test_loss_curve_is_drawn(page, tensorboard):
     open_tab(page, tensorboard)
-    legend = page.locator('[data-testid="timeline"] .u-legend').inner_text()
-    assert "train/loss" in legend and "eval/loss" in legend
+    # scalars load independently of the grid: wait for them
+    expect(page.locator('[data-testid="timeline"] .u-legend')).to_contain_text("eval/loss")
+    expect(page.locator('[data-testid="timeline"] .u-legend')).to_contain_text("train/loss")
     # train/loss is drawn in #1a73e8: look for its pixels on the chart canvas
-    blue = page.evaluate("""() => {
+    blue_js = """() => {
       const c = document.querySelector('[data-testid="timeline-chart"] canvas');
       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
       let n = 0;
       for (let i = 0; i < d.length; i += 4)
         if (Math.abs(d[i] - 26) < 30 && Math.abs(d[i + 1] - 115) < 30 && Math.abs(d[i + 2] - 232) < 30 && d[i + 3] > 200) n++;
       return n;
-    }""")
+    }"""
+    try:
+        page.wait_for_function(f"() => ({blue_js})() > 100", timeout=10000)
+    except Exception:
+        pass
+    blue = page.evaluate(blue_js)
     assert blue > 100, f"train/loss curve not drawn ({blue} blue pixels)"
     # another scalar of the run can be added
     page.locator('[data-testid="timeline"] select').select_option("train/learning_rate")
@@ -138,11 +145,11 @@ def test_clicking_a_cell_opens_its_head_view_and_evolution(page, tensorboard):
     open_tab(page, tensorboard)
     page.locator('[data-testid="cell"][data-layer="1"][data-head="2"]').click()
     assert (state(page, "layer"), state(page, "head")) == (1, 2)
-    assert "L1 H2" in page.locator('[data-testid="head-view"] .tba-card-title').inner_text()
-    assert "layer 1, head 2" in page.locator('[data-testid="evolution"] .tba-card-title').inner_text()
+    expect(page.locator('[data-testid="head-view"] .tba-card-title')).to_contain_text("L1 H2")
+    expect(page.locator('[data-testid="evolution"] .tba-card-title')).to_contain_text("layer 1, head 2")
     assert page.locator('[data-testid="cell"][data-layer="1"][data-head="2"]').get_attribute("class").count("selected")
     # head view: one token per row on each side, lines drawn
-    assert page.locator('[data-testid="hv-left"] .tba-tok').count() == 24
+    expect(page.locator('[data-testid="hv-left"] .tba-tok')).to_have_count(24)
     page.wait_for_function("""() => {
       const c = document.querySelector('[data-testid="hv-canvas"]');
       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -166,6 +173,7 @@ def test_clicking_a_cell_opens_its_head_view_and_evolution(page, tensorboard):
 
 def test_hovering_a_token_isolates_its_lines(page, tensorboard):
     open_tab(page, tensorboard)
+    page.wait_for_function(f"() => ({CANVAS_STATS_JS})('[data-testid=\"hv-canvas\"]')[0][0] > 0")
     all_lines = page.evaluate(CANVAS_STATS_JS, '[data-testid="hv-canvas"]')[0][0]
     page.locator('[data-testid="hv-left"] .tba-tok').nth(10).hover()
     one = page.evaluate(CANVAS_STATS_JS, '[data-testid="hv-canvas"]')[0][0]
@@ -182,6 +190,7 @@ def test_xss_probe_token_is_text(page, tensorboard):
     }""")
     page.locator('[data-testid="probe-picker"]').select_option("sentence pair")
     wait_painted(page)
+    expect(page.locator('[data-testid="hv-left"] .tba-tok')).to_have_count(15)
     toks = page.locator('[data-testid="hv-left"] .tba-tok').all_inner_texts()
     assert synthetic_logs.XSS_TOKEN in toks
     assert page.locator("img").count() == 0, "a token was parsed as HTML"
@@ -191,7 +200,7 @@ def test_xss_probe_token_is_text(page, tensorboard):
     assert page.locator('[data-testid="hv-left"] .tba-tok.seg1').count() == 6
     n = page.locator('[data-testid="hv-left"] .tba-tok').count()
     page.locator('[data-testid="hide-special"]').check()
-    assert page.locator('[data-testid="hv-left"] .tba-tok').count() == n - 3
+    expect(page.locator('[data-testid="hv-left"] .tba-tok')).to_have_count(n - 3)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "attention-sentence-pair.png"), full_page=True)
 
@@ -258,11 +267,12 @@ def test_encoder_decoder_kinds_and_cross_attention(page, tensorboard):
     assert sorted(kinds) == ["cross", "decoder", "encoder"]
     page.locator('[data-testid="kind-picker"]').select_option("cross")
     wait_painted(page)
+    expect(page.locator('[data-testid="hv-left"] .tba-tok')).to_have_count(7)
     left = page.locator('[data-testid="hv-left"] .tba-tok').all_inner_texts()
     right = page.locator('[data-testid="hv-right"] .tba-tok').all_inner_texts()
     assert len(left) == 7 and left[1] == "\u2581Das", left
     assert len(right) == 10 and right[0] == "\u2581translate", right
-    assert "decoder" in page.locator('[data-testid="head-view"]').inner_text()
+    expect(page.locator('[data-testid="head-view"]')).to_contain_text("decoder (query)")
     assert page.locator('[data-testid="cell"]').count() == 2 * 4
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "attention-cross.png"), full_page=True)

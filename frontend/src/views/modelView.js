@@ -177,17 +177,35 @@ export class ModelView {
         .then(([snap, refSnap]) => ({ snap, ref: refSnap }));
     });
     this.app.mark('snapshot-requested', { step: s.step });
+    // Every snapshot cached (arrow keys over prefetched neighbours, play): paint right now,
+    // without waiting for a microtask, so nothing else runs before the grid.
+    const ready = [];
+    const allCached = this.panels.every((p, i) => {
+      const step = p.step;
+      if (step === null) return ready.push(null), true;
+      const sel = { run: p.spec.run, probe: s.probe, kind: s.kind };
+      const ref = s.diffMode ? this.app.diffRefStep(p.spec.run) : null;
+      const snap = this.app.data.cachedSnapshot(sel, step);
+      const refSnap = ref === null ? null : this.app.data.cachedSnapshot(sel, ref);
+      if (!snap || (ref !== null && !refSnap)) return false;
+      ready.push({ snap, ref: refSnap });
+      return true;
+    });
     let results;
-    try {
-      results = await Promise.all(jobs);
-    } catch (e) {
-      if (token !== this.paintToken) return;
-      for (const p of this.panels) {
-        p.loading = false;
-        p.error = `could not load step ${p.step}: ${e.message}`;
-        this.setTitle(p);
+    if (allCached) {
+      results = ready;
+    } else {
+      try {
+        results = await Promise.all(jobs);
+      } catch (e) {
+        if (token !== this.paintToken) return;
+        for (const p of this.panels) {
+          p.loading = false;
+          p.error = `could not load step ${p.step}: ${e.message}`;
+          this.setTitle(p);
+        }
+        return;
       }
-      return;
     }
     if (token !== this.paintToken) return; // a newer step was chosen meanwhile
     this.app.mark('snapshot-received', { step: s.step });
