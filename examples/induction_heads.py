@@ -8,20 +8,23 @@ segment:
     <bos>  random prefix  SEGMENT  SEGMENT  random suffix        (32 tokens in all)
 
 The segment length (4..12) and its offset are random in every sequence, and the words of a sequence
-are distinct apart from the repeated segment. Nothing but the repeated
-segment is predictable, and only by looking back at the first copy: "find the earlier occurrence of
-the current token and predict the token that came after it". For ~1,500-3,500 steps the loss is
-flat; then, within a few hundred steps, the loss on the second copy falls off a cliff while some
-layer-1 heads turn into induction heads (Olsson et al. 2022). The AttentionCallback records both on
+are distinct apart from the repeated segment. Nothing but the repeated segment is predictable, and
+only by looking back at the first copy: "find the earlier occurrence of the current token and
+predict the token that came after it". The loss on the second copy first creeps down to what "guess
+any word seen before" gets (~2.7 nats); then, within a few hundred steps, it falls off a cliff
+while a layer-1 head turns into an induction head (Olsson et al. 2022). Measured with the defaults
+(seed 0): cliff at step ~2,700 (2.4 -> 0.8 nats between steps 2,400 and 2,800), head 1.1's induction
+score 0.1 -> 0.8 over the same steps. The AttentionCallback records both on
 one step axis: `eval/loss_repeated_half` in the Scalars tab and the heads in the Attention tab.
 
-    python examples/induction_heads.py                     # ~5000 steps, ~2-3 minutes on 2 CPU cores
+    python examples/induction_heads.py                     # 5000 steps, ~2 minutes on one CPU core
     python examples/induction_heads.py --quick             # a few seconds, same code path (for tests)
     tensorboard --logdir logs
 
-Two settings matter (measured): with transformers' default initializer_range=0.02 no induction head
-forms within 6,000 steps, so this uses 0.1; and a FIXED segment length would let a layer-0 head that
-simply looks back a fixed distance score as an induction head, so the length varies.
+Three settings matter (measured): with transformers' default initializer_range=0.02 no induction head
+forms within 6,000 steps, so this uses 0.1; a FIXED segment length would let a layer-0 head that
+simply looks back a fixed distance score as an induction head, so the length varies; and with words
+drawn with replacement (chance repeats) no induction head formed within 10,000 steps.
 """
 import argparse
 import os
