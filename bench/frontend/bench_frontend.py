@@ -47,6 +47,7 @@ STEP_JS = """async (step) => {
       resolve();
     };
     window.addEventListener('tb-attention:grid-painted', onPaint);
+    window.addEventListener('tb-attention:grid-failed', (e) => reject(new Error('step ' + step + ': ' + e.detail.error)), { once: true });
     window.tbAttention.setStep(step);
   });
   const painted = performance.now();
@@ -58,7 +59,9 @@ STEP_JS = """async (step) => {
     .filter((r) => r.startTime >= t0 && r.name.includes('snapshot?') && !r.name.includes('layer=') && r.name.includes('step=' + step));
   performance.clearResourceTimings();
   const server = res.length ? res[0].responseStart - res[0].requestStart : 0;
-  return {total: shown - t0, painted: painted - t0, fetch: recv.length ? recv[recv.length - 1].startTime - t0 : 0, server};
+  const transfer = res.length ? res[0].responseEnd - res[0].responseStart : 0;
+  const queued = res.length ? res[0].requestStart - t0 : 0;
+  return {queued, total: shown - t0, painted: painted - t0, fetch: recv.length ? recv[recv.length - 1].startTime - t0 : 0, server, transfer};
 }"""
 
 
@@ -166,6 +169,7 @@ def bench_config(browser, cfg, backend_kind, repeats, step_samples, seed=0):
         rng.shuffle(pool)
         cold = []
         for s in pool[:step_samples]:
+            page.wait_for_timeout(700)  # a user's pace: the previous step's idle prefetches are done
             page.evaluate("window.tbAttention.cache.clear()")
             cold.append(page.evaluate(STEP_JS, s))
         # cached: walk back over snapshots just visited
@@ -186,6 +190,8 @@ def bench_config(browser, cfg, backend_kind, repeats, step_samples, seed=0):
         "step_fetch_ms_median": med([c["fetch"] for c in cold]),
         "step_paint_ms_median": med([c["total"] - c["fetch"] for c in cold]),
         "step_server_ms_median": med([c["server"] for c in cold]),
+        "step_transfer_ms_median": med([c["transfer"] for c in cold]),
+        "step_queued_ms_median": med([c["queued"] for c in cold]),
         "step_frontend_ms_median": med([c["total"] - c["server"] for c in cold]),
         "step_ms_p90": round(sorted(c["total"] for c in cold)[int(0.9 * (len(cold) - 1))], 1),
         "cached_step_ms_median": med([c["total"] for c in cached]),
@@ -220,7 +226,7 @@ def main():
                 results.append(r)
                 print(f"{text} ({r['cells']} heads, {args.backend}): open -> first grid {r['open_ms_median']} ms | "
                       f"step change -> grid painted {r['step_ms_median']} ms median, p90 {r['step_ms_p90']} "
-                      f"(backend {r['step_server_ms_median']}, everything else {r['step_frontend_ms_median']}; "
+                      f"(request queued {r['step_queued_ms_median']}, backend to first byte {r['step_server_ms_median']}, body transfer {r['step_transfer_ms_median']}, everything else {r['step_frontend_ms_median']}; "
               f"until decoded {r['step_fetch_ms_median']}, paint+frame {r['step_paint_ms_median']}) | "
                       f"cached step {r['cached_step_ms_median']} ms", flush=True)
         finally:

@@ -237,6 +237,12 @@ export class App {
     }
   }
 
+  gridFailed(detail) {
+    this.mark('grid-failed', detail);
+    window.dispatchEvent(new CustomEvent('tb-attention:grid-failed', { detail }));
+    if (this.state.playing) this.set({ playing: false });
+  }
+
   gridPainted(detail) {
     this.mark('grid-painted', detail);
     this.paints.push({ ...detail, t: performance.now() });
@@ -368,14 +374,15 @@ export class App {
     this.views.model.update(s, all);
     this.deferred = this.deferred ? new Set([...this.deferred, ...all]) : new Set(all);
     if (!this.deferredFrame) {
-      this.deferredFrame = requestAnimationFrame(() => {
+      // after the frame that shows the grid (rAF, then a task)
+      this.deferredFrame = requestAnimationFrame(() => setTimeout(() => {
         this.deferredFrame = 0;
         const keys = this.deferred;
         this.deferred = null;
         if (!this.views) return;
         this.views.head.update(this.state, keys);
         this.views.evolution.update(this.state, keys);
-      });
+      }, 0));
     }
   }
 }

@@ -4,6 +4,17 @@
 import { api as defaultApi } from './api.js';
 import { LruCache } from './lruCache.js';
 
+/** One retry after a network failure or a 5xx (a 4xx is the backend's answer: no retry). */
+export async function withRetry(load, delayMs = 300) {
+  try {
+    return await load();
+  } catch (e) {
+    if (e && e.status && e.status < 500) throw e;
+    await new Promise((r) => setTimeout(r, delayMs));
+    return load();
+  }
+}
+
 const snapshotBytes = (s) => s?.data?.byteLength || 0;
 
 export class DataSource {
@@ -22,7 +33,7 @@ export class DataSource {
   /** Every layer of a snapshot. */
   snapshot(sel, step) {
     const key = DataSource.key(sel, step);
-    return this.snapshots.fetch(key, () => this.api.snapshot({ ...sel, step }));
+    return this.snapshots.fetch(key, () => withRetry(() => this.api.snapshot({ ...sel, step })));
   }
 
   cachedSnapshot(sel, step) {
@@ -34,7 +45,7 @@ export class DataSource {
     const full = this.cachedSnapshot(sel, step);
     if (full) return Promise.resolve(full);
     const key = DataSource.key(sel, step, layer);
-    return this.layerSnapshots.fetch(key, () => this.api.snapshot({ ...sel, step, layer }));
+    return this.layerSnapshots.fetch(key, () => withRetry(() => this.api.snapshot({ ...sel, step, layer })));
   }
 
   cachedLayerSnapshot(sel, step, layer) {

@@ -204,6 +204,7 @@ export class ModelView {
           p.error = `could not load step ${p.step}: ${e.message}`;
           this.setTitle(p);
         }
+        this.app.gridFailed({ step: s.step, error: e.message });
         return;
       }
     }
