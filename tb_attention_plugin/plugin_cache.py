@@ -45,9 +45,18 @@ class LRUCache:
             if item is not None:
                 self._bytes -= item[1]
 
+    def items(self):
+        """A snapshot list of (key, value), least recently used first."""
+        with self._lock:
+            return [(key, item[0]) for key, item in self._items.items()]
+
     def __len__(self):
         with self._lock:
             return len(self._items)
+
+    @property
+    def max_bytes(self):
+        return self._max_bytes
 
     @property
     def nbytes(self):

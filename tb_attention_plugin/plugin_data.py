@@ -4,7 +4,10 @@
   provider lists for the tag (max step, max wall time, max length): new steps of a live run show up
   at once, and an unchanged run costs one listing call.
 - A snapshot's layers are read with `read_blob` (plugin_snapshot.py: concurrently, following delta
-  chains, with a bounded cache of decoded uint8 layers).
+  chains, with a bounded cache of decoded uint8 layers). Every listed series is read ahead into a
+  bounded cache of stored blobs (plugin_prefetch.py), the most recently requested step's neighbours
+  first; the runs requested recently are re-listed in the background, so new and rewritten steps
+  reach that cache without waiting for the tab's next ./index poll.
 - Corrupted or inconsistent records raise `Unavailable` (-> 404) and are logged once; the steps that
   failed to decode are remembered (bounded) and left out of the index.
 """
@@ -18,6 +21,7 @@ from tensorboard.data import provider
 
 from . import format as fmt
 from .head_types import classify_heads
+from . import plugin_prefetch
 from .plugin_cache import LRUCache
 from .plugin_snapshot import SnapshotReader
 
@@ -82,11 +86,17 @@ class _Series:
 
 
 class AttentionData:
-    def __init__(self, data_provider, *, decoded_cache_bytes=64 << 20, stats_cache_bytes=32 << 20):
+    def __init__(self, data_provider, *, decoded_cache_bytes=64 << 20, stats_cache_bytes=32 << 20,
+                 blob_cache_bytes=plugin_prefetch.BLOB_CACHE_BYTES, prefetch_workers=plugin_prefetch.WORKERS,
+                 poll_s=plugin_prefetch.SERIES_POLL_S):
         self._provider = data_provider
         self._series = LRUCache(256, sizeof=lambda s: 64 * len(s.refs))
         self._stats = LRUCache(64, max_bytes=stats_cache_bytes, sizeof=lambda s: s[2].nbytes + 16 * len(s[0]))
-        self._snapshots = SnapshotReader(data_provider, decoded_cache_bytes=decoded_cache_bytes)
+        blobs = plugin_prefetch.blob_cache(blob_cache_bytes)
+        self._snapshots = SnapshotReader(data_provider, decoded_cache_bytes=decoded_cache_bytes, blobs=blobs)
+        self.prefetch = plugin_prefetch.Prefetcher(
+            self._snapshots.read_blob, blobs, workers=prefetch_workers if blob_cache_bytes > 0 else 0,
+            refresh=self._refresh_run, poll_s=poll_s)
         self._tag_of = LRUCache(1024)      # (eid, run, probe, kind) -> (tag, meta) of a snapshot tag
         self._stats_tag_of = LRUCache(1024)  # the same for statistics tags
         self._bad_steps = LRUCache(4096)   # (eid, run, tag, step) -> series version that failed
@@ -143,6 +153,8 @@ class AttentionData:
                 series = _Series(self._version(ts), refs)
                 self._series.put((eid, run, tag), series)
                 out[(run, tag)] = series
+        for (run, tag), series in out.items():
+            self.prefetch.watch((eid, run, tag), ctx, series)
         return out
 
     def _read_blob_sequences(self, ctx, eid, stale):
@@ -163,6 +175,20 @@ class AttentionData:
                 self._warn_once(("read", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r "
                                 "(a corrupted record?): %s", tag, run, e)
         return data
+
+    def _refresh_run(self, ctx, eid, run):
+        """Re-list one run's snapshot series (the read-ahead's poll): new versions replace the cached
+        ones (and are read ahead), a series gone from the listing is forgotten."""
+        listing = self._provider.list_blob_sequences(
+            ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, run_tag_filter=provider.RunTagFilter(runs=[run]))
+        tags = self._tags(listing.get(run, {}), eid, run)
+        self._read_series(ctx, eid, {(run, tag): (meta, ts) for tag, meta, ts in tags.values()})
+        listed = {tag for tag, _, _ in tags.values()}
+        for probe_kind, (tag, _) in list(self._tag_of.items()):
+            if probe_kind[:2] == (eid, run) and tag not in listed:
+                self._tag_of.pop(probe_kind)
+                self._series.pop((eid, run, tag))
+                self.prefetch.forget((eid, run, tag))
 
     def _good_steps(self, eid, run, tag, series):
         return [s for s in series.steps if self._bad_steps.get((eid, run, tag, s, series.refs[s][0])) is None]
@@ -232,6 +258,7 @@ class AttentionData:
     def snapshot(self, ctx, eid, run, probe, kind, step, layer=None):
         """-> (header dict, uint8 [layers, heads, query, key]) exactly as stored."""
         tag, meta, series = self._snapshot_series(ctx, eid, run, probe, kind, step)
+        self.prefetch.watch((eid, run, tag), ctx, series, focus=step, requested=True)
         record = series.refs.get(step)
         if record is None:
             raise Unavailable(f"no {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step}; "

@@ -1,52 +1,75 @@
-"""Reading the layers of one snapshot: parallel `read_blob` calls and a cache of decoded layers.
+"""Reading the layers of one snapshot: cached or parallel `read_blob` calls, decoded-layer cache.
 
 A layer blob is a keyframe or a delta to an earlier step's layer, which may itself be a delta (a
 chain of at most format.MAX_CHAIN blobs; the writer refers to the previous snapshot). Through
-RustBoard every gRPC answer larger than a few KB costs ~40 ms of latency on this stack (latency,
-not bandwidth: twelve concurrent blob reads take about as long as one). So the blobs of a snapshot
-are fetched concurrently in one wave: for every requested layer, its blob and the blobs of the
-steps its chain most likely needs (what is known of that chain, else the previous logged steps),
-stopping at a layer already decoded. A wrong guess costs another wave, never a wrong answer (every
-delta checks the CRC of its reference). Decoded layers (uint8, never floats) stay in a byte-bounded
-LRU keyed by (blob key, record wall time), so a step rewritten after a resume is another entry.
+RustBoard a lone gRPC answer larger than a few KB costs ~40 ms of latency on this stack, so stored
+blobs are read ahead into a byte-bounded cache (plugin_prefetch.py) and taken from there first. The
+blobs still missing are fetched concurrently in one wave: for every requested layer, its blob and the
+blobs its chain most likely needs (what the cached blobs' headers say of that chain, else the
+previous logged steps), stopping at a layer already decoded. A wrong guess costs another wave, never
+a wrong answer (every delta checks the CRC of its reference). Blobs and decoded layers (uint8, never
+floats) are keyed by (blob key, record wall time), so a step rewritten after a resume is another
+entry once the series lists the new record.
 """
 import bisect
 import concurrent.futures
 
 from . import format as fmt
 from .plugin_cache import LRUCache
+from .plugin_prefetch import blob_cache
 
 CHAIN_GUESS = getattr(fmt, "MAX_CHAIN", 4)  # blobs fetched ahead per layer when nothing is known
 MAX_CHAIN_WALK = 64                          # a longer chain is a corrupted record
 
 
+def _done(blob):
+    future = concurrent.futures.Future()
+    future.set_result(blob)
+    return future
+
+
 class SnapshotReader:
-    def __init__(self, data_provider, *, decoded_cache_bytes=64 << 20, workers=48):
+    def __init__(self, data_provider, *, decoded_cache_bytes=64 << 20, blobs=None, workers=48):
         self._provider = data_provider
         self.decoded = LRUCache(1 << 14, max_bytes=decoded_cache_bytes, sizeof=lambda a: a.nbytes)
+        self.blobs = blobs if blobs is not None else blob_cache(0)  # (blob key, wall time) -> bytes
         self._info = LRUCache(1 << 16)  # (blob key, wall time) -> (encoding, ref_step): chain knowledge
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers,
                                                            thread_name_prefix="tb-attention-blob")
 
     # ------------------------------------------------------------ blobs
-    def _blob(self, ctx, key):
+    def read_blob(self, ctx, key):
+        """One blob from the data provider (no cache)."""
         blob = self._provider.read_blob(ctx, blob_key=key)
         if not isinstance(blob, (bytes, bytearray)):
             raise fmt.FormatError("blob is not bytes")
         return bytes(blob)
 
-    def _fetch(self, ctx, keys, into):
-        """Start reading every key not in `into` (a dict key -> future); one blob on this thread."""
-        keys = [k for k in dict.fromkeys(keys) if k not in into]
-        if len(keys) == 1:
+    def _load(self, ctx, entry):
+        blob = self.read_blob(ctx, entry[0])
+        self.blobs.put(entry, blob)
+        return blob
+
+    def _fetch(self, ctx, entries, into):
+        """Make `into` (entry -> future) hold every entry: cached blobs at once, a single missing one
+        read on this thread, more on the pool."""
+        missing = []
+        for entry in dict.fromkeys(entries):
+            if entry not in into:
+                blob = self.blobs.get(entry)
+                if blob is not None:
+                    into[entry] = _done(blob)
+                else:
+                    missing.append(entry)
+        if len(missing) == 1:
             future = concurrent.futures.Future()
             try:
-                future.set_result(self._blob(ctx, keys[0]))
+                future.set_result(self._load(ctx, missing[0]))
             except Exception as e:  # noqa: BLE001 - re-raised by .result() where the blob is used
                 future.set_exception(e)
-            into[keys[0]] = future
+            into[missing[0]] = future
         else:
-            into.update((k, self._pool.submit(self._blob, ctx, k)) for k in keys)
+            into.update((e, self._pool.submit(self._load, ctx, e)) for e in missing)
         return into
 
     # ------------------------------------------------------------ layers
@@ -64,7 +87,7 @@ class SnapshotReader:
             if entry is None or self.decoded.get(entry) is not None:
                 break
             plan.append(entry)
-            info = self._info.get(entry)
+            info = self._chain_info(entry)
             if info is not None:
                 if info[0] == fmt.ENCODING_KEYFRAME:
                     break
@@ -74,11 +97,24 @@ class SnapshotReader:
                 current = series.steps[i - 1] if i > 0 else None
         return plan
 
+    def _chain_info(self, entry):
+        """(encoding, ref_step) of a blob: remembered, or read from the header of a cached blob."""
+        info = self._info.get(entry)
+        if info is None:
+            blob = self.blobs.get(entry)
+            if blob is not None:
+                try:
+                    info = fmt.layer_blob_info(blob)[:2]
+                except fmt.FormatError:
+                    return None
+                self._info.put(entry, info)
+        return info
+
     def read(self, ctx, series, step, layer_ids, heads):
         """-> list of uint8 [H, Q, K], one per layer id. Raises FormatError (or the provider's
         NotFoundError/ValueError) when a layer cannot be decoded."""
         fetched = {}
-        self._fetch(ctx, [e[0] for l in layer_ids for e in self._plan(series, step, l)], fetched)
+        self._fetch(ctx, [e for l in layer_ids for e in self._plan(series, step, l)], fetched)
         return [self._decode(ctx, series, step, l, heads, fetched) for l in layer_ids]
 
     def _decode(self, ctx, series, step, layer, heads, fetched, retry=True):
@@ -90,11 +126,10 @@ class SnapshotReader:
             if entry is None:
                 raise fmt.FormatError(f"its reference snapshot at step {current} is not loaded (with "
                                       f"--samples_per_plugin attention=K, use 0 to keep every step)")
-            if chain:  # the requested step itself is always read: it may have been rewritten
-                reference = self.decoded.get(entry)
-                if reference is not None:
-                    break
-            blob = self._fetch(ctx, [entry[0]], fetched)[entry[0]].result()
+            reference = self.decoded.get(entry)
+            if reference is not None:
+                break
+            blob = self._fetch(ctx, [entry], fetched)[entry].result()
             encoding, ref_step, _, shape = fmt.layer_blob_info(blob)
             if shape[0] != heads:
                 raise fmt.FormatError(f"layer {layer} has {shape[0]} heads, the metadata says {heads}")
@@ -112,13 +147,14 @@ class SnapshotReader:
         except fmt.FormatError:
             if not retry:
                 raise
-            # A cached reference may be stale (its step was rewritten with the same blob key):
-            # forget what this chain used and read it all again from the data provider.
-            for entry, *_ in chain:
-                self.decoded.pop(entry)
-            ref_entry = self._entry(series, current, layer)
-            if ref_entry is not None:
-                self.decoded.pop(ref_entry)
+            # A cached reference may be stale (its step was rewritten with the same blob key while
+            # the series still lists the old record): forget what this chain used and read it all
+            # again from the data provider.
+            for entry in [e for e, *_ in chain] + [self._entry(series, current, layer)]:
+                if entry is not None:
+                    self.decoded.pop(entry)
+                    self.blobs.pop(entry)
+                    self._info.pop(entry)
             fetched.clear()
             return self._decode(ctx, series, step, layer, heads, fetched, retry=False)
         return reference

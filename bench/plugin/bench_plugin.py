@@ -2,9 +2,13 @@
 
 12 layers x 12 heads, a 128-token probe, 200 snapshots of synthetic maps (softmax of scaled Gaussians
 drifting slowly over steps, so the writer stores keyframes and deltas as in training). Measures:
-- median latency of one snapshot request (one step, all layers), random steps (target <= 50 ms),
+- the first snapshot request right after ./index lists every step (cold: the read-ahead of
+  plugin_prefetch.py has just started), then how long until TensorBoard goes idle (read-ahead done),
+- median and p90 latency of one snapshot request (one step, all layers), random steps, after that
+  (target <= 50 ms),
 - median latency of the stats request (target <= 50 ms),
-- RSS of TensorBoard + its data server after loading, vs the raw uint8 attention payload (target <= 2x).
+- RSS of TensorBoard + its data server after loading and read-ahead, vs the raw uint8 attention
+  payload (target <= 2x).
 
     python bench/plugin/bench_plugin.py [--load_fast=false] [--logdir DIR] [--requests N]
 
@@ -63,6 +67,28 @@ def tree_rss(pid):
     return total, len(procs)
 
 
+def wait_idle(pid, timeout=300, window=0.5, busy=0.1):
+    """Seconds until the process tree uses less than `busy` of one core over `window` seconds."""
+    def cpu():
+        total = 0.0
+        for p in [psutil.Process(pid)] + psutil.Process(pid).children(recursive=True):
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+    started = time.perf_counter()
+    last = cpu()
+    while time.perf_counter() - started < timeout:
+        time.sleep(window)
+        now = cpu()
+        if now - last < busy * window:
+            return time.perf_counter() - started - window
+        last = now
+    return float("nan")
+
+
 def timed_get(tb, path):
     started = time.perf_counter()
     status, _, body = tb.get(path)
@@ -93,10 +119,12 @@ def main():
         steps = tb.poll(lambda: (s := [k["steps"] for r in tb.json(q("index"))["runs"] for p in r["probes"]
                                        for k in p["kinds"]]) and len(s[0]) == STEPS and s[0], timeout=600)
         load_s = time.perf_counter() - started
-        time.sleep(2)  # let the loader settle after its last reload
+        rng = np.random.default_rng(0)
+        cold_step = int(rng.choice(steps))
+        cold_ms = 1000 * timed_get(tb, q("snapshot", run="bench", probe="probe", kind="self", step=cold_step))[0]
+        warm_s = wait_idle(tb.proc.pid)  # the read-ahead started with ./index: until it is done
         rss_loaded, n_procs = tree_rss(tb.proc.pid)
 
-        rng = np.random.default_rng(0)
         snap_ms = []
         for step in rng.choice(steps, size=args.requests):
             elapsed, body = timed_get(tb, q("snapshot", run="bench", probe="probe", kind="self", step=int(step)))
@@ -121,8 +149,10 @@ def main():
         "loader": loader,
         "shape": {"steps": STEPS, "layers": LAYERS, "heads": HEADS, "tokens": TOKENS},
         "requests": args.requests,
+        "snapshot_cold_first_ms": cold_ms,
+        "read_ahead_seconds": warm_s,
         "snapshot_all_layers_ms": {"median": statistics.median(snap_ms), "p90": float(np.percentile(snap_ms, 90)),
-                                   "target": 50},
+                                   "max": max(snap_ms), "target": 50},
         "snapshot_one_layer_ms": {"median": statistics.median(layer_ms), "p90": float(np.percentile(layer_ms, 90))},
         "stats_ms": {"median": statistics.median(stats_ms), "p90": float(np.percentile(stats_ms, 90)), "target": 50},
         "index_ms": {"median": statistics.median(index_ms)},
@@ -142,12 +172,14 @@ def main():
         json.dump(result, f, indent=2)
     mib = 1 << 20
     print(f"loader: {loader}; logs {log_bytes / mib:.0f} MiB on disk, loaded in {load_s:.1f} s")
+    print(f"first snapshot request after ./index (cold): {cold_ms:.1f} ms; TensorBoard idle (read-ahead done) "
+          f"{warm_s:.1f} s later")
     print(f"snapshot (all {LAYERS} layers): median {result['snapshot_all_layers_ms']['median']:.1f} ms, "
-          f"p90 {result['snapshot_all_layers_ms']['p90']:.1f} ms (target <= 50)")
+          f"p90 {result['snapshot_all_layers_ms']['p90']:.1f} ms, max {max(snap_ms):.1f} ms (target <= 50)")
     print(f"snapshot (one layer): median {result['snapshot_one_layer_ms']['median']:.1f} ms")
     print(f"stats: median {result['stats_ms']['median']:.1f} ms, p90 {result['stats_ms']['p90']:.1f} ms (target <= 50)")
     print(f"index: median {result['index_ms']['median']:.1f} ms")
-    print(f"RSS ({n_procs} processes): {rss_loaded / mib:.0f} MiB after loading, {rss_after / mib:.0f} MiB after "
+    print(f"RSS ({n_procs} processes): {rss_loaded / mib:.0f} MiB after loading and read-ahead, {rss_after / mib:.0f} MiB after "
           f"requests; raw payload {raw / mib:.0f} MiB -> {rss_loaded / raw:.2f}x / {rss_after / raw:.2f}x "
           f"(target <= 2x)")
     print(f"saved {args.out}")
