@@ -284,7 +284,8 @@ def summarize(log_dir, baseline, heldout=None, out=sys.stdout):
             print(f"  layer {h['layer']} head {h['head']}: induction score {h['score']:.2f}, "
                   f"formed at step {h['formed_step']}{check}", file=out)
     else:
-        print("\nno induction head yet (no head scores >= 0.4 on the repeated-random-token probe)", file=out)
+        print(f"\nno induction head yet (no head scores >= 0.4 on the probe {INDUCTION_PROBE!r}); train longer "
+              f"(--steps 8000) or try another --seed", file=out)
     return result
 
 
