@@ -10,7 +10,7 @@ from tb_attention_plugin.summary_writer import AttentionSummaryWriter
 
 from . import log_dir as log_dirs
 from .probe_pass import AttentionUnavailableError, run_probes
-from .probes import DEFAULT_MAX_TOKENS, induction_probe, tokenize, validate_probes
+from .probes import DEFAULT_MAX_TOKENS, induction_probe, model_token_limit, tokenize, validate_probes
 from .schedule import SnapshotSchedule
 
 logger = logging.getLogger(__name__)
@@ -117,6 +117,10 @@ class AttentionCallback(TrainerCallback):
         tok = self._resolve_tokenizer(processing_class)
         self._schedule.max_steps = state.max_steps
         encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
+        positions = model_token_limit(model)
+        if positions is not None and positions < self._max_tokens:
+            # A probe longer than the model's position table would crash its forward pass.
+            self._max_tokens = positions
         self._probes = [tokenize(tok, name, text, pair, self._max_tokens, encoder_decoder=encoder_decoder,
                                  model=model) for name, text, pair in self._specs]
         self._pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0

@@ -101,6 +101,14 @@ def _special_mask(tokenizer, ids):
     return [int(i) in special for i in ids]
 
 
+def model_token_limit(model):
+    """How many positions the model can embed (None: no fixed limit, e.g. T5's relative positions)."""
+    config = getattr(model, "config", None)
+    limits = [getattr(config, key, None) for key in ("max_position_embeddings", "n_positions", "n_ctx")]
+    limits = [int(n) for n in limits if isinstance(n, int) and n > 0]
+    return min(limits) if limits else None
+
+
 def tokenize(tokenizer, name, text, pair, max_tokens, *, encoder_decoder=False, model=None):
     """One probe -> Probe, truncated to max_tokens with a warning."""
     enc_pair = None if encoder_decoder else pair
@@ -108,8 +116,9 @@ def tokenize(tokenizer, name, text, pair, max_tokens, *, encoder_decoder=False, 
     n_full = len(full["input_ids"])
     encoding = full
     if n_full > max_tokens:
-        warnings.warn(f"probe {name!r} has {n_full} tokens; it is truncated to max_tokens={max_tokens} "
-                      f"(raise max_tokens or shorten the probe)", UserWarning, stacklevel=3)
+        warnings.warn(f"probe {name!r} has {n_full} tokens; it is truncated to {max_tokens} (max_tokens, capped "
+                      f"at the model's maximum positions): shorten the probe to see all of it",
+                      UserWarning, stacklevel=3)
         encoding = tokenizer(text, enc_pair, add_special_tokens=True, truncation=True, max_length=max_tokens)
     ids = [int(i) for i in encoding["input_ids"]]
     tt = encoding.get("token_type_ids")
@@ -161,12 +170,12 @@ def induction_probe(tokenizer, max_tokens, *, seed=0, name="repeated random toke
         lengths = shortest + order
         if 2 * lengths.sum() + fillers.sum() <= budget and lengths.sum() + fillers.sum() <= len(vocab):
             break
-        if shortest <= 2 and fillers.max() <= 1:
+        if shortest <= 2 and fillers.max() <= 0:
             raise ValueError("max_tokens or the vocabulary is too small for the induction probe "
                              f"(it needs {2 * lengths.sum() + fillers.sum() + (bos is not None)} tokens); "
                              "pass induction_probe=False")
         shortest = max(shortest - 1, 2)
-        fillers = np.maximum(fillers - 1, 1)
+        fillers = np.maximum(fillers - 1, 0)
     pool = iter(rng.choice(vocab, size=int(lengths.sum() + fillers.sum()), replace=False).tolist())
     ids = [] if bos is None else [int(bos)]
     for k in range(SEGMENTS):

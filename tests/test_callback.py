@@ -13,7 +13,7 @@ from tb_attention_plugin import event_file
 from tb_attention_plugin.callback import AttentionUnavailableError
 from tb_attention_plugin.event_file import event_files
 from tiny_models import (TOKENIZER_KIND, make_trainer, own_attention, tensorboard_python_read, tiny_model,
-                         word_tokenizer)
+                         toy_dataset, word_tokenizer)
 
 STEP = 1.0 / 255
 PROBES = ["the cat sat on the mat .", ("the dog is happy", "a cat is sad"), "it could not find food"]
@@ -157,12 +157,35 @@ def test_probes_are_truncated_with_a_warning(tmp_path):
     cb = AttentionCallback([long, "the cat"], every_n_steps=5, log_dir=tmp_path / "run", max_tokens=8,
                            names=["long", "short"])
     trainer = make_trainer("bert", tmp_path, cb, max_steps=1)
-    with pytest.warns(UserWarning, match="truncated to max_tokens=8"):
+    with pytest.warns(UserWarning, match="truncated to 8"):
         trainer.train()
     run = read_run(cb.log_dir)
     assert len(run.probe("long").tokens) == 8 and run.probe("long").tokens[-1] == "[SEP]"
     assert run.probe("long").attention(1).shape[-2:] == (8, 8)
     assert run.probe("short").attention(1).shape[-2:] == (4, 4)
+
+
+def test_probes_never_exceed_the_models_positions(tmp_path):
+    """A 12-position GPT-2: a longer probe is cut to 12 tokens (its forward would crash otherwise), and the
+    automatic induction probe, which needs more room, is skipped with a warning instead."""
+    import transformers
+
+    tok = word_tokenizer("gpt2")
+    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(
+        vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4, n_positions=12, bos_token_id=5, eos_token_id=6))
+    long = " ".join(["the cat sat on the mat"] * 4)
+    cb = AttentionCallback([long], every_n_steps=5, log_dir=tmp_path / "run", names=["long"])
+    trainer = make_trainer("gpt2", tmp_path, cb, max_steps=1, model=model, tokenizer=tok)
+    trainer.train_dataset = toy_dataset("gpt2", tok, n=8, length=10)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.train()
+    messages = [str(w.message) for w in caught]
+    assert any("truncated to 12" in m for m in messages), messages
+    assert any("no built-in induction probe" in m for m in messages), messages
+    run = read_run(cb.log_dir)
+    assert run.probes == ["long"]
+    assert run.probe("long").attention(1).shape[-2:] == (12, 12)
 
 
 @pytest.mark.parametrize("args, kwargs, error, message", [
