@@ -9,7 +9,7 @@ import { paintHeatmap } from '../heatmap.js';
 import { evenlySpaced } from '../stepNav.js';
 import { filmstripCount } from '../layout.js';
 import { mapOffset, statSeries, headTypes, typeLabel, kindTokens, STAT_LABELS } from '../model.js';
-import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, attachStepDrag, onWidth, formatStep } from './stepChart.js';
+import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, attachStepDrag, onWidth, STEP_AXIS, formatStep } from './stepChart.js';
 import { legendCanvas } from './legend.js';
 
 const CURVES = [
@@ -118,7 +118,7 @@ export class Evolution {
       plugins: [stepCursorPlugin({ getStep: () => this.app.state.step, getSnapshotSteps: () => this.app.steps() })],
       scales: { x: { time: false, range: () => this.app.xRange() }, y: { range: (u, min, max) => [0, Math.max(1, Number.isFinite(max) ? max : 1)] } },
       axes: [
-        { size: 34, values: (u, vals) => vals.map(formatStep), gap: 4 },
+        STEP_AXIS,
         { scale: 'y', size: AXIS_LEFT },
         { scale: 'y', side: 1, size: AXIS_RIGHT, grid: { show: false } },
       ],

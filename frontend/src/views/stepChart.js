@@ -100,6 +100,12 @@ export function onWidth(el, cb) {
   return ro;
 }
 
+/** Tick spacings of a step axis: whole steps only (1, 2, 5, 10, 20, 50, ...), never 0.5. */
+export const STEP_INCRS = Array.from({ length: 10 }, (_, e) => [1, 2, 5].map((m) => m * 10 ** e)).flat();
+
+/** The x axis of every chart drawn on the step axis. */
+export const STEP_AXIS = { size: 34, values: (u, vals) => vals.map(formatStep), gap: 4, incrs: STEP_INCRS };
+
 export function formatStep(v) {
   if (!Number.isFinite(v)) return '';
   const a = Math.abs(v);

@@ -3,7 +3,7 @@
 
 import uPlot from 'uplot';
 import { el, select, setOptions, clear } from '../dom.js';
-import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, attachStepDrag, onWidth, formatStep } from './stepChart.js';
+import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, attachStepDrag, onWidth, STEP_AXIS } from './stepChart.js';
 
 const DEFAULT_TAGS = ['train/loss', 'eval/loss'];
 const COLORS = ['#1a73e8', '#d93025', '#188038', '#9334e6', '#e37400', '#12b5cb', '#5f6368'];
@@ -120,7 +120,7 @@ export class Timeline {
         y2: extra.length ? { auto: true } : { range: [0, 1] },
       },
       axes: [
-        { size: 34, values: (u, vals) => vals.map(formatStep), gap: 4 },
+        STEP_AXIS,
         { scale: 'y', size: AXIS_LEFT, label: base.length ? undefined : '' },
         extra.length
           ? { scale: 'y2', side: 1, size: AXIS_RIGHT, grid: { show: false } }
