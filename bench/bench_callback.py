@@ -32,7 +32,7 @@ def train(steps, with_callback, log_dir, seed=0):
     args = TrainingArguments(output_dir=log_dir, max_steps=steps, per_device_train_batch_size=16,
                              learning_rate=5e-5, logging_steps=10, report_to="none", use_cpu=True,
                              save_strategy="no", disable_tqdm=True, seed=seed)
-    callbacks = [AttentionCallback(PROBES, log_dir=os.path.join(log_dir, "run"))] if with_callback else []
+    callbacks = [_HookTimer(AttentionCallback(PROBES, log_dir=os.path.join(log_dir, "run")))] if with_callback else []
     trainer = Trainer(model=model, args=args, train_dataset=data, processing_class=tok,
                       data_collator=DataCollatorWithPadding(tok), callbacks=callbacks)
     started = time.perf_counter()
@@ -41,8 +41,28 @@ def train(steps, with_callback, log_dir, seed=0):
     return elapsed, (callbacks[0] if callbacks else None)
 
 
+def _HookTimer(callback):
+    """Wraps every hook of a callback instance to add up the time spent inside it."""
+    callback.hook_seconds = 0.0
+    for name in ("on_init_end", "on_train_begin", "on_step_begin", "on_step_end", "on_log", "on_train_end"):
+        original = getattr(callback, name)
+
+        def timed(*a, _original=original, **k):
+            t = time.perf_counter()
+            try:
+                return _original(*a, **k)
+            finally:
+                callback.hook_seconds += time.perf_counter() - t
+
+        setattr(callback, name, timed)
+    return callback
+
+
 def overhead(steps, repeats):
+    """Alternating runs with and without the callback (wall time ratio of medians), and inside each run
+    with the callback the time spent in its hooks (a ratio that machine noise cannot blur)."""
     times = {False: [], True: []}
+    hook_ratios = []
     n_every = None
     for r in range(repeats):
         for with_cb in (False, True) if r % 2 == 0 else (True, False):
@@ -51,10 +71,13 @@ def overhead(steps, repeats):
                 times[with_cb].append(t)
                 if cb is not None:
                     n_every = cb.every_n_steps
-                print(f"  run {r} callback={with_cb}: {t:.1f} s", flush=True)
+                    hook_ratios.append(t / (t - cb.hook_seconds))
+                print(f"  run {r} callback={with_cb}: {t:.1f} s"
+                      + (f" (in callback hooks: {cb.hook_seconds:.2f} s)" if cb is not None else ""), flush=True)
     ratio = statistics.median(times[True]) / statistics.median(times[False])
     return {"steps": steps, "repeats": repeats, "seconds_without": times[False], "seconds_with": times[True],
-            "every_n_steps_chosen": n_every, "ratio": ratio}
+            "every_n_steps_chosen": n_every, "ratio": ratio,
+            "in_run_ratio": statistics.median(hook_ratios)}
 
 
 class _Timers:

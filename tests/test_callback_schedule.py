@@ -20,15 +20,28 @@ def test_fixed_interval():
 
 def test_automatic_interval_keeps_overhead_under_one_percent():
     s = SnapshotSchedule()
-    s.max_steps = 100
+    s.max_steps = 10_000
     s.record_probe_cost(0.5)  # one-off warm-up of the first pass
     s.record_probe_cost(0.02)
     assert s.every is None and not s.due(1)  # not chosen before a few steps were measured
     for _ in range(3):
         s.record_step_time(0.1)
-    # 0.02 s per pass / (1% of 0.1 s per step) = 20 steps
-    assert s.every == 20
-    assert s.due(40) and not s.due(30)
+    # 0.02 s per pass / (0.8% of 0.1 s per step) = 25 steps -> 50
+    assert s.every == 50
+    assert s.due(100) and not s.due(30)
+    passes = 10_000 // s.every + 2
+    assert passes * 0.02 <= 0.01 * 10_000 * 0.1
+
+
+@pytest.mark.parametrize("max_steps", [60, 100, 300, 1000])
+def test_short_runs_count_the_first_and_last_pass_in_the_budget(max_steps):
+    s = SnapshotSchedule()
+    s.max_steps = max_steps
+    s.record_probe_cost(0.045)  # MiniLM, 8 probes, on a 2-core CPU
+    for _ in range(3):
+        s.record_step_time(0.33)
+    passes = len([t for t in range(1, max_steps + 1) if s.due(t)]) + 2
+    assert passes * 0.045 <= 0.01 * max_steps * 0.33
 
 
 def test_automatic_interval_caps_the_number_of_snapshots_and_only_grows():
