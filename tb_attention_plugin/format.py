@@ -10,6 +10,7 @@ The first value of each tag in each event file carries the JSON plugin metadata 
 """
 import json
 import struct
+import threading
 import zlib
 
 import numpy as np
@@ -44,8 +45,21 @@ _LAYER_MAGIC = b"TA"
 _LAYER_HEADER = struct.Struct("<2sBBqIHHH")  # magic, version, encoding, ref step, ref crc32, H, Q, K
 # zstd level 1: as small as zlib -6 on attention bytes, at a tenth of the time (bench/bench_callback.py).
 ZSTD_LEVEL = 1
-_compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)  # flipped bytes must not decode
-_decompressor = zstandard.ZstdDecompressor()
+_codecs = threading.local()  # zstd (de)compressor objects must never be shared between threads
+
+
+def _compressor():
+    if not hasattr(_codecs, "compressor"):
+        # with its checksum, a frame with flipped bytes fails to decode instead of decoding wrongly
+        _codecs.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
+    return _codecs.compressor
+
+
+def _decompressor():
+    if not hasattr(_codecs, "decompressor"):
+        _codecs.decompressor = zstandard.ZstdDecompressor()
+    return _codecs.decompressor
+
 
 
 class FormatError(ValueError):
@@ -132,7 +146,7 @@ def encode_layer(q, reference=None, ref_step=0):
         payload = q - reference  # uint8 arithmetic wraps: exact and reversible
     header = _LAYER_HEADER.pack(_LAYER_MAGIC, FORMAT_VERSION, encoding, int(ref_step), ref_crc,
                                 heads, queries, keys)
-    return header + _compressor.compress(np.ascontiguousarray(payload).tobytes())
+    return header + _compressor().compress(np.ascontiguousarray(payload).tobytes())
 
 
 def layer_blob_info(blob):
@@ -151,7 +165,7 @@ def decode_layer(blob, reference=None):
     encoding, ref_step, ref_crc, shape = layer_blob_info(blob)
     size = shape[0] * shape[1] * shape[2]
     try:
-        raw = _decompressor.decompress(blob[_LAYER_HEADER.size:], max_output_size=size)
+        raw = _decompressor().decompress(blob[_LAYER_HEADER.size:], max_output_size=size)
     except zstandard.ZstdError as e:
         raise FormatError(f"attention layer blob does not decompress: {e}") from None
     if len(raw) != size:

@@ -219,3 +219,21 @@ def test_truncated_tail_and_bad_checksum_are_skipped(tmp_path, caplog):
     path.write_bytes(bytes(header) + records[1])
     assert list(iter_records(str(path))) == []
     assert "corrupted record header" in caplog.text
+
+
+def test_layers_encode_and_decode_concurrently():
+    """The plugin decodes on many request threads at once (a shared zstd context crashed TensorBoard)."""
+    import concurrent.futures
+
+    rng = np.random.default_rng(0)
+    layers = [rng.integers(0, 256, size=(16, 64, 64), dtype=np.uint8) for _ in range(24)]
+    blobs = [fmt.encode_layer(q) for q in layers]
+
+    def round_trip(i):
+        for _ in range(20):
+            np.testing.assert_array_equal(fmt.decode_layer(blobs[i]), layers[i])
+            assert fmt.encode_layer(layers[i]) is not None
+        return i
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+        assert sorted(pool.map(round_trip, range(len(blobs)))) == list(range(len(blobs)))
