@@ -349,8 +349,9 @@ def main(argv=None):
         disable_tqdm=False)
     callback = AttentionCallback(probes=list(PROBES.values()), names=list(PROBES), every_n_steps=args.every,
                                  log_dir=args.log_dir, max_tokens=SEQ_LEN,
-                                 # The callback's own repeated-random-token probe needs more than the
-                                 # 32 positions this model has: PROBES holds one that fits.
+                                 # In 32 positions the callback's own repeated-random-token probe fits
+                                 # only with 2-5 word segments, shorter than any in training: PROBES
+                                 # holds training-like ones instead.
                                  induction_probe=False)
     trainer = Trainer(model=model, args=training_args, train_dataset=SequenceDataset(train_ids),
                       eval_dataset=SequenceDataset(eval_ids), data_collator=collate, processing_class=tok,
