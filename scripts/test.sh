@@ -12,8 +12,11 @@ echo "== [1/4] PyTorch (pinned CPU build, before anything can pull a CUDA one)"
 
 echo "== [2/4] Chromium for the browser tests (Debian package; never a downloaded browser)"
 if [ ! -x /usr/bin/chromium ]; then
-  as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  if ! { as_root apt-get update -q && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; then
+    # CI must run the browser tests; elsewhere they are skipped, with the reason, when Chromium is missing
+    if [ -n "${CI:-}" ]; then echo "could not install chromium" >&2; exit 1; fi
+    echo "WARNING: could not install Debian's chromium: the browser tests will be skipped" >&2
+  fi
 fi
 
 echo "== [3/4] tb-attention with its test extras (builds the Attention tab's bundle with npm)"

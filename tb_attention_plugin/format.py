@@ -77,7 +77,8 @@ def stats_tag(probe, kind):
 
 
 def probe_metadata(probe_info, kind, *, causal, layers, heads):
-    """The JSON description of one (probe, kind) carried by every value of its two tags."""
+    """The JSON description of one (probe, kind), written with the first value of each of its two
+    tags in each event file."""
     query, key = KIND_SIDES[kind]
     meta = {
         "version": FORMAT_VERSION,
@@ -122,6 +123,40 @@ def parse_plugin_content(content):
     missing = [k for k in required if k not in meta]
     if missing or meta["kind"] not in KIND_SIDES:
         raise FormatError(f"attention metadata lacks {missing or 'a known kind'}")
+    return _check_values(meta)
+
+
+MAX_DIM = 1 << 16  # sanity bound on layers / heads / tokens read from metadata
+
+
+def _check_values(meta):
+    """Reject metadata whose values no reader can use safely (types, sizes, consistent sides)."""
+    if not isinstance(meta["probe"], str) or not meta["probe"]:
+        raise FormatError(f"attention metadata has an invalid probe name: {meta['probe']!r}")
+    for key in ("layers", "heads"):
+        value = meta[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DIM:
+            raise FormatError(f"attention metadata has an invalid {key}: {value!r}")
+    tokens = meta["tokens"]
+    if not isinstance(tokens, list) or not tokens or len(tokens) > MAX_DIM \
+            or not all(isinstance(t, str) for t in tokens):
+        raise FormatError("attention metadata has invalid tokens")
+    for key in ("segments", "special"):
+        if not isinstance(meta[key], list) or len(meta[key]) != len(tokens):
+            raise FormatError(f"attention metadata has an invalid {key} list")
+    for key in ("decoder_tokens", "decoder_special"):
+        value = meta.get(key)
+        if value is not None and (not isinstance(value, list) or len(value) > MAX_DIM):
+            raise FormatError(f"attention metadata has an invalid {key}")
+    if meta.get("decoder_tokens") is not None and not all(isinstance(t, str) for t in meta["decoder_tokens"]):
+        raise FormatError("attention metadata has invalid decoder_tokens")
+    if (meta["query"], meta["key"]) != KIND_SIDES[meta["kind"]]:
+        raise FormatError("attention metadata has query/key sides that do not match its kind")
+    token_side(meta, meta["query"])
+    token_side(meta, meta["key"])
+    names = meta.get("stats", list(STAT_NAMES))
+    if not isinstance(names, list) or not names or len(names) > 256 or not all(isinstance(n, str) for n in names):
+        raise FormatError("attention metadata has an invalid stats list")
     return meta
 
 

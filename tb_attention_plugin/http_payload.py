@@ -69,7 +69,3 @@ def json_response(obj, status=200):
 def error_response(status, message):
     """{"error": message}: the message says what the client should change."""
     return json_response({"error": message}, status=status)
-
-
-def text_response(body, content_type, status=200):
-    return _no_store(wrappers.Response(body, status=status, content_type=content_type))

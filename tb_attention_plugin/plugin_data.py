@@ -28,9 +28,7 @@ from .plugin_snapshot import SnapshotReader
 logger = logging.getLogger(__name__)
 
 PLUGIN_NAME = fmt.PLUGIN_NAME
-KIND_ORDER = ("self", "encoder", "decoder", "cross")
 DOWNSAMPLE_ALL = 1_000_000  # "every point": the loaders keep everything for this plugin (plugin_entry)
-MAX_DIM = 1 << 16           # sanity bound on layers / heads / tokens read from metadata
 
 
 class Unavailable(Exception):
@@ -42,35 +40,6 @@ class Unavailable(Exception):
 _PROVIDER_DECODE_ERRORS = (ValueError, TypeError, IndexError)
 
 
-def _check_meta(meta):
-    """Reject metadata the plugin cannot serve safely (parse_plugin_content checks keys only)."""
-    if not isinstance(meta["probe"], str) or not meta["probe"]:
-        raise fmt.FormatError(f"attention metadata has an invalid probe name: {meta['probe']!r}")
-    for key in ("layers", "heads"):
-        value = meta[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DIM:
-            raise fmt.FormatError(f"attention metadata has an invalid {key}: {value!r}")
-    tokens = meta["tokens"]
-    if not isinstance(tokens, list) or not tokens or len(tokens) > MAX_DIM \
-            or not all(isinstance(t, str) for t in tokens):
-        raise fmt.FormatError("attention metadata has invalid tokens")
-    for key in ("segments", "special"):
-        if not isinstance(meta[key], list) or len(meta[key]) != len(tokens):
-            raise fmt.FormatError(f"attention metadata has an invalid {key} list")
-    for key in ("decoder_tokens", "decoder_special"):
-        value = meta.get(key)
-        if value is not None and (not isinstance(value, list) or len(value) > MAX_DIM):
-            raise fmt.FormatError(f"attention metadata has an invalid {key}")
-    if meta.get("decoder_tokens") is not None and not all(isinstance(t, str) for t in meta["decoder_tokens"]):
-        raise fmt.FormatError("attention metadata has invalid decoder_tokens")
-    if (meta["query"], meta["key"]) != fmt.KIND_SIDES[meta["kind"]]:
-        raise fmt.FormatError("attention metadata has query/key sides that do not match its kind")
-    fmt.token_side(meta, meta["query"])
-    fmt.token_side(meta, meta["key"])
-    names = meta.get("stats", list(fmt.STAT_NAMES))
-    if not isinstance(names, list) or not names or len(names) > 256 or not all(isinstance(n, str) for n in names):
-        raise fmt.FormatError("attention metadata has an invalid stats list")
-    return meta
 
 
 class _Series:
@@ -117,7 +86,7 @@ class AttentionData:
             if not tag.startswith(prefix):
                 continue
             try:
-                meta = _check_meta(fmt.parse_plugin_content(series.plugin_content))
+                meta = fmt.parse_plugin_content(series.plugin_content)
             except (fmt.FormatError, KeyError, TypeError, ValueError) as e:
                 self._warn_once(("meta", eid, run, tag), "skipped tag %r of run %r: %s", tag, run, e)
                 continue
@@ -213,7 +182,7 @@ class AttentionData:
 
     @staticmethod
     def _probe_entry(name, kinds):
-        ordered = [k for k in KIND_ORDER if k in kinds]
+        ordered = [k for k in fmt.KIND_SIDES if k in kinds]
         first = kinds[ordered[0]][0]
         return {
             "name": name,
@@ -235,7 +204,7 @@ class AttentionData:
         probes = sorted({p for p, _ in tags})
         if probe not in probes:
             raise Unavailable(f"run {run!r} has no probe {probe!r} with attention {what} (probes: {probes})")
-        kinds = [k for k in KIND_ORDER if (probe, k) in tags]
+        kinds = [k for k in fmt.KIND_SIDES if (probe, k) in tags]
         raise Unavailable(f"probe {probe!r} of run {run!r} has no {kind!r} attention {what} (kinds: {kinds})")
 
     # ------------------------------------------------------------ snapshots

@@ -18,8 +18,8 @@ from . import format as fmt
 from .plugin_cache import LRUCache
 from .plugin_prefetch import blob_cache
 
-CHAIN_GUESS = getattr(fmt, "MAX_CHAIN", 4)  # blobs fetched ahead per layer when nothing is known
-MAX_CHAIN_WALK = 64                          # a longer chain is a corrupted record
+CHAIN_GUESS = fmt.MAX_CHAIN  # blobs fetched ahead per layer when nothing is known
+MAX_CHAIN_WALK = fmt.MAX_CHAIN               # the writer never chains more: a longer chain is corrupt
 
 
 def _done(blob):

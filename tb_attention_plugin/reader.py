@@ -47,8 +47,7 @@ class ProbeLog:
     # -- public API
     @property
     def kinds(self):
-        order = ["self", "encoder", "decoder", "cross"]
-        return [k for k in order if k in self.meta]
+        return [k for k in fmt.KIND_SIDES if k in self.meta]
 
     @property
     def _first_meta(self):

@@ -11,7 +11,6 @@ The Trainer callback uses it, and so can a plain PyTorch loop or a Lightning cal
 A failing disk never stops training: the first I/O error is reported once as a warning, the broken
 file is left as it was (everything written before stays readable), and later writes go to a new file.
 """
-import logging
 import math
 import numbers
 import os
@@ -25,10 +24,8 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 
 from . import format as fmt
 from .event_file import EventFileWriter
-from .quantize import dequantize, quantize
+from .quantize import quantize
 from .statistics import ProbeTemplates, head_statistics
-
-logger = logging.getLogger(__name__)
 
 # A new keyframe is written once a delta is this large relative to the chain's keyframe (the head
 # moved a lot since the last snapshot), or when the chain reaches format.MAX_CHAIN blobs.
@@ -65,6 +62,7 @@ class AttentionSummaryWriter:
         self._templates = {}   # (probe, kind, causal) -> ProbeTemplates
         self._tags_in_file = set()  # (probe, kind) whose metadata the current file already holds
         self._closed = False
+        self._previous = None  # _history(), read on first need
 
     # ------------------------------------------------------------------ probes
     def add_probe(self, name, tokens, *, segments=None, special=None, decoder_tokens=None,
@@ -174,18 +172,37 @@ class AttentionSummaryWriter:
         return self._references[key]
 
     def _reference_on_disk(self, probe, kind, step, shape):
-        from .reader import read_run  # local: only needed once per probe, after a resume
-        try:
-            run = read_run(self.log_dir)
-            p = run.probe(probe)
-            earlier = [s for s in p.steps_of(kind) if s < step]
-            if earlier and p.tokens == self._probes[probe]["tokens"]:
-                ref = p.attention(earlier[0], kind=kind)
-                if ref.shape == shape:
-                    return ref
-        except (KeyError, OSError, ValueError):
-            pass
+        steps, tokens, first = self._history().get((probe, kind), ((), None, None))
+        if steps and steps[0] < step and tokens == self._probes[probe]["tokens"] \
+                and first is not None and first.shape == shape:
+            return first
         return None
+
+    def _history(self):
+        """What the run directory held before this writer's first snapshot, read once: per (probe,
+        kind) its logged steps, tokens and first snapshot (a resume continues drift from there)."""
+        if self._previous is None:
+            from .reader import read_run  # local: the directory is read once per writer
+
+            self._previous = {}
+            try:
+                run = read_run(self.log_dir) if os.path.isdir(self.log_dir) else None
+            except (OSError, ValueError):
+                run = None
+            for name in run.probes if run is not None else ():
+                p = run.probe(name)
+                for kind in p.kinds:
+                    steps = p.steps_of(kind)
+                    try:
+                        first = p.attention(steps[0], kind=kind) if steps else None
+                    except (KeyError, IndexError, ValueError):  # FormatError is a ValueError
+                        first = None
+                    self._previous[(name, kind)] = (steps, p.tokens, first)
+        return self._previous
+
+    def logged_before(self, probe, kind):
+        """Steps of (probe, kind) that the run directory held before this writer started."""
+        return list(self._history().get((probe, kind), ((),))[0])
 
     def add_session_start(self, step, *, wall_time=None):
         """Mark that training (re)starts at `step`; write it before the run's first record.
