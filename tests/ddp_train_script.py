@@ -40,6 +40,12 @@ def main(log_dir, output_dir, sharded_auto=False):
     trainer.train()
     print(f"rank {os.environ.get('RANK')} done at step {trainer.state.global_step} "
           f"every {cb.every_n_steps}", flush=True)
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        # gloo's threads abort the interpreter at exit ("terminate called without an active
+        # exception") when the process group is still alive
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
