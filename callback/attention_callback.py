@@ -11,8 +11,8 @@ from tb_attention_plugin.format import KIND_SIDES
 from tb_attention_plugin.summary_writer import AttentionSummaryWriter
 
 from . import log_dir as log_dirs
-from .probe_pass import AttentionUnavailableError, run_probes
-from .probes import DEFAULT_MAX_TOKENS, induction_probe, model_token_limit, tokenize, validate_probes
+from .probe_runner import ProbeRunner, check_options, resolve_tokenizer
+from .probes import DEFAULT_MAX_TOKENS, validate_probes
 from .schedule import SnapshotSchedule
 
 logger = logging.getLogger(__name__)
@@ -50,26 +50,21 @@ class AttentionCallback(TrainerCallback):
         if every_n_steps is not None and (isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int)
                                           or every_n_steps <= 0):
             raise ValueError(f"every_n_steps must be a positive integer or None (automatic), got {every_n_steps!r}")
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 2:
-            raise ValueError(f"max_tokens must be an integer >= 2, got {max_tokens!r}")
+        check_options(max_tokens, induction_probe)
         if tokenizer is not None and not callable(tokenizer):
             raise TypeError(f"tokenizer must be a Hugging Face tokenizer, got {type(tokenizer).__name__}")
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"log_dir must be a path, got {type(log_dir).__name__}")
-        if induction_probe not in (None, True, False):
-            raise TypeError("induction_probe must be True, False or None (automatic)")
-        self._specs = validate_probes(probes, names)
+        validate_probes(probes, names)  # bad probes fail here, when the callback is made
+        self._probe_args = dict(probes=probes, names=names, max_tokens=max_tokens, induction_probe=induction_probe)
         self._schedule = SnapshotSchedule(every_n_steps)
         self._explicit_log_dir = log_dir
         self._tokenizer = tokenizer
-        self._max_tokens = max_tokens
-        self._induction = induction_probe
-        self._probes = None
+        self._runner = None
         self._writer = None
         self._write_scalars = True
         self._last_snapshot_step = None
         self._step_started = None
-        self._skipped = set()
         self.log_dir = None
 
     # ------------------------------------------------------------------ set-up
@@ -78,16 +73,11 @@ class AttentionCallback(TrainerCallback):
         """The snapshot interval in use (None until the automatic one is chosen)."""
         return self._schedule.every
 
-    def _resolve_tokenizer(self, processing_class):
-        tok = self._tokenizer if self._tokenizer is not None else processing_class
-        tok = getattr(tok, "tokenizer", tok)  # a processor wraps its tokenizer
-        if tok is None or not hasattr(tok, "convert_ids_to_tokens"):
-            raise ValueError("AttentionCallback needs a tokenizer to tokenize the probes: pass "
-                             "processing_class=tokenizer to the Trainer, or AttentionCallback(..., tokenizer=tok)")
-        return tok
+    def _tokenizer_or(self, processing_class):
+        return self._tokenizer if self._tokenizer is not None else processing_class
 
     def on_init_end(self, args, state, control, processing_class=None, **kwargs):
-        self._resolve_tokenizer(processing_class)  # fail at Trainer(...), before any training
+        resolve_tokenizer(self._tokenizer_or(processing_class))  # fail at Trainer(...), before any training
 
     def _forward_everywhere(self, args):
         """FSDP and DeepSpeed ZeRO-3 shard parameters: every rank must join the probe forward."""
@@ -103,57 +93,32 @@ class AttentionCallback(TrainerCallback):
         return state.is_world_process_zero or self._forward_everywhere(args)
 
     def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
-        tok = self._resolve_tokenizer(processing_class)
         self._schedule.max_steps = state.max_steps
-        encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
-        positions = model_token_limit(model)
-        if positions is not None and positions < self._max_tokens:
-            # A probe longer than the model's position table would crash its forward pass.
-            self._max_tokens = positions
-        self._probes = [tokenize(tok, name, text, pair, self._max_tokens, encoder_decoder=encoder_decoder,
-                                 model=model) for name, text, pair in self._specs]
-        self._pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
         if not self._runs_probes(args, state):
             return
-        # The first pass checks that the model returns attention, before the first update.
         started = time.perf_counter()
-        outputs = run_probes(model, self._probes, self._pad_id)
-        causal = (not encoder_decoder and len(self._probes[0].input_ids) > 1
-                  and not (outputs[0]["self"][..., 0, 1:] != 0).any())
-        if self._induction or (self._induction is None and causal):
-            extra = self._induction_probe(tok)
-            if extra is not None:
-                self._probes.append(extra)
-                outputs += run_probes(model, [extra], self._pad_id)
+        # tokenizes the probes and checks, before the first update, that the model returns attention
+        self._runner = ProbeRunner(model, self._tokenizer_or(processing_class), **self._probe_args)
         if state.is_world_process_zero:
-            self.log_dir, self._write_scalars = log_dirs.resolve(args, self._explicit_log_dir)
-            self._writer = AttentionSummaryWriter(self.log_dir)
+            self._open_writer(args, state, model)
             step = state.global_step
-            if self._write_scalars:
-                # A resume abandons what an earlier run logged after the checkpoint (TensorBoard's restart
-                # convention). Not in transformers' TensorBoardCallback's directory: its new file may
-                # sort before ours, and TensorBoard would then drop its fresh curves.
-                self._writer.add_session_start(step + 1 if step > 0 else 0)
-            for p in self._probes:
-                self._writer.add_probe(p.name, **p.writer_kwargs())
-            self._writer.add_hparams(self._hparams(args, model))
-            self._write(step, outputs, skip=self._logged_at(step) if step > 0 else ())
-            logger.info("tb-attention: logging attention of %d probes to %s", len(self._probes), self.log_dir)
+            self._runner.write(self._writer, step, self._runner.first_outputs,
+                               skip=self._logged_at(step) if step > 0 else ())
+            logger.info("tb-attention: logging attention of %d probes to %s", len(self._runner.probes), self.log_dir)
         self._schedule.record_probe_cost(time.perf_counter() - started)
         self._last_snapshot_step = state.global_step
 
-    def _induction_probe(self, tok):
-        """The built-in induction probe; when only added automatically, a too-small budget skips it."""
-        try:
-            extra = induction_probe(tok, self._max_tokens)
-        except ValueError as e:
-            if self._induction:
-                raise
-            warnings.warn(f"tb-attention: no built-in induction probe: {e}", UserWarning, stacklevel=3)
-            return None
-        if extra.name in {p.name for p in self._probes}:
-            extra.name = extra.name + " (built-in)"
-        return extra
+    def _open_writer(self, args, state, model):
+        self.log_dir, self._write_scalars = log_dirs.resolve(args, self._explicit_log_dir)
+        self._writer = AttentionSummaryWriter(self.log_dir)
+        step = state.global_step
+        if self._write_scalars:
+            # A resume abandons what an earlier run logged after the checkpoint (TensorBoard's restart
+            # convention). Not in transformers' TensorBoardCallback's directory: its new file may
+            # sort before ours, and TensorBoard would then drop its fresh curves.
+            self._writer.add_session_start(step + 1 if step > 0 else 0)
+        self._runner.declare(self._writer)
+        self._writer.add_hparams(self._hparams(args, model))
 
     def _hparams(self, args, model):
         hp = dict(args.to_sanitized_dict())
@@ -167,36 +132,23 @@ class AttentionCallback(TrainerCallback):
     def _logged_at(self, step):
         """(probe, kind) already logged at `step` by the run we resume: the checkpoint's weights, so
         not written twice (a step logged twice is read differently by TensorBoard's two loaders)."""
-        return {(p.name, kind) for p in self._probes for kind in KIND_SIDES
-                if step in self._writer.logged_before(p.name, kind)}
+        return {(name, kind) for name in self._runner.names for kind in KIND_SIDES
+                if step in self._writer.logged_before(name, kind)}
 
-    def _write(self, step, outputs, skip=()):
-        for probe, kinds in zip(self._probes, outputs):
-            for kind, attention in kinds.items():
-                if (probe.name, kind) in skip:
-                    continue
-                try:
-                    self._writer.add_attention(step, probe.name, attention, kind=kind)
-                except ValueError as e:  # e.g. NaN attention of a diverged model: skip, keep training
-                    if (probe.name, kind) not in self._skipped:
-                        warnings.warn(f"tb-attention: snapshot of {probe.name!r} ({kind}) at step {step} "
-                                      f"skipped: {e}", RuntimeWarning, stacklevel=2)
-                        self._skipped.add((probe.name, kind))
-
-    def _snapshot(self, args, state, model):
-        if self._probes is None or not self._runs_probes(args, state):
+    def _snapshot(self, args, state):
+        if self._runner is None or state.global_step == self._last_snapshot_step:
             return
         started = time.perf_counter()
-        outputs = run_probes(model, self._probes, self._pad_id)
+        outputs = self._runner.run()
         if self._writer is not None:
-            self._write(state.global_step, outputs)
+            self._runner.write(self._writer, state.global_step, outputs)
         self._schedule.record_probe_cost(time.perf_counter() - started)
         self._last_snapshot_step = state.global_step
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._step_started = time.perf_counter()
 
-    def on_step_end(self, args, state, control, model=None, **kwargs):
+    def on_step_end(self, args, state, control, **kwargs):
         if self._step_started is not None:
             self._schedule.record_step_time(time.perf_counter() - self._step_started)
             self._step_started = None
@@ -204,12 +156,26 @@ class AttentionCallback(TrainerCallback):
             # Sharded ranks must run every probe forward together: all take rank 0's interval, at the
             # same step (the automatic interval is first chosen after the same number of steps).
             self._schedule.freeze(_broadcast_from_rank0(self._schedule.every))
-        if self._schedule.due(state.global_step) and state.global_step != self._last_snapshot_step:
-            self._snapshot(args, state, model)
+        # The last step (DefaultFlowCallback, which runs first, has set should_training_stop) is taken
+        # here: by on_train_end the Trainer may have loaded the best checkpoint's weights instead.
+        if self._schedule.due(state.global_step) or control.should_training_stop:
+            self._snapshot(args, state)
 
-    def on_train_end(self, args, state, control, model=None, **kwargs):
-        if self._probes is not None and state.global_step != self._last_snapshot_step:
-            self._snapshot(args, state, model)
+    def on_epoch_end(self, args, state, control, **kwargs):
+        # Stopped after on_step_end (early stopping decides in on_evaluate): the weights are still
+        # those of the last step until the Trainer's _load_best_model after the loop.
+        if control.should_training_stop:
+            self._snapshot(args, state)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self._runner is not None and state.global_step != self._last_snapshot_step:
+            if args.load_best_model_at_end and state.best_model_checkpoint is not None:
+                # the model now holds the best checkpoint's weights, not those of the last step
+                warnings.warn(f"tb-attention: no snapshot at the last step {state.global_step}: training "
+                              f"ended in a way the callback did not see before the Trainer loaded the best "
+                              f"checkpoint ({state.best_model_checkpoint})", RuntimeWarning, stacklevel=2)
+            else:
+                self._snapshot(args, state)
         if self._writer is not None:
             self._writer.close()
             self._writer = None

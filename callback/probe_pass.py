@@ -1,50 +1,79 @@
-"""Run the probes through the model without changing training in any way.
+"""Run the probes through the model without changing training in any way, and check what comes out.
 
 The pass switches to eager attention (sdpa/flash return no weights), eval mode and no_grad, and
 restores afterwards the attention implementation, every module's train/eval flag and the CPU and
 CUDA RNG states, so a run with the callback trains bit-identically to one without it.
+
+What it returns must be the model's own attention, or an error: the switch to eager must have taken
+effect (some models only log a warning and stay on sdpa), every layer must have the shape of the
+batch that went in (a wrapper adding virtual tokens would shift every column), the weights must be
+probabilities, and causal where the model's attention modules say they are.
 """
 import contextlib
 
 import numpy as np
 import torch
 
+from .model_access import accepted_inputs, base_model, causal_self_attention, forward_target, is_encoder_decoder
+
+# Row sums of softmax weights in float32/bf16 stay well within this of 1; a model with attention sinks
+# (weights summing to less than 1) is fine, more than 1 is not attention.
+ROW_SUM_TOLERANCE = 1e-2
+CAUSAL_TOLERANCE = 1e-6
+
 
 class AttentionUnavailableError(RuntimeError):
-    """The model cannot return attention weights."""
+    """The model cannot return its attention weights (as it is loaded)."""
 
 
-def _attn_implementation(model):
-    return getattr(getattr(model, "config", None), "_attn_implementation", None)
+def _implementations(model):
+    """The attention implementation of the model's config and of its text config (multimodal models)."""
+    config = getattr(base_model(model), "config", None)
+    if config is None:
+        return []
+    configs = [config]
+    get_text = getattr(config, "get_text_config", None)
+    if callable(get_text):
+        text = get_text()
+        if text is not None and text is not config:
+            configs.append(text)
+    return [getattr(c, "_attn_implementation", None) for c in configs]
+
+
+def _load_eager_hint(model, current):
+    return (f"{type(base_model(model)).__name__} stays on {current!r} attention, which returns no attention "
+            f"weights (or values that are not its attention), and cannot be switched at run time: load it "
+            f"with attn_implementation='eager', e.g. from_pretrained(..., attn_implementation='eager') or "
+            f"from_config(config, attn_implementation='eager')")
 
 
 @contextlib.contextmanager
 def probing_mode(model):
     """eval + no_grad + eager attention + RNG untouched, restored on exit (also on error)."""
+    base = base_model(model)
     modes = [(m, m.training) for m in model.modules()]
-    previous = _attn_implementation(model)
+    previous = _implementations(model)
     cpu_rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
     switched = False
     try:
-        if previous not in (None, "eager"):
-            if not hasattr(model, "set_attn_implementation"):
-                raise AttentionUnavailableError(
-                    f"{type(model).__name__} uses {previous!r} attention and cannot switch to 'eager', "
-                    f"which is needed to read attention weights; load it with attn_implementation='eager'")
+        if any(impl not in (None, "eager") for impl in previous):
+            if not hasattr(base, "set_attn_implementation"):
+                raise AttentionUnavailableError(_load_eager_hint(model, previous[0]))
             try:
-                model.set_attn_implementation("eager")
+                base.set_attn_implementation("eager")
             except Exception as e:
-                raise AttentionUnavailableError(
-                    f"{type(model).__name__} cannot switch to eager attention to return attention "
-                    f"weights: {e}") from e
+                raise AttentionUnavailableError(f"{_load_eager_hint(model, previous[0])} ({e})") from e
             switched = True
-        model.eval()
+            still = [impl for impl in _implementations(model) if impl not in (None, "eager")]
+            if still:
+                raise AttentionUnavailableError(_load_eager_hint(model, still[0]))
+        forward_target(model).eval()
         with torch.no_grad():
             yield
     finally:
         if switched:
-            model.set_attn_implementation(previous)
+            base.set_attn_implementation(previous[0])
         for module, training in modes:
             module.training = training
         torch.set_rng_state(cpu_rng)
@@ -69,54 +98,100 @@ def _pad(rows, pad_id):
     return ids, mask
 
 
-def _accepts(model, name):
-    import inspect
-    try:
-        return name in inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        return False
+def _inputs_key(probe):
+    """Probes batched together must take the same kinds of inputs: a probe's inputs never depend on
+    its batch-mates (a probe without token_type_ids must not take those of another, nor lose its own)."""
+    return probe.token_type_ids is not None
 
 
-def _stack(layers, b, q, k):
-    """Tuple of per-layer [B, H, Q', K'] tensors -> float32 numpy [L, H, q, k] of batch item b."""
-    return np.stack([layer[b, :, :q, :k].float().cpu().numpy() for layer in layers])
+def run_probes(model, probes, pad_id=0, *, strict=False):
+    """Probes -> [{kind: float32 [L, H, Q, K]}] (one dict per probe, in order).
+
+    One batched forward per group of probes with the same kinds of inputs. `strict` also checks that
+    every weight is a probability (the first pass, before training, uses it: a model that gives no
+    attention must stop before the first update, not be skipped silently later).
+    """
+    groups = {}
+    for i, probe in enumerate(probes):
+        groups.setdefault(_inputs_key(probe), []).append(i)
+    result = [None] * len(probes)
+    for indices in groups.values():
+        batch = [probes[i] for i in indices]
+        for i, kinds in zip(indices, _run_batch(model, batch, pad_id, strict)):
+            result[i] = kinds
+    return result
 
 
-def run_probes(model, probes, pad_id=0):
-    """Probes -> [{kind: float32 [L, H, Q, K]}] (one dict per probe), one batched forward pass."""
-    encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
+def _run_batch(model, probes, pad_id, strict):
+    encoder_decoder = is_encoder_decoder(model)
+    accepted = accepted_inputs(model) or set()
     device = _device_of(model)
     ids, mask = _pad([p.input_ids for p in probes], pad_id)
     kwargs = dict(input_ids=ids.to(device), attention_mask=mask.to(device), output_attentions=True,
                   return_dict=True)
-    if all(p.token_type_ids is not None for p in probes) and _accepts(model, "token_type_ids"):
+    if probes[0].token_type_ids is not None and "token_type_ids" in accepted:
         kwargs["token_type_ids"] = _pad([p.token_type_ids for p in probes], 0)[0].to(device)
     if encoder_decoder:
         dec_ids, dec_mask = _pad([p.decoder_input_ids for p in probes], pad_id)
         kwargs.update(decoder_input_ids=dec_ids.to(device), decoder_attention_mask=dec_mask.to(device))
-    if _accepts(model, "use_cache") or encoder_decoder:
+    if "use_cache" in accepted or encoder_decoder:
         kwargs["use_cache"] = False
     with probing_mode(model):
-        out = model(**kwargs)
+        out = forward_target(model)(**kwargs)
+    width = ids.shape[1]
+    if encoder_decoder:
+        dec_width = kwargs["decoder_input_ids"].shape[1]
+        fields = {"encoder": ("encoder_attentions", width, width), "decoder": ("decoder_attentions", dec_width, dec_width),
+                  "cross": ("cross_attentions", dec_width, width)}
+    else:
+        fields = {"self": ("attentions", width, width)}
+    layers = {kind: _layers(out, field, model, len(probes), q, k) for kind, (field, q, k) in fields.items()}
+    causal = {"self": causal_self_attention(model), "encoder": False, "decoder": True, "cross": False}
     result = []
     for b, p in enumerate(probes):
         n = len(p.input_ids)
-        if encoder_decoder:
-            m = len(p.decoder_input_ids)
-            kinds = {"encoder": _stack(_check(out, "encoder_attentions", model), b, n, n),
-                     "decoder": _stack(_check(out, "decoder_attentions", model), b, m, m),
-                     "cross": _stack(_check(out, "cross_attentions", model), b, m, n)}
-        else:
-            kinds = {"self": _stack(_check(out, "attentions", model), b, n, n)}
+        m = len(p.decoder_input_ids) if encoder_decoder else n
+        lengths = {"self": (n, n), "encoder": (n, n), "decoder": (m, m), "cross": (m, n)}
+        kinds = {}
+        for kind, stack in layers.items():
+            q, k = lengths[kind]
+            kinds[kind] = np.stack([layer[b, :, :q, :k].float().cpu().numpy() for layer in stack])
+            _check_weights(kinds[kind], model, p.name, kind, causal[kind], strict)
         result.append(kinds)
     return result
 
 
-def _check(out, field, model):
+def _layers(out, field, model, batch, queries, keys):
     value = getattr(out, field, None)
     if not value or any(v is None for v in value):
+        impl = _implementations(model)
         raise AttentionUnavailableError(
-            f"{type(model).__name__} returned no {field} with output_attentions=True "
-            f"(attention implementation {_attn_implementation(model)!r}); tb-attention needs a model "
-            f"that can return attention weights")
+            f"{type(base_model(model)).__name__} returned no {field} with output_attentions=True "
+            f"(attention implementation {impl[0] if impl else None!r}); tb-attention needs a model that can "
+            f"return its attention weights: load it with attn_implementation='eager'")
+    for layer in value:
+        if layer.dim() != 4 or layer.shape[0] != batch or tuple(layer.shape[2:]) != (queries, keys):
+            raise AttentionUnavailableError(
+                f"{type(model).__name__} returned {field} of shape {tuple(layer.shape)} for a batch of "
+                f"{batch} x {queries} x {keys} tokens: its attention covers positions that are not the "
+                f"probe's tokens (e.g. virtual tokens of PEFT prompt or prefix tuning), so tb-attention "
+                f"cannot tell which weight belongs to which token")
     return value
+
+
+def _check_weights(a, model, probe, kind, causal, strict):
+    name = type(base_model(model)).__name__
+    if causal and a.shape[-2] > 1 and np.abs(np.triu(a, 1)).max() > CAUSAL_TOLERANCE:
+        raise AttentionUnavailableError(
+            f"{name}'s {kind} attention for probe {probe!r} weights later tokens although its attention "
+            f"is causal: these are not its attention weights (attention implementation "
+            f"{_implementations(model)[0]!r}); load it with attn_implementation='eager'")
+    if not strict:
+        return  # NaN of a diverged model later on: the writer skips that snapshot with a warning
+    sums = a.sum(-1)
+    if not np.isfinite(a).all() or a.min() < -CAUSAL_TOLERANCE or sums.max() > 1 + ROW_SUM_TOLERANCE \
+            or sums.min() <= 0:
+        raise AttentionUnavailableError(
+            f"{name}'s {kind} attention for probe {probe!r} is not a probability distribution over keys "
+            f"(weights in [{a.min():.3g}, {a.max():.3g}], row sums in [{sums.min():.3g}, {sums.max():.3g}]): "
+            f"tb-attention stores attention weights only")

@@ -101,14 +101,6 @@ def _special_mask(tokenizer, ids):
     return [int(i) in special for i in ids]
 
 
-def model_token_limit(model):
-    """How many positions the model can embed (None: no fixed limit, e.g. T5's relative positions)."""
-    config = getattr(model, "config", None)
-    limits = [getattr(config, key, None) for key in ("max_position_embeddings", "n_positions", "n_ctx")]
-    limits = [int(n) for n in limits if isinstance(n, int) and n > 0]
-    return min(limits) if limits else None
-
-
 def tokenize(tokenizer, name, text, pair, max_tokens, *, encoder_decoder=False, model=None):
     """One probe -> Probe, truncated to max_tokens with a warning."""
     enc_pair = None if encoder_decoder else pair
@@ -139,6 +131,9 @@ def _decoder_inputs(model, labels):
     """Teacher-forced decoder input: the labels shifted right by the model's own rule."""
     import torch
 
+    from .model_access import base_model
+
+    model = base_model(model)
     label_tensor = torch.tensor([labels])
     if hasattr(model, "prepare_decoder_input_ids_from_labels"):
         return [int(i) for i in model.prepare_decoder_input_ids_from_labels(labels=label_tensor)[0]]

@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "AttentionCallback": ".callback",
+    "AttentionRecorder": ".callback",
     "AttentionSummaryWriter": ".summary_writer",
     "read_run": ".reader",
     "RunLog": ".reader",

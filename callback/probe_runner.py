@@ -1,0 +1,97 @@
+"""Probes made ready for one model, run through it and written: the part every loop shares.
+
+The Trainer callback, the custom-loop recorder and the Lightning callback all use this class, so a
+probe sees the same inputs and the same checks whatever runs the training.
+"""
+import warnings
+
+from .model_access import is_encoder_decoder, token_limit
+from .probe_pass import run_probes
+from .probes import DEFAULT_MAX_TOKENS, induction_probe, tokenize, validate_probes
+
+
+def check_options(max_tokens, induction):
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 2:
+        raise ValueError(f"max_tokens must be an integer >= 2, got {max_tokens!r}")
+    if induction not in (None, True, False):
+        raise TypeError("induction_probe must be True, False or None (automatic)")
+
+
+def resolve_tokenizer(tokenizer):
+    tok = getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps its tokenizer
+    if tok is None or not hasattr(tok, "convert_ids_to_tokens") or not callable(tok):
+        raise ValueError("tb-attention needs a Hugging Face tokenizer to tokenize the probes: pass "
+                         "processing_class=tokenizer to the Trainer, or tokenizer=tok")
+    return tok
+
+
+class ProbeRunner:
+    """Tokenized probes for `model`, checked by a first pass before any training.
+
+    The first pass (kept as `first_outputs`, the snapshot before the first update) stops with a clear
+    error when the model cannot return its attention. The built-in induction probe is added for
+    models with causal self-attention (or when asked for).
+    """
+
+    def __init__(self, model, tokenizer, probes, *, names=None, max_tokens=DEFAULT_MAX_TOKENS,
+                 induction_probe=None):
+        check_options(max_tokens, induction_probe)
+        specs = validate_probes(probes, names)
+        tok = resolve_tokenizer(tokenizer)
+        self.model = model
+        limit = token_limit(model)
+        # a probe longer than the model's position table would crash its forward pass
+        self.max_tokens = min(max_tokens, limit) if limit is not None else max_tokens
+        encoder_decoder = is_encoder_decoder(model)
+        self.probes = [tokenize(tok, name, text, pair, self.max_tokens, encoder_decoder=encoder_decoder,
+                                model=model) for name, text, pair in specs]
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+        outputs = run_probes(model, self.probes, self.pad_id, strict=True)
+        causal = (not encoder_decoder and len(self.probes[0].input_ids) > 1
+                  and not (outputs[0]["self"][..., 0, 1:] != 0).any())
+        if induction_probe or (induction_probe is None and causal):
+            extra = self._induction_probe(tok, explicit=bool(induction_probe))
+            if extra is not None:
+                self.probes.append(extra)
+                outputs += run_probes(model, [extra], self.pad_id, strict=True)
+        self.first_outputs = outputs
+        self._skipped = set()
+
+    def _induction_probe(self, tok, explicit):
+        """The built-in induction probe; when only added automatically, a too-small budget skips it."""
+        try:
+            extra = induction_probe(tok, self.max_tokens)
+        except ValueError as e:
+            if explicit:
+                raise
+            warnings.warn(f"tb-attention: no built-in induction probe: {e}", UserWarning, stacklevel=4)
+            return None
+        if extra.name in {p.name for p in self.probes}:
+            extra.name = extra.name + " (built-in)"
+        return extra
+
+    @property
+    def names(self):
+        return [p.name for p in self.probes]
+
+    def run(self):
+        """[{kind: float32 [L, H, Q, K]}] of every probe at the model's current weights."""
+        return run_probes(self.model, self.probes, self.pad_id)
+
+    def declare(self, writer):
+        for p in self.probes:
+            writer.add_probe(p.name, **p.writer_kwargs())
+
+    def write(self, writer, step, outputs, skip=()):
+        """Write one snapshot of every probe; (probe, kind) pairs in `skip` are left out."""
+        for probe, kinds in zip(self.probes, outputs):
+            for kind, attention in kinds.items():
+                if (probe.name, kind) in skip:
+                    continue
+                try:
+                    writer.add_attention(step, probe.name, attention, kind=kind)
+                except ValueError as e:  # e.g. NaN attention of a diverged model: skip, keep training
+                    if (probe.name, kind) not in self._skipped:
+                        warnings.warn(f"tb-attention: snapshot of {probe.name!r} ({kind}) at step {step} "
+                                      f"skipped: {e}", RuntimeWarning, stacklevel=3)
+                        self._skipped.add((probe.name, kind))

@@ -1,0 +1,63 @@
+"""Attention snapshots from any training loop: plain PyTorch, accelerate, or anything else.
+
+    recorder = AttentionRecorder(model, tokenizer, ["The cat sat on the mat."], log_dir="logs/run")
+    for step, batch in enumerate(loader):
+        ...                                   # forward, backward, optimizer step
+        if step % 100 == 0:
+            recorder.snapshot(step)
+    recorder.close()
+
+The probes run exactly as under the Trainer callback: eager attention, eval mode, no_grad, the RNG
+and every module's mode restored afterwards (also on error), so training is unchanged.
+"""
+from tb_attention_plugin.summary_writer import AttentionSummaryWriter
+
+from .probe_runner import ProbeRunner
+from .probes import DEFAULT_MAX_TOKENS
+
+
+class AttentionRecorder:
+    """Runs fixed probe sentences through `model` and writes their attention to `log_dir`.
+
+    Args:
+        model: a transformers model, also inside torch.compile / DDP / PEFT wrappers.
+        tokenizer: the model's tokenizer.
+        probes: strings or (text, text_pair) tuples.
+        log_dir: run directory. None runs the probes and writes nothing: the other ranks of a sharded
+            (FSDP / ZeRO-3) run, which must join every probe forward while rank 0 writes.
+        names, max_tokens, induction_probe: as for AttentionCallback.
+
+    Construction runs the probes once to check that the model returns its attention (a clear error
+    otherwise, before any training); `snapshot(step)` logs them at the model's current weights.
+    """
+
+    def __init__(self, model, tokenizer, probes, log_dir, *, names=None, max_tokens=DEFAULT_MAX_TOKENS,
+                 induction_probe=None):
+        self.runner = ProbeRunner(model, tokenizer, probes, names=names, max_tokens=max_tokens,
+                                  induction_probe=induction_probe)
+        self.writer = AttentionSummaryWriter(log_dir) if log_dir is not None else None
+        if self.writer is not None:
+            self.runner.declare(self.writer)
+
+    @property
+    def probes(self):
+        return self.runner.names
+
+    def snapshot(self, step):
+        """Run the probes at the current weights and log them at `step` (an integer)."""
+        if isinstance(step, bool) or not hasattr(step, "__index__"):
+            raise TypeError(f"step must be an integer, got {step!r}")
+        outputs = self.runner.run()
+        if self.writer is not None:
+            self.runner.write(self.writer, int(step), outputs)
+        return outputs
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
