@@ -68,12 +68,34 @@ class FormatError(ValueError):
 
 # ---------------------------------------------------------------- tags and metadata
 
+def _tag_safe(c):
+    """Whether a character may stand in a tag as it is. RustBoard's blob keys are JSON that it parses
+    into borrowed strings, so a tag (or run) holding a character JSON escapes (`"`, `\\`, control
+    characters) makes every blob of the tag unreadable there; `/` separates a tag's parts and `%` is
+    the escape itself."""
+    o = ord(c)
+    return c not in '%"\\/' and o >= 0x20 and not 0x7F <= o <= 0x9F
+
+
+def needs_json_escape(text):
+    """Whether a string needs an escape in JSON: then RustBoard cannot parse a blob key holding it."""
+    return any(c in '"\\' or ord(c) < 0x20 for c in text)
+
+
+def tag_name(probe):
+    """A probe's name as spelled in its tags: `%`, `"`, `\\`, `/` and control characters are
+    percent-encoded (UTF-8), everything else (ordinary unicode included) is kept. Readers take the
+    name from the metadata (`probe`), never from the tag, so any spelling, old ones included, reads."""
+    return "".join(c if _tag_safe(c) else "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
+                   for c in probe)
+
+
 def snapshot_tag(probe, kind):
-    return f"{SNAPSHOT_TAG_PREFIX}{probe}/{kind}"
+    return f"{SNAPSHOT_TAG_PREFIX}{tag_name(probe)}/{kind}"
 
 
 def stats_tag(probe, kind):
-    return f"{STATS_TAG_PREFIX}{probe}/{kind}"
+    return f"{STATS_TAG_PREFIX}{tag_name(probe)}/{kind}"
 
 
 def probe_metadata(probe_info, kind, *, causal, layers, heads):
@@ -97,7 +119,10 @@ def probe_metadata(probe_info, kind, *, causal, layers, heads):
         "decoder_special": probe_info.get("decoder_special"),
         "stats": list(STAT_NAMES),
     }
-    return meta
+    try:
+        return _check_values(meta)
+    except FormatError as e:  # e.g. a model or probe beyond the format's limits: nothing is written
+        raise ValueError(f"probe {meta['probe']!r} kind {kind!r} cannot be logged: {e}") from None
 
 
 def _summary_metadata(meta, data_class):
@@ -108,56 +133,93 @@ def _summary_metadata(meta, data_class):
     )
 
 
+# Bounds on what a record may claim (docs/format.md, "Limits"): every reader allocates at most a
+# small multiple of what a probe's metadata says, and the metadata cannot claim more than this. The
+# writer refuses larger snapshots (a ValueError before anything is written).
+MAX_LAYERS = 1024
+MAX_HEADS = 1024
+MAX_TOKENS = 16384                # per token list (tokens, decoder_tokens)
+MAX_SNAPSHOT_WEIGHTS = 1 << 28    # layers x heads x query x key of one snapshot: 256 MiB as stored
+MAX_METADATA_BYTES = 4 << 20      # the JSON plugin metadata of one tag
+MAX_HEADER_BYTES = 64 << 10       # the JSON header (blob 0) of one snapshot
+MAX_STATS = 256
+
+
+def _loads(data, what, limit):
+    """JSON text (bytes or str) of at most `limit` bytes -> object; FormatError on anything else,
+    deep nesting included (json raises RecursionError there, not ValueError)."""
+    if len(data) > limit:
+        raise FormatError(f"{what} is {len(data)} bytes, more than the {limit} this format accepts")
+    try:
+        return json.loads(data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data)
+    except RecursionError:
+        raise FormatError(f"{what} is nested too deeply to be ours") from None
+    except (ValueError, UnicodeDecodeError, TypeError) as e:
+        raise FormatError(f"{what} is not JSON: {e}") from None
+
+
 def parse_plugin_content(content):
     """bytes from SummaryMetadata.plugin_data.content -> metadata dict (FormatError if not ours)."""
-    try:
-        meta = json.loads(content.decode("utf-8") if isinstance(content, (bytes, bytearray)) else content)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise FormatError(f"attention metadata is not JSON: {e}") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("version"), int):
+    meta = _loads(content, "attention metadata", MAX_METADATA_BYTES)
+    if not isinstance(meta, dict) or isinstance(meta.get("version"), bool) or not isinstance(meta.get("version"), int):
         raise FormatError("attention metadata has no version")
     if meta["version"] > FORMAT_VERSION:
         raise FormatError(f"attention log format v{meta['version']} is newer than this reader "
                           f"(v{FORMAT_VERSION}): upgrade tb-attention")
     required = ("probe", "kind", "layers", "heads", "tokens", "segments", "special", "query", "key")
     missing = [k for k in required if k not in meta]
-    if missing or meta["kind"] not in KIND_SIDES:
+    if missing or not isinstance(meta["kind"], str) or meta["kind"] not in KIND_SIDES:
         raise FormatError(f"attention metadata lacks {missing or 'a known kind'}")
     return _check_values(meta)
-
-
-MAX_DIM = 1 << 16  # sanity bound on layers / heads / tokens read from metadata
 
 
 def _check_values(meta):
     """Reject metadata whose values no reader can use safely (types, sizes, consistent sides)."""
     if not isinstance(meta["probe"], str) or not meta["probe"]:
         raise FormatError(f"attention metadata has an invalid probe name: {meta['probe']!r}")
-    for key in ("layers", "heads"):
+    for key, limit in (("layers", MAX_LAYERS), ("heads", MAX_HEADS)):
         value = meta[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DIM:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise FormatError(f"attention metadata has an invalid {key}: {value!r}")
-    tokens = meta["tokens"]
-    if not isinstance(tokens, list) or not tokens or len(tokens) > MAX_DIM \
-            or not all(isinstance(t, str) for t in tokens):
-        raise FormatError("attention metadata has invalid tokens")
-    for key in ("segments", "special"):
-        if not isinstance(meta[key], list) or len(meta[key]) != len(tokens):
-            raise FormatError(f"attention metadata has an invalid {key} list")
-    for key in ("decoder_tokens", "decoder_special"):
+        if value > limit:
+            raise FormatError(f"attention metadata claims {value} {key}, more than the {limit} this format "
+                              f"accepts")
+    for key in ("tokens", "decoder_tokens"):
         value = meta.get(key)
-        if value is not None and (not isinstance(value, list) or len(value) > MAX_DIM):
-            raise FormatError(f"attention metadata has an invalid {key}")
-    if meta.get("decoder_tokens") is not None and not all(isinstance(t, str) for t in meta["decoder_tokens"]):
-        raise FormatError("attention metadata has invalid decoder_tokens")
+        if value is None and key == "decoder_tokens":
+            continue
+        if not isinstance(value, list) or not (value or key == "decoder_tokens") \
+                or not all(isinstance(t, str) for t in value):
+            raise FormatError(f"attention metadata has invalid {key}")
+        if len(value) > MAX_TOKENS:
+            raise FormatError(f"attention metadata claims {len(value)} {key}, more than the {MAX_TOKENS} "
+                              f"this format accepts")
+    for key in ("segments", "special"):
+        if not isinstance(meta[key], list) or len(meta[key]) != len(meta["tokens"]):
+            raise FormatError(f"attention metadata has an invalid {key} list")
+    value = meta.get("decoder_special")
+    if value is not None and (not isinstance(value, list) or len(value) > MAX_TOKENS):
+        raise FormatError("attention metadata has an invalid decoder_special")
     if (meta["query"], meta["key"]) != KIND_SIDES[meta["kind"]]:
         raise FormatError("attention metadata has query/key sides that do not match its kind")
-    token_side(meta, meta["query"])
-    token_side(meta, meta["key"])
+    heads, queries, keys = layer_shape(meta)
+    weights = meta["layers"] * heads * queries * keys
+    if weights > MAX_SNAPSHOT_WEIGHTS:
+        raise FormatError(f"attention metadata claims snapshots of {meta['layers']} layers x {heads} heads x "
+                          f"{queries} x {keys} tokens = {weights} weights, more than the "
+                          f"{MAX_SNAPSHOT_WEIGHTS} this format accepts")
     names = meta.get("stats", list(STAT_NAMES))
-    if not isinstance(names, list) or not names or len(names) > 256 or not all(isinstance(n, str) for n in names):
+    if not isinstance(names, list) or not names or len(names) > MAX_STATS \
+            or not all(isinstance(n, str) for n in names):
         raise FormatError("attention metadata has an invalid stats list")
     return meta
+
+
+def layer_shape(meta):
+    """(heads, query length, key length) that every layer blob of this probe and kind must hold:
+    the metadata's heads and the lengths of the token lists its kind's query and key refer to."""
+    query, key = KIND_SIDES[meta["kind"]]
+    return int(meta["heads"]), len(token_side(meta, query)), len(token_side(meta, key))
 
 
 def token_side(meta, side):
@@ -184,27 +246,52 @@ def encode_layer(q, reference=None, ref_step=0):
     return header + _compressor().compress(np.ascontiguousarray(payload).tobytes())
 
 
-def layer_blob_info(blob):
-    """(encoding, ref_step, ref_crc, (H, Q, K)) of a layer blob, without decompressing it."""
+def layer_blob_info(blob, expected=None):
+    """(encoding, ref_step, ref_crc, (H, Q, K)) of a layer blob, without decompressing it.
+
+    expected: the (H, Q, K) the probe's metadata says (`layer_shape(meta)`); a blob whose header
+    disagrees is rejected here, before anything is allocated. Without it only the format's limits
+    apply."""
     if len(blob) < _LAYER_HEADER.size:
         raise FormatError("attention layer blob is truncated")
     magic, version, encoding, ref_step, ref_crc, h, qn, kn = _LAYER_HEADER.unpack_from(blob)
     if magic != _LAYER_MAGIC or version > FORMAT_VERSION or encoding not in (ENCODING_KEYFRAME, ENCODING_DELTA):
         raise FormatError("not an attention layer blob of a known version")
-    return encoding, ref_step, ref_crc, (h, qn, kn)
+    shape = (h, qn, kn)
+    if expected is not None:
+        if shape != tuple(expected):
+            raise FormatError("attention layer blob holds %dx%dx%d (heads x query x key) weights but the "
+                              "probe's metadata says %dx%dx%d" % (shape + tuple(expected)))
+    elif not h or not qn or not kn or h * qn * kn > MAX_SNAPSHOT_WEIGHTS:
+        raise FormatError("attention layer blob claims %dx%dx%d weights" % shape)
+    return encoding, ref_step, ref_crc, shape
 
 
-def decode_layer(blob, reference=None):
-    """Layer blob -> uint8 [H, Q, K]. A delta blob needs its reference step's decoded bytes as
-    `reference` (decode_layer_at follows a whole chain)."""
-    encoding, ref_step, ref_crc, shape = layer_blob_info(blob)
-    size = shape[0] * shape[1] * shape[2]
+def _decompress(frame, size):
+    """The zstd frame of a layer -> exactly `size` bytes, never allocating more: `max_output_size`
+    bounds a frame that does not declare its content size, and is ignored by zstandard when the
+    frame does, so a declared size other than `size` is rejected before decompressing."""
     try:
-        raw = _decompressor().decompress(blob[_LAYER_HEADER.size:], max_output_size=size)
+        declared = zstandard.frame_content_size(frame)
+    except zstandard.ZstdError:
+        raise FormatError("attention layer blob holds no zstd frame") from None
+    if declared not in (-1, size):
+        raise FormatError(f"attention layer blob declares {declared} bytes for a {size}-byte layer")
+    try:
+        raw = _decompressor().decompress(frame, max_output_size=size, allow_extra_data=False)
     except zstandard.ZstdError as e:
-        raise FormatError(f"attention layer blob does not decompress: {e}") from None
+        raise FormatError(f"attention layer blob does not decompress to {size} bytes: {e}") from None
     if len(raw) != size:
         raise FormatError("attention layer blob has the wrong size")
+    return raw
+
+
+def decode_layer(blob, reference=None, expected=None):
+    """Layer blob -> uint8 [H, Q, K]. A delta blob needs its reference step's decoded bytes as
+    `reference` (decode_layer_at follows a whole chain). `expected`: see layer_blob_info; readers
+    pass `layer_shape(meta)`, so no blob makes them allocate more than the metadata says."""
+    encoding, ref_step, ref_crc, shape = layer_blob_info(blob, expected)
+    raw = _decompress(blob[_LAYER_HEADER.size:], shape[0] * shape[1] * shape[2])
     q = np.frombuffer(raw, dtype=np.uint8).reshape(shape)
     if encoding == ENCODING_KEYFRAME:
         return q
@@ -213,11 +300,12 @@ def decode_layer(blob, reference=None):
     return q + reference
 
 
-def decode_layer_at(step, layer_blob_of, decoded=None):
+def decode_layer_at(step, layer_blob_of, decoded=None, expected=None):
     """Decode one layer at `step`, following its delta chain back to the keyframe.
 
     layer_blob_of(step) -> that layer's blob at another step (None if that step is not logged);
-    `decoded` is an optional dict step -> uint8 layer that callers keep as a cache (filled here).
+    `decoded` is an optional dict step -> uint8 layer that callers keep as a cache (filled here);
+    `expected`: the (H, Q, K) of the probe's metadata (layer_shape), checked on every blob.
     """
     decoded = {} if decoded is None else decoded
     chain, current = [], step
@@ -225,7 +313,7 @@ def decode_layer_at(step, layer_blob_of, decoded=None):
         blob = layer_blob_of(current)
         if blob is None:
             raise FormatError(f"reference snapshot at step {current} is missing")
-        encoding, ref_step, _, _ = layer_blob_info(blob)
+        encoding, ref_step, _, _ = layer_blob_info(blob, expected)
         chain.append((current, blob, encoding))
         if encoding == ENCODING_KEYFRAME:
             break
@@ -235,7 +323,7 @@ def decode_layer_at(step, layer_blob_of, decoded=None):
         current = ref_step
     for at, blob, encoding in reversed(chain):
         ref = None if encoding == ENCODING_KEYFRAME else decoded[layer_blob_info(blob)[1]]
-        decoded[at] = decode_layer(blob, ref)
+        decoded[at] = decode_layer(blob, ref, expected)
     return decoded[step]
 
 
@@ -245,10 +333,10 @@ def encode_snapshot_header(step, layers, heads, queries, keys):
 
 
 def parse_snapshot_header(blob):
+    header = _loads(blob, "attention snapshot header", MAX_HEADER_BYTES)
     try:
-        header = json.loads(blob.decode("utf-8"))
         int(header["layers"]), int(header["step"])
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise FormatError("attention snapshot header is not valid JSON") from None
     return header
 

@@ -1,6 +1,7 @@
 """The Attention tab's backend: the routes of docs/http-api.md over TensorBoard's data provider.
 
-Every route validates its query string (400 with {"error": ...} on a missing or malformed parameter),
+Every route validates its query string (400 with {"error": ...} on a missing or malformed parameter,
+or when TensorBoard's loader cannot serve the data, e.g. RustBoard and a run directory named with `"`),
 answers 404 for anything that does not exist or cannot be decoded, and reads only through
 `context.data_provider` (or the fixed static directory), so no request can touch other files.
 """
@@ -17,7 +18,7 @@ from . import format as fmt
 from . import head_types
 from . import http_payload
 from . import plugin_static
-from .plugin_data import AttentionData, Unavailable
+from .plugin_data import AttentionData, Unavailable, Unservable
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def _route(handler):
     def app(self, request):
         try:
             return handler(self, request)
-        except BadRequest as e:
+        except (BadRequest, Unservable) as e:
             return http_payload.error_response(400, str(e))
         except (Unavailable, errors.NotFoundError) as e:
             return http_payload.error_response(404, str(e))

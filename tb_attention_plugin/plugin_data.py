@@ -23,7 +23,7 @@ from . import format as fmt
 from .head_types import classify_heads
 from . import plugin_prefetch
 from .plugin_cache import LRUCache
-from .plugin_snapshot import SnapshotReader
+from .plugin_snapshot import BlobKeyRefused, SnapshotReader
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ DOWNSAMPLE_ALL = 1_000_000  # "every point": the loaders keep everything for thi
 
 class Unavailable(Exception):
     """The requested run/probe/kind/step/layer does not exist or cannot be decoded (HTTP 404)."""
+
+
+class Unservable(Exception):
+    """TensorBoard's loader cannot hand the plugin this data (HTTP 400); the message says what to do."""
 
 
 # What a data provider raises on a record it cannot convert (e.g. a tensor whose content does not
@@ -90,7 +94,10 @@ class AttentionData:
             except (fmt.FormatError, KeyError, TypeError, ValueError) as e:
                 self._warn_once(("meta", eid, run, tag), "skipped tag %r of run %r: %s", tag, run, e)
                 continue
-            result[(meta["probe"], meta["kind"])] = (tag, meta, series)
+            key = (meta["probe"], meta["kind"])
+            if key in result and tag not in (fmt.snapshot_tag(*key), fmt.stats_tag(*key)):
+                continue  # the same probe under an older tag spelling as well: the current one wins
+            result[key] = (tag, meta, series)
         return result
 
     @staticmethod
@@ -237,10 +244,13 @@ class AttentionData:
             raise Unavailable(f"layer {layer} does not exist: the model has {n_layers} layers (0..{n_layers - 1})")
         layer_ids = list(range(n_layers)) if layer is None else [layer]
         try:
-            decoded = self._snapshots.read(ctx, series, step, layer_ids, meta["heads"])
+            decoded = self._snapshots.read(ctx, series, step, layer_ids, fmt.layer_shape(meta))
             shapes = {a.shape for a in decoded}
             if len(shapes) != 1:
                 raise fmt.FormatError(f"layers have different shapes {sorted(shapes)}")
+        except BlobKeyRefused as e:  # the loader's limit, not a bad record: the step stays listed
+            self._warn_once(("key", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r: %s", tag, run, e)
+            raise Unservable(_refused_message(run, probe, kind, tag, e)) from None
         except (fmt.FormatError, errors.NotFoundError, ValueError, TypeError, IndexError) as e:
             self._bad_steps.put((eid, run, tag, step, record[0]), True)
             self._warn_once(("snap", eid, run, tag, step, record[0]),
@@ -336,6 +346,23 @@ class AttentionData:
                 steps = sorted(by_step)
                 tags[tag] = {"steps": steps, "values": [by_step[s] for s in steps]}
         return tags
+
+
+def _refused_message(run, probe, kind, tag, error):
+    """What to tell the user when the data provider refuses a blob key (RustBoard's keys are JSON
+    that cannot carry `"`, `\\` or control characters, escaped or not)."""
+    if fmt.needs_json_escape(run):
+        renamed = "".join("_" if fmt.needs_json_escape(c) else c for c in run)
+        return (f"TensorBoard's default data loader (RustBoard) cannot read the snapshots of run {run!r}: "
+                f"its directory name holds a character it cannot carry ('\"', '\\', a tab or another "
+                f"control character). Rename the run directory (e.g. to {renamed!r}) or start TensorBoard "
+                f"with --load_fast=false; its statistics and scalars are shown either way")
+    if fmt.needs_json_escape(tag):
+        return (f"TensorBoard's default data loader (RustBoard) cannot read the snapshots of probe {probe!r} "
+                f"in run {run!r}: they were written by an older tb-attention under the tag {tag!r}, which "
+                f"it cannot carry (logs written now use {fmt.snapshot_tag(probe, kind)!r}). "
+                f"Start TensorBoard with --load_fast=false to see them; statistics are shown either way")
+    return f"TensorBoard's data loader refused to read this snapshot: {error}"
 
 
 def _probe_order(item):

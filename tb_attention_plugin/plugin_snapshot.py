@@ -14,12 +14,19 @@ entry once the series lists the new record.
 import bisect
 import concurrent.futures
 
+from tensorboard import errors
+
 from . import format as fmt
 from .plugin_cache import LRUCache
 from .plugin_prefetch import blob_cache
 
 CHAIN_GUESS = fmt.MAX_CHAIN  # blobs fetched ahead per layer when nothing is known
 MAX_CHAIN_WALK = fmt.MAX_CHAIN               # the writer never chains more: a longer chain is corrupt
+
+
+class BlobKeyRefused(Exception):
+    """The data provider refused a blob key as malformed (RustBoard: a run or tag holding `"`, `\\`
+    or a control character, which its blob keys cannot carry). Not a corrupted record."""
 
 
 def _done(blob):
@@ -40,7 +47,10 @@ class SnapshotReader:
     # ------------------------------------------------------------ blobs
     def read_blob(self, ctx, key):
         """One blob from the data provider (no cache)."""
-        blob = self._provider.read_blob(ctx, blob_key=key)
+        try:
+            blob = self._provider.read_blob(ctx, blob_key=key)
+        except errors.InvalidArgumentError as e:
+            raise BlobKeyRefused(str(e)) from None
         if not isinstance(blob, (bytes, bytearray)):
             raise fmt.FormatError("blob is not bytes")
         return bytes(blob)
@@ -110,14 +120,16 @@ class SnapshotReader:
                 self._info.put(entry, info)
         return info
 
-    def read(self, ctx, series, step, layer_ids, heads):
-        """-> list of uint8 [H, Q, K], one per layer id. Raises FormatError (or the provider's
-        NotFoundError/ValueError) when a layer cannot be decoded."""
+    def read(self, ctx, series, step, layer_ids, shape):
+        """-> list of uint8 [H, Q, K], one per layer id; `shape` = format.layer_shape(meta), which
+        every blob's header must match before it is decompressed. Raises FormatError (or the
+        provider's NotFoundError/ValueError) when a layer cannot be decoded, BlobKeyRefused when the
+        provider cannot read the run's blobs at all."""
         fetched = {}
         self._fetch(ctx, [e for l in layer_ids for e in self._plan(series, step, l)], fetched)
-        return [self._decode(ctx, series, step, l, heads, fetched) for l in layer_ids]
+        return [self._decode(ctx, series, step, l, shape, fetched) for l in layer_ids]
 
-    def _decode(self, ctx, series, step, layer, heads, fetched, retry=True):
+    def _decode(self, ctx, series, step, layer, shape, fetched, retry=True):
         """Walk the chain back to a keyframe or a decoded layer, then decode forward."""
         chain, current = [], step
         reference = None
@@ -127,12 +139,14 @@ class SnapshotReader:
                 raise fmt.FormatError(f"its reference snapshot at step {current} is not loaded (with "
                                       f"--samples_per_plugin attention=K, use 0 to keep every step)")
             reference = self.decoded.get(entry)
-            if reference is not None:
+            if reference is not None and reference.shape == tuple(shape):
                 break
+            reference = None
             blob = self._fetch(ctx, [entry], fetched)[entry].result()
-            encoding, ref_step, _, shape = fmt.layer_blob_info(blob)
-            if shape[0] != heads:
-                raise fmt.FormatError(f"layer {layer} has {shape[0]} heads, the metadata says {heads}")
+            try:
+                encoding, ref_step, _, _ = fmt.layer_blob_info(blob, shape)
+            except fmt.FormatError as e:
+                raise fmt.FormatError(f"layer {layer}: {e}") from None
             self._info.put(entry, (encoding, ref_step))
             chain.append((entry, blob, encoding))
             if encoding == fmt.ENCODING_KEYFRAME:
@@ -142,7 +156,7 @@ class SnapshotReader:
             current = ref_step
         try:
             for entry, blob, encoding in reversed(chain):
-                reference = fmt.decode_layer(blob, None if encoding == fmt.ENCODING_KEYFRAME else reference)
+                reference = fmt.decode_layer(blob, None if encoding == fmt.ENCODING_KEYFRAME else reference, shape)
                 self.decoded.put(entry, reference)
         except fmt.FormatError:
             if not retry:
@@ -156,5 +170,5 @@ class SnapshotReader:
                     self.blobs.pop(entry)
                     self._info.pop(entry)
             fetched.clear()
-            return self._decode(ctx, series, step, layer, heads, fetched, retry=False)
+            return self._decode(ctx, series, step, layer, shape, fetched, retry=False)
         return reference

@@ -114,7 +114,8 @@ class ProbeLog:
             record = series.get(at)
             return None if record is None or len(record) != n_layers + 1 else record[1 + l]
 
-        out = [fmt.decode_layer_at(step, lambda at, l=l: blob_at(at, l)) for l in layer_ids]
+        shape = fmt.layer_shape(self.meta[kind])  # every blob is checked against it before decoding
+        out = [fmt.decode_layer_at(step, lambda at, l=l: blob_at(at, l), expected=shape) for l in layer_ids]
         return out[0] if layer is not None else np.stack(out)
 
     def attention(self, step, kind=None, layer=None):

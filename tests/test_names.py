@@ -1,0 +1,211 @@
+"""Probe and run names holding characters RustBoard cannot carry in a blob key (`"`, `\\`, a tab,
+a newline, control characters), through both of TensorBoard's loaders.
+
+RustBoard's blob keys are base64 of a JSON array [experiment, run, tag, step, index] that it parses
+into borrowed strings, so any string that needs a JSON escape fails with 400 "BadJson": the writer's
+tags therefore percent-encode those characters (the display name lives in the metadata), while a run
+directory name cannot be changed by the plugin: such runs answer a clear 400 under RustBoard only.
+One TensorBoard process per loader serves the whole module.
+"""
+import os
+import urllib.parse
+
+import numpy as np
+import pytest
+
+from tb_attention_plugin import format as fmt
+from tb_attention_plugin import read_run
+from tb_attention_plugin.event_file import event_files, frame_record, iter_events
+from tb_attention_plugin.http_payload import decode_container
+
+from plugin_fixtures import App, TensorBoardProcess, assert_json_error, tensorboard_env, write_run
+
+LOADERS = {"rustboard": (), "python": ("--load_fast=false",)}
+STEPS = range(0, 9, 3)
+PROBE_NAMES = ['She said "no" to the cat.', "back\\slash", "tab\there", "new\nline", "bell\x07 rings",
+               "100% sure", "del\x7f", "Katze 猫 ünïcode"]
+BAD_RUNS = ['q"uote', "back\\slash", "tab\there"]  # run directory names RustBoard cannot serve
+OLD_RUN = "old_spelling"                            # tags spelled as before this fix: raw names
+
+
+def q(route, **params):
+    return f"data/plugin/attention/{route}?" + urllib.parse.urlencode(params)
+
+
+def rewrite_old_spelling(run_dir):
+    """Give every attention tag the spelling writers used before: the raw probe name."""
+    (path,) = event_files(str(run_dir))
+    events = list(iter_events(path))
+    metas = {}
+    for event in events:
+        for value in event.summary.value:
+            if value.HasField("metadata") and value.metadata.plugin_data.plugin_name == fmt.PLUGIN_NAME:
+                metas[value.tag] = fmt.parse_plugin_content(value.metadata.plugin_data.content)
+    for event in events:
+        for value in event.summary.value:
+            if value.tag in metas:
+                meta = metas[value.tag]
+                prefix = value.tag[:value.tag.index("/") + 1]
+                value.tag = f"{prefix}{meta['probe']}/{meta['kind']}"
+    with open(path, "wb") as f:
+        for event in events:
+            f.write(frame_record(event.SerializeToString()))
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("name_logs")
+    write_run(root / "plain", STEPS, probes=PROBE_NAMES, layers=2, heads=2, n_tokens=5)
+    for i, run in enumerate(BAD_RUNS):
+        write_run(root / run, STEPS, probes=("p", 'say "hi"'), layers=1, heads=2, n_tokens=4, seed=10 + i)
+    write_run(root / OLD_RUN, STEPS, probes=('She said "no"', "plain probe"), layers=1, heads=2, n_tokens=4,
+              seed=20)
+    rewrite_old_spelling(root / OLD_RUN)
+    return root
+
+
+@pytest.fixture(scope="module")
+def expected(logs):
+    return {run: read_run(str(logs / run)) for run in ["plain", OLD_RUN] + BAD_RUNS}
+
+
+@pytest.fixture(scope="module", params=sorted(LOADERS))
+def tb(request, logs, expected, tmp_path_factory):
+    proc = TensorBoardProcess(logs, *LOADERS[request.param], env=tensorboard_env(tmp_path_factory.mktemp("env")))
+    proc.start()
+    proc.loader = request.param
+    try:
+        def loaded():
+            runs = {r["run"]: r for r in proc.json(q("index"))["runs"]}
+            return set(runs) == set(expected) and all(
+                k["steps"] == list(STEPS) for r in runs.values() for p in r["probes"] for k in p["kinds"])
+        proc.poll(loaded, timeout=90)
+        yield proc
+    finally:
+        proc.stop()
+
+
+def test_tag_spelling_escapes_only_what_rustboard_cannot_carry():
+    assert fmt.snapshot_tag('She said "no" to the cat.', "self") == "attention/She said %22no%22 to the cat./self"
+    assert fmt.stats_tag("a\\b\tc\nd\x07e\x7ff", "cross") == "attention_stats/a%5Cb%09c%0Ad%07e%7Ff/cross"
+    assert fmt.snapshot_tag("100% sure/x", "self") == "attention/100%25 sure%2Fx/self"
+    assert fmt.snapshot_tag("Katze 猫 ünïcode [CLS]'s", "decoder") == "attention/Katze 猫 ünïcode [CLS]'s/decoder"
+
+
+def test_read_run_takes_names_from_the_metadata(logs, expected):
+    assert expected["plain"].probes == PROBE_NAMES
+    assert expected[OLD_RUN].probes == ['She said "no"', "plain probe"]
+    for run in BAD_RUNS:
+        assert expected[run].probes == ["p", 'say "hi"']
+        assert expected[run].probe('say "hi"').steps == list(STEPS)
+    # the tags on disk hold no character that needs a JSON escape (old spelling excepted)
+    for run in ["plain"] + BAD_RUNS:
+        for path in event_files(str(logs / run)):
+            for event in iter_events(path):
+                for value in event.summary.value:
+                    assert not any(c in value.tag for c in '"\\') and all(ord(c) >= 0x20 for c in value.tag)
+
+
+def test_every_probe_name_is_served_by_both_loaders(tb, expected):
+    runs = {r["run"]: r for r in tb.json(q("index"))["runs"]}
+    assert [p["name"] for p in runs["plain"]["probes"]] == PROBE_NAMES
+    probe_log = expected["plain"]
+    for name in PROBE_NAMES:
+        for step in STEPS:
+            status, _, body = tb.get(q("snapshot", run="plain", probe=name, kind="self", step=step))
+            assert status == 200, (tb.loader, name, body[:300])
+            header, data = decode_container(body)
+            assert header["probe"] == name
+            np.testing.assert_array_equal(data, probe_log.probe(name).quantized(step))
+        status, _, body = tb.get(q("snapshot", run="plain", probe=name, kind="self", step=STEPS[-1], layer=1))
+        assert status == 200, (tb.loader, name, body[:300])
+        np.testing.assert_array_equal(decode_container(body)[1][0], probe_log.probe(name).quantized(STEPS[-1], layer=1))
+        status, _, body = tb.get(q("stats", run="plain", probe=name, kind="self"))
+        assert status == 200, (tb.loader, name, body[:300])
+        header, data = decode_container(body)
+        np.testing.assert_array_equal(data[header["stats"].index("entropy")], probe_log.probe(name).stats()["entropy"])
+
+
+def test_run_names_rustboard_cannot_carry(tb, expected):
+    """Python loader: served. RustBoard: listed, statistics served, snapshots a clear 400 that says
+    what to do (the blob key of such a run cannot be parsed by RustBoard, whatever its spelling)."""
+    runs = {r["run"]: r for r in tb.json(q("index"))["runs"]}
+    for run in BAD_RUNS:
+        assert [p["name"] for p in runs[run]["probes"]] == ["p", 'say "hi"']
+        for name in ("p", 'say "hi"'):
+            probe = expected[run].probe(name)
+            header, data = decode_container(tb.get(q("stats", run=run, probe=name, kind="self"))[2])
+            np.testing.assert_array_equal(data[0], probe.stats()["entropy"])
+            status, ctype, body = tb.get(q("snapshot", run=run, probe=name, kind="self", step=3))
+            if tb.loader == "python":
+                assert status == 200, (run, body[:300])
+                np.testing.assert_array_equal(decode_container(body)[1], probe.quantized(3))
+            else:
+                assert status == 400 and ctype.startswith("application/json"), (status, body[:300])
+                message = decode_json_error(body)
+                assert "rename the run directory" in message.lower() and "--load_fast=false" in message, message
+                assert "BadJson" not in message
+        # a refusal does not drop the run's steps from the index
+    runs = {r["run"]: r for r in tb.json(q("index"))["runs"]}
+    assert all(k["steps"] == list(STEPS) for run in BAD_RUNS for p in runs[run]["probes"] for k in p["kinds"])
+
+
+def test_logs_with_the_old_tag_spelling_stay_readable(tb, expected):
+    runs = {r["run"]: r for r in tb.json(q("index"))["runs"]}
+    assert [p["name"] for p in runs[OLD_RUN]["probes"]] == ['She said "no"', "plain probe"]
+    old = expected[OLD_RUN]
+    for name in ('She said "no"', "plain probe"):
+        header, data = decode_container(tb.get(q("stats", run=OLD_RUN, probe=name, kind="self"))[2])
+        np.testing.assert_array_equal(data[0], old.probe(name).stats()["entropy"])
+    header, data = decode_container(tb.get(q("snapshot", run=OLD_RUN, probe="plain probe", kind="self", step=6))[2])
+    np.testing.assert_array_equal(data, old.probe("plain probe").quantized(6))
+    status, _, body = tb.get(q("snapshot", run=OLD_RUN, probe='She said "no"', kind="self", step=6))
+    if tb.loader == "python":
+        assert status == 200
+        np.testing.assert_array_equal(decode_container(body)[1], old.probe('She said "no"').quantized(6))
+    else:  # written before the fix: RustBoard never could read it; say how to see it
+        assert status == 400, (status, body[:300])
+        message = decode_json_error(body)
+        assert "--load_fast=false" in message and "BadJson" not in message, message
+
+
+def test_werkzeug_app_serves_every_name(logs, expected):
+    app = App(logs)
+    runs = {r["run"]: r for r in app.json("index")["runs"]}
+    assert set(runs) == set(expected)
+    for run, log in expected.items():
+        for name in log.probes:
+            header, data = app.container("snapshot", run=run, probe=name, kind="self", step=3)
+            np.testing.assert_array_equal(data, log.probe(name).quantized(3))
+    assert_json_error(app.get("snapshot", run="plain", probe='She said "no"', kind="self", step=3), 404)
+
+
+def decode_json_error(body):
+    import json
+
+    return json.loads(body)["error"]
+
+
+def test_callback_default_name_with_quotes_under_rustboard(tmp_path):
+    """The user's case: AttentionCallback(probes=['She said "no" to the cat.']) names the probe from
+    its text; under default TensorBoard its snapshots are served."""
+    from tb_attention_plugin import AttentionCallback
+    from tiny_models import make_trainer
+
+    logdir = tmp_path / "logs"
+    cb = AttentionCallback(['She said "no" to the cat.'], every_n_steps=1, log_dir=logdir / "bert")
+    make_trainer("bert", tmp_path, cb, max_steps=1).train()
+    run = read_run(str(logdir / "bert"))
+    (name,) = run.probes
+    assert '"' in name
+    probe = run.probe(name)
+    proc = TensorBoardProcess(logdir, env=tensorboard_env(tmp_path)).start()
+    try:
+        proc.poll(lambda: any(p["kinds"][0]["steps"] == probe.steps for r in proc.json(q("index"))["runs"]
+                              for p in r["probes"]), timeout=90)
+        for step in probe.steps:
+            status, _, body = proc.get(q("snapshot", run="bert", probe=name, kind="self", step=step))
+            assert status == 200, body[:300]
+            np.testing.assert_array_equal(decode_container(body)[1], probe.quantized(step))
+    finally:
+        proc.stop()
