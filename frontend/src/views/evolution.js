@@ -11,6 +11,7 @@ import { filmstripCount } from '../layout.js';
 import { mapOffset, statSeries, headTypes, typeLabel, kindTokens, STAT_LABELS } from '../model.js';
 import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, attachStepDrag, onWidth, STEP_AXIS, formatStep } from './stepChart.js';
 import { legendCanvas } from './legend.js';
+import { want, failureText, SnapshotSlot } from '../shown.js';
 
 const CURVES = [
   ['entropy', '#5f6368', 'y'],
@@ -28,7 +29,9 @@ export class Evolution {
     this.app = app;
     this.u = null;
     this.width = 800;
-    this.filmToken = 0;
+    this.bigSlot = new SnapshotSlot();
+    this.bigWant = null;
+    this.frameEls = [];
     this.title = el('span', { class: 'tba-card-title' }, 'Head evolution');
     this.typesEl = el('span', { class: 'tba-sub' });
     this.diffBtn = el('button', {
@@ -43,14 +46,17 @@ export class Evolution {
     this.readout = el('div', { class: 'tba-readout' });
     this.bigCaption = el('div', { class: 'tba-caption' });
     this.film = el('div', { class: 'tba-film', 'data-testid': 'filmstrip' });
+    this.bigError = el('div', { class: 'tba-view-error', 'data-testid': 'bigmap-error', role: 'alert', hidden: true });
+    this.filmError = el('div', { class: 'tba-message error', 'data-testid': 'filmstrip-error', hidden: true });
+    this.bigEl = el('div', { class: 'tba-bigmap' }, this.bigCaption, this.bigCanvas, this.readout, this.bigError);
     this.el = el('section', { class: 'tba-card tba-evolution', 'data-testid': 'evolution' },
       el('div', { class: 'tba-card-head' }, this.title, this.typesEl, el('span', { class: 'tba-spacer' }),
         this.diffBtn, el('label', { class: 'tba-field' }, 'vs', this.refSel), this.legend),
       el('div', { class: 'tba-evo-body' },
         this.chartEl,
         el('div', { class: 'tba-evo-row' },
-          el('div', { class: 'tba-bigmap' }, this.bigCaption, this.bigCanvas, this.readout),
-          el('div', { class: 'tba-film-wrap' }, el('div', { class: 'tba-sub' }, 'filmstrip \u00b7 click a frame to go to its step'), this.film))));
+          this.bigEl,
+          el('div', { class: 'tba-film-wrap' }, el('div', { class: 'tba-sub' }, 'filmstrip \u00b7 click a frame to go to its step'), this.film, this.filmError))));
     this.bigCanvas.addEventListener('pointermove', (e) => this.onBigHover(e));
     this.bigCanvas.addEventListener('pointerleave', () => { this.readout.textContent = ''; });
     onWidth(this.chartEl, (w) => {
@@ -129,21 +135,121 @@ export class Evolution {
     attachStepDrag(this.u, (v) => this.app.setStep(v, { snap: true }));
   }
 
+  /** The layer snapshot (and diff reference) that the large map or a frame at `step` shows. */
+  want(step) {
+    const s = this.app.state;
+    const ref = s.diffMode ? this.app.diffRefStep() : null;
+    return want({ run: s.run, probe: s.probe, kind: s.kind, step, layer: s.layer, ref });
+  }
+
+  cachedPair(w) {
+    const sel = { run: w.run, probe: w.probe, kind: w.kind };
+    const snap = this.app.data.cachedLayerSnapshot(sel, w.step, w.layer);
+    const ref = w.ref === null ? null : this.app.data.cachedLayerSnapshot(sel, w.ref, w.layer);
+    return snap && (w.ref === null || ref) ? { snap, ref } : null;
+  }
+
+  loadPair(w) {
+    const sel = { run: w.run, probe: w.probe, kind: w.kind };
+    const load = (step) => this.app.data.layerSnapshot(sel, step, w.layer);
+    return Promise.all([load(w.step), w.ref === null ? null : load(w.ref)]).then(([snap, ref]) => ({ snap, ref }));
+  }
+
+  /** Settle a slot from the cache or start its request; -> Promise of whether it is still current. */
+  requestSlot(slot, w) {
+    if (slot.reuse(w)) return Promise.resolve(true);
+    const cached = this.cachedPair(w);
+    if (cached) {
+      slot.settle(w, cached);
+      return Promise.resolve(true);
+    }
+    return slot.request(w, () => this.loadPair(w));
+  }
+
+  paintMap(canvas, { snap, ref }, px) {
+    const s = this.app.state;
+    const off = mapOffset(snap, s.layer, s.head);
+    if (off < 0) {
+      canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height);
+      return;
+    }
+    const h = snap.header;
+    const refOpt = ref ? { data: ref.data, offset: mapOffset(ref, s.layer, s.head) } : null;
+    const dpr = window.devicePixelRatio || 1;
+    paintHeatmap(canvas, snap.data, off, h.query_len, h.key_len, { ...this.app.luts(), targetPx: px * dpr, ref: refOpt });
+  }
+
+  /** The large map of the current step: its data, the previous step's marked stale, or the error. */
+  renderBig() {
+    const w = this.bigWant;
+    const view = this.bigSlot.shown(w);
+    this.bigEl.dataset.state = view.state;
+    this.bigEl.classList.toggle('stale', view.state === 'stale');
+    this.bigError.hidden = view.state !== 'error';
+    this.bigCanvas.hidden = view.state === 'error'; // the error takes the map's place
+    this.bigSnap = null;
+    this.bigRef = null;
+    this.readout.textContent = '';
+    if (view.state === 'data' || view.state === 'stale') {
+      this.paintMap(this.bigCanvas, view.data, 220);
+      this.bigSnap = view.data.snap; // the hover readout reads exactly what is painted
+      this.bigRef = view.data.ref;
+      const shownStep = view.state === 'stale' ? view.step : w.step;
+      this.bigCaption.textContent = (w.ref === null ? `step ${shownStep} \u00b7 hover to read weights` : `step ${shownStep} \u2212 step ${w.ref}`) +
+        (view.state === 'stale' ? ` \u00b7 loading step ${w.step}\u2026` : '');
+      return;
+    }
+    this.bigCanvas.getContext('2d').clearRect(0, 0, this.bigCanvas.width, this.bigCanvas.height);
+    if (view.state === 'error') {
+      const t = failureText(w, view.error);
+      this.bigCaption.textContent = `step ${w.step}: could not load`;
+      clear(this.bigError).append(el('b', {}, t.title), el('div', {}, t.reason), el('div', { class: 'tba-hint' }, t.hint));
+    } else {
+      this.bigCaption.textContent = view.state === 'loading' ? `step ${w.step} \u00b7 loading\u2026` : '';
+    }
+  }
+
+  /** One filmstrip frame: its step's map, or blank and marked failed (the reason in its tooltip). */
+  renderFrame(fr) {
+    const view = fr.slot.shown(fr.want, { keepStale: false });
+    fr.f.dataset.state = view.state;
+    fr.f.classList.toggle('failed', view.state === 'error');
+    if (view.state === 'data') {
+      this.paintMap(fr.canvas, view.data, 96);
+      fr.f.title = `step ${fr.step}`;
+    } else {
+      fr.canvas.getContext('2d').clearRect(0, 0, fr.canvas.width, fr.canvas.height);
+      if (view.state === 'error') {
+        const t = failureText(fr.want, view.error);
+        fr.f.title = `${t.title}: ${t.reason}`;
+      }
+    }
+    fr.label.textContent = view.state === 'error' ? `step ${formatStep(fr.step)} \u2715` : `step ${formatStep(fr.step)}`;
+    const failed = this.frameEls.filter((x) => x.f.dataset.state === 'error');
+    if (failed.length) {
+      const t = failureText(failed[0].want, failed[0].slot.last.error);
+      this.filmError.textContent = `${failed.length} of ${this.frameEls.length} frames could not be loaded (\u2715): ${t.reason}`;
+    }
+    this.filmError.hidden = !failed.length;
+  }
+
   /** Filmstrip frames and the large map; each frame loads only the selected layer. */
-  async renderFilm() {
+  renderFilm() {
     const s = this.app.state;
     const steps = this.app.steps();
     const k = this.app.kindInfo();
     if (!k || !steps.length || s.step === null) {
       clear(this.film);
+      this.frameEls = [];
+      this.filmSig = null;
+      this.filmError.hidden = true;
+      this.bigWant = null;
+      this.bigSlot.reset();
+      this.renderBig();
       return;
     }
-    const token = ++this.filmToken;
     const frames = evenlySpaced(steps, filmstripCount(Math.max(200, this.width - 250)));
     const sel = { run: s.run, probe: s.probe, kind: s.kind };
-    const ref = s.diffMode ? this.app.diffRefStep() : null;
-    const luts = this.app.luts();
-    const dpr = window.devicePixelRatio || 1;
     // rebuild frame DOM only when the set of frames changes
     const sig = JSON.stringify([frames, sel]);
     if (this.filmSig !== sig) {
@@ -154,33 +260,19 @@ export class Evolution {
         const label = el('span', {}, `step ${formatStep(step)}`);
         const f = el('div', { class: 'tba-frame', 'data-step': step, title: `step ${step}`, onclick: () => this.app.setStep(step) }, canvas, label);
         this.film.appendChild(f);
-        return { step, f, canvas };
+        return { step, f, canvas, label, slot: new SnapshotSlot(), want: null };
       });
     }
     for (const fr of this.frameEls) fr.f.classList.toggle('current', fr.step === s.step);
-    const load = (step) => this.app.data.layerSnapshot(sel, step, s.layer);
-    try {
-      const refSnap = ref === null ? null : await load(ref);
-      if (token !== this.filmToken) return;
-      const paint = (canvas, snap, px) => {
-        const off = mapOffset(snap, s.layer, s.head);
-        if (off < 0) return;
-        const h = snap.header;
-        const refOpt = refSnap ? { data: refSnap.data, offset: mapOffset(refSnap, s.layer, s.head) } : null;
-        paintHeatmap(canvas, snap.data, off, h.query_len, h.key_len, { ...luts, targetPx: px * dpr, ref: refOpt });
-      };
-      const cur = await load(s.step);
-      if (token !== this.filmToken) return;
-      paint(this.bigCanvas, cur, 220);
-      this.bigCaption.textContent = ref === null ? `step ${s.step} \u00b7 hover to read weights` : `step ${s.step} \u2212 step ${ref}`;
-      this.bigSnap = cur;
-      this.bigRef = refSnap;
-      await Promise.all(this.frameEls.map(async (fr) => {
-        const snap = await load(fr.step);
-        if (token === this.filmToken) paint(fr.canvas, snap, 96);
-      }));
-    } catch (e) {
-      if (token === this.filmToken) this.readout.textContent = `could not load: ${e.message}`;
+    this.bigWant = this.want(s.step);
+    const big = this.requestSlot(this.bigSlot, this.bigWant);
+    this.renderBig();
+    big.then((current) => current && this.renderBig());
+    for (const fr of this.frameEls) {
+      fr.want = this.want(fr.step);
+      const done = this.requestSlot(fr.slot, fr.want);
+      this.renderFrame(fr);
+      done.then((current) => current && this.renderFrame(fr));
     }
   }
 

@@ -8,6 +8,7 @@ import { headColor, rgbCss } from '../colorScale.js';
 import { keptIndices, subMatrix } from '../renormalize.js';
 import { attentionLines } from '../layout.js';
 import { mapOffset, kindTokens } from '../model.js';
+import { want, failureText, SnapshotSlot } from '../shown.js';
 
 const ROW_H = 20;
 
@@ -15,7 +16,7 @@ export class HeadView {
   constructor(app) {
     this.app = app;
     this.hover = null; // {side: 'q'|'k', index}
-    this.token = 0;
+    this.slot = new SnapshotSlot();
     this.layerSel = select([], 0, (v) => app.set({ layer: Number(v) }), { title: 'Layer', 'data-testid': 'hv-layer' });
     this.headsEl = el('span', { class: 'tba-hv-heads', 'data-testid': 'hv-heads' });
     this.hideBox = el('input', { type: 'checkbox', 'data-testid': 'hide-special' });
@@ -29,13 +30,14 @@ export class HeadView {
     this.canvas = el('canvas', { class: 'tba-hv-canvas', 'data-testid': 'hv-canvas' });
     this.canvasWrap = el('div', { style: { position: 'relative', minWidth: '120px' } }, this.canvas);
     this.notes = el('div', { class: 'tba-hv-notes' });
+    this.errorEl = el('div', { class: 'tba-view-error', 'data-testid': 'hv-error', role: 'alert', hidden: true });
     this.body = el('div', { class: 'tba-hv-body' },
       el('div', { class: 'tba-hv-cols' }, this.leftHead, el('div'), this.rightHead, this.leftCol, this.canvasWrap, this.rightCol));
     this.el = el('section', { class: 'tba-card tba-headview', 'data-testid': 'head-view' },
       el('div', { class: 'tba-card-head' }, this.title, this.status, el('span', { class: 'tba-spacer' }),
         el('label', { class: 'tba-check', title: 'Hide [CLS]/[SEP]/BOS... and renormalize each row over the remaining tokens' }, this.hideBox, 'hide special tokens')),
       el('div', { class: 'tba-card-head' }, el('label', { class: 'tba-field' }, 'layer', this.layerSel), this.headsEl),
-      this.body, this.notes);
+      this.errorEl, this.body, this.notes);
     this.body.addEventListener('pointerleave', () => this.setHover(null));
     new ResizeObserver(() => this.draw()).observe(this.canvasWrap);
   }
@@ -120,40 +122,68 @@ export class HeadView {
     this.draw();
   }
 
-  async load() {
+  /** The snapshot the head view shows: this run/probe/kind at this step, one layer. */
+  want() {
     const s = this.app.state;
-    const info = this.tokensInfo();
-    if (!info || s.step === null || s.step === undefined) {
-      this.weights = null;
-      this.draw();
+    if (!this.tokensInfo()) return null;
+    return want({ run: s.run, probe: s.probe, kind: s.kind, step: s.step, layer: s.layer });
+  }
+
+  async load() {
+    const w = this.want();
+    if (!w) {
+      this.slot.reset();
+      this.render();
       return;
     }
-    const token = ++this.token;
-    const sel = { run: s.run, probe: s.probe, kind: s.kind };
-    let snap = this.app.data.cachedLayerSnapshot(sel, s.step, s.layer);
-    if (!snap) {
+    const sel = { run: w.run, probe: w.probe, kind: w.kind };
+    const cached = this.app.data.cachedLayerSnapshot(sel, w.step, w.layer);
+    if (cached) {
+      this.slot.settle(w, cached);
+      this.render();
+      return;
+    }
+    const done = this.slot.request(w, () => this.app.data.layerSnapshot(sel, w.step, w.layer));
+    this.render(); // loading (or the previous step, marked stale)
+    if (await done) this.render();
+  }
+
+  /** Lines, status and error from exactly what the current selection resolves to (shown.js). */
+  render() {
+    const s = this.app.state;
+    const w = this.want();
+    const view = this.slot.shown(w);
+    const info = this.tokensInfo();
+    this.el.dataset.state = view.state;
+    this.body.classList.toggle('stale', view.state === 'stale');
+    const failed = view.state === 'error';
+    this.body.hidden = failed;
+    this.errorEl.hidden = !failed;
+    this.weights = null;
+    if (failed) {
+      const t = failureText(w, view.error);
+      clear(this.errorEl).append(el('b', {}, t.title), el('div', {}, t.reason), el('div', { class: 'tba-hint' }, t.hint));
+      this.status.textContent = `step ${w.step}: could not load`;
+    } else if (view.state === 'loading') {
       this.status.textContent = 'loading\u2026';
-      try {
-        snap = await this.app.data.layerSnapshot(sel, s.step, s.layer);
-      } catch (e) {
-        if (token === this.token) this.status.textContent = `could not load: ${e.message}`;
-        return;
+    } else if (view.state === 'none') {
+      this.status.textContent = '';
+    } else {
+      const snap = view.data;
+      const h = snap.header;
+      const { rows, cols } = info;
+      this.status.textContent = view.state === 'stale' ? `loading step ${w.step}\u2026 (showing step ${view.step})` : `step ${w.step}`;
+      if (h.query_len < (rows[rows.length - 1] ?? -1) + 1 || h.key_len < (cols[cols.length - 1] ?? -1) + 1) {
+        this.status.textContent = 'snapshot and probe tokens disagree in length';
       }
-      if (token !== this.token) return;
-    }
-    this.status.textContent = `step ${s.step}`;
-    const h = snap.header;
-    const { rows, cols } = info;
-    if (h.query_len < (rows[rows.length - 1] ?? -1) + 1 || h.key_len < (cols[cols.length - 1] ?? -1) + 1) {
-      this.status.textContent = 'snapshot and probe tokens disagree in length';
-    }
-    this.weights = (s.heads || []).map((head) => {
-      const off = mapOffset(snap, s.layer, head);
-      if (off < 0) return null;
       const validRows = rows.filter((r) => r < h.query_len);
       const validCols = cols.filter((c) => c < h.key_len);
-      return { head, w: subMatrix(snap.data, off, h.key_len, validRows, validCols, h.scale ?? 1 / 255, true), nr: validRows.length, nc: validCols.length };
-    }).filter(Boolean);
+      this.weights = (s.heads || []).map((head) => {
+        const off = mapOffset(snap, s.layer, head);
+        if (off < 0) return null;
+        return { head, w: subMatrix(snap.data, off, h.key_len, validRows, validCols, h.scale ?? 1 / 255, true), nr: validRows.length, nc: validCols.length };
+      }).filter(Boolean);
+    }
     this.draw();
   }
 

@@ -11,6 +11,7 @@ import {
   mapOffset, statAt, statsStepIndex, statMaxAt, headTypes, typeLabel, formatStat, STAT_LABELS,
 } from '../model.js';
 import { nearestStep } from '../stepNav.js';
+import { want, wantKey, failureText, SnapshotSlot } from '../shown.js';
 import { onWidth, formatStep } from './stepChart.js';
 import { legendCanvas } from './legend.js';
 
@@ -119,7 +120,12 @@ export class ModelView {
         grid.appendChild(cell);
       }
     }
-    return { spec, el: el('div', { class: 'tba-panel' }, title, grid), title, grid, cells, layers, heads, step: null, loading: false, error: null };
+    const errorEl = el('div', { class: 'tba-panel-error', 'data-testid': 'grid-error', role: 'alert', hidden: true });
+    const body = el('div', { class: 'tba-panel-body' }, grid, errorEl);
+    return {
+      spec, el: el('div', { class: 'tba-panel', 'data-testid': 'panel', 'data-run': spec.run }, title, body),
+      title, grid, errorEl, cells, layers, heads, step: null, slot: new SnapshotSlot(), paintSig: '',
+    };
   }
 
   relayout() {
@@ -147,91 +153,136 @@ export class ModelView {
     return nearestStep(steps, s.step);
   }
 
-  setTitle(panel) {
+  /** The snapshot a panel shows: its run, the probe and kind, its step and the diff reference. */
+  panelWant(panel) {
     const s = this.app.state;
-    const parts = [el('b', {}, panel.spec.run), `step ${panel.step ?? '–'}`];
+    const step = this.panelStep(panel);
+    const ref = s.diffMode && step !== null ? this.app.diffRefStep(panel.spec.run) : null;
+    return want({ run: panel.spec.run, probe: s.probe, kind: s.kind, step, ref });
+  }
+
+  /** {snap, ref} of a want when both are cached, else null. */
+  cachedPair(w) {
+    const sel = { run: w.run, probe: w.probe, kind: w.kind };
+    const snap = this.app.data.cachedSnapshot(sel, w.step);
+    const ref = w.ref === null ? null : this.app.data.cachedSnapshot(sel, w.ref);
+    return snap && (w.ref === null || ref) ? { snap, ref } : null;
+  }
+
+  loadPair(w) {
+    const sel = { run: w.run, probe: w.probe, kind: w.kind };
+    return Promise.all([this.app.data.snapshot(sel, w.step), w.ref === null ? null : this.app.data.snapshot(sel, w.ref)])
+      .then(([snap, ref]) => ({ snap, ref }));
+  }
+
+  setTitle(panel, view) {
+    const s = this.app.state;
+    const parts = [el('b', {}, panel.spec.run), `step ${panel.step ?? '\u2013'}`];
     if (panel.spec.run !== s.run && panel.step !== s.step && panel.step !== null) parts.push(el('span', {}, '(nearest logged)'));
-    if (panel.loading) parts.push(el('span', { class: 'tba-loading' }, 'loading\u2026'));
-    if (panel.error) parts.push(el('span', { class: 'tba-message error' }, panel.error));
+    if (view.state === 'loading') parts.push(el('span', { class: 'tba-loading' }, 'loading\u2026'));
+    if (view.state === 'stale') parts.push(el('span', { class: 'tba-loading' }, `loading\u2026 (showing step ${view.step})`));
+    if (view.state === 'error') parts.push(el('span', { class: 'tba-message error' }, 'could not load'));
     clear(panel.title).append(...parts);
   }
 
-  /** Fetch (or take from cache) the snapshot of each panel and paint every cell. */
+  /**
+   * Show what a panel's want resolves to (shown.js): the cells painted from its snapshot, the
+   * previous step's pixels marked stale while loading, or blank cells under the error.
+   * Returns the number of cells painted from data.
+   */
+  renderPanel(panel, w) {
+    const view = panel.slot.shown(w);
+    panel.step = w ? w.step : null;
+    panel.el.dataset.state = view.state;
+    this.setTitle(panel, view);
+    panel.grid.classList.toggle('stale', view.state === 'stale');
+    if (view.state === 'error') {
+      const t = failureText(w, view.error);
+      clear(panel.errorEl).append(el('b', {}, t.title), el('div', {}, t.reason), el('div', { class: 'tba-hint' }, t.hint));
+      panel.errorEl.hidden = false;
+    } else {
+      panel.errorEl.hidden = true;
+    }
+    if (view.state === 'data' || view.state === 'stale') return this.paintCells(panel, view.data);
+    this.blankCells(panel);
+    return 0;
+  }
+
+  blankCells(panel) {
+    if (panel.paintSig === '') return;
+    panel.paintSig = '';
+    panel.painted = 0;
+    for (const c of panel.cells) c.canvas.getContext('2d').clearRect(0, 0, c.canvas.width, c.canvas.height);
+  }
+
+  paintCells(panel, { snap, ref }) {
+    const s = this.app.state;
+    const dpr = window.devicePixelRatio || 1;
+    const targetPx = Math.max(8, Math.round(panel.layout.cell * dpr));
+    const sig = JSON.stringify([wantKey(panel.slot.last.want), s.contrast, targetPx]);
+    if (sig === panel.paintSig) return panel.painted; // these very pixels are on screen
+    const luts = this.app.luts();
+    const h = snap.header;
+    let painted = 0;
+    for (const c of panel.cells) {
+      const off = mapOffset(snap, c.layer, c.head);
+      if (off < 0) {
+        c.canvas.getContext('2d').clearRect(0, 0, c.canvas.width, c.canvas.height);
+        continue;
+      }
+      const refOpt = ref ? { data: ref.data, offset: mapOffset(ref, c.layer, c.head) } : null;
+      paintHeatmap(c.canvas, snap.data, off, h.query_len, h.key_len, { ...luts, targetPx, ref: refOpt });
+      painted++;
+    }
+    panel.paintSig = sig;
+    panel.painted = painted;
+    return painted;
+  }
+
+  /** Fetch (or take from cache) the snapshot of each panel and show it, or its error, per panel. */
   async paint() {
     if (!this.panels.length || !this.panels[0].layout) return;
     const token = ++this.paintToken;
     const s = this.app.state;
     const t0 = performance.now();
-    const jobs = this.panels.map((p) => {
-      const step = this.panelStep(p);
-      p.step = step;
-      if (step === null) return Promise.resolve(null);
-      const sel = { run: p.spec.run, probe: s.probe, kind: s.kind };
-      const ref = s.diffMode ? this.app.diffRefStep(p.spec.run) : null;
-      const cachedMain = this.app.data.cachedSnapshot(sel, step);
-      const cachedRef = ref === null ? null : this.app.data.cachedSnapshot(sel, ref);
-      if (cachedMain && (ref === null || cachedRef)) return Promise.resolve({ snap: cachedMain, ref: cachedRef });
-      p.loading = true;
-      this.setTitle(p);
-      return Promise.all([this.app.data.snapshot(sel, step), ref === null ? null : this.app.data.snapshot(sel, ref)])
-        .then(([snap, refSnap]) => ({ snap, ref: refSnap }));
-    });
+    const panels = this.panels;
+    const wants = panels.map((p) => this.panelWant(p));
     this.app.mark('snapshot-requested', { step: s.step });
     // Every snapshot cached (arrow keys over prefetched neighbours, play): paint right now,
     // without waiting for a microtask, so nothing else runs before the grid.
-    const ready = [];
-    const allCached = this.panels.every((p, i) => {
-      const step = p.step;
-      if (step === null) return ready.push(null), true;
-      const sel = { run: p.spec.run, probe: s.probe, kind: s.kind };
-      const ref = s.diffMode ? this.app.diffRefStep(p.spec.run) : null;
-      const snap = this.app.data.cachedSnapshot(sel, step);
-      const refSnap = ref === null ? null : this.app.data.cachedSnapshot(sel, ref);
-      if (!snap || (ref !== null && !refSnap)) return false;
-      ready.push({ snap, ref: refSnap });
-      return true;
+    const jobs = panels.map((p, i) => {
+      const w = wants[i];
+      if (!w) {
+        p.slot.reset();
+        return null;
+      }
+      const cached = this.cachedPair(w);
+      if (cached) {
+        p.slot.settle(w, cached);
+        return null;
+      }
+      return p.slot.request(w, () => this.loadPair(w));
     });
-    let results;
-    if (allCached) {
-      results = ready;
-    } else {
-      try {
-        results = await Promise.all(jobs);
-      } catch (e) {
-        if (token !== this.paintToken) return;
-        for (const p of this.panels) {
-          p.loading = false;
-          p.error = `could not load step ${p.step}: ${e.message}`;
-          this.setTitle(p);
-        }
-        this.app.gridFailed({ step: s.step, error: e.message });
-        return;
-      }
+    if (jobs.some(Boolean)) {
+      panels.forEach((p, i) => this.renderPanel(p, wants[i])); // loading / stale meanwhile
+      await Promise.all(jobs);
+      if (token !== this.paintToken) return; // a newer step was chosen meanwhile
     }
-    if (token !== this.paintToken) return; // a newer step was chosen meanwhile
     this.app.mark('snapshot-received', { step: s.step });
-    const dpr = window.devicePixelRatio || 1;
-    const luts = this.app.luts();
     let painted = 0;
-    this.panels.forEach((p, i) => {
-      p.loading = false;
-      p.error = null;
-      this.setTitle(p);
-      const r = results[i];
-      if (!r) return;
-      const { snap, ref } = r;
-      const h = snap.header;
-      const targetPx = Math.max(8, Math.round(p.layout.cell * dpr));
-      for (const c of p.cells) {
-        const off = mapOffset(snap, c.layer, c.head);
-        if (off < 0) continue;
-        const refOpt = ref ? { data: ref.data, offset: mapOffset(ref, c.layer, c.head) } : null;
-        paintHeatmap(c.canvas, snap.data, off, h.query_len, h.key_len, { ...luts, targetPx, ref: refOpt });
-        painted++;
-      }
+    const failed = [];
+    panels.forEach((p, i) => {
+      painted += this.renderPanel(p, wants[i]);
+      const v = p.el.dataset.state;
+      if (v === 'error') failed.push({ run: p.spec.run, step: p.step, error: p.slot.last.error });
     });
     const ms = performance.now() - t0;
-    this.app.gridPainted({ step: s.step, cells: painted, ms });
+    if (failed.length) {
+      const f = failed[0];
+      this.app.gridFailed({ step: s.step, run: f.run, panelStep: f.step, error: String(f.error?.message || f.error), failed: failed.length });
+    } else {
+      this.app.gridPainted({ step: s.step, cells: painted, ms });
+    }
   }
 
   /** Badges, drift colouring, head types and selection outlines (no repaint of pixels). */
