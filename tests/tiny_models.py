@@ -6,7 +6,8 @@ WORDS = ("the cat is very sad because it could not find food to eat die katze is
 
 
 def word_tokenizer(kind="bert"):
-    """A WordLevel tokenizer over WORDS wrapped for transformers; 'bert' adds [CLS]/[SEP] pairs."""
+    """A WordLevel tokenizer over WORDS wrapped for transformers; 'bert' adds [CLS]/[SEP] pairs and
+    segment ids, 'roberta' the same without segment ids (as RoBERTa's tokenizer)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -14,12 +15,15 @@ def word_tokenizer(kind="bert"):
     vocab = {t: i for i, t in enumerate(specials + sorted(set(WORDS)) + [".", ","])}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
-    if kind == "bert":
+    if kind in ("bert", "roberta"):
         tok.post_processor = processors.TemplateProcessing(
             single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
             special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+        # like BERT's own tokenizer: segment ids too, so sentence pairs reach the model as such
         return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
-                                       cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+                                       cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+                                       model_input_names=["input_ids", "token_type_ids", "attention_mask"]
+                                       if kind == "bert" else ["input_ids", "attention_mask"])
     if kind == "gpt2":
         tok.post_processor = processors.TemplateProcessing(
             single="<s> $A", pair="<s> $A $B:1", special_tokens=[("<s>", vocab["<s>"])])
