@@ -1,7 +1,10 @@
 """Attention weights <-> bytes: one byte per weight, row sums kept exact.
 
 Rounding the running sum of each row (instead of each weight) keeps every weight within 1/255 of its
-true value and makes every quantized row sum to round(255 * true row sum): heads' rows still sum to 1.
+true value and makes every quantized row sum to round(255 * true row sum): heads' rows still sum to 1,
+and a row that sums to less (attention sinks, a mass on dropped keys) keeps its smaller sum. Nothing is
+clipped but single weights above 1 (the writer refuses rows that sum to more than 1 + 1/255), so any
+weight in [0, 1] is stored within 1/255 whatever its row sums to.
 """
 import numpy as np
 
@@ -10,12 +13,15 @@ SCALE = 1.0 / LEVELS
 
 
 def quantize(weights):
-    """float array [..., keys] with rows summing to ~1 -> uint8 array of the same shape."""
+    """float array [..., keys] of weights in [0, 1] -> uint8 array of the same shape, every weight
+    within 1/255 (for a weight above 1: within its excess over 1)."""
     x = np.asarray(weights, dtype=np.float64) * LEVELS
-    np.clip(x, 0.0, LEVELS, out=x)
     running = np.rint(np.cumsum(x, axis=-1))
-    np.clip(running, 0.0, LEVELS, out=running)
     q = np.diff(running, axis=-1, prepend=0.0)
+    # Each difference is within one level of its weight. Clipping it into [0, 255] only moves it closer
+    # to a weight in [0, 1]; the running sum itself is never clipped (that shifted a row summing to more
+    # than 1 onto its last keys: [0.4] * 5 was stored as [0.4, 0.4, 0.2, 0, 0]).
+    np.clip(q, 0.0, LEVELS, out=q)
     return q.astype(np.uint8)
 
 

@@ -8,7 +8,8 @@
 Records are kept compressed; a snapshot is decoded when asked for. After a resume the latest record
 of a step wins, and a restart (a SessionLog START after the run's first one) drops what was logged
 before it at steps >= its step, as TensorBoard does. Corrupted or truncated records are skipped with a
-log line.
+log line. A probe name reused for a model of another size in the same directory is never stacked
+silently: `sizes()` lists each size's steps, and statistics are read per size.
 """
 import logging
 import os
@@ -26,6 +27,16 @@ from .quantize import dequantize
 logger = logging.getLogger(__name__)
 
 
+def describe_steps(steps):
+    """'step 5', 'steps 0, 10, 20' or 'steps 0..200 (21 steps)' for a sorted list of steps."""
+    steps = list(steps)
+    if len(steps) == 1:
+        return f"step {steps[0]}"
+    if len(steps) <= 4:
+        return "steps " + ", ".join(str(s) for s in steps)
+    return f"steps {steps[0]}..{steps[-1]} ({len(steps)} steps)"
+
+
 class ProbeLog:
     """One probe of a run: its tokens, logged steps, attention snapshots and statistics."""
 
@@ -34,15 +45,22 @@ class ProbeLog:
         self.meta = {}          # kind -> metadata dict (first seen)
         self._snapshots = {}    # kind -> {step: list of blobs}
         self._stats = {}        # kind -> {step: float32 [stats, L, H]}
+        self._snapshot_sizes = {}  # kind -> {step: (layers, heads)} of the record read for that step
+        self._stats_sizes = {}     # kind -> {step: (layers, heads)}
+        self._size_meta = {}       # kind -> {(layers, heads): the first metadata of that size}
         self._order = 0
 
     # -- filled by read_run
     def _add(self, kind, meta, step, snapshot=None, stats=None):
         self.meta.setdefault(kind, meta)
+        size = (int(meta["layers"]), int(meta["heads"]))
+        self._size_meta.setdefault(kind, {}).setdefault(size, meta)
         if snapshot is not None:
             self._snapshots.setdefault(kind, {})[step] = snapshot
+            self._snapshot_sizes.setdefault(kind, {})[step] = size
         if stats is not None:
             self._stats.setdefault(kind, {})[step] = stats
+            self._stats_sizes.setdefault(kind, {})[step] = size
 
     # -- public API
     @property
@@ -84,15 +102,73 @@ class ProbeLog:
     def steps(self):
         return self.steps_of(None)
 
-    def steps_of(self, kind=None):
-        """Sorted logged steps of one kind (default: the first kind)."""
-        return sorted(self._snapshots.get(self._kind(kind), {}))
+    def steps_of(self, kind=None, size=None):
+        """Sorted logged steps of one kind (default: the first kind); with size=(layers, heads), only
+        the steps logged at that model size."""
+        kind = self._kind(kind)
+        by_step = self._snapshots.get(kind, {})
+        if size is None:
+            return sorted(by_step)
+        size = self._one_size(kind, size)
+        sizes = self._snapshot_sizes.get(kind, {})
+        return sorted(s for s in by_step if sizes.get(s) == size)
 
-    def layers(self, kind=None):
-        return int(self.meta[self._kind(kind)]["layers"])
+    def sizes(self, kind=None):
+        """{(layers, heads): sorted steps} of one kind, snapshots and statistics together: one entry,
+        unless the probe's name was reused for a model of another size in the same run directory."""
+        kind = self._kind(kind)
+        out = {}
+        for by_step in (self._snapshot_sizes.get(kind, {}), self._stats_sizes.get(kind, {})):
+            for step, size in by_step.items():
+                out.setdefault(size, set()).add(step)
+        return {size: sorted(steps) for size, steps in sorted(out.items(), key=lambda item: min(item[1]))}
 
-    def heads(self, kind=None):
-        return int(self.meta[self._kind(kind)]["heads"])
+    def _one_size(self, kind, size=None):
+        """The (layers, heads) asked for, or the probe's only one; a clear error when it has several."""
+        sizes = self.sizes(kind)
+        if size is not None:
+            size = tuple(int(n) for n in size)
+            if size not in sizes:
+                raise KeyError(f"probe {self.name!r} ({kind}) has no records at {size[0]} layers x "
+                               f"{size[1]} heads{self._sizes_text(sizes)}")
+            return size
+        if len(sizes) > 1:
+            raise ValueError(f"probe {self.name!r} ({kind}) was logged at {len(sizes)} model sizes in this run "
+                             f"directory{self._sizes_text(sizes)}. Its statistics do not stack across sizes: "
+                             f"pass size=(layers, heads) to stats(), stats_steps(), head_types(), "
+                             f"layers() or heads(), read one step's attention(step), or log each model to "
+                             f"its own run directory")
+        if sizes:
+            return next(iter(sizes))
+        meta = self.meta[kind]
+        return int(meta["layers"]), int(meta["heads"])
+
+    @staticmethod
+    def _sizes_text(sizes):
+        return "".join(
+            (": " if i == 0 else "; ") + f"{l} layers x {h} heads at {describe_steps(steps)}"
+            for i, ((l, h), steps) in enumerate(sizes.items()))
+
+    def _meta_at(self, kind, step):
+        """The metadata of the snapshot read for `step` (its model size's first metadata)."""
+        size = self._snapshot_sizes.get(kind, {}).get(step)
+        return self._size_meta.get(kind, {}).get(size, self.meta[kind])
+
+    def _size_at(self, kind, step):
+        for sizes in (self._snapshot_sizes.get(kind, {}), self._stats_sizes.get(kind, {})):
+            if step in sizes:
+                return sizes[step]
+        raise KeyError(f"probe {self.name!r} has no {kind!r} record at step {step} "
+                       f"(logged steps: {self.steps_of(kind)})")
+
+    def layers(self, kind=None, step=None, size=None):
+        """Layers of the model (at a step; a probe logged at several sizes needs step= or size=)."""
+        kind = self._kind(kind)
+        return (self._size_at(kind, step) if step is not None else self._one_size(kind, size))[0]
+
+    def heads(self, kind=None, step=None, size=None):
+        kind = self._kind(kind)
+        return (self._size_at(kind, step) if step is not None else self._one_size(kind, size))[1]
 
     def causal(self, kind=None):
         return bool(self.meta[self._kind(kind)].get("causal", False))
@@ -114,7 +190,7 @@ class ProbeLog:
             record = series.get(at)
             return None if record is None or len(record) != n_layers + 1 else record[1 + l]
 
-        shape = fmt.layer_shape(self.meta[kind])  # every blob is checked against it before decoding
+        shape = fmt.layer_shape(self._meta_at(kind, step))  # every blob is checked against it before decoding
         out = [fmt.decode_layer_at(step, lambda at, l=l: blob_at(at, l), expected=shape) for l in layer_ids]
         return out[0] if layer is not None else np.stack(out)
 
@@ -122,25 +198,29 @@ class ProbeLog:
         """float32 [layers, heads, query, key] at a logged step (real tokens only; error <= 1/255)."""
         return dequantize(self.quantized(step, kind, layer))
 
-    def stats(self, kind=None):
-        """{stat name: float32 [len(steps), layers, heads]} over every step that has statistics."""
+    def stats(self, kind=None, size=None):
+        """{stat name: float32 [len(steps), layers, heads]} over every step that has statistics (of
+        one model size: size=(layers, heads) when the probe was logged at several, see sizes())."""
         kind = self._kind(kind)
         by_step = self._stats.get(kind, {})
-        steps = sorted(by_step)
+        steps = self.stats_steps(kind, size)
         names = self.meta[kind].get("stats", fmt.STAT_NAMES)
         if not steps:
-            shape = (0, self.layers(kind), self.heads(kind))
+            shape = (0,) + self._one_size(kind, size)
             return {n: np.zeros(shape, np.float32) for n in names}
         stacked = np.stack([by_step[s] for s in steps], axis=1)  # [stats, S, L, H]
         return {n: stacked[i] for i, n in enumerate(names)}
 
-    def stats_steps(self, kind=None):
-        return sorted(self._stats.get(self._kind(kind), {}))
+    def stats_steps(self, kind=None, size=None):
+        kind = self._kind(kind)
+        size = self._one_size(kind, size)
+        sizes = self._stats_sizes.get(kind, {})
+        return sorted(s for s in self._stats.get(kind, {}) if sizes.get(s) == size)
 
-    def head_types(self, kind=None):
+    def head_types(self, kind=None, size=None):
         """[{layer, head, type, score, formed_step}] for the types each head has at the last step."""
         kind = self._kind(kind)
-        return classify_heads(self.stats_steps(kind), self.stats(kind))
+        return classify_heads(self.stats_steps(kind, size), self.stats(kind, size))
 
 
 class RunLog:
@@ -150,6 +230,10 @@ class RunLog:
         self.path = path
         self._probes = {}
         self._scalars = {}  # tag -> {step: value}
+        self.files = []           # the event files read, in read order
+        self.session_starts = []  # steps of the SessionLog START events read, in read order
+        self._where = {}          # tag -> {step: index in files} of the record shown for that step
+        self._file_index = -1     # the file being read
 
     @property
     def probes(self):
@@ -164,12 +248,19 @@ class RunLog:
     def _purge(self, step):
         """Forget every record at steps >= step (a restart from a checkpoint at `step`)."""
         for probe in self._probes.values():
-            for by_step in list(probe._snapshots.values()) + list(probe._stats.values()):
+            for by_step in (list(probe._snapshots.values()) + list(probe._stats.values())
+                            + list(probe._snapshot_sizes.values()) + list(probe._stats_sizes.values())):
                 for s in [s for s in by_step if s >= step]:
                     del by_step[s]
-        for series in self._scalars.values():
+        for series in list(self._scalars.values()) + list(self._where.values()):
             for s in [s for s in series if s >= step]:
                 del series[s]
+
+    def tag_steps(self):
+        """{tag: {step: event file path}}: for every attention, statistics and scalar tag, which file
+        holds the record shown at each step (after restarts and later records took effect)."""
+        return {tag: {s: self.files[i] for s, i in by_step.items()}
+                for tag, by_step in self._where.items() if by_step}
 
     @property
     def scalar_tags(self):
@@ -189,6 +280,8 @@ def read_run(path):
     run = RunLog(path)
     started = False
     for file_path in event_files(path):
+        run.files.append(file_path)
+        run._file_index = len(run.files) - 1
         file_metadata = {}  # tag -> plugin content: written with a tag's first value in each file
         for event in iter_events(file_path):
             if event.HasField("summary"):
@@ -197,6 +290,7 @@ def read_run(path):
                 if started:  # a restart, as TensorBoard reads it: what came later is abandoned
                     run._purge(event.step)
                 started = True
+                run.session_starts.append(event.step)
     return run
 
 
@@ -204,6 +298,7 @@ def _add_summary(run, step, summary, file_metadata):
     for value in summary.value:
         if value.HasField("simple_value"):
             run._scalars.setdefault(value.tag, {})[step] = value.simple_value
+            run._where.setdefault(value.tag, {})[step] = run._file_index
             continue
         if value.HasField("metadata"):
             if value.metadata.plugin_data.plugin_name != fmt.PLUGIN_NAME:
@@ -230,5 +325,6 @@ def _add_summary(run, step, summary, file_metadata):
                 probe = run._probes[meta["probe"]] = ProbeLog(meta["probe"])
                 probe._order = int(meta.get("probe_index", 0))
             probe._add(meta["kind"], meta, step, **record)
+            run._where.setdefault(value.tag, {})[step] = run._file_index
         except (fmt.FormatError, ValueError, TypeError, KeyError) as e:
             logger.warning("tb-attention: skipped record %r at step %d: %s", value.tag, step, e)

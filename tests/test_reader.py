@@ -65,3 +65,83 @@ def test_restart_purges_only_later_steps_and_the_first_start_is_not_a_restart(tm
     assert run.scalars("train/loss")[0].tolist() == [1, 3, 4]
     assert run.scalars("train/loss")[1].tolist() == [1.0, 3.0, 40.0]
     assert len(os.listdir(tmp_path)) == 1
+
+
+def _softmax(seed, shape):
+    rng = np.random.default_rng(seed)
+    e = np.exp(rng.normal(size=shape) * 2)
+    return (e / e.sum(-1, keepdims=True)).astype(np.float32)
+
+
+def test_one_probe_at_two_model_sizes_is_read_per_size_never_stacked(tmp_path):
+    """Two writers in sequence log probe 'p' with a 2 x 4 and then a 3 x 2 heads model (the second also
+    rewrites step 2): a clear error names the sizes and their steps; each size reads on its own."""
+    from tb_attention_plugin.statistics import head_statistics
+
+    tokens = ["[CLS]", "a", "b", "[SEP]"]
+    written = {}
+    with AttentionSummaryWriter(tmp_path) as w:
+        w.add_probe("p", tokens, special=[1, 0, 0, 1])
+        for step in (0, 1, 2):
+            written[step] = _softmax(step, (2, 4, 4, 4))
+            w.add_attention(step, "p", written[step])
+    with AttentionSummaryWriter(tmp_path) as w, pytest.warns(UserWarning) as caught:
+        w.add_probe("p", tokens, special=[1, 0, 0, 1])
+        for step in (2, 3, 4):
+            written[step] = _softmax(10 + step, (3, 2, 4, 4))
+            w.add_attention(step, "p", written[step])
+    messages = " ".join(str(c.message) for c in caught)
+    assert "at another model size (2 layers x 4 heads at steps 0, 1, 2)" in messages  # the writer warned
+    p = read_run(str(tmp_path)).probe("p")
+    assert p.steps == [0, 1, 2, 3, 4]
+    assert p.sizes() == {(2, 4): [0, 1], (3, 2): [2, 3, 4]}
+    with pytest.raises(ValueError) as error:
+        p.stats()
+    message = str(error.value)
+    assert "probe 'p' (self) was logged at 2 model sizes" in message
+    assert "2 layers x 4 heads at steps 0, 1; 3 layers x 2 heads at steps 2, 3, 4" in message
+    assert "size=(layers, heads)" in message
+    for call in (p.stats_steps, p.head_types, p.layers, p.heads):
+        with pytest.raises(ValueError, match="2 model sizes"):
+            call()
+    assert p.layers(step=1) == 2 and p.heads(step=1) == 4 and p.layers(step=3) == 3 and p.heads(step=3) == 2
+    assert p.layers(size=(3, 2)) == 3
+    assert p.steps_of(size=(2, 4)) == [0, 1] and p.steps_of(size=(3, 2)) == [2, 3, 4]
+    for step, a in written.items():  # every step decodes at its own size (step 2: the later record)
+        assert p.attention(step).shape == a.shape
+        assert np.abs(p.attention(step) - a).max() <= 1 / 255 + 1e-6
+    for size, steps in p.sizes().items():
+        assert p.stats_steps(size=size) == steps
+        stats = p.stats(size=size)
+        for k, step in enumerate(steps):
+            reference = written[steps[0]] if size == (3, 2) else written[0]
+            want = head_statistics(written[step], causal=False, self_attention=True, query_tokens=tokens,
+                                   key_tokens=tokens, key_special=[1, 0, 0, 1],
+                                   reference=None if step == steps[0] else reference)
+            for i, name in enumerate(fmt.STAT_NAMES):
+                np.testing.assert_allclose(stats[name][k], want[i], rtol=1e-3, atol=1e-3, equal_nan=True)
+        assert {(h["layer"], h["head"]) for h in p.head_types(size=size)} <= {
+            (layer, head) for layer in range(size[0]) for head in range(size[1])}
+    with pytest.raises(KeyError, match="no records at 5 layers x 5 heads"):
+        p.stats(size=(5, 5))
+
+
+def test_where_each_shown_record_lies_and_the_restart_markers(tmp_path):
+    with AttentionSummaryWriter(tmp_path) as w:
+        w.add_session_start(0)
+        w.add_probe("p", ["a", "b"])
+        for step in (0, 1, 2):
+            w.add_attention(step, "p", _uniform(2, 2))
+            w.add_scalar("train/loss", 1.0, step)
+        first = w._file.path
+    with AttentionSummaryWriter(tmp_path) as w:
+        w.add_session_start(2)
+        w.add_probe("p", ["a", "b"])
+        w.add_attention(2, "p", _uniform(2, 2))
+        second = w._file.path
+    run = read_run(str(tmp_path))
+    assert run.files == [first, second] and run.session_starts == [0, 2]
+    where = run.tag_steps()
+    assert where["attention/p/self"] == {0: first, 1: first, 2: second}
+    assert where["attention_stats/p/self"] == {0: first, 1: first, 2: second}
+    assert where["train/loss"] == {0: first, 1: first}  # step 2's loss was dropped by the restart

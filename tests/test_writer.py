@@ -1,5 +1,6 @@
 """AttentionSummaryWriter: values round-trip through read_run and TensorBoard's own loader; resumes;
 I/O errors never stop the caller."""
+import contextlib
 import errno
 import os
 import warnings
@@ -11,6 +12,7 @@ from tb_attention_plugin import AttentionSummaryWriter, read_run
 from tb_attention_plugin import event_file
 from tb_attention_plugin import format as fmt
 from tb_attention_plugin.event_file import event_files, iter_events
+from tb_attention_plugin.quantize import dequantize, quantize
 from tb_attention_plugin.statistics import head_statistics
 from tiny_models import tensorboard_python_read
 
@@ -224,7 +226,8 @@ def test_without_restart_marks_the_latest_record_of_a_step_wins(tmp_path):
     values = []
     for k in range(2):
         values.append(attention(k, (1, 1, 3, 3)))
-        with AttentionSummaryWriter(tmp_path) as w:
+        with AttentionSummaryWriter(tmp_path) as w, \
+                (pytest.warns(UserWarning, match="already holds") if k else contextlib.nullcontext()):
             w.add_probe("p", ["a", "b", "c"])
             w.add_attention(5, "p", values[-1])
             w.add_attention(9 - k, "p", values[-1])
@@ -236,8 +239,9 @@ def test_without_restart_marks_the_latest_record_of_a_step_wins(tmp_path):
 def test_many_writers_in_one_second_keep_their_order(tmp_path):
     # file names carry a per-process counter: the 11th writer of a second must still sort last
     values = [attention(k, (1, 1, 3, 3)) for k in range(12)]
-    for a in values:
-        with AttentionSummaryWriter(tmp_path) as w:
+    for k, a in enumerate(values):
+        with AttentionSummaryWriter(tmp_path) as w, \
+                (pytest.warns(UserWarning, match="already holds") if k else contextlib.nullcontext()):
             w.add_probe("p", ["a", "b", "c"])
             w.add_attention(0, "p", a)
     p = read_run(str(tmp_path)).probe("p")
@@ -255,7 +259,8 @@ def test_delta_whose_keyframe_was_overwritten_is_reported_not_misdecoded(tmp_pat
     assert layer_encodings(str(tmp_path), "attention/p/self")[2] == [fmt.ENCODING_DELTA] * 2
     w = AttentionSummaryWriter(tmp_path)  # a later run rewrites step 0 only
     w.add_probe("p", TOKENS)
-    w.add_attention(0, "p", attention(7))
+    with pytest.warns(UserWarning, match="already holds"):
+        w.add_attention(0, "p", attention(7))
     w.close()
     p = read_run(str(tmp_path)).probe("p")
     assert np.abs(p.attention(0) - attention(7)).max() <= STEP + 1e-6
@@ -354,3 +359,142 @@ def test_run_directory_removed_mid_training_warns_once_and_starts_over(tmp_path)
     assert np.abs(p.attention(4) - attention(4, base=a0)).max() <= STEP + 1e-6
     assert layer_encodings(str(run_dir), "attention/p/self")[2] == [fmt.ENCODING_KEYFRAME] * 2
     assert run.scalars("train/loss")[0].tolist() == [2, 3, 4]
+
+
+# ---------------------------------------------------------------- input is stored as given, or refused
+
+def test_quantize_keeps_every_weight_within_one_level_whatever_the_row_sums_to():
+    rng = np.random.default_rng(0)
+    rows = [np.full(5, 0.4), np.array([0.5, 0.503, 0.0]), np.full(7, 0.1), np.zeros(4), np.array([1.0, 1.0])]
+    for scale in (0.05, 0.5, 0.97, 1.0, 1.0 + STEP, 1.7):  # sinks / dropped mass, exact, a bit over, far over
+        rows.extend(np.minimum(rng.dirichlet(np.full(9, 0.3), size=200) * scale, 1.0))
+    for row in rows:
+        stored = dequantize(quantize(row)).astype(np.float64)
+        assert np.abs(stored - row).max() <= STEP + 1e-6, (row, stored)
+    # [0.4] * 5 used to be clipped on its last keys: [0.4, 0.4, 0.2, 0, 0]
+    np.testing.assert_allclose(dequantize(quantize(np.full(5, 0.4))), np.full(5, 102 / 255), atol=1e-6)
+    # a row summing to less than 1 keeps its smaller sum (to within half a level)
+    sink = np.array([0.05, 0.3, 0.2, 0.01])
+    assert abs(int(quantize(sink).astype(int).sum()) - 255 * sink.sum()) <= 0.5
+
+
+def test_rows_summing_to_less_than_one_or_a_level_more_are_stored_within_the_bound(tmp_path):
+    """Attention with sinks (rows summing to < 1), empty rows, and bfloat16-rounded rows a little over 1."""
+    a = attention(3, (2, 2, 4, 4))
+    a[0, 0] *= 0.6                                  # 40% of the mass went to a sink that is not a token
+    a[0, 1, 2] = 0                                  # a row that attends to no real token
+    a[1, 0, 1] = [0.5, 0.503, 0.0, 0.0]             # sums to 1.003 (< 1 + 1/255): used to lose 0.005
+    a[1, 1, 3] = [0.25, 0.25, 0.25, 0.25 + 0.9 * STEP]
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_probe("p", ["a", "b", "c", "d"])
+    w.add_attention(0, "p", a)
+    w.close()
+    got = read_run(str(tmp_path)).probe("p").attention(0)
+    assert np.abs(got - a).max() <= STEP + 1e-6
+    np.testing.assert_allclose(got.sum(-1), a.sum(-1), atol=0.5 * STEP + 1e-6)
+    assert (got[0, 1, 2] == 0).all()
+
+
+def test_a_row_summing_to_more_than_one_is_refused_with_where_it_is(tmp_path):
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_probe("cat", ["a", "b", "c", "d", "e"])
+    a = np.full((2, 3, 5, 5), 0.2, dtype=np.float32)
+    a[1, 2, 3] = 0.4                                 # [0.4] * 5: sums to 2
+    a[1, 2, 4] = 0.4
+    with pytest.raises(ValueError) as error:
+        w.add_attention(7, "cat", a)
+    message = str(error.value)
+    assert "probe 'cat'" in message and "layer 1, head 2, query row 3 ('d')" in message
+    assert "sums to 2" in message and "2 rows" in message
+    assert np.swapaxes(a, -1, -2).sum(-1).max() > 1   # the usual mistake: a transposed map is refused too
+    with pytest.raises(ValueError, match="layer 0, head 0, query row 0"):
+        w.add_attention(7, "cat", np.swapaxes(attention(1, (1, 1, 5, 5)), -1, -2) * 2)
+    assert not os.path.exists(tmp_path) or event_files(str(tmp_path)) == []  # nothing was written
+    w.close()
+
+
+def test_nan_and_negative_weights_name_where_they_are(tmp_path):
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_probe("p", ["a", "b", "c"])
+    bad = attention(0, (2, 2, 3, 3))
+    bad[1, 0, 2, 1] = -0.01
+    with pytest.raises(ValueError, match=r"negative weights \(1 of them; the first at layer 1, head 0, "
+                                         r"query row 2 \('c'\)\)"):
+        w.add_attention(0, "p", bad)
+    assert event_files(str(tmp_path)) == []
+
+
+class _Gpu:
+    """Like a CUDA tensor: numpy cannot read it."""
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("can't convert cuda:0 device type tensor to numpy")
+
+
+STEP_ERRORS = [(1.5, TypeError, "integer"), (np.float64(2.0), TypeError, "integer"), ("3", TypeError, "integer"),
+               (True, TypeError, "bool"), (np.True_, TypeError, "bool"), (None, TypeError, "integer"),
+               (-1, ValueError, "between 0 and"), (2 ** 63, ValueError, "between 0 and")]
+
+
+@pytest.mark.parametrize("step, error, message", STEP_ERRORS)
+def test_steps_must_be_non_negative_integers(tmp_path, step, error, message):
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_probe("p", ["a", "b"])
+    a = attention(0, (1, 1, 2, 2))
+    with pytest.raises(error, match=message):
+        w.add_attention(step, "p", a)
+    with pytest.raises(error, match=message):
+        w.add_scalar("train/loss", 1.0, step)
+    with pytest.raises(error, match=message):
+        w.add_scalars({"train/loss": 1.0}, step)
+    with pytest.raises(error, match=message):
+        w.add_session_start(step)
+    w.close()
+    assert event_files(str(tmp_path)) == []  # refused before anything was written
+
+
+def test_python_and_numpy_integer_steps_are_accepted(tmp_path):
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_probe("p", ["a", "b"])
+    for step in (0, np.int64(3), np.uint8(4), np.int32(2 ** 31 - 1), 2 ** 63 - 1):
+        w.add_attention(step, "p", attention(int(step) % 7, (1, 1, 2, 2)))
+        w.add_scalar("train/loss", 1.0, step)
+    w.close()
+    run = read_run(str(tmp_path))
+    assert run.probe("p").steps == [0, 3, 4, 2 ** 31 - 1, 2 ** 63 - 1]
+    assert run.scalars("train/loss")[0].tolist() == [0, 3, 4, 2 ** 31 - 1, 2 ** 63 - 1]
+
+
+@pytest.mark.parametrize("value, error, message", [
+    (np.zeros((0, 2, 3, 3), np.float32), ValueError, "0 layers"),
+    (np.zeros((2, 0, 3, 3), np.float32), ValueError, "0 heads"),
+    ([], ValueError, "0 layers"),
+    ([np.full((1, 3, 3), 1 / 3), np.full((2, 3, 3), 1 / 3)], ValueError, "differ in shape"),
+    (np.eye(3, dtype=bool)[None, None], TypeError, "boolean"),
+    (np.full((1, 1, 3, 3), 1 / 3 + 0j), TypeError, "complex"),
+    (np.full((1, 1, 3, 3), "0.3"), TypeError, "real numbers"),
+    (_Gpu(), TypeError, "cpu"),
+    ([_Gpu()], TypeError, "layer 0"),
+])
+def test_wrong_shapes_and_types_are_refused_before_anything_is_written(tmp_path, value, error, message):
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_probe("p", ["a", "b", "c"])
+    with pytest.raises(error, match=f"(?i)probe 'p'.*{message}"):
+        w.add_attention(0, "p", value)
+    w.close()
+    assert event_files(str(tmp_path)) == []
+
+
+def test_a_probes_model_size_cannot_change_within_a_writer(tmp_path):
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_probe("p", ["a", "b", "c"])
+    w.add_attention(0, "p", attention(0, (2, 4, 3, 3)))
+    for shape in ((3, 4, 3, 3), (2, 2, 3, 3)):
+        with pytest.raises(ValueError, match=r"step 5 has \d layers x \d heads, but the probe's first snapshot "
+                                             r"\(step 0\) had 2 x 4"):
+            w.add_attention(5, "p", attention(5, shape))
+    w.add_attention(5, "p", attention(5, (2, 4, 3, 3)))
+    w.close()
+    p = read_run(str(tmp_path)).probe("p")
+    assert p.steps == [0, 5] and p.sizes() == {(2, 4): [0, 5]}
+    assert np.abs(p.attention(5) - attention(5, (2, 4, 3, 3))).max() <= STEP + 1e-6
