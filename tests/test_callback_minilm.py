@@ -59,3 +59,36 @@ def test_minilm_fine_tune_logs_its_real_attention(tmp_path, monkeypatch):
     pair = run.probe("pair")
     assert 1 in pair.segments and pair.segments[0] == 0
     assert len(run.scalars("train/loss")[0]) == 3
+
+
+def test_minilm_with_lora_logs_what_the_peft_model_computes(tmp_path, monkeypatch):
+    """A PeftModel's forward takes **kwargs: the sentence pair's segment ids must still reach MiniLM,
+    exactly as `peft_model(**tokenizer(text, pair))` passes them."""
+    import peft
+    import torch
+    import transformers
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    tok = transformers.AutoTokenizer.from_pretrained(MODEL_DIR)
+    base = transformers.AutoModelForSequenceClassification.from_pretrained(MODEL_DIR, num_labels=2)
+    model = peft.get_peft_model(base, peft.LoraConfig(task_type=peft.TaskType.SEQ_CLS, r=8, lora_alpha=16,
+                                                      target_modules=["query", "value"]))
+    items = []
+    for text, label in SENTENCES:
+        enc = tok(text, padding="max_length", max_length=16, truncation=True, return_tensors="pt")
+        items.append({k: v[0] for k, v in enc.items()} | {"labels": torch.tensor(label)})
+    pair = ("The cat is very sad.", "Because it could not find food to eat.")
+    cb = AttentionCallback([pair], every_n_steps=2, log_dir=tmp_path / "run", names=["pair"])
+    args = transformers.TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=4,
+                                          learning_rate=1e-3, report_to="none", use_cpu=True, save_strategy="no",
+                                          disable_tqdm=True, seed=0)
+    transformers.Trainer(model=model, args=args, train_dataset=ListDataset(items), processing_class=tok,
+                         callbacks=[cb]).train()
+    p = read_run(str(tmp_path / "run")).probe("pair")
+    enc = tok(*pair, return_tensors="pt")
+    assert "token_type_ids" in enc and enc["token_type_ids"].max() == 1
+    base.set_attn_implementation("eager")
+    model.eval()
+    with torch.no_grad():
+        own = np.stack([a[0].numpy() for a in model(**enc, output_attentions=True).attentions])
+    assert np.abs(p.attention(2) - own).max() <= 1 / 255 + 1e-5

@@ -21,7 +21,7 @@ def _blocks():
 
 def test_readme_has_the_blocks_this_test_knows():
     langs = [lang for lang, _ in _blocks()]
-    assert langs.count("python") == 3 and langs.count("bash") == 1, langs
+    assert langs.count("python") == 6 and langs.count("bash") == 1, langs
 
 
 def test_shell_block_names_existing_scripts_that_parse():
@@ -43,7 +43,9 @@ def test_jupyter_block_uses_tensorboard_magic():
 
 
 def test_python_blocks_run(tmp_path, monkeypatch):
-    from transformers import TrainingArguments, Trainer, default_data_collator
+    """Against the real packages: transformers' Trainer, a plain loop, accelerate and Lightning."""
+    import torch
+    from transformers import TrainingArguments, Trainer
 
     from tiny_models import TOKENIZER_KIND, tiny_model, toy_dataset, word_tokenizer
 
@@ -54,6 +56,7 @@ def test_python_blocks_run(tmp_path, monkeypatch):
         "model": tiny_model("bert", len(tokenizer)),
         "tokenizer": tokenizer,
         "train": toy_dataset("bert", tokenizer, n=8),
+        "train_loader": torch.utils.data.DataLoader(toy_dataset("bert", tokenizer, n=200), batch_size=4),
         "args": TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=3, per_device_train_batch_size=4,
                                   report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True),
     }
@@ -67,6 +70,15 @@ def test_python_blocks_run(tmp_path, monkeypatch):
 
     run = tb_attention_plugin.read_run(str(tmp_path / "out" / "runs" / runs[0]))
     assert len(run.probes) == 2 and run.probe(run.probes[0]).steps == [0, 3]
+    # the custom loops and Lightning logged where they say, at the steps they say
+    assert run.probe(run.probes[0]).steps == [0, 3]
+    assert tb_attention_plugin.read_run("logs/custom").probe("The cat sat on the mat.").steps == [0, 50]
+    assert tb_attention_plugin.read_run("logs/custom").scalars("train/loss")[0].tolist() == [50]
+    assert tb_attention_plugin.read_run("logs/accelerate").probe("The cat sat on the mat.").steps == [50]
+    lightning = tb_attention_plugin.read_run(os.path.join("lightning_logs", "version_0"))
+    steps = lightning.probe("The cat sat on the mat.").steps
+    assert steps[0] == 0 and steps[-1] == 100
+    assert "train/loss" in lightning.scalar_tags  # Lightning's own curve, in the same run
     # the writer + reader blocks ran on logs/my_run
     assert namespace["p"].steps == [0, 100, 200]
     assert namespace["a"].shape == (2, 4, 5, 5)
