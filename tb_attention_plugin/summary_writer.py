@@ -131,6 +131,10 @@ def _pid_alive(pid):
     return True
 
 
+def _short(tokens, n=8):
+    return repr(tokens) if len(tokens) <= n else repr(tokens[:n])[:-1] + f", ... ({len(tokens)} tokens)]"
+
+
 def _series_name(tag):
     if tag.startswith(fmt.SNAPSHOT_TAG_PREFIX):
         probe, _, kind = tag[len(fmt.SNAPSHOT_TAG_PREFIX):].rpartition("/")
@@ -462,7 +466,8 @@ class AttentionSummaryWriter:
             f"per run), or move the old event files away first.")
 
     def _check_size_on_disk(self, probe, kind, layers, heads):
-        """Warn (once per probe and kind) when the directory holds the probe at another model size."""
+        """Warn (once per probe and kind) when the directory holds the probe at another model size, and
+        (once per probe) when it holds it with other tokens."""
         past = self._history().get((probe, kind))
         if past is None or (probe, kind) in self._size_warned:
             return
@@ -481,6 +486,16 @@ class AttentionSummaryWriter:
                 f"({held}); this writer logs it at {layers} layers x {heads} heads. While both sizes are "
                 f"there, read_run(...).probe({probe!r}).stats() needs size=(layers, heads). Log each model to "
                 f"its own log_dir.")
+        tokens = self._probes[probe]["tokens"]
+        if past.sizes and past.tokens != tokens and (probe, "tokens") not in self._size_warned:
+            from .reader import describe_steps
+
+            self._size_warned.add((probe, "tokens"))
+            _warn(
+                f"tb-attention: {self.log_dir} already holds probe {probe!r} with other tokens "
+                f"({_short(past.tokens)} at {describe_steps(sorted(past.sizes))}); this writer logs it with "
+                f"{_short(tokens)}. TensorBoard and read_run keep a probe's first tokens, so its new snapshots "
+                f"would be shown with the old ones: use another probe name or its own log_dir.")
 
     def add_session_start(self, step, *, wall_time=None):
         """Mark that training (re)starts at `step`; write it before the run's first record.

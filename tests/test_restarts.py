@@ -263,3 +263,26 @@ def test_the_callback_rerun_into_its_log_dir_warns_and_says_what_it_hides(tmp_pa
     message = str(warning.message)
     assert "start at step 0 hides everything it logged" in message
     assert "probe 'mat' (self): steps 0, 2, 4" in message and "scalar 'train/loss': steps 1, 2, 3, 4" in message
+
+
+def test_a_probe_logged_again_with_other_tokens_warns_unless_a_restart_hid_the_old_ones(tmp_path):
+    callback_like_run(tmp_path, [0, 1]).close()
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_probe("p", ["[CLS]", "x", "[SEP]"])
+    with pytest.warns(UserWarning) as caught:
+        w.add_attention(5, "p", attention(0, (2, 2, 3, 3)))
+    (warning,) = [c for c in ours(caught) if "other tokens" in str(c.message)]
+    assert (f"{tmp_path} already holds probe 'p' with other tokens (['[CLS]', 'a', 'b', '[SEP]'] at steps 0, 1); "
+            f"this writer logs it with ['[CLS]', 'x', '[SEP]']") in str(warning.message)
+    w.close()
+    other = tmp_path / "other"
+    callback_like_run(other, [0, 1]).close()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        w = AttentionSummaryWriter(other)
+        with pytest.warns(UserWarning, match="already holds a run"):
+            w.add_session_start(0)  # hides steps 0 and 1: nothing left to mislabel
+        w.add_probe("p", ["[CLS]", "x", "[SEP]"])
+        w.add_attention(0, "p", attention(0, (2, 2, 3, 3)))
+        w.close()
+    assert not [c for c in ours(caught) if "other tokens" in str(c.message)]
