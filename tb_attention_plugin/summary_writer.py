@@ -26,6 +26,7 @@ import socket
 import sys
 import time
 import typing
+import urllib.parse
 import warnings
 import weakref
 
@@ -138,7 +139,7 @@ def _short(tokens, n=8):
 def _series_name(tag):
     if tag.startswith(fmt.SNAPSHOT_TAG_PREFIX):
         probe, _, kind = tag[len(fmt.SNAPSHOT_TAG_PREFIX):].rpartition("/")
-        return f"probe {probe!r} ({kind})"
+        return f"probe {urllib.parse.unquote(probe, errors='surrogatepass')!r} ({kind})"  # fmt.tag_name
     return f"scalar {tag!r}"
 
 

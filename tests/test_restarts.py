@@ -286,3 +286,13 @@ def test_a_probe_logged_again_with_other_tokens_warns_unless_a_restart_hid_the_o
         w.add_attention(0, "p", attention(0, (2, 2, 3, 3)))
         w.close()
     assert not [c for c in ours(caught) if "other tokens" in str(c.message)]
+
+
+def test_the_warning_names_probes_as_the_user_spelled_them(tmp_path):
+    name = 'cat "50%"'  # percent-encoded in its tags
+    for k in range(2):
+        with AttentionSummaryWriter(tmp_path) as w, \
+                (pytest.warns(UserWarning, match="already holds") if k else warnings.catch_warnings()) as caught:
+            w.add_probe(name, TOKENS)
+            w.add_attention(0, name, attention(k))
+    assert f"probe {name!r} (self): step 0" in str(ours(caught)[0].message)
