@@ -131,6 +131,9 @@ def logs(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile_logs")
     write_run(root / "good", range(0, 12, 3), layers=LAYERS, heads=HEADS, n_tokens=N)
     sizes = write_hostile(root)
+    # a hostile record of another probe in a run the writer then logs into (it reads it back first)
+    write_events(root / "mixed", [(0, snapshot_values(NESTED, good_blobs(), tag=fmt.snapshot_tag("evil", "self")))])
+    write_run(root / "mixed", range(0, 12, 3), layers=LAYERS, heads=HEADS, n_tokens=N, seed=7)
     print("hostile file sizes:", sizes)
     return root
 
@@ -138,6 +141,13 @@ def logs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def good(logs):
     return read_run(str(logs / "good")).probe("p")
+
+
+@pytest.fixture(scope="module")
+def mixed(logs):
+    run = read_run(str(logs / "mixed"))
+    assert run.probes == ["p"]
+    return run.probe("p")
 
 
 # ------------------------------------------------------------------ the format module
@@ -248,15 +258,18 @@ def request_peak(app, route, **params):
     return response, peak
 
 
-def test_app_lists_the_good_run_next_to_hostile_ones_and_answers_404_in_bounded_memory(logs, good):
+def test_app_lists_the_good_run_next_to_hostile_ones_and_answers_404_in_bounded_memory(logs, good, mixed):
     app = App(logs)
     index, peak = request_peak(app, "index")
     assert index.status_code == 200, index.get_data()[:300]
     runs = {r["run"]: r for r in json.loads(index.get_data())["runs"]}
-    assert set(runs) == {"good"} | set(HOSTILE_404)  # nested and giant: metadata refused
+    assert set(runs) == {"good", "mixed"} | set(HOSTILE_404)  # nested and giant: metadata refused
     assert runs["good"]["probes"][0]["kinds"][0]["steps"] == good.steps
+    assert [p["name"] for p in runs["mixed"]["probes"]] == ["p"]
     header, data = app.container("snapshot", run="good", probe="p", kind="self", step=6)
     np.testing.assert_array_equal(data, good.quantized(6))
+    header, data = app.container("snapshot", run="mixed", probe="p", kind="self", step=9)
+    np.testing.assert_array_equal(data, mixed.quantized(9))
     peaks = {}
     for run in HOSTILE_404:
         response, peaks[run] = request_peak(app, "snapshot", run=run, probe="p", kind="self", step=0)
@@ -271,7 +284,7 @@ def test_app_lists_the_good_run_next_to_hostile_ones_and_answers_404_in_bounded_
     print("tracemalloc peak per request (bytes):", peaks)
     assert max(peaks.values()) < 2 * MIB, peaks
     # the steps that failed to decode leave the index; the good run stays
-    assert [r["run"] for r in app.json("index")["runs"]] == ["good"]
+    assert [r["run"] for r in app.json("index")["runs"]] == ["good", "mixed"]
 
 
 def test_app_peak_memory_is_a_small_multiple_of_a_real_snapshot(tmp_path):
@@ -295,7 +308,7 @@ def peak_rss(pid):
 
 
 @pytest.fixture(scope="module", params=sorted(LOADERS))
-def tb(request, logs, good, tmp_path_factory):
+def tb(request, logs, good, mixed, tmp_path_factory):
     proc = TensorBoardProcess(logs, *LOADERS[request.param], env=tensorboard_env(tmp_path_factory.mktemp("env")))
     proc.start()
     proc.loader = request.param
@@ -304,19 +317,20 @@ def tb(request, logs, good, tmp_path_factory):
             status, _, body = proc.get(q("index"))
             assert status == 200, body[:300]
             runs = {r["run"]: r for r in json.loads(body)["runs"]}
-            return "good" in runs and runs["good"]["probes"][0]["kinds"][0]["steps"] == good.steps \
-                and set(HOSTILE_404) <= set(runs)
+            return all(r in runs and runs[r]["probes"][0]["kinds"][0]["steps"] == good.steps
+                       for r in ("good", "mixed")) and set(HOSTILE_404) <= set(runs)
         proc.poll(loaded, timeout=90)
         yield proc
     finally:
         proc.stop()
 
 
-def test_real_tensorboard_serves_the_good_run_and_answers_404_in_bounded_memory(tb, good):
+def test_real_tensorboard_serves_the_good_run_and_answers_404_in_bounded_memory(tb, good, mixed):
     status, _, body = tb.get(q("index"))
     assert status == 200, body[:300]
-    runs = {r["run"] for r in json.loads(body)["runs"]}
-    assert runs == {"good"} | set(HOSTILE_404)
+    runs = {r["run"]: r for r in json.loads(body)["runs"]}
+    assert set(runs) == {"good", "mixed"} | set(HOSTILE_404)
+    assert [p["name"] for p in runs["mixed"]["probes"]] == ["p"]
     before = peak_rss(tb.proc.pid)
     for run in HOSTILE_404 + ("nested", "giant"):
         for _ in range(2):
@@ -326,9 +340,12 @@ def test_real_tensorboard_serves_the_good_run_and_answers_404_in_bounded_memory(
     grown = peak_rss(tb.proc.pid) - before
     print(f"{tb.loader}: peak RSS of the tensorboard process grew by {grown / MIB:.1f} MiB over 12 hostile requests")
     assert grown < 32 * MIB, grown
-    for step in good.steps:
-        status, _, body = tb.get(q("snapshot", run="good", probe="p", kind="self", step=step))
-        assert status == 200
-        np.testing.assert_array_equal(decode_container(body)[1], good.quantized(step))
-    header, data = decode_container(tb.get(q("stats", run="good", probe="p", kind="self"))[2])
-    np.testing.assert_array_equal(data[0], good.stats()["entropy"])
+    for run, probe in (("good", good), ("mixed", mixed)):
+        for step in probe.steps:
+            status, _, body = tb.get(q("snapshot", run=run, probe="p", kind="self", step=step))
+            assert status == 200
+            np.testing.assert_array_equal(decode_container(body)[1], probe.quantized(step))
+        header, data = decode_container(tb.get(q("stats", run=run, probe="p", kind="self"))[2])
+        np.testing.assert_array_equal(data[0], probe.stats()["entropy"])
+    status, _, body = tb.get(q("index"))
+    assert [r["run"] for r in json.loads(body)["runs"]] == ["good", "mixed"]  # failed steps leave it
