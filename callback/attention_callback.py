@@ -7,7 +7,7 @@ import warnings
 from transformers import TrainerCallback
 from transformers.integrations.integration_utils import rewrite_logs  # its tag names: train/..., eval/...
 
-from tb_attention_plugin.format import KIND_SIDES
+from tb_attention_plugin.format import BEST_CHECKPOINT_TAG_PREFIX, KIND_SIDES
 from tb_attention_plugin.summary_writer import AttentionSummaryWriter
 
 from . import log_dir as log_dirs
@@ -177,8 +177,24 @@ class AttentionCallback(TrainerCallback):
             else:
                 self._snapshot(args, state)
         if self._writer is not None:
+            self._mark_best_checkpoint(args, state)
             self._writer.close()
             self._writer = None
+
+    def _mark_best_checkpoint(self, args, state):
+        """The step whose weights load_best_model_at_end put back, for the tab's timeline."""
+        if not (args.load_best_model_at_end and state.best_model_checkpoint and state.best_metric is not None):
+            return
+        step = state.best_global_step
+        if step is None:  # older transformers: the checkpoint folder's name
+            try:
+                step = int(os.path.basename(os.path.normpath(state.best_model_checkpoint)).rsplit("-", 1)[-1])
+            except ValueError:
+                return
+        metric = args.metric_for_best_model or "loss"
+        metric = metric if metric.startswith("eval_") else f"eval_{metric}"
+        tag = BEST_CHECKPOINT_TAG_PREFIX + next(iter(rewrite_logs({metric: 0})))
+        self._writer.add_scalar(tag, float(state.best_metric), int(step))
 
     # ------------------------------------------------------------------ scalars
     def on_log(self, args, state, control, logs=None, **kwargs):

@@ -23,6 +23,10 @@ FORMAT_VERSION = 1
 
 SNAPSHOT_TAG_PREFIX = "attention/"
 STATS_TAG_PREFIX = "attention_stats/"
+# Scalar series `tb_attention/best_checkpoint/<metric>` (e.g. .../eval/loss): one point at the step of
+# the checkpoint that load_best_model_at_end put back, valued with its metric. The tab shows it as a
+# mark on the step axis, not as a curve.
+BEST_CHECKPOINT_TAG_PREFIX = "tb_attention/best_checkpoint/"
 
 # Order of the statistics in a stats tensor (definitions: docs/format.md).
 STAT_NAMES = ("entropy", "first", "sep", "self", "prev", "next", "max", "drift", "induction", "duplicate")
@@ -139,7 +143,8 @@ def _summary_metadata(meta, data_class):
 MAX_LAYERS = 1024
 MAX_HEADS = 1024
 MAX_TOKENS = 16384                # per token list (tokens, decoder_tokens)
-MAX_SNAPSHOT_WEIGHTS = 1 << 28    # layers x heads x query x key of one snapshot: 256 MiB as stored
+MAX_LAYER_WEIGHTS = 1 << 28       # heads x query x key of one layer: 256 MiB as stored, decoded at once
+MAX_SNAPSHOT_WEIGHTS = 1 << 31    # layers x heads x query x key (e.g. 80 x 64 heads x 640 tokens): 2 GiB
 MAX_METADATA_BYTES = 4 << 20      # the JSON plugin metadata of one tag
 MAX_HEADER_BYTES = 64 << 10       # the JSON header (blob 0) of one snapshot
 MAX_STATS = 256
@@ -204,10 +209,11 @@ def _check_values(meta):
         raise FormatError("attention metadata has query/key sides that do not match its kind")
     heads, queries, keys = layer_shape(meta)
     weights = meta["layers"] * heads * queries * keys
-    if weights > MAX_SNAPSHOT_WEIGHTS:
+    if weights > MAX_SNAPSHOT_WEIGHTS or heads * queries * keys > MAX_LAYER_WEIGHTS:
         raise FormatError(f"attention metadata claims snapshots of {meta['layers']} layers x {heads} heads x "
-                          f"{queries} x {keys} tokens = {weights} weights, more than the "
-                          f"{MAX_SNAPSHOT_WEIGHTS} this format accepts")
+                          f"{queries} x {keys} tokens = {weights} weights, more than this format accepts "
+                          f"({MAX_LAYER_WEIGHTS} per layer, {MAX_SNAPSHOT_WEIGHTS} per snapshot): shorten "
+                          f"the probe")
     names = meta.get("stats", list(STAT_NAMES))
     if not isinstance(names, list) or not names or len(names) > MAX_STATS \
             or not all(isinstance(n, str) for n in names):
@@ -262,7 +268,7 @@ def layer_blob_info(blob, expected=None):
         if shape != tuple(expected):
             raise FormatError("attention layer blob holds %dx%dx%d (heads x query x key) weights but the "
                               "probe's metadata says %dx%dx%d" % (shape + tuple(expected)))
-    elif not h or not qn or not kn or h * qn * kn > MAX_SNAPSHOT_WEIGHTS:
+    elif not h or not qn or not kn or h * qn * kn > MAX_LAYER_WEIGHTS:
         raise FormatError("attention layer blob claims %dx%dx%d weights" % shape)
     return encoding, ref_step, ref_crc, shape
 

@@ -135,7 +135,8 @@ class AttentionPlugin(base_plugin.TBPlugin):
     def _serve_scalars(self, request):
         run = _param(request, "run")
         ctx, eid = self._ids(request)
-        return http_payload.json_response({"run": run, "tags": self._data.scalars(ctx, eid, run)})
+        tags, marks = self._data.scalars(ctx, eid, run)
+        return http_payload.json_response({"run": run, "tags": tags, "marks": marks})
 
     @_route
     def _serve_static(self, request):

@@ -328,13 +328,15 @@ class AttentionData:
 
     # ------------------------------------------------------------ scalars
     def scalars(self, ctx, eid, run):
-        """{tag: {"steps": [...], "values": [...]}} of every scalar series of a run (latest wins)."""
+        """({tag: {"steps": [...], "values": [...]}} of every scalar series of a run (latest wins),
+        [marked steps]): series that mark a step (format.BEST_CHECKPOINT_TAG_PREFIX) are marks, not
+        curves; the point written last wins."""
         if run not in {r.run_name for r in self._provider.list_runs(ctx, experiment_id=eid)}:
             raise Unavailable(f"unknown run {run!r}; ./index lists the runs with attention logs")
         # Scalars written as `simple_value` are migrated to the scalars plugin by both loaders.
         rtf = provider.RunTagFilter(runs=[run])
         listing = self._provider.list_scalars(ctx, experiment_id=eid, plugin_name="scalars", run_tag_filter=rtf)
-        tags = {}
+        tags, marks = {}, []
         if listing.get(run):
             try:
                 data = self._provider.read_scalars(ctx, experiment_id=eid, plugin_name="scalars",
@@ -342,10 +344,16 @@ class AttentionData:
             except _PROVIDER_DECODE_ERRORS as e:
                 raise Unavailable(f"TensorBoard cannot read the scalars of run {run!r}: {e}") from None
             for tag, points in sorted(data.get(run, {}).items()):
+                if tag.startswith(fmt.BEST_CHECKPOINT_TAG_PREFIX):
+                    last = max(points, key=lambda p: p.wall_time, default=None)
+                    if last is not None and math.isfinite(last.value):
+                        marks.append({"kind": "best_checkpoint", "step": last.step, "value": float(last.value),
+                                      "metric": tag[len(fmt.BEST_CHECKPOINT_TAG_PREFIX):]})
+                    continue
                 by_step = {p.step: float(p.value) for p in points}
                 steps = sorted(by_step)
                 tags[tag] = {"steps": steps, "values": [by_step[s] for s in steps]}
-        return tags
+        return tags, marks
 
 
 def _refused_message(run, probe, kind, tag, error):

@@ -223,9 +223,19 @@ def test_load_best_model_at_end_keeps_the_last_steps_weights(tmp_path):
     assert_same_training(trainer, plain)  # both end on the best checkpoint's weights
     specs = specs_for(NAMES[:2])
     assert_every_step_is_the_models_own(tmp_path / "run", keep, trainer.processing_class, specs, [0, 3, 4])
-    p = read_run(str(tmp_path / "run")).probe("sad")
+    run = read_run(str(tmp_path / "run"))
+    p = run.probe("sad")
     best = own_attention(keep.at[best_step], trainer.processing_class, specs["sad"], p, "self")
     assert np.abs(p.attention(4) - best).max() > 3 * TOLERANCE
+    # the best checkpoint's step is marked for the tab's timeline, served as a mark, not a curve
+    steps, values = run.scalars("tb_attention/best_checkpoint/eval/loss")
+    assert steps.tolist() == [best_step] and values[0] == pytest.approx(trainer.state.best_metric)
+    from plugin_fixtures import App
+
+    body = App(tmp_path).json("scalars", run="run")
+    assert body["marks"] == [{"kind": "best_checkpoint", "step": best_step, "metric": "eval/loss",
+                              "value": pytest.approx(trainer.state.best_metric)}]
+    assert not any(tag.startswith("tb_attention/") for tag in body["tags"]) and "train/loss" in body["tags"]
 
 
 def test_resume_logs_the_models_own_attention_at_every_step(tmp_path):

@@ -123,7 +123,7 @@ class TensorBoard:
 @pytest.fixture(scope="session")
 def logdir(tmp_path_factory):
     d = tmp_path_factory.mktemp("logs")
-    synthetic_logs.write_run(d / "induction", seed=0)
+    synthetic_logs.write_run(d / "induction", seed=0, best_checkpoint=400)
     synthetic_logs.write_run(d / "induction-b", seed=5, pair_probe=True)
     synthetic_logs.write_encoder_decoder_run(d / "t5")
     return d

@@ -86,8 +86,9 @@ def loss_curve(steps, seed=0, scale=1.0):
 
 
 def write_run(run_dir, *, layers=3, heads=4, tokens=24, steps=12, every=100, seed=0, pair_probe=True,
-              scalars=True):
-    """A decoder-style run: a causal 'repeated random tokens' probe (+ a sentence-pair probe)."""
+              scalars=True, best_checkpoint=None):
+    """A decoder-style run: a causal 'repeated random tokens' probe (+ a sentence-pair probe);
+    `best_checkpoint`: an eval step to mark as the checkpoint load_best_model_at_end put back."""
     from tb_attention_plugin import AttentionSummaryWriter
 
     step_list = [i * every for i in range(steps)]
@@ -112,8 +113,13 @@ def write_run(run_dir, *, layers=3, heads=4, tokens=24, steps=12, every=100, see
                 w.add_scalar("train/loss", v, s)
                 w.add_scalar("train/learning_rate", 1e-3 * min(1.0, s / (0.1 * last + 1)), s)
             ev = step_list[::2]
-            for s, v in zip(ev, loss_curve(ev, seed + 7, 1.1)):
+            eval_loss = dict(zip(ev, loss_curve(ev, seed + 7, 1.1)))
+            for s, v in eval_loss.items():
                 w.add_scalar("eval/loss", v, s)
+            if best_checkpoint is not None:  # as the callback marks it under load_best_model_at_end
+                from tb_attention_plugin.format import BEST_CHECKPOINT_TAG_PREFIX
+
+                w.add_scalar(BEST_CHECKPOINT_TAG_PREFIX + "eval/loss", eval_loss[best_checkpoint], best_checkpoint)
     return step_list
 
 

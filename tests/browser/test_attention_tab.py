@@ -136,6 +136,24 @@ def test_loss_curve_is_drawn(page, tensorboard):
         pass
     blue = page.evaluate(blue_js)
     assert blue > 100, f"train/loss curve not drawn ({blue} blue pixels)"
+    # the best checkpoint (step 400 in this run) is a mark across the plot, not a curve
+    assert state(page, "scalars")["marks"][0]["step"] == 400
+    assert "best_checkpoint" not in page.locator('[data-testid="timeline"]').inner_text()
+    mark_js = """() => {
+      const c = document.querySelector('[data-testid="timeline-chart"] canvas');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const xs = new Set();
+      for (let i = 0; i < d.length; i += 4)
+        if (Math.abs(d[i] - 194) < 30 && Math.abs(d[i + 1] - 24) < 30 && Math.abs(d[i + 2] - 91) < 30 && d[i + 3] > 200)
+          xs.add((i / 4) % c.width);
+      return [...xs];
+    }"""
+    xs = page.evaluate(mark_js)
+    assert xs, "the best checkpoint's mark is not drawn"
+    x400 = page.evaluate("""() => { const u = window.tbAttention.app.views.timeline.u;
+                                    return u.valToPos(400, 'x', true); }""")
+    assert min(abs(x - x400) for x in xs) <= 2
+    page.locator('[data-testid="timeline"]').screenshot(path=str(ARTIFACTS / "timeline-best-checkpoint.png"))
     # another scalar of the run can be added
     page.locator('[data-testid="timeline"] select').select_option("train/learning_rate")
     page.wait_for_function("document.querySelector('[data-testid=\"timeline\"] .u-legend').innerText.includes('train/learning_rate')")

@@ -5,8 +5,11 @@
 export const AXIS_LEFT = 58;
 export const AXIS_RIGHT = 58;
 
-/** A uPlot plugin that draws snapshot ticks and the shared step cursor. */
-export function stepCursorPlugin({ getStep, getSnapshotSteps, cursorColor = '#e8710a' }) {
+export const MARK_COLOR = '#c2185b'; // not a curve colour (timeline.js) nor the cursor's
+
+/** A uPlot plugin that draws snapshot ticks, marked steps (e.g. the best checkpoint, as
+ * [{step, label}]) and the shared step cursor. */
+export function stepCursorPlugin({ getStep, getSnapshotSteps, getMarks = () => [], cursorColor = '#e8710a' }) {
   return {
     hooks: {
       draw: (u) => {
@@ -33,6 +36,23 @@ export function stepCursorPlugin({ getStep, getSnapshotSteps, cursorColor = '#e8
             ctx.closePath();
           }
           ctx.fill();
+        }
+        for (const mark of getMarks() || []) {
+          // a dashed line across the plot, its label at the top
+          const x = Math.round(u.valToPos(mark.step, 'x', true));
+          ctx.strokeStyle = MARK_COLOR;
+          ctx.lineWidth = 1.5 * dpr;
+          ctx.setLineDash([4 * dpr, 3 * dpr]);
+          ctx.beginPath();
+          ctx.moveTo(x, top);
+          ctx.lineTo(x, top + height);
+          ctx.stroke();
+          ctx.setLineDash([]);
+          ctx.fillStyle = MARK_COLOR;
+          ctx.font = `${11 * dpr}px sans-serif`;
+          ctx.textBaseline = 'top';
+          const w = ctx.measureText(mark.label).width;
+          ctx.fillText(mark.label, x + 3 * dpr + w > left + width ? x - 3 * dpr - w : x + 3 * dpr, top + 9 * dpr);
         }
         const step = getStep();
         if (step !== null && step !== undefined) {

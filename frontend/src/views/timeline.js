@@ -3,6 +3,7 @@
 
 import uPlot from 'uplot';
 import { el, select, setOptions, clear } from '../dom.js';
+import { timelineMarks } from '../marks.js';
 import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, attachStepDrag, onWidth, STEP_AXIS } from './stepChart.js';
 
 const DEFAULT_TAGS = ['train/loss', 'eval/loss'];
@@ -113,7 +114,8 @@ export class Timeline {
     const opts = {
       width: this.width,
       height: this.height(),
-      plugins: [stepCursorPlugin({ getStep: () => this.app.state.step, getSnapshotSteps: () => this.app.steps() })],
+      plugins: [stepCursorPlugin({ getStep: () => this.app.state.step, getSnapshotSteps: () => this.app.steps(),
+        getMarks: () => timelineMarks(this.app.state.scalars) })],
       scales: {
         x: { time: false, range: () => this.app.xRange() },
         y: { auto: true },
