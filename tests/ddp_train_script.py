@@ -43,9 +43,12 @@ def main(log_dir, output_dir, sharded_auto=False):
     import torch.distributed as dist
 
     if dist.is_initialized():
-        # gloo's threads abort the interpreter at exit ("terminate called without an active
-        # exception") when the process group is still alive
         dist.destroy_process_group()
+    # gloo's teardown on this torch sometimes aborts the interpreter at exit ("terminate called without
+    # an active exception") or hangs in a destructor when the trainer's objects are freed: everything
+    # is written and flushed by now, so leave without running destructors
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -104,3 +104,5 @@ if __name__ == "__main__":
     mode, log_dir, out_dir = sys.argv[1:4]
     os.makedirs(out_dir, exist_ok=True)
     {"recorder": recorder_loop, "trainer": trainer_run}[mode](log_dir, out_dir)
+    sys.stdout.flush()
+    os._exit(0)  # as in ddp_train_script.py: gloo's teardown can abort or hang the interpreter at exit
