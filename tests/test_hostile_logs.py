@@ -168,7 +168,8 @@ def test_format_rejects_nested_and_oversized_json():
     (dict(heads=fmt.MAX_HEADS + 1), "heads, more than"),
     (dict(layers=fmt.MAX_LAYERS + 1), "layers, more than"),
     (dict(n=fmt.MAX_TOKENS + 1), "tokens, more than"),
-    (dict(layers=64, heads=1024, n=128), "weights, more than"),   # each within bounds, together 1 G
+    (dict(layers=1024, heads=1024, n=64), "weights, more than"),   # each within bounds, together 4 G
+    (dict(layers=1, heads=1024, n=1024), "weights, more than"),    # one layer of 1 G
 ])
 def test_metadata_cannot_claim_gigabytes(claim, message):
     with pytest.raises(fmt.FormatError, match=message):
