@@ -1,0 +1,112 @@
+"""What an AttentionSummaryWriter accepts: input that cannot be stored as given is refused before
+anything is written, with an error that names the probe, kind, layer, head and query row."""
+import operator
+
+import numpy as np
+
+from . import format as fmt
+
+# A query row may sum to at most 1 + this (one quantization level; a softmax row rounded to bfloat16
+# stays within 2**-8 of 1, measured up to 0.0031). Then every weight is stored within 1/255; a larger
+# sum is not a row of attention weights (a transposed [key, query] map, heads or layers summed up) and
+# is refused.
+ROW_SUM_TOLERANCE = 1.0 / 255
+
+_INT64_MAX = (1 << 63) - 1
+
+
+def check_step(step):
+    """A Python or numpy integer (anything with __index__, bools excepted) in [0, 2**63 - 1]."""
+    if isinstance(step, (bool, np.bool_)):
+        raise TypeError(f"step must be an integer, got the bool {step!r}")
+    try:
+        value = operator.index(step)
+    except TypeError:
+        raise TypeError(f"step must be an integer (a Python or numpy int), got {type(step).__name__} "
+                        f"{step!r}") from None
+    if not 0 <= value <= _INT64_MAX:
+        raise ValueError(f"step must be between 0 and 2**63 - 1, got {value}")
+    return value
+
+
+def as_mask(values, n, what):
+    """One bool per token of a probe (all False when not given)."""
+    if values is None:
+        return [False] * n
+    values = [bool(v) for v in values]
+    if len(values) != n:
+        raise ValueError(f"{what} has {len(values)} entries but the probe has {n} tokens")
+    return values
+
+
+def check_model_size(first, probe, kind, step, layers, heads):
+    """A probe keeps one model size per writer: `first` is (layers, heads, step) of its first
+    snapshot by this writer, or None."""
+    if first is not None and first[:2] != (layers, heads):
+        raise ValueError(f"probe {probe!r} kind {kind!r}: attention at step {step} has {layers} layers x "
+                         f"{heads} heads, but the probe's first snapshot (step {first[2]}) had {first[0]} "
+                         f"x {first[1]}; a probe keeps one model size: log another model under other "
+                         f"probe names or to its own log_dir")
+
+
+def check_attention(attention, info, kind):
+    """float32 [layers, heads, query, key] of the probe `info`, or an error saying what is wrong."""
+    what = f"probe {info['name']!r} kind {kind!r}: attention"
+    if isinstance(attention, (list, tuple)):
+        if not attention:
+            raise ValueError(f"{what} has 0 layers (an empty list)")
+        per_layer = [_as_array(x, f"{what} layer {i}") for i, x in enumerate(attention)]
+        shapes = sorted({x.shape for x in per_layer})
+        if len(shapes) > 1:
+            raise ValueError(f"{what}: the per-layer arrays differ in shape: {shapes}")
+        if per_layer[0].ndim != 3:
+            raise ValueError(f"{what} layers must be [heads, query, key], got shape {per_layer[0].shape}")
+        a = np.stack(per_layer)
+    else:
+        a = _as_array(attention, what)
+    if a.ndim != 4:
+        raise ValueError(f"attention must be [layers, heads, query, key], got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"{what} has {a.shape[0]} layers and {a.shape[1]} heads (shape {a.shape}); "
+                         f"it needs at least one of each")
+    query_side, key_side = fmt.KIND_SIDES[kind]
+    if info[query_side] is None or info[key_side] is None:
+        raise ValueError(f"kind {kind!r} needs decoder_tokens: pass them to add_probe({info['name']!r}, ...)")
+    want = (len(info[query_side]), len(info[key_side]))
+    if a.shape[2:] != want:
+        raise ValueError(f"probe {info['name']!r} kind {kind!r}: attention is {a.shape[2]}x{a.shape[3]} "
+                         f"(query x key) but the probe has {want[0]}x{want[1]} tokens; pass real "
+                         f"tokens only (drop padding)")
+    bad = ~np.isfinite(a) | (a < 0)
+    if bad.any():
+        at = _where(info, kind, *np.argwhere(bad)[0][:3])
+        raise ValueError(f"{what} has NaN, inf or negative weights ({int(bad.sum())} of them; the first "
+                         f"at {at})")
+    sums = a.sum(axis=-1, dtype=np.float64)
+    over = sums > 1.0 + ROW_SUM_TOLERANCE
+    if over.any():
+        layer, head, row = np.argwhere(over)[0]
+        raise ValueError(f"{what}: the row of {_where(info, kind, layer, head, row)} sums to "
+                         f"{sums[layer, head, row]:.6g} ({int(over.sum())} rows sum to more than "
+                         f"1 + 1/255). Each query row holds one softmax over the keys: pass "
+                         f"[layers, heads, query, key] weights, not transposed, summed or "
+                         f"unnormalized ones")
+    return a
+
+
+def _as_array(x, what):
+    try:
+        raw = np.asarray(x)
+    except (TypeError, ValueError, RuntimeError) as e:  # e.g. a CUDA or bfloat16 torch tensor
+        raise TypeError(f"{what} must be a float array (numpy, or a CPU tensor: .float().cpu().numpy()), "
+                        f"got {type(x).__name__}: {e}") from None
+    if raw.dtype.kind == "b":
+        raise TypeError(f"{what} is a boolean array (an attention mask?); attention weights are floats")
+    if raw.dtype.kind not in "fiu":
+        raise TypeError(f"{what} must hold real numbers, got dtype {raw.dtype} ({type(x).__name__})")
+    return raw.astype(np.float32)
+
+
+def _where(info, kind, layer, head, row):
+    side = info[fmt.KIND_SIDES[kind][0]]
+    return f"layer {layer}, head {head}, query row {row} ({side[row]!r})"
