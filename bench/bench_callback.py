@@ -44,7 +44,8 @@ def train(steps, with_callback, log_dir, seed=0):
 def _HookTimer(callback):
     """Wraps every hook of a callback instance to add up the time spent inside it."""
     callback.hook_seconds = 0.0
-    for name in ("on_init_end", "on_train_begin", "on_step_begin", "on_step_end", "on_log", "on_train_end"):
+    for name in ("on_init_end", "on_train_begin", "on_step_begin", "on_step_end", "on_epoch_end", "on_log",
+                 "on_train_end"):
         original = getattr(callback, name)
 
         def timed(*a, _original=original, **k):
@@ -84,13 +85,14 @@ class _Timers:
     """Times the callback's probe forward passes and its encode+write calls during a real run."""
 
     def __init__(self):
-        import tb_attention_plugin.callback.attention_callback as cb_module
+        import tb_attention_plugin.callback.probe_runner as runner_module
         from tb_attention_plugin.summary_writer import AttentionSummaryWriter
 
         self.forward, self.encode = [], []
-        self._patches = [(cb_module, "run_probes"), (AttentionSummaryWriter, "add_attention")]
+        self._patches = [(runner_module, "run_probes"), (AttentionSummaryWriter, "add_attention"),
+                         (runner_module.ProbeRunner, "write")]
         self._saved = [getattr(obj, name) for obj, name in self._patches]
-        run_probes, add_attention = self._saved
+        run_probes, add_attention, write = self._saved
 
         def timed_run_probes(*a, **k):
             t = time.perf_counter()
@@ -103,17 +105,13 @@ class _Timers:
             add_attention(writer, *a, **k)
             self.encode[-1] += time.perf_counter() - t
 
-        cb_module.run_probes = timed_run_probes
-        AttentionSummaryWriter.add_attention = timed_add_attention
-        original_write = cb_module.AttentionCallback._write
-
-        def timed_write(callback, *a, **k):
+        def timed_write(runner, *a, **k):  # one step's snapshots of every probe
             self.encode.append(0.0)
-            return original_write(callback, *a, **k)
+            return write(runner, *a, **k)
 
-        self._patches.append((cb_module.AttentionCallback, "_write"))
-        self._saved.append(original_write)
-        cb_module.AttentionCallback._write = timed_write
+        runner_module.run_probes = timed_run_probes
+        AttentionSummaryWriter.add_attention = timed_add_attention
+        runner_module.ProbeRunner.write = timed_write
 
     def restore(self):
         for (obj, name), value in zip(self._patches, self._saved):

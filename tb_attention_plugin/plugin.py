@@ -82,7 +82,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
     plugin_name = fmt.PLUGIN_NAME
 
     def __init__(self, context, static_dir=plugin_static.STATIC_DIR):
-        self._data = AttentionData(context.data_provider)
+        self._data = AttentionData(context.data_provider, logdir=getattr(context, "logdir", None))
         self._static_dir = static_dir
 
     def get_plugin_apps(self):

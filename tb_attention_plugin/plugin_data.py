@@ -23,6 +23,7 @@ from . import format as fmt
 from .head_types import classify_heads
 from . import plugin_prefetch
 from .plugin_cache import LRUCache
+from .plugin_files import RunFiles
 from .plugin_snapshot import BlobKeyRefused, SnapshotReader
 
 logger = logging.getLogger(__name__)
@@ -59,10 +60,11 @@ class _Series:
 
 
 class AttentionData:
-    def __init__(self, data_provider, *, decoded_cache_bytes=64 << 20, stats_cache_bytes=32 << 20,
+    def __init__(self, data_provider, *, logdir=None, decoded_cache_bytes=64 << 20, stats_cache_bytes=32 << 20,
                  blob_cache_bytes=plugin_prefetch.BLOB_CACHE_BYTES, prefetch_workers=plugin_prefetch.WORKERS,
                  poll_s=plugin_prefetch.SERIES_POLL_S):
         self._provider = data_provider
+        self._files = RunFiles(logdir)  # for the runs whose names the loader cannot carry
         self._series = LRUCache(256, sizeof=lambda s: 64 * len(s.refs))
         self._stats = LRUCache(64, max_bytes=stats_cache_bytes, sizeof=lambda s: s[2].nbytes + 16 * len(s[0]))
         blobs = plugin_prefetch.blob_cache(blob_cache_bytes)
@@ -248,9 +250,8 @@ class AttentionData:
             shapes = {a.shape for a in decoded}
             if len(shapes) != 1:
                 raise fmt.FormatError(f"layers have different shapes {sorted(shapes)}")
-        except BlobKeyRefused as e:  # the loader's limit, not a bad record: the step stays listed
-            self._warn_once(("key", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r: %s", tag, run, e)
-            raise Unservable(_refused_message(run, probe, kind, tag, e)) from None
+        except BlobKeyRefused as e:  # the loader's limit, not a bad record: read the run's own files
+            decoded = self._read_files(eid, run, probe, kind, step, layer_ids, tag, e)
         except (fmt.FormatError, errors.NotFoundError, ValueError, TypeError, IndexError) as e:
             self._bad_steps.put((eid, run, tag, step, record[0]), True)
             self._warn_once(("snap", eid, run, tag, step, record[0]),
@@ -262,6 +263,19 @@ class AttentionData:
         header = {"run": run, "probe": probe, "kind": kind, "step": step, "layers": layer_ids,
                   "heads": heads, "query_len": queries, "key_len": keys_len, "scale": 1.0 / 255}
         return header, array
+
+    def _read_files(self, eid, run, probe, kind, step, layer_ids, tag, refusal):
+        """A snapshot whose blob key the loader refused, from the run's event files (plugin_files)."""
+        try:
+            array = self._files.quantized(run, probe, kind, step, layer_ids)
+        except (KeyError, IndexError, fmt.FormatError) as e:
+            raise Unavailable(f"the {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step} "
+                              f"cannot be read from the run's event files: {e}") from None
+        if array is None:  # a remote log directory: say what to do
+            self._warn_once(("key", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r: %s",
+                            tag, run, refusal)
+            raise Unservable(_refused_message(run, probe, kind, tag, refusal))
+        return list(array)
 
     # ------------------------------------------------------------ statistics
     def stats(self, ctx, eid, run, probe, kind):
@@ -363,7 +377,8 @@ def _refused_message(run, probe, kind, tag, error):
         renamed = "".join("_" if fmt.needs_json_escape(c) else c for c in run)
         return (f"TensorBoard's default data loader (RustBoard) cannot read the snapshots of run {run!r}: "
                 f"its directory name holds a character it cannot carry ('\"', '\\', a tab or another "
-                f"control character). Rename the run directory (e.g. to {renamed!r}) or start TensorBoard "
+                f"control character), and the log directory is not local, so the plugin cannot read the "
+                f"run's files itself. Rename the run directory (e.g. to {renamed!r}) or start TensorBoard "
                 f"with --load_fast=false; its statistics and scalars are shown either way")
     if fmt.needs_json_escape(tag):
         return (f"TensorBoard's default data loader (RustBoard) cannot read the snapshots of probe {probe!r} "

@@ -3,9 +3,11 @@ a newline, control characters), through both of TensorBoard's loaders.
 
 RustBoard's blob keys are base64 of a JSON array [experiment, run, tag, step, index] that it parses
 into borrowed strings, so any string that needs a JSON escape fails with 400 "BadJson": the writer's
-tags therefore percent-encode those characters (the display name lives in the metadata), while a run
-directory name cannot be changed by the plugin: such runs answer a clear 400 under RustBoard only.
-One TensorBoard process per loader serves the whole module.
+tags therefore percent-encode those characters (the display name lives in the metadata). A run
+directory's name cannot be changed by the plugin: for such runs (and for tags an older writer spelled
+raw) the plugin reads the snapshots from the run's own event files when the log directory is local,
+and answers a clear 400 that says what to do when it is not. One TensorBoard process per loader serves
+the whole module.
 """
 import os
 import urllib.parse
@@ -126,9 +128,9 @@ def test_every_probe_name_is_served_by_both_loaders(tb, expected):
         np.testing.assert_array_equal(data[header["stats"].index("entropy")], probe_log.probe(name).stats()["entropy"])
 
 
-def test_run_names_rustboard_cannot_carry(tb, expected):
-    """Python loader: served. RustBoard: listed, statistics served, snapshots a clear 400 that says
-    what to do (the blob key of such a run cannot be parsed by RustBoard, whatever its spelling)."""
+def test_run_names_rustboard_cannot_carry_are_served_from_their_files(tb, expected):
+    """Python loader: served by the loader. RustBoard: listed, statistics served, and snapshots read
+    from the run's own event files (its blob keys cannot carry such a run name, whatever the spelling)."""
     runs = {r["run"]: r for r in tb.json(q("index"))["runs"]}
     for run in BAD_RUNS:
         assert [p["name"] for p in runs[run]["probes"]] == ["p", 'say "hi"']
@@ -136,16 +138,14 @@ def test_run_names_rustboard_cannot_carry(tb, expected):
             probe = expected[run].probe(name)
             header, data = decode_container(tb.get(q("stats", run=run, probe=name, kind="self"))[2])
             np.testing.assert_array_equal(data[0], probe.stats()["entropy"])
-            status, ctype, body = tb.get(q("snapshot", run=run, probe=name, kind="self", step=3))
-            if tb.loader == "python":
-                assert status == 200, (run, body[:300])
-                np.testing.assert_array_equal(decode_container(body)[1], probe.quantized(3))
-            else:
-                assert status == 400 and ctype.startswith("application/json"), (status, body[:300])
-                message = decode_json_error(body)
-                assert "rename the run directory" in message.lower() and "--load_fast=false" in message, message
-                assert "BadJson" not in message
-        # a refusal does not drop the run's steps from the index
+            for step in STEPS:
+                status, ctype, body = tb.get(q("snapshot", run=run, probe=name, kind="self", step=step))
+                assert status == 200, (tb.loader, run, body[:300])
+                np.testing.assert_array_equal(decode_container(body)[1], probe.quantized(step))
+            status, _, body = tb.get(q("snapshot", run=run, probe=name, kind="self", step=3, layer=0))
+            np.testing.assert_array_equal(decode_container(body)[1][0], probe.quantized(3, layer=0))
+            status, _, body = tb.get(q("snapshot", run=run, probe=name, kind="self", step=4))
+            assert status == 404, (tb.loader, run, status)
     runs = {r["run"]: r for r in tb.json(q("index"))["runs"]}
     assert all(k["steps"] == list(STEPS) for run in BAD_RUNS for p in runs[run]["probes"] for k in p["kinds"])
 
@@ -157,16 +157,30 @@ def test_logs_with_the_old_tag_spelling_stay_readable(tb, expected):
     for name in ('She said "no"', "plain probe"):
         header, data = decode_container(tb.get(q("stats", run=OLD_RUN, probe=name, kind="self"))[2])
         np.testing.assert_array_equal(data[0], old.probe(name).stats()["entropy"])
-    header, data = decode_container(tb.get(q("snapshot", run=OLD_RUN, probe="plain probe", kind="self", step=6))[2])
-    np.testing.assert_array_equal(data, old.probe("plain probe").quantized(6))
-    status, _, body = tb.get(q("snapshot", run=OLD_RUN, probe='She said "no"', kind="self", step=6))
-    if tb.loader == "python":
-        assert status == 200
-        np.testing.assert_array_equal(decode_container(body)[1], old.probe('She said "no"').quantized(6))
-    else:  # written before the fix: RustBoard never could read it; say how to see it
-        assert status == 400, (status, body[:300])
-        message = decode_json_error(body)
-        assert "--load_fast=false" in message and "BadJson" not in message, message
+        status, _, body = tb.get(q("snapshot", run=OLD_RUN, probe=name, kind="self", step=6))
+        assert status == 200, (tb.loader, name, body[:300])
+        np.testing.assert_array_equal(decode_container(body)[1], old.probe(name).quantized(6))
+
+
+def test_remote_log_directory_answers_what_to_do(logs, monkeypatch):
+    """Where the plugin cannot read the files itself (gs://, s3://), a refused blob key is a 400 that
+    says how to see the run."""
+    from tb_attention_plugin import plugin_snapshot
+    from tb_attention_plugin.plugin_files import RunFiles
+
+    assert RunFiles("gs://bucket/logs")._directory("x") is None
+    assert RunFiles(str(logs))._directory(BAD_RUNS[0]) == os.path.realpath(str(logs / BAD_RUNS[0]))
+    assert RunFiles(str(logs))._directory("../../etc") is None  # never outside the log directory
+    app = App(logs)
+    app.plugin._data._files = RunFiles("s3://bucket/logs")
+
+    def refuse(*args, **kwargs):
+        raise plugin_snapshot.BlobKeyRefused("failed to parse blob key: BadJson")
+
+    monkeypatch.setattr(plugin_snapshot.SnapshotReader, "read", refuse)
+    response = app.get("snapshot", run=BAD_RUNS[0], probe="p", kind="self", step=3)
+    message = assert_json_error(response, 400)
+    assert "rename the run directory" in message.lower() and "--load_fast=false" in message, message
 
 
 def test_werkzeug_app_serves_every_name(logs, expected):
