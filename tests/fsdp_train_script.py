@@ -25,6 +25,15 @@ PROBES = ["the cat is very sad because it could not find food to eat .", ("the d
 NAMES = ["sad", "pair"]
 
 
+def _leave():
+    """Everything is written and flushed: exit now. gloo's teardown on this torch sometimes aborts the
+    interpreter ("terminate called without an active exception") or hangs in a destructor once the
+    trainer's objects are freed, so no frame is left to unwind."""
+    dist.destroy_process_group()
+    sys.stdout.flush()
+    os._exit(0)
+
+
 def _full_state_dict(model):
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
@@ -64,7 +73,7 @@ def recorder_loop(log_dir, out_dir):
             snapshot(step)
     recorder.close()
     print(f"rank {rank} done", flush=True)
-    dist.destroy_process_group()
+    _leave()
 
 
 def trainer_run(log_dir, out_dir):
@@ -97,12 +106,10 @@ def trainer_run(log_dir, out_dir):
         for step, state in saved.items():
             torch.save(state, os.path.join(out_dir, f"step-{step}.pt"))
     print(f"rank {dist.get_rank()} done", flush=True)
-    dist.destroy_process_group()
+    _leave()
 
 
 if __name__ == "__main__":
     mode, log_dir, out_dir = sys.argv[1:4]
     os.makedirs(out_dir, exist_ok=True)
     {"recorder": recorder_loop, "trainer": trainer_run}[mode](log_dir, out_dir)
-    sys.stdout.flush()
-    os._exit(0)  # as in ddp_train_script.py: gloo's teardown can abort or hang the interpreter at exit
