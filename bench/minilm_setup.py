@@ -1,4 +1,5 @@
 """Shared set-up of the callback benchmarks: the real MiniLM, a sentiment-like task, the classic probes."""
+
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -39,8 +40,10 @@ def sentiment_dataset(tokenizer, n, seed=0, max_length=64):
         texts.append(" ".join(words))
         labels.append(label)
     enc = tokenizer(texts, truncation=True, max_length=max_length)
-    return [{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i], "labels": labels[i]}
-            for i in range(n)]
+    return [
+        {"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i], "labels": labels[i]}
+        for i in range(n)
+    ]
 
 
 def load_minilm():

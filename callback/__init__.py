@@ -1,4 +1,5 @@
 """The Trainer side of tb-attention (installed as tb_attention_plugin.callback; imports torch)."""
+
 from .attention_callback import AttentionCallback
 from .probe_pass import AttentionUnavailableError
 from .recorder import AttentionRecorder

@@ -1,4 +1,5 @@
 """The Trainer callback: probe attention, statistics, loss and metrics into the run's event files."""
+
 import logging
 import os
 import time
@@ -45,10 +46,20 @@ class AttentionCallback(TrainerCallback):
             causal language models only.
     """
 
-    def __init__(self, probes, every_n_steps=None, *, log_dir=None, tokenizer=None, names=None,
-                 max_tokens=DEFAULT_MAX_TOKENS, induction_probe=None):
-        if every_n_steps is not None and (isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int)
-                                          or every_n_steps <= 0):
+    def __init__(
+        self,
+        probes,
+        every_n_steps=None,
+        *,
+        log_dir=None,
+        tokenizer=None,
+        names=None,
+        max_tokens=DEFAULT_MAX_TOKENS,
+        induction_probe=None,
+    ):
+        if every_n_steps is not None and (
+            isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps <= 0
+        ):
             raise ValueError(f"every_n_steps must be a positive integer or None (automatic), got {every_n_steps!r}")
         check_options(max_tokens, induction_probe)
         if tokenizer is not None and not callable(tokenizer):
@@ -85,6 +96,7 @@ class AttentionCallback(TrainerCallback):
             return True
         try:
             from transformers.integrations import is_deepspeed_zero3_enabled
+
             return bool(is_deepspeed_zero3_enabled())
         except ImportError:
             return False
@@ -102,8 +114,9 @@ class AttentionCallback(TrainerCallback):
         if state.is_world_process_zero:
             self._open_writer(args, state, model)
             step = state.global_step
-            self._runner.write(self._writer, step, self._runner.first_outputs,
-                               skip=self._logged_at(step) if step > 0 else ())
+            self._runner.write(
+                self._writer, step, self._runner.first_outputs, skip=self._logged_at(step) if step > 0 else ()
+            )
             logger.info("tb-attention: logging attention of %d probes to %s", len(self._runner.probes), self.log_dir)
         self._schedule.record_probe_cost(time.perf_counter() - started)
         self._last_snapshot_step = state.global_step
@@ -132,8 +145,12 @@ class AttentionCallback(TrainerCallback):
     def _logged_at(self, step):
         """(probe, kind) already logged at `step` by the run we resume: the checkpoint's weights, so
         not written twice (a step logged twice is read differently by TensorBoard's two loaders)."""
-        return {(name, kind) for name in self._runner.names for kind in KIND_SIDES
-                if step in self._writer.logged_before(name, kind)}
+        return {
+            (name, kind)
+            for name in self._runner.names
+            for kind in KIND_SIDES
+            if step in self._writer.logged_before(name, kind)
+        }
 
     def _snapshot(self, args, state):
         if self._runner is None or state.global_step == self._last_snapshot_step:
@@ -171,9 +188,13 @@ class AttentionCallback(TrainerCallback):
         if self._runner is not None and state.global_step != self._last_snapshot_step:
             if args.load_best_model_at_end and state.best_model_checkpoint is not None:
                 # the model now holds the best checkpoint's weights, not those of the last step
-                warnings.warn(f"tb-attention: no snapshot at the last step {state.global_step}: training "
-                              f"ended in a way the callback did not see before the Trainer loaded the best "
-                              f"checkpoint ({state.best_model_checkpoint})", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"tb-attention: no snapshot at the last step {state.global_step}: training "
+                    f"ended in a way the callback did not see before the Trainer loaded the best "
+                    f"checkpoint ({state.best_model_checkpoint})",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
             else:
                 self._snapshot(args, state)
         if self._writer is not None:

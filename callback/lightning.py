@@ -7,6 +7,7 @@ Lightning is an optional dependency (`pip install tb-attention[lightning]`), imp
 probes run exactly as under the Hugging Face Trainer callback (ProbeRunner). The run directory is the
 TensorBoardLogger's, so Lightning's own curves and the attention are one run in TensorBoard.
 """
+
 import os
 import time
 
@@ -36,8 +37,10 @@ def _find_transformers_model(pl_module, attribute):
     for module in pl_module.modules():  # outermost first
         if isinstance(module, PreTrainedModel):
             return module
-    raise ValueError(f"{type(pl_module).__name__} holds no transformers model: pass model='<attribute name>' "
-                     f"to AttentionLightningCallback")
+    raise ValueError(
+        f"{type(pl_module).__name__} holds no transformers model: pass model='<attribute name>' "
+        f"to AttentionLightningCallback"
+    )
 
 
 class AttentionLightningCallback(Callback):
@@ -52,10 +55,21 @@ class AttentionLightningCallback(Callback):
         log_dir: default: the TensorBoardLogger's log_dir, else `<default_root_dir>/attention`.
     """
 
-    def __init__(self, probes, every_n_steps=None, *, tokenizer, model=None, log_dir=None, names=None,
-                 max_tokens=DEFAULT_MAX_TOKENS, induction_probe=None):
-        if every_n_steps is not None and (isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int)
-                                          or every_n_steps <= 0):
+    def __init__(
+        self,
+        probes,
+        every_n_steps=None,
+        *,
+        tokenizer,
+        model=None,
+        log_dir=None,
+        names=None,
+        max_tokens=DEFAULT_MAX_TOKENS,
+        induction_probe=None,
+    ):
+        if every_n_steps is not None and (
+            isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps <= 0
+        ):
             raise ValueError(f"every_n_steps must be a positive integer or None (automatic), got {every_n_steps!r}")
         check_options(max_tokens, induction_probe)
         validate_probes(probes, names)

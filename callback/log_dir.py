@@ -5,6 +5,7 @@
   writes to, and no scalars from us (it already writes train/loss, eval/...; no duplicated curves);
 - else `$TENSORBOARD_LOGGING_DIR`, else `output_dir/runs/<date>_<host>`, transformers' own default.
 """
+
 import glob
 import os
 import socket
@@ -35,8 +36,9 @@ def tensorboard_callback_dir(args):
     env = os.getenv("TENSORBOARD_LOGGING_DIR")
     if env:
         return os.path.expanduser(env)
-    pattern = os.path.join(glob.escape(args.output_dir), "runs", "*",
-                           f"events.out.tfevents.*.{socket.gethostname()}.{os.getpid()}.*")
+    pattern = os.path.join(
+        glob.escape(args.output_dir), "runs", "*", f"events.out.tfevents.*.{socket.gethostname()}.{os.getpid()}.*"
+    )
     files = [f for f in glob.glob(pattern) if not f.endswith(".attention")]
     if not files:
         return None

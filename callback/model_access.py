@@ -8,6 +8,7 @@ on one rank deadlocks). A PEFT wrapper is kept: its forward is what the user's `
 runs. But wrappers take `*args, **kwargs`, so which inputs the model takes (`token_type_ids`...), its
 config and its attention modules are read from the base model inside them all.
 """
+
 import inspect
 
 import torch
@@ -59,8 +60,11 @@ def token_limit(model):
     limits = [getattr(config, key, None) for key in ("max_position_embeddings", "n_positions", "n_ctx")]
     limits = [int(n) for n in limits if isinstance(n, int) and not isinstance(n, bool) and n > 0]
     for name, module in base_model(model).named_modules():
-        if isinstance(module, torch.nn.Embedding) and "position" in name.rsplit(".", 1)[-1] \
-                and module.padding_idx is not None:
+        if (
+            isinstance(module, torch.nn.Embedding)
+            and "position" in name.rsplit(".", 1)[-1]
+            and module.padding_idx is not None
+        ):
             limits.append(module.num_embeddings - module.padding_idx - 1)
     return min(limits) if limits else None
 
@@ -73,6 +77,5 @@ def causal_self_attention(model):
     """True when every self-attention module of a decoder-only model declares itself causal."""
     if is_encoder_decoder(model):
         return False
-    flags = [bool(m.is_causal) for m in base_model(model).modules()
-             if isinstance(getattr(m, "is_causal", None), bool)]
+    flags = [bool(m.is_causal) for m in base_model(model).modules() if isinstance(getattr(m, "is_causal", None), bool)]
     return bool(flags) and all(flags)

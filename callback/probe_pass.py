@@ -9,6 +9,7 @@ effect (some models only log a warning and stay on sdpa), every layer must have 
 batch that went in (a wrapper adding virtual tokens would shift every column), the weights must be
 probabilities, and causal where the model's attention modules say they are.
 """
+
 import contextlib
 
 import numpy as np
@@ -41,10 +42,12 @@ def _implementations(model):
 
 
 def _load_eager_hint(model, current):
-    return (f"{type(base_model(model)).__name__} stays on {current!r} attention, which returns no attention "
-            f"weights (or values that are not its attention), and cannot be switched at run time: load it "
-            f"with attn_implementation='eager', e.g. from_pretrained(..., attn_implementation='eager') or "
-            f"from_config(config, attn_implementation='eager')")
+    return (
+        f"{type(base_model(model)).__name__} stays on {current!r} attention, which returns no attention "
+        f"weights (or values that are not its attention), and cannot be switched at run time: load it "
+        f"with attn_implementation='eager', e.g. from_pretrained(..., attn_implementation='eager') or "
+        f"from_config(config, attn_implementation='eager')"
+    )
 
 
 @contextlib.contextmanager
@@ -93,8 +96,8 @@ def _pad(rows, pad_id):
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for b, r in enumerate(rows):
-        ids[b, :len(r)] = torch.tensor(r, dtype=torch.long)
-        mask[b, :len(r)] = 1
+        ids[b, : len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[b, : len(r)] = 1
     return ids, mask
 
 
@@ -127,8 +130,7 @@ def _run_batch(model, probes, pad_id, strict):
     accepted = accepted_inputs(model) or set()
     device = _device_of(model)
     ids, mask = _pad([p.input_ids for p in probes], pad_id)
-    kwargs = dict(input_ids=ids.to(device), attention_mask=mask.to(device), output_attentions=True,
-                  return_dict=True)
+    kwargs = dict(input_ids=ids.to(device), attention_mask=mask.to(device), output_attentions=True, return_dict=True)
     if probes[0].token_type_ids is not None and "token_type_ids" in accepted:
         kwargs["token_type_ids"] = _pad([p.token_type_ids for p in probes], 0)[0].to(device)
     if encoder_decoder:
@@ -141,8 +143,11 @@ def _run_batch(model, probes, pad_id, strict):
     width = ids.shape[1]
     if encoder_decoder:
         dec_width = kwargs["decoder_input_ids"].shape[1]
-        fields = {"encoder": ("encoder_attentions", width, width), "decoder": ("decoder_attentions", dec_width, dec_width),
-                  "cross": ("cross_attentions", dec_width, width)}
+        fields = {
+            "encoder": ("encoder_attentions", width, width),
+            "decoder": ("decoder_attentions", dec_width, dec_width),
+            "cross": ("cross_attentions", dec_width, width),
+        }
     else:
         fields = {"self": ("attentions", width, width)}
     layers = {kind: _layers(out, field, model, len(probes), q, k) for kind, (field, q, k) in fields.items()}
@@ -168,14 +173,16 @@ def _layers(out, field, model, batch, queries, keys):
         raise AttentionUnavailableError(
             f"{type(base_model(model)).__name__} returned no {field} with output_attentions=True "
             f"(attention implementation {impl[0] if impl else None!r}); tb-attention needs a model that can "
-            f"return its attention weights: load it with attn_implementation='eager'")
+            f"return its attention weights: load it with attn_implementation='eager'"
+        )
     for layer in value:
         if layer.dim() != 4 or layer.shape[0] != batch or tuple(layer.shape[2:]) != (queries, keys):
             raise AttentionUnavailableError(
                 f"{type(model).__name__} returned {field} of shape {tuple(layer.shape)} for a batch of "
                 f"{batch} x {queries} x {keys} tokens: its attention covers positions that are not the "
                 f"probe's tokens (e.g. virtual tokens of PEFT prompt or prefix tuning), so tb-attention "
-                f"cannot tell which weight belongs to which token")
+                f"cannot tell which weight belongs to which token"
+            )
     return value
 
 
@@ -185,13 +192,14 @@ def _check_weights(a, model, probe, kind, causal, strict):
         raise AttentionUnavailableError(
             f"{name}'s {kind} attention for probe {probe!r} weights later tokens although its attention "
             f"is causal: these are not its attention weights (attention implementation "
-            f"{_implementations(model)[0]!r}); load it with attn_implementation='eager'")
+            f"{_implementations(model)[0]!r}); load it with attn_implementation='eager'"
+        )
     if not strict:
         return  # NaN of a diverged model later on: the writer skips that snapshot with a warning
     sums = a.sum(-1)
-    if not np.isfinite(a).all() or a.min() < -CAUSAL_TOLERANCE or sums.max() > 1 + ROW_SUM_TOLERANCE \
-            or sums.min() <= 0:
+    if not np.isfinite(a).all() or a.min() < -CAUSAL_TOLERANCE or sums.max() > 1 + ROW_SUM_TOLERANCE or sums.min() <= 0:
         raise AttentionUnavailableError(
             f"{name}'s {kind} attention for probe {probe!r} is not a probability distribution over keys "
             f"(weights in [{a.min():.3g}, {a.max():.3g}], row sums in [{sums.min():.3g}, {sums.max():.3g}]): "
-            f"tb-attention stores attention weights only")
+            f"tb-attention stores attention weights only"
+        )

@@ -3,6 +3,7 @@
 The Trainer callback, the custom-loop recorder and the Lightning callback all use this class, so a
 probe sees the same inputs and the same checks whatever runs the training.
 """
+
 import warnings
 
 from .model_access import is_encoder_decoder, token_limit
@@ -20,8 +21,10 @@ def check_options(max_tokens, induction):
 def resolve_tokenizer(tokenizer):
     tok = getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps its tokenizer
     if tok is None or not hasattr(tok, "convert_ids_to_tokens") or not callable(tok):
-        raise ValueError("tb-attention needs a Hugging Face tokenizer to tokenize the probes: pass "
-                         "processing_class=tokenizer to the Trainer, or tokenizer=tok")
+        raise ValueError(
+            "tb-attention needs a Hugging Face tokenizer to tokenize the probes: pass "
+            "processing_class=tokenizer to the Trainer, or tokenizer=tok"
+        )
     return tok
 
 
@@ -33,8 +36,7 @@ class ProbeRunner:
     models with causal self-attention (or when asked for).
     """
 
-    def __init__(self, model, tokenizer, probes, *, names=None, max_tokens=DEFAULT_MAX_TOKENS,
-                 induction_probe=None):
+    def __init__(self, model, tokenizer, probes, *, names=None, max_tokens=DEFAULT_MAX_TOKENS, induction_probe=None):
         check_options(max_tokens, induction_probe)
         specs = validate_probes(probes, names)
         tok = resolve_tokenizer(tokenizer)
@@ -43,12 +45,17 @@ class ProbeRunner:
         # a probe longer than the model's position table would crash its forward pass
         self.max_tokens = min(max_tokens, limit) if limit is not None else max_tokens
         encoder_decoder = is_encoder_decoder(model)
-        self.probes = [tokenize(tok, name, text, pair, self.max_tokens, encoder_decoder=encoder_decoder,
-                                model=model) for name, text, pair in specs]
+        self.probes = [
+            tokenize(tok, name, text, pair, self.max_tokens, encoder_decoder=encoder_decoder, model=model)
+            for name, text, pair in specs
+        ]
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
         outputs = run_probes(model, self.probes, self.pad_id, strict=True)
-        causal = (not encoder_decoder and len(self.probes[0].input_ids) > 1
-                  and not (outputs[0]["self"][..., 0, 1:] != 0).any())
+        causal = (
+            not encoder_decoder
+            and len(self.probes[0].input_ids) > 1
+            and not (outputs[0]["self"][..., 0, 1:] != 0).any()
+        )
         if induction_probe or (induction_probe is None and causal):
             extra = self._induction_probe(tok, explicit=bool(induction_probe))
             if extra is not None:
@@ -92,6 +99,9 @@ class ProbeRunner:
                     writer.add_attention(step, probe.name, attention, kind=kind)
                 except ValueError as e:  # e.g. NaN attention of a diverged model: skip, keep training
                     if (probe.name, kind) not in self._skipped:
-                        warnings.warn(f"tb-attention: snapshot of {probe.name!r} ({kind}) at step {step} "
-                                      f"skipped: {e}", RuntimeWarning, stacklevel=3)
+                        warnings.warn(
+                            f"tb-attention: snapshot of {probe.name!r} ({kind}) at step {step} skipped: {e}",
+                            RuntimeWarning,
+                            stacklevel=3,
+                        )
                         self._skipped.add((probe.name, kind))

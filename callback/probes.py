@@ -4,6 +4,7 @@ A probe is a string or a (text, text_pair) pair. Each is stored at its real leng
 its tokens, sentence-pair segments and special-token mask. For encoder-decoder models the decoder
 side is the text pair when given (else the text itself), fed as teacher-forced decoder input.
 """
+
 import dataclasses
 import warnings
 
@@ -16,6 +17,7 @@ SEGMENTS = 4  # repeated segments of the built-in induction probe
 @dataclasses.dataclass
 class Probe:
     """A probe ready for the model: token ids and what the log shows about them."""
+
     name: str
     input_ids: list
     tokens: list
@@ -27,15 +29,21 @@ class Probe:
     decoder_special: list = None
 
     def writer_kwargs(self):
-        return dict(tokens=self.tokens, segments=self.segments, special=self.special,
-                    decoder_tokens=self.decoder_tokens, decoder_special=self.decoder_special)
+        return dict(
+            tokens=self.tokens,
+            segments=self.segments,
+            special=self.special,
+            decoder_tokens=self.decoder_tokens,
+            decoder_special=self.decoder_special,
+        )
 
 
 def validate_probes(probes, names):
     """Check the user's probes and names; return [(name, text, text_pair)]. Raises with what to change."""
     if isinstance(probes, (str, tuple)) or probes is None:
-        raise TypeError("probes must be a list of strings or (text, text_pair) tuples, e.g. "
-                        "probes=['The cat sat on the mat.']")
+        raise TypeError(
+            "probes must be a list of strings or (text, text_pair) tuples, e.g. probes=['The cat sat on the mat.']"
+        )
     probes = list(probes)
     if not probes:
         raise ValueError("probes is empty: give at least one probe sentence")
@@ -46,8 +54,9 @@ def validate_probes(probes, names):
         elif isinstance(probe, (tuple, list)) and len(probe) == 2 and all(isinstance(p, str) for p in probe):
             text, pair = probe
         else:
-            raise TypeError(f"probes[{i}] is {probe!r}: each probe must be a string or a (text, text_pair) "
-                            f"tuple of two strings")
+            raise TypeError(
+                f"probes[{i}] is {probe!r}: each probe must be a string or a (text, text_pair) tuple of two strings"
+            )
         if not text.strip() or (pair is not None and not pair.strip()):
             raise ValueError(f"probes[{i}] is empty: give some text")
         specs.append((text, pair))
@@ -71,7 +80,7 @@ def _default_names(specs, width=40):
         label = text if pair is None else f"{text} | {pair}"
         label = " ".join(label.replace("/", " ").split())
         if len(label) > width:
-            label = label[:width - 1] + "…"
+            label = label[: width - 1] + "…"
         name, k = label, 2
         while name in names:
             name, k = f"{label} ({k})", k + 1
@@ -108,15 +117,23 @@ def tokenize(tokenizer, name, text, pair, max_tokens, *, encoder_decoder=False, 
     n_full = len(full["input_ids"])
     encoding = full
     if n_full > max_tokens:
-        warnings.warn(f"probe {name!r} has {n_full} tokens; it is truncated to {max_tokens} (max_tokens, capped "
-                      f"at the model's maximum positions): shorten the probe to see all of it",
-                      UserWarning, stacklevel=3)
+        warnings.warn(
+            f"probe {name!r} has {n_full} tokens; it is truncated to {max_tokens} (max_tokens, capped "
+            f"at the model's maximum positions): shorten the probe to see all of it",
+            UserWarning,
+            stacklevel=3,
+        )
         encoding = tokenizer(text, enc_pair, add_special_tokens=True, truncation=True, max_length=max_tokens)
     ids = [int(i) for i in encoding["input_ids"]]
     tt = encoding.get("token_type_ids")
-    probe = Probe(name=name, input_ids=ids, tokens=list(tokenizer.convert_ids_to_tokens(ids)),
-                  segments=_segments_of(encoding, len(ids)), special=_special_mask(tokenizer, ids),
-                  token_type_ids=[int(x) for x in tt] if tt is not None else None)
+    probe = Probe(
+        name=name,
+        input_ids=ids,
+        tokens=list(tokenizer.convert_ids_to_tokens(ids)),
+        segments=_segments_of(encoding, len(ids)),
+        special=_special_mask(tokenizer, ids),
+        token_type_ids=[int(x) for x in tt] if tt is not None else None,
+    )
     if encoder_decoder:
         target = pair if pair is not None else text
         labels = tokenizer(text_target=target, truncation=True, max_length=max_tokens)["input_ids"]
@@ -139,8 +156,9 @@ def _decoder_inputs(model, labels):
         return [int(i) for i in model.prepare_decoder_input_ids_from_labels(labels=label_tensor)[0]]
     start = getattr(model.config, "decoder_start_token_id", None)
     if start is None:
-        raise ValueError(f"{type(model).__name__} has no decoder_start_token_id: cannot build decoder "
-                         f"inputs for the probes")
+        raise ValueError(
+            f"{type(model).__name__} has no decoder_start_token_id: cannot build decoder inputs for the probes"
+        )
     return [int(start)] + labels[:-1]
 
 
@@ -166,9 +184,11 @@ def induction_probe(tokenizer, max_tokens, *, seed=0, name="repeated random toke
         if 2 * lengths.sum() + fillers.sum() <= budget and lengths.sum() + fillers.sum() <= len(vocab):
             break
         if shortest <= 2 and fillers.max() <= 0:
-            raise ValueError("max_tokens or the vocabulary is too small for the induction probe "
-                             f"(it needs {2 * lengths.sum() + fillers.sum() + (bos is not None)} tokens); "
-                             "pass induction_probe=False")
+            raise ValueError(
+                "max_tokens or the vocabulary is too small for the induction probe "
+                f"(it needs {2 * lengths.sum() + fillers.sum() + (bos is not None)} tokens); "
+                "pass induction_probe=False"
+            )
         shortest = max(shortest - 1, 2)
         fillers = np.maximum(fillers - 1, 0)
     pool = iter(rng.choice(vocab, size=int(lengths.sum() + fillers.sum()), replace=False).tolist())
@@ -178,5 +198,10 @@ def induction_probe(tokenizer, max_tokens, *, seed=0, name="repeated random toke
         segment = [next(pool) for _ in range(int(lengths[k]))]
         ids += segment + segment
     ids += [next(pool) for _ in range(int(fillers[SEGMENTS]))]
-    return Probe(name=name, input_ids=ids, tokens=list(tokenizer.convert_ids_to_tokens(ids)),
-                 segments=[0] * len(ids), special=_special_mask(tokenizer, ids))
+    return Probe(
+        name=name,
+        input_ids=ids,
+        tokens=list(tokenizer.convert_ids_to_tokens(ids)),
+        segments=[0] * len(ids),
+        special=_special_mask(tokenizer, ids),
+    )

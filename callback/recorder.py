@@ -10,6 +10,7 @@
 The probes run exactly as under the Trainer callback: eager attention, eval mode, no_grad, the RNG
 and every module's mode restored afterwards (also on error), so training is unchanged.
 """
+
 from tb_attention_plugin.summary_writer import AttentionSummaryWriter
 
 from .probe_runner import ProbeRunner
@@ -31,10 +32,12 @@ class AttentionRecorder:
     otherwise, before any training); `snapshot(step)` logs them at the model's current weights.
     """
 
-    def __init__(self, model, tokenizer, probes, log_dir, *, names=None, max_tokens=DEFAULT_MAX_TOKENS,
-                 induction_probe=None):
-        self.runner = ProbeRunner(model, tokenizer, probes, names=names, max_tokens=max_tokens,
-                                  induction_probe=induction_probe)
+    def __init__(
+        self, model, tokenizer, probes, log_dir, *, names=None, max_tokens=DEFAULT_MAX_TOKENS, induction_probe=None
+    ):
+        self.runner = ProbeRunner(
+            model, tokenizer, probes, names=names, max_tokens=max_tokens, induction_probe=induction_probe
+        )
         self.writer = AttentionSummaryWriter(log_dir) if log_dir is not None else None
         if self.writer is not None:
             self.runner.declare(self.writer)

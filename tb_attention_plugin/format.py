@@ -8,6 +8,7 @@ Specification: docs/format.md. In short, per probe and attention kind there are 
 The first value of each tag in each event file carries the JSON plugin metadata describing the probe
 (tokens, segments, special tokens, layers, heads...).
 """
+
 import json
 import struct
 import threading
@@ -65,12 +66,12 @@ def _decompressor():
     return _codecs.decompressor
 
 
-
 class FormatError(ValueError):
     """A record that does not follow this format (corrupted, truncated, or from a newer version)."""
 
 
 # ---------------------------------------------------------------- tags and metadata
+
 
 def _tag_safe(c):
     """Whether a character may stand in a tag as it is. RustBoard's blob keys are JSON that it parses
@@ -90,8 +91,9 @@ def tag_name(probe):
     """A probe's name as spelled in its tags: `%`, `"`, `\\`, `/` and control characters are
     percent-encoded (UTF-8), everything else (ordinary unicode included) is kept. Readers take the
     name from the metadata (`probe`), never from the tag, so any spelling, old ones included, reads."""
-    return "".join(c if _tag_safe(c) else "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
-                   for c in probe)
+    return "".join(
+        c if _tag_safe(c) else "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass")) for c in probe
+    )
 
 
 def snapshot_tag(probe, kind):
@@ -132,7 +134,8 @@ def probe_metadata(probe_info, kind, *, causal, layers, heads):
 def _summary_metadata(meta, data_class):
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
-            plugin_name=PLUGIN_NAME, content=json.dumps(meta, separators=(",", ":")).encode("utf-8")),
+            plugin_name=PLUGIN_NAME, content=json.dumps(meta, separators=(",", ":")).encode("utf-8")
+        ),
         data_class=data_class,
     )
 
@@ -142,11 +145,11 @@ def _summary_metadata(meta, data_class):
 # writer refuses larger snapshots (a ValueError before anything is written).
 MAX_LAYERS = 1024
 MAX_HEADS = 1024
-MAX_TOKENS = 16384                # per token list (tokens, decoder_tokens)
-MAX_LAYER_WEIGHTS = 1 << 28       # heads x query x key of one layer: 256 MiB as stored, decoded at once
-MAX_SNAPSHOT_WEIGHTS = 1 << 31    # layers x heads x query x key (e.g. 80 x 64 heads x 640 tokens): 2 GiB
-MAX_METADATA_BYTES = 4 << 20      # the JSON plugin metadata of one tag
-MAX_HEADER_BYTES = 64 << 10       # the JSON header (blob 0) of one snapshot
+MAX_TOKENS = 16384  # per token list (tokens, decoder_tokens)
+MAX_LAYER_WEIGHTS = 1 << 28  # heads x query x key of one layer: 256 MiB as stored, decoded at once
+MAX_SNAPSHOT_WEIGHTS = 1 << 31  # layers x heads x query x key (e.g. 80 x 64 heads x 640 tokens): 2 GiB
+MAX_METADATA_BYTES = 4 << 20  # the JSON plugin metadata of one tag
+MAX_HEADER_BYTES = 64 << 10  # the JSON header (blob 0) of one snapshot
 MAX_STATS = 256
 
 
@@ -169,8 +172,10 @@ def parse_plugin_content(content):
     if not isinstance(meta, dict) or isinstance(meta.get("version"), bool) or not isinstance(meta.get("version"), int):
         raise FormatError("attention metadata has no version")
     if meta["version"] > FORMAT_VERSION:
-        raise FormatError(f"attention log format v{meta['version']} is newer than this reader "
-                          f"(v{FORMAT_VERSION}): upgrade tb-attention")
+        raise FormatError(
+            f"attention log format v{meta['version']} is newer than this reader "
+            f"(v{FORMAT_VERSION}): upgrade tb-attention"
+        )
     required = ("probe", "kind", "layers", "heads", "tokens", "segments", "special", "query", "key")
     missing = [k for k in required if k not in meta]
     if missing or not isinstance(meta["kind"], str) or meta["kind"] not in KIND_SIDES:
@@ -187,18 +192,21 @@ def _check_values(meta):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise FormatError(f"attention metadata has an invalid {key}: {value!r}")
         if value > limit:
-            raise FormatError(f"attention metadata claims {value} {key}, more than the {limit} this format "
-                              f"accepts")
+            raise FormatError(f"attention metadata claims {value} {key}, more than the {limit} this format accepts")
     for key in ("tokens", "decoder_tokens"):
         value = meta.get(key)
         if value is None and key == "decoder_tokens":
             continue
-        if not isinstance(value, list) or not (value or key == "decoder_tokens") \
-                or not all(isinstance(t, str) for t in value):
+        if (
+            not isinstance(value, list)
+            or not (value or key == "decoder_tokens")
+            or not all(isinstance(t, str) for t in value)
+        ):
             raise FormatError(f"attention metadata has invalid {key}")
         if len(value) > MAX_TOKENS:
-            raise FormatError(f"attention metadata claims {len(value)} {key}, more than the {MAX_TOKENS} "
-                              f"this format accepts")
+            raise FormatError(
+                f"attention metadata claims {len(value)} {key}, more than the {MAX_TOKENS} this format accepts"
+            )
     for key in ("segments", "special"):
         if not isinstance(meta[key], list) or len(meta[key]) != len(meta["tokens"]):
             raise FormatError(f"attention metadata has an invalid {key} list")
@@ -210,13 +218,14 @@ def _check_values(meta):
     heads, queries, keys = layer_shape(meta)
     weights = meta["layers"] * heads * queries * keys
     if weights > MAX_SNAPSHOT_WEIGHTS or heads * queries * keys > MAX_LAYER_WEIGHTS:
-        raise FormatError(f"attention metadata claims snapshots of {meta['layers']} layers x {heads} heads x "
-                          f"{queries} x {keys} tokens = {weights} weights, more than this format accepts "
-                          f"({MAX_LAYER_WEIGHTS} per layer, {MAX_SNAPSHOT_WEIGHTS} per snapshot): shorten "
-                          f"the probe")
+        raise FormatError(
+            f"attention metadata claims snapshots of {meta['layers']} layers x {heads} heads x "
+            f"{queries} x {keys} tokens = {weights} weights, more than this format accepts "
+            f"({MAX_LAYER_WEIGHTS} per layer, {MAX_SNAPSHOT_WEIGHTS} per snapshot): shorten "
+            f"the probe"
+        )
     names = meta.get("stats", list(STAT_NAMES))
-    if not isinstance(names, list) or not names or len(names) > MAX_STATS \
-            or not all(isinstance(n, str) for n in names):
+    if not isinstance(names, list) or not names or len(names) > MAX_STATS or not all(isinstance(n, str) for n in names):
         raise FormatError("attention metadata has an invalid stats list")
     return meta
 
@@ -238,6 +247,7 @@ def token_side(meta, side):
 
 # ---------------------------------------------------------------- snapshots
 
+
 def encode_layer(q, reference=None, ref_step=0):
     """uint8 [H, Q, K] -> layer blob; a delta to `reference` (uint8, same shape) when given."""
     heads, queries, keys = q.shape
@@ -247,8 +257,7 @@ def encode_layer(q, reference=None, ref_step=0):
     else:
         encoding, ref_crc = ENCODING_DELTA, zlib.crc32(reference)
         payload = q - reference  # uint8 arithmetic wraps: exact and reversible
-    header = _LAYER_HEADER.pack(_LAYER_MAGIC, FORMAT_VERSION, encoding, int(ref_step), ref_crc,
-                                heads, queries, keys)
+    header = _LAYER_HEADER.pack(_LAYER_MAGIC, FORMAT_VERSION, encoding, int(ref_step), ref_crc, heads, queries, keys)
     return header + _compressor().compress(np.ascontiguousarray(payload).tobytes())
 
 
@@ -266,8 +275,10 @@ def layer_blob_info(blob, expected=None):
     shape = (h, qn, kn)
     if expected is not None:
         if shape != tuple(expected):
-            raise FormatError("attention layer blob holds %dx%dx%d (heads x query x key) weights but the "
-                              "probe's metadata says %dx%dx%d" % (shape + tuple(expected)))
+            raise FormatError(
+                "attention layer blob holds %dx%dx%d (heads x query x key) weights but the "
+                "probe's metadata says %dx%dx%d" % (shape + tuple(expected))
+            )
     elif not h or not qn or not kn or h * qn * kn > MAX_LAYER_WEIGHTS:
         raise FormatError("attention layer blob claims %dx%dx%d weights" % shape)
     return encoding, ref_step, ref_crc, shape
@@ -297,7 +308,7 @@ def decode_layer(blob, reference=None, expected=None):
     `reference` (decode_layer_at follows a whole chain). `expected`: see layer_blob_info; readers
     pass `layer_shape(meta)`, so no blob makes them allocate more than the metadata says."""
     encoding, ref_step, ref_crc, shape = layer_blob_info(blob, expected)
-    raw = _decompress(blob[_LAYER_HEADER.size:], shape[0] * shape[1] * shape[2])
+    raw = _decompress(blob[_LAYER_HEADER.size :], shape[0] * shape[1] * shape[2])
     q = np.frombuffer(raw, dtype=np.uint8).reshape(shape)
     if encoding == ENCODING_KEYFRAME:
         return q
@@ -324,8 +335,9 @@ def decode_layer_at(step, layer_blob_of, decoded=None, expected=None):
         if encoding == ENCODING_KEYFRAME:
             break
         if ref_step >= current or len(chain) >= MAX_CHAIN:
-            raise FormatError(f"snapshot at step {current} refers to step {ref_step}: not an earlier step "
-                              f"within {MAX_CHAIN} blobs")
+            raise FormatError(
+                f"snapshot at step {current} refers to step {ref_step}: not an earlier step within {MAX_CHAIN} blobs"
+            )
         current = ref_step
     for at, blob, encoding in reversed(chain):
         ref = None if encoding == ENCODING_KEYFRAME else decoded[layer_blob_info(blob)[1]]
@@ -334,8 +346,16 @@ def decode_layer_at(step, layer_blob_of, decoded=None, expected=None):
 
 
 def encode_snapshot_header(step, layers, heads, queries, keys):
-    return json.dumps({"version": FORMAT_VERSION, "step": int(step), "layers": int(layers),
-                       "heads": int(heads), "query_len": int(queries), "key_len": int(keys)}).encode()
+    return json.dumps(
+        {
+            "version": FORMAT_VERSION,
+            "step": int(step),
+            "layers": int(layers),
+            "heads": int(heads),
+            "query_len": int(queries),
+            "key_len": int(keys),
+        }
+    ).encode()
 
 
 def parse_snapshot_header(blob):
@@ -366,6 +386,7 @@ def snapshot_value(meta, step, layer_blobs, queries, keys, *, with_metadata=True
 
 # ---------------------------------------------------------------- statistics
 
+
 def stats_value(meta, stats, *, with_metadata=True):
     """Summary.Value of a float16 tensor [len(STAT_NAMES), layers, heads] (statistics lie in [0, 1]:
     half precision keeps ~3 significant digits in half float32's bytes)."""
@@ -375,7 +396,8 @@ def stats_value(meta, stats, *, with_metadata=True):
     tensor = tensor_pb2.TensorProto(
         dtype=types_pb2.DT_HALF,
         tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in arr.shape]),
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in arr.shape]
+        ),
         tensor_content=arr.tobytes(),
     )
     value = summary_pb2.Summary.Value(tag=stats_tag(meta["probe"], meta["kind"]), tensor=tensor)

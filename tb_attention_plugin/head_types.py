@@ -5,6 +5,7 @@ hold at once). It "formed at step N" when N is the first logged step from which 
 every later snapshot. Thresholds follow Clark et al. 2019 (positional heads > 0.5) and Olsson et al.
 2022 (induction); they are documented in docs/format.md.
 """
+
 import numpy as np
 
 # type name -> (statistic, threshold): a head has the type when statistic >= threshold.
@@ -44,13 +45,16 @@ def classify_heads(steps, stats):
             continue
         # Index of the first step of the final unbroken run of True, per head.
         broken = ~holds
-        last_break = np.where(broken.any(axis=0),
-                              len(steps) - 1 - np.argmax(broken[::-1], axis=0), -1)
+        last_break = np.where(broken.any(axis=0), len(steps) - 1 - np.argmax(broken[::-1], axis=0), -1)
         for layer, head in zip(*np.nonzero(holds[-1])):
-            result.append({
-                "layer": int(layer), "head": int(head), "type": type_name,
-                "score": float(values[-1, layer, head]),
-                "formed_step": int(steps[last_break[layer, head] + 1]),
-            })
+            result.append(
+                {
+                    "layer": int(layer),
+                    "head": int(head),
+                    "type": type_name,
+                    "score": float(values[-1, layer, head]),
+                    "formed_step": int(steps[last_break[layer, head] + 1]),
+                }
+            )
     result.sort(key=lambda r: (r["layer"], r["head"], r["type"]))
     return result

@@ -3,6 +3,7 @@
 The container (docs/http-api.md) lets the browser wrap the data in a typed array without parsing
 floats: magic, uint32 header length, a JSON header padded with spaces to a multiple of 4, raw data.
 """
+
 import json
 import math
 import struct
@@ -34,7 +35,7 @@ def decode_container(body):
     if body[:4] != MAGIC or len(body) < 8:
         raise ValueError("not a TBAT container")
     (n,) = _LENGTH.unpack_from(body, 4)
-    header = json.loads(body[8:8 + n].decode("utf-8"))
+    header = json.loads(body[8 : 8 + n].decode("utf-8"))
     data = np.frombuffer(body, dtype=_DTYPES[header["dtype"]], offset=8 + n)
     return header, data.reshape(header["shape"])
 

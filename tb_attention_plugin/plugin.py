@@ -5,6 +5,7 @@ or when TensorBoard's loader cannot serve the data, e.g. RustBoard and a run dir
 answers 404 for anything that does not exist or cannot be decoded, and reads only through
 `context.data_provider` (or the fixed static directory), so no request can touch other files.
 """
+
 import functools
 import logging
 import re
@@ -141,7 +142,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
     @_route
     def _serve_static(self, request):
         path = request.path
-        relative = path[path.find(_PLUGIN_PREFIX) + len(_PLUGIN_PREFIX):] if _PLUGIN_PREFIX in path else ""
+        relative = path[path.find(_PLUGIN_PREFIX) + len(_PLUGIN_PREFIX) :] if _PLUGIN_PREFIX in path else ""
         found = plugin_static.read(relative, self._static_dir)
         if found is None:
             raise Unavailable(f"no such file of the attention plugin: {relative[:80]!r}")

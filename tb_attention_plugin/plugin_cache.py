@@ -3,6 +3,7 @@
 TensorBoard serves requests from several threads, and a long training run must not make the plugin
 grow without bound: every cache of the plugin is one of these.
 """
+
 import collections
 import threading
 
@@ -34,8 +35,9 @@ class LRUCache:
                 self._bytes -= old[1]
             self._items[key] = (value, size)
             self._bytes += size
-            while self._items and (len(self._items) > self._max_entries
-                                   or (self._max_bytes is not None and self._bytes > self._max_bytes)):
+            while self._items and (
+                len(self._items) > self._max_entries or (self._max_bytes is not None and self._bytes > self._max_bytes)
+            ):
                 _, (_, evicted) = self._items.popitem(last=False)
                 self._bytes -= evicted
 

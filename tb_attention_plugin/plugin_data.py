@@ -11,6 +11,7 @@
 - Corrupted or inconsistent records raise `Unavailable` (-> 404) and are logged once; the steps that
   failed to decode are remembered (bounded) and left out of the index.
 """
+
 import logging
 import math
 
@@ -45,8 +46,6 @@ class Unservable(Exception):
 _PROVIDER_DECODE_ERRORS = (ValueError, TypeError, IndexError)
 
 
-
-
 class _Series:
     """Blob keys of one snapshot tag: step -> (wall time, (header key, layer 0 key, ...)), latest
     record wins. The wall time tells a record from its rewrite after a resume (same step, same keys)."""
@@ -60,9 +59,17 @@ class _Series:
 
 
 class AttentionData:
-    def __init__(self, data_provider, *, logdir=None, decoded_cache_bytes=64 << 20, stats_cache_bytes=32 << 20,
-                 blob_cache_bytes=plugin_prefetch.BLOB_CACHE_BYTES, prefetch_workers=plugin_prefetch.WORKERS,
-                 poll_s=plugin_prefetch.SERIES_POLL_S):
+    def __init__(
+        self,
+        data_provider,
+        *,
+        logdir=None,
+        decoded_cache_bytes=64 << 20,
+        stats_cache_bytes=32 << 20,
+        blob_cache_bytes=plugin_prefetch.BLOB_CACHE_BYTES,
+        prefetch_workers=plugin_prefetch.WORKERS,
+        poll_s=plugin_prefetch.SERIES_POLL_S,
+    ):
         self._provider = data_provider
         self._files = RunFiles(logdir)  # for the runs whose names the loader cannot carry
         self._series = LRUCache(256, sizeof=lambda s: 64 * len(s.refs))
@@ -70,12 +77,16 @@ class AttentionData:
         blobs = plugin_prefetch.blob_cache(blob_cache_bytes)
         self._snapshots = SnapshotReader(data_provider, decoded_cache_bytes=decoded_cache_bytes, blobs=blobs)
         self.prefetch = plugin_prefetch.Prefetcher(
-            self._snapshots.read_blob, blobs, workers=prefetch_workers if blob_cache_bytes > 0 else 0,
-            refresh=self._refresh_run, poll_s=poll_s)
-        self._tag_of = LRUCache(1024)      # (eid, run, probe, kind) -> (tag, meta) of a snapshot tag
+            self._snapshots.read_blob,
+            blobs,
+            workers=prefetch_workers if blob_cache_bytes > 0 else 0,
+            refresh=self._refresh_run,
+            poll_s=poll_s,
+        )
+        self._tag_of = LRUCache(1024)  # (eid, run, probe, kind) -> (tag, meta) of a snapshot tag
         self._stats_tag_of = LRUCache(1024)  # the same for statistics tags
-        self._bad_steps = LRUCache(4096)   # (eid, run, tag, step) -> series version that failed
-        self._warned = LRUCache(1024)      # log each problem once, not at every poll of the index
+        self._bad_steps = LRUCache(4096)  # (eid, run, tag, step) -> series version that failed
+        self._warned = LRUCache(1024)  # log each problem once, not at every poll of the index
 
     # ------------------------------------------------------------ helpers
     def _warn_once(self, key, message, *args):
@@ -87,8 +98,9 @@ class AttentionData:
         """{(probe, kind): (tag, meta, time series)} of one run's listing; bad metadata skipped."""
         result = {}
         for tag, series in sorted(listing.items()):
-            prefix = fmt.SNAPSHOT_TAG_PREFIX if isinstance(series, provider.BlobSequenceTimeSeries) \
-                else fmt.STATS_TAG_PREFIX
+            prefix = (
+                fmt.SNAPSHOT_TAG_PREFIX if isinstance(series, provider.BlobSequenceTimeSeries) else fmt.STATS_TAG_PREFIX
+            )
             if not tag.startswith(prefix):
                 continue
             try:
@@ -122,9 +134,15 @@ class AttentionData:
                 for datum in data.get(run, {}).get(tag, []):
                     keys = tuple(ref.blob_key for ref in datum.values)
                     if len(keys) != meta["layers"] + 1:
-                        self._warn_once(("len", eid, run, tag, datum.step),
-                                        "skipped snapshot %r of run %r at step %d: %d blobs for %d layers",
-                                        tag, run, datum.step, len(keys), meta["layers"])
+                        self._warn_once(
+                            ("len", eid, run, tag, datum.step),
+                            "skipped snapshot %r of run %r at step %d: %d blobs for %d layers",
+                            tag,
+                            run,
+                            datum.step,
+                            len(keys),
+                            meta["layers"],
+                        )
                         refs.pop(datum.step, None)
                         continue
                     refs[datum.step] = (datum.wall_time, keys)  # in data order: the latest wins
@@ -137,10 +155,16 @@ class AttentionData:
 
     def _read_blob_sequences(self, ctx, eid, stale):
         """One provider call for every stale tag; tag by tag if one of them cannot be converted."""
+
         def read(runs, tags):
             return self._provider.read_blob_sequences(
-                ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, downsample=DOWNSAMPLE_ALL,
-                run_tag_filter=provider.RunTagFilter(runs=runs, tags=tags))
+                ctx,
+                experiment_id=eid,
+                plugin_name=PLUGIN_NAME,
+                downsample=DOWNSAMPLE_ALL,
+                run_tag_filter=provider.RunTagFilter(runs=runs, tags=tags),
+            )
+
         try:
             return read({r for r, _ in stale}, {t for _, t in stale})
         except _PROVIDER_DECODE_ERRORS:
@@ -150,15 +174,21 @@ class AttentionData:
             try:
                 data.setdefault(run, {}).update(read([run], [tag]).get(run, {}))
             except _PROVIDER_DECODE_ERRORS as e:
-                self._warn_once(("read", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r "
-                                "(a corrupted record?): %s", tag, run, e)
+                self._warn_once(
+                    ("read", eid, run, tag),
+                    "TensorBoard cannot read snapshots %r of run %r (a corrupted record?): %s",
+                    tag,
+                    run,
+                    e,
+                )
         return data
 
     def _refresh_run(self, ctx, eid, run):
         """Re-list one run's snapshot series (the read-ahead's poll): new versions replace the cached
         ones (and are read ahead), a series gone from the listing is forgotten."""
         listing = self._provider.list_blob_sequences(
-            ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, run_tag_filter=provider.RunTagFilter(runs=[run]))
+            ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, run_tag_filter=provider.RunTagFilter(runs=[run])
+        )
         tags = self._tags(listing.get(run, {}), eid, run)
         self._read_series(ctx, eid, {(run, tag): (meta, ts) for tag, meta, ts in tags.values()})
         listed = {tag for tag, _, _ in tags.values()}
@@ -185,8 +215,14 @@ class AttentionData:
                 if steps:
                     probes.setdefault(probe, {})[kind] = (meta, steps)
             if probes:
-                runs.append({"run": run, "probes": [self._probe_entry(name, kinds) for name, kinds in
-                                                    sorted(probes.items(), key=_probe_order)]})
+                runs.append(
+                    {
+                        "run": run,
+                        "probes": [
+                            self._probe_entry(name, kinds) for name, kinds in sorted(probes.items(), key=_probe_order)
+                        ],
+                    }
+                )
         return {"version": fmt.FORMAT_VERSION, "runs": runs}
 
     @staticmethod
@@ -195,12 +231,23 @@ class AttentionData:
         first = kinds[ordered[0]][0]
         return {
             "name": name,
-            "tokens": first["tokens"], "segments": first["segments"], "special": first["special"],
-            "decoder_tokens": first.get("decoder_tokens"), "decoder_special": first.get("decoder_special"),
-            "kinds": [{"kind": k, "layers": kinds[k][0]["layers"], "heads": kinds[k][0]["heads"],
-                       "query": kinds[k][0]["query"], "key": kinds[k][0]["key"],
-                       "causal": bool(kinds[k][0].get("causal", False)), "steps": kinds[k][1]}
-                      for k in ordered],
+            "tokens": first["tokens"],
+            "segments": first["segments"],
+            "special": first["special"],
+            "decoder_tokens": first.get("decoder_tokens"),
+            "decoder_special": first.get("decoder_special"),
+            "kinds": [
+                {
+                    "kind": k,
+                    "layers": kinds[k][0]["layers"],
+                    "heads": kinds[k][0]["heads"],
+                    "query": kinds[k][0]["query"],
+                    "key": kinds[k][0]["key"],
+                    "causal": bool(kinds[k][0].get("causal", False)),
+                    "steps": kinds[k][1],
+                }
+                for k in ordered
+            ],
         }
 
     # ------------------------------------------------------------ lookup
@@ -227,7 +274,8 @@ class AttentionData:
             if series is not None and step in series.refs:
                 return known[0], known[1], series
         listing = self._provider.list_blob_sequences(
-            ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, run_tag_filter=provider.RunTagFilter(runs=[run]))
+            ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, run_tag_filter=provider.RunTagFilter(runs=[run])
+        )
         tag, meta, ts = self._lookup(listing, eid, run, probe, kind, "snapshots")
         series = self._read_series(ctx, eid, {(run, tag): (meta, ts)})[(run, tag)]
         self._tag_of.put((eid, run, probe, kind), (tag, meta))
@@ -239,8 +287,10 @@ class AttentionData:
         self.prefetch.watch((eid, run, tag), ctx, series, focus=step, requested=True)
         record = series.refs.get(step)
         if record is None:
-            raise Unavailable(f"no {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step}; "
-                              f"logged steps are listed by ./index")
+            raise Unavailable(
+                f"no {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step}; "
+                f"logged steps are listed by ./index"
+            )
         n_layers = meta["layers"]
         if layer is not None and layer >= n_layers:
             raise Unavailable(f"layer {layer} does not exist: the model has {n_layers} layers (0..{n_layers - 1})")
@@ -254,14 +304,31 @@ class AttentionData:
             decoded = self._read_files(eid, run, probe, kind, step, layer_ids, tag, e)
         except (fmt.FormatError, errors.NotFoundError, ValueError, TypeError, IndexError) as e:
             self._bad_steps.put((eid, run, tag, step, record[0]), True)
-            self._warn_once(("snap", eid, run, tag, step, record[0]),
-                            "skipped snapshot %r of run %r at step %d: %s", tag, run, step, e)
-            raise Unavailable(f"the {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step} "
-                              f"cannot be decoded ({e}); it is skipped") from None
+            self._warn_once(
+                ("snap", eid, run, tag, step, record[0]),
+                "skipped snapshot %r of run %r at step %d: %s",
+                tag,
+                run,
+                step,
+                e,
+            )
+            raise Unavailable(
+                f"the {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step} "
+                f"cannot be decoded ({e}); it is skipped"
+            ) from None
         heads, queries, keys_len = decoded[0].shape
         array = np.stack(decoded) if len(decoded) > 1 else decoded[0][None]
-        header = {"run": run, "probe": probe, "kind": kind, "step": step, "layers": layer_ids,
-                  "heads": heads, "query_len": queries, "key_len": keys_len, "scale": 1.0 / 255}
+        header = {
+            "run": run,
+            "probe": probe,
+            "kind": kind,
+            "step": step,
+            "layers": layer_ids,
+            "heads": heads,
+            "query_len": queries,
+            "key_len": keys_len,
+            "scale": 1.0 / 255,
+        }
         return header, array
 
     def _read_files(self, eid, run, probe, kind, step, layer_ids, tag, refusal):
@@ -269,11 +336,14 @@ class AttentionData:
         try:
             array = self._files.quantized(run, probe, kind, step, layer_ids)
         except (KeyError, IndexError, fmt.FormatError) as e:
-            raise Unavailable(f"the {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step} "
-                              f"cannot be read from the run's event files: {e}") from None
+            raise Unavailable(
+                f"the {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step} "
+                f"cannot be read from the run's event files: {e}"
+            ) from None
         if array is None:  # a remote log directory: say what to do
-            self._warn_once(("key", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r: %s",
-                            tag, run, refusal)
+            self._warn_once(
+                ("key", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r: %s", tag, run, refusal
+            )
             raise Unservable(_refused_message(run, probe, kind, tag, refusal))
         return list(array)
 
@@ -287,7 +357,8 @@ class AttentionData:
         known = self._stats_tag_of.get((eid, run, probe, kind))
         if known is None:
             listing = self._provider.list_tensors(
-                ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, run_tag_filter=provider.RunTagFilter(runs=[run]))
+                ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, run_tag_filter=provider.RunTagFilter(runs=[run])
+            )
             tag, meta, _ = self._lookup(listing, eid, run, probe, kind, "statistics")
             self._stats_tag_of.put((eid, run, probe, kind), (tag, meta))
         else:
@@ -302,20 +373,38 @@ class AttentionData:
             cached = (fingerprint,) + self._decode_stats(data, eid, run, tag, meta)
             self._stats.put((eid, run, tag), cached)
         _, steps, array, head_types, names = cached
-        header = {"run": run, "probe": probe, "kind": kind, "steps": steps, "stats": names,
-                  "layers": meta["layers"], "heads": meta["heads"], "head_types": head_types}
+        header = {
+            "run": run,
+            "probe": probe,
+            "kind": kind,
+            "steps": steps,
+            "stats": names,
+            "layers": meta["layers"],
+            "heads": meta["heads"],
+            "head_types": head_types,
+        }
         return header, array
 
     def _read_tensors(self, ctx, eid, run, tag):
         try:
             data = self._provider.read_tensors(
-                ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, downsample=DOWNSAMPLE_ALL,
-                run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]))
+                ctx,
+                experiment_id=eid,
+                plugin_name=PLUGIN_NAME,
+                downsample=DOWNSAMPLE_ALL,
+                run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+            )
         except _PROVIDER_DECODE_ERRORS as e:
-            self._warn_once(("read", eid, run, tag), "TensorBoard cannot read statistics %r of run %r "
-                            "(a corrupted record?): %s", tag, run, e)
-            raise Unavailable(f"TensorBoard cannot read the statistics {tag!r} of run {run!r} "
-                              f"(a corrupted record?): {e}") from None
+            self._warn_once(
+                ("read", eid, run, tag),
+                "TensorBoard cannot read statistics %r of run %r (a corrupted record?): %s",
+                tag,
+                run,
+                e,
+            )
+            raise Unavailable(
+                f"TensorBoard cannot read the statistics {tag!r} of run {run!r} (a corrupted record?): {e}"
+            ) from None
         return data.get(run, {}).get(tag, [])
 
     def _decode_stats(self, data, eid, run, tag, meta):
@@ -329,8 +418,14 @@ class AttentionData:
                 by_step[datum.step] = fmt.decode_stats(np.ascontiguousarray(arr, dtype="<f4").tobytes(), meta)
             except (fmt.FormatError, ValueError, TypeError) as e:
                 by_step.pop(datum.step, None)
-                self._warn_once(("stats", eid, run, tag, datum.step),
-                                "skipped statistics %r of run %r at step %d: %s", tag, run, datum.step, e)
+                self._warn_once(
+                    ("stats", eid, run, tag, datum.step),
+                    "skipped statistics %r of run %r at step %d: %s",
+                    tag,
+                    run,
+                    datum.step,
+                    e,
+                )
         steps = sorted(by_step)
         shape = (len(names), len(steps), meta["layers"], meta["heads"])
         array = np.stack([by_step[s] for s in steps], axis=1) if steps else np.zeros(shape, np.float32)
@@ -353,16 +448,23 @@ class AttentionData:
         tags, marks = {}, []
         if listing.get(run):
             try:
-                data = self._provider.read_scalars(ctx, experiment_id=eid, plugin_name="scalars",
-                                                   downsample=DOWNSAMPLE_ALL, run_tag_filter=rtf)
+                data = self._provider.read_scalars(
+                    ctx, experiment_id=eid, plugin_name="scalars", downsample=DOWNSAMPLE_ALL, run_tag_filter=rtf
+                )
             except _PROVIDER_DECODE_ERRORS as e:
                 raise Unavailable(f"TensorBoard cannot read the scalars of run {run!r}: {e}") from None
             for tag, points in sorted(data.get(run, {}).items()):
                 if tag.startswith(fmt.BEST_CHECKPOINT_TAG_PREFIX):
                     last = max(points, key=lambda p: p.wall_time, default=None)
                     if last is not None and math.isfinite(last.value):
-                        marks.append({"kind": "best_checkpoint", "step": last.step, "value": float(last.value),
-                                      "metric": tag[len(fmt.BEST_CHECKPOINT_TAG_PREFIX):]})
+                        marks.append(
+                            {
+                                "kind": "best_checkpoint",
+                                "step": last.step,
+                                "value": float(last.value),
+                                "metric": tag[len(fmt.BEST_CHECKPOINT_TAG_PREFIX) :],
+                            }
+                        )
                     continue
                 by_step = {p.step: float(p.value) for p in points}
                 steps = sorted(by_step)
@@ -375,16 +477,20 @@ def _refused_message(run, probe, kind, tag, error):
     that cannot carry `"`, `\\` or control characters, escaped or not)."""
     if fmt.needs_json_escape(run):
         renamed = "".join("_" if fmt.needs_json_escape(c) else c for c in run)
-        return (f"TensorBoard's default data loader (RustBoard) cannot read the snapshots of run {run!r}: "
-                f"its directory name holds a character it cannot carry ('\"', '\\', a tab or another "
-                f"control character), and the log directory is not local, so the plugin cannot read the "
-                f"run's files itself. Rename the run directory (e.g. to {renamed!r}) or start TensorBoard "
-                f"with --load_fast=false; its statistics and scalars are shown either way")
+        return (
+            f"TensorBoard's default data loader (RustBoard) cannot read the snapshots of run {run!r}: "
+            f"its directory name holds a character it cannot carry ('\"', '\\', a tab or another "
+            f"control character), and the log directory is not local, so the plugin cannot read the "
+            f"run's files itself. Rename the run directory (e.g. to {renamed!r}) or start TensorBoard "
+            f"with --load_fast=false; its statistics and scalars are shown either way"
+        )
     if fmt.needs_json_escape(tag):
-        return (f"TensorBoard's default data loader (RustBoard) cannot read the snapshots of probe {probe!r} "
-                f"in run {run!r}: they were written by an older tb-attention under the tag {tag!r}, which "
-                f"it cannot carry (logs written now use {fmt.snapshot_tag(probe, kind)!r}). "
-                f"Start TensorBoard with --load_fast=false to see them; statistics are shown either way")
+        return (
+            f"TensorBoard's default data loader (RustBoard) cannot read the snapshots of probe {probe!r} "
+            f"in run {run!r}: they were written by an older tb-attention under the tag {tag!r}, which "
+            f"it cannot carry (logs written now use {fmt.snapshot_tag(probe, kind)!r}). "
+            f"Start TensorBoard with --load_fast=false to see them; statistics are shown either way"
+        )
     return f"TensorBoard's data loader refused to read this snapshot: {error}"
 
 

@@ -5,6 +5,7 @@ imports nothing but TensorBoard's own base classes; the real plugin (numpy, the 
 inside `load`, where TensorBoard logs a failure and carries on without the tab. Never torch or
 transformers: the TensorBoard side only reads logs.
 """
+
 import logging
 
 from tensorboard.plugins import base_plugin

@@ -7,6 +7,7 @@ files itself with `read_run`, which applies the same checks and the same latest-
 rest of the plugin. A run is read again when one of its files changed; what is kept is bounded by the
 files' bytes.
 """
+
 import os
 
 import numpy as np

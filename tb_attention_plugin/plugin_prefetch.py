@@ -13,6 +13,7 @@ of a live run are read ahead and a rewritten or removed step stops being served 
 without waiting for the tab's next ./index poll. Workers exit after IDLE_EXIT_S without work and are
 started again on demand: nothing runs, and nothing keeps the process alive, while the tab is idle.
 """
+
 import bisect
 import collections
 import itertools
@@ -25,14 +26,14 @@ from .plugin_cache import LRUCache
 logger = logging.getLogger(__name__)
 
 BLOB_CACHE_BYTES = 256 << 20  # read-ahead budget of the whole plugin (all runs): stored bytes
-WORKERS = 8                   # reads in flight: enough to stream, few enough not to crowd requests
-SERIES_POLL_S = 2.0           # re-listing period of the runs requested within ACTIVE_S
+WORKERS = 8  # reads in flight: enough to stream, few enough not to crowd requests
+SERIES_POLL_S = 2.0  # re-listing period of the runs requested within ACTIVE_S
 ACTIVE_S = 120.0
 IDLE_EXIT_S = 30.0
-MAX_SERIES = 256              # series followed at once (least recently requested dropped first)
-FILL = 0.9                    # a pass stops once it covers this fraction of the budget
-ENTRY_OVERHEAD = 200          # bytes of bookkeeping per cached blob, counted in the budget
-NEIGHBOURS = 9                # steps around a requested one that must be cached, else a new pass
+MAX_SERIES = 256  # series followed at once (least recently requested dropped first)
+FILL = 0.9  # a pass stops once it covers this fraction of the budget
+ENTRY_OVERHEAD = 200  # bytes of bookkeeping per cached blob, counted in the budget
+NEIGHBOURS = 9  # steps around a requested one that must be cached, else a new pass
 
 _numbers = itertools.count()
 
@@ -78,18 +79,18 @@ class Prefetcher:
         self._poll_s = poll_s
         self._cond = threading.Condition()
         self._watched = collections.OrderedDict()  # (eid, run, tag) -> _Watched; last: requested last
-        self._generation = 0                       # bumped whenever the plan must be made again
+        self._generation = 0  # bumped whenever the plan must be made again
         self._plan, self._plan_generation = None, -1
         self._done_generation = -1
         self._in_flight = set()
-        self._failed = LRUCache(4096)              # entries whose read failed: not retried by passes
-        self._size_guess = 0                       # largest blob seen: the size of those not read
+        self._failed = LRUCache(4096)  # entries whose read failed: not retried by passes
+        self._size_guess = 0  # largest blob seen: the size of those not read
         self._threads = 0
-        self._waiting = 0                          # workers waiting in _work for something to do
+        self._waiting = 0  # workers waiting in _work for something to do
         self._next_poll = 0.0
         self._polling = False
         self._closed = False
-        self.reads = 0                             # blobs read by the workers (tests, benchmark)
+        self.reads = 0  # blobs read by the workers (tests, benchmark)
         self.thread_name = f"tb-attention-prefetch-{next(_numbers)}"
 
     # ------------------------------------------------------------ what to read
@@ -108,8 +109,11 @@ class Prefetcher:
                 self._watched.move_to_end(key, last=False)
             item.series, item.ctx = series, ctx
             if requested:
-                changed = changed or next(reversed(self._watched)) != key \
+                changed = (
+                    changed
+                    or next(reversed(self._watched)) != key
                     or (item.focus != focus and not self._neighbours_cached(series, focus))
+                )
                 item.focus = focus
                 item.active_until = time.monotonic() + ACTIVE_S
                 self._watched.move_to_end(key)
@@ -212,8 +216,11 @@ class Prefetcher:
                     task = None if self._closed else self._next_task(now)
                     if task is not None:
                         break
-                    if self._closed or self._threads > 1 \
-                            or (now - idle_since >= IDLE_EXIT_S and not self._active_runs(now)):
+                    if (
+                        self._closed
+                        or self._threads > 1
+                        or (now - idle_since >= IDLE_EXIT_S and not self._active_runs(now))
+                    ):
                         self._threads -= 1  # closed, another worker is left for the poll, or idle
                         return
                     self._waiting += 1

@@ -11,6 +11,7 @@ a wrong answer (every delta checks the CRC of its reference). Blobs and decoded 
 floats) are keyed by (blob key, record wall time), so a step rewritten after a resume is another
 entry once the series lists the new record.
 """
+
 import bisect
 import concurrent.futures
 
@@ -21,7 +22,7 @@ from .plugin_cache import LRUCache
 from .plugin_prefetch import blob_cache
 
 CHAIN_GUESS = fmt.MAX_CHAIN  # blobs fetched ahead per layer when nothing is known
-MAX_CHAIN_WALK = fmt.MAX_CHAIN               # the writer never chains more: a longer chain is corrupt
+MAX_CHAIN_WALK = fmt.MAX_CHAIN  # the writer never chains more: a longer chain is corrupt
 
 
 class BlobKeyRefused(Exception):
@@ -41,8 +42,7 @@ class SnapshotReader:
         self.decoded = LRUCache(1 << 14, max_bytes=decoded_cache_bytes, sizeof=lambda a: a.nbytes)
         self.blobs = blobs if blobs is not None else blob_cache(0)  # (blob key, wall time) -> bytes
         self._info = LRUCache(1 << 16)  # (blob key, wall time) -> (encoding, ref_step): chain knowledge
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers,
-                                                           thread_name_prefix="tb-attention-blob")
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tb-attention-blob")
 
     # ------------------------------------------------------------ blobs
     def read_blob(self, ctx, key):
@@ -136,8 +136,10 @@ class SnapshotReader:
         while True:
             entry = self._entry(series, current, layer)
             if entry is None:
-                raise fmt.FormatError(f"its reference snapshot at step {current} is not loaded (with "
-                                      f"--samples_per_plugin attention=K, use 0 to keep every step)")
+                raise fmt.FormatError(
+                    f"its reference snapshot at step {current} is not loaded (with "
+                    f"--samples_per_plugin attention=K, use 0 to keep every step)"
+                )
             reference = self.decoded.get(entry)
             if reference is not None and reference.shape == tuple(shape):
                 break

@@ -5,6 +5,7 @@ no `..`, a known extension) and the resolved path must stay inside the static di
 query or path can reach another file. A missing bundle is answered by a tiny module that says how
 to build it, instead of an error page inside the tab.
 """
+
 import os
 import re
 

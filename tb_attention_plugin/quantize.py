@@ -6,6 +6,7 @@ and a row that sums to less (attention sinks, a mass on dropped keys) keeps its 
 clipped but single weights above 1 (the writer refuses rows that sum to more than 1 + 1/255), so any
 weight in [0, 1] is stored within 1/255 whatever its row sums to.
 """
+
 import numpy as np
 
 LEVELS = 255

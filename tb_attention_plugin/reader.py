@@ -11,6 +11,7 @@ before it at steps >= its step, as TensorBoard does. Corrupted or truncated reco
 log line. A probe name reused for a model of another size in the same directory is never stacked
 silently: `sizes()` lists each size's steps, and statistics are read per size.
 """
+
 import logging
 import os
 
@@ -42,12 +43,12 @@ class ProbeLog:
 
     def __init__(self, name):
         self.name = name
-        self.meta = {}          # kind -> metadata dict (first seen)
-        self._snapshots = {}    # kind -> {step: list of blobs}
-        self._stats = {}        # kind -> {step: float32 [stats, L, H]}
+        self.meta = {}  # kind -> metadata dict (first seen)
+        self._snapshots = {}  # kind -> {step: list of blobs}
+        self._stats = {}  # kind -> {step: float32 [stats, L, H]}
         self._snapshot_sizes = {}  # kind -> {step: (layers, heads)} of the record read for that step
-        self._stats_sizes = {}     # kind -> {step: (layers, heads)}
-        self._size_meta = {}       # kind -> {(layers, heads): the first metadata of that size}
+        self._stats_sizes = {}  # kind -> {step: (layers, heads)}
+        self._size_meta = {}  # kind -> {(layers, heads): the first metadata of that size}
         self._order = 0
 
     # -- filled by read_run
@@ -129,15 +130,19 @@ class ProbeLog:
         if size is not None:
             size = tuple(int(n) for n in size)
             if size not in sizes:
-                raise KeyError(f"probe {self.name!r} ({kind}) has no records at {size[0]} layers x "
-                               f"{size[1]} heads{self._sizes_text(sizes)}")
+                raise KeyError(
+                    f"probe {self.name!r} ({kind}) has no records at {size[0]} layers x "
+                    f"{size[1]} heads{self._sizes_text(sizes)}"
+                )
             return size
         if len(sizes) > 1:
-            raise ValueError(f"probe {self.name!r} ({kind}) was logged at {len(sizes)} model sizes in this run "
-                             f"directory{self._sizes_text(sizes)}. Its statistics do not stack across sizes: "
-                             f"pass size=(layers, heads) to stats(), stats_steps(), head_types(), "
-                             f"layers() or heads(), read one step's attention(step), or log each model to "
-                             f"its own run directory")
+            raise ValueError(
+                f"probe {self.name!r} ({kind}) was logged at {len(sizes)} model sizes in this run "
+                f"directory{self._sizes_text(sizes)}. Its statistics do not stack across sizes: "
+                f"pass size=(layers, heads) to stats(), stats_steps(), head_types(), "
+                f"layers() or heads(), read one step's attention(step), or log each model to "
+                f"its own run directory"
+            )
         if sizes:
             return next(iter(sizes))
         meta = self.meta[kind]
@@ -147,7 +152,8 @@ class ProbeLog:
     def _sizes_text(sizes):
         return "".join(
             (": " if i == 0 else "; ") + f"{l} layers x {h} heads at {describe_steps(steps)}"
-            for i, ((l, h), steps) in enumerate(sizes.items()))
+            for i, ((l, h), steps) in enumerate(sizes.items())
+        )
 
     def _meta_at(self, kind, step):
         """The metadata of the snapshot read for `step` (its model size's first metadata)."""
@@ -158,8 +164,9 @@ class ProbeLog:
         for sizes in (self._snapshot_sizes.get(kind, {}), self._stats_sizes.get(kind, {})):
             if step in sizes:
                 return sizes[step]
-        raise KeyError(f"probe {self.name!r} has no {kind!r} record at step {step} "
-                       f"(logged steps: {self.steps_of(kind)})")
+        raise KeyError(
+            f"probe {self.name!r} has no {kind!r} record at step {step} (logged steps: {self.steps_of(kind)})"
+        )
 
     def layers(self, kind=None, step=None, size=None):
         """Layers of the model (at a step; a probe logged at several sizes needs step= or size=)."""
@@ -178,8 +185,9 @@ class ProbeLog:
         kind = self._kind(kind)
         blobs = self._snapshots[kind].get(step)
         if blobs is None:
-            raise KeyError(f"probe {self.name!r} has no {kind!r} snapshot at step {step} "
-                           f"(logged steps: {self.steps_of(kind)})")
+            raise KeyError(
+                f"probe {self.name!r} has no {kind!r} snapshot at step {step} (logged steps: {self.steps_of(kind)})"
+            )
         n_layers = len(blobs) - 1
         if layer is not None and not 0 <= layer < n_layers:
             raise IndexError(f"layer {layer} out of range: the model has {n_layers} layers")
@@ -230,10 +238,10 @@ class RunLog:
         self.path = path
         self._probes = {}
         self._scalars = {}  # tag -> {step: value}
-        self.files = []           # the event files read, in read order
+        self.files = []  # the event files read, in read order
         self.session_starts = []  # steps of the SessionLog START events read, in read order
-        self._where = {}          # tag -> {step: index in files} of the record shown for that step
-        self._file_index = -1     # the file being read
+        self._where = {}  # tag -> {step: index in files} of the record shown for that step
+        self._file_index = -1  # the file being read
 
     @property
     def probes(self):
@@ -248,8 +256,12 @@ class RunLog:
     def _purge(self, step):
         """Forget every record at steps >= step (a restart from a checkpoint at `step`)."""
         for probe in self._probes.values():
-            for by_step in (list(probe._snapshots.values()) + list(probe._stats.values())
-                            + list(probe._snapshot_sizes.values()) + list(probe._stats_sizes.values())):
+            for by_step in (
+                list(probe._snapshots.values())
+                + list(probe._stats.values())
+                + list(probe._snapshot_sizes.values())
+                + list(probe._stats_sizes.values())
+            ):
                 for s in [s for s in by_step if s >= step]:
                     del by_step[s]
         for series in list(self._scalars.values()) + list(self._where.values()):
@@ -259,8 +271,7 @@ class RunLog:
     def tag_steps(self):
         """{tag: {step: event file path}}: for every attention, statistics and scalar tag, which file
         holds the record shown at each step (after restarts and later records took effect)."""
-        return {tag: {s: self.files[i] for s, i in by_step.items()}
-                for tag, by_step in self._where.items() if by_step}
+        return {tag: {s: self.files[i] for s, i in by_step.items()} for tag, by_step in self._where.items() if by_step}
 
     @property
     def scalar_tags(self):

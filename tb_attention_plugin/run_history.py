@@ -5,6 +5,7 @@ write would hide or replace what an earlier run logged there, or when another li
 to the same directory. A resume (a restart marker or a first record after steps that stay visible)
 only logs what it replaces.
 """
+
 import logging
 import os
 import re
@@ -45,10 +46,11 @@ def file_closed(event_file):
 
 class _Past(typing.NamedTuple):
     """A (probe, kind) as the run directory held it before this writer's first record."""
-    first_step: typing.Optional[int]     # its first visible step (None once a restart hid it)
-    first: typing.Optional[np.ndarray]   # float32 [L, H, Q, K] at first_step, the drift reference
+
+    first_step: typing.Optional[int]  # its first visible step (None once a restart hid it)
+    first: typing.Optional[np.ndarray]  # float32 [L, H, Q, K] at first_step, the drift reference
     tokens: list
-    sizes: dict                          # step -> (layers, heads)
+    sizes: dict  # step -> (layers, heads)
 
 
 class RunHistory:
@@ -60,7 +62,7 @@ class RunHistory:
         self.log_dir = log_dir
         self._suffix = suffix
         self._previous = None  # read(): (probe, kind) -> _Past, read before the first record
-        self._visible = {}     # tag -> {step: event file name, or None for this writer's own records}
+        self._visible = {}  # tag -> {step: event file name, or None for this writer's own records}
         self._history_last = {}  # tag -> last step of an earlier writer's visible records
         self._has_start = False  # the directory (or this writer) holds a SessionLog START
         self._hidden_warned = False
@@ -125,20 +127,23 @@ class RunHistory:
                 other.setdefault(size, []).append(s)
         if other:
             self._size_warned.add((probe, kind))
-            held = "; ".join(f"{l} layers x {h} heads at {describe_steps(sorted(at))}"
-                             for (l, h), at in sorted(other.items()))
+            held = "; ".join(
+                f"{l} layers x {h} heads at {describe_steps(sorted(at))}" for (l, h), at in sorted(other.items())
+            )
             _warn(
                 f"tb-attention: {self.log_dir} already holds probe {probe!r} ({kind}) at another model size "
                 f"({held}); this writer logs it at {layers} layers x {heads} heads. While both sizes are "
                 f"there, read_run(...).probe({probe!r}).stats() needs size=(layers, heads). Log each model to "
-                f"its own log_dir.")
+                f"its own log_dir."
+            )
         if past.sizes and past.tokens != tokens and (probe, "tokens") not in self._size_warned:
             self._size_warned.add((probe, "tokens"))
             _warn(
                 f"tb-attention: {self.log_dir} already holds probe {probe!r} with other tokens "
                 f"({_short(past.tokens)} at {describe_steps(sorted(past.sizes))}); this writer logs it with "
                 f"{_short(tokens)}. TensorBoard and read_run keep a probe's first tokens, so its new snapshots "
-                f"would be shown with the old ones: use another probe name or its own log_dir.")
+                f"would be shown with the old ones: use another probe name or its own log_dir."
+            )
 
     def before_record(self, tags, step):
         """Before records of `tags` at `step` are written: warn (once) when they replace or hide an
@@ -155,9 +160,14 @@ class RunHistory:
             for t in hit:
                 self._resume_logged.add(t)
                 later = sorted(s for s, source in self._visible[t].items() if s >= step and source)
-                logger.info("tb-attention: %s in %s continues from step %d and replaces what an earlier run "
-                            "logged there from that step on (%s), as a resume from a checkpoint does",
-                            _series_name(t), self.log_dir, step, describe_steps(later))
+                logger.info(
+                    "tb-attention: %s in %s continues from step %d and replaces what an earlier run "
+                    "logged there from that step on (%s), as a resume from a checkpoint does",
+                    _series_name(t),
+                    self.log_dir,
+                    step,
+                    describe_steps(later),
+                )
             return
         series, files = self._describe_hidden(step)
         self._hidden_warned = True
@@ -166,7 +176,8 @@ class RunHistory:
             f"step {step} on: {series} (in {files}). A step's latest record wins, and TensorBoard hides a "
             f"tag's later steps once an earlier step is logged again, so the earlier run's records are "
             f"replaced or hidden. To keep both runs, give each run its own log_dir (e.g. a sub-directory "
-            f"per run), or move the old event files away first.")
+            f"per run), or move the old event files away first."
+        )
 
     def after_record(self, tags, step):
         """Records of `tags` at `step` were written: they are this writer's now."""
@@ -183,9 +194,14 @@ class RunHistory:
         kept = any(s < step for by_step in self._visible.values() for s in by_step)
         if hidden and kept:
             series, files = self._describe_hidden(step, include_own=True)
-            logger.info("tb-attention: restart at step %d in %s: an earlier run's continuation from that "
-                        "step on is replaced (%s; in %s), as a resume from a checkpoint does",
-                        step, self.log_dir, series, files)
+            logger.info(
+                "tb-attention: restart at step %d in %s: an earlier run's continuation from that "
+                "step on is replaced (%s; in %s), as a resume from a checkpoint does",
+                step,
+                self.log_dir,
+                series,
+                files,
+            )
         elif hidden and not self._hidden_warned:
             series, files = self._describe_hidden(step, include_own=True)
             self._hidden_warned = True
@@ -193,7 +209,8 @@ class RunHistory:
                 f"tb-attention: {self.log_dir} already holds a run, and this run's start at step {step} "
                 f"hides everything it logged, in TensorBoard and read_run alike: {series} (in {files}). "
                 f"To keep both runs, give each run its own log_dir (e.g. a sub-directory per run), or "
-                f"move the old event files away first.")
+                f"move the old event files away first."
+            )
 
     def after_session_start(self, step):
         """The marker at `step` was written: from the second START on, what it hides is gone."""
@@ -224,8 +241,9 @@ class RunHistory:
 
         series, files = [], set()
         for tag in sorted(self._visible):
-            steps = sorted(s for s, source in self._visible[tag].items()
-                           if s >= from_step and (include_own or source is not None))
+            steps = sorted(
+                s for s, source in self._visible[tag].items() if s >= from_step and (include_own or source is not None)
+            )
             if steps:
                 series.append(f"{_series_name(tag)}: {describe_steps(steps)}")
                 files.update(self._visible[tag][s] or "this writer's file" for s in steps)
@@ -258,8 +276,9 @@ class RunHistory:
             elif file_host == host:
                 holds = _pid_holds_open(pid, entry.path)
                 if holds or (holds is None and _pid_alive(pid) and age < RECENT_WRITE_SECONDS):
-                    found.append(f"{entry.name} (process {pid} on this host, still writing it; last "
-                                 f"written {age:.0f} s ago)")
+                    found.append(
+                        f"{entry.name} (process {pid} on this host, still writing it; last written {age:.0f} s ago)"
+                    )
             elif age < RECENT_WRITE_SECONDS:
                 found.append(f"{entry.name} (host {file_host!r}, process {pid}; last written {age:.0f} s ago)")
         if found:
@@ -267,7 +286,8 @@ class RunHistory:
                 f"tb-attention: another writer is logging attention to {self.log_dir} right now: "
                 f"{'; '.join(found)}. Two writers in one run directory replace and hide each other's records "
                 f"at the same steps. Give each process or run its own log_dir (e.g. a sub-directory per run); "
-                f"under distributed training only rank 0 should write.")
+                f"under distributed training only rank 0 should write."
+            )
 
 
 def _warn(message):
@@ -314,6 +334,6 @@ def _short(tokens, n=8):
 
 def _series_name(tag):
     if tag.startswith(fmt.SNAPSHOT_TAG_PREFIX):
-        probe, _, kind = tag[len(fmt.SNAPSHOT_TAG_PREFIX):].rpartition("/")
+        probe, _, kind = tag[len(fmt.SNAPSHOT_TAG_PREFIX) :].rpartition("/")
         return f"probe {urllib.parse.unquote(probe, errors='surrogatepass')!r} ({kind})"  # fmt.tag_name
     return f"scalar {tag!r}"

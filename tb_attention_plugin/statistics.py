@@ -7,6 +7,7 @@ apply (no separator tokens, no repeated tokens, `self`/`prev`/`next` of cross at
 Most statistics are "attention mass on a set of keys, averaged over a set of rows", so a probe's
 templates (0/1 key sets per row, and row weights) are built once and applied with two einsums.
 """
+
 import numpy as np
 
 from .format import STAT_NAMES
@@ -23,7 +24,7 @@ def _earlier_matches(query_tokens, key_tokens, shift):
     q, k = len(qi), len(ki)
     same = (qi[:, None] == ki[None, :]) & (np.arange(k)[None, :] < np.arange(q)[:, None])
     m = np.zeros((q, k))
-    m[:, shift:] = same[:, :k - shift]
+    m[:, shift:] = same[:, : k - shift]
     m *= np.arange(k)[None, :] < np.arange(q)[:, None]
     return m
 
@@ -39,8 +40,9 @@ class ProbeTemplates:
             rows[0] = False
         self.rows = rows
         self.visible = (np.minimum(np.arange(q) + 1, k) if causal else np.full(q, k)).astype(np.float64)
-        keys, row_sets = {}, {}
-        keys["first"] = np.zeros((q, k)); keys["first"][:, 0] = 1
+        keys = {}
+        keys["first"] = np.zeros((q, k))
+        keys["first"][:, 0] = 1
         separators = np.asarray(key_special, dtype=bool).copy()
         separators[0] = False
         keys["sep"] = np.tile(separators.astype(np.float64), (q, 1))
@@ -56,8 +58,8 @@ class ProbeTemplates:
             selected = rows & keys[name].any(axis=1)
             weights.append(selected / max(selected.sum(), 1) if selected.any() else np.full(q, np.nan))
         self.mass_names = present
-        self.keys = np.stack([keys[n] for n in present]).astype(np.float32)     # [T, Q, K]
-        self.row_weights = np.stack(weights)                                      # [T, Q]
+        self.keys = np.stack([keys[n] for n in present]).astype(np.float32)  # [T, Q, K]
+        self.row_weights = np.stack(weights)  # [T, Q]
         entropy_rows = rows & (self.visible >= 2)
         self.entropy_weights = entropy_rows / max(entropy_rows.sum(), 1) if entropy_rows.any() else None
         self.log_visible = np.log(np.maximum(self.visible, 2))
@@ -85,16 +87,22 @@ def js_distance(p, q, q_neg_entropy=None):
     return np.sqrt(np.clip(js, 0.0, 1.0))
 
 
-def head_statistics(attention, *, causal, self_attention, query_tokens, key_tokens, key_special,
-                    reference=None, templates=None):
+def head_statistics(
+    attention, *, causal, self_attention, query_tokens, key_tokens, key_special, reference=None, templates=None
+):
     """attention float [L, H, Q, K] -> float32 [len(STAT_NAMES), L, H].
 
     `reference` is the same head's attention at the first snapshot (for `drift`); None means this is it.
     `templates` (ProbeTemplates of the same arguments) saves rebuilding them at every snapshot.
     """
     if templates is None:
-        templates = ProbeTemplates(causal=causal, self_attention=self_attention, query_tokens=query_tokens,
-                                   key_tokens=key_tokens, key_special=key_special)
+        templates = ProbeTemplates(
+            causal=causal,
+            self_attention=self_attention,
+            query_tokens=query_tokens,
+            key_tokens=key_tokens,
+            key_special=key_special,
+        )
     a = np.asarray(attention, dtype=np.float32)
     layers, heads = a.shape[:2]
     out = np.full((len(STAT_NAMES), layers, heads), np.nan, dtype=np.float64)

@@ -14,6 +14,7 @@ file is left as it was (everything written before stays readable), and later wri
 Nothing already in the run directory disappears without a word (run_history.py), and input that cannot
 be stored as given is refused before anything is written (writer_input.py).
 """
+
 import math
 import numbers
 import os
@@ -39,9 +40,9 @@ KEYFRAME_WHEN_DELTA_EXCEEDS = 0.7
 
 class _LastLayer(typing.NamedTuple):
     step: int
-    q: np.ndarray          # uint8 [H, Q, K] as stored
-    chain: int             # blobs in its chain, keyframe included
-    keyframe_size: int     # compressed size of the chain's keyframe
+    q: np.ndarray  # uint8 [H, Q, K] as stored
+    chain: int  # blobs in its chain, keyframe included
+    keyframe_size: int  # compressed size of the chain's keyframe
 
 
 class AttentionSummaryWriter:
@@ -55,15 +56,14 @@ class AttentionSummaryWriter:
         self._probes = {}
         self._last_layers = {}  # (probe, kind, layer) -> _LastLayer: the reference of the next delta
         self._references = {}  # (probe, kind) -> float [L, H, Q, K] of the first snapshot, for drift
-        self._templates = {}   # (probe, kind, causal) -> ProbeTemplates
+        self._templates = {}  # (probe, kind, causal) -> ProbeTemplates
         self._tags_in_file = set()  # (probe, kind) whose metadata the current file already holds
         self._closed = False
         self._history = RunHistory(self.log_dir, filename_suffix)
-        self._sizes = {}       # (probe, kind) -> (layers, heads, first step) of this writer's snapshots
+        self._sizes = {}  # (probe, kind) -> (layers, heads, first step) of this writer's snapshots
 
     # ------------------------------------------------------------------ probes
-    def add_probe(self, name, tokens, *, segments=None, special=None, decoder_tokens=None,
-                  decoder_special=None):
+    def add_probe(self, name, tokens, *, segments=None, special=None, decoder_tokens=None, decoder_special=None):
         """Declare a probe once, before its first snapshot. Tokens are the strings shown to the user."""
         if not isinstance(name, str) or not name or "/" in name:
             raise ValueError(f"probe name must be a non-empty string without '/', got {name!r}")
@@ -75,9 +75,15 @@ class AttentionSummaryWriter:
         segs = [0] * len(tokens) if segments is None else [int(s) for s in segments]
         if len(segs) != len(tokens):
             raise ValueError(f"segments has {len(segs)} entries but probe {name!r} has {len(tokens)} tokens")
-        info = {"name": name, "index": len(self._probes), "tokens": tokens, "segments": segs,
-                "special": as_mask(special, len(tokens), "special"), "decoder_tokens": None,
-                "decoder_special": None}
+        info = {
+            "name": name,
+            "index": len(self._probes),
+            "tokens": tokens,
+            "segments": segs,
+            "special": as_mask(special, len(tokens), "special"),
+            "decoder_tokens": None,
+            "decoder_special": None,
+        }
         if decoder_tokens is not None:
             info["decoder_tokens"] = [str(t) for t in decoder_tokens]
             info["decoder_special"] = as_mask(decoder_special, len(decoder_tokens), "decoder_special")
@@ -114,25 +120,31 @@ class AttentionSummaryWriter:
         self._history.before_snapshot(probe, kind, layers, heads, info["tokens"])
         self._history.before_record([tag], step)
         if causal is None:
-            causal = kind == "decoder" or (kind == "self" and q == k and q > 1
-                                            and not np.triu(a, 1).any())
+            causal = kind == "decoder" or (kind == "self" and q == k and q > 1 and not np.triu(a, 1).any())
         meta = fmt.probe_metadata(info, kind, causal=causal, layers=layers, heads=heads)
         query_side, key_side = fmt.KIND_SIDES[kind]
 
         quantized = quantize(a)
         reference = self._reference(probe, kind, step, a)
-        stat_args = dict(causal=causal, self_attention=kind != "cross", query_tokens=info[query_side],
-                         key_tokens=info[key_side],
-                         key_special=info["special" if key_side == "tokens" else "decoder_special"])
+        stat_args = dict(
+            causal=causal,
+            self_attention=kind != "cross",
+            query_tokens=info[query_side],
+            key_tokens=info[key_side],
+            key_special=info["special" if key_side == "tokens" else "decoder_special"],
+        )
         templates = self._templates.get((probe, kind, causal))
         if templates is None:
             templates = self._templates[(probe, kind, causal)] = ProbeTemplates(**stat_args)
         stats = head_statistics(a, reference=reference, templates=templates, **stat_args)
         layer_blobs = [self._encode_layer(probe, kind, layer, step, quantized[layer]) for layer in range(layers)]
         first_in_file = (probe, kind) not in self._tags_in_file
-        summary = summary_pb2.Summary(value=[
-            fmt.snapshot_value(meta, step, layer_blobs, q, k, with_metadata=first_in_file),
-            fmt.stats_value(meta, stats, with_metadata=first_in_file)])
+        summary = summary_pb2.Summary(
+            value=[
+                fmt.snapshot_value(meta, step, layer_blobs, q, k, with_metadata=first_in_file),
+                fmt.stats_value(meta, stats, with_metadata=first_in_file),
+            ]
+        )
         if self._write(event_pb2.Event(step=step, wall_time=wall_time or time.time(), summary=summary)):
             self._tags_in_file.add((probe, kind))
             self._sizes.setdefault((probe, kind), (layers, heads, step))
@@ -142,8 +154,12 @@ class AttentionSummaryWriter:
         """A delta to the previous snapshot while deltas pay and the chain is short, else a keyframe."""
         key = (probe, kind, layer)
         previous = self._last_layers.get(key)
-        if previous is not None and previous.q.shape == q.shape and previous.step < step \
-                and previous.chain < fmt.MAX_CHAIN:
+        if (
+            previous is not None
+            and previous.q.shape == q.shape
+            and previous.step < step
+            and previous.chain < fmt.MAX_CHAIN
+        ):
             delta = fmt.encode_layer(q, reference=previous.q, ref_step=previous.step)
             if len(delta) < KEYFRAME_WHEN_DELTA_EXCEEDS * previous.keyframe_size:
                 self._last_layers[key] = _LastLayer(int(step), q, previous.chain + 1, previous.keyframe_size)
@@ -164,8 +180,13 @@ class AttentionSummaryWriter:
 
     def _reference_on_disk(self, probe, kind, step, shape):
         past = self._history.past(probe, kind)
-        if past is not None and past.first is not None and past.first_step < step \
-                and past.tokens == self._probes[probe]["tokens"] and past.first.shape == shape:
+        if (
+            past is not None
+            and past.first is not None
+            and past.first_step < step
+            and past.tokens == self._probes[probe]["tokens"]
+            and past.first.shape == shape
+        ):
             return past.first
         return None
 
@@ -190,8 +211,13 @@ class AttentionSummaryWriter:
         step = check_step(step)
         self._check_file()
         self._history.before_session_start(step)
-        if self._write(event_pb2.Event(step=step, wall_time=wall_time or time.time(),
-                                       session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START))):
+        if self._write(
+            event_pb2.Event(
+                step=step,
+                wall_time=wall_time or time.time(),
+                session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START),
+            )
+        ):
             self._history.after_session_start(step)
 
     # ------------------------------------------------------------------ scalars and hparams
@@ -211,12 +237,16 @@ class AttentionSummaryWriter:
         """Write every finite real number of a dict (other values are skipped)."""
         step = check_step(step)
         self._check_file()
-        kept = [summary_pb2.Summary.Value(tag=str(tag), simple_value=float(v)) for tag, v in values.items()
-                if isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)]
+        kept = [
+            summary_pb2.Summary.Value(tag=str(tag), simple_value=float(v))
+            for tag, v in values.items()
+            if isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+        ]
         if kept:
             self._history.before_record([v.tag for v in kept], step)
-            if self._write(event_pb2.Event(step=step, wall_time=wall_time or time.time(),
-                                           summary=summary_pb2.Summary(value=kept))):
+            if self._write(
+                event_pb2.Event(step=step, wall_time=wall_time or time.time(), summary=summary_pb2.Summary(value=kept))
+            ):
                 self._history.after_record([v.tag for v in kept], step)
 
     def add_hparams(self, hparams):
@@ -262,9 +292,13 @@ class AttentionSummaryWriter:
 
     def _on_io_error(self, error):
         if not self._io_warned:
-            warnings.warn(f"tb-attention could not write to {self.log_dir}: {error}. Training goes on; "
-                          f"what was written before stays readable, and writing resumes in a new file "
-                          f"if the problem goes away.", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"tb-attention could not write to {self.log_dir}: {error}. Training goes on; "
+                f"what was written before stays readable, and writing resumes in a new file "
+                f"if the problem goes away.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             self._io_warned = True
         broken, self._file = self._file, None
         if broken is not None:

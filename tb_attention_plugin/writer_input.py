@@ -1,5 +1,6 @@
 """What an AttentionSummaryWriter accepts: input that cannot be stored as given is refused before
 anything is written, with an error that names the probe, kind, layer, head and query row."""
+
 import operator
 
 import numpy as np
@@ -22,8 +23,9 @@ def check_step(step):
     try:
         value = operator.index(step)
     except TypeError:
-        raise TypeError(f"step must be an integer (a Python or numpy int), got {type(step).__name__} "
-                        f"{step!r}") from None
+        raise TypeError(
+            f"step must be an integer (a Python or numpy int), got {type(step).__name__} {step!r}"
+        ) from None
     if not 0 <= value <= _INT64_MAX:
         raise ValueError(f"step must be between 0 and 2**63 - 1, got {value}")
     return value
@@ -43,10 +45,12 @@ def check_model_size(first, probe, kind, step, layers, heads):
     """A probe keeps one model size per writer: `first` is (layers, heads, step) of its first
     snapshot by this writer, or None."""
     if first is not None and first[:2] != (layers, heads):
-        raise ValueError(f"probe {probe!r} kind {kind!r}: attention at step {step} has {layers} layers x "
-                         f"{heads} heads, but the probe's first snapshot (step {first[2]}) had {first[0]} "
-                         f"x {first[1]}; a probe keeps one model size: log another model under other "
-                         f"probe names or to its own log_dir")
+        raise ValueError(
+            f"probe {probe!r} kind {kind!r}: attention at step {step} has {layers} layers x "
+            f"{heads} heads, but the probe's first snapshot (step {first[2]}) had {first[0]} "
+            f"x {first[1]}; a probe keeps one model size: log another model under other "
+            f"probe names or to its own log_dir"
+        )
 
 
 def check_attention(attention, info, kind):
@@ -67,30 +71,34 @@ def check_attention(attention, info, kind):
     if a.ndim != 4:
         raise ValueError(f"attention must be [layers, heads, query, key], got shape {a.shape}")
     if a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"{what} has {a.shape[0]} layers and {a.shape[1]} heads (shape {a.shape}); "
-                         f"it needs at least one of each")
+        raise ValueError(
+            f"{what} has {a.shape[0]} layers and {a.shape[1]} heads (shape {a.shape}); it needs at least one of each"
+        )
     query_side, key_side = fmt.KIND_SIDES[kind]
     if info[query_side] is None or info[key_side] is None:
         raise ValueError(f"kind {kind!r} needs decoder_tokens: pass them to add_probe({info['name']!r}, ...)")
     want = (len(info[query_side]), len(info[key_side]))
     if a.shape[2:] != want:
-        raise ValueError(f"probe {info['name']!r} kind {kind!r}: attention is {a.shape[2]}x{a.shape[3]} "
-                         f"(query x key) but the probe has {want[0]}x{want[1]} tokens; pass real "
-                         f"tokens only (drop padding)")
+        raise ValueError(
+            f"probe {info['name']!r} kind {kind!r}: attention is {a.shape[2]}x{a.shape[3]} "
+            f"(query x key) but the probe has {want[0]}x{want[1]} tokens; pass real "
+            f"tokens only (drop padding)"
+        )
     bad = ~np.isfinite(a) | (a < 0)
     if bad.any():
         at = _where(info, kind, *np.argwhere(bad)[0][:3])
-        raise ValueError(f"{what} has NaN, inf or negative weights ({int(bad.sum())} of them; the first "
-                         f"at {at})")
+        raise ValueError(f"{what} has NaN, inf or negative weights ({int(bad.sum())} of them; the first at {at})")
     sums = a.sum(axis=-1, dtype=np.float64)
     over = sums > 1.0 + ROW_SUM_TOLERANCE
     if over.any():
         layer, head, row = np.argwhere(over)[0]
-        raise ValueError(f"{what}: the row of {_where(info, kind, layer, head, row)} sums to "
-                         f"{sums[layer, head, row]:.6g} ({int(over.sum())} rows sum to more than "
-                         f"1 + 1/255). Each query row holds one softmax over the keys: pass "
-                         f"[layers, heads, query, key] weights, not transposed, summed or "
-                         f"unnormalized ones")
+        raise ValueError(
+            f"{what}: the row of {_where(info, kind, layer, head, row)} sums to "
+            f"{sums[layer, head, row]:.6g} ({int(over.sum())} rows sum to more than "
+            f"1 + 1/255). Each query row holds one softmax over the keys: pass "
+            f"[layers, heads, query, key] weights, not transposed, summed or "
+            f"unnormalized ones"
+        )
     return a
 
 
@@ -98,8 +106,10 @@ def _as_array(x, what):
     try:
         raw = np.asarray(x)
     except (TypeError, ValueError, RuntimeError) as e:  # e.g. a CUDA or bfloat16 torch tensor
-        raise TypeError(f"{what} must be a float array (numpy, or a CPU tensor: .float().cpu().numpy()), "
-                        f"got {type(x).__name__}: {e}") from None
+        raise TypeError(
+            f"{what} must be a float array (numpy, or a CPU tensor: .float().cpu().numpy()), "
+            f"got {type(x).__name__}: {e}"
+        ) from None
     if raw.dtype.kind == "b":
         raise TypeError(f"{what} is a boolean array (an attention mask?); attention weights are floats")
     if raw.dtype.kind not in "fiu":

@@ -5,6 +5,7 @@ Usage: torchrun --nproc_per_node 2 tests/ddp_train_script.py LOG_DIR OUTPUT_DIR 
 --sharded-auto: every rank runs the probes (as under FSDP / ZeRO-3) with the automatic interval,
 and rank 1's steps are made slower, so each rank alone would choose a different interval.
 """
+
 import os
 import sys
 
@@ -30,16 +31,19 @@ def main(log_dir, output_dir, sharded_auto=False):
                 if os.environ.get("RANK") == "1":
                     time.sleep(0.3)
 
-        trainer = make_trainer("bert", pathlib.Path(output_dir), cb, max_steps=12, ddp_backend="gloo",
-                               learning_rate=1e-2)
+        trainer = make_trainer(
+            "bert", pathlib.Path(output_dir), cb, max_steps=12, ddp_backend="gloo", learning_rate=1e-2
+        )
         trainer.add_callback(SlowRank1())
     else:
         cb = AttentionCallback(probes, every_n_steps=2, log_dir=log_dir, names=["mat", "pair"])
-        trainer = make_trainer("bert", pathlib.Path(output_dir), cb, max_steps=5, ddp_backend="gloo",
-                               learning_rate=1e-2)
+        trainer = make_trainer(
+            "bert", pathlib.Path(output_dir), cb, max_steps=5, ddp_backend="gloo", learning_rate=1e-2
+        )
     trainer.train()
-    print(f"rank {os.environ.get('RANK')} done at step {trainer.state.global_step} "
-          f"every {cb.every_n_steps}", flush=True)
+    print(
+        f"rank {os.environ.get('RANK')} done at step {trainer.state.global_step} every {cb.every_n_steps}", flush=True
+    )
     import torch.distributed as dist
 
     if dist.is_initialized():

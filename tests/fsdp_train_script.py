@@ -10,6 +10,7 @@ trainer: the same through transformers' Trainer with an FSDP2 config. On CPU, ac
 enables FSDP for accelerator devices and runs this as DDP (the script prints whether parameters were
 sharded); the callback still has every rank join the probe pass, as it must under real FSDP.
 """
+
 import os
 import sys
 
@@ -51,8 +52,7 @@ def recorder_loop(log_dir, out_dir):
         fully_shard(layer)
     fully_shard(model)
     data = model_zoo.dataset(task, tok, n=16)
-    recorder = AttentionRecorder(model, tok, PROBES, log_dir if rank == 0 else None, names=NAMES,
-                                 induction_probe=False)
+    recorder = AttentionRecorder(model, tok, PROBES, log_dir if rank == 0 else None, names=NAMES, induction_probe=False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-2)
 
     def snapshot(step):
@@ -95,12 +95,27 @@ def trainer_run(log_dir, out_dir):
 
     cb = AttentionCallback(PROBES, every_n_steps=2, log_dir=log_dir, names=NAMES, induction_probe=False)
     args = transformers.TrainingArguments(
-        output_dir=out_dir, max_steps=4, per_device_train_batch_size=2, use_cpu=True, report_to="none",
-        save_strategy="no", disable_tqdm=True, learning_rate=5e-2, seed=0, logging_steps=1,
-        fsdp=True, fsdp_config={"fsdp_version": 2, "transformer_layer_cls_to_wrap": ["LlamaDecoderLayer"]})
-    trainer = transformers.Trainer(model=model, args=args, train_dataset=model_zoo.dataset(task, tok, n=16),
-                                   processing_class=tok, data_collator=transformers.default_data_collator,
-                                   callbacks=[cb, SaveFullWeights()])
+        output_dir=out_dir,
+        max_steps=4,
+        per_device_train_batch_size=2,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        learning_rate=5e-2,
+        seed=0,
+        logging_steps=1,
+        fsdp=True,
+        fsdp_config={"fsdp_version": 2, "transformer_layer_cls_to_wrap": ["LlamaDecoderLayer"]},
+    )
+    trainer = transformers.Trainer(
+        model=model,
+        args=args,
+        train_dataset=model_zoo.dataset(task, tok, n=16),
+        processing_class=tok,
+        data_collator=transformers.default_data_collator,
+        callbacks=[cb, SaveFullWeights()],
+    )
     trainer.train()
     if trainer.is_world_process_zero():
         for step, state in saved.items():

@@ -6,13 +6,15 @@ classification), "clm" (causal LM), "mlm" (masked LM), "s2s" (encoder-decoder LM
 window shorter than the probes, local attention, rotary or relative positions, soft-capping, experts,
 a position table that starts after the padding index.
 """
+
 import numpy as np
 
 import tiny_models
 
 HIDDEN = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
-DECODER = dict(HIDDEN, num_key_value_heads=2, max_position_embeddings=128, bos_token_id=5, eos_token_id=6,
-               pad_token_id=0)
+DECODER = dict(
+    HIDDEN, num_key_value_heads=2, max_position_embeddings=128, bos_token_id=5, eos_token_id=6, pad_token_id=0
+)
 SHORT_POSITIONS = 20  # RoBERTa-family tables: with padding_idx 0, 19 tokens fit
 
 
@@ -25,64 +27,232 @@ def _build(cls_name, config_name, **config):
         cfg = getattr(tf, config_name)(vocab_size=vocab_size, **options)
         cls = getattr(tf, cls_name)
         return cls._from_config(cfg, attn_implementation=attn) if attn else cls(cfg)
+
     return build
 
 
 FAMILIES = {
     "bert": ("cls", "bert", _build("BertForSequenceClassification", "BertConfig", **HIDDEN, num_labels=2)),
-    "roberta": ("cls", "roberta", _build("RobertaForSequenceClassification", "RobertaConfig", **HIDDEN, num_labels=2,
-                                      max_position_embeddings=SHORT_POSITIONS, pad_token_id=0)),
-    "xlm-roberta": ("mlm", "roberta", _build("XLMRobertaForMaskedLM", "XLMRobertaConfig", **HIDDEN,
-                                          max_position_embeddings=SHORT_POSITIONS, pad_token_id=0)),
-    "distilbert": ("cls", "bert", _build("DistilBertForSequenceClassification", "DistilBertConfig", dim=32,
-                                         n_layers=2, n_heads=4, hidden_dim=64, num_labels=2)),
-    "albert": ("cls", "bert", _build("AlbertForSequenceClassification", "AlbertConfig", **HIDDEN, embedding_size=16,
-                                     num_labels=2)),
-    "electra": ("cls", "bert", _build("ElectraForSequenceClassification", "ElectraConfig", **HIDDEN,
-                                      embedding_size=16, num_labels=2)),
-    "deberta-v2": ("cls", "bert", _build("DebertaV2ForSequenceClassification", "DebertaV2Config", **HIDDEN,
-                                         num_labels=2, relative_attention=True, position_buckets=8,
-                                         pos_att_type=["p2c", "c2p"], max_position_embeddings=64)),
-    "modernbert": ("cls", "bert", _build("ModernBertForSequenceClassification", "ModernBertConfig",
-                                         hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-                                         intermediate_size=64, global_attn_every_n_layers=2, local_attention=4,
-                                         pad_token_id=0, cls_token_id=2, sep_token_id=3, bos_token_id=2,
-                                         eos_token_id=3, num_labels=2)),
-    "gpt2": ("clm", "gpt2", _build("GPT2LMHeadModel", "GPT2Config", n_embd=32, n_layer=2, n_head=4, n_positions=128,
-                                   bos_token_id=5, eos_token_id=6)),
-    "gpt-neox": ("clm", "gpt2", _build("GPTNeoXForCausalLM", "GPTNeoXConfig", **HIDDEN, rotary_pct=0.5,
-                                       max_position_embeddings=128, bos_token_id=5, eos_token_id=6)),
-    "opt": ("clm", "gpt2", _build("OPTForCausalLM", "OPTConfig", hidden_size=32, num_hidden_layers=2,
-                                  num_attention_heads=4, ffn_dim=64, word_embed_proj_dim=32,
-                                  max_position_embeddings=128, pad_token_id=0, bos_token_id=5, eos_token_id=6)),
+    "roberta": (
+        "cls",
+        "roberta",
+        _build(
+            "RobertaForSequenceClassification",
+            "RobertaConfig",
+            **HIDDEN,
+            num_labels=2,
+            max_position_embeddings=SHORT_POSITIONS,
+            pad_token_id=0,
+        ),
+    ),
+    "xlm-roberta": (
+        "mlm",
+        "roberta",
+        _build(
+            "XLMRobertaForMaskedLM",
+            "XLMRobertaConfig",
+            **HIDDEN,
+            max_position_embeddings=SHORT_POSITIONS,
+            pad_token_id=0,
+        ),
+    ),
+    "distilbert": (
+        "cls",
+        "bert",
+        _build(
+            "DistilBertForSequenceClassification",
+            "DistilBertConfig",
+            dim=32,
+            n_layers=2,
+            n_heads=4,
+            hidden_dim=64,
+            num_labels=2,
+        ),
+    ),
+    "albert": (
+        "cls",
+        "bert",
+        _build("AlbertForSequenceClassification", "AlbertConfig", **HIDDEN, embedding_size=16, num_labels=2),
+    ),
+    "electra": (
+        "cls",
+        "bert",
+        _build("ElectraForSequenceClassification", "ElectraConfig", **HIDDEN, embedding_size=16, num_labels=2),
+    ),
+    "deberta-v2": (
+        "cls",
+        "bert",
+        _build(
+            "DebertaV2ForSequenceClassification",
+            "DebertaV2Config",
+            **HIDDEN,
+            num_labels=2,
+            relative_attention=True,
+            position_buckets=8,
+            pos_att_type=["p2c", "c2p"],
+            max_position_embeddings=64,
+        ),
+    ),
+    "modernbert": (
+        "cls",
+        "bert",
+        _build(
+            "ModernBertForSequenceClassification",
+            "ModernBertConfig",
+            hidden_size=32,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            intermediate_size=64,
+            global_attn_every_n_layers=2,
+            local_attention=4,
+            pad_token_id=0,
+            cls_token_id=2,
+            sep_token_id=3,
+            bos_token_id=2,
+            eos_token_id=3,
+            num_labels=2,
+        ),
+    ),
+    "gpt2": (
+        "clm",
+        "gpt2",
+        _build(
+            "GPT2LMHeadModel",
+            "GPT2Config",
+            n_embd=32,
+            n_layer=2,
+            n_head=4,
+            n_positions=128,
+            bos_token_id=5,
+            eos_token_id=6,
+        ),
+    ),
+    "gpt-neox": (
+        "clm",
+        "gpt2",
+        _build(
+            "GPTNeoXForCausalLM",
+            "GPTNeoXConfig",
+            **HIDDEN,
+            rotary_pct=0.5,
+            max_position_embeddings=128,
+            bos_token_id=5,
+            eos_token_id=6,
+        ),
+    ),
+    "opt": (
+        "clm",
+        "gpt2",
+        _build(
+            "OPTForCausalLM",
+            "OPTConfig",
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            ffn_dim=64,
+            word_embed_proj_dim=32,
+            max_position_embeddings=128,
+            pad_token_id=0,
+            bos_token_id=5,
+            eos_token_id=6,
+        ),
+    ),
     "llama-gqa": ("clm", "gpt2", _build("LlamaForCausalLM", "LlamaConfig", **DECODER)),
     "mistral-window": ("clm", "gpt2", _build("MistralForCausalLM", "MistralConfig", **DECODER, sliding_window=4)),
     "qwen2": ("clm", "gpt2", _build("Qwen2ForCausalLM", "Qwen2Config", **DECODER)),
     "qwen3": ("clm", "gpt2", _build("Qwen3ForCausalLM", "Qwen3Config", **DECODER, head_dim=8)),
-    "gemma2": ("clm", "gpt2", _build("Gemma2ForCausalLM", "Gemma2Config", **DECODER, head_dim=8,
-                                     sliding_window=4, query_pre_attn_scalar=8)),
-    "gemma3": ("clm", "gpt2", _build("Gemma3ForCausalLM", "Gemma3TextConfig", **DECODER, head_dim=8,
-                                     sliding_window=4, query_pre_attn_scalar=8)),
+    "gemma2": (
+        "clm",
+        "gpt2",
+        _build("Gemma2ForCausalLM", "Gemma2Config", **DECODER, head_dim=8, sliding_window=4, query_pre_attn_scalar=8),
+    ),
+    "gemma3": (
+        "clm",
+        "gpt2",
+        _build(
+            "Gemma3ForCausalLM", "Gemma3TextConfig", **DECODER, head_dim=8, sliding_window=4, query_pre_attn_scalar=8
+        ),
+    ),
     "phi3": ("clm", "gpt2", _build("Phi3ForCausalLM", "Phi3Config", **DECODER)),
     # transformers 5's Falcon cannot switch attention at run time: loaded with eager, as the error says
-    "falcon": ("clm", "gpt2", _build("FalconForCausalLM", "FalconConfig", hidden_size=32, num_hidden_layers=2,
-                                     num_attention_heads=4, alibi=False, bos_token_id=5, eos_token_id=6,
-                                     attn_implementation="eager")),
-    "mixtral-moe": ("clm", "gpt2", _build("MixtralForCausalLM", "MixtralConfig", **DECODER, num_local_experts=4,
-                                          num_experts_per_tok=2)),
-    "t5": ("s2s", "seq2seq", _build("T5ForConditionalGeneration", "T5Config", d_model=32, d_kv=8, d_ff=64,
-                                    num_layers=2, num_decoder_layers=2, num_heads=4, decoder_start_token_id=0,
-                                    pad_token_id=0, eos_token_id=6)),
-    "bart": ("s2s", "seq2seq", _build("BartForConditionalGeneration", "BartConfig", d_model=32, encoder_layers=2,
-                                      decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4,
-                                      encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
-                                      pad_token_id=0, bos_token_id=5, eos_token_id=6, decoder_start_token_id=6,
-                                      forced_eos_token_id=None)),
-    "pegasus": ("s2s", "seq2seq", _build("PegasusForConditionalGeneration", "PegasusConfig", d_model=32,
-                                         encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-                                         decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                                         max_position_embeddings=128, pad_token_id=0, eos_token_id=6,
-                                         decoder_start_token_id=0, forced_eos_token_id=None)),
+    "falcon": (
+        "clm",
+        "gpt2",
+        _build(
+            "FalconForCausalLM",
+            "FalconConfig",
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            alibi=False,
+            bos_token_id=5,
+            eos_token_id=6,
+            attn_implementation="eager",
+        ),
+    ),
+    "mixtral-moe": (
+        "clm",
+        "gpt2",
+        _build("MixtralForCausalLM", "MixtralConfig", **DECODER, num_local_experts=4, num_experts_per_tok=2),
+    ),
+    "t5": (
+        "s2s",
+        "seq2seq",
+        _build(
+            "T5ForConditionalGeneration",
+            "T5Config",
+            d_model=32,
+            d_kv=8,
+            d_ff=64,
+            num_layers=2,
+            num_decoder_layers=2,
+            num_heads=4,
+            decoder_start_token_id=0,
+            pad_token_id=0,
+            eos_token_id=6,
+        ),
+    ),
+    "bart": (
+        "s2s",
+        "seq2seq",
+        _build(
+            "BartForConditionalGeneration",
+            "BartConfig",
+            d_model=32,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_attention_heads=4,
+            decoder_attention_heads=4,
+            encoder_ffn_dim=64,
+            decoder_ffn_dim=64,
+            max_position_embeddings=128,
+            pad_token_id=0,
+            bos_token_id=5,
+            eos_token_id=6,
+            decoder_start_token_id=6,
+            forced_eos_token_id=None,
+        ),
+    ),
+    "pegasus": (
+        "s2s",
+        "seq2seq",
+        _build(
+            "PegasusForConditionalGeneration",
+            "PegasusConfig",
+            d_model=32,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_attention_heads=4,
+            decoder_attention_heads=4,
+            encoder_ffn_dim=64,
+            decoder_ffn_dim=64,
+            max_position_embeddings=128,
+            pad_token_id=0,
+            eos_token_id=6,
+            decoder_start_token_id=0,
+            forced_eos_token_id=None,
+        ),
+    ),
 }
 
 

@@ -5,6 +5,7 @@
 - an in-process TensorBoard app over the Python data provider (werkzeug test client),
 - a real `tensorboard` process (RustBoard by default) on a free port, always killed at teardown.
 """
+
 import importlib.metadata
 import json
 import os
@@ -63,8 +64,22 @@ def tokens(n, prefix="t"):
     return ["[CLS]"] + [f"{prefix}{i}" for i in range(1, n - 1)] + ["[SEP]"]
 
 
-def write_run(run_dir, steps, *, layers=2, heads=3, n_tokens=6, probes=("p",), seed=0, causal=False,
-              scalars=True, writer=None, maps=None, close=True, drift=0.03):
+def write_run(
+    run_dir,
+    steps,
+    *,
+    layers=2,
+    heads=3,
+    n_tokens=6,
+    probes=("p",),
+    seed=0,
+    causal=False,
+    scalars=True,
+    writer=None,
+    maps=None,
+    close=True,
+    drift=0.03,
+):
     """Write `steps` snapshots of every probe (and a loss scalar) with the project's writer."""
     w = writer or AttentionSummaryWriter(str(run_dir))
     maps = maps or {}
@@ -90,7 +105,8 @@ class App:
         self.logdir = str(logdir)
         self.multiplexer = plugin_event_multiplexer.EventMultiplexer(
             size_guidance={"tensors": 0},  # keep every record, as fix_flags makes TensorBoard do
-            purge_orphaned_data=purge_orphaned_data)
+            purge_orphaned_data=purge_orphaned_data,
+        )
         self.reload()
         provider = tb_data_provider.MultiplexerDataProvider(self.multiplexer, self.logdir)
         context = base_plugin.TBContext(data_provider=provider, logdir=self.logdir, multiplexer=self.multiplexer)
@@ -129,8 +145,10 @@ def assert_json_error(response, status):
 
 # ------------------------------------------------------------------ real TensorBoard process
 def _entry_point_installed():
-    return any(ep.name == "attention" and ep.value.startswith("tb_attention_plugin.plugin_entry")
-               for ep in importlib.metadata.entry_points(group="tensorboard_plugins"))
+    return any(
+        ep.name == "attention" and ep.value.startswith("tb_attention_plugin.plugin_entry")
+        for ep in importlib.metadata.entry_points(group="tensorboard_plugins")
+    )
 
 
 def tensorboard_env(tmp_dir):
@@ -149,10 +167,12 @@ def tensorboard_env(tmp_dir):
     with open(os.path.join(dist, "METADATA"), "w") as f:
         f.write("Metadata-Version: 2.1\nName: tb-attention\nVersion: 0.0.0\n")
     with open(os.path.join(dist, "entry_points.txt"), "w") as f:
-        f.write(textwrap.dedent("""\
+        f.write(
+            textwrap.dedent("""\
             [tensorboard_plugins]
             attention = tb_attention_plugin.plugin_entry:AttentionLoader
-            """))
+            """)
+        )
     env["PYTHONPATH"] = os.pathsep.join([site, REPO] + [p for p in [env.get("PYTHONPATH")] if p])
     return env
 
@@ -163,16 +183,35 @@ class TensorBoardProcess:
     _URL = re.compile(r"TensorBoard \S+ at (http://\S+?)/? \(Press CTRL\+C")
 
     def __init__(self, logdir, *args, env=None):
-        self.cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
-                    "--port", "0", "--reload_interval", "1", *args]
+        self.cmd = [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(logdir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--reload_interval",
+            "1",
+            *args,
+        ]
         self.env = env
         self.proc = None
         self.url = None
         self.stderr = []
 
     def start(self, timeout=90):
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, env=self.env, start_new_session=True, text=True)
+        self.proc = subprocess.Popen(
+            self.cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=self.env,
+            start_new_session=True,
+            text=True,
+        )
         found = threading.Event()
 
         def drain():  # keep reading: a full pipe would block TensorBoard
@@ -217,8 +256,9 @@ class TensorBoardProcess:
                 if last:
                     return last
             time.sleep(interval)
-        raise AssertionError(f"condition not met within {timeout}s (last: {last!r}); tensorboard said:\n"
-                             + "".join(self.stderr[-20:]))
+        raise AssertionError(
+            f"condition not met within {timeout}s (last: {last!r}); tensorboard said:\n" + "".join(self.stderr[-20:])
+        )
 
     def stop(self):
         if self.proc is None or self.proc.poll() is not None:

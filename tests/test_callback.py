@@ -1,5 +1,6 @@
 """AttentionCallback in real Trainer runs on tiny models (CPU): values, schedule, run directory,
 scalars, hyperparameters, no effect on training, errors, I/O failures and resumes."""
+
 import errno
 import os
 import warnings
@@ -12,13 +13,25 @@ from tb_attention_plugin import AttentionCallback, read_run
 from tb_attention_plugin import event_file
 from tb_attention_plugin.callback import AttentionUnavailableError
 from tb_attention_plugin.event_file import event_files
-from tiny_models import (TOKENIZER_KIND, make_trainer, own_attention, tensorboard_python_read, tiny_model,
-                         toy_dataset, word_tokenizer)
+from tiny_models import (
+    make_trainer,
+    own_attention,
+    tensorboard_python_read,
+    tiny_model,
+    toy_dataset,
+    word_tokenizer,
+)
 
 STEP = 1.0 / 255
 PROBES = ["the cat sat on the mat .", ("the dog is happy", "a cat is sad"), "it could not find food"]
-KINDS = {"bert": ["self"], "distilbert": ["self"], "gpt2": ["self"], "llama": ["self"],
-         "t5": ["encoder", "decoder", "cross"], "bart": ["encoder", "decoder", "cross"]}
+KINDS = {
+    "bert": ["self"],
+    "distilbert": ["self"],
+    "gpt2": ["self"],
+    "llama": ["self"],
+    "t5": ["encoder", "decoder", "cross"],
+    "bart": ["encoder", "decoder", "cross"],
+}
 
 
 @pytest.mark.parametrize("family", ["bert", "distilbert", "gpt2", "llama", "t5", "bart"])
@@ -68,8 +81,17 @@ def test_scalars_metrics_and_hparams_go_to_the_attention_run(tmp_path):
         return {"accuracy": float((pred.predictions.argmax(-1) == pred.label_ids).mean())}
 
     cb = AttentionCallback(PROBES[:1], every_n_steps=2, log_dir=tmp_path / "run")
-    trainer = make_trainer("bert", tmp_path, cb, max_steps=4, eval_strategy="steps", eval_steps=2,
-                           learning_rate=1e-3, evaluate=True, compute_metrics=accuracy)
+    trainer = make_trainer(
+        "bert",
+        tmp_path,
+        cb,
+        max_steps=4,
+        eval_strategy="steps",
+        eval_steps=2,
+        learning_rate=1e-3,
+        evaluate=True,
+        compute_metrics=accuracy,
+    )
     trainer.train()
     run = read_run(str(tmp_path / "run"))
     steps, loss = run.scalars("train/loss")
@@ -95,8 +117,9 @@ def test_report_to_tensorboard_shares_its_run_dir_without_duplicate_curves(tmp_p
     trainer.train()
     runs = tmp_path / "out" / "runs"
     attention_dirs = {os.path.dirname(f) for f in event_files_under(runs) if f.endswith(".attention")}
-    loss_dirs = {d for d in {os.path.dirname(f) for f in event_files_under(runs)} if "train/loss" in
-                 read_run(d).scalar_tags}
+    loss_dirs = {
+        d for d in {os.path.dirname(f) for f in event_files_under(runs)} if "train/loss" in read_run(d).scalar_tags
+    }
     assert attention_dirs == loss_dirs == {cb.log_dir}
     assert os.path.dirname(cb.log_dir) == str(runs)
     # train/loss is logged once per step in that directory (by transformers), never by us too
@@ -106,6 +129,7 @@ def test_report_to_tensorboard_shares_its_run_dir_without_duplicate_curves(tmp_p
     ours = [f for f in event_files(cb.log_dir) if f.endswith(".attention")]
     assert len(ours) == 1
     from tb_attention_plugin.event_file import iter_events
+
     assert not any(v.HasField("simple_value") for e in iter_events(ours[0]) for v in e.summary.value)
     assert read_run(cb.log_dir).probe(read_run(cb.log_dir).probes[0]).steps == [0, 2, 3]
 
@@ -132,11 +156,18 @@ def test_default_run_dirs(tmp_path, monkeypatch):
 @pytest.mark.parametrize("family", ["gpt2", "bert"])
 def test_probing_does_not_change_training(family, tmp_path):
     def train(with_callback):
-        cb = AttentionCallback(PROBES, every_n_steps=1, log_dir=tmp_path / f"run{with_callback}") \
-            if with_callback else None
+        cb = (
+            AttentionCallback(PROBES, every_n_steps=1, log_dir=tmp_path / f"run{with_callback}")
+            if with_callback
+            else None
+        )
         trainer = make_trainer(family, tmp_path / str(with_callback), cb, max_steps=4, seed=3)
-        assert trainer.model.config.to_dict().get("attention_probs_dropout_prob",
-                                                  trainer.model.config.to_dict().get("attn_pdrop")) > 0
+        assert (
+            trainer.model.config.to_dict().get(
+                "attention_probs_dropout_prob", trainer.model.config.to_dict().get("attn_pdrop")
+            )
+            > 0
+        )
         trainer.train()
         return {k: v.clone() for k, v in trainer.model.state_dict().items()}, cb
 
@@ -154,8 +185,9 @@ def cb_names(cb):
 
 def test_probes_are_truncated_with_a_warning(tmp_path):
     long = " ".join(["the cat sat on the mat"] * 6)
-    cb = AttentionCallback([long, "the cat"], every_n_steps=5, log_dir=tmp_path / "run", max_tokens=8,
-                           names=["long", "short"])
+    cb = AttentionCallback(
+        [long, "the cat"], every_n_steps=5, log_dir=tmp_path / "run", max_tokens=8, names=["long", "short"]
+    )
     trainer = make_trainer("bert", tmp_path, cb, max_steps=1)
     with pytest.warns(UserWarning, match="truncated to 8"):
         trainer.train()
@@ -171,8 +203,11 @@ def test_probes_never_exceed_the_models_positions(tmp_path):
     import transformers
 
     tok = word_tokenizer("gpt2")
-    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(
-        vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4, n_positions=12, bos_token_id=5, eos_token_id=6))
+    model = transformers.GPT2LMHeadModel(
+        transformers.GPT2Config(
+            vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4, n_positions=12, bos_token_id=5, eos_token_id=6
+        )
+    )
     long = " ".join(["the cat sat on the mat"] * 4)
     cb = AttentionCallback([long], every_n_steps=5, log_dir=tmp_path / "run", names=["long"])
     trainer = make_trainer("gpt2", tmp_path, cb, max_steps=1, model=model, tokenizer=tok)
@@ -188,23 +223,26 @@ def test_probes_never_exceed_the_models_positions(tmp_path):
     assert run.probe("long").attention(1).shape[-2:] == (12, 12)
 
 
-@pytest.mark.parametrize("args, kwargs, error, message", [
-    ("the cat", {}, TypeError, "list of strings"),
-    ([], {}, ValueError, "empty"),
-    (["  "], {}, ValueError, "empty"),
-    ([("a", "")], {}, ValueError, "empty"),
-    ([3], {}, TypeError, "probes\\[0\\]"),
-    ([("a", "b", "c")], {}, TypeError, "text_pair"),
-    (["a", "b"], {"every_n_steps": 0}, ValueError, "every_n_steps"),
-    (["a", "b"], {"every_n_steps": -5}, ValueError, "every_n_steps"),
-    (["a", "b"], {"every_n_steps": 2.5}, ValueError, "every_n_steps"),
-    (["a", "b"], {"every_n_steps": True}, ValueError, "every_n_steps"),
-    (["a", "b"], {"names": ["x", "x"]}, ValueError, "unique"),
-    (["a", "b"], {"names": ["x"]}, ValueError, "names"),
-    (["a", "b"], {"names": ["x", "y/z"]}, ValueError, "without '/'"),
-    (["a"], {"max_tokens": 1}, ValueError, "max_tokens"),
-    (["a"], {"tokenizer": "bert-base"}, TypeError, "tokenizer"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, error, message",
+    [
+        ("the cat", {}, TypeError, "list of strings"),
+        ([], {}, ValueError, "empty"),
+        (["  "], {}, ValueError, "empty"),
+        ([("a", "")], {}, ValueError, "empty"),
+        ([3], {}, TypeError, "probes\\[0\\]"),
+        ([("a", "b", "c")], {}, TypeError, "text_pair"),
+        (["a", "b"], {"every_n_steps": 0}, ValueError, "every_n_steps"),
+        (["a", "b"], {"every_n_steps": -5}, ValueError, "every_n_steps"),
+        (["a", "b"], {"every_n_steps": 2.5}, ValueError, "every_n_steps"),
+        (["a", "b"], {"every_n_steps": True}, ValueError, "every_n_steps"),
+        (["a", "b"], {"names": ["x", "x"]}, ValueError, "unique"),
+        (["a", "b"], {"names": ["x"]}, ValueError, "names"),
+        (["a", "b"], {"names": ["x", "y/z"]}, ValueError, "without '/'"),
+        (["a"], {"max_tokens": 1}, ValueError, "max_tokens"),
+        (["a"], {"tokenizer": "bert-base"}, TypeError, "tokenizer"),
+    ],
+)
 def test_bad_arguments_fail_at_construction(args, kwargs, error, message):
     with pytest.raises(error, match=message):
         AttentionCallback(args, **kwargs)
@@ -218,8 +256,9 @@ def test_missing_tokenizer_fails_when_the_trainer_is_made(tmp_path):
     with pytest.raises(ValueError, match="processing_class"):
         transformers.Trainer(model=tiny_model("bert", len(tok)), args=args, callbacks=[AttentionCallback(["a"])])
     # an explicit tokenizer is enough
-    transformers.Trainer(model=tiny_model("bert", len(tok)), args=args,
-                         callbacks=[AttentionCallback(["a"], tokenizer=tok)])
+    transformers.Trainer(
+        model=tiny_model("bert", len(tok)), args=args, callbacks=[AttentionCallback(["a"], tokenizer=tok)]
+    )
 
 
 class _NoAttention(torch.nn.Module):
@@ -307,22 +346,25 @@ def test_disk_full_during_training_warns_once_and_training_finishes(tmp_path, mo
 def test_resume_from_checkpoint_into_the_same_log_dir(tmp_path, resume_at):
     log_dir = tmp_path / "run"
     cb = AttentionCallback(PROBES[:1], every_n_steps=2, log_dir=log_dir, names=["mat"])
-    trainer = make_trainer("gpt2", tmp_path, cb, max_steps=6, save_strategy="steps", save_steps=resume_at,
-                           learning_rate=0.05)
+    trainer = make_trainer(
+        "gpt2", tmp_path, cb, max_steps=6, save_strategy="steps", save_steps=resume_at, learning_rate=0.05
+    )
     trainer.train()
     first = read_run(str(log_dir)).probe("mat")
     assert first.steps == [0, 2, 4, 6]
     # resume, stopping at 5 with tiny clipped updates: later steps differ from the first run, and its
     # step 6 is abandoned
     cb2 = AttentionCallback(PROBES[:1], every_n_steps=2, log_dir=log_dir, names=["mat"])
-    trainer2 = make_trainer("gpt2", tmp_path, cb2, max_steps=5, save_strategy="no", learning_rate=0.05,
-                            max_grad_norm=1e-9)
+    trainer2 = make_trainer(
+        "gpt2", tmp_path, cb2, max_steps=5, save_strategy="no", learning_rate=0.05, max_grad_norm=1e-9
+    )
     trainer2.train(resume_from_checkpoint=str(tmp_path / "out" / f"checkpoint-{resume_at}"))
     run = read_run(str(log_dir))
     p = run.probe("mat")
     assert p.steps == sorted({0, 2, resume_at, 4, 5})  # one snapshot per step, sorted, the latest written
-    np.testing.assert_allclose(p.attention(5), own_attention(trainer2.model, trainer2.processing_class, p, "self"),
-                               atol=STEP + 1e-5)
+    np.testing.assert_allclose(
+        p.attention(5), own_attention(trainer2.model, trainer2.processing_class, p, "self"), atol=STEP + 1e-5
+    )
     assert np.abs(p.attention(5) - first.attention(4)).max() > 0
     if resume_at == 4:  # the checkpoint's step is not logged twice (it is the same model)
         assert len(layer_steps(log_dir, "attention/mat/self")) == len(set(layer_steps(log_dir, "attention/mat/self")))
@@ -332,12 +374,19 @@ def test_resume_from_checkpoint_into_the_same_log_dir(tmp_path, resume_at):
     # drift after the resume is still measured against step 0 of the first run
     from tb_attention_plugin.format import STAT_NAMES
     from tb_attention_plugin.statistics import head_statistics
+
     stats = p.stats()
     assert p.stats_steps() == p.steps
     for k, step in enumerate(p.steps):
-        want = head_statistics(p.attention(step), causal=True, self_attention=True, query_tokens=p.tokens,
-                               key_tokens=p.tokens, key_special=p.special,
-                               reference=None if step == 0 else p.attention(0))
+        want = head_statistics(
+            p.attention(step),
+            causal=True,
+            self_attention=True,
+            query_tokens=p.tokens,
+            key_tokens=p.tokens,
+            key_special=p.special,
+            reference=None if step == 0 else p.attention(0),
+        )
         np.testing.assert_allclose(stats["drift"][k], want[STAT_NAMES.index("drift")], atol=0.02)
     assert (stats["drift"][-1] > 0).any()
     assert run.scalars("train/loss")[0].tolist() == [1, 2, 3, 4, 5]
@@ -352,5 +401,5 @@ def test_resume_from_checkpoint_into_the_same_log_dir(tmp_path, resume_at):
 def layer_steps(run_dir, tag):
     """Every step at which `tag` was written, duplicates included, over all event files."""
     from tb_attention_plugin.event_file import iter_events
-    return [e.step for f in event_files(str(run_dir)) for e in iter_events(f) for v in e.summary.value
-            if v.tag == tag]
+
+    return [e.step for f in event_files(str(run_dir)) for e in iter_events(f) for v in e.summary.value if v.tag == tag]

@@ -1,4 +1,5 @@
 """A 2-process CPU DDP Trainer (torchrun, gloo): one complete attention log, written by rank 0 only."""
+
 import os
 import re
 import subprocess
@@ -15,8 +16,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def _torchrun(tmp_path, *extra):
     env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
     env.pop("TENSORBOARD_LOGGING_DIR", None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           os.path.join(HERE, "ddp_train_script.py"), str(tmp_path / "run"), str(tmp_path / "out"), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        os.path.join(HERE, "ddp_train_script.py"),
+        str(tmp_path / "run"),
+        str(tmp_path / "out"),
+        *extra,
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return proc

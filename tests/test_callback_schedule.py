@@ -1,11 +1,13 @@
 """The snapshot schedule: fixed N, the automatic N (<= 1% overhead, <= ~200 snapshots, round numbers)."""
+
 import pytest
 
 from tb_attention_plugin.callback.schedule import SnapshotSchedule, nice_ceiling
 
 
-@pytest.mark.parametrize("x, want", [(0.3, 1), (1, 1), (1.2, 2), (2, 2), (3, 5), (7, 10), (10, 10), (11, 20),
-                                     (499, 500), (501, 1000)])
+@pytest.mark.parametrize(
+    "x, want", [(0.3, 1), (1, 1), (1.2, 2), (2, 2), (3, 5), (7, 10), (10, 10), (11, 20), (499, 500), (501, 1000)]
+)
 def test_nice_ceiling(x, want):
     assert nice_ceiling(x) == want
 

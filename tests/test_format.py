@@ -1,4 +1,5 @@
 """The on-disk format: quantization bounds, layer blobs (keyframe + delta), metadata and records."""
+
 import json
 import zlib
 
@@ -23,6 +24,7 @@ def softmax_rows(rng, shape, temperature=1.0, causal=False):
 
 
 # ---------------------------------------------------------------- quantization
+
 
 @pytest.mark.parametrize("temperature", [0.05, 1.0, 20.0])
 def test_quantize_error_at_most_one_step_and_rows_keep_their_sum(temperature):
@@ -66,6 +68,7 @@ def test_dequantize_is_byte_over_255():
 
 
 # ---------------------------------------------------------------- layer blobs
+
 
 def _layer(seed, shape=(4, 9, 9)):
     return quantize(softmax_rows(np.random.default_rng(seed), shape))
@@ -130,8 +133,13 @@ def test_damaged_layer_blobs_raise_format_error(damage):
 
 # ---------------------------------------------------------------- metadata and values
 
-PROBE = {"name": "cat", "index": 2, "tokens": ["[CLS]", "the", "cat", "[SEP]"], "segments": [0, 0, 0, 0],
-         "special": [True, False, False, True]}
+PROBE = {
+    "name": "cat",
+    "index": 2,
+    "tokens": ["[CLS]", "the", "cat", "[SEP]"],
+    "segments": [0, 0, 0, 0],
+    "special": [True, False, False, True],
+}
 
 
 def test_metadata_round_trip_and_data_classes():
@@ -167,14 +175,32 @@ def test_cross_kind_sides_and_stats_shape_checks():
         fmt.decode_stats(good.tobytes()[:-4], meta)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"\xff\xfe", "JSON"),
-    (b"[1, 2]", "version"),
-    (json.dumps({"version": fmt.FORMAT_VERSION + 1}).encode(), "upgrade"),
-    (json.dumps({"version": 1, "probe": "p", "kind": "self"}).encode(), "lacks"),
-    (json.dumps({"version": 1, "probe": "p", "kind": "sideways", "layers": 1, "heads": 1, "tokens": [],
-                 "segments": [], "special": [], "query": "tokens", "key": "tokens"}).encode(), "kind"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\xff\xfe", "JSON"),
+        (b"[1, 2]", "version"),
+        (json.dumps({"version": fmt.FORMAT_VERSION + 1}).encode(), "upgrade"),
+        (json.dumps({"version": 1, "probe": "p", "kind": "self"}).encode(), "lacks"),
+        (
+            json.dumps(
+                {
+                    "version": 1,
+                    "probe": "p",
+                    "kind": "sideways",
+                    "layers": 1,
+                    "heads": 1,
+                    "tokens": [],
+                    "segments": [],
+                    "special": [],
+                    "query": "tokens",
+                    "key": "tokens",
+                }
+            ).encode(),
+            "kind",
+        ),
+    ],
+)
 def test_bad_metadata_raises_format_error(content, message):
     with pytest.raises(fmt.FormatError, match=message):
         fmt.parse_plugin_content(content)
@@ -187,6 +213,7 @@ def test_bad_snapshot_header_raises_format_error():
 
 
 # ---------------------------------------------------------------- TFRecord framing
+
 
 def test_records_are_readable_by_tensorboards_own_reader(tmp_path):
     from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import PyRecordReader_New

@@ -1,6 +1,7 @@
 """Sharded training for real: 2 processes with FSDP2 (`fully_shard`, gloo on CPU). Every rank joins each
 probe forward, rank 0 writes one complete log, and at every logged step the stored attention equals
 the gathered (full) model's own attention; nothing deadlocks."""
+
 import os
 import subprocess
 import sys
@@ -15,14 +16,26 @@ from tb_attention_plugin.event_file import event_files
 from test_compatibility import TOLERANCE, own_attention
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SPECS = {"sad": ("the cat is very sad because it could not find food to eat .", None),
-         "pair": ("the dog sat on the mat", "a cat was happy")}
+SPECS = {
+    "sad": ("the cat is very sad because it could not find food to eat .", None),
+    "pair": ("the dog sat on the mat", "a cat was happy"),
+}
 
 
 def _torchrun(mode, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           os.path.join(HERE, "fsdp_train_script.py"), mode, str(tmp_path / "run"), str(tmp_path / "out")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        os.path.join(HERE, "fsdp_train_script.py"),
+        mode,
+        str(tmp_path / "run"),
+        str(tmp_path / "out"),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=150)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     assert "rank 0 done" in proc.stdout and "rank 1 done" in proc.stdout

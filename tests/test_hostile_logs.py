@@ -13,6 +13,7 @@ Each is served next to a good run by the in-process app (tracemalloc peak per re
 `tensorboard` per loader (RustBoard, --load_fast=false; the peak RSS of its process), and read back
 with read_run.
 """
+
 import json
 import logging
 import os
@@ -33,24 +34,39 @@ from plugin_fixtures import App, DriftingMaps, TensorBoardProcess, assert_json_e
 
 LOADERS = {"rustboard": (), "python": ("--load_fast=false",)}
 LAYERS, HEADS, N = 2, 3, 6
-LAYER_BYTES = HEADS * N * N                 # 108: what the metadata of the hostile runs says per layer
+LAYER_BYTES = HEADS * N * N  # 108: what the metadata of the hostile runs says per layer
 BOMB = 256 << 20
-NESTED = b"[" * 100_000 + b"]" * 100_000   # 200 KB
+NESTED = b"[" * 100_000 + b"]" * 100_000  # 200 KB
 MIB = 1 << 20
 HOSTILE_404 = ("bomb_declared", "bomb_undeclared", "huge_declared", "hqk")
 
 
 # ------------------------------------------------------------------ crafting records
 def probe_meta(name="p", layers=LAYERS, heads=HEADS, n=N):
-    return {"version": fmt.FORMAT_VERSION, "probe": name, "probe_index": 0, "kind": "self", "query": "tokens",
-            "key": "tokens", "causal": False, "layers": layers, "heads": heads, "tokens": tokens(n),
-            "segments": [0] * n, "special": [True] + [False] * (n - 2) + [True], "decoder_tokens": None,
-            "decoder_special": None, "stats": list(fmt.STAT_NAMES)}
+    return {
+        "version": fmt.FORMAT_VERSION,
+        "probe": name,
+        "probe_index": 0,
+        "kind": "self",
+        "query": "tokens",
+        "key": "tokens",
+        "causal": False,
+        "layers": layers,
+        "heads": heads,
+        "tokens": tokens(n),
+        "segments": [0] * n,
+        "special": [True] + [False] * (n - 2) + [True],
+        "decoder_tokens": None,
+        "decoder_special": None,
+        "stats": list(fmt.STAT_NAMES),
+    }
 
 
 def metadata(content, data_class):
-    return summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(
-        plugin_name=fmt.PLUGIN_NAME, content=content), data_class=data_class)
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=fmt.PLUGIN_NAME, content=content),
+        data_class=data_class,
+    )
 
 
 def layer_blob(shape, frame):
@@ -61,14 +77,15 @@ def zero_frame(size, declare=True):
     """A valid zstd frame of `size` zero bytes, made in 1 MiB chunks (never `size` bytes at once)."""
     cobj = zstandard.ZstdCompressor(level=1).compressobj(size=size if declare else -1)
     chunk = bytes(MIB)
-    parts = [cobj.compress(chunk[:min(MIB, size - done)]) for done in range(0, size, MIB)]
+    parts = [cobj.compress(chunk[: min(MIB, size - done)]) for done in range(0, size, MIB)]
     return b"".join(parts) + cobj.flush()
 
 
 def declaring_frame(declared):
     """A zstd frame header declaring `declared` bytes (single segment, 8-byte size), then one raw block."""
-    return (b"\x28\xb5\x2f\xfd" + bytes([0xE0]) + declared.to_bytes(8, "little")
-            + bytes([0x21, 0x00, 0x00]) + b"\x00" * 4)  # last raw block of 4 bytes
+    return (
+        b"\x28\xb5\x2f\xfd" + bytes([0xE0]) + declared.to_bytes(8, "little") + bytes([0x21, 0x00, 0x00]) + b"\x00" * 4
+    )  # last raw block of 4 bytes
 
 
 def snapshot_values(content, blobs, step=0, with_metadata=True, tag=None):
@@ -112,7 +129,7 @@ def write_hostile(root):
     bomb = layer_blob((HEADS, N, N), zero_frame(BOMB))
     write_events(root / "bomb_declared", [(0, snapshot_values(ok, [bomb, good_blobs()[1]]))])
     undeclared = layer_blob((HEADS, N, N), zero_frame(BOMB, declare=False))
-    assert zstandard.frame_content_size(undeclared[fmt._LAYER_HEADER.size:]) == -1
+    assert zstandard.frame_content_size(undeclared[fmt._LAYER_HEADER.size :]) == -1
     write_events(root / "bomb_undeclared", [(0, snapshot_values(ok, [undeclared, good_blobs()[1]]))])
     huge = layer_blob((HEADS, N, N), declaring_frame(1 << 40))
     write_events(root / "huge_declared", [(0, snapshot_values(ok, [huge, good_blobs()[1]]))])
@@ -122,8 +139,10 @@ def write_hostile(root):
     giant = layer_blob((8192, 128, 128), zero_frame(8192 * 128 * 128))
     write_events(root / "giant", [(0, snapshot_values(json.dumps(giant_meta).encode(), [giant]))])
     # file sizes, for the record
-    return {d: sum(os.path.getsize(os.path.join(root, d, f)) for f in os.listdir(root / d))
-            for d in ("nested", "bomb_declared", "bomb_undeclared", "huge_declared", "hqk", "giant")}
+    return {
+        d: sum(os.path.getsize(os.path.join(root, d, f)) for f in os.listdir(root / d))
+        for d in ("nested", "bomb_declared", "bomb_undeclared", "huge_declared", "hqk", "giant")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -164,13 +183,16 @@ def test_format_rejects_nested_and_oversized_json():
     assert fmt.parse_plugin_content(json.dumps(big).encode())["tokens"] == big["tokens"]
 
 
-@pytest.mark.parametrize("claim, message", [
-    (dict(heads=fmt.MAX_HEADS + 1), "heads, more than"),
-    (dict(layers=fmt.MAX_LAYERS + 1), "layers, more than"),
-    (dict(n=fmt.MAX_TOKENS + 1), "tokens, more than"),
-    (dict(layers=1024, heads=1024, n=64), "weights, more than"),   # each within bounds, together 4 G
-    (dict(layers=1, heads=1024, n=1024), "weights, more than"),    # one layer of 1 G
-])
+@pytest.mark.parametrize(
+    "claim, message",
+    [
+        (dict(heads=fmt.MAX_HEADS + 1), "heads, more than"),
+        (dict(layers=fmt.MAX_LAYERS + 1), "layers, more than"),
+        (dict(n=fmt.MAX_TOKENS + 1), "tokens, more than"),
+        (dict(layers=1024, heads=1024, n=64), "weights, more than"),  # each within bounds, together 4 G
+        (dict(layers=1, heads=1024, n=1024), "weights, more than"),  # one layer of 1 G
+    ],
+)
 def test_metadata_cannot_claim_gigabytes(claim, message):
     with pytest.raises(fmt.FormatError, match=message):
         fmt.parse_plugin_content(json.dumps(probe_meta(**claim)).encode())
@@ -211,8 +233,12 @@ def test_read_run_skips_or_refuses_hostile_records(logs, caplog):
         assert read_run(str(logs / "nested")).probes == []
         assert read_run(str(logs / "giant")).probes == []
     assert "nested too deeply" in caplog.text and "8192 heads, more than" in caplog.text
-    for run, message in [("bomb_declared", "declares 268435456 bytes"), ("bomb_undeclared", "does not decompress"),
-                         ("huge_declared", "declares 1099511627776"), ("hqk", "holds 3x6000x6000")]:
+    for run, message in [
+        ("bomb_declared", "declares 268435456 bytes"),
+        ("bomb_undeclared", "does not decompress"),
+        ("huge_declared", "declares 1099511627776"),
+        ("hqk", "holds 3x6000x6000"),
+    ]:
         probe = read_run(str(logs / run)).probe("p")
         tracemalloc.start()
         try:
@@ -314,12 +340,15 @@ def tb(request, logs, good, mixed, tmp_path_factory):
     proc.start()
     proc.loader = request.param
     try:
+
         def loaded():
             status, _, body = proc.get(q("index"))
             assert status == 200, body[:300]
             runs = {r["run"]: r for r in json.loads(body)["runs"]}
-            return all(r in runs and runs[r]["probes"][0]["kinds"][0]["steps"] == good.steps
-                       for r in ("good", "mixed")) and set(HOSTILE_404) <= set(runs)
+            return all(
+                r in runs and runs[r]["probes"][0]["kinds"][0]["steps"] == good.steps for r in ("good", "mixed")
+            ) and set(HOSTILE_404) <= set(runs)
+
         proc.poll(loaded, timeout=90)
         yield proc
     finally:

@@ -9,6 +9,7 @@ raw) the plugin reads the snapshots from the run's own event files when the log 
 and answers a clear 400 that says what to do when it is not. One TensorBoard process per loader serves
 the whole module.
 """
+
 import os
 import urllib.parse
 
@@ -24,10 +25,18 @@ from plugin_fixtures import App, TensorBoardProcess, assert_json_error, tensorbo
 
 LOADERS = {"rustboard": (), "python": ("--load_fast=false",)}
 STEPS = range(0, 9, 3)
-PROBE_NAMES = ['She said "no" to the cat.', "back\\slash", "tab\there", "new\nline", "bell\x07 rings",
-               "100% sure", "del\x7f", "Katze 猫 ünïcode"]
+PROBE_NAMES = [
+    'She said "no" to the cat.',
+    "back\\slash",
+    "tab\there",
+    "new\nline",
+    "bell\x07 rings",
+    "100% sure",
+    "del\x7f",
+    "Katze 猫 ünïcode",
+]
 BAD_RUNS = ['q"uote', "back\\slash", "tab\there"]  # run directory names RustBoard cannot serve
-OLD_RUN = "old_spelling"                            # tags spelled as before this fix: raw names
+OLD_RUN = "old_spelling"  # tags spelled as before this fix: raw names
 
 
 def q(route, **params):
@@ -47,7 +56,7 @@ def rewrite_old_spelling(run_dir):
         for value in event.summary.value:
             if value.tag in metas:
                 meta = metas[value.tag]
-                prefix = value.tag[:value.tag.index("/") + 1]
+                prefix = value.tag[: value.tag.index("/") + 1]
                 value.tag = f"{prefix}{meta['probe']}/{meta['kind']}"
     with open(path, "wb") as f:
         for event in events:
@@ -60,8 +69,7 @@ def logs(tmp_path_factory):
     write_run(root / "plain", STEPS, probes=PROBE_NAMES, layers=2, heads=2, n_tokens=5)
     for i, run in enumerate(BAD_RUNS):
         write_run(root / run, STEPS, probes=("p", 'say "hi"'), layers=1, heads=2, n_tokens=4, seed=10 + i)
-    write_run(root / OLD_RUN, STEPS, probes=('She said "no"', "plain probe"), layers=1, heads=2, n_tokens=4,
-              seed=20)
+    write_run(root / OLD_RUN, STEPS, probes=('She said "no"', "plain probe"), layers=1, heads=2, n_tokens=4, seed=20)
     rewrite_old_spelling(root / OLD_RUN)
     return root
 
@@ -77,10 +85,13 @@ def tb(request, logs, expected, tmp_path_factory):
     proc.start()
     proc.loader = request.param
     try:
+
         def loaded():
             runs = {r["run"]: r for r in proc.json(q("index"))["runs"]}
             return set(runs) == set(expected) and all(
-                k["steps"] == list(STEPS) for r in runs.values() for p in r["probes"] for k in p["kinds"])
+                k["steps"] == list(STEPS) for r in runs.values() for p in r["probes"] for k in p["kinds"]
+            )
+
         proc.poll(loaded, timeout=90)
         yield proc
     finally:
@@ -215,8 +226,12 @@ def test_callback_default_name_with_quotes_under_rustboard(tmp_path):
     probe = run.probe(name)
     proc = TensorBoardProcess(logdir, env=tensorboard_env(tmp_path)).start()
     try:
-        proc.poll(lambda: any(p["kinds"][0]["steps"] == probe.steps for r in proc.json(q("index"))["runs"]
-                              for p in r["probes"]), timeout=90)
+        proc.poll(
+            lambda: any(
+                p["kinds"][0]["steps"] == probe.steps for r in proc.json(q("index"))["runs"] for p in r["probes"]
+            ),
+            timeout=90,
+        )
         for step in probe.steps:
             status, _, body = proc.get(q("snapshot", run="bert", probe=name, kind="self", step=step))
             assert status == 200, body[:300]

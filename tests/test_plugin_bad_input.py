@@ -1,4 +1,5 @@
 """Every route answers bad input with 400/404 and a JSON {"error": ...}, never 500 or a file's content."""
+
 import pytest
 
 from plugin_fixtures import App, assert_json_error, write_run
@@ -45,9 +46,21 @@ def test_bad_layer_is_400(app, layer):
     assert_json_error(app.get("snapshot", **dict(GOOD, layer=layer)), 400)
 
 
-@pytest.mark.parametrize("change", [{"run": "nope"}, {"run": "../r"}, {"probe": "q"}, {"probe": "p/self"},
-                                    {"kind": "cross"}, {"kind": "../../etc"}, {"step": "3000"}, {"step": "-2"},
-                                    {"layer": "2"}, {"layer": "9223372036854775807"}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"run": "nope"},
+        {"run": "../r"},
+        {"probe": "q"},
+        {"probe": "p/self"},
+        {"kind": "cross"},
+        {"kind": "../../etc"},
+        {"step": "3000"},
+        {"step": "-2"},
+        {"layer": "2"},
+        {"layer": "9223372036854775807"},
+    ],
+)
 def test_unknown_things_are_404(app, change):
     assert_json_error(app.get("snapshot", **dict(GOOD, **change)), 404)
     if "step" not in change and "layer" not in change:
@@ -68,12 +81,32 @@ def test_overlong_parameter_is_400(app):
     assert_json_error(app.get("snapshot", **dict(GOOD, run="r" * 10000)), 400)
 
 
-@pytest.mark.parametrize("path", [
-    "../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "%2e%2e/%2e%2e/etc/passwd", "%2E%2E%2Fsecret.js",
-    "../secret.js", "..%2fsecret.js", "..\\secret.js", "..%5csecret.js", "../plugin.py", "/etc/passwd",
-    "//etc/passwd", "index.js%00.png", "index.js/..", "./index.js", ".index.js", "a/b/c/d/e.js",
-    "%252e%252e%252fsecret.js", "static/../secret.js", "plugin.py", "__init__.py", "index.py",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../../etc/passwd",
+        "..%2F..%2Fetc%2Fpasswd",
+        "%2e%2e/%2e%2e/etc/passwd",
+        "%2E%2E%2Fsecret.js",
+        "../secret.js",
+        "..%2fsecret.js",
+        "..\\secret.js",
+        "..%5csecret.js",
+        "../plugin.py",
+        "/etc/passwd",
+        "//etc/passwd",
+        "index.js%00.png",
+        "index.js/..",
+        "./index.js",
+        ".index.js",
+        "a/b/c/d/e.js",
+        "%252e%252e%252fsecret.js",
+        "static/../secret.js",
+        "plugin.py",
+        "__init__.py",
+        "index.py",
+    ],
+)
 def test_static_path_traversal_is_404(app, path):
     r = app.client.get("/data/plugin/attention/" + path)
     assert r.status_code == 404, (path, r.status_code)

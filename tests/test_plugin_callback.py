@@ -1,4 +1,5 @@
 """The plugin's routes over logs written by AttentionCallback during real (tiny, CPU) Trainer runs."""
+
 import os
 
 import numpy as np
@@ -49,8 +50,7 @@ def test_callback_logs_are_served(trained):
             for k in p["kinds"]:
                 assert k["steps"] == probe.steps_of(k["kind"]) and k["causal"] == probe.causal(k["kind"])
                 for step in k["steps"]:
-                    header, data = app.container("snapshot", run=run_name, probe=p["name"], kind=k["kind"],
-                                                 step=step)
+                    header, data = app.container("snapshot", run=run_name, probe=p["name"], kind=k["kind"], step=step)
                     np.testing.assert_array_equal(data, probe.quantized(step, k["kind"]))
                 header, stats = app.container("stats", run=run_name, probe=p["name"], kind=k["kind"])
                 assert header["steps"] == probe.stats_steps(k["kind"])

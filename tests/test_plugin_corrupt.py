@@ -1,4 +1,5 @@
 """Corrupted, truncated or half-written records: skipped (404 for that step, a log line), never a 500."""
+
 import logging
 import os
 
@@ -31,6 +32,7 @@ def change_blob(step, index, change, tag_prefix=fmt.SNAPSHOT_TAG_PREFIX):
                 if value.tag.startswith(tag_prefix):
                     value.tensor.string_val[index] = change(value.tensor.string_val[index])
         return event
+
     return mutate
 
 
@@ -58,8 +60,9 @@ def test_truncated_file_tail_drops_the_half_written_record(tmp_path):
     steps = steps_in_index(app)
     assert steps == probe.steps and steps[:9] == list(range(9))
     for step in steps:
-        np.testing.assert_array_equal(app.container("snapshot", run="r", probe="p", kind="self", step=step)[1],
-                                      probe.quantized(step))
+        np.testing.assert_array_equal(
+            app.container("snapshot", run="r", probe="p", kind="self", step=step)[1], probe.quantized(step)
+        )
     assert app.get("stats", run="r", probe="p", kind="self").status_code == 200
 
 
@@ -68,7 +71,7 @@ def test_flipped_bytes_in_the_file_skip_that_record(tmp_path):
     (path,) = event_files(str(tmp_path / "r"))
     data = bytearray(open(path, "rb").read())
     middle = len(data) // 2
-    data[middle:middle + 8] = bytes(b ^ 0xFF for b in data[middle:middle + 8])  # the record's CRC fails
+    data[middle : middle + 8] = bytes(b ^ 0xFF for b in data[middle : middle + 8])  # the record's CRC fails
     open(path, "wb").write(bytes(data))
     app = App(tmp_path)
     for step in steps_in_index(app):
@@ -77,12 +80,15 @@ def test_flipped_bytes_in_the_file_skip_that_record(tmp_path):
     assert app.get("index").status_code == 200
 
 
-@pytest.mark.parametrize("damage, what", [
-    (lambda b: b[:10], "truncated layer header"),
-    (lambda b: b"XX" + b[2:], "bad magic"),
-    (lambda b: b[:fmt._LAYER_HEADER.size + 3], "truncated payload"),
-    (lambda b: b[:fmt._LAYER_HEADER.size] + b"\x00" * 40, "payload that is not compressed data"),
-])
+@pytest.mark.parametrize(
+    "damage, what",
+    [
+        (lambda b: b[:10], "truncated layer header"),
+        (lambda b: b"XX" + b[2:], "bad magic"),
+        (lambda b: b[: fmt._LAYER_HEADER.size + 3], "truncated payload"),
+        (lambda b: b[: fmt._LAYER_HEADER.size] + b"\x00" * 40, "payload that is not compressed data"),
+    ],
+)
 def test_damaged_layer_blob_is_a_404_and_the_step_leaves_the_index(tmp_path, caplog, damage, what):
     write_run(tmp_path / "r", range(6))
     rewrite(tmp_path / "r", change_blob(3, 2, damage))  # step 3, layer 1
@@ -196,6 +202,7 @@ def shrink_stats(step, consistent):
                     if consistent:  # a well-formed tensor with one statistic too few
                         v.tensor.tensor_shape.dim[0].size -= 1
         return event
+
     return mutate
 
 

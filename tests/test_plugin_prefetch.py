@@ -1,4 +1,5 @@
 """Read-ahead of stored layer blobs (plugin_prefetch.py) over TensorBoard's Python data provider."""
+
 import threading
 import time
 
@@ -12,6 +13,7 @@ from tb_attention_plugin.plugin_data import AttentionData
 from tb_attention_plugin.summary_writer import AttentionSummaryWriter
 
 from plugin_fixtures import App, write_run
+
 
 class CountingProvider:
     """The app's data provider, counting `read_blob` calls."""
@@ -69,7 +71,9 @@ def test_warm_cache_holds_the_stored_bytes_and_serves_without_reading(logs):
     for step in probe.steps:
         entries = layer_entries(data, "run", step)
         for layer, entry in enumerate(entries):
-            assert data.prefetch.cache.get(entry) == counting._inner.read_blob(context.RequestContext(), blob_key=entry[0])
+            assert data.prefetch.cache.get(entry) == counting._inner.read_blob(
+                context.RequestContext(), blob_key=entry[0]
+            )
             assert data.prefetch.cache.get(entry) == probe._snapshots["self"][step][1 + layer]
     before = counting.blob_reads
     for step in (39, 0, 17, 18, 5):
@@ -134,8 +138,7 @@ def test_rewritten_record_is_never_served_from_the_old_bytes(tmp_path, refresh):
     for step in range(12):
         np.testing.assert_array_equal(snapshot(app, "run", step), latest.quantized(step))
     wait_idle(data)
-    assert [data.prefetch.cache.get(e) for e in layer_entries(data, "run", 7)] == \
-        list(latest._snapshots["self"][7][1:])
+    assert [data.prefetch.cache.get(e) for e in layer_entries(data, "run", 7)] == list(latest._snapshots["self"][7][1:])
 
 
 def test_new_steps_of_a_live_run_are_read_ahead_and_served(tmp_path):

@@ -1,4 +1,5 @@
 """The plugin's routes over TensorBoard's Python data provider, checked against the numpy reader."""
+
 import argparse
 import os
 import subprocess
@@ -56,8 +57,17 @@ def test_index_lists_runs_with_attention_probes_kinds_and_steps(app):
     assert probe["special"] == [True] + [False] * 5 + [True]
     assert probe["segments"] == [0] * 7
     assert probe["decoder_tokens"] is None and probe["decoder_special"] is None
-    assert probe["kinds"] == [{"kind": "self", "layers": 2, "heads": 3, "query": "tokens", "key": "tokens",
-                               "causal": False, "steps": list(range(0, 60, 3))}]
+    assert probe["kinds"] == [
+        {
+            "kind": "self",
+            "layers": 2,
+            "heads": 3,
+            "query": "tokens",
+            "key": "tokens",
+            "causal": False,
+            "steps": list(range(0, 60, 3)),
+        }
+    ]
     causal = index["runs"][0]["probes"][0]["kinds"][0]
     assert causal["causal"] is True and causal["layers"] == 3 and causal["steps"] == list(range(0, 20, 2))
 
@@ -83,8 +93,7 @@ def test_single_layer_snapshot(app, logs):
     probe = read_run(str(logs / "a_causal")).probe("p")
     for step in probe.steps[::3]:
         for layer in range(3):
-            header, data = app.container("snapshot", run="a_causal", probe="p", kind="self", step=step,
-                                         layer=layer)
+            header, data = app.container("snapshot", run="a_causal", probe="p", kind="self", step=step, layer=layer)
             assert header["layers"] == [layer] and data.shape == (1, 2, 5, 5)
             np.testing.assert_array_equal(data[0], probe.quantized(step, layer=layer))
             assert not np.triu(data[0], 1).any()  # causal maps stay causal
@@ -137,8 +146,12 @@ def test_static_files_are_served_from_the_static_dir(logs, tmp_path):
     (static / "workers" / "decode.js").write_text("self.onmessage = () => {};\n")
     (static / "style.css").write_text("body {}\n")
     app = App(logs, static_dir=static)
-    for name, ctype, text in [("index.js", "text/javascript", "render"), ("chunk-1.js", "text/javascript", "x = 1"),
-                              ("workers/decode.js", "text/javascript", "onmessage"), ("style.css", "text/css", "body")]:
+    for name, ctype, text in [
+        ("index.js", "text/javascript", "render"),
+        ("chunk-1.js", "text/javascript", "x = 1"),
+        ("workers/decode.js", "text/javascript", "onmessage"),
+        ("style.css", "text/css", "body"),
+    ]:
         r = app.get(name)
         assert r.status_code == 200 and r.headers["Content-Type"].startswith(ctype), name
         assert text in r.get_data(as_text=True)
@@ -155,8 +168,9 @@ def test_new_steps_show_up_after_a_reload(tmp_path):
     assert app.json("index")["runs"][0]["probes"][0]["kinds"][0]["steps"] == list(range(6))
     assert app.container("stats", run="live", probe="p", kind="self")[0]["steps"] == list(range(6))
     probe = read_run(str(tmp_path / "live")).probe("p")
-    np.testing.assert_array_equal(app.container("snapshot", run="live", probe="p", kind="self", step=5)[1],
-                                  probe.quantized(5))
+    np.testing.assert_array_equal(
+        app.container("snapshot", run="live", probe="p", kind="self", step=5)[1], probe.quantized(5)
+    )
 
 
 def test_resumed_run_steps_sorted_and_deduplicated(tmp_path):
@@ -175,13 +189,15 @@ def test_resumed_run_steps_sorted_and_deduplicated(tmp_path):
     for step in (0, 4, 10, 11):
         r = app.get("snapshot", run="resumed", probe="p", kind="self", step=step)
         if r.status_code == 200 or step < 5:
-            np.testing.assert_array_equal(app.container("snapshot", run="resumed", probe="p", kind="self",
-                                                        step=step)[1], latest.quantized(step))
+            np.testing.assert_array_equal(
+                app.container("snapshot", run="resumed", probe="p", kind="self", step=step)[1], latest.quantized(step)
+            )
         else:  # a delta of the new session whose keyframe the provider serves from the old one
             assert "cannot be decoded" in assert_json_error(r, 404)
     for step in range(5, 10):
-        np.testing.assert_array_equal(app.container("snapshot", run="resumed", probe="p", kind="self",
-                                                    step=step)[1], first.quantized(step))
+        np.testing.assert_array_equal(
+            app.container("snapshot", run="resumed", probe="p", kind="self", step=step)[1], first.quantized(step)
+        )
     header, data = app.container("stats", run="resumed", probe="p", kind="self")
     assert header["steps"] == list(range(12))
     np.testing.assert_array_equal(data[0], latest.stats()["entropy"])
@@ -235,16 +251,27 @@ def test_fix_flags_through_tensorboards_own_flag_parsing(tmp_path):
     tb.configure(argv=["tensorboard", "--logdir", str(tmp_path)])
     assert tb.flags.samples_per_plugin["attention"] == 0 and tb.flags.reload_multifile is True
     tb = program.TensorBoard(plugins=[core_plugin.CorePluginLoader(), AttentionLoader()])
-    tb.configure(argv=["tensorboard", "--logdir", str(tmp_path), "--samples_per_plugin", "attention=5",
-                       "--reload_multifile", "false"])
+    tb.configure(
+        argv=[
+            "tensorboard",
+            "--logdir",
+            str(tmp_path),
+            "--samples_per_plugin",
+            "attention=5",
+            "--reload_multifile",
+            "false",
+        ]
+    )
     assert tb.flags.samples_per_plugin["attention"] == 5 and tb.flags.reload_multifile is False
 
 
 def test_plugin_side_never_imports_torch_or_transformers():
-    code = ("import sys; import tb_attention_plugin.plugin_entry as e; import tb_attention_plugin.plugin; "
-            "import tb_attention_plugin.plugin_data, tb_attention_plugin.http_payload; "
-            "e.AttentionLoader().fix_flags(type('F', (), {'samples_per_plugin': {}, 'reload_multifile': None})()); "
-            "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys; import tb_attention_plugin.plugin_entry as e; import tb_attention_plugin.plugin; "
+        "import tb_attention_plugin.plugin_data, tb_attention_plugin.http_payload; "
+        "e.AttentionLoader().fix_flags(type('F', (), {'samples_per_plugin': {}, 'reload_multifile': None})()); "
+        "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -268,7 +295,12 @@ def test_encoder_decoder_kinds(tmp_path):
     w.close()
     app = App(tmp_path)
     probe = app.json("index")["runs"][0]["probes"][0]
-    assert probe["decoder_tokens"] == ["<s>", "a", "b", "</s>"] and probe["decoder_special"] == [True, False, False, True]
+    assert probe["decoder_tokens"] == ["<s>", "a", "b", "</s>"] and probe["decoder_special"] == [
+        True,
+        False,
+        False,
+        True,
+    ]
     kinds = {k["kind"]: k for k in probe["kinds"]}
     assert list(kinds) == ["encoder", "decoder", "cross"]
     assert (kinds["cross"]["query"], kinds["cross"]["key"]) == ("decoder_tokens", "tokens")

@@ -3,6 +3,7 @@
 Each test starts TensorBoard on 127.0.0.1 with a free port, polls (bounded) until the data is loaded,
 and the fixture kills the process group at teardown.
 """
+
 import http.client
 import urllib.parse
 
@@ -48,8 +49,10 @@ def test_every_snapshot_is_served_by_real_tensorboard(tensorboard, big_logs, loa
     assert rustboard == (loader == "rustboard"), "".join(tb.stderr)
     listing = tb.json("data/plugins_listing")
     assert listing["attention"]["enabled"] is True
-    assert listing["attention"]["loading_mechanism"] == {"type": "IFRAME",
-                                                          "module_path": "/data/plugin/attention/index.js"}
+    assert listing["attention"]["loading_mechanism"] == {
+        "type": "IFRAME",
+        "module_path": "/data/plugin/attention/index.js",
+    }
     assert listing["attention"]["tab_name"] == "Attention"
 
     probe = read_run(str(big_logs / "run1")).probe("p")
@@ -58,8 +61,9 @@ def test_every_snapshot_is_served_by_real_tensorboard(tensorboard, big_logs, loa
         assert status == 200 and ctype == "application/octet-stream"
         header, data = decode_container(body)
         np.testing.assert_array_equal(data, probe.quantized(step))
-    header, data = decode_container(tb.get(q("snapshot", run="run1", probe="p", kind="self", step=expected[-1],
-                                             layer=1))[2])
+    header, data = decode_container(
+        tb.get(q("snapshot", run="run1", probe="p", kind="self", step=expected[-1], layer=1))[2]
+    )
     np.testing.assert_array_equal(data[0], probe.quantized(expected[-1], layer=1))
     header, data = decode_container(tb.get(q("stats", run="run1", probe="p", kind="self"))[2])
     assert header["steps"] == expected and data.shape[1] == N_STEPS
@@ -104,8 +108,15 @@ def test_live_run_new_steps_appear_without_restart(tensorboard, tmp_path, loader
     probe = read_run(str(run_dir)).probe("p")
     header, data = decode_container(tb.get(q("snapshot", run="live", probe="p", kind="self", step=11))[2])
     np.testing.assert_array_equal(data, probe.quantized(11))
-    tb.poll(lambda: tb.json(q("stats", run="live", probe="p", kind="self").replace("stats", "scalars", 1))
-            ["tags"]["train/loss"]["steps"] == list(range(12)), timeout=30)
+    tb.poll(
+        lambda: (
+            tb.json(q("stats", run="live", probe="p", kind="self").replace("stats", "scalars", 1))["tags"][
+                "train/loss"
+            ]["steps"]
+            == list(range(12))
+        ),
+        timeout=30,
+    )
     assert tb.json(q("scalars", run="live"))["tags"]["train/lr"]["steps"] == [0, 11]
     writer.close()
     other.close()

@@ -1,4 +1,5 @@
 """read_run: what it skips (with a log line) and what it keeps."""
+
 import json
 import os
 
@@ -27,18 +28,42 @@ def test_other_plugins_newer_versions_and_damaged_records_are_skipped(tmp_path, 
     w.close()
     f = EventFileWriter(str(tmp_path), ".other")
     # another plugin's tensor, and a record of ours from a newer format version
-    other = summary_pb2.Summary.Value(tag="images/x", metadata=summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="images", content=b"{}")))
-    newer = fmt.snapshot_value(fmt.probe_metadata({"name": "future", "index": 0, "tokens": ["a"], "segments": [0],
-                                                   "special": [False]}, "self", causal=False, layers=1, heads=1),
-                               1, [fmt.encode_layer(np.full((1, 1, 1), 255, np.uint8))], 1, 1)
+    other = summary_pb2.Summary.Value(
+        tag="images/x",
+        metadata=summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="images", content=b"{}")
+        ),
+    )
+    newer = fmt.snapshot_value(
+        fmt.probe_metadata(
+            {"name": "future", "index": 0, "tokens": ["a"], "segments": [0], "special": [False]},
+            "self",
+            causal=False,
+            layers=1,
+            heads=1,
+        ),
+        1,
+        [fmt.encode_layer(np.full((1, 1, 1), 255, np.uint8))],
+        1,
+        1,
+    )
     meta = json.loads(newer.metadata.plugin_data.content)
     meta["version"] = fmt.FORMAT_VERSION + 1
     newer.metadata.plugin_data.content = json.dumps(meta).encode()
     # a snapshot with a missing layer blob
-    broken = fmt.snapshot_value(fmt.probe_metadata({"name": "broken", "index": 1, "tokens": ["a"], "segments": [0],
-                                                    "special": [False]}, "self", causal=False, layers=2, heads=1),
-                                1, [fmt.encode_layer(np.full((1, 1, 1), 255, np.uint8))], 1, 1)
+    broken = fmt.snapshot_value(
+        fmt.probe_metadata(
+            {"name": "broken", "index": 1, "tokens": ["a"], "segments": [0], "special": [False]},
+            "self",
+            causal=False,
+            layers=2,
+            heads=1,
+        ),
+        1,
+        [fmt.encode_layer(np.full((1, 1, 1), 255, np.uint8))],
+        1,
+        1,
+    )
     for value in (other, newer, broken):
         f.write(event_pb2.Event(step=1, summary=summary_pb2.Summary(value=[value])))
     f.close()
@@ -115,13 +140,20 @@ def test_one_probe_at_two_model_sizes_is_read_per_size_never_stacked(tmp_path):
         stats = p.stats(size=size)
         for k, step in enumerate(steps):
             reference = written[steps[0]] if size == (3, 2) else written[0]
-            want = head_statistics(written[step], causal=False, self_attention=True, query_tokens=tokens,
-                                   key_tokens=tokens, key_special=[1, 0, 0, 1],
-                                   reference=None if step == steps[0] else reference)
+            want = head_statistics(
+                written[step],
+                causal=False,
+                self_attention=True,
+                query_tokens=tokens,
+                key_tokens=tokens,
+                key_special=[1, 0, 0, 1],
+                reference=None if step == steps[0] else reference,
+            )
             for i, name in enumerate(fmt.STAT_NAMES):
                 np.testing.assert_allclose(stats[name][k], want[i], rtol=1e-3, atol=1e-3, equal_nan=True)
         assert {(h["layer"], h["head"]) for h in p.head_types(size=size)} <= {
-            (layer, head) for layer in range(size[0]) for head in range(size[1])}
+            (layer, head) for layer in range(size[0]) for head in range(size[1])
+        }
     with pytest.raises(KeyError, match="no records at 5 layers x 5 heads"):
         p.stats(size=(5, 5))
 

@@ -3,12 +3,12 @@
 Python blocks are executed in order (the Trainer block against a tiny BERT); shell blocks must name
 scripts that exist and parse; the Jupyter block is checked against TensorBoard's notebook magic.
 """
+
 import os
 import re
 import subprocess
 import sys
 
-import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -57,8 +57,15 @@ def test_python_blocks_run(tmp_path, monkeypatch):
         "tokenizer": tokenizer,
         "train": toy_dataset("bert", tokenizer, n=8),
         "train_loader": torch.utils.data.DataLoader(toy_dataset("bert", tokenizer, n=200), batch_size=4),
-        "args": TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=3, per_device_train_batch_size=4,
-                                  report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True),
+        "args": TrainingArguments(
+            output_dir=str(tmp_path / "out"),
+            max_steps=3,
+            per_device_train_batch_size=4,
+            report_to="none",
+            use_cpu=True,
+            save_strategy="no",
+            disable_tqdm=True,
+        ),
     }
     for lang, code in _blocks():
         if lang == "python":

@@ -1,4 +1,5 @@
 """AttentionRecorder (custom loops) and the checks every probe pass makes before training starts."""
+
 import numpy as np
 import pytest
 import torch
@@ -77,8 +78,7 @@ def test_peft_prompt_tuning_adds_virtual_tokens_and_is_refused_clearly():
     import peft
 
     model, tok, _ = model_zoo.build("bert")
-    wrapped = peft.get_peft_model(model, peft.PromptTuningConfig(task_type=peft.TaskType.SEQ_CLS,
-                                                                 num_virtual_tokens=3))
+    wrapped = peft.get_peft_model(model, peft.PromptTuningConfig(task_type=peft.TaskType.SEQ_CLS, num_virtual_tokens=3))
     with pytest.raises(AttentionUnavailableError, match="virtual tokens"):
         AttentionRecorder(wrapped, tok, ["the cat is very sad"], None)
 

@@ -1,5 +1,6 @@
 """Re-used run directories: nothing an earlier run logged disappears without a warning, a resume only
 logs what it replaces, and a second writer of the same directory at the same time is reported."""
+
 import logging
 import os
 import shutil
@@ -51,8 +52,10 @@ def test_a_new_run_at_step_0_into_a_used_log_dir_warns_once_before_hiding_anythi
     (warning,) = ours(caught)
     message = str(warning.message)
     assert warning.filename == __file__  # attributed to the caller
-    assert message.startswith(f"tb-attention: {tmp_path} already holds a run, and this run's start at step 0 "
-                              f"hides everything it logged, in TensorBoard and read_run alike: ")
+    assert message.startswith(
+        f"tb-attention: {tmp_path} already holds a run, and this run's start at step 0 "
+        f"hides everything it logged, in TensorBoard and read_run alike: "
+    )
     assert "probe 'p' (self): steps 0..40 (5 steps)" in message
     assert "scalar 'train/loss': steps 0..40 (5 steps)" in message
     assert f"(in {old_file})" in message and "its own log_dir" in message
@@ -161,8 +164,7 @@ def test_another_live_process_writing_the_directory_is_reported(tmp_path):
         sys.stdin.readline()
         w.close()
     """)
-    other = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
+    other = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         their_file = os.path.basename(other.stdout.readline().strip())
         assert their_file.endswith(f".{other.pid}.000000.attention")
@@ -172,8 +174,10 @@ def test_another_live_process_writing_the_directory_is_reported(tmp_path):
             w.add_attention(100, "p", attention(1))  # later steps: nothing replaced, only the other writer
         (warning,) = ours(caught)
         message = str(warning.message)
-        assert message.startswith(f"tb-attention: another writer is logging attention to {tmp_path} right now: "
-                                  f"{their_file} (process {other.pid} on this host, still writing it; ")
+        assert message.startswith(
+            f"tb-attention: another writer is logging attention to {tmp_path} right now: "
+            f"{their_file} (process {other.pid} on this host, still writing it; "
+        )
         assert "its own log_dir" in message and "only rank 0 should write" in message
         w.close()
     finally:
@@ -248,8 +252,13 @@ def test_the_callback_rerun_into_its_log_dir_warns_and_says_what_it_hides(tmp_pa
     from tiny_models import make_trainer
 
     def train():
-        cb = AttentionCallback(["the cat sat on the mat ."], every_n_steps=2, log_dir=tmp_path / "run",
-                               names=["mat"], induction_probe=False)
+        cb = AttentionCallback(
+            ["the cat sat on the mat ."],
+            every_n_steps=2,
+            log_dir=tmp_path / "run",
+            names=["mat"],
+            induction_probe=False,
+        )
         make_trainer("gpt2", tmp_path, cb, max_steps=4).train()
 
     with warnings.catch_warnings(record=True) as caught:
@@ -272,8 +281,10 @@ def test_a_probe_logged_again_with_other_tokens_warns_unless_a_restart_hid_the_o
     with pytest.warns(UserWarning) as caught:
         w.add_attention(5, "p", attention(0, (2, 2, 3, 3)))
     (warning,) = [c for c in ours(caught) if "other tokens" in str(c.message)]
-    assert (f"{tmp_path} already holds probe 'p' with other tokens (['[CLS]', 'a', 'b', '[SEP]'] at steps 0, 1); "
-            f"this writer logs it with ['[CLS]', 'x', '[SEP]']") in str(warning.message)
+    assert (
+        f"{tmp_path} already holds probe 'p' with other tokens (['[CLS]', 'a', 'b', '[SEP]'] at steps 0, 1); "
+        f"this writer logs it with ['[CLS]', 'x', '[SEP]']"
+    ) in str(warning.message)
     w.close()
     other = tmp_path / "other"
     callback_like_run(other, [0, 1]).close()
@@ -291,8 +302,10 @@ def test_a_probe_logged_again_with_other_tokens_warns_unless_a_restart_hid_the_o
 def test_the_warning_names_probes_as_the_user_spelled_them(tmp_path):
     name = 'cat "50%"'  # percent-encoded in its tags
     for k in range(2):
-        with AttentionSummaryWriter(tmp_path) as w, \
-                (pytest.warns(UserWarning, match="already holds") if k else warnings.catch_warnings()) as caught:
+        with (
+            AttentionSummaryWriter(tmp_path) as w,
+            pytest.warns(UserWarning, match="already holds") if k else warnings.catch_warnings() as caught,
+        ):
             w.add_probe(name, TOKENS)
             w.add_attention(0, name, attention(k))
     assert f"probe {name!r} (self): step 0" in str(ours(caught)[0].message)

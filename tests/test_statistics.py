@@ -1,4 +1,5 @@
 """Per-head statistics on hand-made attention matrices, head types, and the built-in induction probe."""
+
 import math
 
 import numpy as np
@@ -16,8 +17,15 @@ def stats_of(heads, tokens, special, *, causal, self_attention=True, reference=N
     """heads: list of [Q, K] matrices (one layer) -> {stat: [values per head]}."""
     a = np.stack(heads)[None].astype(np.float32)
     ref = None if reference is None else np.stack(reference)[None].astype(np.float32)
-    out = head_statistics(a, causal=causal, self_attention=self_attention, query_tokens=tokens,
-                          key_tokens=key_tokens or tokens, key_special=special, reference=ref)
+    out = head_statistics(
+        a,
+        causal=causal,
+        self_attention=self_attention,
+        query_tokens=tokens,
+        key_tokens=key_tokens or tokens,
+        key_special=special,
+        reference=ref,
+    )
     assert out.shape == (len(STAT_NAMES), 1, len(heads)) and out.dtype == np.float32
     return {name: out[i, 0] for i, name in enumerate(STAT_NAMES)}
 
@@ -36,13 +44,31 @@ def test_bidirectional_heads_exact_values():
     identity = np.eye(4)
     prev = np.eye(4, k=-1)
     prev[0, 0] = 1  # row 0 has no previous token: it looks at itself
-    half = np.array([[0.5, 0.5, 0, 0],      # entropy ln2 / ln4 = 0.5
-                     [0, 0.5, 0.5, 0],
-                     [0, 0, 0.5, 0.5],
-                     [0.5, 0, 0, 0.5]])
+    half = np.array(
+        [
+            [0.5, 0.5, 0, 0],  # entropy ln2 / ln4 = 0.5
+            [0, 0.5, 0.5, 0],
+            [0, 0, 0.5, 0.5],
+            [0.5, 0, 0, 0.5],
+        ]
+    )
     s = stats_of([uniform, identity, prev, half], BERT_TOKENS, BERT_SPECIAL, causal=False)
-    check(s, dict(entropy=1.0, first=0.25, sep=0.25, self=0.25, prev=0.25, next=0.25, max=0.25, drift=0.0,
-                  induction=None, duplicate=None), 0)
+    check(
+        s,
+        dict(
+            entropy=1.0,
+            first=0.25,
+            sep=0.25,
+            self=0.25,
+            prev=0.25,
+            next=0.25,
+            max=0.25,
+            drift=0.0,
+            induction=None,
+            duplicate=None,
+        ),
+        0,
+    )
     check(s, dict(entropy=0.0, first=0.25, sep=0.25, self=1.0, prev=0.0, next=0.0, max=1.0), 1)
     check(s, dict(entropy=0.0, first=0.5, sep=0.0, self=0.25, prev=1.0, next=0.0, max=1.0), 2)
     # prev over rows 1..3: A10=0, A21=0, A32=0; next over rows 0..2: 0.5 each; sep: key 3 only
@@ -65,8 +91,21 @@ def test_causal_heads_leave_out_the_first_row_and_normalize_by_visible_keys():
         two_keys[i, [0, i]] = 0.5
     s = stats_of([uniform, induction, two_keys], tokens, special, causal=True)
     mean_inv = np.mean([1 / 2, 1 / 3, 1 / 4, 1 / 5])  # rows 1..4
-    check(s, dict(entropy=1.0, first=mean_inv, self=mean_inv, prev=mean_inv, next=0.0, max=mean_inv,
-                  sep=None, duplicate=(1 / 4 + 1 / 5) / 2, induction=(1 / 4 + 1 / 5) / 2), 0)
+    check(
+        s,
+        dict(
+            entropy=1.0,
+            first=mean_inv,
+            self=mean_inv,
+            prev=mean_inv,
+            next=0.0,
+            max=mean_inv,
+            sep=None,
+            duplicate=(1 / 4 + 1 / 5) / 2,
+            induction=(1 / 4 + 1 / 5) / 2,
+        ),
+        0,
+    )
     check(s, dict(entropy=0.0, first=0.5, prev=0.75, self=0.0, induction=1.0, duplicate=0.0, max=1.0), 1)
     # entropy of row i: ln 2 / ln(i + 1)
     entropy = np.mean([math.log(2) / math.log(i + 1) for i in range(1, n)])
@@ -78,8 +117,13 @@ def test_not_applicable_statistics_are_nan():
     dec = ["<s>", "a", "a"]
     cross = np.full((3, 2), 0.5)
     s = stats_of([cross], dec, [True, False], causal=False, self_attention=False, key_tokens=["a", "</s>"])
-    check(s, dict(self=None, prev=None, next=None, induction=None, duplicate=None, first=0.5, sep=None,
-                  max=0.5, entropy=1.0), 0)
+    check(
+        s,
+        dict(
+            self=None, prev=None, next=None, induction=None, duplicate=None, first=0.5, sep=None, max=0.5, entropy=1.0
+        ),
+        0,
+    )
     s = stats_of([np.ones((1, 1))], ["x"], [False], causal=False)
     check(s, dict(entropy=None, prev=None, next=None, first=1.0, self=1.0, max=1.0), 0)
 
@@ -89,8 +133,9 @@ def test_drift_is_the_js_distance_to_the_first_snapshot():
     shifted = np.roll(np.eye(4), 1, axis=1)  # every row moved to another key
     half = np.tile([0.5, 0.5, 0.0, 0.0], (4, 1))
     one = np.tile([1.0, 0.0, 0.0, 0.0], (4, 1))
-    s = stats_of([identity, shifted, half], BERT_TOKENS, BERT_SPECIAL, causal=False,
-                 reference=[identity, identity, one])
+    s = stats_of(
+        [identity, shifted, half], BERT_TOKENS, BERT_SPECIAL, causal=False, reference=[identity, identity, one]
+    )
     assert s["drift"][0] == pytest.approx(0.0, abs=1e-4)
     assert s["drift"][1] == pytest.approx(1.0, abs=1e-3)  # disjoint rows: the largest distance
     # JS([.5, .5] || [1, 0]) with m = [.75, .25], in bits
@@ -105,12 +150,19 @@ def test_statistics_are_means_over_layers_and_heads_independently():
     a /= a.sum(axis=-1, keepdims=True)
     tokens = ["[CLS]", "p", "q", "p", "r", "[SEP]"]
     special = [True, False, False, False, False, True]
-    out = head_statistics(a, causal=False, self_attention=True, query_tokens=tokens, key_tokens=tokens,
-                          key_special=special)
+    out = head_statistics(
+        a, causal=False, self_attention=True, query_tokens=tokens, key_tokens=tokens, key_special=special
+    )
     for layer in range(3):
         for head in range(2):
-            one = head_statistics(a[layer:layer + 1, head:head + 1], causal=False, self_attention=True,
-                                  query_tokens=tokens, key_tokens=tokens, key_special=special)
+            one = head_statistics(
+                a[layer : layer + 1, head : head + 1],
+                causal=False,
+                self_attention=True,
+                query_tokens=tokens,
+                key_tokens=tokens,
+                key_special=special,
+            )
             np.testing.assert_allclose(out[:, layer, head], one[:, 0, 0], rtol=1e-6, atol=1e-7)
     h = a[1, 1]
     assert out[STAT_NAMES.index("first"), 1, 1] == pytest.approx(h[:, 0].mean(), rel=1e-5)
@@ -121,14 +173,15 @@ def test_statistics_are_means_over_layers_and_heads_independently():
 
 # ---------------------------------------------------------------- head types
 
+
 def test_classify_heads_types_scores_and_formed_step():
     steps = [0, 10, 20, 30]
     prev = np.zeros((4, 2, 2))
-    prev[:, 0, 0] = [0.1, 0.6, 0.3, 0.7]      # formed at 30 (the dip at 20 breaks the run)
-    prev[:, 0, 1] = [0.6, 0.6, 0.6, 0.6]      # formed at the first snapshot
-    prev[:, 1, 0] = [0.9, 0.9, 0.9, 0.2]      # lost the type: not listed
-    prev[:, 1, 1] = [0.2, 0.5, 0.5, 0.5]      # the threshold itself counts
-    induction = np.full((4, 2, 2), np.nan)    # NaN never has a type
+    prev[:, 0, 0] = [0.1, 0.6, 0.3, 0.7]  # formed at 30 (the dip at 20 breaks the run)
+    prev[:, 0, 1] = [0.6, 0.6, 0.6, 0.6]  # formed at the first snapshot
+    prev[:, 1, 0] = [0.9, 0.9, 0.9, 0.2]  # lost the type: not listed
+    prev[:, 1, 1] = [0.2, 0.5, 0.5, 0.5]  # the threshold itself counts
+    induction = np.full((4, 2, 2), np.nan)  # NaN never has a type
     entropy = np.zeros((4, 2, 2))
     entropy[:, 0, 1] = [0.9, 0.9, 0.9, 0.95]  # broad and previous-token at once
     result = classify_heads(steps, {"prev": prev, "induction": induction, "entropy": entropy})
@@ -146,6 +199,7 @@ def test_classify_heads_types_scores_and_formed_step():
 
 # ---------------------------------------------------------------- built-in induction probe
 
+
 def _big_tokenizer(size=3000):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
@@ -162,7 +216,7 @@ def _segments(ids):
     found, i = [], 0
     while i < len(ids):
         for length in range(len(ids) // 2, 0, -1):
-            if ids[i:i + length] == ids[i + length:i + 2 * length]:
+            if ids[i : i + length] == ids[i + length : i + 2 * length]:
                 found.append((i, length))
                 i += 2 * length
                 break
@@ -173,8 +227,14 @@ def _segments(ids):
 
 def _induction_score(probe, head):
     n = len(probe.tokens)
-    s = head_statistics(head[None, None].astype(np.float32), causal=True, self_attention=True,
-                        query_tokens=probe.tokens, key_tokens=probe.tokens, key_special=probe.special)
+    s = head_statistics(
+        head[None, None].astype(np.float32),
+        causal=True,
+        self_attention=True,
+        query_tokens=probe.tokens,
+        key_tokens=probe.tokens,
+        key_special=probe.special,
+    )
     return float(s[STAT_NAMES.index("induction"), 0, 0]), n
 
 

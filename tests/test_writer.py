@@ -1,5 +1,6 @@
 """AttentionSummaryWriter: values round-trip through read_run and TensorBoard's own loader; resumes;
 I/O errors never stop the caller."""
+
 import contextlib
 import errno
 import os
@@ -25,8 +26,7 @@ SEGMENTS = [0, 0, 0, 0, 0, 1, 1, 1]
 def attention(seed, shape=(2, 3, 8, 8), causal=False, base=None, noise=0.02):
     """Softmax attention; with `base`, a small change of it (as between two training steps)."""
     rng = np.random.default_rng(seed)
-    logits = rng.normal(size=shape) * 2 if base is None else np.log(base + 1e-9) + rng.normal(scale=noise,
-                                                                                               size=shape)
+    logits = rng.normal(size=shape) * 2 if base is None else np.log(base + 1e-9) + rng.normal(scale=noise, size=shape)
     if causal:
         logits = np.where(np.tril(np.ones(shape[-2:], bool)), logits, -np.inf)
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
@@ -68,8 +68,15 @@ def test_round_trip_values_stats_and_metadata(tmp_path):
         np.testing.assert_array_equal(p.attention(step, layer=1), got[1])
     stats = p.stats()
     for k, (step, a) in enumerate(zip(steps, series)):
-        want = head_statistics(a, causal=False, self_attention=True, query_tokens=TOKENS, key_tokens=TOKENS,
-                               key_special=SPECIAL, reference=None if k == 0 else series[0])
+        want = head_statistics(
+            a,
+            causal=False,
+            self_attention=True,
+            query_tokens=TOKENS,
+            key_tokens=TOKENS,
+            key_special=SPECIAL,
+            reference=None if k == 0 else series[0],
+        )
         for i, name in enumerate(fmt.STAT_NAMES):
             np.testing.assert_allclose(stats[name][k], want[i], rtol=1e-3, atol=1e-3, equal_nan=True)  # float16
     assert (stats["drift"][0] == 0).all() and (stats["drift"][-1] > 0).all()
@@ -89,8 +96,10 @@ def test_tensorboard_python_loader_sees_the_same_values(tmp_path):
     w.add_probe("lm", ["<s>", "a", "b", "c", "a", "b", "c", "d"])
     for step, a in enumerate(series):
         w.add_attention(step * 10, "lm", a)
-        w.add_scalars({"train/loss": 3.0 - step * 0.1, "train/epoch": step, "flag": True, "nan": float("nan"),
-                       "text": "x"}, step * 10)
+        w.add_scalars(
+            {"train/loss": 3.0 - step * 0.1, "train/epoch": step, "flag": True, "nan": float("nan"), "text": "x"},
+            step * 10,
+        )
     w.close()
     tb = tensorboard_python_read(str(tmp_path))["run1"]
     p = read_run(str(run_dir)).probe("lm")
@@ -111,8 +120,11 @@ def test_encoder_decoder_kinds(tmp_path):
     enc, dec = ["a", "b", "c", "</s>"], ["<pad>", "x", "y"]
     w = AttentionSummaryWriter(tmp_path)
     w.add_probe("s2s", enc, special=[0, 0, 0, 1], decoder_tokens=dec, decoder_special=[1, 0, 0])
-    data = {"encoder": attention(1, (2, 2, 4, 4)), "decoder": attention(2, (2, 2, 3, 3), causal=True),
-            "cross": attention(3, (2, 2, 3, 4))}
+    data = {
+        "encoder": attention(1, (2, 2, 4, 4)),
+        "decoder": attention(2, (2, 2, 3, 3), causal=True),
+        "cross": attention(3, (2, 2, 3, 4)),
+    }
     for kind, a in data.items():
         w.add_attention(0, "s2s", a, kind=kind)
     w.close()
@@ -163,8 +175,17 @@ def test_hparams_reach_the_hparams_plugin(tmp_path):
     from tensorboard.plugins.hparams import metadata as hp_metadata
 
     w = AttentionSummaryWriter(tmp_path)
-    w.add_hparams({"learning_rate": 1e-3, "model": "bert", "layers": 2, "fp16": False, "skip": None,
-                   "list": [1, 2], "bad": float("inf")})
+    w.add_hparams(
+        {
+            "learning_rate": 1e-3,
+            "model": "bert",
+            "layers": 2,
+            "fp16": False,
+            "skip": None,
+            "list": [1, 2],
+            "bad": float("inf"),
+        }
+    )
     w.close()
     acc = EventAccumulator(str(tmp_path))
     acc.Reload()
@@ -209,9 +230,15 @@ def test_resume_drops_the_abandoned_steps_and_drift_uses_the_first_snapshot(tmp_
     drift = p.stats()["drift"]
     for k, s in enumerate(p.steps):
         # drift after the resume is still measured against step 0 (read back from disk: within 1/255)
-        want = head_statistics(latest[s], causal=True, self_attention=True, query_tokens=tokens,
-                               key_tokens=tokens, key_special=[False] * 8,
-                               reference=None if s == 0 else first[0])[fmt.STAT_NAMES.index("drift")]
+        want = head_statistics(
+            latest[s],
+            causal=True,
+            self_attention=True,
+            query_tokens=tokens,
+            key_tokens=tokens,
+            key_special=[False] * 8,
+            reference=None if s == 0 else first[0],
+        )[fmt.STAT_NAMES.index("drift")]
         np.testing.assert_allclose(drift[k], want, atol=0.02)
         assert s == 0 or (drift[k] > 0.05).all()
     # TensorBoard's Python loader sees the same: without the restart mark it keeps a step's FIRST record
@@ -226,8 +253,10 @@ def test_without_restart_marks_the_latest_record_of_a_step_wins(tmp_path):
     values = []
     for k in range(2):
         values.append(attention(k, (1, 1, 3, 3)))
-        with AttentionSummaryWriter(tmp_path) as w, \
-                (pytest.warns(UserWarning, match="already holds") if k else contextlib.nullcontext()):
+        with (
+            AttentionSummaryWriter(tmp_path) as w,
+            pytest.warns(UserWarning, match="already holds") if k else contextlib.nullcontext(),
+        ):
             w.add_probe("p", ["a", "b", "c"])
             w.add_attention(5, "p", values[-1])
             w.add_attention(9 - k, "p", values[-1])
@@ -240,8 +269,10 @@ def test_many_writers_in_one_second_keep_their_order(tmp_path):
     # file names carry a per-process counter: the 11th writer of a second must still sort last
     values = [attention(k, (1, 1, 3, 3)) for k in range(12)]
     for k, a in enumerate(values):
-        with AttentionSummaryWriter(tmp_path) as w, \
-                (pytest.warns(UserWarning, match="already holds") if k else contextlib.nullcontext()):
+        with (
+            AttentionSummaryWriter(tmp_path) as w,
+            pytest.warns(UserWarning, match="already holds") if k else contextlib.nullcontext(),
+        ):
             w.add_probe("p", ["a", "b", "c"])
             w.add_attention(0, "p", a)
     p = read_run(str(tmp_path)).probe("p")
@@ -363,6 +394,7 @@ def test_run_directory_removed_mid_training_warns_once_and_starts_over(tmp_path)
 
 # ---------------------------------------------------------------- input is stored as given, or refused
 
+
 def test_quantize_keeps_every_weight_within_one_level_whatever_the_row_sums_to():
     rng = np.random.default_rng(0)
     rows = [np.full(5, 0.4), np.array([0.5, 0.503, 0.0]), np.full(7, 0.1), np.zeros(4), np.array([1.0, 1.0])]
@@ -381,9 +413,9 @@ def test_quantize_keeps_every_weight_within_one_level_whatever_the_row_sums_to()
 def test_rows_summing_to_less_than_one_or_a_level_more_are_stored_within_the_bound(tmp_path):
     """Attention with sinks (rows summing to < 1), empty rows, and bfloat16-rounded rows a little over 1."""
     a = attention(3, (2, 2, 4, 4))
-    a[0, 0] *= 0.6                                  # 40% of the mass went to a sink that is not a token
-    a[0, 1, 2] = 0                                  # a row that attends to no real token
-    a[1, 0, 1] = [0.5, 0.503, 0.0, 0.0]             # sums to 1.003 (< 1 + 1/255): used to lose 0.005
+    a[0, 0] *= 0.6  # 40% of the mass went to a sink that is not a token
+    a[0, 1, 2] = 0  # a row that attends to no real token
+    a[1, 0, 1] = [0.5, 0.503, 0.0, 0.0]  # sums to 1.003 (< 1 + 1/255): used to lose 0.005
     a[1, 1, 3] = [0.25, 0.25, 0.25, 0.25 + 0.9 * STEP]
     w = AttentionSummaryWriter(tmp_path)
     w.add_probe("p", ["a", "b", "c", "d"])
@@ -399,14 +431,14 @@ def test_a_row_summing_to_more_than_one_is_refused_with_where_it_is(tmp_path):
     w = AttentionSummaryWriter(tmp_path)
     w.add_probe("cat", ["a", "b", "c", "d", "e"])
     a = np.full((2, 3, 5, 5), 0.2, dtype=np.float32)
-    a[1, 2, 3] = 0.4                                 # [0.4] * 5: sums to 2
+    a[1, 2, 3] = 0.4  # [0.4] * 5: sums to 2
     a[1, 2, 4] = 0.4
     with pytest.raises(ValueError) as error:
         w.add_attention(7, "cat", a)
     message = str(error.value)
     assert "probe 'cat'" in message and "layer 1, head 2, query row 3 ('d')" in message
     assert "sums to 2" in message and "2 rows" in message
-    assert np.swapaxes(a, -1, -2).sum(-1).max() > 1   # the usual mistake: a transposed map is refused too
+    assert np.swapaxes(a, -1, -2).sum(-1).max() > 1  # the usual mistake: a transposed map is refused too
     with pytest.raises(ValueError, match="layer 0, head 0, query row 0"):
         w.add_attention(7, "cat", np.swapaxes(attention(1, (1, 1, 5, 5)), -1, -2) * 2)
     assert not os.path.exists(tmp_path) or event_files(str(tmp_path)) == []  # nothing was written
@@ -418,8 +450,11 @@ def test_nan_and_negative_weights_name_where_they_are(tmp_path):
     w.add_probe("p", ["a", "b", "c"])
     bad = attention(0, (2, 2, 3, 3))
     bad[1, 0, 2, 1] = -0.01
-    with pytest.raises(ValueError, match=r"negative weights \(1 of them; the first at layer 1, head 0, "
-                                         r"query row 2 \('c'\)\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"negative weights \(1 of them; the first at layer 1, head 0, "
+        r"query row 2 \('c'\)\)",
+    ):
         w.add_attention(0, "p", bad)
     assert event_files(str(tmp_path)) == []
 
@@ -431,9 +466,16 @@ class _Gpu:
         raise TypeError("can't convert cuda:0 device type tensor to numpy")
 
 
-STEP_ERRORS = [(1.5, TypeError, "integer"), (np.float64(2.0), TypeError, "integer"), ("3", TypeError, "integer"),
-               (True, TypeError, "bool"), (np.True_, TypeError, "bool"), (None, TypeError, "integer"),
-               (-1, ValueError, "between 0 and"), (2 ** 63, ValueError, "between 0 and")]
+STEP_ERRORS = [
+    (1.5, TypeError, "integer"),
+    (np.float64(2.0), TypeError, "integer"),
+    ("3", TypeError, "integer"),
+    (True, TypeError, "bool"),
+    (np.True_, TypeError, "bool"),
+    (None, TypeError, "integer"),
+    (-1, ValueError, "between 0 and"),
+    (2**63, ValueError, "between 0 and"),
+]
 
 
 @pytest.mark.parametrize("step, error, message", STEP_ERRORS)
@@ -456,26 +498,29 @@ def test_steps_must_be_non_negative_integers(tmp_path, step, error, message):
 def test_python_and_numpy_integer_steps_are_accepted(tmp_path):
     w = AttentionSummaryWriter(tmp_path)
     w.add_probe("p", ["a", "b"])
-    for step in (0, np.int64(3), np.uint8(4), np.int32(2 ** 31 - 1), 2 ** 63 - 1):
+    for step in (0, np.int64(3), np.uint8(4), np.int32(2**31 - 1), 2**63 - 1):
         w.add_attention(step, "p", attention(int(step) % 7, (1, 1, 2, 2)))
         w.add_scalar("train/loss", 1.0, step)
     w.close()
     run = read_run(str(tmp_path))
-    assert run.probe("p").steps == [0, 3, 4, 2 ** 31 - 1, 2 ** 63 - 1]
-    assert run.scalars("train/loss")[0].tolist() == [0, 3, 4, 2 ** 31 - 1, 2 ** 63 - 1]
+    assert run.probe("p").steps == [0, 3, 4, 2**31 - 1, 2**63 - 1]
+    assert run.scalars("train/loss")[0].tolist() == [0, 3, 4, 2**31 - 1, 2**63 - 1]
 
 
-@pytest.mark.parametrize("value, error, message", [
-    (np.zeros((0, 2, 3, 3), np.float32), ValueError, "0 layers"),
-    (np.zeros((2, 0, 3, 3), np.float32), ValueError, "0 heads"),
-    ([], ValueError, "0 layers"),
-    ([np.full((1, 3, 3), 1 / 3), np.full((2, 3, 3), 1 / 3)], ValueError, "differ in shape"),
-    (np.eye(3, dtype=bool)[None, None], TypeError, "boolean"),
-    (np.full((1, 1, 3, 3), 1 / 3 + 0j), TypeError, "complex"),
-    (np.full((1, 1, 3, 3), "0.3"), TypeError, "real numbers"),
-    (_Gpu(), TypeError, "cpu"),
-    ([_Gpu()], TypeError, "layer 0"),
-])
+@pytest.mark.parametrize(
+    "value, error, message",
+    [
+        (np.zeros((0, 2, 3, 3), np.float32), ValueError, "0 layers"),
+        (np.zeros((2, 0, 3, 3), np.float32), ValueError, "0 heads"),
+        ([], ValueError, "0 layers"),
+        ([np.full((1, 3, 3), 1 / 3), np.full((2, 3, 3), 1 / 3)], ValueError, "differ in shape"),
+        (np.eye(3, dtype=bool)[None, None], TypeError, "boolean"),
+        (np.full((1, 1, 3, 3), 1 / 3 + 0j), TypeError, "complex"),
+        (np.full((1, 1, 3, 3), "0.3"), TypeError, "real numbers"),
+        (_Gpu(), TypeError, "cpu"),
+        ([_Gpu()], TypeError, "layer 0"),
+    ],
+)
 def test_wrong_shapes_and_types_are_refused_before_anything_is_written(tmp_path, value, error, message):
     w = AttentionSummaryWriter(tmp_path)
     w.add_probe("p", ["a", "b", "c"])
@@ -490,8 +535,11 @@ def test_a_probes_model_size_cannot_change_within_a_writer(tmp_path):
     w.add_probe("p", ["a", "b", "c"])
     w.add_attention(0, "p", attention(0, (2, 4, 3, 3)))
     for shape in ((3, 4, 3, 3), (2, 2, 3, 3)):
-        with pytest.raises(ValueError, match=r"step 5 has \d layers x \d heads, but the probe's first snapshot "
-                                             r"\(step 0\) had 2 x 4"):
+        with pytest.raises(
+            ValueError,
+            match=r"step 5 has \d layers x \d heads, but the probe's first snapshot "
+            r"\(step 0\) had 2 x 4",
+        ):
             w.add_attention(5, "p", attention(5, shape))
     w.add_attention(5, "p", attention(5, (2, 4, 3, 3)))
     w.close()

@@ -1,8 +1,11 @@
 """Tiny transformer models and an offline tokenizer, built from configs in code (no downloads)."""
+
 import numpy as np
 
-WORDS = ("the cat is very sad because it could not find food to eat die katze ist sehr traurig weil sie "
-         "zu viel gegessen hat did fresh a dog sat on mat and was happy".split())
+WORDS = (
+    "the cat is very sad because it could not find food to eat die katze ist sehr traurig weil sie "
+    "zu viel gegessen hat did fresh a dog sat on mat and was happy".split()
+)
 
 
 def word_tokenizer(kind="bert"):
@@ -17,23 +20,34 @@ def word_tokenizer(kind="bert"):
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
     if kind in ("bert", "roberta"):
         tok.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-            special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+            single="[CLS] $A [SEP]",
+            pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+        )
         # like BERT's own tokenizer: segment ids too, so sentence pairs reach the model as such
-        return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
-                                       cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
-                                       model_input_names=["input_ids", "token_type_ids", "attention_mask"]
-                                       if kind == "bert" else ["input_ids", "attention_mask"])
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            pad_token="[PAD]",
+            unk_token="[UNK]",
+            cls_token="[CLS]",
+            sep_token="[SEP]",
+            mask_token="[MASK]",
+            model_input_names=["input_ids", "token_type_ids", "attention_mask"]
+            if kind == "bert"
+            else ["input_ids", "attention_mask"],
+        )
     if kind == "gpt2":
         tok.post_processor = processors.TemplateProcessing(
-            single="<s> $A", pair="<s> $A $B:1", special_tokens=[("<s>", vocab["<s>"])])
-        return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", bos_token="<s>",
-                                       eos_token="</s>")
+            single="<s> $A", pair="<s> $A $B:1", special_tokens=[("<s>", vocab["<s>"])]
+        )
+        return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", bos_token="<s>", eos_token="</s>")
     if kind == "seq2seq":
         tok.post_processor = processors.TemplateProcessing(
-            single="$A </s>", pair="$A </s> $B:1 </s>:1", special_tokens=[("</s>", vocab["</s>"])])
-        return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
-                                       eos_token="</s>", bos_token="<s>")
+            single="$A </s>", pair="$A </s> $B:1 </s>:1", special_tokens=[("</s>", vocab["</s>"])]
+        )
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", eos_token="</s>", bos_token="<s>"
+        )
     raise ValueError(kind)
 
 
@@ -43,37 +57,89 @@ def tiny_model(family, vocab_size, seed=0):
 
     torch.manual_seed(seed)
     if family == "bert":
-        cfg = tf.BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                            intermediate_size=64, max_position_embeddings=128, num_labels=2)
+        cfg = tf.BertConfig(
+            vocab_size=vocab_size,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            max_position_embeddings=128,
+            num_labels=2,
+        )
         return tf.BertForSequenceClassification(cfg)
     if family == "distilbert":
-        cfg = tf.DistilBertConfig(vocab_size=vocab_size, dim=32, n_layers=2, n_heads=4, hidden_dim=64,
-                                  max_position_embeddings=128, num_labels=2)
+        cfg = tf.DistilBertConfig(
+            vocab_size=vocab_size,
+            dim=32,
+            n_layers=2,
+            n_heads=4,
+            hidden_dim=64,
+            max_position_embeddings=128,
+            num_labels=2,
+        )
         return tf.DistilBertForSequenceClassification(cfg)
     if family == "gpt2":
-        cfg = tf.GPT2Config(vocab_size=vocab_size, n_embd=32, n_layer=2, n_head=4, n_positions=128,
-                            bos_token_id=5, eos_token_id=6)
+        cfg = tf.GPT2Config(
+            vocab_size=vocab_size, n_embd=32, n_layer=2, n_head=4, n_positions=128, bos_token_id=5, eos_token_id=6
+        )
         return tf.GPT2LMHeadModel(cfg)
     if family == "llama":
-        cfg = tf.LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                             bos_token_id=5, eos_token_id=6, pad_token_id=0)
+        cfg = tf.LlamaConfig(
+            vocab_size=vocab_size,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=128,
+            bos_token_id=5,
+            eos_token_id=6,
+            pad_token_id=0,
+        )
         return tf.LlamaForCausalLM(cfg)
     if family == "t5":
-        cfg = tf.T5Config(vocab_size=vocab_size, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
-                          num_heads=4, decoder_start_token_id=0, pad_token_id=0, eos_token_id=6)
+        cfg = tf.T5Config(
+            vocab_size=vocab_size,
+            d_model=32,
+            d_kv=8,
+            d_ff=64,
+            num_layers=2,
+            num_decoder_layers=2,
+            num_heads=4,
+            decoder_start_token_id=0,
+            pad_token_id=0,
+            eos_token_id=6,
+        )
         return tf.T5ForConditionalGeneration(cfg)
     if family == "bart":
-        cfg = tf.BartConfig(vocab_size=vocab_size, d_model=32, encoder_layers=2, decoder_layers=2,
-                            encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
-                            decoder_ffn_dim=64, max_position_embeddings=128, pad_token_id=0, bos_token_id=5,
-                            eos_token_id=6, decoder_start_token_id=6, forced_eos_token_id=None)
+        cfg = tf.BartConfig(
+            vocab_size=vocab_size,
+            d_model=32,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_attention_heads=4,
+            decoder_attention_heads=4,
+            encoder_ffn_dim=64,
+            decoder_ffn_dim=64,
+            max_position_embeddings=128,
+            pad_token_id=0,
+            bos_token_id=5,
+            eos_token_id=6,
+            decoder_start_token_id=6,
+            forced_eos_token_id=None,
+        )
         return tf.BartForConditionalGeneration(cfg)
     raise ValueError(family)
 
 
-TOKENIZER_KIND = {"bert": "bert", "distilbert": "bert", "gpt2": "gpt2", "llama": "gpt2", "t5": "seq2seq",
-                  "bart": "seq2seq"}
+TOKENIZER_KIND = {
+    "bert": "bert",
+    "distilbert": "bert",
+    "gpt2": "gpt2",
+    "llama": "gpt2",
+    "t5": "seq2seq",
+    "bart": "seq2seq",
+}
 
 
 class ListDataset:
@@ -97,8 +163,9 @@ def toy_dataset(family, tokenizer, n=32, length=12, seed=0):
     items = []
     for _ in range(n):
         text = " ".join(rng.choice(words, size=length - 2))
-        enc = tokenizer(text, truncation=True, max_length=length, padding="max_length"
-                        if tokenizer.pad_token is not None else False)
+        enc = tokenizer(
+            text, truncation=True, max_length=length, padding="max_length" if tokenizer.pad_token is not None else False
+        )
         ids = torch.tensor(enc["input_ids"])
         item = {"input_ids": ids}
         if "attention_mask" in enc:
@@ -129,13 +196,12 @@ def tensorboard_python_read(logdir):
     from tb_attention_plugin.quantize import dequantize
 
     keep_all = {"tensors": 0, "scalars": 0}
-    mux = plugin_event_multiplexer.EventMultiplexer(size_guidance=keep_all,
-                                                    tensor_size_guidance={fmt.PLUGIN_NAME: 0})
+    mux = plugin_event_multiplexer.EventMultiplexer(size_guidance=keep_all, tensor_size_guidance={fmt.PLUGIN_NAME: 0})
     mux.AddRunsFromDirectory(logdir)
     mux.Reload()
     provider = data_provider.MultiplexerDataProvider(mux, logdir)
     ctx = context.RequestContext()
-    big = 10 ** 9
+    big = 10**9
     out = {}
     listing = provider.list_blob_sequences(ctx, experiment_id="", plugin_name=fmt.PLUGIN_NAME)
     sequences = provider.read_blob_sequences(ctx, experiment_id="", plugin_name=fmt.PLUGIN_NAME, downsample=big)
@@ -150,8 +216,9 @@ def tensorboard_python_read(logdir):
             for step, step_blobs in sorted(blobs.items()):
                 layers = []
                 for layer in range(len(step_blobs) - 1):
-                    layers.append(fmt.decode_layer_at(
-                        step, lambda at, l=layer: blobs[at][1 + l] if at in blobs else None))
+                    layers.append(
+                        fmt.decode_layer_at(step, lambda at, l=layer: blobs[at][1 + l] if at in blobs else None)
+                    )
                 decoded[step] = dequantize(np.stack(layers))
             entry["attention"][tag] = decoded
     tensors = provider.read_tensors(ctx, experiment_id="", plugin_name=fmt.PLUGIN_NAME, downsample=big)
@@ -167,25 +234,53 @@ def tensorboard_python_read(logdir):
     return out
 
 
-def make_trainer(family, tmp_path, callback=None, *, max_steps=3, seed=0, model=None, tokenizer=None,
-                 n=16, compute_metrics=None, evaluate=False, **arg_overrides):
+def make_trainer(
+    family,
+    tmp_path,
+    callback=None,
+    *,
+    max_steps=3,
+    seed=0,
+    model=None,
+    tokenizer=None,
+    n=16,
+    compute_metrics=None,
+    evaluate=False,
+    **arg_overrides,
+):
     """A CPU Trainer over a tiny model and toy data; GPT-2/Llama get default_data_collator (no pad token)."""
     import transformers
 
     tok = tokenizer or word_tokenizer(TOKENIZER_KIND[family])
     model = model if model is not None else tiny_model(family, len(tok), seed=seed)
-    args = dict(output_dir=str(tmp_path / "out"), max_steps=max_steps, per_device_train_batch_size=4,
-                logging_steps=1, report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True,
-                seed=seed, data_seed=seed, dataloader_num_workers=0)
+    args = dict(
+        output_dir=str(tmp_path / "out"),
+        max_steps=max_steps,
+        per_device_train_batch_size=4,
+        logging_steps=1,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=seed,
+        data_seed=seed,
+        dataloader_num_workers=0,
+    )
     args.update(arg_overrides)
     kwargs = {}
     if family in ("gpt2", "llama"):
         kwargs["data_collator"] = transformers.default_data_collator
     data = toy_dataset(family, tok, n=n)
-    return transformers.Trainer(model=model, args=transformers.TrainingArguments(**args),
-                                train_dataset=data, eval_dataset=data if evaluate else None,
-                                compute_metrics=compute_metrics, processing_class=tok,
-                                callbacks=[callback] if callback is not None else None, **kwargs)
+    return transformers.Trainer(
+        model=model,
+        args=transformers.TrainingArguments(**args),
+        train_dataset=data,
+        eval_dataset=data if evaluate else None,
+        compute_metrics=compute_metrics,
+        processing_class=tok,
+        callbacks=[callback] if callback is not None else None,
+        **kwargs,
+    )
 
 
 def own_attention(model, tokenizer, probe_log, kind):
@@ -199,8 +294,10 @@ def own_attention(model, tokenizer, probe_log, kind):
     if model.config.is_encoder_decoder:
         kwargs["decoder_input_ids"] = torch.tensor([tokenizer.convert_tokens_to_ids(probe_log.decoder_tokens)])
         kwargs["use_cache"] = False
-    elif ("token_type_ids" in tokenizer.model_input_names
-          and "token_type_ids" in inspect.signature(model.forward).parameters):
+    elif (
+        "token_type_ids" in tokenizer.model_input_names
+        and "token_type_ids" in inspect.signature(model.forward).parameters
+    ):
         kwargs["token_type_ids"] = torch.tensor([probe_log.segments])
     previous, was_training = model.config._attn_implementation, model.training
     model.set_attn_implementation("eager")
@@ -211,6 +308,10 @@ def own_attention(model, tokenizer, probe_log, kind):
     finally:
         model.set_attn_implementation(previous)
         model.train(was_training)
-    field = {"self": "attentions", "encoder": "encoder_attentions", "decoder": "decoder_attentions",
-             "cross": "cross_attentions"}[kind]
+    field = {
+        "self": "attentions",
+        "encoder": "encoder_attentions",
+        "decoder": "decoder_attentions",
+        "cross": "cross_attentions",
+    }[kind]
     return np.stack([layer[0].float().numpy() for layer in getattr(out, field)])

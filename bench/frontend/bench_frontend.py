@@ -17,6 +17,7 @@ Figures are printed and written to bench/results/frontend-<time>.json. Not a tes
     python bench/frontend/bench_frontend.py --configs 12x12x128x200 --repeats 5
     python bench/frontend/bench_frontend.py --backend mock        # no log writing, synthetic server
 """
+
 import argparse
 import json
 import os
@@ -33,8 +34,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 RESULTS = ROOT / "bench" / "results"
 CHROMIUM = os.environ.get("TBA_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 STEP_JS = """async (step) => {
   if (window.tbAttention.state.step === step) throw new Error('already at step ' + step);
@@ -127,10 +133,27 @@ class Backend:
         else:
             port = free_port()
             self.proc = subprocess.Popen(
-                [sys.executable, str(ROOT / "frontend" / "dev" / "mock_server.py"), "--port", str(port),
-                 "--layers", str(cfg["layers"]), "--heads", str(cfg["heads"]), "--tokens", str(cfg["tokens"]),
-                 "--steps", str(cfg["steps"]), "--runs", "1", "--probes", "1"],
-                stderr=subprocess.PIPE, text=True)
+                [
+                    sys.executable,
+                    str(ROOT / "frontend" / "dev" / "mock_server.py"),
+                    "--port",
+                    str(port),
+                    "--layers",
+                    str(cfg["layers"]),
+                    "--heads",
+                    str(cfg["heads"]),
+                    "--tokens",
+                    str(cfg["tokens"]),
+                    "--steps",
+                    str(cfg["steps"]),
+                    "--runs",
+                    "1",
+                    "--probes",
+                    "1",
+                ],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             self.proc.stderr.readline()
             self.page_url = f"http://127.0.0.1:{port}/"
 
@@ -173,7 +196,7 @@ def bench_config(browser, cfg, backend_kind, repeats, step_samples, seed=0):
             page.evaluate("window.tbAttention.cache.clear()")
             cold.append(page.evaluate(STEP_JS, s))
         # cached: walk back over snapshots just visited
-        warm_steps = pool[:min(step_samples, 20)]
+        warm_steps = pool[: min(step_samples, 20)]
         for s in warm_steps:
             page.evaluate("(s) => window.tbAttention.app.data.snapshot(window.tbAttention.app.sel(), s)", s)
         current = page.evaluate("window.tbAttention.state.step")
@@ -184,8 +207,11 @@ def bench_config(browser, cfg, backend_kind, repeats, step_samples, seed=0):
         backend.close()
     med = lambda xs: round(statistics.median(xs), 1)
     return {
-        "config": cfg, "backend": backend_kind, "cells": cells,
-        "open_ms_median": med(opens), "open_ms": [round(x, 1) for x in opens],
+        "config": cfg,
+        "backend": backend_kind,
+        "cells": cells,
+        "open_ms_median": med(opens),
+        "open_ms": [round(x, 1) for x in opens],
         "step_ms_median": med([c["total"] for c in cold]),
         "step_fetch_ms_median": med([c["fetch"] for c in cold]),
         "step_paint_ms_median": med([c["total"] - c["fetch"] for c in cold]),
@@ -203,8 +229,9 @@ def main():
     # a SIGTERM (e.g. from `timeout`) unwinds normally, so the servers and Chromium are stopped
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--configs", default="12x12x128x200,24x16x256x30",
-                    help="comma-separated LAYERSxHEADSxTOKENSxSNAPSHOTS")
+    ap.add_argument(
+        "--configs", default="12x12x128x200,24x16x256x30", help="comma-separated LAYERSxHEADSxTOKENSxSNAPSHOTS"
+    )
     ap.add_argument("--backend", choices=["tensorboard", "mock"], default="tensorboard")
     ap.add_argument("--repeats", type=int, default=3, help="tab openings per configuration")
     ap.add_argument("--samples", type=int, default=25, help="uncached step changes per configuration")
@@ -224,11 +251,14 @@ def main():
                 cfg = parse_config(text)
                 r = bench_config(browser, cfg, args.backend, args.repeats, args.samples)
                 results.append(r)
-                print(f"{text} ({r['cells']} heads, {args.backend}): open -> first grid {r['open_ms_median']} ms | "
-                      f"step change -> grid painted {r['step_ms_median']} ms median, p90 {r['step_ms_p90']} "
-                      f"(request queued {r['step_queued_ms_median']}, backend to first byte {r['step_server_ms_median']}, body transfer {r['step_transfer_ms_median']}, everything else {r['step_frontend_ms_median']}; "
-              f"until decoded {r['step_fetch_ms_median']}, paint+frame {r['step_paint_ms_median']}) | "
-                      f"cached step {r['cached_step_ms_median']} ms", flush=True)
+                print(
+                    f"{text} ({r['cells']} heads, {args.backend}): open -> first grid {r['open_ms_median']} ms | "
+                    f"step change -> grid painted {r['step_ms_median']} ms median, p90 {r['step_ms_p90']} "
+                    f"(request queued {r['step_queued_ms_median']}, backend to first byte {r['step_server_ms_median']}, body transfer {r['step_transfer_ms_median']}, everything else {r['step_frontend_ms_median']}; "
+                    f"until decoded {r['step_fetch_ms_median']}, paint+frame {r['step_paint_ms_median']}) | "
+                    f"cached step {r['cached_step_ms_median']} ms",
+                    flush=True,
+                )
         finally:
             browser.close()
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ drifting slowly over steps, so the writer stores keyframes and deltas as in trai
 
 Prints the figures and saves JSON in bench/results/plugin.json (git-ignored).
 """
+
 import argparse
 import json
 import os
@@ -69,6 +70,7 @@ def tree_rss(pid):
 
 def wait_idle(pid, timeout=300, window=0.5, busy=0.1):
     """Seconds until the process tree uses less than `busy` of one core over `window` seconds."""
+
     def cpu():
         total = 0.0
         for p in [psutil.Process(pid)] + psutil.Process(pid).children(recursive=True):
@@ -78,6 +80,7 @@ def wait_idle(pid, timeout=300, window=0.5, busy=0.1):
             except psutil.NoSuchProcess:
                 pass
         return total
+
     started = time.perf_counter()
     last = cpu()
     while time.perf_counter() - started < timeout:
@@ -116,8 +119,14 @@ def main():
     try:
         q = lambda route, **p: f"data/plugin/attention/{route}?" + urllib.parse.urlencode(p)  # noqa: E731
         started = time.perf_counter()
-        steps = tb.poll(lambda: (s := [k["steps"] for r in tb.json(q("index"))["runs"] for p in r["probes"]
-                                       for k in p["kinds"]]) and len(s[0]) == STEPS and s[0], timeout=600)
+        steps = tb.poll(
+            lambda: (
+                (s := [k["steps"] for r in tb.json(q("index"))["runs"] for p in r["probes"] for k in p["kinds"]])
+                and len(s[0]) == STEPS
+                and s[0]
+            ),
+            timeout=600,
+        )
         load_s = time.perf_counter() - started
         rng = np.random.default_rng(0)
         cold_step = int(rng.choice(steps))
@@ -131,11 +140,16 @@ def main():
             header, data = decode_container(body)
             assert data.shape == (LAYERS, HEADS, TOKENS, TOKENS)
             snap_ms.append(1000 * elapsed)
-        layer_ms = [1000 * timed_get(tb, q("snapshot", run="bench", probe="probe", kind="self",
-                                           step=int(s), layer=int(rng.integers(LAYERS))))[0]
-                    for s in rng.choice(steps, size=args.requests)]
-        stats_ms = [1000 * timed_get(tb, q("stats", run="bench", probe="probe", kind="self"))[0]
-                    for _ in range(args.requests)]
+        layer_ms = [
+            1000
+            * timed_get(
+                tb, q("snapshot", run="bench", probe="probe", kind="self", step=int(s), layer=int(rng.integers(LAYERS)))
+            )[0]
+            for s in rng.choice(steps, size=args.requests)
+        ]
+        stats_ms = [
+            1000 * timed_get(tb, q("stats", run="bench", probe="probe", kind="self"))[0] for _ in range(args.requests)
+        ]
         index_ms = [1000 * timed_get(tb, q("index"))[0] for _ in range(args.requests)]
         rss_after, _ = tree_rss(tb.proc.pid)
         loader = "python" if "experimental fast data loading" not in "".join(tb.stderr) else "rustboard"
@@ -151,8 +165,12 @@ def main():
         "requests": args.requests,
         "snapshot_cold_first_ms": cold_ms,
         "read_ahead_seconds": warm_s,
-        "snapshot_all_layers_ms": {"median": statistics.median(snap_ms), "p90": float(np.percentile(snap_ms, 90)),
-                                   "max": max(snap_ms), "target": 50},
+        "snapshot_all_layers_ms": {
+            "median": statistics.median(snap_ms),
+            "p90": float(np.percentile(snap_ms, 90)),
+            "max": max(snap_ms),
+            "target": 50,
+        },
         "snapshot_one_layer_ms": {"median": statistics.median(layer_ms), "p90": float(np.percentile(layer_ms, 90))},
         "stats_ms": {"median": statistics.median(stats_ms), "p90": float(np.percentile(stats_ms, 90)), "target": 50},
         "index_ms": {"median": statistics.median(index_ms)},
@@ -172,16 +190,22 @@ def main():
         json.dump(result, f, indent=2)
     mib = 1 << 20
     print(f"loader: {loader}; logs {log_bytes / mib:.0f} MiB on disk, loaded in {load_s:.1f} s")
-    print(f"first snapshot request after ./index (cold): {cold_ms:.1f} ms; TensorBoard idle (read-ahead done) "
-          f"{warm_s:.1f} s later")
-    print(f"snapshot (all {LAYERS} layers): median {result['snapshot_all_layers_ms']['median']:.1f} ms, "
-          f"p90 {result['snapshot_all_layers_ms']['p90']:.1f} ms, max {max(snap_ms):.1f} ms (target <= 50)")
+    print(
+        f"first snapshot request after ./index (cold): {cold_ms:.1f} ms; TensorBoard idle (read-ahead done) "
+        f"{warm_s:.1f} s later"
+    )
+    print(
+        f"snapshot (all {LAYERS} layers): median {result['snapshot_all_layers_ms']['median']:.1f} ms, "
+        f"p90 {result['snapshot_all_layers_ms']['p90']:.1f} ms, max {max(snap_ms):.1f} ms (target <= 50)"
+    )
     print(f"snapshot (one layer): median {result['snapshot_one_layer_ms']['median']:.1f} ms")
     print(f"stats: median {result['stats_ms']['median']:.1f} ms, p90 {result['stats_ms']['p90']:.1f} ms (target <= 50)")
     print(f"index: median {result['index_ms']['median']:.1f} ms")
-    print(f"RSS ({n_procs} processes): {rss_loaded / mib:.0f} MiB after loading and read-ahead, {rss_after / mib:.0f} MiB after "
-          f"requests; raw payload {raw / mib:.0f} MiB -> {rss_loaded / raw:.2f}x / {rss_after / raw:.2f}x "
-          f"(target <= 2x)")
+    print(
+        f"RSS ({n_procs} processes): {rss_loaded / mib:.0f} MiB after loading and read-ahead, {rss_after / mib:.0f} MiB after "
+        f"requests; raw payload {raw / mib:.0f} MiB -> {rss_loaded / raw:.2f}x / {rss_after / raw:.2f}x "
+        f"(target <= 2x)"
+    )
     print(f"saved {args.out}")
 
 

@@ -11,6 +11,7 @@ that loads it the way TensorBoard's iframe does, under the same Content-Security
 
 Only numpy is needed. This is not the real backend: the browser tests run the real TensorBoard.
 """
+
 import argparse
 import json
 import math
@@ -28,9 +29,11 @@ STATIC = ROOT / "tb_attention_plugin" / "static"
 PREFIX = "/data/plugin/attention/"
 # TensorBoard 2.21's header for plugin pages (its 'unsafe-eval' only lets test tools evaluate code;
 # the bundle never needs it), minus the hash of TensorBoard's inline loader: ours is a file.
-CSP = ("default-src 'self'; font-src 'self' data:; img-src 'self' data: blob:; object-src 'none'; "
-       "style-src 'self' https://www.gstatic.com data: 'unsafe-inline'; connect-src 'self'; "
-       "script-src 'self' 'unsafe-eval'")
+CSP = (
+    "default-src 'self'; font-src 'self' data:; img-src 'self' data: blob:; object-src 'none'; "
+    "style-src 'self' https://www.gstatic.com data: 'unsafe-inline'; connect-src 'self'; "
+    "script-src 'self' 'unsafe-eval'"
+)
 STATS = ["entropy", "first", "sep", "self", "prev", "next", "max", "drift", "induction", "duplicate"]
 PATTERNS = ["prev", "first", "induction", "self", "broad", "sep", "next", "prev", "induction", "first"]
 
@@ -58,8 +61,7 @@ def quantize_rows(p):
 
 
 class Kind:
-    def __init__(self, name, query, key, causal, layers, heads, q_tokens, k_tokens, q_special,
-                 k_special, steps, seed):
+    def __init__(self, name, query, key, causal, layers, heads, q_tokens, k_tokens, q_special, k_special, steps, seed):
         self.name, self.query, self.key, self.causal = name, query, key, causal
         self.layers, self.heads, self.steps = layers, heads, steps
         rng = np.random.default_rng(seed)
@@ -149,7 +151,11 @@ class Kind:
             sep = p[..., seps].sum(-1).mean(-1) if seps.any() else np.full(ent.shape, np.nan)
             diag = p[..., idx, np.minimum(idx, K - 1)].mean(-1) if self.name != "cross" else np.full(ent.shape, np.nan)
             prv = p[..., idx[1:], np.minimum(idx[1:] - 1, K - 1)].mean(-1)
-            nxt = p[..., idx[:-1], np.minimum(idx[:-1] + 1, K - 1)].mean(-1) if not self.causal else np.full(ent.shape, np.nan)
+            nxt = (
+                p[..., idx[:-1], np.minimum(idx[:-1] + 1, K - 1)].mean(-1)
+                if not self.causal
+                else np.full(ent.shape, np.nan)
+            )
             mx = p.max(-1).mean(-1)
             drift = 0.5 * np.abs(p - self.start).sum(-1).mean(-1)
             ind = np.full(ent.shape, np.nan)
@@ -170,7 +176,10 @@ class Kind:
             a = self.alpha(step) * 10
             lo = np.clip(np.floor(a).astype(int), 0, 9)
             frac = a - lo
-            li, hi = np.take_along_axis(per_level, lo[None, None], 0)[0], np.take_along_axis(per_level, (lo + 1)[None, None], 0)[0]
+            li, hi = (
+                np.take_along_axis(per_level, lo[None, None], 0)[0],
+                np.take_along_axis(per_level, (lo + 1)[None, None], 0)[0],
+            )
             out[:, si] = li + frac[None] * (hi - li)
         if self.steps:  # drift since the first snapshot is exact: |a(s) - a(s0)| * TV(start, target)
             tv = 0.5 * np.abs(self.target - self.start).sum(-1).mean(-1)
@@ -178,16 +187,30 @@ class Kind:
             for si, step in enumerate(self.steps):
                 out[STATS.index("drift"), si] = np.abs(self.alpha(step) - a0) * tv
         types = []
-        names = {"prev": "previous-token", "first": "first-token", "induction": "induction", "sep": "separator",
-                 "self": "self", "next": "next-token", "broad": "broad"}
+        names = {
+            "prev": "previous-token",
+            "first": "first-token",
+            "induction": "induction",
+            "sep": "separator",
+            "self": "self",
+            "next": "next-token",
+            "broad": "broad",
+        }
         if self.steps:
             for l in range(self.layers):
                 for h in range(self.heads):
                     alphas = [float(self.alpha(s)[l, h]) for s in self.steps]
                     if alphas[-1] > 0.5:
                         formed = next(s for s, x in zip(self.steps, alphas) if x > 0.5)
-                        types.append({"layer": l, "head": h, "type": names[self.patterns[l * self.heads + h]],
-                                      "score": round(alphas[-1] * 0.85, 3), "formed_step": formed})
+                        types.append(
+                            {
+                                "layer": l,
+                                "head": h,
+                                "type": names[self.patterns[l * self.heads + h]],
+                                "score": round(alphas[-1] * 0.85, 3),
+                                "formed_step": formed,
+                            }
+                        )
         return out, types
 
 
@@ -204,12 +227,19 @@ def make_world(args):
     rand = [f"t{int(x)}" for x in rng.integers(0, 500, size=half)]
     rep_tokens = (["<bos>"] + rand + rand)[:n]
     rep_tokens += [f"t{i}" for i in range(n - len(rep_tokens))]
-    words = ("the quick brown fox jumps over the lazy dog while a curious cat watches from the "
-             "garden wall and <img src=x onerror=alert(1)> appears in the text").split(" ")
+    words = (
+        "the quick brown fox jumps over the lazy dog while a curious cat watches from the "
+        "garden wall and <img src=x onerror=alert(1)> appears in the text"
+    ).split(" ")
     a_len = max(2, (n - 3) // 2)
     b_len = max(1, n - 3 - a_len)
-    pair = (["[CLS]"] + [words[i % len(words)] for i in range(a_len)] + ["[SEP]"]
-            + [words[(i + 5) % len(words)] for i in range(b_len)] + ["[SEP]"])
+    pair = (
+        ["[CLS]"]
+        + [words[i % len(words)] for i in range(a_len)]
+        + ["[SEP]"]
+        + [words[(i + 5) % len(words)] for i in range(b_len)]
+        + ["[SEP]"]
+    )
     pair[min(len(pair) - 2, 19)] = "<img src=x onerror=alert(1)>"
     pair_special = [t in ("[CLS]", "[SEP]") for t in pair]
     pair_seg = [0] * (a_len + 2) + [1] * (b_len + 1)
@@ -221,35 +251,83 @@ def make_world(args):
         ev_steps = list(range(0, int(s_max) + 1, max(1, int(s_max // 10) or 1)))
         ev = [float(3.3 * math.exp(-s / (0.45 * s_max + 1)) + 1.25) for s in ev_steps]
         lr = [float(5e-4 * min(1, s / (0.1 * s_max + 1))) for s in tr_steps]
-        return {"train/loss": {"steps": tr_steps, "values": tr}, "eval/loss": {"steps": ev_steps, "values": ev},
-                "train/learning_rate": {"steps": tr_steps, "values": lr}}
+        return {
+            "train/loss": {"steps": tr_steps, "values": tr},
+            "eval/loss": {"steps": ev_steps, "values": ev},
+            "train/learning_rate": {"steps": tr_steps, "values": lr},
+        }
 
     L, H = args.layers, args.heads
     runs = []
     for ri in range(args.runs):
         name = ["induction", "induction-lr2x", "third", "fourth"][ri % 4]
         probes = []
-        rep = {"name": "repeated random tokens", "tokens": rep_tokens, "segments": [0] * len(rep_tokens),
-               "special": [i == 0 for i in range(len(rep_tokens))], "decoder_tokens": None, "decoder_special": None}
-        rep["_kinds"] = {"self": Kind("self", "tokens", "tokens", True, L, H, rep_tokens, rep_tokens,
-                                      rep["special"], rep["special"], steps, seed=ri)}
+        rep = {
+            "name": "repeated random tokens",
+            "tokens": rep_tokens,
+            "segments": [0] * len(rep_tokens),
+            "special": [i == 0 for i in range(len(rep_tokens))],
+            "decoder_tokens": None,
+            "decoder_special": None,
+        }
+        rep["_kinds"] = {
+            "self": Kind(
+                "self",
+                "tokens",
+                "tokens",
+                True,
+                L,
+                H,
+                rep_tokens,
+                rep_tokens,
+                rep["special"],
+                rep["special"],
+                steps,
+                seed=ri,
+            )
+        }
         probes.append(rep)
         if args.probes > 1:
-            pr = {"name": "sentence pair", "tokens": pair, "segments": pair_seg, "special": pair_special,
-                  "decoder_tokens": None, "decoder_special": None}
-            pr["_kinds"] = {"self": Kind("self", "tokens", "tokens", False, L, H, pair, pair, pair_special,
-                                         pair_special, steps, seed=ri + 10)}
+            pr = {
+                "name": "sentence pair",
+                "tokens": pair,
+                "segments": pair_seg,
+                "special": pair_special,
+                "decoder_tokens": None,
+                "decoder_special": None,
+            }
+            pr["_kinds"] = {
+                "self": Kind(
+                    "self", "tokens", "tokens", False, L, H, pair, pair, pair_special, pair_special, steps, seed=ri + 10
+                )
+            }
             probes.append(pr)
         runs.append(Run(name, probes, scalars(ri, steps[-1] if steps else 100)))
     if args.encdec:
-        enc = ["\u2581translate", "\u2581English", "\u2581to", "\u2581German:", "\u2581The", "\u2581house",
-               "\u2581is", "\u2581wonderful", ".", "</s>"]
+        enc = [
+            "\u2581translate",
+            "\u2581English",
+            "\u2581to",
+            "\u2581German:",
+            "\u2581The",
+            "\u2581house",
+            "\u2581is",
+            "\u2581wonderful",
+            ".",
+            "</s>",
+        ]
         dec = ["<pad>", "\u2581Das", "\u2581Haus", "\u2581ist", "\u2581wunderbar", ".", "</s>"]
         es = [t == "</s>" for t in enc]
         ds = [t in ("<pad>", "</s>") for t in dec]
         s2 = steps[: min(len(steps), 40)]
-        pr = {"name": "translation", "tokens": enc, "segments": [0] * len(enc), "special": es,
-              "decoder_tokens": dec, "decoder_special": ds}
+        pr = {
+            "name": "translation",
+            "tokens": enc,
+            "segments": [0] * len(enc),
+            "special": es,
+            "decoder_tokens": dec,
+            "decoder_special": ds,
+        }
         pr["_kinds"] = {
             "encoder": Kind("encoder", "tokens", "tokens", False, 2, 4, enc, enc, es, es, s2, seed=21),
             "decoder": Kind("decoder", "decoder_tokens", "decoder_tokens", True, 2, 4, dec, dec, ds, ds, s2, seed=22),
@@ -292,14 +370,18 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, LOADER.encode(), "text/javascript")
             if not path.startswith(PREFIX):
                 return self.error(404, "not found")
-            route = path[len(PREFIX):]
+            route = path[len(PREFIX) :]
             if route == "index.js":
                 f = self.static_dir / "index.js"
                 if not f.exists():
                     return self.error(404, "run `npm run build` in frontend/ first")
                 return self.send(200, f.read_bytes(), "text/javascript")
-            handler = {"index": self.r_index, "snapshot": self.r_snapshot, "stats": self.r_stats,
-                       "scalars": self.r_scalars}.get(route)
+            handler = {
+                "index": self.r_index,
+                "snapshot": self.r_snapshot,
+                "stats": self.r_stats,
+                "scalars": self.r_scalars,
+            }.get(route)
             if not handler:
                 return self.error(404, f"unknown route {route}")
             handler(qs)
@@ -332,15 +414,38 @@ class Handler(BaseHTTPRequestHandler):
             except LookupError as e:
                 code, msg = e.args[0]
                 return self.error(code, msg)
+
         return wrapper
 
     def r_index(self, qs):
-        runs = [] if self.empty else [
-            {"run": r.name, "probes": [
-                {**{k: v for k, v in p.items() if not k.startswith("_")},
-                 "kinds": [{"kind": k.name, "layers": k.layers, "heads": k.heads, "query": k.query, "key": k.key,
-                            "causal": k.causal, "steps": k.steps} for k in p["_kinds"].values()]}
-                for p in r.probes]} for r in self.world]
+        runs = (
+            []
+            if self.empty
+            else [
+                {
+                    "run": r.name,
+                    "probes": [
+                        {
+                            **{k: v for k, v in p.items() if not k.startswith("_")},
+                            "kinds": [
+                                {
+                                    "kind": k.name,
+                                    "layers": k.layers,
+                                    "heads": k.heads,
+                                    "query": k.query,
+                                    "key": k.key,
+                                    "causal": k.causal,
+                                    "steps": k.steps,
+                                }
+                                for k in p["_kinds"].values()
+                            ],
+                        }
+                        for p in r.probes
+                    ],
+                }
+                for r in self.world
+            ]
+        )
         self.send(200, json.dumps({"version": 1, "runs": runs}).encode(), "application/json")
 
     @guarded
@@ -366,10 +471,20 @@ class Handler(BaseHTTPRequestHandler):
                 return self.error(400, "layer must be an integer")
             if not 0 <= layer < kind.layers:
                 return self.error(404, f"no layer {layer}")
-            data, layers = data[layer:layer + 1], [layer]
-        header = {"run": run.name, "probe": probe["name"], "kind": kind.name, "step": step, "layers": layers,
-                  "heads": kind.heads, "query_len": kind.Q, "key_len": kind.K, "shape": list(data.shape),
-                  "dtype": "uint8", "scale": 1 / 255}
+            data, layers = data[layer : layer + 1], [layer]
+        header = {
+            "run": run.name,
+            "probe": probe["name"],
+            "kind": kind.name,
+            "step": step,
+            "layers": layers,
+            "heads": kind.heads,
+            "query_len": kind.Q,
+            "key_len": kind.K,
+            "shape": list(data.shape),
+            "dtype": "uint8",
+            "scale": 1 / 255,
+        }
         self.send(200, container(header, data), "application/octet-stream")
 
     @guarded
@@ -380,9 +495,19 @@ class Handler(BaseHTTPRequestHandler):
             ks = probe["decoder_special"] if kind.key == "decoder_tokens" else probe["special"]
             kind._stats = kind.stats(qt, ks)
         data, types = kind._stats
-        header = {"run": run.name, "probe": probe["name"], "kind": kind.name, "steps": kind.steps, "stats": STATS,
-                  "layers": kind.layers, "heads": kind.heads, "shape": list(data.shape), "dtype": "float32",
-                  "thresholds": {s: 0.5 for s in STATS}, "head_types": types}
+        header = {
+            "run": run.name,
+            "probe": probe["name"],
+            "kind": kind.name,
+            "steps": kind.steps,
+            "stats": STATS,
+            "layers": kind.layers,
+            "heads": kind.heads,
+            "shape": list(data.shape),
+            "dtype": "float32",
+            "thresholds": {s: 0.5 for s in STATS},
+            "head_types": types,
+        }
         self.send(200, container(header, data), "application/octet-stream")
 
 

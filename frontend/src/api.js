@@ -26,7 +26,7 @@ async function request(url, signal) {
     try {
       const body = await res.json();
       if (body && body.error) msg = body.error;
-    } catch (_) {
+    } catch {
       /* not JSON */
     }
     throw new ApiError(res.status, msg);

@@ -143,9 +143,11 @@ export class App {
       const wasAtEnd = s.step !== null && prevSteps.length && s.step === prevSteps[prevSteps.length - 1];
       if (!steps.length) next.step = null;
       else if (next.step === null || next.step === undefined) next.step = steps[steps.length - 1];
-      else if (wasAtEnd && !next.playing && 'index' in patch && !('step' in patch)) next.step = steps[steps.length - 1]; // follow a live run
+      else if (wasAtEnd && !next.playing && 'index' in patch && !('step' in patch))
+        next.step = steps[steps.length - 1]; // follow a live run
       else next.step = nearestStep(steps, next.step);
-      if (next.compareRun && !comparableRuns(next.index, next.run, next.probe, next.kind).includes(next.compareRun)) next.compareRun = null;
+      if (next.compareRun && !comparableRuns(next.index, next.run, next.probe, next.kind).includes(next.compareRun))
+        next.compareRun = null;
       if (next.run !== s.run || next.probe !== s.probe || next.kind !== s.kind) {
         next.stats = null;
         next.diffRef = null;
@@ -177,8 +179,10 @@ export class App {
   selectHead(layer, head, { add = false } = {}) {
     const s = this.state;
     if (add && layer === s.layer) {
-      const heads = s.heads.includes(head) ? s.heads.filter((h) => h !== head) : [...s.heads, head].sort((a, b) => a - b);
-      this.set({ heads: heads.length ? heads : [head], head: heads.includes(head) ? head : heads[0] ?? head });
+      const heads = s.heads.includes(head)
+        ? s.heads.filter((h) => h !== head)
+        : [...s.heads, head].sort((a, b) => a - b);
+      this.set({ heads: heads.length ? heads : [head], head: heads.includes(head) ? head : (heads[0] ?? head) });
     } else {
       this.set({ layer, head, heads: [head] });
     }
@@ -214,8 +218,12 @@ export class App {
   onKey(e) {
     const t = e.target;
     // keys belong to widgets that use them (selects, text fields); checkboxes and buttons don't
-    const typing = t && (t.tagName === 'SELECT' || t.tagName === 'TEXTAREA' || t.isContentEditable ||
-      (t.tagName === 'INPUT' && !['checkbox', 'radio', 'button'].includes(t.type)));
+    const typing =
+      t &&
+      (t.tagName === 'SELECT' ||
+        t.tagName === 'TEXTAREA' ||
+        t.isContentEditable ||
+        (t.tagName === 'INPUT' && !['checkbox', 'radio', 'button'].includes(t.type)));
     if (typing || e.altKey || e.ctrlKey || e.metaKey) return;
     if (!this.views) return;
     if (e.key === 'ArrowRight') this.stepBy(1);
@@ -232,7 +240,7 @@ export class App {
   mark(name, detail) {
     try {
       performance.mark(`tba:${name}`, { detail });
-    } catch (_) {
+    } catch {
       /* old browsers: mark without detail */
     }
   }
@@ -278,7 +286,10 @@ export class App {
     try {
       index = await this.data.api.index();
     } catch (e) {
-      this.pickers.setStatus(`could not load the index: ${e.message} (retrying every ${Math.round(this.pollMs / 1000)} s)`, true);
+      this.pickers.setStatus(
+        `could not load the index: ${e.message} (retrying every ${Math.round(this.pollMs / 1000)} s)`,
+        true,
+      );
       if (!this.state.index) {
         clear(this.content).appendChild(message(`Could not reach the attention plugin: ${e.message}`, true));
       }
@@ -303,14 +314,18 @@ export class App {
         const t = this.state;
         if (JSON.stringify([t.run, t.probe, t.kind]) === want && t.stats !== stats) this.set({ stats });
       },
-      (e) => this.pickers.setStatus(`could not load statistics: ${e.message}`, true)
+      (e) => this.pickers.setStatus(`could not load statistics: ${e.message}`, true),
     );
     if (s.compareRun) {
       const cwant = JSON.stringify([s.compareRun, s.probe, s.kind]);
-      this.data.statsFor(this.sel(s.compareRun), this.steps(s.compareRun)).then((stats) => {
-        const t = this.state;
-        if (JSON.stringify([t.compareRun, t.probe, t.kind]) === cwant && t.compareStats !== stats) this.set({ compareStats: stats });
-      }, () => {});
+      this.data.statsFor(this.sel(s.compareRun), this.steps(s.compareRun)).then(
+        (stats) => {
+          const t = this.state;
+          if (JSON.stringify([t.compareRun, t.probe, t.kind]) === cwant && t.compareStats !== stats)
+            this.set({ compareStats: stats });
+        },
+        () => {},
+      );
     }
   }
 
@@ -330,7 +345,7 @@ export class App {
           this.set({ scalars: { run, tags: {} } });
           this.pickers.setStatus(`could not load scalars: ${e.message}`, true);
         }
-      }
+      },
     );
   }
 
@@ -375,14 +390,16 @@ export class App {
     this.deferred = this.deferred ? new Set([...this.deferred, ...all]) : new Set(all);
     if (!this.deferredFrame) {
       // after the frame that shows the grid (rAF, then a task)
-      this.deferredFrame = requestAnimationFrame(() => setTimeout(() => {
-        this.deferredFrame = 0;
-        const keys = this.deferred;
-        this.deferred = null;
-        if (!this.views) return;
-        this.views.head.update(this.state, keys);
-        this.views.evolution.update(this.state, keys);
-      }, 0));
+      this.deferredFrame = requestAnimationFrame(() =>
+        setTimeout(() => {
+          this.deferredFrame = 0;
+          const keys = this.deferred;
+          this.deferred = null;
+          if (!this.views) return;
+          this.views.head.update(this.state, keys);
+          this.views.evolution.update(this.state, keys);
+        }, 0),
+      );
     }
   }
 }

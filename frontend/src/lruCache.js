@@ -64,7 +64,7 @@ export class LruCache {
         (e) => {
           this.inflight.delete(key);
           throw e;
-        }
+        },
       );
     this.inflight.set(key, p);
     return p;

@@ -73,9 +73,14 @@ export function failureText(w, error) {
   } else if (error instanceof ContainerError) {
     hint = 'The answer could not be decoded. Pick another step, probe or run; reload the page if it persists.';
   } else {
-    hint = 'The request was retried once. Check that TensorBoard is still running, then pick this step again or another one.';
+    hint =
+      'The request was retried once. Check that TensorBoard is still running, then pick this step again or another one.';
   }
-  return { title: `Could not load ${describe(w)}`, reason: status !== null ? `${reason} (HTTP ${status})` : reason, hint };
+  return {
+    title: `Could not load ${describe(w)}`,
+    reason: status !== null ? `${reason} (HTTP ${status})` : reason,
+    hint,
+  };
 }
 
 /**
@@ -110,7 +115,7 @@ export class SnapshotSlot {
       .then(load)
       .then(
         (data) => ({ data }),
-        (error) => ({ error: error ?? new Error('unknown error') })
+        (error) => ({ error: error ?? new Error('unknown error') }),
       )
       .then((r) => {
         if (token !== this.token) return false;

@@ -1,7 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  sequentialLUT, divergingLUT, unpackRGBA, packRGBA, interpolateStops, driftColor, headColor, contrastText,
+  sequentialLUT,
+  divergingLUT,
+  unpackRGBA,
+  packRGBA,
+  interpolateStops,
+  driftColor,
+  headColor,
+  contrastText,
 } from '../src/colorScale.js';
 
 const lum = ([r, g, b]) => 0.2126 * r + 0.7152 * g + 0.0722 * b;
@@ -48,7 +55,10 @@ test('diverging LUT: white at zero, blue below, red above, symmetric darkness', 
 });
 
 test('interpolateStops clamps and handles NaN', () => {
-  const stops = [[0, [0, 0, 0]], [1, [100, 200, 50]]];
+  const stops = [
+    [0, [0, 0, 0]],
+    [1, [100, 200, 50]],
+  ];
   assert.deepEqual(interpolateStops(stops, 0.5), [50, 100, 25]);
   assert.deepEqual(interpolateStops(stops, -1), [0, 0, 0]);
   assert.deepEqual(interpolateStops(stops, 2), [100, 200, 50]);

@@ -56,10 +56,7 @@ test('rejects bad magic, truncation, bad JSON and unknown dtypes', () => {
   assert.throws(() => parseContainer(bad.buffer), ContainerError);
   assert.throws(() => parseContainer(good.slice(0, good.length - 1).buffer), /truncated/);
   assert.throws(() => parseContainer(new Uint8Array([84, 66, 65, 84]).buffer), /too short/);
-  assert.throws(
-    () => parseContainer(encodeContainer({ shape: [1], dtype: 'int64' }, new Uint8Array(8))),
-    /dtype/
-  );
+  assert.throws(() => parseContainer(encodeContainer({ shape: [1], dtype: 'int64' }, new Uint8Array(8))), /dtype/);
   const garbage = good.slice();
   garbage[8] = 0x7b + 1; // break the JSON
   assert.throws(() => parseContainer(garbage.buffer), /JSON/);

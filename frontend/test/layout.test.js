@@ -26,9 +26,29 @@ test('token rows are centred', () => {
 
 test('attention lines filter small weights and isolate a hovered token', () => {
   const w = new Float32Array([0.9, 0.1, 0.005, 0.6, 0.4, 0]);
-  assert.deepEqual(attentionLines(w, 2, 3, { minWeight: 0.01 }).map(([r, c]) => [r, c]), [[0, 0], [0, 1], [1, 0], [1, 1]]);
-  assert.deepEqual(attentionLines(w, 2, 3, { onlyRow: 1 }).map(([r, c]) => [r, c]), [[1, 0], [1, 1]]);
-  assert.deepEqual(attentionLines(w, 2, 3, { onlyCol: 0 }).map(([r, c, v]) => [r, c, v]), [[0, 0, w[0]], [1, 0, w[3]]]);
+  assert.deepEqual(
+    attentionLines(w, 2, 3, { minWeight: 0.01 }).map(([r, c]) => [r, c]),
+    [
+      [0, 0],
+      [0, 1],
+      [1, 0],
+      [1, 1],
+    ],
+  );
+  assert.deepEqual(
+    attentionLines(w, 2, 3, { onlyRow: 1 }).map(([r, c]) => [r, c]),
+    [
+      [1, 0],
+      [1, 1],
+    ],
+  );
+  assert.deepEqual(
+    attentionLines(w, 2, 3, { onlyCol: 0 }).map(([r, c, v]) => [r, c, v]),
+    [
+      [0, 0, w[0]],
+      [1, 0, w[3]],
+    ],
+  );
 });
 
 test('filmstrip count', () => {

@@ -36,6 +36,9 @@ test('fetch de-duplicates requests in flight and caches the result', async () =>
 
 test('a failed fetch is not cached', async () => {
   const c = new LruCache();
-  await assert.rejects(c.fetch('k', () => Promise.reject(new Error('boom'))), /boom/);
+  await assert.rejects(
+    c.fetch('k', () => Promise.reject(new Error('boom'))),
+    /boom/,
+  );
   assert.equal(await c.fetch('k', () => 7), 7);
 });

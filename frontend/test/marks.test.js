@@ -11,6 +11,8 @@ test('no marks, malformed marks and unknown kinds', () => {
   assert.deepEqual(timelineMarks(null), []);
   assert.deepEqual(timelineMarks({ tags: {} }), []);
   assert.deepEqual(timelineMarks({ marks: [{ kind: 'best_checkpoint', step: 'x' }, null] }), []);
-  assert.deepEqual(timelineMarks({ marks: [{ kind: 'best_checkpoint', step: 3 }] }), [{ step: 3, label: 'best checkpoint' }]);
+  assert.deepEqual(timelineMarks({ marks: [{ kind: 'best_checkpoint', step: 3 }] }), [
+    { step: 3, label: 'best checkpoint' },
+  ]);
   assert.deepEqual(timelineMarks({ marks: [{ kind: 'other', step: 3 }] }), [{ step: 3, label: 'other' }]);
 });

@@ -13,12 +13,7 @@ test('keptIndices drops special tokens only when hiding', () => {
 
 test('hiding [CLS]/[SEP] renormalizes the remaining rows to 1', () => {
   // 4 tokens: [CLS] a b [SEP]; bytes per row sum to 255
-  const m = new Uint8Array([
-    255, 0, 0, 0,
-    153, 51, 51, 0,
-    51, 0, 102, 102,
-    0, 0, 0, 255,
-  ]);
+  const m = new Uint8Array([255, 0, 0, 0, 153, 51, 51, 0, 51, 0, 102, 102, 0, 0, 0, 255]);
   const keep = keptIndices(4, [true, false, false, true], true);
   const out = subMatrix(m, 0, 4, keep, keep);
   assert.equal(out.length, 4);

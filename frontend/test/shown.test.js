@@ -53,7 +53,11 @@ test('the previous step of the same series is kept, marked stale, only while the
 test('a failure is shown for its own want, replaces the stale data, and never leaks to another want', () => {
   const failed = { want: A200, error: err };
   assert.deepEqual(shown(A200, failed), { state: 'error', error: err });
-  assert.deepEqual(shown(A200, failed, { pending: true }), { state: 'error', error: err }, 'retrying: the error stays until an answer');
+  assert.deepEqual(
+    shown(A200, failed, { pending: true }),
+    { state: 'error', error: err },
+    'retrying: the error stays until an answer',
+  );
   assert.deepEqual(shown(A, failed, { pending: true }), { state: 'loading' }, 'an error is not stale data');
   assert.deepEqual(shown(B, failed), { state: 'loading' });
   assert.deepEqual(shown(null, failed), { state: 'none' });
@@ -78,14 +82,20 @@ test('failure text: what failed, the server message, what to do', () => {
 test('slot: the latest request wins; failures and successes settle per want; recovery', async () => {
   const slot = new SnapshotSlot();
   let release;
-  const slow = slot.request(A, () => new Promise((r) => { release = r; }));
+  const slow = slot.request(
+    A,
+    () =>
+      new Promise((r) => {
+        release = r;
+      }),
+  );
   assert.deepEqual(slot.shown(A), { state: 'loading' });
   const fast = slot.request(B, () => Promise.reject(err));
   assert.equal(await fast, true);
   release(snapA);
   assert.equal(await slow, false, 'superseded answers are dropped');
   assert.deepEqual(slot.shown(B), { state: 'error', error: err });
-  assert.deepEqual(slot.shown(A), { state: 'loading' }, 'A\'s late answer was not recorded');
+  assert.deepEqual(slot.shown(A), { state: 'loading' }, "A's late answer was not recorded");
   // the same want asked again and answered: recovered
   const again = slot.request(B, () => Promise.resolve(snapA));
   assert.deepEqual(slot.shown(B), { state: 'error', error: err });

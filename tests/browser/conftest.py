@@ -4,6 +4,7 @@ serving them (with the real plugin backend and the built bundle), and headless D
 Skipped, with the reason, when /usr/bin/chromium is missing. The bundle is built with `npm run build`
 in frontend/ when tb_attention_plugin/static/index.js is missing.
 """
+
 import os
 import re
 import shutil
@@ -21,8 +22,13 @@ ROOT = HERE.parents[1]
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = os.environ.get("TBA_CHROMIUM", "/usr/bin/chromium")
 BUNDLE = ROOT / "tb_attention_plugin" / "static" / "index.js"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 sys.path.insert(0, str(HERE))
 import synthetic_logs  # noqa: E402
@@ -62,9 +68,24 @@ class TensorBoard:
         port = free_port()
         self.log = open(Path(self.logdir).parent / f"tensorboard-{port}.log", "w+")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tensorboard.main", "--logdir", self.logdir, "--host", "127.0.0.1", "--port",
-             str(port), "--reload_interval", "1", *extra_args],
-            stdout=subprocess.DEVNULL, stderr=self.log, text=True)
+            [
+                sys.executable,
+                "-m",
+                "tensorboard.main",
+                "--logdir",
+                self.logdir,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--reload_interval",
+                "1",
+                *extra_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            text=True,
+        )
         self.url = None
         deadline = time.time() + 90
         while time.time() < deadline and self.url is None:
@@ -91,13 +112,15 @@ class TensorBoard:
     def wait_for_runs(self, n, timeout=90):
         """Wait until the plugin's index lists `n` runs (TensorBoard loads logs in the background)."""
         import json
+
         deadline = time.time() + timeout
         last = None
         while time.time() < deadline:
             try:
                 last = json.loads(self.get("index"))
-                if len(last["runs"]) >= n and all(k["steps"] for r in last["runs"] for p in r["probes"]
-                                                   for k in p["kinds"]):
+                if len(last["runs"]) >= n and all(
+                    k["steps"] for r in last["runs"] for p in r["probes"] for k in p["kinds"]
+                ):
                     return last
             except OSError:
                 pass

@@ -5,6 +5,7 @@ Each head blends, over training, from broad attention into a pattern (previous-t
 induction, self, separator...), each at its own step, so the grid visibly changes from step to step
 and heads "form" at known steps. Only numpy and the writer are needed (no torch).
 """
+
 import math
 
 import numpy as np
@@ -22,8 +23,19 @@ def _softmax_rows(logits):
 class SyntheticHeads:
     """Attention [layers, heads, q, k] as a function of the step."""
 
-    def __init__(self, layers, heads, q_tokens, k_tokens=None, *, causal, k_special=None, last_step=1000,
-                 seed=0, patterns=PATTERNS):
+    def __init__(
+        self,
+        layers,
+        heads,
+        q_tokens,
+        k_tokens=None,
+        *,
+        causal,
+        k_special=None,
+        last_step=1000,
+        seed=0,
+        patterns=PATTERNS,
+    ):
         k_tokens = q_tokens if k_tokens is None else k_tokens
         rng = np.random.default_rng(seed)
         Q, K = len(q_tokens), len(k_tokens)
@@ -45,9 +57,14 @@ class SyntheticHeads:
                 self.start[l, h] = _softmax_rows(np.where(mask, noise, -1e9))
                 logits = np.where(mask, 0.3 * rng.normal(size=(Q, K)), -1e9)
                 for i in range(Q):
-                    j = {"prev": max(0, i - 1), "next": min(K - 1, i + 1), "first": 0, "self": min(i, K - 1),
-                         "sep": seps[0], "induction": prev_occ[i] + 1 if prev_occ[i] >= 0 else max(0, i - 1),
-                         }.get(kind, -1)
+                    j = {
+                        "prev": max(0, i - 1),
+                        "next": min(K - 1, i + 1),
+                        "first": 0,
+                        "self": min(i, K - 1),
+                        "sep": seps[0],
+                        "induction": prev_occ[i] + 1 if prev_occ[i] >= 0 else max(0, i - 1),
+                    }.get(kind, -1)
                     if j >= 0 and mask[i, min(j, K - 1)]:
                         logits[i, min(j, K - 1)] += 6.0
                 self.target[l, h] = _softmax_rows(logits)
@@ -85,8 +102,19 @@ def loss_curve(steps, seed=0, scale=1.0):
     return [float(scale * (3.0 * math.exp(-s / (0.35 * last)) + 1.0 + 0.05 * rng.standard_normal())) for s in steps]
 
 
-def write_run(run_dir, *, layers=3, heads=4, tokens=24, steps=12, every=100, seed=0, pair_probe=True,
-              scalars=True, best_checkpoint=None):
+def write_run(
+    run_dir,
+    *,
+    layers=3,
+    heads=4,
+    tokens=24,
+    steps=12,
+    every=100,
+    seed=0,
+    pair_probe=True,
+    scalars=True,
+    best_checkpoint=None,
+):
     """A decoder-style run: a causal 'repeated random tokens' probe (+ a sentence-pair probe);
     `best_checkpoint`: an eval step to mark as the checkpoint load_best_model_at_end put back."""
     from tb_attention_plugin import AttentionSummaryWriter
@@ -97,8 +125,9 @@ def write_run(run_dir, *, layers=3, heads=4, tokens=24, steps=12, every=100, see
     heads_rep = SyntheticHeads(layers, heads, rep, causal=True, last_step=last, seed=seed)
     if pair_probe:
         ptoks, psegs, pspecial = pair_tokens()
-        heads_pair = SyntheticHeads(layers, heads, ptoks, causal=False, k_special=pspecial, last_step=last,
-                                    seed=seed + 1)
+        heads_pair = SyntheticHeads(
+            layers, heads, ptoks, causal=False, k_special=pspecial, last_step=last, seed=seed + 1
+        )
     with AttentionSummaryWriter(run_dir) as w:
         w.add_probe("repeated random tokens", rep, special=[i == 0 for i in range(len(rep))])
         if pair_probe:
@@ -126,8 +155,18 @@ def write_run(run_dir, *, layers=3, heads=4, tokens=24, steps=12, every=100, see
 def write_encoder_decoder_run(run_dir, *, steps=6, every=100, seed=3):
     from tb_attention_plugin import AttentionSummaryWriter
 
-    enc = ["\u2581translate", "\u2581English", "\u2581to", "\u2581German:", "\u2581The", "\u2581house",
-           "\u2581is", "\u2581wonderful", ".", "</s>"]
+    enc = [
+        "\u2581translate",
+        "\u2581English",
+        "\u2581to",
+        "\u2581German:",
+        "\u2581The",
+        "\u2581house",
+        "\u2581is",
+        "\u2581wonderful",
+        ".",
+        "</s>",
+    ]
     dec = ["<pad>", "\u2581Das", "\u2581Haus", "\u2581ist", "\u2581wunderbar", ".", "</s>"]
     es = [t == "</s>" for t in enc]
     ds = [t in ("<pad>", "</s>") for t in dec]
@@ -136,8 +175,17 @@ def write_encoder_decoder_run(run_dir, *, steps=6, every=100, seed=3):
     kinds = {
         "encoder": SyntheticHeads(2, 4, enc, causal=False, k_special=es, last_step=last, seed=seed),
         "decoder": SyntheticHeads(2, 4, dec, causal=True, k_special=ds, last_step=last, seed=seed + 1),
-        "cross": SyntheticHeads(2, 4, dec, enc, causal=False, k_special=es, last_step=last, seed=seed + 2,
-                                patterns=["first", "broad", "self", "sep"]),
+        "cross": SyntheticHeads(
+            2,
+            4,
+            dec,
+            enc,
+            causal=False,
+            k_special=es,
+            last_step=last,
+            seed=seed + 2,
+            patterns=["first", "broad", "self", "sep"],
+        ),
     }
     with AttentionSummaryWriter(run_dir) as w:
         w.add_probe("translation", enc, special=es, decoder_tokens=dec, decoder_special=ds)

@@ -1,4 +1,5 @@
 """The Attention tab in headless Chromium against a real `tensorboard` serving logs from the real writer."""
+
 import json
 import time
 
@@ -31,7 +32,9 @@ def wait_painted(page, step=None, count=None, timeout=30000):
     page.wait_for_function(
         """([step, count]) => window.tbAttention && window.tbAttention.paints.length > (count ?? 0)
            && (step === null || window.tbAttention.paints[window.tbAttention.paints.length - 1].step === step)""",
-        arg=[step, count], timeout=timeout)
+        arg=[step, count],
+        timeout=timeout,
+    )
 
 
 def state(page, key):
@@ -156,7 +159,9 @@ def test_loss_curve_is_drawn(page, tensorboard):
     page.locator('[data-testid="timeline"]').screenshot(path=str(ARTIFACTS / "timeline-best-checkpoint.png"))
     # another scalar of the run can be added
     page.locator('[data-testid="timeline"] select').select_option("train/learning_rate")
-    page.wait_for_function("document.querySelector('[data-testid=\"timeline\"] .u-legend').innerText.includes('train/learning_rate')")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=\"timeline\"] .u-legend').innerText.includes('train/learning_rate')"
+    )
 
 
 def test_clicking_a_cell_opens_its_head_view_and_evolution(page, tensorboard):
@@ -331,6 +336,7 @@ def test_live_run_shows_new_steps(page, tmp_path):
         assert state(page, "step") == 200
         # training goes on: three more snapshots in a second file of the same run
         from tb_attention_plugin import AttentionSummaryWriter
+
         rep = synthetic_logs.repeated_tokens(24, 0)
         heads = synthetic_logs.SyntheticHeads(3, 4, rep, causal=True, last_step=500, seed=0)
         with AttentionSummaryWriter(tmp_path / "live", filename_suffix=".attention2") as w:

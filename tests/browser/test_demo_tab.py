@@ -3,6 +3,7 @@
 Also the tool that takes the README's screenshot from a full demo run:
     python tests/browser/test_demo_tab.py logs docs/screenshot.png
 """
+
 import os
 import subprocess
 import sys
@@ -35,8 +36,12 @@ def capture(page, tb, out_png, run="induction", probe=None):
     if probe:
         page.locator('[data-testid="probe-picker"]').select_option(probe)
     page.evaluate("window.tbAttention.setStep(window.tbAttention.app.steps().at(-1))")
-    page.wait_for_function("""() => { const t = window.tbAttention, last = t.paints.at(-1);
-        return last && last.step === t.app.steps().at(-1) && t.state.run === %r; }""" % run, timeout=60000)
+    page.wait_for_function(
+        """() => { const t = window.tbAttention, last = t.paints.at(-1);
+        return last && last.step === t.app.steps().at(-1) && t.state.run === %r; }"""
+        % run,
+        timeout=60000,
+    )
     state = page.evaluate("({probe: window.tbAttention.state.probe, kind: window.tbAttention.state.kind})")
     header, _ = decode_container(tb.get("stats?" + urlencode({"run": run, **state})))
     induction = sorted((h for h in header["head_types"] if h["type"] == "induction"), key=lambda h: -h["score"])
@@ -53,8 +58,13 @@ def demo_logs(tmp_path_factory):
     logs = tmp_path_factory.mktemp("demo")
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     for script, run in (("induction_heads.py", "induction"), ("finetune_minilm.py", "minilm")):
-        subprocess.run([sys.executable, str(ROOT / "examples" / script), "--quick", "--log-dir", str(logs / run)],
-                       check=True, env=env, capture_output=True, timeout=300)
+        subprocess.run(
+            [sys.executable, str(ROOT / "examples" / script), "--quick", "--log-dir", str(logs / run)],
+            check=True,
+            env=env,
+            capture_output=True,
+            timeout=300,
+        )
     return logs
 
 

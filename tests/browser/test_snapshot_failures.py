@@ -1,6 +1,7 @@
 """A snapshot that fails (the plugin's 404 for a corrupted record, an intercepted 404, a network failure)
 is shown as its error in every view that wanted it, never as another probe's or another step's weights,
 and the views recover when a later request succeeds."""
+
 import json
 import re
 
@@ -71,7 +72,9 @@ def wait_grid_state(page, value, run=None):
     sel = '[data-testid="panel"]' + (f'[data-run="{run}"]' if run else "")
     page.wait_for_function(
         """([sel, v]) => { const p = document.querySelector(sel); return p && p.dataset.state === v; }""",
-        arg=[sel, value], timeout=30000)
+        arg=[sel, value],
+        timeout=30000,
+    )
 
 
 def watch_failures(page):
@@ -87,8 +90,11 @@ def wait_failed(page, step):
 
 def wait_head_view_failed(page):
     """The head view has settled on a failure (its status says so)."""
-    page.wait_for_function("""() => document.querySelector('[data-testid="head-view"] .tba-sub')
-      .textContent.includes('could not load')""", timeout=30000)
+    page.wait_for_function(
+        """() => document.querySelector('[data-testid="head-view"] .tba-sub')
+      .textContent.includes('could not load')""",
+        timeout=30000,
+    )
 
 
 def assert_all_recovered(page, n_tokens):
@@ -202,8 +208,11 @@ def test_failed_step_in_compare_view_and_network_failure(page, tensorboard):
     def handle(route):
         url = route.request.url
         if failing["compare"] and "run=induction-b&" in url and "step=1000" in url:
-            route.fulfill(status=404, content_type="application/json",
-                          body=json.dumps({"error": "test: no snapshot of induction-b at step 1000"}))
+            route.fulfill(
+                status=404,
+                content_type="application/json",
+                body=json.dumps({"error": "test: no snapshot of induction-b at step 1000"}),
+            )
         elif failing["network"] and "run=induction&" in url and "step=900" in url:
             route.abort("connectionreset")
         else:
@@ -238,8 +247,9 @@ def test_failed_step_in_compare_view_and_network_failure(page, tensorboard):
     wait_failed(page, 900)
     wait_head_view_failed(page)
     assert hv_lines(page) == 0, "the head view still draws step 1000's lines"
-    assert all(n == 0 for n, *_ in page.evaluate(CANVAS_STATS_JS, '[data-testid="grid"][data-run="induction"] canvas')), \
-        "the grid still shows step 1000"
+    assert all(
+        n == 0 for n, *_ in page.evaluate(CANVAS_STATS_JS, '[data-testid="grid"][data-run="induction"] canvas')
+    ), "the grid still shows step 1000"
     wait_grid_state(page, "error", run="induction")
     wait_grid_state(page, "data", run="induction-b")
     main_error = page.locator('[data-testid="panel"][data-run="induction"] [data-testid="grid-error"]')

@@ -23,13 +23,24 @@ w.add_probe("cat", tokens=["[CLS]", "the", "cat", "[SEP]"], special=[1, 0, 0, 1]
 w.add_attention(step, "cat", attentions)   # numpy [layers, heads, query, key]`;
 
 export function emptyState() {
-  return el('div', { class: 'tba-empty', 'data-testid': 'empty-state' },
+  return el(
+    'div',
+    { class: 'tba-empty', 'data-testid': 'empty-state' },
     el('h2', {}, 'No attention logs yet'),
-    el('p', {}, 'None of the runs in this log directory holds attention snapshots. Add the callback to your Hugging Face Trainer: it records the attention of a few fixed probe sentences at regular steps, and this tab shows the heads forming.'),
+    el(
+      'p',
+      {},
+      'None of the runs in this log directory holds attention snapshots. Add the callback to your Hugging Face Trainer: it records the attention of a few fixed probe sentences at regular steps, and this tab shows the heads forming.',
+    ),
     el('pre', {}, el('code', {}, SNIPPET)),
     el('p', {}, 'Not using the Trainer? Write snapshots yourself:'),
     el('pre', {}, el('code', {}, WRITER)),
-    el('p', {}, 'Then point TensorBoard at the logs (tensorboard --logdir logs). This page checks for new logs every 30 seconds.'));
+    el(
+      'p',
+      {},
+      'Then point TensorBoard at the logs (tensorboard --logdir logs). This page checks for new logs every 30 seconds.',
+    ),
+  );
 }
 
 export function message(text, isError = false) {

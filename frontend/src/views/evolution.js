@@ -9,7 +9,15 @@ import { paintHeatmap } from '../heatmap.js';
 import { evenlySpaced } from '../stepNav.js';
 import { filmstripCount } from '../layout.js';
 import { mapOffset, statSeries, headTypes, typeLabel, kindTokens, STAT_LABELS } from '../model.js';
-import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, attachStepDrag, onWidth, STEP_AXIS, formatStep } from './stepChart.js';
+import {
+  AXIS_LEFT,
+  AXIS_RIGHT,
+  stepCursorPlugin,
+  attachStepDrag,
+  onWidth,
+  STEP_AXIS,
+  formatStep,
+} from './stepChart.js';
 import { legendCanvas } from './legend.js';
 import { want, failureText, SnapshotSlot } from '../shown.js';
 
@@ -34,12 +42,20 @@ export class Evolution {
     this.frameEls = [];
     this.title = el('span', { class: 'tba-card-title' }, 'Head evolution');
     this.typesEl = el('span', { class: 'tba-sub' });
-    this.diffBtn = el('button', {
-      'aria-pressed': 'false', 'data-testid': 'diff-toggle',
-      title: 'Show attention(step) \u2212 attention(reference step)',
-      onclick: () => app.set({ diffMode: !app.state.diffMode }),
-    }, 'diff');
-    this.refSel = select([], '', (v) => app.set({ diffRef: v === '' ? null : Number(v) }), { title: 'Reference step of the diff', 'data-testid': 'diff-ref' });
+    this.diffBtn = el(
+      'button',
+      {
+        'aria-pressed': 'false',
+        'data-testid': 'diff-toggle',
+        title: 'Show attention(step) \u2212 attention(reference step)',
+        onclick: () => app.set({ diffMode: !app.state.diffMode }),
+      },
+      'diff',
+    );
+    this.refSel = select([], '', (v) => app.set({ diffRef: v === '' ? null : Number(v) }), {
+      title: 'Reference step of the diff',
+      'data-testid': 'diff-ref',
+    });
     this.legend = el('span', { class: 'tba-legend' });
     this.chartEl = el('div', { class: 'tba-chart', 'data-testid': 'evolution-chart' });
     this.bigCanvas = el('canvas', { width: 1, height: 1, 'data-testid': 'bigmap' });
@@ -49,16 +65,41 @@ export class Evolution {
     this.bigError = el('div', { class: 'tba-view-error', 'data-testid': 'bigmap-error', role: 'alert', hidden: true });
     this.filmError = el('div', { class: 'tba-message error', 'data-testid': 'filmstrip-error', hidden: true });
     this.bigEl = el('div', { class: 'tba-bigmap' }, this.bigCaption, this.bigCanvas, this.readout, this.bigError);
-    this.el = el('section', { class: 'tba-card tba-evolution', 'data-testid': 'evolution' },
-      el('div', { class: 'tba-card-head' }, this.title, this.typesEl, el('span', { class: 'tba-spacer' }),
-        this.diffBtn, el('label', { class: 'tba-field' }, 'vs', this.refSel), this.legend),
-      el('div', { class: 'tba-evo-body' },
+    this.el = el(
+      'section',
+      { class: 'tba-card tba-evolution', 'data-testid': 'evolution' },
+      el(
+        'div',
+        { class: 'tba-card-head' },
+        this.title,
+        this.typesEl,
+        el('span', { class: 'tba-spacer' }),
+        this.diffBtn,
+        el('label', { class: 'tba-field' }, 'vs', this.refSel),
+        this.legend,
+      ),
+      el(
+        'div',
+        { class: 'tba-evo-body' },
         this.chartEl,
-        el('div', { class: 'tba-evo-row' },
+        el(
+          'div',
+          { class: 'tba-evo-row' },
           this.bigEl,
-          el('div', { class: 'tba-film-wrap' }, el('div', { class: 'tba-sub' }, 'filmstrip \u00b7 click a frame to go to its step'), this.film, this.filmError))));
+          el(
+            'div',
+            { class: 'tba-film-wrap' },
+            el('div', { class: 'tba-sub' }, 'filmstrip \u00b7 click a frame to go to its step'),
+            this.film,
+            this.filmError,
+          ),
+        ),
+      ),
+    );
     this.bigCanvas.addEventListener('pointermove', (e) => this.onBigHover(e));
-    this.bigCanvas.addEventListener('pointerleave', () => { this.readout.textContent = ''; });
+    this.bigCanvas.addEventListener('pointerleave', () => {
+      this.readout.textContent = '';
+    });
     onWidth(this.chartEl, (w) => {
       this.width = w;
       if (this.u) this.u.setSize({ width: w, height: 200 });
@@ -72,11 +113,19 @@ export class Evolution {
     else if (changed.has('step') && this.u) this.u.redraw(false, false);
     if (changed.has('diffMode') || changed.has('contrast') || changed.has('diffRef') || headChanged) {
       this.diffBtn.setAttribute('aria-pressed', String(!!state.diffMode));
-      clear(this.legend).append(state.diffMode ? '\u2212' : '0', legendCanvas(state.diffMode ? 'diverging' : 'sequential', state.contrast), state.diffMode ? '+' : '1');
+      clear(this.legend).append(
+        state.diffMode ? '\u2212' : '0',
+        legendCanvas(state.diffMode ? 'diverging' : 'sequential', state.contrast),
+        state.diffMode ? '+' : '1',
+      );
     }
     if (headChanged || changed.has('diffRef')) {
       const steps = this.app.steps();
-      setOptions(this.refSel, [['', `first (${steps[0] ?? '–'})`], ...steps.map((s) => [String(s), `step ${s}`])], state.diffRef === null ? '' : String(state.diffRef));
+      setOptions(
+        this.refSel,
+        [['', `first (${steps[0] ?? '–'})`], ...steps.map((s) => [String(s), `step ${s}`])],
+        state.diffRef === null ? '' : String(state.diffRef),
+      );
     }
     if (headChanged || ['step', 'diffMode', 'diffRef', 'contrast'].some((k) => changed.has(k))) {
       this.renderFilm();
@@ -118,20 +167,27 @@ export class Evolution {
         value: (u, v) => (v == null ? '–' : v.toFixed(3)),
       });
     }
-    this.u = new uPlot({
-      width: this.width,
-      height: 200,
-      plugins: [stepCursorPlugin({ getStep: () => this.app.state.step, getSnapshotSteps: () => this.app.steps() })],
-      scales: { x: { time: false, range: () => this.app.xRange() }, y: { range: (u, min, max) => [0, Math.max(1, Number.isFinite(max) ? max : 1)] } },
-      axes: [
-        STEP_AXIS,
-        { scale: 'y', size: AXIS_LEFT },
-        { scale: 'y', side: 1, size: AXIS_RIGHT, grid: { show: false } },
-      ],
-      cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 5 } },
-      legend: { live: true },
-      series,
-    }, data, this.chartEl);
+    this.u = new uPlot(
+      {
+        width: this.width,
+        height: 200,
+        plugins: [stepCursorPlugin({ getStep: () => this.app.state.step, getSnapshotSteps: () => this.app.steps() })],
+        scales: {
+          x: { time: false, range: () => this.app.xRange() },
+          y: { range: (u, min, max) => [0, Math.max(1, Number.isFinite(max) ? max : 1)] },
+        },
+        axes: [
+          STEP_AXIS,
+          { scale: 'y', size: AXIS_LEFT },
+          { scale: 'y', side: 1, size: AXIS_RIGHT, grid: { show: false } },
+        ],
+        cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 5 } },
+        legend: { live: true },
+        series,
+      },
+      data,
+      this.chartEl,
+    );
     attachStepDrag(this.u, (v) => this.app.setStep(v, { snap: true }));
   }
 
@@ -176,7 +232,11 @@ export class Evolution {
     const h = snap.header;
     const refOpt = ref ? { data: ref.data, offset: mapOffset(ref, s.layer, s.head) } : null;
     const dpr = window.devicePixelRatio || 1;
-    paintHeatmap(canvas, snap.data, off, h.query_len, h.key_len, { ...this.app.luts(), targetPx: px * dpr, ref: refOpt });
+    paintHeatmap(canvas, snap.data, off, h.query_len, h.key_len, {
+      ...this.app.luts(),
+      targetPx: px * dpr,
+      ref: refOpt,
+    });
   }
 
   /** The large map of the current step: its data, the previous step's marked stale, or the error. */
@@ -195,7 +255,8 @@ export class Evolution {
       this.bigSnap = view.data.snap; // the hover readout reads exactly what is painted
       this.bigRef = view.data.ref;
       const shownStep = view.state === 'stale' ? view.step : w.step;
-      this.bigCaption.textContent = (w.ref === null ? `step ${shownStep} \u00b7 hover to read weights` : `step ${shownStep} \u2212 step ${w.ref}`) +
+      this.bigCaption.textContent =
+        (w.ref === null ? `step ${shownStep} \u00b7 hover to read weights` : `step ${shownStep} \u2212 step ${w.ref}`) +
         (view.state === 'stale' ? ` \u00b7 loading step ${w.step}\u2026` : '');
       return;
     }
@@ -203,7 +264,11 @@ export class Evolution {
     if (view.state === 'error') {
       const t = failureText(w, view.error);
       this.bigCaption.textContent = `step ${w.step}: could not load`;
-      clear(this.bigError).append(el('b', {}, t.title), el('div', {}, t.reason), el('div', { class: 'tba-hint' }, t.hint));
+      clear(this.bigError).append(
+        el('b', {}, t.title),
+        el('div', {}, t.reason),
+        el('div', { class: 'tba-hint' }, t.hint),
+      );
     } else {
       this.bigCaption.textContent = view.state === 'loading' ? `step ${w.step} \u00b7 loading\u2026` : '';
     }
@@ -224,7 +289,8 @@ export class Evolution {
         fr.f.title = `${t.title}: ${t.reason}`;
       }
     }
-    fr.label.textContent = view.state === 'error' ? `step ${formatStep(fr.step)} \u2715` : `step ${formatStep(fr.step)}`;
+    fr.label.textContent =
+      view.state === 'error' ? `step ${formatStep(fr.step)} \u2715` : `step ${formatStep(fr.step)}`;
     const failed = this.frameEls.filter((x) => x.f.dataset.state === 'error');
     if (failed.length) {
       const t = failureText(failed[0].want, failed[0].slot.last.error);
@@ -258,7 +324,12 @@ export class Evolution {
       this.frameEls = frames.map((step) => {
         const canvas = el('canvas', { width: 1, height: 1 });
         const label = el('span', {}, `step ${formatStep(step)}`);
-        const f = el('div', { class: 'tba-frame', 'data-step': step, title: `step ${step}`, onclick: () => this.app.setStep(step) }, canvas, label);
+        const f = el(
+          'div',
+          { class: 'tba-frame', 'data-step': step, title: `step ${step}`, onclick: () => this.app.setStep(step) },
+          canvas,
+          label,
+        );
         this.film.appendChild(f);
         return { step, f, canvas, label, slot: new SnapshotSlot(), want: null };
       });

@@ -31,13 +31,41 @@ export class HeadView {
     this.canvasWrap = el('div', { style: { position: 'relative', minWidth: '120px' } }, this.canvas);
     this.notes = el('div', { class: 'tba-hv-notes' });
     this.errorEl = el('div', { class: 'tba-view-error', 'data-testid': 'hv-error', role: 'alert', hidden: true });
-    this.body = el('div', { class: 'tba-hv-body' },
-      el('div', { class: 'tba-hv-cols' }, this.leftHead, el('div'), this.rightHead, this.leftCol, this.canvasWrap, this.rightCol));
-    this.el = el('section', { class: 'tba-card tba-headview', 'data-testid': 'head-view' },
-      el('div', { class: 'tba-card-head' }, this.title, this.status, el('span', { class: 'tba-spacer' }),
-        el('label', { class: 'tba-check', title: 'Hide [CLS]/[SEP]/BOS... and renormalize each row over the remaining tokens' }, this.hideBox, 'hide special tokens')),
+    this.body = el(
+      'div',
+      { class: 'tba-hv-body' },
+      el(
+        'div',
+        { class: 'tba-hv-cols' },
+        this.leftHead,
+        el('div'),
+        this.rightHead,
+        this.leftCol,
+        this.canvasWrap,
+        this.rightCol,
+      ),
+    );
+    this.el = el(
+      'section',
+      { class: 'tba-card tba-headview', 'data-testid': 'head-view' },
+      el(
+        'div',
+        { class: 'tba-card-head' },
+        this.title,
+        this.status,
+        el('span', { class: 'tba-spacer' }),
+        el(
+          'label',
+          { class: 'tba-check', title: 'Hide [CLS]/[SEP]/BOS... and renormalize each row over the remaining tokens' },
+          this.hideBox,
+          'hide special tokens',
+        ),
+      ),
       el('div', { class: 'tba-card-head' }, el('label', { class: 'tba-field' }, 'layer', this.layerSel), this.headsEl),
-      this.errorEl, this.body, this.notes);
+      this.errorEl,
+      this.body,
+      this.notes,
+    );
     this.body.addEventListener('pointerleave', () => this.setHover(null));
     new ResizeObserver(() => this.draw()).observe(this.canvasWrap);
   }
@@ -46,7 +74,8 @@ export class HeadView {
     if (['index', 'run', 'probe', 'kind', 'layer', 'heads', 'head'].some((k) => changed.has(k))) this.renderControls();
     if (['index', 'run', 'probe', 'kind', 'hideSpecial'].some((k) => changed.has(k))) this.renderTokens();
     if (changed.has('hideSpecial')) this.hideBox.checked = !!state.hideSpecial;
-    if (['index', 'run', 'probe', 'kind', 'layer', 'heads', 'step', 'hideSpecial'].some((k) => changed.has(k))) this.load();
+    if (['index', 'run', 'probe', 'kind', 'layer', 'heads', 'step', 'hideSpecial'].some((k) => changed.has(k)))
+      this.load();
   }
 
   renderControls() {
@@ -60,12 +89,17 @@ export class HeadView {
     for (let h = 0; h < k.heads; h++) {
       const on = (s.heads || []).includes(h);
       const c = headColor(h);
-      const b = el('button', {
-        'aria-pressed': String(on), title: `Toggle head ${h} (shift-click a grid cell also adds heads)`,
-        'data-head': h,
-        style: { borderColor: rgbCss(c), background: on ? rgbCss(c, 0.18) : '#fff', fontWeight: on ? '600' : '400' },
-        onclick: () => this.app.toggleHead(h),
-      }, `H${h}`);
+      const b = el(
+        'button',
+        {
+          'aria-pressed': String(on),
+          title: `Toggle head ${h} (shift-click a grid cell also adds heads)`,
+          'data-head': h,
+          style: { borderColor: rgbCss(c), background: on ? rgbCss(c, 0.18) : '#fff', fontWeight: on ? '600' : '400' },
+          onclick: () => this.app.toggleHead(h),
+        },
+        `H${h}`,
+      );
       this.headsEl.appendChild(b);
     }
     this.title.textContent = `Head view \u00b7 L${s.layer} ${(s.heads || []).map((h) => 'H' + h).join(' ')}`;
@@ -116,7 +150,7 @@ export class HeadView {
   }
 
   setHover(h) {
-    const same = (a, b) => (a === b) || (a && b && a.side === b.side && a.index === b.index);
+    const same = (a, b) => a === b || (a && b && a.side === b.side && a.index === b.index);
     if (same(this.hover, h)) return;
     this.hover = h;
     this.draw();
@@ -162,7 +196,11 @@ export class HeadView {
     this.weights = null;
     if (failed) {
       const t = failureText(w, view.error);
-      clear(this.errorEl).append(el('b', {}, t.title), el('div', {}, t.reason), el('div', { class: 'tba-hint' }, t.hint));
+      clear(this.errorEl).append(
+        el('b', {}, t.title),
+        el('div', {}, t.reason),
+        el('div', { class: 'tba-hint' }, t.hint),
+      );
       this.status.textContent = `step ${w.step}: could not load`;
     } else if (view.state === 'loading') {
       this.status.textContent = 'loading\u2026';
@@ -172,17 +210,25 @@ export class HeadView {
       const snap = view.data;
       const h = snap.header;
       const { rows, cols } = info;
-      this.status.textContent = view.state === 'stale' ? `loading step ${w.step}\u2026 (showing step ${view.step})` : `step ${w.step}`;
+      this.status.textContent =
+        view.state === 'stale' ? `loading step ${w.step}\u2026 (showing step ${view.step})` : `step ${w.step}`;
       if (h.query_len < (rows[rows.length - 1] ?? -1) + 1 || h.key_len < (cols[cols.length - 1] ?? -1) + 1) {
         this.status.textContent = 'snapshot and probe tokens disagree in length';
       }
       const validRows = rows.filter((r) => r < h.query_len);
       const validCols = cols.filter((c) => c < h.key_len);
-      this.weights = (s.heads || []).map((head) => {
-        const off = mapOffset(snap, s.layer, head);
-        if (off < 0) return null;
-        return { head, w: subMatrix(snap.data, off, h.key_len, validRows, validCols, h.scale ?? 1 / 255, true), nr: validRows.length, nc: validCols.length };
-      }).filter(Boolean);
+      this.weights = (s.heads || [])
+        .map((head) => {
+          const off = mapOffset(snap, s.layer, head);
+          if (off < 0) return null;
+          return {
+            head,
+            w: subMatrix(snap.data, off, h.key_len, validRows, validCols, h.scale ?? 1 / 255, true),
+            nr: validRows.length,
+            nc: validCols.length,
+          };
+        })
+        .filter(Boolean);
     }
     this.draw();
   }
@@ -199,8 +245,14 @@ export class HeadView {
     const ctx = cv.getContext('2d');
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, hPx);
-    for (const e of this.leftEls || []) { e.style.background = ''; e.classList.remove('hover'); }
-    for (const e of this.rightEls || []) { e.style.background = ''; e.classList.remove('hover'); }
+    for (const e of this.leftEls || []) {
+      e.style.background = '';
+      e.classList.remove('hover');
+    }
+    for (const e of this.rightEls || []) {
+      e.style.background = '';
+      e.classList.remove('hover');
+    }
     if (!this.weights || !this.weights.length) return;
     const hov = this.hover;
     const x0 = 2;
@@ -234,7 +286,11 @@ export class HeadView {
       mine[hov.index]?.classList.add('hover');
       const c = headColor(this.weights.length === 1 ? this.weights[0].head : 0);
       other.forEach((e, i) => {
-        if (highlight[i] > 0.005) e.style.background = this.weights.length === 1 ? rgbCss(c, 0.15 + 0.6 * highlight[i]) : `rgba(26,115,232,${0.15 + 0.6 * highlight[i]})`;
+        if (highlight[i] > 0.005)
+          e.style.background =
+            this.weights.length === 1
+              ? rgbCss(c, 0.15 + 0.6 * highlight[i])
+              : `rgba(26,115,232,${0.15 + 0.6 * highlight[i]})`;
       });
     }
   }

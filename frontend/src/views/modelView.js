@@ -8,7 +8,14 @@ import { gridLayout } from '../layout.js';
 import { paintHeatmap } from '../heatmap.js';
 import { driftColor } from '../colorScale.js';
 import {
-  mapOffset, statAt, statsStepIndex, statMaxAt, headTypes, typeLabel, formatStat, STAT_LABELS,
+  mapOffset,
+  statAt,
+  statsStepIndex,
+  statMaxAt,
+  headTypes,
+  typeLabel,
+  formatStat,
+  STAT_LABELS,
 } from '../model.js';
 import { nearestStep } from '../stepNav.js';
 import { want, wantKey, failureText, SnapshotSlot } from '../shown.js';
@@ -24,26 +31,49 @@ export class ModelView {
     this.paintToken = 0;
     this.width = 700;
     this.shapeSig = '';
-    this.badgeSel = select(BADGE_STATS.map((s) => [s, STAT_LABELS[s] || s]), app.state.badgeStat,
-      (v) => app.set({ badgeStat: v }), { title: 'Statistic shown in each cell\'s badge', 'data-testid': 'badge-stat' });
+    this.badgeSel = select(
+      BADGE_STATS.map((s) => [s, STAT_LABELS[s] || s]),
+      app.state.badgeStat,
+      (v) => app.set({ badgeStat: v }),
+      { title: "Statistic shown in each cell's badge", 'data-testid': 'badge-stat' },
+    );
     this.driftBox = el('input', { type: 'checkbox', 'data-testid': 'color-by-drift' });
     this.driftBox.addEventListener('change', () => app.set({ colorByDrift: this.driftBox.checked }));
-    this.contrastSel = select([['sqrt', 'contrast: sqrt'], ['linear', 'contrast: linear'], ['log', 'contrast: log']],
-      app.state.contrast, (v) => app.set({ contrast: v }), { title: 'Colour scale of the heatmaps' });
+    this.contrastSel = select(
+      [
+        ['sqrt', 'contrast: sqrt'],
+        ['linear', 'contrast: linear'],
+        ['log', 'contrast: log'],
+      ],
+      app.state.contrast,
+      (v) => app.set({ contrast: v }),
+      { title: 'Colour scale of the heatmaps' },
+    );
     this.legend = el('span', { class: 'tba-legend' });
     this.panelsEl = el('div', { class: 'tba-panels' });
     this.typesEl = el('div', { class: 'tba-types', 'data-testid': 'head-types' });
-    this.el = el('section', { class: 'tba-card tba-model', 'data-testid': 'model-view' },
-      el('div', { class: 'tba-card-head' },
+    this.el = el(
+      'section',
+      { class: 'tba-card tba-model', 'data-testid': 'model-view' },
+      el(
+        'div',
+        { class: 'tba-card-head' },
         el('span', { class: 'tba-card-title' }, 'Model view'),
         el('span', { class: 'tba-sub' }, 'layers \u00d7 heads \u00b7 click a head'),
         el('span', { class: 'tba-spacer' }),
         el('label', { class: 'tba-field' }, 'badge', this.badgeSel),
-        el('label', { class: 'tba-check', title: 'Colour each head by how much it changed since the first snapshot' }, this.driftBox, 'colour by drift'),
+        el(
+          'label',
+          { class: 'tba-check', title: 'Colour each head by how much it changed since the first snapshot' },
+          this.driftBox,
+          'colour by drift',
+        ),
         this.contrastSel,
-        this.legend),
+        this.legend,
+      ),
       this.panelsEl,
-      this.typesEl);
+      this.typesEl,
+    );
     onWidth(this.panelsEl, (w) => {
       this.width = w;
       this.relayout();
@@ -62,10 +92,19 @@ export class ModelView {
   update(state, changed) {
     const shapeKeys = ['run', 'compareRun', 'probe', 'kind', 'index'];
     if (shapeKeys.some((k) => changed.has(k))) this.rebuildIfShapeChanged();
-    if (['step', 'diffMode', 'diffRef', 'contrast', 'run', 'compareRun', 'probe', 'kind', 'index'].some((k) => changed.has(k))) {
+    if (
+      ['step', 'diffMode', 'diffRef', 'contrast', 'run', 'compareRun', 'probe', 'kind', 'index'].some((k) =>
+        changed.has(k),
+      )
+    ) {
       this.paint();
     }
-    if (['stats', 'compareStats', 'badgeStat', 'colorByDrift', 'step', 'layer', 'head', 'heads'].some((k) => changed.has(k)) || shapeKeys.some((k) => changed.has(k))) {
+    if (
+      ['stats', 'compareStats', 'badgeStat', 'colorByDrift', 'step', 'layer', 'head', 'heads'].some((k) =>
+        changed.has(k),
+      ) ||
+      shapeKeys.some((k) => changed.has(k))
+    ) {
       this.decorate();
     }
     if (changed.has('colorByDrift')) this.driftBox.checked = !!state.colorByDrift;
@@ -78,14 +117,20 @@ export class ModelView {
     clear(this.legend).append(
       s.diffMode ? '\u2212' : '0',
       legendCanvas(s.diffMode ? 'diverging' : 'sequential', s.contrast),
-      s.diffMode ? `+  (vs step ${this.app.diffRefStep() ?? '–'})` : '1'
+      s.diffMode ? `+  (vs step ${this.app.diffRefStep() ?? '–'})` : '1',
     );
   }
 
   rebuildIfShapeChanged() {
     const k = this.app.kindInfo();
     const specs = this.panelSpecs();
-    const sig = JSON.stringify([specs.map((p) => p.run), k?.layers, k?.heads, this.app.state.probe, this.app.state.kind]);
+    const sig = JSON.stringify([
+      specs.map((p) => p.run),
+      k?.layers,
+      k?.heads,
+      this.app.state.probe,
+      this.app.state.kind,
+    ]);
     if (sig === this.shapeSig) return;
     this.shapeSig = sig;
     clear(this.panelsEl);
@@ -112,10 +157,21 @@ export class ModelView {
         const canvas = el('canvas', { width: 1, height: 1, 'data-layer': l, 'data-head': h });
         const badge = el('span', { class: 'tba-badge' });
         const type = el('span', { class: 'tba-type' });
-        const cell = el('div', {
-          class: 'tba-cell', 'data-testid': 'cell', 'data-layer': l, 'data-head': h, role: 'button', tabindex: '-1',
-          onclick: (e) => this.app.selectHead(l, h, { add: e.shiftKey || e.metaKey || e.ctrlKey }),
-        }, canvas, type, badge);
+        const cell = el(
+          'div',
+          {
+            class: 'tba-cell',
+            'data-testid': 'cell',
+            'data-layer': l,
+            'data-head': h,
+            role: 'button',
+            tabindex: '-1',
+            onclick: (e) => this.app.selectHead(l, h, { add: e.shiftKey || e.metaKey || e.ctrlKey }),
+          },
+          canvas,
+          type,
+          badge,
+        );
         cells.push({ layer: l, head: h, cell, canvas, badge, type });
         grid.appendChild(cell);
       }
@@ -123,8 +179,17 @@ export class ModelView {
     const errorEl = el('div', { class: 'tba-panel-error', 'data-testid': 'grid-error', role: 'alert', hidden: true });
     const body = el('div', { class: 'tba-panel-body' }, grid, errorEl);
     return {
-      spec, el: el('div', { class: 'tba-panel', 'data-testid': 'panel', 'data-run': spec.run }, title, body),
-      title, grid, errorEl, cells, layers, heads, step: null, slot: new SnapshotSlot(), paintSig: '',
+      spec,
+      el: el('div', { class: 'tba-panel', 'data-testid': 'panel', 'data-run': spec.run }, title, body),
+      title,
+      grid,
+      errorEl,
+      cells,
+      layers,
+      heads,
+      step: null,
+      slot: new SnapshotSlot(),
+      paintSig: '',
     };
   }
 
@@ -133,7 +198,14 @@ export class ModelView {
     const n = this.panels.length;
     const w = Math.max(200, (this.width - 16 * (n - 1)) / n);
     for (const p of this.panels) {
-      const lay = gridLayout({ layers: p.layers, heads: p.heads, width: w, minCell: 22, maxCell: 150, gap: p.heads > 12 ? 2 : 3 });
+      const lay = gridLayout({
+        layers: p.layers,
+        heads: p.heads,
+        width: w,
+        minCell: 22,
+        maxCell: 150,
+        gap: p.heads > 12 ? 2 : 3,
+      });
       p.layout = lay;
       p.grid.style.gridTemplateColumns = `${lay.labelW}px repeat(${p.heads}, ${lay.cell}px)`;
       p.grid.style.gridTemplateRows = `16px repeat(${p.layers}, ${lay.cell}px)`;
@@ -171,16 +243,20 @@ export class ModelView {
 
   loadPair(w) {
     const sel = { run: w.run, probe: w.probe, kind: w.kind };
-    return Promise.all([this.app.data.snapshot(sel, w.step), w.ref === null ? null : this.app.data.snapshot(sel, w.ref)])
-      .then(([snap, ref]) => ({ snap, ref }));
+    return Promise.all([
+      this.app.data.snapshot(sel, w.step),
+      w.ref === null ? null : this.app.data.snapshot(sel, w.ref),
+    ]).then(([snap, ref]) => ({ snap, ref }));
   }
 
   setTitle(panel, view) {
     const s = this.app.state;
     const parts = [el('b', {}, panel.spec.run), `step ${panel.step ?? '\u2013'}`];
-    if (panel.spec.run !== s.run && panel.step !== s.step && panel.step !== null) parts.push(el('span', {}, '(nearest logged)'));
+    if (panel.spec.run !== s.run && panel.step !== s.step && panel.step !== null)
+      parts.push(el('span', {}, '(nearest logged)'));
     if (view.state === 'loading') parts.push(el('span', { class: 'tba-loading' }, 'loading\u2026'));
-    if (view.state === 'stale') parts.push(el('span', { class: 'tba-loading' }, `loading\u2026 (showing step ${view.step})`));
+    if (view.state === 'stale')
+      parts.push(el('span', { class: 'tba-loading' }, `loading\u2026 (showing step ${view.step})`));
     if (view.state === 'error') parts.push(el('span', { class: 'tba-message error' }, 'could not load'));
     clear(panel.title).append(...parts);
   }
@@ -198,7 +274,11 @@ export class ModelView {
     panel.grid.classList.toggle('stale', view.state === 'stale');
     if (view.state === 'error') {
       const t = failureText(w, view.error);
-      clear(panel.errorEl).append(el('b', {}, t.title), el('div', {}, t.reason), el('div', { class: 'tba-hint' }, t.hint));
+      clear(panel.errorEl).append(
+        el('b', {}, t.title),
+        el('div', {}, t.reason),
+        el('div', { class: 'tba-hint' }, t.hint),
+      );
       panel.errorEl.hidden = false;
     } else {
       panel.errorEl.hidden = true;
@@ -279,7 +359,13 @@ export class ModelView {
     const ms = performance.now() - t0;
     if (failed.length) {
       const f = failed[0];
-      this.app.gridFailed({ step: s.step, run: f.run, panelStep: f.step, error: String(f.error?.message || f.error), failed: failed.length });
+      this.app.gridFailed({
+        step: s.step,
+        run: f.run,
+        panelStep: f.step,
+        error: String(f.error?.message || f.error),
+        failed: failed.length,
+      });
     } else {
       this.app.gridPainted({ step: s.step, cells: painted, ms });
     }
@@ -297,10 +383,13 @@ export class ModelView {
         const v = stats ? statAt(stats, s.badgeStat, si, c.layer, c.head) : NaN;
         c.badge.textContent = formatStat(v);
         const types = stats ? headTypes(stats, c.layer, c.head) : [];
-        const formed = types.filter((t) => step === null || t.formed_step === undefined || t.formed_step === null || t.formed_step <= step);
+        const formed = types.filter(
+          (t) => step === null || t.formed_step === undefined || t.formed_step === null || t.formed_step <= step,
+        );
         c.type.textContent = formed.map((t) => typeLabel(t.type)).join(', ');
         let tip = `layer ${c.layer}, head ${c.head}\n${STAT_LABELS[s.badgeStat] || s.badgeStat}: ${formatStat(v)}`;
-        for (const t of types) tip += `\n${typeLabel(t.type)} (score ${formatStat(t.score)}), formed at step ${t.formed_step ?? '?'}`;
+        for (const t of types)
+          tip += `\n${typeLabel(t.type)} (score ${formatStat(t.score)}), formed at step ${t.formed_step ?? '?'}`;
         c.cell.title = tip;
         if (s.colorByDrift && stats) {
           const d = statAt(stats, 'drift', si, c.layer, c.head);
@@ -326,10 +415,17 @@ export class ModelView {
     const sorted = types.slice().sort((a, b) => (a.formed_step ?? 1e18) - (b.formed_step ?? 1e18));
     this.typesEl.appendChild(el('span', {}, 'Head types (formed at step): '));
     for (const t of sorted.slice(0, 60)) {
-      this.typesEl.appendChild(el('span', {
-        class: 't', title: `score ${formatStat(t.score)}`,
-        onclick: () => this.app.selectHead(t.layer, t.head),
-      }, `L${t.layer}H${t.head} ${typeLabel(t.type)} @${formatStep(t.formed_step)}`));
+      this.typesEl.appendChild(
+        el(
+          'span',
+          {
+            class: 't',
+            title: `score ${formatStat(t.score)}`,
+            onclick: () => this.app.selectHead(t.layer, t.head),
+          },
+          `L${t.layer}H${t.head} ${typeLabel(t.type)} @${formatStep(t.formed_step)}`,
+        ),
+      );
     }
     if (sorted.length > 60) this.typesEl.appendChild(el('span', {}, `\u2026 and ${sorted.length - 60} more`));
   }

@@ -3,7 +3,12 @@
 import { el, select, setOptions } from '../dom.js';
 import { findRun, findProbe, comparableRuns } from '../model.js';
 
-const KIND_LABELS = { self: 'self-attention', encoder: 'encoder self-attention', decoder: 'decoder self-attention', cross: 'cross-attention' };
+const KIND_LABELS = {
+  self: 'self-attention',
+  encoder: 'encoder self-attention',
+  decoder: 'decoder self-attention',
+  cross: 'cross-attention',
+};
 
 export class Pickers {
   constructor(app) {
@@ -11,26 +16,46 @@ export class Pickers {
     this.run = select([], '', (v) => app.selectRun(v), { 'data-testid': 'run-picker', title: 'Run' });
     this.probe = select([], '', (v) => app.set({ probe: v }), { 'data-testid': 'probe-picker', title: 'Probe' });
     this.kind = select([], '', (v) => app.set({ kind: v }), { 'data-testid': 'kind-picker', title: 'Attention kind' });
-    this.compare = select([], '', (v) => app.set({ compareRun: v || null }), { 'data-testid': 'compare-picker', title: 'Show a second run side by side at the same step' });
+    this.compare = select([], '', (v) => app.set({ compareRun: v || null }), {
+      'data-testid': 'compare-picker',
+      title: 'Show a second run side by side at the same step',
+    });
     this.kindField = el('label', { class: 'tba-field' }, 'attention', this.kind);
     this.compareField = el('label', { class: 'tba-field' }, 'compare with', this.compare);
     this.status = el('span', { class: 'tba-status', 'data-testid': 'status' });
-    this.el = el('header', { class: 'tba-header' },
+    this.el = el(
+      'header',
+      { class: 'tba-header' },
       el('span', { class: 'tba-title' }, 'Attention'),
       el('label', { class: 'tba-field' }, 'run', this.run),
       el('label', { class: 'tba-field' }, 'probe', this.probe),
-      this.kindField, this.compareField, this.status);
+      this.kindField,
+      this.compareField,
+      this.status,
+    );
   }
 
   update(state, changed) {
     if (!['index', 'run', 'probe', 'kind', 'compareRun'].some((k) => changed.has(k))) return;
     const idx = state.index;
-    setOptions(this.run, (idx?.runs || []).map((r) => [r.run, r.run]), state.run);
+    setOptions(
+      this.run,
+      (idx?.runs || []).map((r) => [r.run, r.run]),
+      state.run,
+    );
     const run = findRun(idx, state.run);
-    setOptions(this.probe, (run?.probes || []).map((p) => [p.name, p.name]), state.probe);
+    setOptions(
+      this.probe,
+      (run?.probes || []).map((p) => [p.name, p.name]),
+      state.probe,
+    );
     const probe = findProbe(run, state.probe);
     const kinds = probe?.kinds || [];
-    setOptions(this.kind, kinds.map((k) => [k.kind, KIND_LABELS[k.kind] || k.kind]), state.kind);
+    setOptions(
+      this.kind,
+      kinds.map((k) => [k.kind, KIND_LABELS[k.kind] || k.kind]),
+      state.kind,
+    );
     this.kindField.style.display = kinds.length > 1 ? '' : 'none';
     const others = comparableRuns(idx, state.run, state.probe, state.kind);
     setOptions(this.compare, [['', 'none'], ...others.map((r) => [r, r])], state.compareRun || '');

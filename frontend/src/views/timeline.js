@@ -23,23 +23,41 @@ export class Timeline {
     this.u = null;
     this.sig = '';
     this.width = 800;
-    this.playBtn = el('button', { title: 'Play / pause (space)', 'aria-pressed': 'false', onclick: () => app.togglePlay() }, '\u25b6 Play');
+    this.playBtn = el(
+      'button',
+      { title: 'Play / pause (space)', 'aria-pressed': 'false', onclick: () => app.togglePlay() },
+      '\u25b6 Play',
+    );
     this.prevBtn = el('button', { title: 'Previous snapshot (\u2190)', onclick: () => app.stepBy(-1) }, '\u2190');
     this.nextBtn = el('button', { title: 'Next snapshot (\u2192)', onclick: () => app.stepBy(1) }, '\u2192');
     this.stepLabel = el('span', { class: 'tba-step-label' });
-    this.addTag = select([], '', (v) => {
-      if (v) app.set({ extraTags: [...app.state.extraTags, v] });
-    }, { title: 'Add a scalar of this run to the chart' });
+    this.addTag = select(
+      [],
+      '',
+      (v) => {
+        if (v) app.set({ extraTags: [...app.state.extraTags, v] });
+      },
+      { title: 'Add a scalar of this run to the chart' },
+    );
     this.chips = el('span', { class: 'tba-timeline-controls' });
     this.note = el('span', { class: 'tba-sub' });
     this.chartEl = el('div', { class: 'tba-chart', 'data-testid': 'timeline-chart' });
     this.el = el(
       'section',
       { class: 'tba-card tba-timeline', 'data-testid': 'timeline' },
-      el('div', { class: 'tba-card-head tba-timeline-controls' },
-        this.playBtn, this.prevBtn, this.nextBtn, this.stepLabel,
-        el('span', { class: 'tba-spacer' }), this.chips, this.addTag, this.note),
-      this.chartEl
+      el(
+        'div',
+        { class: 'tba-card-head tba-timeline-controls' },
+        this.playBtn,
+        this.prevBtn,
+        this.nextBtn,
+        this.stepLabel,
+        el('span', { class: 'tba-spacer' }),
+        this.chips,
+        this.addTag,
+        this.note,
+      ),
+      this.chartEl,
     );
     onWidth(this.chartEl, (w) => {
       this.width = w;
@@ -64,12 +82,19 @@ export class Timeline {
       this.playBtn.textContent = state.playing ? '\u23f8 Pause' : '\u25b6 Play';
       this.playBtn.setAttribute('aria-pressed', String(!!state.playing));
     }
-    if (changed.has('step') || changed.has('kind') || changed.has('index') || changed.has('run') || changed.has('probe')) {
+    if (
+      changed.has('step') ||
+      changed.has('kind') ||
+      changed.has('index') ||
+      changed.has('run') ||
+      changed.has('probe')
+    ) {
       const steps = this.app.steps();
       const i = steps.indexOf(state.step);
       clear(this.stepLabel).append(
-        'step ', el('b', { 'data-testid': 'step-value' }, state.step ?? '–'),
-        el('span', { class: 'tba-sub' }, steps.length ? `  snapshot ${i + 1}/${steps.length}` : '  no snapshots')
+        'step ',
+        el('b', { 'data-testid': 'step-value' }, state.step ?? '–'),
+        el('span', { class: 'tba-sub' }, steps.length ? `  snapshot ${i + 1}/${steps.length}` : '  no snapshots'),
       );
     }
     if (['scalars', 'extraTags', 'index', 'run', 'probe', 'kind'].some((k) => changed.has(k))) this.rebuild();
@@ -80,12 +105,30 @@ export class Timeline {
     const { base, extra, all } = this.shownTags();
     const tags = this.app.state.scalars?.tags || {};
     // pickers
-    setOptions(this.addTag, [['', '+ scalar\u2026'], ...all.filter((t) => !base.includes(t) && !extra.includes(t)).map((t) => [t, t])], '');
+    setOptions(
+      this.addTag,
+      [['', '+ scalar\u2026'], ...all.filter((t) => !base.includes(t) && !extra.includes(t)).map((t) => [t, t])],
+      '',
+    );
     this.addTag.style.display = all.length > base.length + extra.length ? '' : 'none';
     clear(this.chips);
     for (const t of extra) {
-      this.chips.appendChild(el('span', { class: 'tba-chip' }, t,
-        el('button', { title: `Remove ${t}`, 'aria-label': `Remove ${t}`, onclick: () => this.app.set({ extraTags: this.app.state.extraTags.filter((x) => x !== t) }) }, '\u00d7')));
+      this.chips.appendChild(
+        el(
+          'span',
+          { class: 'tba-chip' },
+          t,
+          el(
+            'button',
+            {
+              title: `Remove ${t}`,
+              'aria-label': `Remove ${t}`,
+              onclick: () => this.app.set({ extraTags: this.app.state.extraTags.filter((x) => x !== t) }),
+            },
+            '\u00d7',
+          ),
+        ),
+      );
     }
     const shown = [...base, ...extra];
     this.note.textContent = this.app.state.scalars && shown.length === 0 ? 'no scalars logged for this run' : '';
@@ -114,8 +157,13 @@ export class Timeline {
     const opts = {
       width: this.width,
       height: this.height(),
-      plugins: [stepCursorPlugin({ getStep: () => this.app.state.step, getSnapshotSteps: () => this.app.steps(),
-        getMarks: () => timelineMarks(this.app.state.scalars) })],
+      plugins: [
+        stepCursorPlugin({
+          getStep: () => this.app.state.step,
+          getSnapshotSteps: () => this.app.steps(),
+          getMarks: () => timelineMarks(this.app.state.scalars),
+        }),
+      ],
       scales: {
         x: { time: false, range: () => this.app.xRange() },
         y: { auto: true },
