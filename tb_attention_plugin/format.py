@@ -7,17 +7,17 @@ Specification: docs/format.md. In short, per probe and attention kind there are 
 - `attention_stats/<probe>/<kind>`: a float16 tensor [stats, layers, heads] of per-head statistics.
 The first value of each tag in each event file carries the JSON plugin metadata describing the probe
 (tokens, segments, special tokens, layers, heads...).
+
+Over 300 lines by design: this is the one home of the format (with docs/format.md), so that the
+writer, `read_run` and the plugin cannot drift apart. It is import-light: numpy, zstandard and
+TensorBoard's protos are imported inside the functions that encode or decode, so that the TensorBoard
+entry point (plugin_entry.py) can take PLUGIN_NAME from here without loading them at start-up.
 """
 
 import json
 import struct
 import threading
 import zlib
-
-import numpy as np
-import zstandard
-
-from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
 PLUGIN_NAME = "attention"
 FORMAT_VERSION = 1
@@ -55,6 +55,8 @@ _codecs = threading.local()  # zstd (de)compressor objects must never be shared 
 
 def _compressor():
     if not hasattr(_codecs, "compressor"):
+        import zstandard
+
         # with its checksum, a frame with flipped bytes fails to decode instead of decoding wrongly
         _codecs.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
     return _codecs.compressor
@@ -62,6 +64,8 @@ def _compressor():
 
 def _decompressor():
     if not hasattr(_codecs, "decompressor"):
+        import zstandard
+
         _codecs.decompressor = zstandard.ZstdDecompressor()
     return _codecs.decompressor
 
@@ -132,6 +136,8 @@ def probe_metadata(probe_info, kind, *, causal, layers, heads):
 
 
 def _summary_metadata(meta, data_class):
+    from tensorboard.compat.proto import summary_pb2
+
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
             plugin_name=PLUGIN_NAME, content=json.dumps(meta, separators=(",", ":")).encode("utf-8")
@@ -250,6 +256,8 @@ def token_side(meta, side):
 
 def encode_layer(q, reference=None, ref_step=0):
     """uint8 [H, Q, K] -> layer blob; a delta to `reference` (uint8, same shape) when given."""
+    import numpy as np
+
     heads, queries, keys = q.shape
     if reference is None:
         encoding, ref_crc, payload = ENCODING_KEYFRAME, 0, q
@@ -288,6 +296,8 @@ def _decompress(frame, size):
     """The zstd frame of a layer -> exactly `size` bytes, never allocating more: `max_output_size`
     bounds a frame that does not declare its content size, and is ignored by zstandard when the
     frame does, so a declared size other than `size` is rejected before decompressing."""
+    import zstandard
+
     try:
         declared = zstandard.frame_content_size(frame)
     except zstandard.ZstdError:
@@ -307,6 +317,8 @@ def decode_layer(blob, reference=None, expected=None):
     """Layer blob -> uint8 [H, Q, K]. A delta blob needs its reference step's decoded bytes as
     `reference` (decode_layer_at follows a whole chain). `expected`: see layer_blob_info; readers
     pass `layer_shape(meta)`, so no blob makes them allocate more than the metadata says."""
+    import numpy as np
+
     encoding, ref_step, ref_crc, shape = layer_blob_info(blob, expected)
     raw = _decompress(blob[_LAYER_HEADER.size :], shape[0] * shape[1] * shape[2])
     q = np.frombuffer(raw, dtype=np.uint8).reshape(shape)
@@ -372,6 +384,8 @@ def snapshot_value(meta, step, layer_blobs, queries, keys, *, with_metadata=True
 
     Metadata goes on the first value of a tag in each file (TensorBoard keeps only the first anyway).
     """
+    from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+
     blobs = [encode_snapshot_header(step, len(layer_blobs), meta["heads"], queries, keys)] + list(layer_blobs)
     tensor = tensor_pb2.TensorProto(
         dtype=types_pb2.DT_STRING,
@@ -390,6 +404,9 @@ def snapshot_value(meta, step, layer_blobs, queries, keys, *, with_metadata=True
 def stats_value(meta, stats, *, with_metadata=True):
     """Summary.Value of a float16 tensor [len(STAT_NAMES), layers, heads] (statistics lie in [0, 1]:
     half precision keeps ~3 significant digits in half float32's bytes)."""
+    import numpy as np
+    from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+
     arr = np.ascontiguousarray(stats, dtype="<f2")
     if arr.shape != (len(STAT_NAMES), meta["layers"], meta["heads"]):
         raise ValueError(f"stats must have shape {(len(STAT_NAMES), meta['layers'], meta['heads'])}, got {arr.shape}")
@@ -409,6 +426,8 @@ def stats_value(meta, stats, *, with_metadata=True):
 def decode_stats(array, meta):
     """A decoded stats tensor (any float dtype; raw bytes are read as float32) -> float32
     [len(meta['stats']), layers, heads]."""
+    import numpy as np
+
     names = meta.get("stats", STAT_NAMES)
     shape = (len(names), int(meta["layers"]), int(meta["heads"]))
     arr = np.frombuffer(array, dtype="<f4") if isinstance(array, (bytes, bytearray)) else np.asarray(array)

@@ -1,16 +1,17 @@
 """TensorBoard entry point (`tensorboard_plugins` group): a loader that is always safe to import.
 
 TensorBoard imports every entry point at start-up and an ImportError there stops it, so this module
-imports nothing but TensorBoard's own base classes; the real plugin (numpy, the format) is imported
-inside `load`, where TensorBoard logs a failure and carries on without the tab. Never torch or
-transformers: the TensorBoard side only reads logs.
+imports nothing but TensorBoard's own base classes and the format's names (format.py imports numpy,
+zstandard and protos only inside its codec functions); the real plugin (numpy) is imported inside
+`load`, where TensorBoard logs a failure and carries on without the tab. Never torch or transformers:
+the TensorBoard side only reads logs.
 """
 
 import logging
 
 from tensorboard.plugins import base_plugin
 
-PLUGIN_NAME = "attention"  # == format.PLUGIN_NAME; duplicated so that this module stays import-light
+from .format import PLUGIN_NAME  # format.py imports numpy, zstandard and protos only where it codes
 
 logger = logging.getLogger(__name__)
 

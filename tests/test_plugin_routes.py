@@ -277,6 +277,21 @@ def test_plugin_side_never_imports_torch_or_transformers():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_entry_point_takes_the_format_names_without_numpy_or_zstandard():
+    """TensorBoard imports the entry point at start-up: it reads PLUGIN_NAME from format.py (the one
+    home of the format), which imports numpy, zstandard and protos only where it encodes or decodes."""
+    code = (
+        "import sys; import tb_attention_plugin.plugin_entry as e; from tb_attention_plugin import format as f; "
+        "e.AttentionLoader().fix_flags(type('F', (), {'samples_per_plugin': {}, 'reload_multifile': None})()); "
+        "assert e.PLUGIN_NAME == f.PLUGIN_NAME == 'attention'; "
+        "bad = [m for m in ('numpy', 'zstandard', 'torch', 'transformers') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_loader_builds_the_plugin(app):
     from tensorboard.plugins import base_plugin
 
