@@ -18,6 +18,7 @@ import json
 import struct
 import threading
 import zlib
+from typing import NamedTuple
 
 PLUGIN_NAME = "attention"
 FORMAT_VERSION = 1
@@ -269,8 +270,17 @@ def encode_layer(q, reference=None, ref_step=0):
     return header + _compressor().compress(np.ascontiguousarray(payload).tobytes())
 
 
+class LayerInfo(NamedTuple):
+    """What a layer blob's header says (`layer_blob_info`)."""
+
+    encoding: int  # ENCODING_KEYFRAME or ENCODING_DELTA
+    ref_step: int  # the step a delta refers to (0 for a keyframe)
+    ref_crc: int  # CRC32 of the reference layer's bytes (0 for a keyframe)
+    shape: tuple  # (heads, query, key)
+
+
 def layer_blob_info(blob, expected=None):
-    """(encoding, ref_step, ref_crc, (H, Q, K)) of a layer blob, without decompressing it.
+    """LayerInfo(encoding, ref_step, ref_crc, (H, Q, K)) of a layer blob, without decompressing it.
 
     expected: the (H, Q, K) the probe's metadata says (`layer_shape(meta)`); a blob whose header
     disagrees is rejected here, before anything is allocated. Without it only the format's limits
@@ -289,7 +299,7 @@ def layer_blob_info(blob, expected=None):
             )
     elif not h or not qn or not kn or h * qn * kn > MAX_LAYER_WEIGHTS:
         raise FormatError("attention layer blob claims %dx%dx%d weights" % shape)
-    return encoding, ref_step, ref_crc, shape
+    return LayerInfo(encoding, ref_step, ref_crc, shape)
 
 
 def _decompress(frame, size):
@@ -329,6 +339,66 @@ def decode_layer(blob, reference=None, expected=None):
     return q + reference
 
 
+class Link(NamedTuple):
+    """One blob of a delta chain: the step it is logged at, its bytes, what its header says."""
+
+    step: int
+    blob: bytes
+    info: LayerInfo
+
+
+class Chain(NamedTuple):
+    """What one layer at a step decodes from (`walk_chain`): `links`, newest first, back to a keyframe
+    or to the layer after `base`, a layer already decoded at `base_step` (None, None: a keyframe)."""
+
+    links: list
+    base: object
+    base_step: object
+
+
+def walk_chain(step, blob_of, decoded_of=None, expected=None, label=""):
+    """Follow one layer's delta chain back from `step`: the one walk of the writer's chains, used by
+    `read_run` (decode_layer_at) and the plugin (plugin_snapshot.py).
+
+    blob_of(step) -> that layer's blob at a step; it raises FormatError (with the reader's own words)
+    when the step is not at hand. decoded_of(step) -> the layer already decoded at a step, or None:
+    the walk stops there. `expected`: the (H, Q, K) of the probe's metadata (layer_shape), checked
+    on every blob's header before anything is decompressed; `label` prefixes that check's errors.
+    A chain longer than MAX_CHAIN blobs, or a delta that does not refer to an earlier step, is a
+    FormatError. Decode the result with `decode_chain`."""
+    links, current = [], step
+    while True:
+        base = None if decoded_of is None else decoded_of(current)
+        if base is not None:
+            return Chain(links, base, current)
+        blob = blob_of(current)
+        try:
+            info = layer_blob_info(blob, expected)
+        except FormatError as e:
+            raise FormatError(f"{label}{e}") from None
+        links.append(Link(current, blob, info))
+        if info.encoding == ENCODING_KEYFRAME:
+            return Chain(links, None, None)
+        if info.ref_step >= current or len(links) >= MAX_CHAIN:
+            raise FormatError(
+                f"snapshot at step {current} refers to step {info.ref_step}: not an earlier step within "
+                f"{MAX_CHAIN} blobs"
+            )
+        current = info.ref_step
+
+
+def decode_chain(chain, expected=None, keep=None):
+    """Decode a `walk_chain` result forward -> uint8 [H, Q, K] at the chain's first step; keep(step,
+    layer) is called with every layer decoded on the way (a cache). Each delta checks the CRC of its
+    reference: a reference overwritten by another record is a FormatError, never a wrong layer."""
+    layer = chain.base
+    for link in reversed(chain.links):
+        layer = decode_layer(link.blob, None if link.info.encoding == ENCODING_KEYFRAME else layer, expected)
+        if keep is not None:
+            keep(link.step, layer)
+    return layer
+
+
 def decode_layer_at(step, layer_blob_of, decoded=None, expected=None):
     """Decode one layer at `step`, following its delta chain back to the keyframe.
 
@@ -337,24 +407,15 @@ def decode_layer_at(step, layer_blob_of, decoded=None, expected=None):
     `expected`: the (H, Q, K) of the probe's metadata (layer_shape), checked on every blob.
     """
     decoded = {} if decoded is None else decoded
-    chain, current = [], step
-    while current not in decoded:
-        blob = layer_blob_of(current)
+
+    def blob_of(at):
+        blob = layer_blob_of(at)
         if blob is None:
-            raise FormatError(f"reference snapshot at step {current} is missing")
-        encoding, ref_step, _, _ = layer_blob_info(blob, expected)
-        chain.append((current, blob, encoding))
-        if encoding == ENCODING_KEYFRAME:
-            break
-        if ref_step >= current or len(chain) >= MAX_CHAIN:
-            raise FormatError(
-                f"snapshot at step {current} refers to step {ref_step}: not an earlier step within {MAX_CHAIN} blobs"
-            )
-        current = ref_step
-    for at, blob, encoding in reversed(chain):
-        ref = None if encoding == ENCODING_KEYFRAME else decoded[layer_blob_info(blob)[1]]
-        decoded[at] = decode_layer(blob, ref, expected)
-    return decoded[step]
+            raise FormatError(f"reference snapshot at step {at} is missing")
+        return blob
+
+    chain = walk_chain(step, blob_of, decoded.get, expected)
+    return decode_chain(chain, expected, decoded.__setitem__)
 
 
 def encode_snapshot_header(step, layers, heads, queries, keys):

@@ -22,7 +22,6 @@ from .plugin_cache import LRUCache
 from .plugin_prefetch import blob_cache
 
 CHAIN_GUESS = fmt.MAX_CHAIN  # blobs fetched ahead per layer when nothing is known
-MAX_CHAIN_WALK = fmt.MAX_CHAIN  # the writer never chains more: a longer chain is corrupt
 
 
 class BlobKeyRefused(Exception):
@@ -130,47 +129,42 @@ class SnapshotReader:
         return [self._decode(ctx, series, step, l, shape, fetched) for l in layer_ids]
 
     def _decode(self, ctx, series, step, layer, shape, fetched, retry=True):
-        """Walk the chain back to a keyframe or a decoded layer, then decode forward."""
-        chain, current = [], step
-        reference = None
-        while True:
-            entry = self._entry(series, current, layer)
+        """Walk the chain back to a keyframe or a decoded layer (format.walk_chain), then decode
+        forward; once more from the data provider when a cached reference turns out stale."""
+
+        def entry_of(at):
+            entry = self._entry(series, at, layer)
             if entry is None:
                 raise fmt.FormatError(
-                    f"its reference snapshot at step {current} is not loaded (with "
+                    f"its reference snapshot at step {at} is not loaded (with "
                     f"--samples_per_plugin attention=K, use 0 to keep every step)"
                 )
-            reference = self.decoded.get(entry)
-            if reference is not None and reference.shape == tuple(shape):
-                break
-            reference = None
-            blob = self._fetch(ctx, [entry], fetched)[entry].result()
-            try:
-                encoding, ref_step, _, _ = fmt.layer_blob_info(blob, shape)
-            except fmt.FormatError as e:
-                raise fmt.FormatError(f"layer {layer}: {e}") from None
-            self._info.put(entry, (encoding, ref_step))
-            chain.append((entry, blob, encoding))
-            if encoding == fmt.ENCODING_KEYFRAME:
-                break
-            if ref_step >= current or len(chain) >= MAX_CHAIN_WALK:
-                raise fmt.FormatError(f"step {current} refers to step {ref_step}, not to an earlier step")
-            current = ref_step
+            return entry
+
+        def decoded_of(at):
+            reference = self.decoded.get(entry_of(at))
+            return reference if reference is not None and reference.shape == tuple(shape) else None
+
+        def blob_of(at):
+            entry = entry_of(at)
+            return self._fetch(ctx, [entry], fetched)[entry].result()
+
+        chain = fmt.walk_chain(step, blob_of, decoded_of, shape, label=f"layer {layer}: ")
+        for link in chain.links:
+            self._info.put(entry_of(link.step), link.info[:2])
         try:
-            for entry, blob, encoding in reversed(chain):
-                reference = fmt.decode_layer(blob, None if encoding == fmt.ENCODING_KEYFRAME else reference, shape)
-                self.decoded.put(entry, reference)
+            return fmt.decode_chain(chain, shape, lambda at, decoded: self.decoded.put(entry_of(at), decoded))
         except fmt.FormatError:
             if not retry:
                 raise
             # A cached reference may be stale (its step was rewritten with the same blob key while
             # the series still lists the old record): forget what this chain used and read it all
             # again from the data provider.
-            for entry in [e for e, *_ in chain] + [self._entry(series, current, layer)]:
-                if entry is not None:
-                    self.decoded.pop(entry)
-                    self.blobs.pop(entry)
-                    self._info.pop(entry)
+            used = [link.step for link in chain.links] + ([] if chain.base_step is None else [chain.base_step])
+            for at in used:
+                entry = entry_of(at)
+                self.decoded.pop(entry)
+                self.blobs.pop(entry)
+                self._info.pop(entry)
             fetched.clear()
             return self._decode(ctx, series, step, layer, shape, fetched, retry=False)
-        return reference
