@@ -118,12 +118,10 @@ export function headColor(head) {
   return HEAD_PALETTE[((head % HEAD_PALETTE.length) + HEAD_PALETTE.length) % HEAD_PALETTE.length];
 }
 
-export function sequentialCss(t, contrast = 'sqrt') {
-  const f = CONTRAST[contrast] || CONTRAST.sqrt;
-  return rgbCss(interpolateStops(SEQ_STOPS, f(t)));
-}
+const LUTS = {};
 
-export function divergingCss(t, contrast = 'sqrt') {
-  const f = CONTRAST[contrast] || CONTRAST.sqrt;
-  return rgbCss(interpolateStops(t < 0 ? DIV_NEG : DIV_POS, f(Math.abs(t))));
+/** The sequential and diverging LUTs of a contrast (built once each). */
+export function lutsFor(contrast) {
+  if (!LUTS[contrast]) LUTS[contrast] = { lut: sequentialLUT(contrast), divLut: divergingLUT(contrast) };
+  return LUTS[contrast];
 }

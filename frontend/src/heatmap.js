@@ -129,8 +129,3 @@ export function paintHeatmap(canvas, src, offset, q, k, { lut, divLut, targetPx 
   }
   ctx.putImageData(img, 0, 0);
 }
-
-export function clearCanvas(canvas) {
-  const ctx = canvas.getContext('2d');
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-}

@@ -17,25 +17,6 @@ export function gridLayout({ layers, heads, width, labelW = 30, gap = 4, minCell
   };
 }
 
-/** The (layer, head) under a point of the grid, or null between cells / outside. */
-export function cellAt(layout, layers, heads, x, y) {
-  const gx = x - layout.labelW;
-  if (gx < 0 || y < 0) return null;
-  const pitch = layout.cell + layout.gap;
-  const head = Math.floor(gx / pitch);
-  const layer = Math.floor(y / pitch);
-  if (head >= heads || layer >= layers) return null;
-  if (gx - head * pitch >= layout.cell || y - layer * pitch >= layout.cell) return null;
-  return { layer, head };
-}
-
-/** Vertical centre of each token row in a column. */
-export function tokenRows(n, rowH, top = 0) {
-  const ys = new Float32Array(n);
-  for (let i = 0; i < n; i++) ys[i] = top + i * rowH + rowH / 2;
-  return ys;
-}
-
 /**
  * The lines worth drawing from a (rows x cols) weight matrix: [row, col, weight] with
  * weight >= minWeight; `onlyRow`/`onlyCol` isolate one token's lines (hover).

@@ -54,18 +54,36 @@ export function mapOffset(snapshot, layer, head) {
 
 // ---- stats ----------------------------------------------------------------------------
 
-export const STAT_LABELS = {
-  entropy: 'entropy (normalized)',
-  first: 'first-token mass',
-  sep: 'separator mass',
-  self: 'self',
-  prev: 'previous token',
-  next: 'next token',
-  max: 'max weight',
-  drift: 'drift since first snapshot',
-  induction: 'induction score',
-  duplicate: 'duplicate token',
+// The statistics' display: ONE table. Which statistics exist comes from the server (the
+// `stats` header of ./stats, docs/http-api.md); a name missing here shows under its own name
+// and, without a colour, only in the badge picker. Curves of the evolution chart: the
+// statistics with a colour, in this table's order.
+export const STATS = {
+  entropy: { label: 'entropy (normalized)', color: '#5f6368' },
+  first: { label: 'first-token mass', color: '#1a73e8' },
+  sep: { label: 'separator mass', color: '#12b5cb' },
+  prev: { label: 'previous token', color: '#d93025' },
+  next: { label: 'next token', color: '#9334e6' },
+  self: { label: 'self', color: '#d01884' },
+  max: { label: 'max weight' },
+  drift: { label: 'drift since first snapshot', color: '#e8710a', width: 2 },
+  induction: { label: 'induction score', color: '#188038', width: 2 },
+  duplicate: { label: 'duplicate token' },
 };
+
+export function statLabel(name) {
+  return Object.hasOwn(STATS, name) ? STATS[name].label : String(name);
+}
+
+/** The statistics the server sent (in its order), or [] before they are loaded. */
+export function statNames(stats) {
+  return stats?.header?.stats ? stats.header.stats.slice() : [];
+}
+
+/** The statistics drawn as curves: those sent that have a colour, in the table's order. */
+export function curveStats(names) {
+  return Object.keys(STATS).filter((n) => STATS[n].color && names.includes(n));
+}
 
 export function statIndex(stats, name) {
   return stats ? stats.header.stats.indexOf(name) : -1;
@@ -125,7 +143,6 @@ export const TYPE_LABELS = {
   separator: '[SEP]/EOS',
   induction: 'induction',
   broad: 'broad',
-  duplicate: 'duplicate-token',
 };
 
 export function typeLabel(type) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gridLayout, cellAt, tokenRows, attentionLines, filmstripCount } from '../src/layout.js';
+import { gridLayout, attentionLines, filmstripCount } from '../src/layout.js';
 
 test('grid cells fill the width and clamp to the limits', () => {
   const l = gridLayout({ layers: 12, heads: 12, width: 30 + 12 * 60 + 11 * 4 });
@@ -9,19 +9,6 @@ test('grid cells fill the width and clamp to the limits', () => {
   assert.equal(l.height, 12 * 60 + 11 * 4);
   assert.equal(gridLayout({ layers: 1, heads: 2, width: 5000 }).cell, 160);
   assert.equal(gridLayout({ layers: 24, heads: 16, width: 200 }).cell, 28);
-});
-
-test('cellAt maps points to (layer, head) and ignores gaps', () => {
-  const l = gridLayout({ layers: 2, heads: 3, width: 30 + 3 * 50 + 2 * 4 });
-  assert.deepEqual(cellAt(l, 2, 3, 30 + 5, 5), { layer: 0, head: 0 });
-  assert.deepEqual(cellAt(l, 2, 3, 30 + 54 + 10, 54 + 49), { layer: 1, head: 1 });
-  assert.equal(cellAt(l, 2, 3, 30 + 51, 5), null, 'in the gap');
-  assert.equal(cellAt(l, 2, 3, 10, 5), null, 'on the labels');
-  assert.equal(cellAt(l, 2, 3, 30 + 3 * 54, 5), null, 'past the last head');
-});
-
-test('token rows are centred', () => {
-  assert.deepEqual([...tokenRows(3, 20, 5)], [15, 35, 55]);
 });
 
 test('attention lines filter small weights and isolate a hovered token', () => {

@@ -3,24 +3,28 @@
 // (a colour per head). Hovering a token isolates its lines. Handles sentence pairs
 // (segments), causal masks and cross attention (decoder queries -> encoder keys).
 
-import { el, clear, select, tokenLabel } from '../dom.js';
+import { el, clear, select, setOptions, tokenLabel } from '../dom.js';
 import { headColor, rgbCss } from '../colorScale.js';
 import { keptIndices, subMatrix } from '../renormalize.js';
 import { attentionLines } from '../layout.js';
 import { mapOffset, kindTokens } from '../model.js';
 import { want, failureText, SnapshotSlot } from '../shown.js';
+import { kindInfo, probeInfo } from '../selection.js';
 
 const ROW_H = 20;
 
+/** Inputs: `data` (DataSource), the actions `set`, `toggleHead`; update(state, changed). */
 export class HeadView {
-  constructor(app) {
-    this.app = app;
+  constructor({ data, set, toggleHead }) {
+    this.data = data;
+    this.toggleHead = toggleHead;
+    this.state = null;
     this.hover = null; // {side: 'q'|'k', index}
     this.slot = new SnapshotSlot();
-    this.layerSel = select([], 0, (v) => app.set({ layer: Number(v) }), { title: 'Layer', 'data-testid': 'hv-layer' });
+    this.layerSel = select([], 0, (v) => set({ layer: Number(v) }), { title: 'Layer', 'data-testid': 'hv-layer' });
     this.headsEl = el('span', { class: 'tba-hv-heads', 'data-testid': 'hv-heads' });
     this.hideBox = el('input', { type: 'checkbox', 'data-testid': 'hide-special' });
-    this.hideBox.addEventListener('change', () => app.set({ hideSpecial: this.hideBox.checked }));
+    this.hideBox.addEventListener('change', () => set({ hideSpecial: this.hideBox.checked }));
     this.title = el('span', { class: 'tba-card-title' }, 'Head view');
     this.status = el('span', { class: 'tba-sub' });
     this.leftHead = el('div', { class: 'tba-hv-colhead left' });
@@ -71,6 +75,7 @@ export class HeadView {
   }
 
   update(state, changed) {
+    this.state = state;
     if (['index', 'run', 'probe', 'kind', 'layer', 'heads', 'head'].some((k) => changed.has(k))) this.renderControls();
     if (['index', 'run', 'probe', 'kind', 'hideSpecial'].some((k) => changed.has(k))) this.renderTokens();
     if (changed.has('hideSpecial')) this.hideBox.checked = !!state.hideSpecial;
@@ -79,11 +84,10 @@ export class HeadView {
   }
 
   renderControls() {
-    const s = this.app.state;
-    const k = this.app.kindInfo();
+    const s = this.state;
+    const k = kindInfo(s);
     if (!k) return;
     const layers = Array.from({ length: k.layers }, (_, i) => [String(i), `L${i}`]);
-    const { setOptions } = this.app.dom;
     setOptions(this.layerSel, layers, String(s.layer));
     clear(this.headsEl);
     for (let h = 0; h < k.heads; h++) {
@@ -96,7 +100,7 @@ export class HeadView {
           title: `Toggle head ${h} (shift-click a grid cell also adds heads)`,
           'data-head': h,
           style: { borderColor: rgbCss(c), background: on ? rgbCss(c, 0.18) : '#fff', fontWeight: on ? '600' : '400' },
-          onclick: () => this.app.toggleHead(h),
+          onclick: () => this.toggleHead(h),
         },
         `H${h}`,
       );
@@ -106,11 +110,11 @@ export class HeadView {
   }
 
   tokensInfo() {
-    const probe = this.app.probeInfo();
-    const k = this.app.kindInfo();
+    const probe = probeInfo(this.state);
+    const k = kindInfo(this.state);
     if (!probe || !k) return null;
     const { query, key } = kindTokens(probe, k);
-    const hide = !!this.app.state.hideSpecial;
+    const hide = !!this.state.hideSpecial;
     const rows = keptIndices(query.tokens.length, query.special, hide);
     const cols = keptIndices(key.tokens.length, key.special, hide);
     return { k, query, key, rows, cols };
@@ -143,7 +147,7 @@ export class HeadView {
     if (k.causal) notes.push('causal: each token attends only to itself and earlier tokens');
     if (cross) notes.push('cross attention: decoder tokens (left) attend to encoder tokens (right)');
     if ((query.segments || []).some((v) => v === 1)) notes.push('shaded tokens: second segment of the sentence pair');
-    if (this.app.state.hideSpecial) notes.push('special tokens hidden, rows renormalized');
+    if (this.state.hideSpecial) notes.push('special tokens hidden, rows renormalized');
     notes.push('hover a token to isolate its lines');
     this.notes.textContent = notes.join(' \u00b7 ');
     this.canvas.style.height = `${Math.max(rows.length, cols.length) * ROW_H}px`;
@@ -158,7 +162,7 @@ export class HeadView {
 
   /** The snapshot the head view shows: this run/probe/kind at this step, one layer. */
   want() {
-    const s = this.app.state;
+    const s = this.state;
     if (!this.tokensInfo()) return null;
     return want({ run: s.run, probe: s.probe, kind: s.kind, step: s.step, layer: s.layer });
   }
@@ -171,20 +175,20 @@ export class HeadView {
       return;
     }
     const sel = { run: w.run, probe: w.probe, kind: w.kind };
-    const cached = this.app.data.cachedLayerSnapshot(sel, w.step, w.layer);
+    const cached = this.data.cachedLayerSnapshot(sel, w.step, w.layer);
     if (cached) {
       this.slot.settle(w, cached);
       this.render();
       return;
     }
-    const done = this.slot.request(w, () => this.app.data.layerSnapshot(sel, w.step, w.layer));
+    const done = this.slot.request(w, () => this.data.layerSnapshot(sel, w.step, w.layer));
     this.render(); // loading (or the previous step, marked stale)
     if (await done) this.render();
   }
 
   /** Lines, status and error from exactly what the current selection resolves to (shown.js). */
   render() {
-    const s = this.app.state;
+    const s = this.state;
     const w = this.want();
     const view = this.slot.shown(w);
     const info = this.tokensInfo();

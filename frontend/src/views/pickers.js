@@ -10,13 +10,13 @@ const KIND_LABELS = {
   cross: 'cross-attention',
 };
 
+/** Inputs: the actions `selectRun`, `set`; update(state, changed), setStatus(text, isError). */
 export class Pickers {
-  constructor(app) {
-    this.app = app;
-    this.run = select([], '', (v) => app.selectRun(v), { 'data-testid': 'run-picker', title: 'Run' });
-    this.probe = select([], '', (v) => app.set({ probe: v }), { 'data-testid': 'probe-picker', title: 'Probe' });
-    this.kind = select([], '', (v) => app.set({ kind: v }), { 'data-testid': 'kind-picker', title: 'Attention kind' });
-    this.compare = select([], '', (v) => app.set({ compareRun: v || null }), {
+  constructor({ selectRun, set }) {
+    this.run = select([], '', (v) => selectRun(v), { 'data-testid': 'run-picker', title: 'Run' });
+    this.probe = select([], '', (v) => set({ probe: v }), { 'data-testid': 'probe-picker', title: 'Probe' });
+    this.kind = select([], '', (v) => set({ kind: v }), { 'data-testid': 'kind-picker', title: 'Attention kind' });
+    this.compare = select([], '', (v) => set({ compareRun: v || null }), {
       'data-testid': 'compare-picker',
       title: 'Show a second run side by side at the same step',
     });

@@ -2,6 +2,8 @@
 // x range and axis widths so both plots line up, the step cursor, the snapshot ticks, and
 // click/drag to choose a step.
 
+import { stepsOf } from '../selection.js';
+
 export const AXIS_LEFT = 58;
 export const AXIS_RIGHT = 58;
 
@@ -132,4 +134,42 @@ export function formatStep(v) {
   if (a >= 1e6) return (v / 1e6).toFixed(a >= 1e7 ? 0 : 1) + 'M';
   if (a >= 1e4) return (v / 1e3).toFixed(a >= 1e5 ? 0 : 1) + 'k';
   return String(Math.round(v));
+}
+
+const DEFAULT_TAGS = ['train/loss', 'eval/loss'];
+
+/** The scalar series the timeline shows without being asked: the losses, else one series. */
+export function defaultTags(tags) {
+  const names = Object.keys(tags || {});
+  const picked = DEFAULT_TAGS.filter((t) => names.includes(t));
+  if (picked.length) return picked;
+  const loss = names.filter((t) => /loss/i.test(t)).slice(0, 2);
+  return loss.length ? loss : names.slice(0, 1);
+}
+
+let xKey = null;
+let xValue = null;
+
+/** The x range shared by the loss timeline and the evolution chart (same state: same array). */
+export function xRange(s) {
+  const key = [s.index, s.scalars, s.run, s.probe, s.kind, s.compareRun, s.extraTags];
+  if (xKey && key.every((v, i) => v === xKey[i])) return xValue;
+  let lo = Infinity;
+  let hi = -Infinity;
+  const take = (arr) => {
+    if (arr && arr.length) {
+      lo = Math.min(lo, arr[0]);
+      hi = Math.max(hi, arr[arr.length - 1]);
+    }
+  };
+  take(stepsOf(s));
+  if (s.compareRun) take(stepsOf(s, s.compareRun));
+  const tags = s.scalars?.tags || {};
+  for (const t of [...defaultTags(tags), ...(s.extraTags || [])]) take(tags[t]?.steps);
+  if (!Number.isFinite(lo)) [lo, hi] = [0, 1];
+  if (hi <= lo) hi = lo + 1;
+  const pad = (hi - lo) * 0.01;
+  xKey = key;
+  xValue = [lo - pad, hi + pad];
+  return xValue;
 }

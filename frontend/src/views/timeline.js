@@ -4,38 +4,42 @@
 import uPlot from 'uplot';
 import { el, select, setOptions, clear } from '../dom.js';
 import { timelineMarks } from '../marks.js';
-import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, attachStepDrag, onWidth, STEP_AXIS } from './stepChart.js';
+import { stepsOf } from '../selection.js';
+import {
+  AXIS_LEFT,
+  AXIS_RIGHT,
+  stepCursorPlugin,
+  attachStepDrag,
+  onWidth,
+  STEP_AXIS,
+  defaultTags,
+  xRange,
+} from './stepChart.js';
 
-const DEFAULT_TAGS = ['train/loss', 'eval/loss'];
 const COLORS = ['#1a73e8', '#d93025', '#188038', '#9334e6', '#e37400', '#12b5cb', '#5f6368'];
 
-export function defaultTags(tags) {
-  const names = Object.keys(tags || {});
-  const picked = DEFAULT_TAGS.filter((t) => names.includes(t));
-  if (picked.length) return picked;
-  const loss = names.filter((t) => /loss/i.test(t)).slice(0, 2);
-  return loss.length ? loss : names.slice(0, 1);
-}
-
+/** Inputs: the actions `togglePlay`, `stepBy`, `setStep`, `set`; update(state, changed). */
 export class Timeline {
-  constructor(app) {
-    this.app = app;
+  constructor({ togglePlay, stepBy, setStep, set }) {
+    this.setStep = setStep;
+    this.set = set;
+    this.state = null;
     this.u = null;
     this.sig = '';
     this.width = 800;
     this.playBtn = el(
       'button',
-      { title: 'Play / pause (space)', 'aria-pressed': 'false', onclick: () => app.togglePlay() },
+      { title: 'Play / pause (space)', 'aria-pressed': 'false', onclick: () => togglePlay() },
       '\u25b6 Play',
     );
-    this.prevBtn = el('button', { title: 'Previous snapshot (\u2190)', onclick: () => app.stepBy(-1) }, '\u2190');
-    this.nextBtn = el('button', { title: 'Next snapshot (\u2192)', onclick: () => app.stepBy(1) }, '\u2192');
+    this.prevBtn = el('button', { title: 'Previous snapshot (\u2190)', onclick: () => stepBy(-1) }, '\u2190');
+    this.nextBtn = el('button', { title: 'Next snapshot (\u2192)', onclick: () => stepBy(1) }, '\u2192');
     this.stepLabel = el('span', { class: 'tba-step-label' });
     this.addTag = select(
       [],
       '',
       (v) => {
-        if (v) app.set({ extraTags: [...app.state.extraTags, v] });
+        if (v) set((s) => ({ extraTags: [...s.extraTags, v] }));
       },
       { title: 'Add a scalar of this run to the chart' },
     );
@@ -71,13 +75,14 @@ export class Timeline {
 
   /** Series shown: the default loss tags plus what the user added. */
   shownTags() {
-    const tags = this.app.state.scalars?.tags || {};
+    const tags = this.state.scalars?.tags || {};
     const base = defaultTags(tags);
-    const extra = (this.app.state.extraTags || []).filter((t) => tags[t] && !base.includes(t));
+    const extra = (this.state.extraTags || []).filter((t) => tags[t] && !base.includes(t));
     return { base, extra, all: Object.keys(tags).sort() };
   }
 
   update(state, changed) {
+    this.state = state;
     if (changed.has('playing')) {
       this.playBtn.textContent = state.playing ? '\u23f8 Pause' : '\u25b6 Play';
       this.playBtn.setAttribute('aria-pressed', String(!!state.playing));
@@ -89,7 +94,7 @@ export class Timeline {
       changed.has('run') ||
       changed.has('probe')
     ) {
-      const steps = this.app.steps();
+      const steps = stepsOf(state);
       const i = steps.indexOf(state.step);
       clear(this.stepLabel).append(
         'step ',
@@ -103,7 +108,8 @@ export class Timeline {
 
   rebuild() {
     const { base, extra, all } = this.shownTags();
-    const tags = this.app.state.scalars?.tags || {};
+    const s = this.state;
+    const tags = s.scalars?.tags || {};
     // pickers
     setOptions(
       this.addTag,
@@ -123,7 +129,7 @@ export class Timeline {
             {
               title: `Remove ${t}`,
               'aria-label': `Remove ${t}`,
-              onclick: () => this.app.set({ extraTags: this.app.state.extraTags.filter((x) => x !== t) }),
+              onclick: () => this.set((st) => ({ extraTags: st.extraTags.filter((x) => x !== t) })),
             },
             '\u00d7',
           ),
@@ -131,10 +137,10 @@ export class Timeline {
       );
     }
     const shown = [...base, ...extra];
-    this.note.textContent = this.app.state.scalars && shown.length === 0 ? 'no scalars logged for this run' : '';
+    this.note.textContent = s.scalars && shown.length === 0 ? 'no scalars logged for this run' : '';
 
     const tables = shown.map((t) => [tags[t].steps, tags[t].values]);
-    const snap = this.app.steps();
+    const snap = stepsOf(s);
     let data;
     if (tables.length) {
       data = uPlot.join(tables);
@@ -159,13 +165,13 @@ export class Timeline {
       height: this.height(),
       plugins: [
         stepCursorPlugin({
-          getStep: () => this.app.state.step,
-          getSnapshotSteps: () => this.app.steps(),
-          getMarks: () => timelineMarks(this.app.state.scalars),
+          getStep: () => this.state.step,
+          getSnapshotSteps: () => stepsOf(this.state),
+          getMarks: () => timelineMarks(this.state.scalars),
         }),
       ],
       scales: {
-        x: { time: false, range: () => this.app.xRange() },
+        x: { time: false, range: () => xRange(this.state) },
         y: { auto: true },
         y2: extra.length ? { auto: true } : { range: [0, 1] },
       },
@@ -188,6 +194,6 @@ export class Timeline {
     clear(this.chartEl);
     this.sig = sig;
     this.u = new uPlot(opts, data, this.chartEl);
-    attachStepDrag(this.u, (v) => this.app.setStep(v, { snap: true }));
+    attachStepDrag(this.u, (v) => this.setStep(v, { snap: true }));
   }
 }

@@ -1,0 +1,223 @@
+// The maps of the head evolution card: the selected head's large map at the current step
+// (hover readout, diff vs a reference step) and a filmstrip of it at evenly spaced steps.
+// Each loads only the selected layer and shows exactly its want, or the error (shown.js).
+
+import { el, clear, tokenLabel } from '../dom.js';
+import { paintHeatmap } from '../heatmap.js';
+import { lutsFor } from '../colorScale.js';
+import { evenlySpaced } from '../stepNav.js';
+import { filmstripCount } from '../layout.js';
+import { mapOffset, kindTokens } from '../model.js';
+import { kindInfo, probeInfo, stepsOf, diffRefStep } from '../selection.js';
+import { want, failureText, SnapshotSlot } from '../shown.js';
+import { formatStep } from './stepChart.js';
+
+const errorParts = (t) => [el('b', {}, t.title), el('div', {}, t.reason), el('div', { class: 'tba-hint' }, t.hint)];
+
+/** Inputs: `data` (DataSource) and the action `setStep`; render(state), width (set by the card). */
+export class HeadMaps {
+  constructor({ data, setStep }) {
+    Object.assign(this, { data, setStep });
+    this.state = null;
+    this.width = 800;
+    this.bigSlot = new SnapshotSlot();
+    this.bigWant = null;
+    this.frameEls = [];
+    this.bigCanvas = el('canvas', { width: 1, height: 1, 'data-testid': 'bigmap' });
+    this.readout = el('div', { class: 'tba-readout' });
+    this.bigCaption = el('div', { class: 'tba-caption' });
+    this.film = el('div', { class: 'tba-film', 'data-testid': 'filmstrip' });
+    this.bigError = el('div', { class: 'tba-view-error', 'data-testid': 'bigmap-error', role: 'alert', hidden: true });
+    this.filmError = el('div', { class: 'tba-message error', 'data-testid': 'filmstrip-error', hidden: true });
+    this.bigEl = el('div', { class: 'tba-bigmap' }, this.bigCaption, this.bigCanvas, this.readout, this.bigError);
+    this.el = el(
+      'div',
+      { class: 'tba-evo-row' },
+      this.bigEl,
+      el(
+        'div',
+        { class: 'tba-film-wrap' },
+        el('div', { class: 'tba-sub' }, 'filmstrip \u00b7 click a frame to go to its step'),
+        this.film,
+        this.filmError,
+      ),
+    );
+    this.bigCanvas.addEventListener('pointermove', (e) => this.onBigHover(e));
+    this.bigCanvas.addEventListener('pointerleave', () => {
+      this.readout.textContent = '';
+    });
+  }
+
+  /** The layer snapshot (and diff reference) that the large map or a frame at `step` shows. */
+  want(step) {
+    const s = this.state;
+    const ref = s.diffMode ? diffRefStep(s) : null;
+    return want({ run: s.run, probe: s.probe, kind: s.kind, step, layer: s.layer, ref });
+  }
+
+  cachedPair(w) {
+    const sel = { run: w.run, probe: w.probe, kind: w.kind };
+    const snap = this.data.cachedLayerSnapshot(sel, w.step, w.layer);
+    const ref = w.ref === null ? null : this.data.cachedLayerSnapshot(sel, w.ref, w.layer);
+    return snap && (w.ref === null || ref) ? { snap, ref } : null;
+  }
+
+  loadPair(w) {
+    const sel = { run: w.run, probe: w.probe, kind: w.kind };
+    const load = (step) => this.data.layerSnapshot(sel, step, w.layer);
+    return Promise.all([load(w.step), w.ref === null ? null : load(w.ref)]).then(([snap, ref]) => ({ snap, ref }));
+  }
+
+  /** Settle a slot from the cache or start its request; -> Promise of whether it is still current. */
+  requestSlot(slot, w) {
+    if (slot.reuse(w)) return Promise.resolve(true);
+    const cached = this.cachedPair(w);
+    if (cached) {
+      slot.settle(w, cached);
+      return Promise.resolve(true);
+    }
+    return slot.request(w, () => this.loadPair(w));
+  }
+
+  paintMap(canvas, { snap, ref }, px) {
+    const s = this.state;
+    const off = mapOffset(snap, s.layer, s.head);
+    if (off < 0) {
+      canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height);
+      return;
+    }
+    const h = snap.header;
+    const refOpt = ref ? { data: ref.data, offset: mapOffset(ref, s.layer, s.head) } : null;
+    const dpr = window.devicePixelRatio || 1;
+    paintHeatmap(canvas, snap.data, off, h.query_len, h.key_len, {
+      ...lutsFor(s.contrast),
+      targetPx: px * dpr,
+      ref: refOpt,
+    });
+  }
+
+  /** The large map of the current step: its data, the previous step's marked stale, or the error. */
+  renderBig() {
+    const w = this.bigWant;
+    const view = this.bigSlot.shown(w);
+    this.bigEl.dataset.state = view.state;
+    this.bigEl.classList.toggle('stale', view.state === 'stale');
+    this.bigError.hidden = view.state !== 'error';
+    this.bigCanvas.hidden = view.state === 'error'; // the error takes the map's place
+    this.bigSnap = null;
+    this.bigRef = null;
+    this.readout.textContent = '';
+    if (view.state === 'data' || view.state === 'stale') {
+      this.paintMap(this.bigCanvas, view.data, 220);
+      this.bigSnap = view.data.snap; // the hover readout reads exactly what is painted
+      this.bigRef = view.data.ref;
+      const shownStep = view.state === 'stale' ? view.step : w.step;
+      this.bigCaption.textContent =
+        (w.ref === null ? `step ${shownStep} \u00b7 hover to read weights` : `step ${shownStep} \u2212 step ${w.ref}`) +
+        (view.state === 'stale' ? ` \u00b7 loading step ${w.step}\u2026` : '');
+      return;
+    }
+    this.bigCanvas.getContext('2d').clearRect(0, 0, this.bigCanvas.width, this.bigCanvas.height);
+    if (view.state === 'error') {
+      this.bigCaption.textContent = `step ${w.step}: could not load`;
+      clear(this.bigError).append(...errorParts(failureText(w, view.error)));
+    } else {
+      this.bigCaption.textContent = view.state === 'loading' ? `step ${w.step} \u00b7 loading\u2026` : '';
+    }
+  }
+
+  /** One filmstrip frame: its step's map, or blank and marked failed (the reason in its tooltip). */
+  renderFrame(fr) {
+    const view = fr.slot.shown(fr.want, { keepStale: false });
+    fr.f.dataset.state = view.state;
+    fr.f.classList.toggle('failed', view.state === 'error');
+    if (view.state === 'data') {
+      this.paintMap(fr.canvas, view.data, 96);
+      fr.f.title = `step ${fr.step}`;
+    } else {
+      fr.canvas.getContext('2d').clearRect(0, 0, fr.canvas.width, fr.canvas.height);
+      if (view.state === 'error') {
+        const t = failureText(fr.want, view.error);
+        fr.f.title = `${t.title}: ${t.reason}`;
+      }
+    }
+    fr.label.textContent =
+      view.state === 'error' ? `step ${formatStep(fr.step)} \u2715` : `step ${formatStep(fr.step)}`;
+    const failed = this.frameEls.filter((x) => x.f.dataset.state === 'error');
+    if (failed.length) {
+      const t = failureText(failed[0].want, failed[0].slot.last.error);
+      this.filmError.textContent = `${failed.length} of ${this.frameEls.length} frames could not be loaded (\u2715): ${t.reason}`;
+    }
+    this.filmError.hidden = !failed.length;
+  }
+
+  /** Rebuild the frames' DOM when the set of frames changes. */
+  buildFrames(frames, sel) {
+    const sig = JSON.stringify([frames, sel]);
+    if (this.filmSig === sig) return;
+    this.filmSig = sig;
+    clear(this.film);
+    this.frameEls = frames.map((step) => {
+      const canvas = el('canvas', { width: 1, height: 1 });
+      const label = el('span', {}, `step ${formatStep(step)}`);
+      const onclick = () => this.setStep(step);
+      const f = el('div', { class: 'tba-frame', 'data-step': step, title: `step ${step}`, onclick }, canvas, label);
+      this.film.appendChild(f);
+      return { step, f, canvas, label, slot: new SnapshotSlot(), want: null };
+    });
+  }
+
+  /** Filmstrip frames and the large map of `state`. */
+  render(state) {
+    this.state = state;
+    const s = state;
+    const steps = stepsOf(s);
+    if (!kindInfo(s) || !steps.length || s.step === null) {
+      clear(this.film);
+      this.frameEls = [];
+      this.filmSig = null;
+      this.filmError.hidden = true;
+      this.bigWant = null;
+      this.bigSlot.reset();
+      this.renderBig();
+      return;
+    }
+    this.buildFrames(evenlySpaced(steps, filmstripCount(Math.max(200, this.width - 250))), {
+      run: s.run,
+      probe: s.probe,
+      kind: s.kind,
+    });
+    for (const fr of this.frameEls) fr.f.classList.toggle('current', fr.step === s.step);
+    this.bigWant = this.want(s.step);
+    const big = this.requestSlot(this.bigSlot, this.bigWant);
+    this.renderBig();
+    big.then((current) => current && this.renderBig());
+    for (const fr of this.frameEls) {
+      fr.want = this.want(fr.step);
+      const done = this.requestSlot(fr.slot, fr.want);
+      this.renderFrame(fr);
+      done.then((current) => current && this.renderFrame(fr));
+    }
+  }
+
+  onBigHover(e) {
+    const snap = this.bigSnap;
+    if (!snap) return;
+    const s = this.state;
+    const h = snap.header;
+    const r = this.bigCanvas.getBoundingClientRect();
+    const qi = Math.floor(((e.clientY - r.top) / r.height) * h.query_len);
+    const ki = Math.floor(((e.clientX - r.left) / r.width) * h.key_len);
+    if (qi < 0 || ki < 0 || qi >= h.query_len || ki >= h.key_len) return;
+    const off = mapOffset(snap, s.layer, s.head);
+    const v = snap.data[off + qi * h.key_len + ki] * (h.scale ?? 1 / 255);
+    const { query, key } = kindTokens(probeInfo(s), kindInfo(s));
+    let text = `${tokenLabel(query.tokens[qi])} \u2192 ${tokenLabel(key.tokens[ki])}: ${v.toFixed(3)}`;
+    if (this.bigRef) {
+      const ro = mapOffset(this.bigRef, s.layer, s.head);
+      const d = v - this.bigRef.data[ro + qi * h.key_len + ki] * (h.scale ?? 1 / 255);
+      text += ` (\u0394 ${d >= 0 ? '+' : ''}${d.toFixed(3)})`;
+    }
+    this.readout.textContent = text; // textContent: tokens are never parsed as HTML
+  }
+}
