@@ -67,8 +67,8 @@ class Prefetcher:
     """Reads ahead the layer blobs of watched series into `cache` with at most `workers` threads.
 
     read_blob(ctx, blob key) -> bytes reads one blob; refresh(ctx, eid, run) re-lists a run's series
-    (and calls `watch` for the ones that changed). Series objects need `.refs` {step: (wall time,
-    (header key, layer keys...))} and sorted `.steps`.
+    (and calls `watch` for the ones that changed). Series objects are plugin_series.Series: `.refs`
+    {step: Record (wall time, (header key, layer keys...))} and sorted `.steps`.
     """
 
     def __init__(self, read_blob, cache, *, workers=WORKERS, refresh=None, poll_s=SERIES_POLL_S):
@@ -129,8 +129,7 @@ class Prefetcher:
         """Whether the steps nearest `focus` are all cached (and touched: kept). Then a new focus
         needs no new pass, which would walk every entry of the watched series again."""
         for step in itertools.islice(playback_order(series.steps, focus), NEIGHBOURS):
-            wall, keys = series.refs[step]
-            if any(self.cache.get((key, wall)) is None for key in keys[1:]):
+            if any(self.cache.get(entry) is None for entry in series.refs[step].layer_entries()):
                 return False
         return True
 
@@ -160,9 +159,7 @@ class Prefetcher:
             steps, refs = item.series.steps, item.series.refs
             focus = item.focus if item.focus is not None else (steps[-1] if steps else 0)
             for step in playback_order(steps, focus):
-                wall, keys = refs[step]
-                for key in keys[1:]:
-                    entry = (key, wall)
+                for entry in refs[step].layer_entries():
                     seen.append(entry)
                     blob = self.cache.get(entry)
                     if blob is not None:
@@ -248,7 +245,7 @@ class Prefetcher:
 
     def _read(self, entry, ctx):
         try:
-            blob = self._read_blob(ctx, entry[0])
+            blob = self._read_blob(ctx, entry.key)
         except Exception as e:  # noqa: BLE001 - the request that needs it reads it and reports why
             self._failed.put(entry, True)
             logger.debug("tb-attention: read-ahead of a blob failed: %s", e)

@@ -40,7 +40,7 @@ class SnapshotReader:
         self._provider = data_provider
         self.decoded = LRUCache(1 << 14, max_bytes=decoded_cache_bytes, sizeof=lambda a: a.nbytes)
         self.blobs = blobs if blobs is not None else blob_cache(0)  # (blob key, wall time) -> bytes
-        self._info = LRUCache(1 << 16)  # (blob key, wall time) -> (encoding, ref_step): chain knowledge
+        self._info = LRUCache(1 << 16)  # (blob key, wall time) -> format.LayerInfo: chain knowledge
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tb-attention-blob")
 
     # ------------------------------------------------------------ blobs
@@ -55,7 +55,7 @@ class SnapshotReader:
         return bytes(blob)
 
     def _load(self, ctx, entry):
-        blob = self.read_blob(ctx, entry[0])
+        blob = self.read_blob(ctx, entry.key)
         self.blobs.put(entry, blob)
         return blob
 
@@ -84,9 +84,9 @@ class SnapshotReader:
     # ------------------------------------------------------------ layers
     @staticmethod
     def _entry(series, step, layer):
-        """(blob key, wall time) of a layer at a logged step, or None."""
+        """The BlobEntry (blob key, wall time) of a layer at a logged step, or None."""
         record = series.refs.get(step)
-        return None if record is None else (record[1][1 + layer], record[0])
+        return None if record is None else record.entry(layer)
 
     def _plan(self, series, step, layer):
         """Entries of the blobs this layer will most likely need, newest first."""
@@ -98,22 +98,22 @@ class SnapshotReader:
             plan.append(entry)
             info = self._chain_info(entry)
             if info is not None:
-                if info[0] == fmt.ENCODING_KEYFRAME:
+                if info.encoding == fmt.ENCODING_KEYFRAME:
                     break
-                current = info[1]
+                current = info.ref_step
             else:
                 i = bisect.bisect_left(series.steps, current)
                 current = series.steps[i - 1] if i > 0 else None
         return plan
 
     def _chain_info(self, entry):
-        """(encoding, ref_step) of a blob: remembered, or read from the header of a cached blob."""
+        """The LayerInfo of a blob: remembered, or read from the header of a cached blob."""
         info = self._info.get(entry)
         if info is None:
             blob = self.blobs.get(entry)
             if blob is not None:
                 try:
-                    info = fmt.layer_blob_info(blob)[:2]
+                    info = fmt.layer_blob_info(blob)
                 except fmt.FormatError:
                     return None
                 self._info.put(entry, info)
@@ -151,7 +151,7 @@ class SnapshotReader:
 
         chain = fmt.walk_chain(step, blob_of, decoded_of, shape, label=f"layer {layer}: ")
         for link in chain.links:
-            self._info.put(entry_of(link.step), link.info[:2])
+            self._info.put(entry_of(link.step), link.info)
         try:
             return fmt.decode_chain(chain, shape, lambda at, decoded: self.decoded.put(entry_of(at), decoded))
         except fmt.FormatError:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tb_attention_plugin import format as fmt
+from tb_attention_plugin.plugin_series import Record
 from tb_attention_plugin.plugin_snapshot import SnapshotReader
 
 SHAPE = (2, 3, 4)
@@ -71,8 +72,8 @@ class Provider:
 
 
 def series_of(blobs, wall=1.0):
-    """A plugin series of one layer: step -> (wall time, (header key, layer 0 key))."""
-    refs = {s: (wall, (f"h{s}", f"l{s}")) for s in blobs}
+    """A plugin series of one layer: step -> Record(wall time, (header key, layer 0 key))."""
+    refs = {s: Record(wall, (f"h{s}", f"l{s}")) for s in blobs}
     return SimpleNamespace(refs=refs, steps=sorted(refs))
 
 
