@@ -128,3 +128,16 @@ test('stats are indexed [stat, step, layer, head]; NaN stays NaN', () => {
   assert.equal(formatStat(NaN), '–');
   assert.equal(formatStat(0.1234), '0.12');
 });
+
+test('statistics: names from the stats header, labels and curves from one table', async () => {
+  const { STATS, statLabel, statNames, curveStats } = await import('../src/model.js');
+  const stats = { header: { stats: ['entropy', 'max', 'self', 'prev', 'novel', 'duplicate'] } };
+  assert.deepEqual(statNames(stats), ['entropy', 'max', 'self', 'prev', 'novel', 'duplicate']);
+  assert.deepEqual(statNames(null), []);
+  assert.equal(statLabel('prev'), 'previous token');
+  assert.equal(statLabel('novel'), 'novel', 'a statistic the table lacks shows under its name');
+  assert.equal(statLabel('constructor'), 'constructor');
+  // curves: those with a colour, in the table's order (max and duplicate are badges only)
+  assert.deepEqual(curveStats(statNames(stats)), ['entropy', 'prev', 'self']);
+  for (const [name, s] of Object.entries(STATS)) assert.ok(s.label, name);
+});

@@ -13,8 +13,24 @@ import { kindInfo, probeInfo } from '../selection.js';
 
 const ROW_H = 20;
 
+/** The renormalized weights of `heads` of `layer` over the kept rows/columns (those in the snapshot). */
+function headWeights(snap, layer, heads, rows, cols) {
+  const h = snap.header;
+  const validRows = rows.filter((r) => r < h.query_len);
+  const validCols = cols.filter((c) => c < h.key_len);
+  return heads
+    .map((head) => {
+      const off = mapOffset(snap, layer, head);
+      if (off < 0) return null;
+      const w = subMatrix(snap.data, off, h.key_len, validRows, validCols, h.scale ?? 1 / 255, true);
+      return { head, w, nr: validRows.length, nc: validCols.length };
+    })
+    .filter(Boolean);
+}
+
 /** Inputs: `data` (DataSource), the actions `set`, `toggleHead`; update(state, changed). */
 export class HeadView {
+  // (the card's DOM, built once: long but flat)
   constructor({ data, set, toggleHead }) {
     this.data = data;
     this.toggleHead = toggleHead;
@@ -219,20 +235,7 @@ export class HeadView {
       if (h.query_len < (rows[rows.length - 1] ?? -1) + 1 || h.key_len < (cols[cols.length - 1] ?? -1) + 1) {
         this.status.textContent = 'snapshot and probe tokens disagree in length';
       }
-      const validRows = rows.filter((r) => r < h.query_len);
-      const validCols = cols.filter((c) => c < h.key_len);
-      this.weights = (s.heads || [])
-        .map((head) => {
-          const off = mapOffset(snap, s.layer, head);
-          if (off < 0) return null;
-          return {
-            head,
-            w: subMatrix(snap.data, off, h.key_len, validRows, validCols, h.scale ?? 1 / 255, true),
-            nr: validRows.length,
-            nc: validCols.length,
-          };
-        })
-        .filter(Boolean);
+      this.weights = headWeights(snap, s.layer, s.heads || [], rows, cols);
     }
     this.draw();
   }
@@ -249,53 +252,52 @@ export class HeadView {
     const ctx = cv.getContext('2d');
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, hPx);
-    for (const e of this.leftEls || []) {
-      e.style.background = '';
-      e.classList.remove('hover');
-    }
-    for (const e of this.rightEls || []) {
+    for (const e of [...(this.leftEls || []), ...(this.rightEls || [])]) {
       e.style.background = '';
       e.classList.remove('hover');
     }
     if (!this.weights || !this.weights.length) return;
     const hov = this.hover;
-    const x0 = 2;
-    const x1 = w - 2;
     const highlight = new Float32Array(hov ? (hov.side === 'q' ? nCols : nRows) : 0);
-    for (const { head, w: wt, nr, nc } of this.weights) {
-      const c = headColor(head);
-      const lines = attentionLines(wt, nr, nc, {
-        minWeight: hov ? 0.005 : 0.02,
-        onlyRow: hov && hov.side === 'q' ? hov.index : -1,
-        onlyCol: hov && hov.side === 'k' ? hov.index : -1,
-      });
-      ctx.strokeStyle = rgbCss(c);
-      for (const [r, col, v] of lines) {
-        ctx.globalAlpha = Math.min(1, 0.08 + v * 0.92);
-        ctx.lineWidth = 1 + 2 * v;
-        ctx.beginPath();
-        ctx.moveTo(x0, r * ROW_H + ROW_H / 2);
-        ctx.lineTo(x1, col * ROW_H + ROW_H / 2);
-        ctx.stroke();
-        if (hov) {
-          const idx = hov.side === 'q' ? col : r;
-          highlight[idx] = Math.max(highlight[idx], v);
-        }
+    for (const weights of this.weights) this.drawLines(ctx, weights, w, hov, highlight);
+    ctx.globalAlpha = 1;
+    if (hov) this.highlightTokens(hov, highlight);
+  }
+
+  /** One head's lines (only the hovered token's when hovering); the weights per other-side token. */
+  drawLines(ctx, { head, w: wt, nr, nc }, width, hov, highlight) {
+    const lines = attentionLines(wt, nr, nc, {
+      minWeight: hov ? 0.005 : 0.02,
+      onlyRow: hov && hov.side === 'q' ? hov.index : -1,
+      onlyCol: hov && hov.side === 'k' ? hov.index : -1,
+    });
+    ctx.strokeStyle = rgbCss(headColor(head));
+    for (const [r, col, v] of lines) {
+      ctx.globalAlpha = Math.min(1, 0.08 + v * 0.92);
+      ctx.lineWidth = 1 + 2 * v;
+      ctx.beginPath();
+      ctx.moveTo(2, r * ROW_H + ROW_H / 2);
+      ctx.lineTo(width - 2, col * ROW_H + ROW_H / 2);
+      ctx.stroke();
+      if (hov) {
+        const idx = hov.side === 'q' ? col : r;
+        highlight[idx] = Math.max(highlight[idx], v);
       }
     }
-    ctx.globalAlpha = 1;
-    if (hov) {
-      const mine = hov.side === 'q' ? this.leftEls : this.rightEls;
-      const other = hov.side === 'q' ? this.rightEls : this.leftEls;
-      mine[hov.index]?.classList.add('hover');
-      const c = headColor(this.weights.length === 1 ? this.weights[0].head : 0);
-      other.forEach((e, i) => {
-        if (highlight[i] > 0.005)
-          e.style.background =
-            this.weights.length === 1
-              ? rgbCss(c, 0.15 + 0.6 * highlight[i])
-              : `rgba(26,115,232,${0.15 + 0.6 * highlight[i]})`;
-      });
-    }
+  }
+
+  /** The hovered token outlined, the tokens it attends to (or that attend to it) shaded. */
+  highlightTokens(hov, highlight) {
+    const mine = hov.side === 'q' ? this.leftEls : this.rightEls;
+    const other = hov.side === 'q' ? this.rightEls : this.leftEls;
+    mine[hov.index]?.classList.add('hover');
+    const one = this.weights.length === 1;
+    const c = headColor(one ? this.weights[0].head : 0);
+    other.forEach((e, i) => {
+      if (highlight[i] > 0.005)
+        e.style.background = one
+          ? rgbCss(c, 0.15 + 0.6 * highlight[i])
+          : `rgba(26,115,232,${0.15 + 0.6 * highlight[i]})`;
+    });
   }
 }

@@ -18,6 +18,7 @@ import { buildPanel, layoutPanel, renderPanel, decoratePanel } from './gridPanel
  * `onFailed(detail)` (the grid showed a step / a panel failed); update(state, changed).
  */
 export class ModelView {
+  // (the card's DOM, built once: long but flat)
   constructor({ data, set, selectHead, onPainted, onFailed }) {
     Object.assign(this, { data, selectHead, onPainted, onFailed });
     this.state = null;

@@ -22,60 +22,73 @@ export function stepCursorPlugin({ getStep, getSnapshotSteps, getMarks = () => [
         ctx.beginPath();
         ctx.rect(left, top, width, height);
         ctx.clip();
-        const steps = getSnapshotSteps() || [];
-        if (steps.length) {
-          // snapshot steps: small diamonds along the bottom edge of the plot
-          ctx.fillStyle = 'rgba(232,113,10,0.75)';
-          const r = (steps.length > 150 ? 2 : 3.5) * dpr;
-          const y = top + height - r - 1 * dpr;
-          ctx.beginPath();
-          for (const s of steps) {
-            const x = u.valToPos(s, 'x', true);
-            ctx.moveTo(x, y - r);
-            ctx.lineTo(x + r, y);
-            ctx.lineTo(x, y + r);
-            ctx.lineTo(x - r, y);
-            ctx.closePath();
-          }
-          ctx.fill();
-        }
-        for (const mark of getMarks() || []) {
-          // a dashed line across the plot, its label at the top
-          const x = Math.round(u.valToPos(mark.step, 'x', true));
-          ctx.strokeStyle = MARK_COLOR;
-          ctx.lineWidth = 1.5 * dpr;
-          ctx.setLineDash([4 * dpr, 3 * dpr]);
-          ctx.beginPath();
-          ctx.moveTo(x, top);
-          ctx.lineTo(x, top + height);
-          ctx.stroke();
-          ctx.setLineDash([]);
-          ctx.fillStyle = MARK_COLOR;
-          ctx.font = `${11 * dpr}px sans-serif`;
-          ctx.textBaseline = 'top';
-          const w = ctx.measureText(mark.label).width;
-          ctx.fillText(mark.label, x + 3 * dpr + w > left + width ? x - 3 * dpr - w : x + 3 * dpr, top + 9 * dpr);
-        }
+        drawSnapshotTicks(u, getSnapshotSteps() || [], dpr);
+        for (const mark of getMarks() || []) drawMark(u, mark, dpr);
         const step = getStep();
-        if (step !== null && step !== undefined) {
-          const x = Math.round(u.valToPos(step, 'x', true));
-          ctx.strokeStyle = cursorColor;
-          ctx.lineWidth = 2 * dpr;
-          ctx.beginPath();
-          ctx.moveTo(x, top);
-          ctx.lineTo(x, top + height);
-          ctx.stroke();
-          ctx.fillStyle = cursorColor;
-          ctx.beginPath();
-          ctx.moveTo(x - 5 * dpr, top);
-          ctx.lineTo(x + 5 * dpr, top);
-          ctx.lineTo(x, top + 7 * dpr);
-          ctx.fill();
-        }
+        if (step !== null && step !== undefined) drawCursor(u, step, cursorColor, dpr);
         ctx.restore();
       },
     },
   };
+}
+
+/** Snapshot steps: small diamonds along the bottom edge of the plot. */
+function drawSnapshotTicks(u, steps, dpr) {
+  if (!steps.length) return;
+  const { ctx } = u;
+  const { top, height } = u.bbox;
+  ctx.fillStyle = 'rgba(232,113,10,0.75)';
+  const r = (steps.length > 150 ? 2 : 3.5) * dpr;
+  const y = top + height - r - 1 * dpr;
+  ctx.beginPath();
+  for (const s of steps) {
+    const x = u.valToPos(s, 'x', true);
+    ctx.moveTo(x, y - r);
+    ctx.lineTo(x + r, y);
+    ctx.lineTo(x, y + r);
+    ctx.lineTo(x - r, y);
+    ctx.closePath();
+  }
+  ctx.fill();
+}
+
+/** A marked step: a dashed line across the plot, its label at the top. */
+function drawMark(u, mark, dpr) {
+  const { ctx } = u;
+  const { left, top, width, height } = u.bbox;
+  const x = Math.round(u.valToPos(mark.step, 'x', true));
+  ctx.strokeStyle = MARK_COLOR;
+  ctx.lineWidth = 1.5 * dpr;
+  ctx.setLineDash([4 * dpr, 3 * dpr]);
+  ctx.beginPath();
+  ctx.moveTo(x, top);
+  ctx.lineTo(x, top + height);
+  ctx.stroke();
+  ctx.setLineDash([]);
+  ctx.fillStyle = MARK_COLOR;
+  ctx.font = `${11 * dpr}px sans-serif`;
+  ctx.textBaseline = 'top';
+  const w = ctx.measureText(mark.label).width;
+  ctx.fillText(mark.label, x + 3 * dpr + w > left + width ? x - 3 * dpr - w : x + 3 * dpr, top + 9 * dpr);
+}
+
+/** The step cursor: a line with a triangle at the top. */
+function drawCursor(u, step, color, dpr) {
+  const { ctx } = u;
+  const { top, height } = u.bbox;
+  const x = Math.round(u.valToPos(step, 'x', true));
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 2 * dpr;
+  ctx.beginPath();
+  ctx.moveTo(x, top);
+  ctx.lineTo(x, top + height);
+  ctx.stroke();
+  ctx.fillStyle = color;
+  ctx.beginPath();
+  ctx.moveTo(x - 5 * dpr, top);
+  ctx.lineTo(x + 5 * dpr, top);
+  ctx.lineTo(x, top + 7 * dpr);
+  ctx.fill();
 }
 
 /** Click or drag on the plot to pick a step (`onStep` gets the raw step value). */

@@ -110,7 +110,26 @@ export class Timeline {
     const { base, extra, all } = this.shownTags();
     const s = this.state;
     const tags = s.scalars?.tags || {};
-    // pickers
+    this.renderTagPickers(base, extra, all);
+    const shown = [...base, ...extra];
+    this.note.textContent = s.scalars && shown.length === 0 ? 'no scalars logged for this run' : '';
+    const tables = shown.map((t) => [tags[t].steps, tags[t].values]);
+    const snap = stepsOf(s);
+    const data = tables.length ? uPlot.join(tables) : [snap.length ? snap.slice() : [0, 1]];
+    const sig = JSON.stringify(shown);
+    if (this.u && this.sig === sig) {
+      this.u.setData(data);
+      return;
+    }
+    if (this.u) this.u.destroy();
+    clear(this.chartEl);
+    this.sig = sig;
+    this.u = new uPlot(this.chartOptions(tags, base, extra), data, this.chartEl);
+    attachStepDrag(this.u, (v) => this.setStep(v, { snap: true }));
+  }
+
+  /** The "+ scalar" picker (scalars not shown yet) and a removable chip per added scalar. */
+  renderTagPickers(base, extra, all) {
     setOptions(
       this.addTag,
       [['', '+ scalar\u2026'], ...all.filter((t) => !base.includes(t) && !extra.includes(t)).map((t) => [t, t])],
@@ -119,36 +138,16 @@ export class Timeline {
     this.addTag.style.display = all.length > base.length + extra.length ? '' : 'none';
     clear(this.chips);
     for (const t of extra) {
-      this.chips.appendChild(
-        el(
-          'span',
-          { class: 'tba-chip' },
-          t,
-          el(
-            'button',
-            {
-              title: `Remove ${t}`,
-              'aria-label': `Remove ${t}`,
-              onclick: () => this.set((st) => ({ extraTags: st.extraTags.filter((x) => x !== t) })),
-            },
-            '\u00d7',
-          ),
-        ),
-      );
+      const remove = () => this.set((st) => ({ extraTags: st.extraTags.filter((x) => x !== t) }));
+      const button = el('button', { title: `Remove ${t}`, 'aria-label': `Remove ${t}`, onclick: remove }, '\u00d7');
+      this.chips.appendChild(el('span', { class: 'tba-chip' }, t, button));
     }
-    const shown = [...base, ...extra];
-    this.note.textContent = s.scalars && shown.length === 0 ? 'no scalars logged for this run' : '';
+  }
 
-    const tables = shown.map((t) => [tags[t].steps, tags[t].values]);
-    const snap = stepsOf(s);
-    let data;
-    if (tables.length) {
-      data = uPlot.join(tables);
-    } else {
-      data = [snap.length ? snap.slice() : [0, 1]];
-    }
+  /** uPlot options: the default tags on the left axis, the added ones on the right. */
+  chartOptions(tags, base, extra) {
     const series = [{ label: 'step', value: (u, v) => (v == null ? '–' : String(v)) }];
-    shown.forEach((t, i) => {
+    [...base, ...extra].forEach((t, i) => {
       series.push({
         label: t,
         scale: extra.includes(t) ? 'y2' : 'y',
@@ -159,8 +158,8 @@ export class Timeline {
         value: (u, v) => (v == null ? '–' : Number(v).toPrecision(4)),
       });
     });
-    const sig = JSON.stringify(shown);
-    const opts = {
+    const right = { scale: 'y2', side: 1, size: AXIS_RIGHT, grid: { show: false } };
+    return {
       width: this.width,
       height: this.height(),
       plugins: [
@@ -178,22 +177,11 @@ export class Timeline {
       axes: [
         STEP_AXIS,
         { scale: 'y', size: AXIS_LEFT, label: base.length ? undefined : '' },
-        extra.length
-          ? { scale: 'y2', side: 1, size: AXIS_RIGHT, grid: { show: false } }
-          : { scale: 'y2', side: 1, size: AXIS_RIGHT, grid: { show: false }, ticks: { show: false }, values: () => [] },
+        extra.length ? right : { ...right, ticks: { show: false }, values: () => [] },
       ],
       cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 6 } },
       legend: { live: true },
       series,
     };
-    if (this.u && this.sig === sig) {
-      this.u.setData(data);
-      return;
-    }
-    if (this.u) this.u.destroy();
-    clear(this.chartEl);
-    this.sig = sig;
-    this.u = new uPlot(opts, data, this.chartEl);
-    attachStepDrag(this.u, (v) => this.setStep(v, { snap: true }));
   }
 }
