@@ -1,7 +1,7 @@
 """Helpers and fixtures of the plugin tests (imported by tests/test_plugin*.py, not by conftest).
 
-- synthetic attention maps (softmax of scaled Gaussians drifting slowly over steps, so that the
-  writer stores delta layers as it does for real training),
+- `write_run` and `tokens`: runs of synthetic maps drifting slowly over steps, so that the writer
+  stores delta layers as it does for real training (`tb_attention_plugin.synthetic`),
 - an in-process TensorBoard app over the Python data provider (werkzeug test client),
 - a real `tensorboard` process (RustBoard by default) on a free port, always killed at teardown.
 """
@@ -20,7 +20,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-import numpy as np
 import pytest
 
 from tensorboard.backend import application
@@ -29,72 +28,19 @@ from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.plugins import base_plugin
 from werkzeug import test as werkzeug_test
 
+from tb_attention_plugin import synthetic
 from tb_attention_plugin.http_payload import decode_container
 from tb_attention_plugin.plugin import AttentionPlugin
-from tb_attention_plugin.summary_writer import AttentionSummaryWriter
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = "/data/plugin/attention/"
 
 
 # ------------------------------------------------------------------ synthetic logs
-def softmax(x, axis=-1):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-class DriftingMaps:
-    """Attention-like maps [L, H, Q, K]: softmax(scale * gaussian), the gaussian drifting per step."""
-
-    def __init__(self, layers, heads, q, k=None, *, seed=0, scale=3.0, drift=0.03, causal=False):
-        self.rng = np.random.default_rng(seed)
-        self.logits = self.rng.normal(size=(layers, heads, q, k or q)).astype(np.float32)
-        self.scale, self.drift, self.causal = scale, drift, causal
-
-    def next(self):
-        self.logits += self.drift * self.rng.normal(size=self.logits.shape).astype(np.float32)
-        x = self.scale * self.logits
-        if self.causal:
-            q, k = x.shape[-2:]
-            x = np.where(np.triu(np.ones((q, k), bool), 1), -np.inf, x)
-        return softmax(x).astype(np.float32)
-
-
-def tokens(n, prefix="t"):
-    return ["[CLS]"] + [f"{prefix}{i}" for i in range(1, n - 1)] + ["[SEP]"]
-
-
-def write_run(
-    run_dir,
-    steps,
-    *,
-    layers=2,
-    heads=3,
-    n_tokens=6,
-    probes=("p",),
-    seed=0,
-    causal=False,
-    scalars=True,
-    writer=None,
-    maps=None,
-    close=True,
-    drift=0.03,
-):
-    """Write `steps` snapshots of every probe (and a loss scalar) with the project's writer."""
-    w = writer or AttentionSummaryWriter(str(run_dir))
-    maps = maps or {}
-    for i, name in enumerate(probes):
-        if name not in w.probes:
-            w.add_probe(name, tokens(n_tokens), special=[1] + [0] * (n_tokens - 2) + [1])
-        maps.setdefault(name, DriftingMaps(layers, heads, n_tokens, seed=seed + i, causal=causal, drift=drift))
-    for step in steps:
-        for name in probes:
-            w.add_attention(step, name, maps[name].next())
-        if scalars:
-            w.add_scalar("train/loss", 1.0 / (1 + step), step)
-    if close:
-        w.close()
-    return w, maps
+# The shared generator (tb_attention_plugin/synthetic.py): DriftingMaps under write_run, tokens(n) =
+# [CLS] t1 .. [SEP]. Under these names because the plugin tests import them from here.
+tokens = synthetic.plain_tokens
+write_run = synthetic.write_drifting_run
 
 
 # ------------------------------------------------------------------ in-process app

@@ -28,9 +28,10 @@ from tb_attention_plugin import AttentionSummaryWriter, read_run
 from tb_attention_plugin import format as fmt
 from tb_attention_plugin.event_file import frame_record
 from tb_attention_plugin.http_payload import decode_container
+from tb_attention_plugin.synthetic import DriftingMaps
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from plugin_fixtures import App, DriftingMaps, TensorBoardProcess, assert_json_error, tensorboard_env, tokens, write_run
+from plugin_fixtures import App, TensorBoardProcess, assert_json_error, tensorboard_env, tokens, write_run
 
 LOADERS = {"rustboard": (), "python": ("--load_fast=false",)}
 LAYERS, HEADS, N = 2, 3, 6

@@ -15,8 +15,9 @@ from tb_attention_plugin.event_file import event_files, iter_events
 from tb_attention_plugin.plugin_data import AttentionData
 from tb_attention_plugin.plugin_entry import AttentionLoader
 from tb_attention_plugin.summary_writer import AttentionSummaryWriter
+from tb_attention_plugin.synthetic import DriftingMaps
 
-from plugin_fixtures import REPO, App, DriftingMaps, assert_json_error, tokens, write_run
+from plugin_fixtures import REPO, App, assert_json_error, tokens, write_run
 
 
 def layer_encodings(run_dir):

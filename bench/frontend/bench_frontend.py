@@ -2,9 +2,9 @@
 """Frontend benchmark of the Attention tab, in headless Chromium (Debian's /usr/bin/chromium).
 
 For each configuration (layers x heads, probe length, number of snapshots) it writes logs with the
-real writer from synthetic attention maps (cached under bench/results/logs/), starts a real
-`tensorboard` on them (or, with --backend mock, frontend/dev/mock_server.py), and measures from the
-frontend's own performance marks (`tba:grid-painted`, `tba:snapshot-received`):
+real writer from synthetic attention maps (`tb_attention_plugin.synthetic`, cached under
+bench/results/logs/), starts a real `tensorboard` on them, and measures from the frontend's own
+performance marks (`tba:grid-painted`, `tba:snapshot-received`):
 
   open   tab opened (navigation start) -> first grid fully painted              target <= 1.5 s
   step   step changed -> grid fully painted and a frame presented, for a snapshot
@@ -15,7 +15,6 @@ Figures are printed and written to bench/results/frontend-<time>.json. Not a tes
 
     python bench/frontend/bench_frontend.py                       # 12x12x128x200 and 24x16x256x30
     python bench/frontend/bench_frontend.py --configs 12x12x128x200 --repeats 5
-    python bench/frontend/bench_frontend.py --backend mock        # no log writing, synthetic server
 """
 
 import argparse
@@ -23,15 +22,18 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "browser"))
+sys.path.insert(0, str(ROOT / "bench"))  # the benchmarks' tensorboard_process.py
+from tensorboard_process import TensorBoardProcess  # noqa: E402
+
+from tb_attention_plugin import synthetic  # noqa: E402
+from tb_attention_plugin.summary_writer import AttentionSummaryWriter  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 CHROMIUM = os.environ.get("TBA_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -76,17 +78,8 @@ def parse_config(text):
     return {"layers": layers, "heads": heads, "tokens": tokens, "steps": steps}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def make_logs(cfg):
     """Write (once) a run with cfg's size through the real writer; returns its logdir."""
-    import synthetic_logs
-    from tb_attention_plugin import AttentionSummaryWriter
-
     name = "{layers}x{heads}x{tokens}x{steps}".format(**cfg)
     logdir = RESULTS / "logs" / name
     done = logdir / "DONE"
@@ -98,8 +91,8 @@ def make_logs(cfg):
         f.unlink()
     every = 50
     steps = [i * every for i in range(cfg["steps"])]
-    toks = synthetic_logs.repeated_tokens(cfg["tokens"])
-    gen = synthetic_logs.SyntheticHeads(cfg["layers"], cfg["heads"], toks, causal=True, last_step=steps[-1])
+    toks = synthetic.repeated_tokens(cfg["tokens"])
+    gen = synthetic.SyntheticHeads(cfg["layers"], cfg["heads"], toks, causal=True, last_step=steps[-1])
     t = time.time()
     with AttentionSummaryWriter(run) as w:
         w.add_probe("repeated random tokens", toks, special=[i == 0 for i in range(len(toks))])
@@ -108,69 +101,31 @@ def make_logs(cfg):
             if i % 20 == 0:
                 print(f"  writing {name}: {i}/{len(steps)} snapshots ({time.time() - t:.0f} s)", file=sys.stderr)
         tr = list(range(10, steps[-1] + 1, 10))
-        for s, v in zip(tr, synthetic_logs.loss_curve(tr)):
+        for s, v in zip(tr, synthetic.loss_curve(tr)):
             w.add_scalar("train/loss", v, s)
-        for s, v in zip(steps[::10], synthetic_logs.loss_curve(steps[::10], 3, 1.1)):
+        for s, v in zip(steps[::10], synthetic.loss_curve(steps[::10], 3, 1.1)):
             w.add_scalar("eval/loss", v, s)
     done.write_text("ok")
     return logdir
 
 
-class Backend:
-    def __init__(self, kind, cfg):
-        self.kind = kind
-        if kind == "tensorboard":
-            from conftest import TensorBoard  # the browser tests' helper: real tensorboard process
-
-            self.tb = TensorBoard(make_logs(cfg))
-            deadline = time.time() + 900
-            while True:  # wait until tensorboard has loaded every snapshot
-                idx = self.tb.wait_for_runs(1, timeout=900)
-                if len(idx["runs"][0]["probes"][0]["kinds"][0]["steps"]) >= cfg["steps"] or time.time() > deadline:
-                    break
-                time.sleep(1)
-            self.page_url = self.tb.plugin_page
-        else:
-            port = free_port()
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    str(ROOT / "frontend" / "dev" / "mock_server.py"),
-                    "--port",
-                    str(port),
-                    "--layers",
-                    str(cfg["layers"]),
-                    "--heads",
-                    str(cfg["heads"]),
-                    "--tokens",
-                    str(cfg["tokens"]),
-                    "--steps",
-                    str(cfg["steps"]),
-                    "--runs",
-                    "1",
-                    "--probes",
-                    "1",
-                ],
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            self.proc.stderr.readline()
-            self.page_url = f"http://127.0.0.1:{port}/"
-
-    def close(self):
-        if self.kind == "tensorboard":
-            self.tb.close()
-        else:
-            self.proc.terminate()
-            self.proc.wait(10)
+def start_tensorboard(cfg):
+    """A real tensorboard on cfg's logs, once it has loaded every snapshot."""
+    tb = TensorBoardProcess(make_logs(cfg)).start()
+    try:
+        tb.wait_for_steps(cfg["steps"], timeout=900)
+    except BaseException:
+        tb.stop()
+        raise
+    return tb
 
 
-def bench_config(browser, cfg, backend_kind, repeats, step_samples, seed=0):
-    backend = Backend(backend_kind, cfg)
+def bench_config(browser, cfg, repeats, step_samples, seed=0):
+    tb = start_tensorboard(cfg)
     try:
         # warm the backend's caches once (the first read of a logdir is not the frontend's cost)
         warm = browser.new_page(viewport={"width": 1600, "height": 1200})
-        warm.goto(backend.page_url)
+        warm.goto(tb.plugin_page)
         warm.wait_for_function("window.tbAttention && window.tbAttention.paints.length > 0", timeout=600000)
         steps = warm.evaluate("window.tbAttention.app.steps()")
         warm.close()
@@ -178,13 +133,13 @@ def bench_config(browser, cfg, backend_kind, repeats, step_samples, seed=0):
         opens = []
         for _ in range(repeats):
             page = browser.new_page(viewport={"width": 1600, "height": 1200})
-            page.goto(backend.page_url)
+            page.goto(tb.plugin_page)
             page.wait_for_function("window.tbAttention && window.tbAttention.paints.length > 0", timeout=120000)
             opens.append(page.evaluate("performance.getEntriesByName('tba:grid-painted')[0].startTime"))
             page.close()
 
         page = browser.new_page(viewport={"width": 1600, "height": 1200})
-        page.goto(backend.page_url)
+        page.goto(tb.plugin_page)
         page.wait_for_function("window.tbAttention && window.tbAttention.paints.length > 0", timeout=120000)
         page.wait_for_timeout(1500)  # let the head view / filmstrip loads settle
         rng = random.Random(seed)
@@ -204,11 +159,11 @@ def bench_config(browser, cfg, backend_kind, repeats, step_samples, seed=0):
         cells = page.locator('[data-testid="cell"]').count()
         page.close()
     finally:
-        backend.close()
+        tb.stop()
     med = lambda xs: round(statistics.median(xs), 1)
     return {
         "config": cfg,
-        "backend": backend_kind,
+        "backend": "tensorboard",
         "cells": cells,
         "open_ms_median": med(opens),
         "open_ms": [round(x, 1) for x in opens],
@@ -232,7 +187,6 @@ def main():
     ap.add_argument(
         "--configs", default="12x12x128x200,24x16x256x30", help="comma-separated LAYERSxHEADSxTOKENSxSNAPSHOTS"
     )
-    ap.add_argument("--backend", choices=["tensorboard", "mock"], default="tensorboard")
     ap.add_argument("--repeats", type=int, default=3, help="tab openings per configuration")
     ap.add_argument("--samples", type=int, default=25, help="uncached step changes per configuration")
     args = ap.parse_args()
@@ -249,10 +203,10 @@ def main():
         try:
             for text in args.configs.split(","):
                 cfg = parse_config(text)
-                r = bench_config(browser, cfg, args.backend, args.repeats, args.samples)
+                r = bench_config(browser, cfg, args.repeats, args.samples)
                 results.append(r)
                 print(
-                    f"{text} ({r['cells']} heads, {args.backend}): open -> first grid {r['open_ms_median']} ms | "
+                    f"{text} ({r['cells']} heads): open -> first grid {r['open_ms_median']} ms | "
                     f"step change -> grid painted {r['step_ms_median']} ms median, p90 {r['step_ms_p90']} "
                     f"(request queued {r['step_queued_ms_median']}, backend to first byte {r['step_server_ms_median']}, body transfer {r['step_transfer_ms_median']}, everything else {r['step_frontend_ms_median']}; "
                     f"until decoded {r['step_fetch_ms_median']}, paint+frame {r['step_paint_ms_median']}) | "

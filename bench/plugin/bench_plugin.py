@@ -30,12 +30,13 @@ import psutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests"))  # DriftingMaps, TensorBoardProcess: shared with the tests
+sys.path.insert(0, os.path.join(REPO, "bench"))  # the benchmarks' tensorboard_process.py
 
-from plugin_fixtures import DriftingMaps, TensorBoardProcess, tensorboard_env  # noqa: E402
+from tensorboard_process import TensorBoardProcess  # noqa: E402
 
 from tb_attention_plugin.http_payload import decode_container  # noqa: E402
 from tb_attention_plugin.summary_writer import AttentionSummaryWriter  # noqa: E402
+from tb_attention_plugin.synthetic import DriftingMaps  # noqa: E402
 
 LAYERS, HEADS, TOKENS, STEPS, EVERY = 12, 12, 128, 200, 50
 
@@ -114,7 +115,7 @@ def main():
     run_dir = write_logs(logdir)
     log_bytes = sum(os.path.getsize(os.path.join(run_dir, f)) for f in os.listdir(run_dir))
     extra = [f"--load_fast={args.load_fast}"] if args.load_fast else []
-    tb = TensorBoardProcess(logdir, *extra, env=tensorboard_env(tempfile.mkdtemp()))
+    tb = TensorBoardProcess(logdir, *extra)
     tb.start()
     try:
         q = lambda route, **p: f"data/plugin/attention/{route}?" + urllib.parse.urlencode(p)  # noqa: E731

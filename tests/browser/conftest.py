@@ -1,5 +1,6 @@
-"""Fixtures of the browser tests: logs written by the real writer, a real `tensorboard` process
-serving them (with the real plugin backend and the built bundle), and headless Debian Chromium.
+"""Fixtures of the browser tests: logs written by the real writer from the shared synthetic generator
+(`tb_attention_plugin.synthetic`), a real `tensorboard` process serving them (with the real plugin
+backend and the built bundle), and headless Debian Chromium.
 
 Skipped, with the reason, when /usr/bin/chromium is missing. The bundle is built with `npm run build`
 in frontend/ when tb_attention_plugin/static/index.js is missing.
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tb_attention_plugin import synthetic
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 ARTIFACTS = ROOT / "artifacts"
@@ -29,9 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-
-sys.path.insert(0, str(HERE))
-import synthetic_logs  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
@@ -146,9 +146,9 @@ class TensorBoard:
 @pytest.fixture(scope="session")
 def logdir(tmp_path_factory):
     d = tmp_path_factory.mktemp("logs")
-    synthetic_logs.write_run(d / "induction", seed=0, best_checkpoint=400)
-    synthetic_logs.write_run(d / "induction-b", seed=5, pair_probe=True)
-    synthetic_logs.write_encoder_decoder_run(d / "t5")
+    synthetic.write_run(d / "induction", seed=0, best_checkpoint=400)
+    synthetic.write_run(d / "induction-b", seed=5, pair_probe=True)
+    synthetic.write_encoder_decoder_run(d / "t5")
     return d
 
 
