@@ -9,6 +9,7 @@ files' bytes.
 """
 
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,11 +20,17 @@ from .reader import read_run
 CACHE_BYTES = 256 << 20  # event-file bytes of the runs kept read
 
 
+class _ReadRun(NamedTuple):
+    files: tuple  # (path, size, mtime_ns) of each event file when it was read
+    nbytes: int  # their bytes: what the cache counts
+    run: object  # reader.RunLog
+
+
 class RunFiles:
     def __init__(self, logdir, *, cache_bytes=CACHE_BYTES):
         local = isinstance(logdir, str) and "://" not in logdir and os.path.isdir(logdir)
         self._root = os.path.realpath(logdir) if local else None
-        self._runs = LRUCache(64, max_bytes=cache_bytes, sizeof=lambda entry: entry[1])
+        self._runs = LRUCache(64, max_bytes=cache_bytes, sizeof=lambda entry: entry.nbytes)
 
     def _directory(self, run):
         """The run's directory under the log directory (never outside it), or None."""
@@ -49,8 +56,8 @@ class RunFiles:
             files.append((name, st.st_size, st.st_mtime_ns))
         files = tuple(files)
         cached = self._runs.get(path)
-        if cached is None or cached[0] != files:
-            cached = (files, sum(size for _, size, _ in files), read_run(path))
+        if cached is None or cached.files != files:
+            cached = _ReadRun(files, sum(size for _, size, _ in files), read_run(path))
             self._runs.put(path, cached)
-        p = cached[2].probe(probe)
+        p = cached.run.probe(probe)
         return np.stack([p.quantized(step, kind, layer) for layer in layer_ids])

@@ -119,7 +119,7 @@ class RunHistory:
         past = self.past(probe, kind)
         if past is None or (probe, kind) in self._size_warned:
             return
-        from .reader import describe_steps
+        from .probe_log import describe_steps
 
         other = {}
         for s, size in past.sizes.items():
@@ -155,7 +155,7 @@ class RunHistory:
         if not hit:
             return
         if all(min(self._visible[t]) < step for t in hit):  # later steps of a continued series
-            from .reader import describe_steps
+            from .probe_log import describe_steps
 
             for t in hit:
                 self._resume_logged.add(t)
@@ -237,7 +237,7 @@ class RunHistory:
     def _describe_hidden(self, from_step, include_own=False):
         """'probe 'p' (self): steps 0..40 (5 steps); ...' and the files they are in, for records
         visible at steps >= from_step."""
-        from .reader import describe_steps
+        from .probe_log import describe_steps
 
         series, files = [], set()
         for tag in sorted(self._visible):

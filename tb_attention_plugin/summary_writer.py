@@ -122,21 +122,8 @@ class AttentionSummaryWriter:
         if causal is None:
             causal = kind == "decoder" or (kind == "self" and q == k and q > 1 and not np.triu(a, 1).any())
         meta = fmt.probe_metadata(info, kind, causal=causal, layers=layers, heads=heads)
-        query_side, key_side = fmt.KIND_SIDES[kind]
-
         quantized = quantize(a)
-        reference = self._reference(probe, kind, step, a)
-        stat_args = dict(
-            causal=causal,
-            self_attention=kind != "cross",
-            query_tokens=info[query_side],
-            key_tokens=info[key_side],
-            key_special=info["special" if key_side == "tokens" else "decoder_special"],
-        )
-        templates = self._templates.get((probe, kind, causal))
-        if templates is None:
-            templates = self._templates[(probe, kind, causal)] = ProbeTemplates(**stat_args)
-        stats = head_statistics(a, reference=reference, templates=templates, **stat_args)
+        stats = self._statistics(probe, kind, step, a, causal)
         layer_blobs = [self._encode_layer(probe, kind, layer, step, quantized[layer]) for layer in range(layers)]
         first_in_file = (probe, kind) not in self._tags_in_file
         summary = summary_pb2.Summary(
@@ -149,6 +136,23 @@ class AttentionSummaryWriter:
             self._tags_in_file.add((probe, kind))
             self._sizes.setdefault((probe, kind), (layers, heads, step))
             self._history.after_record([tag], step)
+
+    def _statistics(self, probe, kind, step, a, causal):
+        """Per-head statistics [stats, layers, heads] of float attention `a` (docs/format.md)."""
+        info = self._probes[probe]
+        query_side, key_side = fmt.KIND_SIDES[kind]
+        reference = self._reference(probe, kind, step, a)
+        stat_args = dict(
+            causal=causal,
+            self_attention=kind != "cross",
+            query_tokens=info[query_side],
+            key_tokens=info[key_side],
+            key_special=info["special" if key_side == "tokens" else "decoder_special"],
+        )
+        templates = self._templates.get((probe, kind, causal))
+        if templates is None:
+            templates = self._templates[(probe, kind, causal)] = ProbeTemplates(**stat_args)
+        return head_statistics(a, reference=reference, templates=templates, **stat_args)
 
     def _encode_layer(self, probe, kind, layer, step, q):
         """A delta to the previous snapshot while deltas pay and the chain is short, else a keyframe."""
