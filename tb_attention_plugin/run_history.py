@@ -8,40 +8,20 @@ only logs what it replaces.
 
 import logging
 import os
-import re
-import socket
 import sys
-import time
 import typing
 import urllib.parse
 import warnings
-import weakref
 
 import numpy as np
 
 from . import format as fmt
+from .concurrent_writers import concurrent_writers
 
 # The writer's log lines keep the logger name that users (and tests) configure.
 logger = logging.getLogger(f"{__package__}.summary_writer")
 
-# Another host's .attention file in the run directory modified this recently counts as being written
-# now (on this host the writing process is looked up by its pid).
-RECENT_WRITE_SECONDS = 30.0
-
-# event_file.new_event_file_name: events.out.tfevents.<time>.<host>.<pid>.<n><suffix> (host may hold dots)
-_EVENT_FILE_NAME = re.compile(r"^events\.out\.tfevents\.\d+\.(?P<host>.+)\.(?P<pid>\d+)\.\d{6}(?P<suffix>.*)$")
-_OPEN_FILES = weakref.WeakSet()  # event files that writers of this process hold open
 _WRITER_MODULES = {__name__, f"{__package__}.summary_writer"}  # frames a warning is not attributed to
-
-
-def file_opened(event_file):
-    """A writer of this process holds `event_file` open: another writer of the directory is told."""
-    _OPEN_FILES.add(event_file)
-
-
-def file_closed(event_file):
-    """The writer no longer holds `event_file` open (closed, or dropped after an I/O error)."""
-    _OPEN_FILES.discard(event_file)
 
 
 class _Past(typing.NamedTuple):
@@ -252,35 +232,8 @@ class RunHistory:
         return "; ".join(series), ", ".join(sorted(files))
 
     def _warn_concurrent_writers(self):
-        """Warn when another writer logs attention to this directory right now: an `.attention` file
-        held open by another live process of this host, or by another open writer of this process, or
-        another host's file modified in the last RECENT_WRITE_SECONDS."""
-        try:
-            entries = list(os.scandir(self.log_dir))
-        except OSError:
-            return
-        host, now, found = socket.gethostname(), time.time(), []
-        mine = {os.path.realpath(f.path) for f in list(_OPEN_FILES)}
-        for entry in sorted(entries, key=lambda e: e.name):
-            match = _EVENT_FILE_NAME.match(entry.name)
-            if match is None or match["suffix"] not in (".attention", self._suffix):
-                continue
-            try:
-                age = now - entry.stat().st_mtime
-            except OSError:
-                continue
-            file_host, pid = match["host"], int(match["pid"])
-            if file_host == host and pid == os.getpid():
-                if os.path.realpath(entry.path) in mine:
-                    found.append(f"{entry.name} (another AttentionSummaryWriter of this process, still open)")
-            elif file_host == host:
-                holds = _pid_holds_open(pid, entry.path)
-                if holds or (holds is None and _pid_alive(pid) and age < RECENT_WRITE_SECONDS):
-                    found.append(
-                        f"{entry.name} (process {pid} on this host, still writing it; last written {age:.0f} s ago)"
-                    )
-            elif age < RECENT_WRITE_SECONDS:
-                found.append(f"{entry.name} (host {file_host!r}, process {pid}; last written {age:.0f} s ago)")
+        """Warn when another writer logs attention to this directory right now (concurrent_writers.py)."""
+        found = concurrent_writers(self.log_dir, self._suffix)
         if found:
             _warn(
                 f"tb-attention: another writer is logging attention to {self.log_dir} right now: "
@@ -297,35 +250,6 @@ def _warn(message):
     while frame is not None and frame.f_globals.get("__name__") in _WRITER_MODULES:
         frame, level = frame.f_back, level + 1
     warnings.warn(message, UserWarning, stacklevel=level)
-
-
-def _pid_holds_open(pid, path):
-    """True / False whether process `pid` of this host has `path` open; None when it cannot be told."""
-    fd_dir = f"/proc/{pid}/fd"
-    try:
-        fds = os.listdir(fd_dir)
-    except FileNotFoundError:
-        return False if os.path.isdir("/proc/self/fd") else None  # no such process (or no /proc)
-    except OSError:
-        return None  # another user's process
-    target = os.path.realpath(path)
-    for fd in fds:
-        try:
-            if os.path.realpath(os.path.join(fd_dir, fd)) == target:
-                return True
-        except OSError:
-            continue
-    return False
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
 
 
 def _short(tokens, n=8):

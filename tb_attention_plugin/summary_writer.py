@@ -13,6 +13,10 @@ file is left as it was (everything written before stays readable), and later wri
 
 Nothing already in the run directory disappears without a word (run_history.py), and input that cannot
 be stored as given is refused before anything is written (writer_input.py).
+
+A little over 300 lines by design: one class, the writer's whole public API (probes, attention,
+restart markers, scalars, hparams) and the file it writes; what it checks and what it warns about
+already live in writer_input.py, run_history.py and concurrent_writers.py.
 """
 
 import math
@@ -29,7 +33,8 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from . import format as fmt
 from .event_file import EventFileWriter
 from .quantize import quantize
-from .run_history import RunHistory, file_closed, file_opened
+from .concurrent_writers import file_closed, file_opened
+from .run_history import RunHistory
 from .statistics import ProbeTemplates, head_statistics
 from .writer_input import as_mask, check_attention, check_model_size, check_step
 
