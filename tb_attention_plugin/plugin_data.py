@@ -28,8 +28,6 @@ from .plugin_stats import StatsReader
 
 __all__ = ["AttentionData", "Unavailable", "Unservable"]
 
-PLUGIN_NAME = fmt.PLUGIN_NAME
-
 
 class AttentionData:
     def __init__(
@@ -46,7 +44,7 @@ class AttentionData:
         self._provider = data_provider
         self._warn_once = WarnOnce()  # log each problem once, not at every poll of the index
         self._files = RunFiles(logdir)  # for the runs whose names the loader cannot carry
-        self._listing = SeriesListing(data_provider, self._warn_once, self._watch)
+        self._listing = SeriesListing(data_provider, self._warn_once)
         self._series = self._listing.series  # (eid, run, tag) -> plugin_series.Series
         self._stats = StatsReader(data_provider, self._warn_once, cache_bytes=stats_cache_bytes)
         blobs = plugin_prefetch.blob_cache(blob_cache_bytes)
@@ -55,21 +53,15 @@ class AttentionData:
             self._snapshots.read_blob,
             blobs,
             workers=prefetch_workers if blob_cache_bytes > 0 else 0,
-            refresh=self._refresh_run,
+            refresh=self._listing.refresh_run,  # the poll re-lists a run; the listing never calls back
             poll_s=poll_s,
         )
 
-    def _watch(self, key, ctx, series):
-        self.prefetch.watch(key, ctx, series)
-
-    def _refresh_run(self, ctx, eid, run):
-        """Re-list one run's snapshot series (the read-ahead's poll): new versions replace the cached
-        ones (and are read ahead), a series gone from the listing is forgotten."""
-        for key in self._listing.refresh_run(ctx, eid, run):
-            self.prefetch.forget(key)
-
     def index(self, ctx, eid):
-        return self._listing.index(ctx, eid)
+        answer, listed = self._listing.index(ctx, eid)
+        for key, series in listed.items():  # every listed series is read ahead, after the requested ones
+            self.prefetch.watch(key, ctx, series)
+        return answer
 
     def stats(self, ctx, eid, run, probe, kind):
         """-> (header dict, float32 [stats, steps, layers, heads]) (plugin_stats.py)."""

@@ -67,8 +67,9 @@ class Prefetcher:
     """Reads ahead the layer blobs of watched series into `cache` with at most `workers` threads.
 
     read_blob(ctx, blob key) -> bytes reads one blob; refresh(ctx, eid, run) re-lists a run's series
-    (and calls `watch` for the ones that changed). Series objects are plugin_series.Series: `.refs`
-    {step: Record (wall time, (header key, layer keys...))} and sorted `.steps`.
+    -> ({key: series listed now}, [keys of the series gone]): the poll watches the first and forgets
+    the others (refresh never calls back into the Prefetcher). Series objects are plugin_series.Series:
+    `.refs` {step: Record (wall time, (header key, layer keys...))} and sorted `.steps`.
     """
 
     def __init__(self, read_blob, cache, *, workers=WORKERS, refresh=None, poll_s=SERIES_POLL_S):
@@ -235,7 +236,11 @@ class Prefetcher:
         try:
             for (eid, run), ctx in runs.items():
                 try:
-                    self._refresh(ctx, eid, run)
+                    listed, gone = self._refresh(ctx, eid, run)
+                    for key, series in listed.items():
+                        self.watch(key, ctx, series)
+                    for key in gone:
+                        self.forget(key)
                 except Exception as e:  # noqa: BLE001 - a poll must never kill its worker
                     logger.debug("tb-attention: re-listing run %r failed: %s", run, e)
         finally:

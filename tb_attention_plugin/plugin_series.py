@@ -5,9 +5,10 @@
   current one (`run_tags`, `lookup`: also used for statistics tags).
 - Blob references of each snapshot tag are cached per (experiment, run, tag) and keyed on what the
   provider lists for the tag (max step, max wall time, max length): new steps of a live run show up
-  at once, and an unchanged run costs one listing call. Every series read is handed to `on_series`
-  (the read-ahead), and the steps that failed to decode are remembered (bounded) and left out of the
-  index.
+  at once, and an unchanged run costs one listing call. The steps that failed to decode are
+  remembered (bounded) and left out of the index.
+This module knows nothing of the read-ahead: plugin_data.py hands it the series read here, and the
+read-ahead's poll calls `refresh_run`, which only answers what changed.
 """
 
 from typing import NamedTuple
@@ -99,10 +100,9 @@ def lookup(listing, warn, eid, run, probe, kind, what):
 class SeriesListing:
     """Snapshot series of the runs, read through the data provider and cached (see the module doc)."""
 
-    def __init__(self, data_provider, warn, on_series):
+    def __init__(self, data_provider, warn):
         self._provider = data_provider
         self._warn = warn
-        self._on_series = on_series  # on_series(key, ctx, series) for every series read or found
         self.series = LRUCache(256, sizeof=lambda s: 64 * len(s.refs))  # (eid, run, tag) -> Series
         self._tag_of = LRUCache(1024)  # (eid, run, probe, kind) -> the Tag of a snapshot tag
         self._bad_steps = LRUCache(4096)  # (eid, run, tag, step, wall time) of records that failed
@@ -132,8 +132,6 @@ class SeriesListing:
                 series = Series(self._version(ts), self._records(data.get(run, {}).get(tag, []), eid, run, tag, meta))
                 self.series.put((eid, run, tag), series)
                 out[(run, tag)] = series
-        for (run, tag), series in out.items():
-            self._on_series((eid, run, tag), ctx, series)
         return out
 
     def _records(self, data, eid, run, tag, meta):
@@ -188,10 +186,10 @@ class SeriesListing:
         return data
 
     def refresh_run(self, ctx, eid, run):
-        """Re-list one run's snapshot series: new versions replace the cached ones, -> the keys
-        (eid, run, tag) of the series gone from the listing (forgotten here)."""
+        """Re-list one run's snapshot series: new versions replace the cached ones. -> ({(eid, run,
+        tag): Series} listed now, [(eid, run, tag) of the series gone from the listing, forgotten])."""
         tags = run_tags(self.list_run(ctx, eid, run).get(run, {}), self._warn, eid, run)
-        self.read(ctx, eid, {(run, t.tag): (t.meta, t.series) for t in tags.values()})
+        found = self.read(ctx, eid, {(run, t.tag): (t.meta, t.series) for t in tags.values()})
         listed = {t.tag for t in tags.values()}
         gone = []
         for probe_kind, known in list(self._tag_of.items()):
@@ -199,7 +197,7 @@ class SeriesListing:
                 self._tag_of.pop(probe_kind)
                 self.series.pop((eid, run, known.tag))
                 gone.append((eid, run, known.tag))
-        return gone
+        return {(eid, run, tag): series for (run, tag), series in found.items()}, gone
 
     def good_steps(self, eid, run, tag, series):
         """The steps of a series, less those whose record failed to decode."""
@@ -223,7 +221,8 @@ class SeriesListing:
         return Tag(found.tag, found.meta, series)
 
     def index(self, ctx, eid):
-        """The `index` route's answer: every run with a probe that has good steps (docs/http-api.md)."""
+        """-> (the `index` route's answer: every run with a probe that has good steps (docs/http-api.md),
+        {(eid, run, tag): Series} of every snapshot series listed)."""
         listing = self._provider.list_blob_sequences(ctx, experiment_id=eid, plugin_name=PLUGIN_NAME)
         per_run = {run: run_tags(tags, self._warn, eid, run) for run, tags in listing.items()}
         wanted = {(run, t.tag): (t.meta, t.series) for run, tags in per_run.items() for t in tags.values()}
@@ -238,7 +237,8 @@ class SeriesListing:
             if probes:
                 entries = [_probe_entry(name, kinds) for name, kinds in sorted(probes.items(), key=_probe_order)]
                 runs.append({"run": run, "probes": entries})
-        return {"version": fmt.FORMAT_VERSION, "runs": runs}
+        listed = {(eid, run, tag): s for (run, tag), s in series.items()}
+        return {"version": fmt.FORMAT_VERSION, "runs": runs}, listed
 
 
 def _probe_entry(name, kinds):

@@ -23,9 +23,9 @@ from tensorboard.util import tensor_util
 
 from . import format as fmt
 from .event_file import event_files, iter_events
-from .probe_log import ProbeLog, describe_steps
+from .probe_log import ProbeLog
 
-__all__ = ["read_run", "RunLog", "ProbeLog", "describe_steps"]
+__all__ = ["read_run", "RunLog", "ProbeLog"]
 
 logger = logging.getLogger(__name__)
 
