@@ -20,6 +20,7 @@ import itertools
 import logging
 import threading
 import time
+import typing
 
 from .plugin_cache import LRUCache
 
@@ -54,6 +55,15 @@ def playback_order(steps, focus):
             yield steps[start + d]
         if start - d >= 0:
             yield steps[start - d]
+
+
+class _Poll(typing.NamedTuple):
+    runs: dict  # (eid, run) -> ctx of the runs requested within ACTIVE_S
+
+
+class _Read(typing.NamedTuple):
+    entry: tuple  # plugin_series.BlobEntry
+    ctx: object
 
 
 class _Watched:
@@ -168,7 +178,7 @@ class Prefetcher:
                         self._size_guess = max(self._size_guess, len(blob))
                     elif entry not in self._in_flight and self._failed.get(entry) is None:
                         covered += self._size_guess + ENTRY_OVERHEAD
-                        yield entry, item.ctx
+                        yield _Read(entry, item.ctx)
                     if covered + stale * (self._size_guess + ENTRY_OVERHEAD) >= budget:
                         return
 
@@ -181,24 +191,24 @@ class Prefetcher:
             threading.Thread(target=self._work, name=self.thread_name, daemon=True).start()
 
     def _active_runs(self, now):
-        return {(key[0], key[1]): item.ctx for key, item in self._watched.items() if item.active_until > now}
+        return {(eid, run): item.ctx for (eid, run, _), item in self._watched.items() if item.active_until > now}
 
     def _next_task(self, now):
-        """Under the lock: ("poll", runs), ("read", entry, ctx) or None."""
+        """Under the lock: a _Poll, a _Read or None."""
         if self._refresh is not None and not self._polling and now >= self._next_poll:
             runs = self._active_runs(now)
             if runs:
                 self._polling = True
-                return ("poll", runs)
+                return _Poll(runs)
         if self._plan_generation != self._generation:
             self._plan, self._plan_generation = self._walk(), self._generation
-        found = next(self._plan, None)
-        if found is None:
+        task = next(self._plan, None)
+        if task is None:
             self._done_generation = self._generation
             return None
-        self._in_flight.add(found[0])
+        self._in_flight.add(task.entry)
         self._spawn()  # more to read, perhaps: let another worker look
-        return ("read",) + found
+        return task
 
     def _wait_time(self, now):
         if self._refresh is not None and self._active_runs(now):
@@ -226,10 +236,10 @@ class Prefetcher:
                         self._cond.wait(self._wait_time(now))
                     finally:
                         self._waiting -= 1
-            if task[0] == "poll":
-                self._poll(task[1])
+            if isinstance(task, _Poll):
+                self._poll(task.runs)
             else:
-                self._read(task[1], task[2])
+                self._read(task.entry, task.ctx)
             idle_since = time.monotonic()
 
     def _poll(self, runs):

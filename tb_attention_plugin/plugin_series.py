@@ -55,6 +55,13 @@ class Series:
         self.steps = sorted(refs)
 
 
+class _Kind(NamedTuple):
+    """One kind of a probe in the index: its metadata and its good steps."""
+
+    meta: dict
+    steps: list
+
+
 class Tag(NamedTuple):
     """One (probe, kind) of a run: its tag, its parsed metadata, and a series (the provider's time
     series in a listing; a Series of blob references from `snapshot_series`)."""
@@ -233,7 +240,7 @@ class SeriesListing:
             for (probe, kind), t in per_run[run].items():
                 steps = self.good_steps(eid, run, t.tag, series[(run, t.tag)])
                 if steps:
-                    probes.setdefault(probe, {})[kind] = (t.meta, steps)
+                    probes.setdefault(probe, {})[kind] = _Kind(t.meta, steps)
             if probes:
                 entries = [_probe_entry(name, kinds) for name, kinds in sorted(probes.items(), key=_probe_order)]
                 runs.append({"run": run, "probes": entries})
@@ -242,9 +249,9 @@ class SeriesListing:
 
 
 def _probe_entry(name, kinds):
-    """One probe of the index: {kind: (meta, good steps)} -> its JSON entry."""
+    """One probe of the index: {kind: _Kind} -> its JSON entry."""
     ordered = [k for k in fmt.KIND_SIDES if k in kinds]
-    first = kinds[ordered[0]][0]
+    first = kinds[ordered[0]].meta
     return {
         "name": name,
         "tokens": first["tokens"],
@@ -255,12 +262,12 @@ def _probe_entry(name, kinds):
         "kinds": [
             {
                 "kind": k,
-                "layers": kinds[k][0]["layers"],
-                "heads": kinds[k][0]["heads"],
-                "query": kinds[k][0]["query"],
-                "key": kinds[k][0]["key"],
-                "causal": bool(kinds[k][0].get("causal", False)),
-                "steps": kinds[k][1],
+                "layers": kinds[k].meta["layers"],
+                "heads": kinds[k].meta["heads"],
+                "query": kinds[k].meta["query"],
+                "key": kinds[k].meta["key"],
+                "causal": bool(kinds[k].meta.get("causal", False)),
+                "steps": kinds[k].steps,
             }
             for k in ordered
         ],
@@ -269,6 +276,6 @@ def _probe_entry(name, kinds):
 
 def _probe_order(item):
     name, kinds = item
-    first = next(iter(kinds.values()))[0]
+    first = next(iter(kinds.values())).meta
     index = first.get("probe_index", 0)
     return (index if isinstance(index, int) else 0, name)

@@ -36,7 +36,7 @@ from .quantize import quantize
 from .concurrent_writers import file_closed, file_opened
 from .run_history import RunHistory
 from .statistics import ProbeTemplates, head_statistics
-from .writer_input import as_mask, check_attention, check_model_size, check_step
+from .writer_input import FirstSize, as_mask, check_attention, check_model_size, check_step
 
 # A new keyframe is written once a delta is this large relative to the chain's keyframe (the head
 # moved a lot since the last snapshot), or when the chain reaches format.MAX_CHAIN blobs.
@@ -65,7 +65,7 @@ class AttentionSummaryWriter:
         self._tags_in_file = set()  # (probe, kind) whose metadata the current file already holds
         self._closed = False
         self._history = RunHistory(self.log_dir, filename_suffix)
-        self._sizes = {}  # (probe, kind) -> (layers, heads, first step) of this writer's snapshots
+        self._sizes = {}  # (probe, kind) -> writer_input.FirstSize of this writer's snapshots
 
     # ------------------------------------------------------------------ probes
     def add_probe(self, name, tokens, *, segments=None, special=None, decoder_tokens=None, decoder_special=None):
@@ -139,7 +139,7 @@ class AttentionSummaryWriter:
         )
         if self._write(event_pb2.Event(step=step, wall_time=wall_time or time.time(), summary=summary)):
             self._tags_in_file.add((probe, kind))
-            self._sizes.setdefault((probe, kind), (layers, heads, step))
+            self._sizes.setdefault((probe, kind), FirstSize(layers, heads, step))
             self._history.after_record([tag], step)
 
     def _statistics(self, probe, kind, step, a, causal):

@@ -2,6 +2,7 @@
 anything is written, with an error that names the probe, kind, layer, head and query row."""
 
 import operator
+import typing
 
 import numpy as np
 
@@ -41,14 +42,22 @@ def as_mask(values, n, what):
     return values
 
 
+class FirstSize(typing.NamedTuple):
+    """The model size of a probe's first snapshot by a writer, and its step."""
+
+    layers: int
+    heads: int
+    step: int
+
+
 def check_model_size(first, probe, kind, step, layers, heads):
-    """A probe keeps one model size per writer: `first` is (layers, heads, step) of its first
-    snapshot by this writer, or None."""
-    if first is not None and first[:2] != (layers, heads):
+    """A probe keeps one model size per writer: `first` is the FirstSize of its first snapshot by
+    this writer, or None."""
+    if first is not None and (first.layers, first.heads) != (layers, heads):
         raise ValueError(
             f"probe {probe!r} kind {kind!r}: attention at step {step} has {layers} layers x "
-            f"{heads} heads, but the probe's first snapshot (step {first[2]}) had {first[0]} "
-            f"x {first[1]}; a probe keeps one model size: log another model under other "
+            f"{heads} heads, but the probe's first snapshot (step {first.step}) had {first.layers} "
+            f"x {first.heads}; a probe keeps one model size: log another model under other "
             f"probe names or to its own log_dir"
         )
 
