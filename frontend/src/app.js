@@ -33,6 +33,8 @@ const INITIAL = {
   probe: null,
   kind: null,
   compareRun: null,
+  compareDiff: false,
+  matchMode: 'index',
   step: null,
   playing: false,
   layer: 0,
@@ -179,10 +181,11 @@ export class App {
       onFailed: (d) => this.gridFailed(d),
     });
     const head = new HeadView({ data, set: a.set, toggleHead: a.toggleHead });
+    const headB = new HeadView({ data, set: a.set, toggleHead: a.toggleHead, compare: true });
     const evolution = new Evolution({ data, set: a.set, setStep: a.setStep });
-    this.main = el('div', { class: 'tba-main' }, model.el, head.el);
+    this.main = el('div', { class: 'tba-main' }, model.el, head.el, headB.el);
     clear(this.content).append(timeline.el, this.main, evolution.el);
-    this.views = { timeline, model, head, evolution };
+    this.views = { timeline, model, head, headB, evolution };
   }
 
   onChange(s, changed) {
@@ -221,6 +224,7 @@ export class App {
           this.deferred = null;
           if (!this.views) return;
           this.views.head.update(this.state, keys);
+          this.views.headB.update(this.state, keys);
           this.views.evolution.update(this.state, keys);
         }, 0),
       );

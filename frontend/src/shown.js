@@ -9,8 +9,11 @@
 
 import { ContainerError } from './container.js';
 
-/** The fields that identify the snapshot a view shows. `layer`/`ref` are null when not used. */
-const FIELDS = ['run', 'probe', 'kind', 'step', 'layer', 'ref'];
+/**
+ * The fields that identify the snapshot a view shows. `layer`/`ref` are null when not used; `vs`
+ * is the run of the reference when it is another run (B − A, and the pair a compare view loads).
+ */
+const FIELDS = ['run', 'probe', 'kind', 'step', 'layer', 'ref', 'vs'];
 
 export function want(sel) {
   if (!sel) return null;
@@ -55,7 +58,12 @@ export function shown(wanted, last, { pending = false, keepStale = true } = {}) 
 }
 
 function describe(w) {
-  const ref = w.ref !== null && w.ref !== undefined && w.ref !== w.step ? ` (diff vs step ${w.ref})` : '';
+  const vs = w.vs !== null && w.vs !== undefined;
+  const ref = vs
+    ? ` (with run ${w.vs} at step ${w.ref})`
+    : w.ref !== null && w.ref !== undefined && w.ref !== w.step
+      ? ` (diff vs step ${w.ref})`
+      : '';
   const layer = w.layer !== null && w.layer !== undefined ? `, layer ${w.layer}` : '';
   return `step ${w.step}${ref}${layer} of probe \u201c${w.probe}\u201d (${w.kind}) in run ${w.run}`;
 }

@@ -1,12 +1,14 @@
 // View 4: head evolution. The selected head's statistics as curves over steps, on the same
 // step axis as the loss timeline, plus (headMaps.js) a filmstrip of its heatmap at several
 // steps, a large map of the current step with a readout, and a diff mode (step minus a
-// reference step, diverging colours).
+// reference step, diverging colours). With a compare run, B's curves of the head matched to
+// the selected one (same statistics, dashed) over A's, and B's large map beside A's.
 
 import uPlot from 'uplot';
 import { el, clear, select, setOptions } from '../dom.js';
 import { statSeries, headTypes, typeLabel, statLabel, statNames, curveStats, STATS } from '../model.js';
 import { stepsOf } from '../selection.js';
+import { matchLabel } from '../compare.js';
 import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, attachStepDrag, onWidth, STEP_AXIS, xRange } from './stepChart.js';
 import { legendCanvas } from './legend.js';
 import { HeadMaps } from './headMaps.js';
@@ -18,7 +20,20 @@ export class Evolution {
     this.state = null;
     this.u = null;
     this.width = 800;
-    this.maps = new HeadMaps({ data, setStep });
+    this.maps = new HeadMaps({ data, setStep, onMatch: () => this.onMatch() });
+    this.chartB = ''; // B's head in the chart ("layer,head"), '' when none
+    this.compareLegend = el('div', { class: 'tba-compare-legend', 'data-testid': 'evolution-legend', hidden: true });
+    this.compareDiffBtn = el(
+      'button',
+      {
+        'aria-pressed': 'false',
+        'data-testid': 'evo-compare-diff',
+        title: 'Show the compare run minus the selected run in the large map',
+        hidden: true,
+        onclick: () => set((s) => ({ compareDiff: !s.compareDiff })),
+      },
+      'B \u2212 A',
+    );
     this.title = el('span', { class: 'tba-card-title' }, 'Head evolution');
     this.typesEl = el('span', { class: 'tba-sub' });
     this.diffBtn = el(
@@ -48,9 +63,10 @@ export class Evolution {
         el('span', { class: 'tba-spacer' }),
         this.diffBtn,
         el('label', { class: 'tba-field' }, 'vs', this.refSel),
+        this.compareDiffBtn,
         this.legend,
       ),
-      el('div', { class: 'tba-evo-body' }, this.chartEl, this.maps.el),
+      el('div', { class: 'tba-evo-body' }, this.compareLegend, this.chartEl, this.maps.el),
     );
     onWidth(this.chartEl, (w) => {
       this.width = w;
@@ -62,9 +78,13 @@ export class Evolution {
 
   update(state, changed) {
     this.state = state;
-    const headChanged = ['layer', 'head', 'run', 'probe', 'kind', 'index'].some((k) => changed.has(k));
-    if (headChanged || changed.has('stats')) this.renderChart();
+    const headChanged = ['layer', 'head', 'run', 'probe', 'kind', 'index', 'compareRun', 'matchMode'].some((k) =>
+      changed.has(k),
+    );
+    if (headChanged || changed.has('stats') || changed.has('compareStats')) this.renderChart();
     else if (changed.has('step') && this.u) this.u.redraw(false, false);
+    this.compareDiffBtn.hidden = !state.compareRun;
+    this.compareDiffBtn.setAttribute('aria-pressed', String(!!(state.compareRun && state.compareDiff)));
     if (changed.has('diffMode') || changed.has('contrast') || changed.has('diffRef') || headChanged) {
       this.diffBtn.setAttribute('aria-pressed', String(!!state.diffMode));
       clear(this.legend).append(
@@ -81,31 +101,75 @@ export class Evolution {
         state.diffRef === null ? '' : String(state.diffRef),
       );
     }
-    if (headChanged || ['step', 'diffMode', 'diffRef', 'contrast'].some((k) => changed.has(k))) {
+    if (headChanged || ['step', 'diffMode', 'diffRef', 'contrast', 'compareDiff'].some((k) => changed.has(k))) {
       this.maps.render(state);
     }
   }
 
-  /** The curves of the head's statistics that the server sent (skipping those undefined here). */
-  chartSeries(stats, layer, head) {
+  /**
+   * The curves of the head's statistics that the server sent (skipping those undefined here).
+   * With `b` ({stats, layer, head}), the same statistics of B's head, dashed, on the joined steps.
+   */
+  chartSeries(stats, layer, head, b = null) {
     const xs = stats.header.steps.slice();
     const data = [xs];
     const series = [{ label: 'step' }];
+    const bTable = b ? [b.stats.header.steps.slice()] : null;
+    const bSeries = [];
     for (const name of curveStats(statNames(stats))) {
       const ys = statSeries(stats, name, layer, head);
       if (ys.every((v) => v === null)) continue; // undefined for this probe (e.g. induction)
       data.push(ys);
-      series.push({
-        label: statLabel(name),
+      const style = {
         stroke: STATS[name].color,
         width: STATS[name].width ?? 1.5,
         scale: 'y',
         spanGaps: true,
         points: { show: xs.length < 30, size: 4 },
         value: (u, v) => (v == null ? '–' : v.toFixed(3)),
-      });
+      };
+      series.push({ label: statLabel(name), ...style });
+      const ysB = b && statNames(b.stats).includes(name) ? statSeries(b.stats, name, b.layer, b.head) : null;
+      if (ysB && ysB.some((v) => v !== null)) {
+        bTable.push(ysB);
+        bSeries.push({ ...style, label: `${statLabel(name)} (B)`, dash: [5, 4], alpha: 0.75, points: { show: false } });
+      }
     }
-    return { data, series };
+    if (!bSeries.length) return { data, series, bCurves: 0 };
+    return { data: uPlot.join([data, bTable]), series: [...series, ...bSeries], bCurves: bSeries.length };
+  }
+
+  /** B's head in the chart: the same index, or the head matched at the cursor step (null: none yet). */
+  chartHeadB() {
+    const s = this.state;
+    if (!s.compareRun || !s.compareStats) return null;
+    if ((s.matchMode || 'index') === 'index') return { layer: s.layer, head: s.head, score: NaN };
+    return this.maps.match;
+  }
+
+  /** The large map's match changed (another step, head or mode): redraw B's curves if they change. */
+  onMatch() {
+    const m = this.chartHeadB();
+    if ((m ? `${m.layer},${m.head}` : '') !== this.chartB) this.renderChart();
+    else this.renderCompareLegend(m);
+  }
+
+  /** "── A: run L0H1   ╌╌ B: run L1H2 ≈ A L0H1 (0.93)" above the chart. */
+  renderCompareLegend(m) {
+    const s = this.state;
+    this.compareLegend.hidden = !s.compareRun;
+    if (!s.compareRun) return;
+    const mode = s.matchMode || 'index';
+    const bText = !s.compareStats
+      ? 'loading statistics\u2026'
+      : m
+        ? matchLabel(mode, { layer: s.layer, head: s.head }, m)
+        : `no match for A L${s.layer}H${s.head} at step ${s.step}`;
+    clear(this.compareLegend).append(
+      el('span', {}, `\u2500\u2500 A: ${s.run} L${s.layer}H${s.head}`),
+      '   ',
+      el('span', { 'data-testid': 'evolution-legend-b' }, `\u254c\u254c B: ${s.compareRun} \u00b7 ${bText}`),
+    );
   }
 
   renderChart() {
@@ -125,12 +189,23 @@ export class Evolution {
       this.chartEl.appendChild(el('div', { class: 'tba-message' }, 'loading statistics\u2026'));
       return;
     }
-    const { data, series } = this.chartSeries(stats, s.layer, s.head);
+    const m = this.chartHeadB();
+    this.chartB = m ? `${m.layer},${m.head}` : '';
+    this.renderCompareLegend(m);
+    const b = m ? { stats: s.compareStats, layer: m.layer, head: m.head } : null;
+    const { data, series, bCurves } = this.chartSeries(stats, s.layer, s.head, b);
+    this.chartEl.dataset.compareCurves = String(bCurves);
     this.u = new uPlot(
       {
         width: this.width,
         height: 200,
-        plugins: [stepCursorPlugin({ getStep: () => this.state.step, getSnapshotSteps: () => stepsOf(this.state) })],
+        plugins: [
+          stepCursorPlugin({
+            getStep: () => this.state.step,
+            getSnapshotSteps: () => stepsOf(this.state),
+            getCompareSteps: () => (this.state.compareRun ? stepsOf(this.state, this.state.compareRun) : []),
+          }),
+        ],
         scales: {
           x: { time: false, range: () => xRange(this.state) },
           y: { range: (u, min, max) => [0, Math.max(1, Number.isFinite(max) ? max : 1)] },

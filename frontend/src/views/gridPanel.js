@@ -42,13 +42,16 @@ export function buildPanel({ run, statsKey }, layers, heads, selectHead) {
     }
   }
   const errorEl = el('div', { class: 'tba-panel-error', 'data-testid': 'grid-error', role: 'alert', hidden: true });
-  const body = el('div', { class: 'tba-panel-body' }, grid, errorEl);
+  const missingEl = el('div', { class: 'tba-panel-error tba-missing', 'data-testid': 'no-snapshot', hidden: true });
+  const body = el('div', { class: 'tba-panel-body' }, grid, errorEl, missingEl);
   return {
     spec: { run, statsKey },
     el: el('div', { class: 'tba-panel', 'data-testid': 'panel', 'data-run': run }, title, body),
     title,
     grid,
     errorEl,
+    missingEl,
+    missing: null,
     cells,
     layers,
     heads,
@@ -77,9 +80,10 @@ export function layoutPanel(p, width) {
 }
 
 function setTitle(panel, view, state) {
-  const parts = [el('b', {}, panel.spec.run), `step ${panel.step ?? '\u2013'}`];
-  if (panel.spec.run !== state.run && panel.step !== state.step && panel.step !== null)
-    parts.push(el('span', {}, '(nearest logged)'));
+  const w = panel.slot.pending || panel.slot.last?.want;
+  const minus = w && w.vs !== null && w.vs !== undefined ? ` \u2212 ${w.vs}` : '';
+  const parts = [el('b', {}, panel.spec.run + minus), `step ${panel.step ?? state.step ?? '\u2013'}`];
+  if (panel.missing) parts.push(el('span', { class: 'tba-message' }, 'no snapshot'));
   if (view.state === 'loading') parts.push(el('span', { class: 'tba-loading' }, 'loading\u2026'));
   if (view.state === 'stale')
     parts.push(el('span', { class: 'tba-loading' }, `loading\u2026 (showing step ${view.step})`));
@@ -95,7 +99,9 @@ function setTitle(panel, view, state) {
 export function renderPanel(panel, w, state) {
   const view = panel.slot.shown(w);
   panel.step = w ? w.step : null;
-  panel.el.dataset.state = view.state;
+  panel.el.dataset.state = panel.missing ? 'missing' : view.state;
+  panel.missingEl.textContent = panel.missing || '';
+  panel.missingEl.hidden = !panel.missing;
   setTitle(panel, view, state);
   panel.grid.classList.toggle('stale', view.state === 'stale');
   if (view.state === 'error') {
@@ -135,7 +141,12 @@ function paintCells(panel, { snap, ref }, contrast) {
       c.canvas.getContext('2d').clearRect(0, 0, c.canvas.width, c.canvas.height);
       continue;
     }
-    const refOpt = ref ? { data: ref.data, offset: mapOffset(ref, c.layer, c.head) } : null;
+    const refOff = ref ? mapOffset(ref, c.layer, c.head) : -1;
+    if (ref && (refOff < 0 || ref.header.query_len !== h.query_len || ref.header.key_len !== h.key_len)) {
+      c.canvas.getContext('2d').clearRect(0, 0, c.canvas.width, c.canvas.height); // nothing to subtract
+      continue;
+    }
+    const refOpt = ref ? { data: ref.data, offset: refOff } : null;
     paintHeatmap(c.canvas, snap.data, off, h.query_len, h.key_len, { ...luts, targetPx, ref: refOpt });
     painted++;
   }

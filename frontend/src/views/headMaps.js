@@ -1,6 +1,8 @@
 // The maps of the head evolution card: the selected head's large map at the current step
 // (hover readout, diff vs a reference step) and a filmstrip of it at evenly spaced steps.
 // Each loads only the selected layer and shows exactly its want, or the error (shown.js).
+// With a compare run, B's large map beside A's: B's head matched to A's selected head
+// (compare.js), or B \u2212 A (diverging colours); or, when B lacks the step, that message.
 
 import { el, clear, tokenLabel } from '../dom.js';
 import { paintHeatmap } from '../heatmap.js';
@@ -10,14 +12,33 @@ import { filmstripCount } from '../layout.js';
 import { mapOffset, kindTokens } from '../model.js';
 import { kindInfo, probeInfo, stepsOf, diffRefStep } from '../selection.js';
 import { want, failureText, SnapshotSlot } from '../shown.js';
+import { matchedHead, matchLabel, missingStepText } from '../compare.js';
 import { formatStep } from './stepChart.js';
 
 const errorParts = (t) => [el('b', {}, t.title), el('div', {}, t.reason), el('div', { class: 'tba-hint' }, t.hint)];
 
-/** Inputs: `data` (DataSource) and the action `setStep`; render(state), width (set by the card). */
+/**
+ * Inputs: `data` (DataSource), the action `setStep` and `onMatch()` (B's head matched to A's
+ * selected head changed: `match`); render(state), width (set by the card).
+ */
 export class HeadMaps {
-  constructor({ data, setStep }) {
-    Object.assign(this, { data, setStep });
+  constructor({ data, setStep, onMatch = () => {} }) {
+    Object.assign(this, { data, setStep, onMatch });
+    this.match = null; // B's head shown for A's selected head: {layer, head, score} | null
+    this.bSlot = new SnapshotSlot();
+    this.bWant = null;
+    this.bCanvas = el('canvas', { width: 1, height: 1, 'data-testid': 'bigmap-b' });
+    this.bCaption = el('div', { class: 'tba-caption', 'data-testid': 'bigmap-b-caption' });
+    this.bError = el('div', { class: 'tba-view-error', 'data-testid': 'bigmap-b-error', role: 'alert', hidden: true });
+    this.bMissing = el('div', { class: 'tba-view-error tba-missing', 'data-testid': 'no-snapshot', hidden: true });
+    this.bEl = el(
+      'div',
+      { class: 'tba-bigmap tba-bigmap-b', hidden: true },
+      this.bCaption,
+      this.bCanvas,
+      this.bError,
+      this.bMissing,
+    );
     this.state = null;
     this.width = 800;
     this.bigSlot = new SnapshotSlot();
@@ -34,6 +55,7 @@ export class HeadMaps {
       'div',
       { class: 'tba-evo-row' },
       this.bigEl,
+      this.bEl,
       el(
         'div',
         { class: 'tba-film-wrap' },
@@ -79,15 +101,17 @@ export class HeadMaps {
     return slot.request(w, () => this.loadPair(w));
   }
 
-  paintMap(canvas, { snap, ref }, px) {
+  /** Head (layer, head) of `snap`, minus the same head of `ref` (or head `refHead` = [layer, head]). */
+  paintMap(canvas, { snap, ref }, px, layer = this.state.layer, head = this.state.head, refHead = [layer, head]) {
     const s = this.state;
-    const off = mapOffset(snap, s.layer, s.head);
-    if (off < 0) {
+    const off = mapOffset(snap, layer, head);
+    const refOff = ref ? mapOffset(ref, ...refHead) : -1;
+    const h = snap.header;
+    if (off < 0 || (ref && (refOff < 0 || ref.header.query_len !== h.query_len || ref.header.key_len !== h.key_len))) {
       canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height);
       return;
     }
-    const h = snap.header;
-    const refOpt = ref ? { data: ref.data, offset: mapOffset(ref, s.layer, s.head) } : null;
+    const refOpt = ref ? { data: ref.data, offset: refOff } : null;
     const dpr = window.devicePixelRatio || 1;
     paintHeatmap(canvas, snap.data, off, h.query_len, h.key_len, {
       ...lutsFor(s.contrast),
@@ -124,6 +148,89 @@ export class HeadMaps {
     } else {
       this.bigCaption.textContent = view.state === 'loading' ? `step ${w.step} \u00b7 loading\u2026` : '';
     }
+  }
+
+  /** B's snapshot and A's at the cursor step (null when there is no compare run or B lacks the step). */
+  wantB() {
+    const s = this.state;
+    if (!s.compareRun || missingStepText(s.compareRun, stepsOf(s, s.compareRun), s.step)) return null;
+    return want({ run: s.compareRun, probe: s.probe, kind: s.kind, step: s.step, ref: s.step, vs: s.run });
+  }
+
+  cachedB(w) {
+    const sel = { run: w.run, probe: w.probe, kind: w.kind };
+    const snap = this.data.cachedSnapshot(sel, w.step);
+    const ref = this.data.cachedSnapshot({ ...sel, run: w.vs }, w.ref);
+    return snap && ref ? { snap, ref } : null;
+  }
+
+  loadB(w) {
+    const sel = { run: w.run, probe: w.probe, kind: w.kind };
+    return Promise.all([this.data.snapshot(sel, w.step), this.data.snapshot({ ...sel, run: w.vs }, w.ref)]).then(
+      ([snap, ref]) => ({ snap, ref }),
+    );
+  }
+
+  setMatch(m) {
+    const key = (x) => (x ? `${x.layer},${x.head},${x.score}` : '');
+    const changed = key(m) !== key(this.match);
+    this.match = m;
+    if (changed) this.onMatch();
+  }
+
+  /** B's large map: its head matched to A's selected one (or B \u2212 A), the message, or the error. */
+  renderB() {
+    const s = this.state;
+    const mode = s.matchMode || 'index';
+    const w = this.bWant;
+    this.bEl.hidden = !s.compareRun;
+    const missing = s.compareRun ? missingStepText(s.compareRun, stepsOf(s, s.compareRun), s.step) : null;
+    const view = this.bSlot.shown(w);
+    this.bEl.dataset.state = missing ? 'missing' : view.state;
+    this.bEl.dataset.diff = String(!!s.compareDiff);
+    this.bMissing.hidden = !missing;
+    this.bMissing.textContent = missing || '';
+    this.bError.hidden = view.state !== 'error';
+    this.bCanvas.hidden = view.state === 'error' || !!missing;
+    const what = s.compareDiff ? 'B \u2212 A' : `B: ${s.compareRun}`;
+    const a = { layer: s.layer, head: s.head };
+    if (view.state === 'data' || view.state === 'stale') {
+      const m = matchedHead(mode, s.layer, s.head, view.data.ref, view.data.snap);
+      this.setMatch(m);
+      const pair = { snap: view.data.snap, ref: s.compareDiff ? view.data.ref : null };
+      if (m) this.paintMap(this.bCanvas, pair, 220, m.layer, m.head, [s.layer, s.head]);
+      else this.bCanvas.getContext('2d').clearRect(0, 0, this.bCanvas.width, this.bCanvas.height);
+      const shownStep = view.state === 'stale' ? view.step : w.step;
+      this.bCaption.textContent = `${what} \u00b7 step ${shownStep} \u00b7 ${matchLabel(mode, a, m)}`;
+      return;
+    }
+    this.setMatch(mode === 'index' && s.compareRun ? { ...a, score: NaN } : null);
+    this.bCanvas.getContext('2d').clearRect(0, 0, this.bCanvas.width, this.bCanvas.height);
+    if (view.state === 'error') {
+      this.bCaption.textContent = `${what} \u00b7 step ${w.step}: could not load`;
+      clear(this.bError).append(...errorParts(failureText(w, view.error)));
+    } else {
+      this.bCaption.textContent = missing
+        ? `${what} \u00b7 step ${s.step}`
+        : view.state === 'loading'
+          ? `${what} \u00b7 loading\u2026`
+          : '';
+    }
+  }
+
+  /** Request B's pair (or take it from the cache) and show it. */
+  loadAndRenderB() {
+    this.bWant = this.wantB();
+    const w = this.bWant;
+    let done = Promise.resolve(false);
+    if (!w) this.bSlot.reset();
+    else if (!this.bSlot.reuse(w)) {
+      const cached = this.cachedB(w);
+      if (cached) this.bSlot.settle(w, cached);
+      else done = this.bSlot.request(w, () => this.loadB(w));
+    }
+    this.renderB();
+    done.then((current) => current && this.renderB());
   }
 
   /** One filmstrip frame: its step's map, or blank and marked failed (the reason in its tooltip). */
@@ -180,6 +287,7 @@ export class HeadMaps {
       this.bigWant = null;
       this.bigSlot.reset();
       this.renderBig();
+      this.loadAndRenderB();
       return;
     }
     this.buildFrames(evenlySpaced(steps, filmstripCount(Math.max(200, this.width - 250))), {
@@ -192,6 +300,7 @@ export class HeadMaps {
     const big = this.requestSlot(this.bigSlot, this.bigWant);
     this.renderBig();
     big.then((current) => current && this.renderBig());
+    this.loadAndRenderB();
     for (const fr of this.frameEls) {
       fr.want = this.want(fr.step);
       const done = this.requestSlot(fr.slot, fr.want);

@@ -2,6 +2,9 @@
 // keys right) joined by lines weighted by attention, for one layer and one or more heads
 // (a colour per head). Hovering a token isolates its lines. Handles sentence pairs
 // (segments), causal masks and cross attention (decoder queries -> encoder keys).
+// With `compare`, the same for the compare run B at the cursor step: for each head shown in
+// A's head view, B's head matched to it (compare.js: same index, or most similar map), in A's
+// head colour and labelled "B L3H5 \u2248 A L2H1 (0.93)"; or, when B lacks the step, that message.
 
 import { el, clear, select, setOptions, tokenLabel } from '../dom.js';
 import { headColor, rgbCss } from '../colorScale.js';
@@ -9,31 +12,40 @@ import { keptIndices, subMatrix } from '../renormalize.js';
 import { attentionLines } from '../layout.js';
 import { mapOffset, kindTokens } from '../model.js';
 import { want, failureText, SnapshotSlot } from '../shown.js';
-import { kindInfo, probeInfo } from '../selection.js';
+import { kindInfo, probeInfo, stepsOf } from '../selection.js';
+import { matchedHead, matchLabel, missingStepText } from '../compare.js';
 
 const ROW_H = 20;
 
-/** The renormalized weights of `heads` of `layer` over the kept rows/columns (those in the snapshot). */
-function headWeights(snap, layer, heads, rows, cols) {
+/**
+ * The renormalized weights of each head of `shown` ([{layer, head, color}]: `color` is the head
+ * index whose colour its lines take) over the kept rows/columns (those in the snapshot).
+ */
+function headWeights(snap, shown, rows, cols) {
   const h = snap.header;
   const validRows = rows.filter((r) => r < h.query_len);
   const validCols = cols.filter((c) => c < h.key_len);
-  return heads
-    .map((head) => {
+  return shown
+    .map(({ layer, head, color }) => {
       const off = mapOffset(snap, layer, head);
       if (off < 0) return null;
       const w = subMatrix(snap.data, off, h.key_len, validRows, validCols, h.scale ?? 1 / 255, true);
-      return { head, w, nr: validRows.length, nc: validCols.length };
+      return { head: color, w, nr: validRows.length, nc: validCols.length };
     })
     .filter(Boolean);
 }
 
-/** Inputs: `data` (DataSource), the actions `set`, `toggleHead`; update(state, changed). */
+/**
+ * Inputs: `data` (DataSource), the actions `set`, `toggleHead`, and `compare` (this is the view of
+ * the compare run); update(state, changed).
+ */
 export class HeadView {
   // (the card's DOM, built once: long but flat)
-  constructor({ data, set, toggleHead }) {
+  constructor({ data, set, toggleHead, compare = false }) {
     this.data = data;
+    this.compare = compare;
     this.toggleHead = toggleHead;
+    const tid = compare ? 'hv-b' : 'hv'; // test ids: hv-canvas, hv-error... (hv-b-canvas... for B)
     this.state = null;
     this.hover = null; // {side: 'q'|'k', index}
     this.slot = new SnapshotSlot();
@@ -45,12 +57,14 @@ export class HeadView {
     this.status = el('span', { class: 'tba-sub' });
     this.leftHead = el('div', { class: 'tba-hv-colhead left' });
     this.rightHead = el('div', { class: 'tba-hv-colhead right' });
-    this.leftCol = el('div', { 'data-testid': 'hv-left' });
-    this.rightCol = el('div', { 'data-testid': 'hv-right' });
-    this.canvas = el('canvas', { class: 'tba-hv-canvas', 'data-testid': 'hv-canvas' });
+    this.leftCol = el('div', { 'data-testid': `${tid}-left` });
+    this.rightCol = el('div', { 'data-testid': `${tid}-right` });
+    this.canvas = el('canvas', { class: 'tba-hv-canvas', 'data-testid': `${tid}-canvas` });
     this.canvasWrap = el('div', { style: { position: 'relative', minWidth: '120px' } }, this.canvas);
     this.notes = el('div', { class: 'tba-hv-notes' });
-    this.errorEl = el('div', { class: 'tba-view-error', 'data-testid': 'hv-error', role: 'alert', hidden: true });
+    this.errorEl = el('div', { class: 'tba-view-error', 'data-testid': `${tid}-error`, role: 'alert', hidden: true });
+    this.missingEl = el('div', { class: 'tba-view-error tba-missing', 'data-testid': 'no-snapshot', hidden: true });
+    this.matchEl = el('span', { class: 'tba-hv-match', 'data-testid': 'hv-match' });
     this.body = el(
       'div',
       { class: 'tba-hv-body' },
@@ -65,44 +79,75 @@ export class HeadView {
         this.rightCol,
       ),
     );
+    const hideLabel = el(
+      'label',
+      { class: 'tba-check', title: 'Hide [CLS]/[SEP]/BOS... and renormalize each row over the remaining tokens' },
+      this.hideBox,
+      'hide special tokens',
+    );
+    const controls = compare
+      ? el('div', { class: 'tba-card-head' }, this.matchEl)
+      : el(
+          'div',
+          { class: 'tba-card-head' },
+          el('label', { class: 'tba-field' }, 'layer', this.layerSel),
+          this.headsEl,
+        );
     this.el = el(
       'section',
-      { class: 'tba-card tba-headview', 'data-testid': 'head-view' },
+      {
+        class: compare ? 'tba-card tba-headview tba-headview-b' : 'tba-card tba-headview',
+        'data-testid': compare ? 'head-view-b' : 'head-view',
+      },
       el(
         'div',
         { class: 'tba-card-head' },
         this.title,
         this.status,
         el('span', { class: 'tba-spacer' }),
-        el(
-          'label',
-          { class: 'tba-check', title: 'Hide [CLS]/[SEP]/BOS... and renormalize each row over the remaining tokens' },
-          this.hideBox,
-          'hide special tokens',
-        ),
+        compare ? '' : hideLabel,
       ),
-      el('div', { class: 'tba-card-head' }, el('label', { class: 'tba-field' }, 'layer', this.layerSel), this.headsEl),
+      controls,
       this.errorEl,
+      this.missingEl,
       this.body,
       this.notes,
     );
+    if (compare) this.el.hidden = true;
     this.body.addEventListener('pointerleave', () => this.setHover(null));
     new ResizeObserver(() => this.draw()).observe(this.canvasWrap);
   }
 
+  /** The run this view shows: the selected one, or the compare run. */
+  run() {
+    return this.compare ? this.state.compareRun : this.state.run;
+  }
+
   update(state, changed) {
     this.state = state;
-    if (['index', 'run', 'probe', 'kind', 'layer', 'heads', 'head'].some((k) => changed.has(k))) this.renderControls();
-    if (['index', 'run', 'probe', 'kind', 'hideSpecial'].some((k) => changed.has(k))) this.renderTokens();
+    if (this.compare) {
+      this.el.hidden = !state.compareRun;
+      if (!state.compareRun) {
+        if (this.slot.last || this.slot.pending) this.slot.reset();
+        return;
+      }
+    }
+    const keys = (list) => list.some((k) => changed.has(k)) || (this.compare && changed.has('compareRun'));
+    if (keys(['index', 'run', 'probe', 'kind', 'layer', 'heads', 'head'])) this.renderControls();
+    if (keys(['index', 'run', 'probe', 'kind', 'hideSpecial'])) this.renderTokens();
     if (changed.has('hideSpecial')) this.hideBox.checked = !!state.hideSpecial;
-    if (['index', 'run', 'probe', 'kind', 'layer', 'heads', 'step', 'hideSpecial'].some((k) => changed.has(k)))
-      this.load();
+    const loadKeys = ['index', 'run', 'probe', 'kind', 'layer', 'heads', 'step', 'hideSpecial'];
+    if (keys(this.compare ? [...loadKeys, 'matchMode'] : loadKeys)) this.load();
   }
 
   renderControls() {
     const s = this.state;
     const k = kindInfo(s);
     if (!k) return;
+    if (this.compare) {
+      this.title.textContent = `Head view \u00b7 B: ${s.compareRun}`;
+      return;
+    }
     const layers = Array.from({ length: k.layers }, (_, i) => [String(i), `L${i}`]);
     setOptions(this.layerSel, layers, String(s.layer));
     clear(this.headsEl);
@@ -126,8 +171,8 @@ export class HeadView {
   }
 
   tokensInfo() {
-    const probe = probeInfo(this.state);
-    const k = kindInfo(this.state);
+    const probe = probeInfo(this.state, this.run());
+    const k = kindInfo(this.state, this.run());
     if (!probe || !k) return null;
     const { query, key } = kindTokens(probe, k);
     const hide = !!this.state.hideSpecial;
@@ -176,11 +221,41 @@ export class HeadView {
     this.draw();
   }
 
-  /** The snapshot the head view shows: this run/probe/kind at this step, one layer. */
+  /** Why the compare run shows nothing at the cursor step (null: it has a snapshot there). */
+  missing() {
+    const s = this.state;
+    return this.compare ? missingStepText(s.compareRun, stepsOf(s, s.compareRun), s.step) : null;
+  }
+
+  /**
+   * The snapshot the head view shows: this run/probe/kind at this step, one layer; for the compare
+   * run, B's snapshot (every layer: a matched head may sit in another layer) with A's at the same
+   * step to match against (the two the grid panels load).
+   */
   want() {
     const s = this.state;
     if (!this.tokensInfo()) return null;
+    if (this.compare)
+      return this.missing()
+        ? null
+        : want({ run: s.compareRun, probe: s.probe, kind: s.kind, step: s.step, ref: s.step, vs: s.run });
     return want({ run: s.run, probe: s.probe, kind: s.kind, step: s.step, layer: s.layer });
+  }
+
+  cached(w) {
+    const sel = { run: w.run, probe: w.probe, kind: w.kind };
+    if (!this.compare) return this.data.cachedLayerSnapshot(sel, w.step, w.layer);
+    const snap = this.data.cachedSnapshot(sel, w.step);
+    const ref = this.data.cachedSnapshot({ ...sel, run: w.vs }, w.ref);
+    return snap && ref ? { snap, ref } : null;
+  }
+
+  fetch(w) {
+    const sel = { run: w.run, probe: w.probe, kind: w.kind };
+    if (!this.compare) return this.data.layerSnapshot(sel, w.step, w.layer);
+    return Promise.all([this.data.snapshot(sel, w.step), this.data.snapshot({ ...sel, run: w.vs }, w.ref)]).then(
+      ([snap, ref]) => ({ snap, ref }),
+    );
   }
 
   async load() {
@@ -190,14 +265,13 @@ export class HeadView {
       this.render();
       return;
     }
-    const sel = { run: w.run, probe: w.probe, kind: w.kind };
-    const cached = this.data.cachedLayerSnapshot(sel, w.step, w.layer);
+    const cached = this.cached(w);
     if (cached) {
       this.slot.settle(w, cached);
       this.render();
       return;
     }
-    const done = this.slot.request(w, () => this.data.layerSnapshot(sel, w.step, w.layer));
+    const done = this.slot.request(w, () => this.fetch(w));
     this.render(); // loading (or the previous step, marked stale)
     if (await done) this.render();
   }
@@ -211,10 +285,17 @@ export class HeadView {
     this.el.dataset.state = view.state;
     this.body.classList.toggle('stale', view.state === 'stale');
     const failed = view.state === 'error';
-    this.body.hidden = failed;
+    const missing = this.missing();
+    if (missing) this.el.dataset.state = 'missing';
+    this.missingEl.textContent = missing || '';
+    this.missingEl.hidden = !missing;
+    this.body.hidden = failed || !!missing;
     this.errorEl.hidden = !failed;
     this.weights = null;
-    if (failed) {
+    if (this.compare) clear(this.matchEl);
+    if (missing) {
+      this.status.textContent = `step ${s.step}: no snapshot`;
+    } else if (failed) {
       const t = failureText(w, view.error);
       clear(this.errorEl).append(
         el('b', {}, t.title),
@@ -227,7 +308,7 @@ export class HeadView {
     } else if (view.state === 'none') {
       this.status.textContent = '';
     } else {
-      const snap = view.data;
+      const snap = this.compare ? view.data.snap : view.data;
       const h = snap.header;
       const { rows, cols } = info;
       this.status.textContent =
@@ -235,9 +316,28 @@ export class HeadView {
       if (h.query_len < (rows[rows.length - 1] ?? -1) + 1 || h.key_len < (cols[cols.length - 1] ?? -1) + 1) {
         this.status.textContent = 'snapshot and probe tokens disagree in length';
       }
-      this.weights = headWeights(snap, s.layer, s.heads || [], rows, cols);
+      this.weights = headWeights(snap, this.shownHeads(view.data), rows, cols);
     }
     this.draw();
+  }
+
+  /** [{layer, head, color}] drawn: A's heads of its layer, or B's heads matched to them. */
+  shownHeads(data) {
+    const s = this.state;
+    const heads = s.heads || [];
+    if (!this.compare) return heads.map((head) => ({ layer: s.layer, head, color: head }));
+    const mode = s.matchMode || 'index';
+    const out = [];
+    for (const head of heads) {
+      const m = matchedHead(mode, s.layer, head, data.ref, data.snap);
+      const label = matchLabel(mode, { layer: s.layer, head }, m);
+      const c = headColor(head);
+      this.matchEl.appendChild(
+        el('span', { class: 'tba-match', style: { borderColor: rgbCss(c), background: rgbCss(c, 0.12) } }, label),
+      );
+      if (m) out.push({ layer: m.layer, head: m.head, color: head });
+    }
+    return out;
   }
 
   draw() {

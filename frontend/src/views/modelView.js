@@ -5,9 +5,9 @@
 
 import { el, clear, select, setOptions } from '../dom.js';
 import { typeLabel, formatStat, statLabel, statNames } from '../model.js';
-import { nearestStep } from '../stepNav.js';
 import { kindInfo, stepsOf, diffRefStep } from '../selection.js';
 import { want } from '../shown.js';
+import { missingStepText } from '../compare.js';
 import { mark } from '../perf.js';
 import { onWidth, formatStep } from './stepChart.js';
 import { legendCanvas } from './legend.js';
@@ -43,6 +43,17 @@ export class ModelView {
       { title: 'Colour scale of the heatmaps' },
     );
     this.legend = el('span', { class: 'tba-legend' });
+    this.compareDiffBtn = el(
+      'button',
+      {
+        'aria-pressed': 'false',
+        'data-testid': 'compare-diff',
+        title: 'Show the compare run minus the selected run (same step, head by head)',
+        hidden: true,
+        onclick: () => set((s) => ({ compareDiff: !s.compareDiff })),
+      },
+      'B \u2212 A',
+    );
     this.panelsEl = el('div', { class: 'tba-panels' });
     this.typesEl = el('div', { class: 'tba-types', 'data-testid': 'head-types' });
     this.el = el(
@@ -61,6 +72,7 @@ export class ModelView {
           this.driftBox,
           'colour by drift',
         ),
+        this.compareDiffBtn,
         this.contrastSel,
         this.legend,
       ),
@@ -87,13 +99,13 @@ export class ModelView {
     const any = (keys) => keys.some((k) => changed.has(k));
     const shapeKeys = ['run', 'compareRun', 'probe', 'kind', 'index'];
     if (any(shapeKeys)) this.rebuildIfShapeChanged();
-    if (any(['step', 'diffMode', 'diffRef', 'contrast', ...shapeKeys])) this.paint();
+    if (any(['step', 'diffMode', 'diffRef', 'contrast', 'compareDiff', ...shapeKeys])) this.paint();
     if (any(['stats', 'compareStats', 'badgeStat', 'colorByDrift', 'step', 'layer', 'head', 'heads', ...shapeKeys]))
       this.decorate();
     if (changed.has('colorByDrift')) this.driftBox.checked = !!state.colorByDrift;
     if (changed.has('badgeStat') || changed.has('stats')) this.updateBadgeOptions();
     if (changed.has('contrast')) this.contrastSel.value = state.contrast;
-    if (changed.has('contrast') || changed.has('diffMode')) this.updateLegend();
+    if (any(['contrast', 'diffMode', 'compareDiff', 'compareRun'])) this.updateLegend();
   }
 
   /** The badge picker offers the statistics the server sent (kept while they load). */
@@ -112,11 +124,19 @@ export class ModelView {
 
   updateLegend() {
     const s = this.state;
+    this.compareDiffBtn.hidden = !s.compareRun;
+    this.compareDiffBtn.setAttribute('aria-pressed', String(!!(s.compareRun && s.compareDiff)));
     clear(this.legend).append(
       s.diffMode ? '\u2212' : '0',
       legendCanvas(s.diffMode ? 'diverging' : 'sequential', s.contrast),
       s.diffMode ? `+  (vs step ${diffRefStep(s) ?? '–'})` : '1',
     );
+    if (s.compareRun && s.compareDiff)
+      this.legend.append(
+        el('span', { class: 'tba-sub' }, ' \u00b7 B \u2212 A: \u2212'),
+        legendCanvas('diverging', s.contrast),
+        '+',
+      );
   }
 
   rebuildIfShapeChanged() {
@@ -147,17 +167,23 @@ export class ModelView {
     this.paint();
   }
 
+  /** The step a panel shows: the cursor step, or null when the compare run lacks it (said in place). */
   panelStep(panel) {
     const s = this.state;
     if (s.step === null || s.step === undefined) return null;
     if (panel.spec.run === s.run) return s.step;
-    return nearestStep(stepsOf(s, panel.spec.run), s.step);
+    return missingStepText(panel.spec.run, stepsOf(s, panel.spec.run), s.step) ? null : s.step;
   }
 
-  /** The snapshot a panel shows: its run, the probe and kind, its step and the diff reference. */
+  /**
+   * The snapshot a panel shows: its run, the probe and kind, its step and the diff reference (a
+   * step of the same run, or for the compare panel in B \u2212 A mode the selected run at this step).
+   */
   panelWant(panel) {
     const s = this.state;
     const step = this.panelStep(panel);
+    if (step !== null && panel.spec.run !== s.run && s.compareDiff)
+      return want({ run: panel.spec.run, probe: s.probe, kind: s.kind, step, ref: step, vs: s.run });
     const ref = s.diffMode && step !== null ? diffRefStep(s, panel.spec.run) : null;
     return want({ run: panel.spec.run, probe: s.probe, kind: s.kind, step, ref });
   }
@@ -166,15 +192,17 @@ export class ModelView {
   cachedPair(w) {
     const sel = { run: w.run, probe: w.probe, kind: w.kind };
     const snap = this.data.cachedSnapshot(sel, w.step);
-    const ref = w.ref === null ? null : this.data.cachedSnapshot(sel, w.ref);
+    const ref = w.ref === null ? null : this.data.cachedSnapshot({ ...sel, run: w.vs ?? w.run }, w.ref);
     return snap && (w.ref === null || ref) ? { snap, ref } : null;
   }
 
   loadPair(w) {
     const sel = { run: w.run, probe: w.probe, kind: w.kind };
-    return Promise.all([this.data.snapshot(sel, w.step), w.ref === null ? null : this.data.snapshot(sel, w.ref)]).then(
-      ([snap, ref]) => ({ snap, ref }),
-    );
+    const refSel = { ...sel, run: w.vs ?? w.run };
+    return Promise.all([
+      this.data.snapshot(sel, w.step),
+      w.ref === null ? null : this.data.snapshot(refSel, w.ref),
+    ]).then(([snap, ref]) => ({ snap, ref }));
   }
 
   /** Fetch (or take from cache) the snapshot of each panel and show it, or its error, per panel. */
@@ -190,6 +218,7 @@ export class ModelView {
     // without waiting for a microtask, so nothing else runs before the grid.
     const jobs = panels.map((p, i) => {
       const w = wants[i];
+      p.missing = p.spec.run === s.run ? null : missingStepText(p.spec.run, stepsOf(s, p.spec.run), s.step);
       if (!w) {
         p.slot.reset();
         return null;

@@ -20,6 +20,20 @@ export class Pickers {
       'data-testid': 'compare-picker',
       title: 'Show a second run side by side at the same step',
     });
+    this.match = select(
+      [
+        ['index', 'by index'],
+        ['pattern', 'by pattern'],
+      ],
+      'index',
+      (v) => set({ matchMode: v }),
+      {
+        'data-testid': 'match-mode',
+        title:
+          "Which head of the compare run is shown for a head of this run: the same layer and head, or the most similar map at this step (cosine over the probe's tokens)",
+      },
+    );
+    this.matchField = el('label', { class: 'tba-field' }, 'match heads', this.match);
     this.kindField = el('label', { class: 'tba-field' }, 'attention', this.kind);
     this.compareField = el('label', { class: 'tba-field' }, 'compare with', this.compare);
     this.status = el('span', { class: 'tba-status', 'data-testid': 'status' });
@@ -31,11 +45,14 @@ export class Pickers {
       el('label', { class: 'tba-field' }, 'probe', this.probe),
       this.kindField,
       this.compareField,
+      this.matchField,
       this.status,
     );
   }
 
   update(state, changed) {
+    if (changed.has('matchMode')) this.match.value = state.matchMode;
+    this.matchField.style.display = state.compareRun ? '' : 'none';
     if (!['index', 'run', 'probe', 'kind', 'compareRun'].some((k) => changed.has(k))) return;
     const idx = state.index;
     setOptions(

@@ -9,9 +9,17 @@ export const AXIS_RIGHT = 58;
 
 export const MARK_COLOR = '#c2185b'; // not a curve colour (timeline.js) nor the cursor's
 
-/** A uPlot plugin that draws snapshot ticks, marked steps (e.g. the best checkpoint, as
- * [{step, label}]) and the shared step cursor. */
-export function stepCursorPlugin({ getStep, getSnapshotSteps, getMarks = () => [], cursorColor = '#e8710a' }) {
+export const COMPARE_TICK_COLOR = '#00838f'; // the compare run's snapshot steps (hollow, above): no curve colour
+
+/** A uPlot plugin that draws snapshot ticks (the compare run's as hollow teal diamonds above),
+ * marked steps (e.g. the best checkpoint, as [{step, label}]) and the shared step cursor. */
+export function stepCursorPlugin({
+  getStep,
+  getSnapshotSteps,
+  getCompareSteps = () => [],
+  getMarks = () => [],
+  cursorColor = '#e8710a',
+}) {
   return {
     hooks: {
       draw: (u) => {
@@ -23,6 +31,7 @@ export function stepCursorPlugin({ getStep, getSnapshotSteps, getMarks = () => [
         ctx.rect(left, top, width, height);
         ctx.clip();
         drawSnapshotTicks(u, getSnapshotSteps() || [], dpr);
+        drawCompareTicks(u, getCompareSteps() || [], dpr);
         for (const mark of getMarks() || []) drawMark(u, mark, dpr);
         const step = getStep();
         if (step !== null && step !== undefined) drawCursor(u, step, cursorColor, dpr);
@@ -50,6 +59,27 @@ function drawSnapshotTicks(u, steps, dpr) {
     ctx.closePath();
   }
   ctx.fill();
+}
+
+/** The compare run's snapshot steps: hollow diamonds in another colour, one row above. */
+function drawCompareTicks(u, steps, dpr) {
+  if (!steps.length) return;
+  const { ctx } = u;
+  const { top, height } = u.bbox;
+  ctx.strokeStyle = COMPARE_TICK_COLOR;
+  ctx.lineWidth = 1.5 * dpr;
+  const r = (steps.length > 150 ? 2 : 3.5) * dpr;
+  const y = top + height - 3 * r - 3 * dpr;
+  ctx.beginPath();
+  for (const s of steps) {
+    const x = u.valToPos(s, 'x', true);
+    ctx.moveTo(x, y - r);
+    ctx.lineTo(x + r, y);
+    ctx.lineTo(x, y + r);
+    ctx.lineTo(x - r, y);
+    ctx.closePath();
+  }
+  ctx.stroke();
 }
 
 /** A marked step: a dashed line across the plot, its label at the top. */

@@ -103,6 +103,7 @@ export class Timeline {
       );
     }
     if (['scalars', 'extraTags', 'index', 'run', 'probe', 'kind'].some((k) => changed.has(k))) this.rebuild();
+    else if (changed.has('compareRun') && this.u) this.u.redraw(false, false);
     else if (changed.has('step') && this.u) this.u.redraw(false, false);
   }
 
@@ -166,6 +167,7 @@ export class Timeline {
         stepCursorPlugin({
           getStep: () => this.state.step,
           getSnapshotSteps: () => stepsOf(this.state),
+          getCompareSteps: () => (this.state.compareRun ? stepsOf(this.state, this.state.compareRun) : []),
           getMarks: () => timelineMarks(this.state.scalars),
         }),
       ],
