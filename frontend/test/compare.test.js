@@ -109,7 +109,10 @@ test('matchedHead: the same index (with its similarity) or the best pattern matc
 });
 
 test('matchLabel names both heads and the similarity', () => {
-  assert.equal(matchLabel('pattern', { layer: 2, head: 1 }, { layer: 3, head: 5, score: 0.934 }), 'B L3H5 \u2248 A L2H1 (0.93)');
+  assert.equal(
+    matchLabel('pattern', { layer: 2, head: 1 }, { layer: 3, head: 5, score: 0.934 }),
+    'B L3H5 \u2248 A L2H1 (0.93)',
+  );
   assert.equal(matchLabel('index', { layer: 2, head: 1 }, { layer: 2, head: 1, score: NaN }), 'B L2H1 = A L2H1');
   assert.match(matchLabel('pattern', { layer: 0, head: 1 }, null), /matching A L0H1/);
 });
