@@ -12,8 +12,8 @@ from tb_attention_plugin.format import BEST_CHECKPOINT_TAG_PREFIX, KIND_SIDES
 from tb_attention_plugin.summary_writer import AttentionSummaryWriter
 
 from . import log_dir as log_dirs
-from .probe_runner import ProbeRunner, check_options, resolve_tokenizer
-from .probes import DEFAULT_MAX_TOKENS, validate_probes
+from .probe_runner import ProbeRunner, probe_arguments, resolve_tokenizer
+from .probes import DEFAULT_MAX_TOKENS
 from .schedule import SnapshotSchedule
 
 logger = logging.getLogger(__name__)
@@ -57,18 +57,13 @@ class AttentionCallback(TrainerCallback):
         max_tokens=DEFAULT_MAX_TOKENS,
         induction_probe=None,
     ):
-        if every_n_steps is not None and (
-            isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps <= 0
-        ):
-            raise ValueError(f"every_n_steps must be a positive integer or None (automatic), got {every_n_steps!r}")
-        check_options(max_tokens, induction_probe)
+        self._schedule = SnapshotSchedule(every_n_steps)
         if tokenizer is not None and not callable(tokenizer):
             raise TypeError(f"tokenizer must be a Hugging Face tokenizer, got {type(tokenizer).__name__}")
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"log_dir must be a path, got {type(log_dir).__name__}")
-        validate_probes(probes, names)  # bad probes fail here, when the callback is made
-        self._probe_args = dict(probes=probes, names=names, max_tokens=max_tokens, induction_probe=induction_probe)
-        self._schedule = SnapshotSchedule(every_n_steps)
+        # bad probes fail here, when the callback is made
+        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe)
         self._explicit_log_dir = log_dir
         self._tokenizer = tokenizer
         self._runner = None

@@ -21,8 +21,8 @@ except ImportError:  # the older package name
 
 from tb_attention_plugin.summary_writer import AttentionSummaryWriter
 
-from .probe_runner import ProbeRunner, check_options
-from .probes import DEFAULT_MAX_TOKENS, validate_probes
+from .probe_runner import ProbeRunner, probe_arguments
+from .probes import DEFAULT_MAX_TOKENS
 from .schedule import SnapshotSchedule
 
 
@@ -67,16 +67,10 @@ class AttentionLightningCallback(Callback):
         max_tokens=DEFAULT_MAX_TOKENS,
         induction_probe=None,
     ):
-        if every_n_steps is not None and (
-            isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps <= 0
-        ):
-            raise ValueError(f"every_n_steps must be a positive integer or None (automatic), got {every_n_steps!r}")
-        check_options(max_tokens, induction_probe)
-        validate_probes(probes, names)
-        self._probe_args = dict(probes=probes, names=names, max_tokens=max_tokens, induction_probe=induction_probe)
+        self._schedule = SnapshotSchedule(every_n_steps)
+        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe)
         self._tokenizer = tokenizer
         self._attribute = model
-        self._schedule = SnapshotSchedule(every_n_steps)
         self._explicit_log_dir = log_dir
         self._runner = None
         self._writer = None

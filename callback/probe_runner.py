@@ -18,6 +18,13 @@ def check_options(max_tokens, induction):
         raise TypeError("induction_probe must be True, False or None (automatic)")
 
 
+def probe_arguments(probes, names, max_tokens, induction_probe):
+    """The ProbeRunner arguments a callback keeps until training starts, checked when it is made."""
+    check_options(max_tokens, induction_probe)
+    validate_probes(probes, names)
+    return dict(probes=probes, names=names, max_tokens=max_tokens, induction_probe=induction_probe)
+
+
 def resolve_tokenizer(tokenizer):
     tok = getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps its tokenizer
     if tok is None or not hasattr(tok, "convert_ids_to_tokens") or not callable(tok):

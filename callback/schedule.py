@@ -29,6 +29,10 @@ def nice_ceiling(x):
 
 class SnapshotSchedule:
     def __init__(self, every_n_steps=None):
+        if every_n_steps is not None and (
+            isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps <= 0
+        ):
+            raise ValueError(f"every_n_steps must be a positive integer or None (automatic), got {every_n_steps!r}")
         self.fixed = every_n_steps is not None
         self.every = every_n_steps
         self._step_times = []
