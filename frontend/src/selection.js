@@ -45,7 +45,7 @@ const STRUCTURAL = ['index', 'run', 'probe', 'kind'];
  * step (the last one when there was none), and follows a live run (stays at the last step when
  * a new index adds steps) unless playing or the patch sets the step; a compare run that lacks the
  * probe/kind is dropped; stats and the diff reference reset with the series, scalars with the run,
- * compare stats with the compare series.
+ * compare stats with the compare series; B \u2212 A (`compareDiff`) ends when no run is compared.
  */
 export function nextSelection(previous, patch) {
   const s = previous;
@@ -77,6 +77,7 @@ export function nextSelection(previous, patch) {
     if (next.compareRun !== s.compareRun || next.probe !== s.probe || next.kind !== s.kind) next.compareStats = null;
   }
   if ('compareRun' in patch && patch.compareRun !== s.compareRun) next.compareStats = null;
+  if (!next.compareRun) next.compareDiff = false; // B \u2212 A ends with the comparison
   return next;
 }
 

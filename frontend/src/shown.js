@@ -18,7 +18,7 @@ const FIELDS = ['run', 'probe', 'kind', 'step', 'layer', 'ref', 'vs'];
 export function want(sel) {
   if (!sel) return null;
   const w = {};
-  for (const f of FIELDS) w[f] = sel[f] ?? null;
+  for (const f of FIELDS) if (f !== 'vs' || (sel.vs ?? null) !== null) w[f] = sel[f] ?? null; // no `vs`: same run
   if (w.run === null || w.probe === null || w.kind === null || w.step === null) return null;
   return w;
 }

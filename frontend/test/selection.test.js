@@ -110,6 +110,13 @@ test('compare stats reset when the compare run changes, and only then', () => {
   assert.equal(nextSelection(s, { badgeStat: 'drift' }).compareStats, 'C');
 });
 
+test('B \u2212 A stays on while a run is compared and ends with the comparison', () => {
+  const s = { ...opened({ compareRun: 'b' }), compareDiff: true };
+  assert.equal(nextSelection(s, { step: 0 }).compareDiff, true);
+  assert.equal(nextSelection(s, { compareRun: null }).compareDiff, false);
+  assert.equal(nextSelection(s, { probe: 'q' }).compareDiff, false, 'the compare run lacks the probe: dropped');
+});
+
 test('a patch that touches no structural key is applied as it is', () => {
   const s = opened();
   assert.equal(nextSelection(s, { step: 37 }).step, 37, 'the caller snaps (stepPatch)');

@@ -23,6 +23,15 @@ test('a want needs run, probe, kind and step; layer and ref default to null', ()
   assert.equal(want({ run: 'r', probe: 'p', kind: 'self', step: 0 }).step, 0, 'step 0 is a step');
 });
 
+test('a reference in another run (B \u2212 A) is part of the want and of its failure text', () => {
+  const BA = want({ ...A, ref: 100, vs: 'a' });
+  assert.equal(BA.vs, 'a');
+  assert.ok(!sameWant(BA, { ...A, ref: 100 }), 'B \u2212 A is not B minus its own step');
+  assert.ok(sameSeries(BA, { ...BA, step: 200 }));
+  assert.ok(!sameSeries(BA, { ...BA, vs: 'c' }));
+  assert.match(failureText(BA, new ApiError(404, 'gone')).title, /with run a at step 100/);
+});
+
 test('series: only the step may differ', () => {
   assert.ok(sameSeries(A, A200));
   assert.ok(!sameSeries(A, B));

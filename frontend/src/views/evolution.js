@@ -85,13 +85,19 @@ export class Evolution {
     else if (changed.has('step') && this.u) this.u.redraw(false, false);
     this.compareDiffBtn.hidden = !state.compareRun;
     this.compareDiffBtn.setAttribute('aria-pressed', String(!!(state.compareRun && state.compareDiff)));
-    if (changed.has('diffMode') || changed.has('contrast') || changed.has('diffRef') || headChanged) {
+    if (['diffMode', 'contrast', 'diffRef', 'compareDiff'].some((k) => changed.has(k)) || headChanged) {
       this.diffBtn.setAttribute('aria-pressed', String(!!state.diffMode));
       clear(this.legend).append(
         state.diffMode ? '\u2212' : '0',
         legendCanvas(state.diffMode ? 'diverging' : 'sequential', state.contrast),
         state.diffMode ? '+' : '1',
       );
+      if (state.compareRun && state.compareDiff)
+        this.legend.append(
+          el('span', { class: 'tba-sub' }, ' \u00b7 B \u2212 A: \u2212'),
+          legendCanvas('diverging', state.contrast),
+          '+',
+        );
     }
     if (headChanged || changed.has('diffRef')) {
       const steps = stepsOf(state);
@@ -143,8 +149,10 @@ export class Evolution {
   chartHeadB() {
     const s = this.state;
     if (!s.compareRun || !s.compareStats) return null;
-    if ((s.matchMode || 'index') === 'index') return { layer: s.layer, head: s.head, score: NaN };
-    return this.maps.match;
+    const m = this.maps.match;
+    if ((s.matchMode || 'index') === 'pattern') return m;
+    const same = m && m.layer === s.layer && m.head === s.head; // its similarity, once the maps are known
+    return { layer: s.layer, head: s.head, score: same ? m.score : NaN };
   }
 
   /** The large map's match changed (another step, head or mode): redraw B's curves if they change. */

@@ -14,6 +14,7 @@ import {
   STEP_AXIS,
   defaultTags,
   xRange,
+  COMPARE_TICK_COLOR,
 } from './stepChart.js';
 
 const COLORS = ['#1a73e8', '#d93025', '#188038', '#9334e6', '#e37400', '#12b5cb', '#5f6368'];
@@ -45,6 +46,7 @@ export class Timeline {
     );
     this.chips = el('span', { class: 'tba-timeline-controls' });
     this.note = el('span', { class: 'tba-sub' });
+    this.ticksKey = el('span', { class: 'tba-sub', 'data-testid': 'ticks-key', hidden: true });
     this.chartEl = el('div', { class: 'tba-chart', 'data-testid': 'timeline-chart' });
     this.el = el(
       'section',
@@ -60,6 +62,7 @@ export class Timeline {
         this.chips,
         this.addTag,
         this.note,
+        this.ticksKey,
       ),
       this.chartEl,
     );
@@ -104,7 +107,16 @@ export class Timeline {
     }
     if (['scalars', 'extraTags', 'index', 'run', 'probe', 'kind'].some((k) => changed.has(k))) this.rebuild();
     else if (changed.has('compareRun') && this.u) this.u.redraw(false, false);
-    else if (changed.has('step') && this.u) this.u.redraw(false, false);
+    if (['compareRun', 'run', 'index'].some((k) => changed.has(k))) {
+      // which snapshot ticks are whose: A's filled orange diamonds, B's hollow teal ones above
+      this.ticksKey.hidden = !state.compareRun;
+      clear(this.ticksKey).append(
+        el('span', { style: { color: '#e8710a' } }, '\u25c6'),
+        ` ${state.run} snapshots  `,
+        el('span', { style: { color: COMPARE_TICK_COLOR } }, '\u25c7'),
+        ` ${state.compareRun} snapshots`,
+      );
+    } else if (changed.has('step') && this.u) this.u.redraw(false, false);
   }
 
   rebuild() {
