@@ -7,8 +7,6 @@ window shorter than the probes, local attention, rotary or relative positions, s
 a position table that starts after the padding index.
 """
 
-import numpy as np
-
 import tiny_models
 
 HIDDEN = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
@@ -266,19 +264,4 @@ def build(family, seed=0):
     return builder(len(tokenizer)), tokenizer, task
 
 
-def dataset(task, tokenizer, n=16, length=12, seed=0):
-    """Toy training items for a task (labels as the task's head wants them)."""
-    import torch
-
-    rng = np.random.default_rng(seed)
-    words = sorted(set(tiny_models.WORDS))
-    items = []
-    for _ in range(n):
-        text = " ".join(rng.choice(words, size=length - 2))
-        pad = tokenizer.pad_token is not None
-        enc = tokenizer(text, truncation=True, max_length=length, padding="max_length" if pad else False)
-        ids = torch.tensor(enc["input_ids"])
-        item = {"input_ids": ids, "attention_mask": torch.tensor(enc["attention_mask"])}
-        item["labels"] = torch.tensor(int(rng.integers(0, 2))) if task == "cls" else ids.clone()
-        items.append(item)
-    return tiny_models.ListDataset(items)
+dataset = tiny_models.task_dataset

@@ -155,7 +155,16 @@ class ListDataset:
         return self.items[i]
 
 
+TASKS = {"bert": "cls", "distilbert": "cls", "gpt2": "clm", "llama": "clm", "t5": "s2s", "bart": "s2s"}
+
+
 def toy_dataset(family, tokenizer, n=32, length=12, seed=0):
+    return task_dataset(TASKS[family], tokenizer, n=n, length=length, seed=seed)
+
+
+def task_dataset(task, tokenizer, n=16, length=12, seed=0):
+    """Toy training items for a task: "cls" (sequence classification), "clm", "mlm" or "s2s" (labels
+    are the inputs)."""
     import torch
 
     rng = np.random.default_rng(seed)
@@ -163,19 +172,11 @@ def toy_dataset(family, tokenizer, n=32, length=12, seed=0):
     items = []
     for _ in range(n):
         text = " ".join(rng.choice(words, size=length - 2))
-        enc = tokenizer(
-            text, truncation=True, max_length=length, padding="max_length" if tokenizer.pad_token is not None else False
-        )
+        pad = tokenizer.pad_token is not None
+        enc = tokenizer(text, truncation=True, max_length=length, padding="max_length" if pad else False)
         ids = torch.tensor(enc["input_ids"])
-        item = {"input_ids": ids}
-        if "attention_mask" in enc:
-            item["attention_mask"] = torch.tensor(enc["attention_mask"])
-        if family in ("bert", "distilbert"):
-            item["labels"] = torch.tensor(int(rng.integers(0, 2)))
-        elif family in ("gpt2", "llama"):
-            item["labels"] = ids.clone()
-        else:
-            item["labels"] = ids.clone()
+        item = {"input_ids": ids, "attention_mask": torch.tensor(enc["attention_mask"])}
+        item["labels"] = torch.tensor(int(rng.integers(0, 2))) if task == "cls" else ids.clone()
         items.append(item)
     return ListDataset(items)
 
