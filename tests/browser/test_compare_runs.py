@@ -96,6 +96,19 @@ def test_both_runs_in_every_view_and_b_minus_a(page, two_seeds):
     wait_inked(page, '[data-testid="bigmap-b"]')
     a_big, b_big = pixels(page, '[data-testid="bigmap"]')[0], pixels(page, '[data-testid="bigmap-b"]')[0]
     assert a_big[1] != b_big[1], "B's large map is A's"
+    # B's filmstrip at A's frame steps: B's frames painted where B logged the step, marked where not
+    page.wait_for_function("""() => {
+      const fs = Array.from(document.querySelectorAll('[data-testid="filmstrip-b"] .tba-frame'));
+      return fs.length > 1 && fs.every((f) => ['data', 'missing'].includes(f.dataset.state));
+    }""")
+    frames = page.locator('[data-testid="filmstrip-b"] .tba-frame')
+    states = frames.evaluate_all("fs => fs.map((f) => [Number(f.dataset.step), f.dataset.state])")
+    b_steps = set(range(0, 1051, 150))
+    assert all((st == "data") == (step in b_steps) for step, st in states), states
+    assert any(st == "missing" for _, st in states) and any(st == "data" for _, st in states), states
+    inked = pixels(page, '[data-testid="filmstrip-b"] .tba-frame[data-state="data"] canvas')
+    assert inked and all(n > 0 for n, *_ in inked)
+    expect(page.locator('[data-testid="filmstrip-b-label"]')).to_contain_text(f"B: {B} \u00b7 L0H0")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "compare-two-runs.png"), full_page=True)
 

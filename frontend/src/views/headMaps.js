@@ -31,6 +31,10 @@ export class HeadMaps {
     this.bCaption = el('div', { class: 'tba-caption', 'data-testid': 'bigmap-b-caption' });
     this.bError = el('div', { class: 'tba-view-error', 'data-testid': 'bigmap-b-error', role: 'alert', hidden: true });
     this.bMissing = el('div', { class: 'tba-view-error tba-missing', 'data-testid': 'no-snapshot', hidden: true });
+    this.filmB = el('div', { class: 'tba-film', 'data-testid': 'filmstrip-b' });
+    this.filmBLabel = el('div', { class: 'tba-sub', 'data-testid': 'filmstrip-b-label' });
+    this.filmBWrap = el('div', { class: 'tba-film-b', hidden: true }, this.filmBLabel, this.filmB);
+    this.frameBEls = [];
     this.bEl = el(
       'div',
       { class: 'tba-bigmap tba-bigmap-b', hidden: true },
@@ -62,6 +66,7 @@ export class HeadMaps {
         el('div', { class: 'tba-sub' }, 'filmstrip \u00b7 click a frame to go to its step'),
         this.film,
         this.filmError,
+        this.filmBWrap,
       ),
     );
     this.bigCanvas.addEventListener('pointermove', (e) => this.onBigHover(e));
@@ -174,7 +179,9 @@ export class HeadMaps {
   setMatch(m) {
     const key = (x) => (x ? `${x.layer},${x.head},${x.score}` : '');
     const changed = key(m) !== key(this.match);
+    const moved = (m ? `${m.layer},${m.head}` : '') !== (this.match ? `${this.match.layer},${this.match.head}` : '');
     this.match = m;
+    if (moved && this.state) this.renderFilmB();
     if (changed) this.onMatch();
   }
 
@@ -233,6 +240,75 @@ export class HeadMaps {
     done.then((current) => current && this.renderB());
   }
 
+  /**
+   * B's filmstrip under A's, at A's frame steps: B's head matched to A's selected one (the match at
+   * the cursor step); a step B lacks is marked "\u2013" with the nearest ones in its tooltip.
+   */
+  renderFilmB() {
+    const s = this.state;
+    const show = !!s.compareRun && this.frameEls.length > 0;
+    this.filmBWrap.hidden = !show;
+    if (!show) {
+      clear(this.filmB);
+      this.frameBEls = [];
+      this.filmBSig = null;
+      return;
+    }
+    const sig = JSON.stringify([this.frameEls.map((f) => f.step), s.compareRun, s.probe, s.kind]);
+    if (sig !== this.filmBSig) {
+      this.filmBSig = sig;
+      clear(this.filmB);
+      this.frameBEls = this.frameEls.map(({ step }) => {
+        const canvas = el('canvas', { width: 1, height: 1 });
+        const label = el('span', {}, `step ${formatStep(step)}`);
+        const f = el(
+          'div',
+          { class: 'tba-frame', 'data-step': step, onclick: () => this.setStep(step) },
+          canvas,
+          label,
+        );
+        this.filmB.appendChild(f);
+        return { step, f, canvas, label, slot: new SnapshotSlot(), want: null };
+      });
+    }
+    const m = this.match;
+    const stepsB = stepsOf(s, s.compareRun);
+    this.filmBLabel.textContent = `B: ${s.compareRun} \u00b7 ${m ? `L${m.layer}H${m.head}` : 'matching\u2026'}`;
+    for (const fr of this.frameBEls) {
+      fr.f.classList.toggle('current', fr.step === s.step);
+      const missing = missingStepText(s.compareRun, stepsB, fr.step);
+      fr.want =
+        missing || !m ? null : want({ run: s.compareRun, probe: s.probe, kind: s.kind, step: fr.step, layer: m.layer });
+      fr.f.title = missing || `step ${fr.step}`;
+      if (!fr.want) {
+        fr.slot.reset();
+        this.renderFrameB(fr, missing);
+        continue;
+      }
+      const sel = { run: fr.want.run, probe: fr.want.probe, kind: fr.want.kind };
+      let done = Promise.resolve(false);
+      if (!fr.slot.reuse(fr.want)) {
+        const cached = this.data.cachedLayerSnapshot(sel, fr.step, m.layer);
+        if (cached) fr.slot.settle(fr.want, cached);
+        else done = fr.slot.request(fr.want, () => this.data.layerSnapshot(sel, fr.step, fr.want.layer));
+      }
+      this.renderFrameB(fr, null);
+      done.then((current) => current && this.renderFrameB(fr, null));
+    }
+  }
+
+  renderFrameB(fr, missing) {
+    const view = fr.slot.shown(fr.want, { keepStale: false });
+    const m = this.match;
+    fr.f.dataset.state = missing ? 'missing' : view.state;
+    fr.f.classList.toggle('failed', view.state === 'error');
+    if (view.state === 'data' && m) this.paintMap(fr.canvas, { snap: view.data, ref: null }, 96, m.layer, m.head);
+    else fr.canvas.getContext('2d').clearRect(0, 0, fr.canvas.width, fr.canvas.height);
+    if (view.state === 'error') fr.f.title = failureText(fr.want, view.error).reason;
+    const mark = missing ? ' \u2013' : view.state === 'error' ? ' \u2715' : '';
+    fr.label.textContent = `step ${formatStep(fr.step)}${mark}`;
+  }
+
   /** One filmstrip frame: its step's map, or blank and marked failed (the reason in its tooltip). */
   renderFrame(fr) {
     const view = fr.slot.shown(fr.want, { keepStale: false });
@@ -288,9 +364,11 @@ export class HeadMaps {
       this.bigSlot.reset();
       this.renderBig();
       this.loadAndRenderB();
+      this.renderFilmB();
       return;
     }
-    this.buildFrames(evenlySpaced(steps, filmstripCount(Math.max(200, this.width - 250))), {
+    const filmWidth = this.width - 250 - (s.compareRun ? 234 : 0); // B's large map takes a column
+    this.buildFrames(evenlySpaced(steps, filmstripCount(Math.max(200, filmWidth))), {
       run: s.run,
       probe: s.probe,
       kind: s.kind,
@@ -301,6 +379,7 @@ export class HeadMaps {
     this.renderBig();
     big.then((current) => current && this.renderBig());
     this.loadAndRenderB();
+    this.renderFilmB();
     for (const fr of this.frameEls) {
       fr.want = this.want(fr.step);
       const done = this.requestSlot(fr.slot, fr.want);
