@@ -8,9 +8,10 @@
 // (a previous-token head and an induction head differ by one diagonal, which any pooled or
 // statistics-based summary would blur), needs no normalisation across runs, and is exact.
 // Cost: one head of A against every head of B is layers x heads x q x k multiply-adds
-// (24 x 16 x 256 x 256 = 25M, ~20 ms in a browser). The views only need the match of the heads
-// they show, so they call `bestMatch` per shown head (memoized per snapshot pair below) instead of
-// matching all 384 x 384 pairs (9.7G) up front; `matchAll` exists for the tests and small models.
+// (24 x 16 x 256 x 256 = 25M: ~45 ms measured in node on a busy core, plus as much once per
+// snapshot for the norms). The views only need the match of the heads they show, so they call
+// `bestMatch` per shown head (memoized per snapshot pair below) instead of matching all 384 x 384
+// pairs (9.7G) up front; `matchAll` exists for the tests and small models.
 
 import { mapOffset } from './model.js';
 
