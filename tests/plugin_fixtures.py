@@ -6,16 +6,8 @@
 - a real `tensorboard` process (RustBoard by default) on a free port, always killed at teardown.
 """
 
-import importlib.metadata
 import json
 import os
-import re
-import signal
-import subprocess
-import sys
-import textwrap
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,6 +23,7 @@ from werkzeug import test as werkzeug_test
 from tb_attention_plugin import synthetic
 from tb_attention_plugin.http_payload import decode_container
 from tb_attention_plugin.plugin import AttentionPlugin
+from tb_attention_plugin.tensorboard_process import TensorBoardProcess, tensorboard_env  # noqa: F401 (re-export)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = "/data/plugin/attention/"
@@ -90,136 +83,6 @@ def assert_json_error(response, status):
 
 
 # ------------------------------------------------------------------ real TensorBoard process
-def _entry_point_installed():
-    return any(
-        ep.name == "attention" and ep.value.startswith("tb_attention_plugin.plugin_entry")
-        for ep in importlib.metadata.entry_points(group="tensorboard_plugins")
-    )
-
-
-def tensorboard_env(tmp_dir):
-    """Environment in which `tensorboard` finds this checkout's plugin through its entry point.
-
-    With the package installed (pip install -e .) that is the ordinary environment; otherwise a
-    minimal dist-info declaring the same entry point is put on PYTHONPATH with the checkout.
-    """
-    env = dict(os.environ)
-    env.pop("TENSORBOARD_LOGGING_DIR", None)
-    if _entry_point_installed():
-        return env
-    site = os.path.join(str(tmp_dir), "entry_point_site")
-    dist = os.path.join(site, "tb_attention-0.0.0.dist-info")
-    os.makedirs(dist, exist_ok=True)
-    with open(os.path.join(dist, "METADATA"), "w") as f:
-        f.write("Metadata-Version: 2.1\nName: tb-attention\nVersion: 0.0.0\n")
-    with open(os.path.join(dist, "entry_points.txt"), "w") as f:
-        f.write(
-            textwrap.dedent("""\
-            [tensorboard_plugins]
-            attention = tb_attention_plugin.plugin_entry:AttentionLoader
-            """)
-        )
-    env["PYTHONPATH"] = os.pathsep.join([site, REPO] + [p for p in [env.get("PYTHONPATH")] if p])
-    return env
-
-
-class TensorBoardProcess:
-    """`python -m tensorboard.main` (what the `tensorboard` command runs) on 127.0.0.1, a free port."""
-
-    _URL = re.compile(r"TensorBoard \S+ at (http://\S+?)/? \(Press CTRL\+C")
-
-    def __init__(self, logdir, *args, env=None):
-        self.cmd = [
-            sys.executable,
-            "-m",
-            "tensorboard.main",
-            "--logdir",
-            str(logdir),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--reload_interval",
-            "1",
-            *args,
-        ]
-        self.env = env
-        self.proc = None
-        self.url = None
-        self.stderr = []
-
-    def start(self, timeout=90):
-        self.proc = subprocess.Popen(
-            self.cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=self.env,
-            start_new_session=True,
-            text=True,
-        )
-        found = threading.Event()
-
-        def drain():  # keep reading: a full pipe would block TensorBoard
-            for line in self.proc.stderr:
-                self.stderr.append(line)
-                m = self._URL.search(line)
-                if m and not found.is_set():
-                    self.url = m.group(1).rstrip("/")
-                    found.set()
-
-        threading.Thread(target=drain, daemon=True).start()
-        deadline = time.monotonic() + timeout
-        while not found.wait(0.2):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError("tensorboard did not start:\n" + "".join(self.stderr[-40:]))
-        return self
-
-    def get(self, path, timeout=30):
-        """-> (status, content type, body bytes); HTTP errors are answers, not exceptions."""
-        try:
-            with urllib.request.urlopen(self.url + "/" + path.lstrip("/"), timeout=timeout) as r:
-                return r.status, r.headers.get("Content-Type", ""), r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers.get("Content-Type", ""), e.read()
-
-    def json(self, path):
-        status, _, body = self.get(path)
-        assert status == 200, (status, body[:300])
-        return json.loads(body)
-
-    def poll(self, predicate, timeout=90, interval=0.5):
-        """Call predicate() until it returns a truthy value (bounded); return that value."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            try:
-                last = predicate()
-            except (AssertionError, OSError, ValueError, KeyError) as e:
-                last = e
-            else:
-                if last:
-                    return last
-            time.sleep(interval)
-        raise AssertionError(
-            f"condition not met within {timeout}s (last: {last!r}); tensorboard said:\n" + "".join(self.stderr[-20:])
-        )
-
-    def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # our own session: TensorBoard and its data server
-            self.proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=15)
-
-
 @pytest.fixture
 def tensorboard(tmp_path):
     """Factory: tensorboard(logdir, *flags) starts a TensorBoard process, killed at teardown."""

@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))  # the benchmarks' tensorboard_process.py
-from tensorboard_process import TensorBoardProcess  # noqa: E402
+from tb_attention_plugin.tensorboard_process import TensorBoardProcess  # noqa: E402
 
 from tb_attention_plugin import synthetic  # noqa: E402
 from tb_attention_plugin.summary_writer import AttentionSummaryWriter  # noqa: E402

@@ -30,9 +30,8 @@ import psutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "bench"))  # the benchmarks' tensorboard_process.py
 
-from tensorboard_process import TensorBoardProcess  # noqa: E402
+from tb_attention_plugin.tensorboard_process import TensorBoardProcess  # noqa: E402
 
 from tb_attention_plugin.http_payload import decode_container  # noqa: E402
 from tb_attention_plugin.summary_writer import AttentionSummaryWriter  # noqa: E402

@@ -1,8 +1,7 @@
-"""A real `tensorboard` process for the benchmarks (bench/plugin, bench/frontend): RustBoard by default,
-on 127.0.0.1 and a free port, in its own session so that stop() ends it and its data server.
-
-The benchmarks import it with bench/ on sys.path (`sys.path.insert(0, <bench>)`); the tests have their
-own helpers (tests/plugin_fixtures.py, tests/browser/conftest.py) and never import bench/.
+"""A real `tensorboard` process on 127.0.0.1 and a free port, in its own session so that stop() ends it and
+its data server. The tests, the benchmarks and the dev server (frontend/dev/serve.py) all start
+TensorBoard through it, RustBoard by default; it lives in the package so that none of them reaches into
+another's folder.
 """
 
 import importlib.metadata
@@ -19,15 +18,16 @@ import time
 import urllib.error
 import urllib.request
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout (editable install)
 PLUGIN = "data/plugin/attention/"
 
 
-def tensorboard_env():
+def tensorboard_env(tmp_dir=None):
     """Environment in which `tensorboard` finds this checkout's plugin through its entry point.
 
     With the package installed (pip install -e .) that is the ordinary environment; otherwise a
-    minimal dist-info declaring the same entry point is put on PYTHONPATH with the checkout.
+    minimal dist-info declaring the same entry point is put on PYTHONPATH with the checkout (in
+    `tmp_dir`, or a new temporary directory).
     """
     env = dict(os.environ)
     env.pop("TENSORBOARD_LOGGING_DIR", None)
@@ -36,9 +36,9 @@ def tensorboard_env():
         for ep in importlib.metadata.entry_points(group="tensorboard_plugins")
     ):
         return env
-    site = tempfile.mkdtemp(prefix="tb_attention_entry_point_")
+    site = os.path.join(str(tmp_dir), "entry_point_site") if tmp_dir else tempfile.mkdtemp(prefix="tb_attention_")
     dist = os.path.join(site, "tb_attention-0.0.0.dist-info")
-    os.makedirs(dist)
+    os.makedirs(dist, exist_ok=True)
     with open(os.path.join(dist, "METADATA"), "w") as f:
         f.write("Metadata-Version: 2.1\nName: tb-attention\nVersion: 0.0.0\n")
     with open(os.path.join(dist, "entry_points.txt"), "w") as f:
@@ -57,15 +57,16 @@ class TensorBoardProcess:
 
     _URL = re.compile(r"TensorBoard \S+ at (http://\S+?)/? \(Press CTRL\+C")
 
-    def __init__(self, logdir, *args):
+    def __init__(self, logdir, *args, env=None):
         self.cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir)]
         self.cmd += ["--host", "127.0.0.1", "--port", "0", "--reload_interval", "1", *args]
+        self.env = env
         self.proc, self.url, self.stderr = None, None, []
 
     def start(self, timeout=120):
         self.proc = subprocess.Popen(
             self.cmd,
-            env=tensorboard_env(),
+            env=self.env if self.env is not None else tensorboard_env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
