@@ -112,8 +112,12 @@ export function matchedHead(mode, layer, head, snapA = null, snapB = null) {
   return { layer, head, score };
 }
 
-/** "B L3H5 ≈ A L2H1 (0.93)" (by pattern) or "B L2H1 = A L2H1 (0.41)" (by index). */
-export function matchLabel(mode, a, b) {
+/**
+ * "B L3H5 ≈ A L2H1 (0.93)" (by pattern) or "B L2H1 = A L2H1 (0.41)" (by index); without a match,
+ * "matching…" while the maps load, or (`loaded`) that no head of B can be compared with A's.
+ */
+export function matchLabel(mode, a, b, { loaded = false } = {}) {
+  if (!b && loaded) return `B: no head comparable with A L${a.layer}H${a.head} (the probe's lengths differ)`;
   if (!b) return `B: matching A L${a.layer}H${a.head}\u2026`;
   const rel = mode === 'pattern' ? '\u2248' : '=';
   const score = Number.isFinite(b.score) ? ` (${b.score.toFixed(2)})` : '';

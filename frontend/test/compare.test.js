@@ -115,6 +115,7 @@ test('matchLabel names both heads and the similarity', () => {
   );
   assert.equal(matchLabel('index', { layer: 2, head: 1 }, { layer: 2, head: 1, score: NaN }), 'B L2H1 = A L2H1');
   assert.match(matchLabel('pattern', { layer: 0, head: 1 }, null), /matching A L0H1/);
+  assert.match(matchLabel('pattern', { layer: 0, head: 1 }, null, { loaded: true }), /no head comparable/);
 });
 
 test('a step B lacks: its neighbours, and the text its panels show', () => {

@@ -96,6 +96,10 @@ def test_both_runs_in_every_view_and_b_minus_a(page, two_seeds):
     wait_inked(page, '[data-testid="bigmap-b"]')
     a_big, b_big = pixels(page, '[data-testid="bigmap"]')[0], pixels(page, '[data-testid="bigmap-b"]')[0]
     assert a_big[1] != b_big[1], "B's large map is A's"
+    page.locator('[data-testid="bigmap-b"]').hover(position={"x": 30, "y": 200})
+    expect(page.locator('[data-testid="bigmap-b-readout"]')).to_have_text(
+        re.compile(r"\u2192 .*: B \d\.\d{3} \u00b7 A \d\.\d{3} \(\u0394 [+-]\d\.\d{3}\)")
+    )
     # B's filmstrip at A's frame steps: B's frames painted where B logged the step, marked where not
     page.wait_for_function("""() => {
       const fs = Array.from(document.querySelectorAll('[data-testid="filmstrip-b"] .tba-frame'));

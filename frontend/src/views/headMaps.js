@@ -31,6 +31,8 @@ export class HeadMaps {
     this.bCaption = el('div', { class: 'tba-caption', 'data-testid': 'bigmap-b-caption' });
     this.bError = el('div', { class: 'tba-view-error', 'data-testid': 'bigmap-b-error', role: 'alert', hidden: true });
     this.bMissing = el('div', { class: 'tba-view-error tba-missing', 'data-testid': 'no-snapshot', hidden: true });
+    this.bReadout = el('div', { class: 'tba-readout', 'data-testid': 'bigmap-b-readout' });
+    this.bShown = null; // what B's large map paints: {snap, ref, m}
     this.filmB = el('div', { class: 'tba-film', 'data-testid': 'filmstrip-b' });
     this.filmBLabel = el('div', { class: 'tba-sub', 'data-testid': 'filmstrip-b-label' });
     this.filmBWrap = el('div', { class: 'tba-film-b', hidden: true }, this.filmBLabel, this.filmB);
@@ -40,6 +42,7 @@ export class HeadMaps {
       { class: 'tba-bigmap tba-bigmap-b', hidden: true },
       this.bCaption,
       this.bCanvas,
+      this.bReadout,
       this.bError,
       this.bMissing,
     );
@@ -70,6 +73,10 @@ export class HeadMaps {
       ),
     );
     this.bigCanvas.addEventListener('pointermove', (e) => this.onBigHover(e));
+    this.bCanvas.addEventListener('pointermove', (e) => this.onBHover(e));
+    this.bCanvas.addEventListener('pointerleave', () => {
+      this.bReadout.textContent = '';
+    });
     this.bigCanvas.addEventListener('pointerleave', () => {
       this.readout.textContent = '';
     });
@@ -201,14 +208,17 @@ export class HeadMaps {
     this.bCanvas.hidden = view.state === 'error' || !!missing;
     const what = s.compareDiff ? 'B \u2212 A' : `B: ${s.compareRun}`;
     const a = { layer: s.layer, head: s.head };
+    this.bShown = null;
+    this.bReadout.textContent = '';
     if (view.state === 'data' || view.state === 'stale') {
       const m = matchedHead(mode, s.layer, s.head, view.data.ref, view.data.snap);
       this.setMatch(m);
       const pair = { snap: view.data.snap, ref: s.compareDiff ? view.data.ref : null };
       if (m) this.paintMap(this.bCanvas, pair, 220, m.layer, m.head, [s.layer, s.head]);
+      if (m) this.bShown = { snap: view.data.snap, ref: view.data.ref, m };
       else this.bCanvas.getContext('2d').clearRect(0, 0, this.bCanvas.width, this.bCanvas.height);
       const shownStep = view.state === 'stale' ? view.step : w.step;
-      this.bCaption.textContent = `${what} \u00b7 step ${shownStep} \u00b7 ${matchLabel(mode, a, m)}`;
+      this.bCaption.textContent = `${what} \u00b7 step ${shownStep} \u00b7 ${matchLabel(mode, a, m, { loaded: true })}`;
       return;
     }
     this.setMatch(mode === 'index' && s.compareRun ? { ...a, score: NaN } : null);
@@ -386,6 +396,33 @@ export class HeadMaps {
       this.renderFrame(fr);
       done.then((current) => current && this.renderFrame(fr));
     }
+  }
+
+  /** B's weight under the pointer, A's at the same cell and their difference (B's tokens). */
+  onBHover(e) {
+    const shownB = this.bShown;
+    if (!shownB) return;
+    const s = this.state;
+    const { snap, ref, m } = shownB;
+    const h = snap.header;
+    const r = this.bCanvas.getBoundingClientRect();
+    const qi = Math.floor(((e.clientY - r.top) / r.height) * h.query_len);
+    const ki = Math.floor(((e.clientX - r.left) / r.width) * h.key_len);
+    if (qi < 0 || ki < 0 || qi >= h.query_len || ki >= h.key_len) return;
+    const at = (x, layer, head) => {
+      const off = mapOffset(x, layer, head);
+      const xh = x.header;
+      return off < 0 || qi >= xh.query_len || ki >= xh.key_len
+        ? NaN
+        : x.data[off + qi * xh.key_len + ki] * (xh.scale ?? 1 / 255);
+    };
+    const vb = at(snap, m.layer, m.head);
+    const va = at(ref, s.layer, s.head);
+    const { query, key } = kindTokens(probeInfo(s, s.compareRun), kindInfo(s, s.compareRun));
+    let text = `${tokenLabel(query.tokens[qi])} \u2192 ${tokenLabel(key.tokens[ki])}: B ${vb.toFixed(3)}`;
+    if (Number.isFinite(va))
+      text += ` \u00b7 A ${va.toFixed(3)} (\u0394 ${vb - va >= 0 ? '+' : ''}${(vb - va).toFixed(3)})`;
+    this.bReadout.textContent = text; // textContent: tokens are never parsed as HTML
   }
 
   onBigHover(e) {

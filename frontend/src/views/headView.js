@@ -330,7 +330,7 @@ export class HeadView {
     const out = [];
     for (const head of heads) {
       const m = matchedHead(mode, s.layer, head, data.ref, data.snap);
-      const label = matchLabel(mode, { layer: s.layer, head }, m);
+      const label = matchLabel(mode, { layer: s.layer, head }, m, { loaded: true });
       const c = headColor(head);
       this.matchEl.appendChild(
         el('span', { class: 'tba-match', style: { borderColor: rgbCss(c), background: rgbCss(c, 0.12) } }, label),
