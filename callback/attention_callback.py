@@ -118,7 +118,7 @@ class AttentionCallback(TrainerCallback):
 
     def _open_writer(self, args, state, model):
         self.log_dir, self._write_scalars = log_dirs.resolve(args, self._explicit_log_dir)
-        self._writer = AttentionSummaryWriter(self.log_dir)
+        self._writer = AttentionSummaryWriter(self.log_dir, background=True)
         step = state.global_step
         if self._write_scalars:
             # A resume abandons what an earlier run logged after the checkpoint (TensorBoard's restart

@@ -105,7 +105,7 @@ class AttentionLightningCallback(Callback):
         self._runner = ProbeRunner(model, self._tokenizer, **self._probe_args)
         if trainer.is_global_zero:
             self.log_dir = self._log_dir(trainer)
-            self._writer = AttentionSummaryWriter(self.log_dir)
+            self._writer = AttentionSummaryWriter(self.log_dir, background=True)
             self._runner.declare(self._writer)
             self._runner.write(self._writer, trainer.global_step, self._runner.first_outputs)
         self._schedule.record_probe_cost(time.perf_counter() - started)

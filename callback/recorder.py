@@ -38,7 +38,7 @@ class AttentionRecorder:
         self.runner = ProbeRunner(
             model, tokenizer, probes, names=names, max_tokens=max_tokens, induction_probe=induction_probe
         )
-        self.writer = AttentionSummaryWriter(log_dir) if log_dir is not None else None
+        self.writer = AttentionSummaryWriter(log_dir, background=True) if log_dir is not None else None
         if self.writer is not None:
             self.runner.declare(self.writer)
 

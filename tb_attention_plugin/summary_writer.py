@@ -36,6 +36,7 @@ from .quantize import quantize
 from .concurrent_writers import file_closed, file_opened
 from .run_history import RunHistory
 from .statistics import ProbeTemplates, head_statistics
+from .write_queue import WriteQueue
 from .writer_input import FirstSize, as_mask, check_attention, check_model_size, check_step
 
 # A new keyframe is written once a delta is this large relative to the chain's keyframe (the head
@@ -53,8 +54,11 @@ class _LastLayer(typing.NamedTuple):
 class AttentionSummaryWriter:
     """Writes attention snapshots, per-head statistics, scalars and hparams into one run directory."""
 
-    def __init__(self, log_dir, *, filename_suffix=".attention"):
+    def __init__(self, log_dir, *, filename_suffix=".attention", background=False, max_queued_bytes=1 << 30):
+        """background: encode and write on a thread of its own (write_queue.py), so that callers wait
+        only for the input checks; at most `max_queued_bytes` of attention waits there."""
         self.log_dir = str(log_dir)
+        self._queue = WriteQueue(max_queued_bytes) if background else None
         self._suffix = filename_suffix
         self._file = None
         self._io_warned = False
@@ -112,13 +116,13 @@ class AttentionSummaryWriter:
         1 + writer_input.ROW_SUM_TOLERANCE (rows that sum to less are kept as they are, within 1/255 per weight).
         """
         step = check_step(step)
-        self._check_file()
+        self._check_open()
         if probe not in self._probes:
             raise KeyError(f"unknown probe {probe!r}: call add_probe first (known: {self.probes})")
         if kind not in fmt.KIND_SIDES:
             raise ValueError(f"kind must be one of {sorted(fmt.KIND_SIDES)}, got {kind!r}")
         info = self._probes[probe]
-        a = check_attention(attention, info, kind)
+        a = check_attention(attention, info, kind)  # a float32 copy of its own: the caller may reuse theirs
         layers, heads, q, k = a.shape
         check_model_size(self._sizes.get((probe, kind)), probe, kind, step, layers, heads)
         tag = fmt.snapshot_tag(probe, kind)
@@ -127,6 +131,16 @@ class AttentionSummaryWriter:
         if causal is None:
             causal = kind == "decoder" or (kind == "self" and q == k and q > 1 and not np.triu(a, 1).any())
         meta = fmt.probe_metadata(info, kind, causal=causal, layers=layers, heads=heads)
+        self._sizes.setdefault((probe, kind), FirstSize(layers, heads, step))
+        self._history.after_record([tag], step)
+        wall_time = wall_time or time.time()
+        self._run(lambda: self._encode_snapshot(probe, kind, step, a, causal, meta, wall_time), a.nbytes)
+
+    def _encode_snapshot(self, probe, kind, step, a, causal, meta, wall_time):
+        """Quantize, compute statistics, encode layers and write: the costly part (maybe in the
+        background), after every check has passed."""
+        self._check_removed()
+        layers, _, q, k = a.shape
         quantized = quantize(a)
         stats = self._statistics(probe, kind, step, a, causal)
         layer_blobs = [self._encode_layer(probe, kind, layer, step, quantized[layer]) for layer in range(layers)]
@@ -137,10 +151,8 @@ class AttentionSummaryWriter:
                 fmt.stats_value(meta, stats, with_metadata=first_in_file),
             ]
         )
-        if self._write(event_pb2.Event(step=step, wall_time=wall_time or time.time(), summary=summary)):
+        if self._write(event_pb2.Event(step=step, wall_time=wall_time, summary=summary)):
             self._tags_in_file.add((probe, kind))
-            self._sizes.setdefault((probe, kind), FirstSize(layers, heads, step))
-            self._history.after_record([tag], step)
 
     def _statistics(self, probe, kind, step, a, causal):
         """Per-head statistics [stats, layers, heads] of float attention `a` (docs/format.md)."""
@@ -218,34 +230,34 @@ class AttentionSummaryWriter:
         new run at step 0 into a used log_dir) it warns, once, with the probes, steps and files.
         """
         step = check_step(step)
-        self._check_file()
+        self._check_open()
         self._history.before_session_start(step)
-        if self._write(
-            event_pb2.Event(
-                step=step,
-                wall_time=wall_time or time.time(),
-                session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START),
-            )
-        ):
-            self._history.after_session_start(step)
+        event = event_pb2.Event(
+            step=step,
+            wall_time=wall_time or time.time(),
+            session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START),
+        )
+        self._history.after_session_start(step)
+        self._run(lambda: self._write(event))
 
     # ------------------------------------------------------------------ scalars and hparams
     def add_scalar(self, tag, value, step, *, wall_time=None):
         step = check_step(step)
-        self._check_file()
+        self._check_open()
         if not isinstance(tag, str) or not tag:
             raise ValueError(f"scalar tag must be a non-empty string, got {tag!r}")
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
             raise TypeError(f"scalar {tag!r} must be a real number, got {type(value).__name__}")
         self._history.before_record([tag], step)
         summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=float(value))])
-        if self._write(event_pb2.Event(step=step, wall_time=wall_time or time.time(), summary=summary)):
-            self._history.after_record([tag], step)
+        event = event_pb2.Event(step=step, wall_time=wall_time or time.time(), summary=summary)
+        self._history.after_record([tag], step)
+        self._run(lambda: self._write(event))
 
     def add_scalars(self, values, step, *, wall_time=None):
         """Write every finite real number of a dict (other values are skipped)."""
         step = check_step(step)
-        self._check_file()
+        self._check_open()
         kept = [
             summary_pb2.Summary.Value(tag=str(tag), simple_value=float(v))
             for tag, v in values.items()
@@ -253,14 +265,14 @@ class AttentionSummaryWriter:
         ]
         if kept:
             self._history.before_record([v.tag for v in kept], step)
-            if self._write(
-                event_pb2.Event(step=step, wall_time=wall_time or time.time(), summary=summary_pb2.Summary(value=kept))
-            ):
-                self._history.after_record([v.tag for v in kept], step)
+            summary = summary_pb2.Summary(value=kept)
+            event = event_pb2.Event(step=step, wall_time=wall_time or time.time(), summary=summary)
+            self._history.after_record([v.tag for v in kept], step)
+            self._run(lambda: self._write(event))
 
     def add_hparams(self, hparams):
         """Hyperparameters for TensorBoard's HParams tab (bool, number or string values; others as str)."""
-        self._check_file()
+        self._check_open()
         from tensorboard.plugins.hparams import summary_v2 as hp
 
         clean = {}
@@ -271,21 +283,30 @@ class AttentionSummaryWriter:
                 clean[str(k)] = v
             else:
                 clean[str(k)] = str(v)
-        self._write(event_pb2.Event(wall_time=time.time(), summary=hp.hparams_pb(clean)))
+        event = event_pb2.Event(wall_time=time.time(), summary=hp.hparams_pb(clean))
+        self._run(lambda: self._write(event))
 
     # ------------------------------------------------------------------ file handling
-    def _check_file(self):
-        """A run directory removed under us: open writes would vanish silently. Report it now, before
-        the next event is encoded, so that it starts a fresh file (keyframes and metadata included)."""
+    def _check_open(self):
         if self._closed:
             raise RuntimeError("AttentionSummaryWriter is closed")
+
+    def _run(self, job, nbytes=0):
+        """Run a write now, or queue it for the background thread (in order with every other write)."""
+        self._history.read()  # on this thread: what the directory held, before the first record
+        if self._queue is None:
+            job()
+        else:
+            self._queue.submit(job, nbytes)
+
+    def _check_removed(self):
+        """A run directory removed under us: open writes would vanish silently. Report it now, before
+        the next event is encoded, so that it starts a fresh file (keyframes and metadata included)."""
         if self._file is not None and not os.path.exists(self._file.path):
             self._on_io_error(FileNotFoundError(f"{self._file.path} was removed"))
 
     def _write(self, event):
         """Append and flush one event; False if it could not be written."""
-        if self._closed:
-            raise RuntimeError("AttentionSummaryWriter is closed")
         try:
             if self._file is None:
                 self._history.read()  # what the directory held before this writer, read before its first record
@@ -322,6 +343,9 @@ class AttentionSummaryWriter:
         self._tags_in_file.clear()
 
     def flush(self):
+        """Everything written so far is on disk when this returns (queued writes included)."""
+        if self._queue is not None:
+            self._queue.drain()
         if self._file is not None:
             try:
                 self._file.flush()
@@ -329,6 +353,8 @@ class AttentionSummaryWriter:
                 self._on_io_error(e)
 
     def close(self):
+        if self._queue is not None:
+            self._queue.close()  # writes what is queued first
         if self._file is not None:
             file_closed(self._file)
             try:

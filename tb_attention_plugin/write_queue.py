@@ -1,0 +1,94 @@
+"""Writes run on one background thread, in order, so that the training loop does not wait for encoding.
+
+Quantizing, computing statistics and compressing a snapshot costs ~40 ns per weight: seconds for a
+large model, during which a GPU would idle. The writer checks its input on the caller's thread (errors
+still come before anything is written) and queues the rest here. Memory stays bounded: a caller
+waits while more than `max_bytes` of input is queued (back-pressure, never unbounded growth). What is
+queued is written on `drain()`/`close()`, and at interpreter exit (also after an exception that ended
+training), since every open queue is drained by an atexit hook.
+"""
+
+import atexit
+import collections
+import threading
+import warnings
+import weakref
+
+_OPEN = weakref.WeakSet()
+
+
+class WriteQueue:
+    def __init__(self, max_bytes, name="tb-attention-writer"):
+        self.max_bytes = int(max_bytes)
+        self._jobs = collections.deque()
+        self._queued_bytes = 0
+        self._busy = False
+        self._closed = False
+        self._warned = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+        _OPEN.add(self)
+
+    def submit(self, job, nbytes=0):
+        """Queue `job()`; waits first while the queued input would exceed max_bytes (an item larger
+        than the whole budget waits until the queue is empty, then goes alone)."""
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the write queue is closed")
+            while self._jobs and self._queued_bytes + nbytes > self.max_bytes:
+                self._cond.wait()
+            self._jobs.append((job, nbytes))
+            self._queued_bytes += nbytes
+            self._cond.notify_all()
+
+    def drain(self):
+        """Wait until every queued job has run."""
+        with self._cond:
+            while self._jobs or self._busy:
+                self._cond.wait()
+
+    def close(self):
+        """Run what is queued, then stop the thread."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join()
+        _OPEN.discard(self)
+
+    def _work(self):
+        while True:
+            with self._cond:
+                while not self._jobs and not self._closed:
+                    self._cond.wait()
+                if not self._jobs:  # closed and empty
+                    self._cond.notify_all()
+                    return
+                job, nbytes = self._jobs.popleft()
+                self._busy = True
+            try:
+                job()
+            except Exception as e:  # noqa: BLE001 - a failed snapshot must not stop the ones after it
+                if not self._warned:
+                    self._warned = True
+                    warnings.warn(
+                        f"tb-attention: a snapshot could not be written in the background: "
+                        f"{type(e).__name__}: {e}. Training goes on; later snapshots are still written.",
+                        RuntimeWarning,
+                        stacklevel=1,
+                    )
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._queued_bytes -= nbytes
+                    self._cond.notify_all()
+
+
+@atexit.register
+def _drain_at_exit():
+    """Whatever is still queued when the interpreter exits (training raised, or close() was never
+    called) is written before the process ends."""
+    for queue in list(_OPEN):
+        queue.close()
