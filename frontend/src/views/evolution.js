@@ -23,6 +23,23 @@ export class Evolution {
     this.maps = new HeadMaps({ data, setStep, onMatch: () => this.onMatch() });
     this.chartB = ''; // B's head in the chart ("layer,head"), '' when none
     this.compareLegend = el('div', { class: 'tba-compare-legend', 'data-testid': 'evolution-legend', hidden: true });
+    this.chartEl = el('div', { class: 'tba-chart', 'data-testid': 'evolution-chart' });
+    this.el = el(
+      'section',
+      { class: 'tba-card tba-evolution', 'data-testid': 'evolution' },
+      this.buildHead(set),
+      el('div', { class: 'tba-evo-body' }, this.compareLegend, this.chartEl, this.maps.el),
+    );
+    onWidth(this.chartEl, (w) => {
+      this.width = w;
+      this.maps.width = w;
+      if (this.u) this.u.setSize({ width: w, height: 200 });
+      if (this.state) this.maps.render(this.state);
+    });
+  }
+
+  /** The card's header: title, head types, diff toggle and its reference step, B \u2212 A, legend. */
+  buildHead(set) {
     this.compareDiffBtn = el(
       'button',
       {
@@ -51,29 +68,17 @@ export class Evolution {
       'data-testid': 'diff-ref',
     });
     this.legend = el('span', { class: 'tba-legend' });
-    this.chartEl = el('div', { class: 'tba-chart', 'data-testid': 'evolution-chart' });
-    this.el = el(
-      'section',
-      { class: 'tba-card tba-evolution', 'data-testid': 'evolution' },
-      el(
-        'div',
-        { class: 'tba-card-head' },
-        this.title,
-        this.typesEl,
-        el('span', { class: 'tba-spacer' }),
-        this.diffBtn,
-        el('label', { class: 'tba-field' }, 'vs', this.refSel),
-        this.compareDiffBtn,
-        this.legend,
-      ),
-      el('div', { class: 'tba-evo-body' }, this.compareLegend, this.chartEl, this.maps.el),
+    return el(
+      'div',
+      { class: 'tba-card-head' },
+      this.title,
+      this.typesEl,
+      el('span', { class: 'tba-spacer' }),
+      this.diffBtn,
+      el('label', { class: 'tba-field' }, 'vs', this.refSel),
+      this.compareDiffBtn,
+      this.legend,
     );
-    onWidth(this.chartEl, (w) => {
-      this.width = w;
-      this.maps.width = w;
-      if (this.u) this.u.setSize({ width: w, height: 200 });
-      if (this.state) this.maps.render(this.state);
-    });
   }
 
   update(state, changed) {
@@ -203,33 +208,34 @@ export class Evolution {
     const b = m ? { stats: s.compareStats, layer: m.layer, head: m.head } : null;
     const { data, series, bCurves } = this.chartSeries(stats, s.layer, s.head, b);
     this.chartEl.dataset.compareCurves = String(bCurves);
-    this.u = new uPlot(
-      {
-        width: this.width,
-        height: 200,
-        plugins: [
-          stepCursorPlugin({
-            getStep: () => this.state.step,
-            getSnapshotSteps: () => stepsOf(this.state),
-            getCompareSteps: () => (this.state.compareRun ? stepsOf(this.state, this.state.compareRun) : []),
-          }),
-        ],
-        scales: {
-          x: { time: false, range: () => xRange(this.state) },
-          y: { range: (u, min, max) => [0, Math.max(1, Number.isFinite(max) ? max : 1)] },
-        },
-        axes: [
-          STEP_AXIS,
-          { scale: 'y', size: AXIS_LEFT },
-          { scale: 'y', side: 1, size: AXIS_RIGHT, grid: { show: false } },
-        ],
-        cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 5 } },
-        legend: { live: true },
-        series,
-      },
-      data,
-      this.chartEl,
-    );
+    this.u = new uPlot(this.chartOptions(series), data, this.chartEl);
     attachStepDrag(this.u, (v) => this.setStep(v, { snap: true }));
+  }
+
+  /** uPlot's options of the chart: the step cursor and markers, the shared x range, `series`. */
+  chartOptions(series) {
+    return {
+      width: this.width,
+      height: 200,
+      plugins: [
+        stepCursorPlugin({
+          getStep: () => this.state.step,
+          getSnapshotSteps: () => stepsOf(this.state),
+          getCompareSteps: () => (this.state.compareRun ? stepsOf(this.state, this.state.compareRun) : []),
+        }),
+      ],
+      scales: {
+        x: { time: false, range: () => xRange(this.state) },
+        y: { range: (u, min, max) => [0, Math.max(1, Number.isFinite(max) ? max : 1)] },
+      },
+      axes: [
+        STEP_AXIS,
+        { scale: 'y', size: AXIS_LEFT },
+        { scale: 'y', side: 1, size: AXIS_RIGHT, grid: { show: false } },
+      ],
+      cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 5 } },
+      legend: { live: true },
+      series,
+    };
   }
 }

@@ -18,7 +18,6 @@ import { buildPanel, layoutPanel, renderPanel, decoratePanel } from './gridPanel
  * `onFailed(detail)` (the grid showed a step / a panel failed); update(state, changed).
  */
 export class ModelView {
-  // (the card's DOM, built once: long but flat)
   constructor({ data, set, selectHead, onPainted, onFailed }) {
     Object.assign(this, { data, selectHead, onPainted, onFailed });
     this.state = null;
@@ -26,6 +25,23 @@ export class ModelView {
     this.paintToken = 0;
     this.width = 700;
     this.shapeSig = '';
+    this.panelsEl = el('div', { class: 'tba-panels' });
+    this.typesEl = el('div', { class: 'tba-types', 'data-testid': 'head-types' });
+    this.el = el(
+      'section',
+      { class: 'tba-card tba-model', 'data-testid': 'model-view' },
+      this.buildHead(set),
+      this.panelsEl,
+      this.typesEl,
+    );
+    onWidth(this.panelsEl, (w) => {
+      this.width = w;
+      this.relayout();
+    });
+  }
+
+  /** The card's header: title, badge statistic, colour by drift, B \u2212 A, contrast, legend. */
+  buildHead(set) {
     this.badgeSel = select([], null, (v) => set({ badgeStat: v }), {
       title: "Statistic shown in each cell's badge",
       'data-testid': 'badge-stat',
@@ -54,35 +70,23 @@ export class ModelView {
       },
       'B \u2212 A',
     );
-    this.panelsEl = el('div', { class: 'tba-panels' });
-    this.typesEl = el('div', { class: 'tba-types', 'data-testid': 'head-types' });
-    this.el = el(
-      'section',
-      { class: 'tba-card tba-model', 'data-testid': 'model-view' },
+    return el(
+      'div',
+      { class: 'tba-card-head' },
+      el('span', { class: 'tba-card-title' }, 'Model view'),
+      el('span', { class: 'tba-sub' }, 'layers \u00d7 heads \u00b7 click a head'),
+      el('span', { class: 'tba-spacer' }),
+      el('label', { class: 'tba-field' }, 'badge', this.badgeSel),
       el(
-        'div',
-        { class: 'tba-card-head' },
-        el('span', { class: 'tba-card-title' }, 'Model view'),
-        el('span', { class: 'tba-sub' }, 'layers \u00d7 heads \u00b7 click a head'),
-        el('span', { class: 'tba-spacer' }),
-        el('label', { class: 'tba-field' }, 'badge', this.badgeSel),
-        el(
-          'label',
-          { class: 'tba-check', title: 'Colour each head by how much it changed since the first snapshot' },
-          this.driftBox,
-          'colour by drift',
-        ),
-        this.compareDiffBtn,
-        this.contrastSel,
-        this.legend,
+        'label',
+        { class: 'tba-check', title: 'Colour each head by how much it changed since the first snapshot' },
+        this.driftBox,
+        'colour by drift',
       ),
-      this.panelsEl,
-      this.typesEl,
+      this.compareDiffBtn,
+      this.contrastSel,
+      this.legend,
     );
-    onWidth(this.panelsEl, (w) => {
-      this.width = w;
-      this.relayout();
-    });
   }
 
   /** What each panel shows: the selected run and, when comparing, the other run. */
