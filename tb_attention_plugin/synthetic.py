@@ -13,6 +13,9 @@ Two kinds of maps, [layers, heads, query, key] float32 rows summing to 1:
   known steps. The runs of `write_run` / `write_encoder_decoder_run` / `write_demo` use it.
 - `DriftingMaps`: softmax of scaled Gaussians that drift slowly at every `next()`, as fine-tuning
   moves real maps, so the writer stores keyframes and small deltas (`write_drifting_run`).
+
+A little over 300 lines by design: the maps, the tokens and the run writers are one generator that
+the tests, the benchmarks and the dev server must share whole.
 """
 
 import argparse
