@@ -7,18 +7,14 @@ in frontend/ when tb_attention_plugin/static/index.js is missing.
 """
 
 import os
-import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tb_attention_plugin import synthetic
+from tb_attention_plugin.tensorboard_process import TensorBoardProcess
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -42,12 +38,6 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def ensure_bundle():
     if BUNDLE.exists():
         return
@@ -60,87 +50,41 @@ def ensure_bundle():
     subprocess.run([npm, "run", "build"], cwd=fe, check=True)
 
 
-class TensorBoard:
-    """`tensorboard --logdir DIR` on a free port; the URL is read from its stderr."""
+class TensorBoard(TensorBoardProcess):
+    """The package's launcher (`tensorboard --logdir DIR` on 127.0.0.1 and a free port), started at
+    once, with what the browser tests ask of it."""
 
     def __init__(self, logdir, extra_args=()):
-        self.logdir = str(logdir)
-        port = free_port()
-        self.log = open(Path(self.logdir).parent / f"tensorboard-{port}.log", "w+")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tensorboard.main",
-                "--logdir",
-                self.logdir,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--reload_interval",
-                "1",
-                *extra_args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log,
-            text=True,
-        )
-        self.url = None
-        deadline = time.time() + 90
-        while time.time() < deadline and self.url is None:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"tensorboard exited:\n{self.output()}")
-            m = re.search(r"(http://127\.0\.0\.1:\d+/)", self.output())
-            if m:
-                self.url = m.group(1)
-            else:
-                time.sleep(0.2)
-        if self.url is None:
-            self.close()
-            raise RuntimeError(f"tensorboard did not print its URL:\n{self.output()}")
-
-    def output(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
+        super().__init__(logdir, *extra_args)
+        self.start(timeout=90)
 
     def get(self, route):
-        with urllib.request.urlopen(self.url + "data/plugin/attention/" + route, timeout=30) as r:
-            return r.read()
+        """The body of one of the plugin's routes (`index`, `stats?...`); an HTTP error raises OSError."""
+        status, _, body = super().get("data/plugin/attention/" + route)
+        if status != 200:
+            raise OSError(f"{route} answered {status}: {body[:200]!r}")
+        return body
 
     def wait_for_runs(self, n, timeout=90):
-        """Wait until the plugin's index lists `n` runs (TensorBoard loads logs in the background)."""
+        """Wait until the plugin's index lists `n` runs, each with steps (TensorBoard loads logs in the
+        background); returns the index."""
         import json
 
-        deadline = time.time() + timeout
-        last = None
-        while time.time() < deadline:
-            try:
-                last = json.loads(self.get("index"))
-                if len(last["runs"]) >= n and all(
-                    k["steps"] for r in last["runs"] for p in r["probes"] for k in p["kinds"]
-                ):
-                    return last
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"the index never listed {n} runs: {last}\n{self.output()}")
+        def listed():
+            index = json.loads(self.get("index"))
+            runs = index["runs"]
+            done = len(runs) >= n and all(k["steps"] for r in runs for p in r["probes"] for k in p["kinds"])
+            return index if done else None
+
+        return self.poll(listed, timeout=timeout)
 
     @property
     def plugin_page(self):
         """The page TensorBoard puts in the tab's iframe."""
-        return self.url + "data/plugin_entry.html?name=attention"
+        return self.url + "/data/plugin_entry.html?name=attention"
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        self.stop()
 
 
 @pytest.fixture(scope="session")

@@ -50,7 +50,7 @@ def grid_stats(page):
 
 
 def test_tab_opens_inside_tensorboard(page, tensorboard):
-    page.goto(tensorboard.url + "#attention")
+    page.goto(tensorboard.url + "/#attention")
     deadline = time.time() + 60
     frame = None
     while time.time() < deadline and frame is None:
