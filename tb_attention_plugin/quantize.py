@@ -16,13 +16,18 @@ SCALE = 1.0 / LEVELS
 def quantize(weights):
     """float array [..., keys] of weights in [0, 1] -> uint8 array of the same shape, every weight
     within 1/255 (for a weight above 1: within its excess over 1)."""
-    x = np.asarray(weights, dtype=np.float64) * LEVELS
-    running = np.rint(np.cumsum(x, axis=-1))
-    q = np.diff(running, axis=-1, prepend=0.0)
+    # In place where it can: one float64 array for the running sum (float32 would round sums of
+    # thousands of keys), int32 for its rounded steps; ~17 bytes and ~6 ns per weight.
+    x = np.multiply(weights, LEVELS, dtype=np.float64)
+    np.cumsum(x, axis=-1, out=x)
+    running = np.rint(x, out=x).astype(np.int32)
+    q = np.empty_like(running)
+    q[..., :1] = running[..., :1]
+    np.subtract(running[..., 1:], running[..., :-1], out=q[..., 1:])
     # Each difference is within one level of its weight. Clipping it into [0, 255] only moves it closer
     # to a weight in [0, 1]; the running sum itself is never clipped (that shifted a row summing to more
     # than 1 onto its last keys: [0.4] * 5 was stored as [0.4, 0.4, 0.2, 0, 0]).
-    np.clip(q, 0.0, LEVELS, out=q)
+    np.clip(q, 0, LEVELS, out=q)
     return q.astype(np.uint8)
 
 

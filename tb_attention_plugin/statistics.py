@@ -76,14 +76,23 @@ def _neg_entropy2(p):
     return (p * np.log2(p)).sum(axis=-1, dtype=np.float64)
 
 
-def js_distance(p, q, q_neg_entropy=None):
-    """Jensen-Shannon distance (base 2, in [0, 1]) between rows of p and q, smoothed against log 0.
+class DriftReference:
+    """The first snapshot of a head, smoothed and with its own entropy term: computed once, not at
+    every snapshot that measures its drift."""
 
-    JS = (sum p log p + sum q log q) / 2 - sum m log m; the reference's own term can be passed in.
-    """
-    p, q = _smooth(p), _smooth(q)
-    q_term = _neg_entropy2(q) if q_neg_entropy is None else q_neg_entropy
-    js = 0.5 * (_neg_entropy2(p) + q_term) - _neg_entropy2(0.5 * (p + q))
+    def __init__(self, attention):
+        attention = np.asarray(attention)
+        self.smoothed = _smooth(attention if attention.dtype.kind == "f" else attention.astype(np.float32))
+        self.neg_entropy = _neg_entropy2(self.smoothed)
+        self.shape = self.smoothed.shape
+
+
+def js_distance(p, q):
+    """Jensen-Shannon distance (base 2, in [0, 1]) between rows of p and q (an array or a
+    DriftReference), smoothed against log 0. JS = (sum p log p + sum q log q) / 2 - sum m log m."""
+    q = q if isinstance(q, DriftReference) else DriftReference(q)
+    p = _smooth(p)
+    js = 0.5 * (_neg_entropy2(p) + q.neg_entropy) - _neg_entropy2(0.5 * (p + q.smoothed))
     return np.sqrt(np.clip(js, 0.0, 1.0))
 
 
@@ -92,7 +101,8 @@ def head_statistics(
 ):
     """attention float [L, H, Q, K] -> float32 [len(STAT_NAMES), L, H].
 
-    `reference` is the same head's attention at the first snapshot (for `drift`); None means this is it.
+    `reference` is the same head's attention at the first snapshot (for `drift`; an array or a
+    DriftReference); None means this is it.
     `templates` (ProbeTemplates of the same arguments) saves rebuilding them at every snapshot.
     """
     if templates is None:
@@ -119,5 +129,5 @@ def head_statistics(
     if reference is None:
         out[STAT_NAMES.index("drift")] = 0.0
     else:
-        out[STAT_NAMES.index("drift")] = js_distance(a, np.asarray(reference, dtype=np.float32)) @ templates.row_mean
+        out[STAT_NAMES.index("drift")] = js_distance(a, reference) @ templates.row_mean
     return out.astype(np.float32)

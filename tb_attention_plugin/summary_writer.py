@@ -35,7 +35,7 @@ from .event_file import EventFileWriter
 from .quantize import quantize
 from .concurrent_writers import file_closed, file_opened
 from .run_history import RunHistory
-from .statistics import ProbeTemplates, head_statistics
+from .statistics import DriftReference, ProbeTemplates, head_statistics
 from .write_queue import WriteQueue
 from .writer_input import FirstSize, as_mask, check_attention, check_model_size, check_step
 
@@ -64,7 +64,7 @@ class AttentionSummaryWriter:
         self._io_warned = False
         self._probes = {}
         self._last_layers = {}  # (probe, kind, layer) -> _LastLayer: the reference of the next delta
-        self._references = {}  # (probe, kind) -> float [L, H, Q, K] of the first snapshot, for drift
+        self._references = {}  # (probe, kind) -> statistics.DriftReference of the first snapshot, for drift
         self._templates = {}  # (probe, kind, causal) -> ProbeTemplates
         self._tags_in_file = set()  # (probe, kind) whose metadata the current file already holds
         self._closed = False
@@ -190,12 +190,13 @@ class AttentionSummaryWriter:
         return keyframe
 
     def _reference(self, probe, kind, step, attention):
-        """The first snapshot of this (probe, kind): this one, or an earlier one on disk after a resume."""
+        """The first snapshot of this (probe, kind): this one, or an earlier one on disk after a resume
+        (as a DriftReference, prepared once)."""
         key = (probe, kind)
         if key not in self._references:
-            self._references[key] = self._reference_on_disk(probe, kind, step, attention.shape)
-            if self._references[key] is None:
-                self._references[key] = attention
+            on_disk = self._reference_on_disk(probe, kind, step, attention.shape)
+            self._references[key] = DriftReference(attention if on_disk is None else on_disk)
+            if on_disk is None:
                 return None
         return self._references[key]
 
