@@ -6,7 +6,7 @@ probe sees the same inputs and the same checks whatever runs the training.
 
 import warnings
 
-from .model_access import is_encoder_decoder, token_limit
+from .model_access import causal_self_attention, is_encoder_decoder, token_limit
 from .probe_pass import run_probes
 from .probes import DEFAULT_MAX_TOKENS, induction_probe, tokenize, validate_probes
 
@@ -69,6 +69,10 @@ class ProbeRunner:
                 self.probes.append(extra)
                 outputs += run_probes(model, [extra], self.pad_id, strict=True)
         self.first_outputs = outputs
+        # causal where the model declares it (every pass checks): the writer then need not look for
+        # weights above the diagonal; None lets it infer that from the weights (a causal model whose
+        # attention modules do not say so)
+        self.causal = {"self": True if causal_self_attention(model) else None, "decoder": True}
         self._skipped = set()
 
     def _induction_probe(self, tok, explicit):
@@ -103,7 +107,7 @@ class ProbeRunner:
                 if (probe.name, kind) in skip:
                     continue
                 try:
-                    writer.add_attention(step, probe.name, attention, kind=kind)
+                    writer.add_attention(step, probe.name, attention, kind=kind, causal=self.causal.get(kind))
                 except ValueError as e:  # e.g. NaN attention of a diverged model: skip, keep training
                     if (probe.name, kind) not in self._skipped:
                         warnings.warn(
