@@ -44,32 +44,26 @@ export function stepCursorPlugin({
 /** Snapshot steps: small diamonds along the bottom edge of the plot. */
 function drawSnapshotTicks(u, steps, dpr) {
   if (!steps.length) return;
-  const { ctx } = u;
-  const { top, height } = u.bbox;
-  ctx.fillStyle = 'rgba(232,113,10,0.75)';
-  const r = (steps.length > 150 ? 2 : 3.5) * dpr;
-  const y = top + height - r - 1 * dpr;
-  ctx.beginPath();
-  for (const s of steps) {
-    const x = u.valToPos(s, 'x', true);
-    ctx.moveTo(x, y - r);
-    ctx.lineTo(x + r, y);
-    ctx.lineTo(x, y + r);
-    ctx.lineTo(x - r, y);
-    ctx.closePath();
-  }
-  ctx.fill();
+  u.ctx.fillStyle = 'rgba(232,113,10,0.75)';
+  diamondsPath(u, steps, dpr, 0);
+  u.ctx.fill();
 }
 
 /** The compare run's snapshot steps: hollow diamonds in another colour, one row above. */
 function drawCompareTicks(u, steps, dpr) {
   if (!steps.length) return;
+  u.ctx.strokeStyle = COMPARE_TICK_COLOR;
+  u.ctx.lineWidth = 1.5 * dpr;
+  diamondsPath(u, steps, dpr, 1);
+  u.ctx.stroke();
+}
+
+/** A path of small diamonds at `steps` along the bottom of the plot, in row 0 (lowest) or 1. */
+function diamondsPath(u, steps, dpr, row) {
   const { ctx } = u;
   const { top, height } = u.bbox;
-  ctx.strokeStyle = COMPARE_TICK_COLOR;
-  ctx.lineWidth = 1.5 * dpr;
   const r = (steps.length > 150 ? 2 : 3.5) * dpr;
-  const y = top + height - 3 * r - 3 * dpr;
+  const y = row === 0 ? top + height - r - 1 * dpr : top + height - 3 * r - 3 * dpr;
   ctx.beginPath();
   for (const s of steps) {
     const x = u.valToPos(s, 'x', true);
@@ -79,7 +73,6 @@ function drawCompareTicks(u, steps, dpr) {
     ctx.lineTo(x - r, y);
     ctx.closePath();
   }
-  ctx.stroke();
 }
 
 /** A marked step: a dashed line across the plot, its label at the top. */
