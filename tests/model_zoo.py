@@ -30,7 +30,11 @@ def _build(cls_name, config_name, **config):
 
 
 FAMILIES = {
-    "bert": ("cls", "bert", _build("BertForSequenceClassification", "BertConfig", **HIDDEN, num_labels=2)),
+    "bert": (
+        "cls",
+        "bert",
+        _build("BertForSequenceClassification", "BertConfig", **HIDDEN, max_position_embeddings=128, num_labels=2),
+    ),
     "roberta": (
         "cls",
         "roberta",
@@ -64,6 +68,7 @@ FAMILIES = {
             n_layers=2,
             n_heads=4,
             hidden_dim=64,
+            max_position_embeddings=128,
             num_labels=2,
         ),
     ),

@@ -51,85 +51,26 @@ def word_tokenizer(kind="bert"):
     raise ValueError(kind)
 
 
+# the families of the older tests, as the model zoo builds them
+ZOO_FAMILY = {
+    "bert": "bert",
+    "distilbert": "distilbert",
+    "gpt2": "gpt2",
+    "llama": "llama-gqa",
+    "t5": "t5",
+    "bart": "bart",
+}
+
+
 def tiny_model(family, vocab_size, seed=0):
     import torch
-    import transformers as tf
 
+    import model_zoo  # here: model_zoo imports this module
+
+    if family not in ZOO_FAMILY:
+        raise ValueError(family)
     torch.manual_seed(seed)
-    if family == "bert":
-        cfg = tf.BertConfig(
-            vocab_size=vocab_size,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=64,
-            max_position_embeddings=128,
-            num_labels=2,
-        )
-        return tf.BertForSequenceClassification(cfg)
-    if family == "distilbert":
-        cfg = tf.DistilBertConfig(
-            vocab_size=vocab_size,
-            dim=32,
-            n_layers=2,
-            n_heads=4,
-            hidden_dim=64,
-            max_position_embeddings=128,
-            num_labels=2,
-        )
-        return tf.DistilBertForSequenceClassification(cfg)
-    if family == "gpt2":
-        cfg = tf.GPT2Config(
-            vocab_size=vocab_size, n_embd=32, n_layer=2, n_head=4, n_positions=128, bos_token_id=5, eos_token_id=6
-        )
-        return tf.GPT2LMHeadModel(cfg)
-    if family == "llama":
-        cfg = tf.LlamaConfig(
-            vocab_size=vocab_size,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=128,
-            bos_token_id=5,
-            eos_token_id=6,
-            pad_token_id=0,
-        )
-        return tf.LlamaForCausalLM(cfg)
-    if family == "t5":
-        cfg = tf.T5Config(
-            vocab_size=vocab_size,
-            d_model=32,
-            d_kv=8,
-            d_ff=64,
-            num_layers=2,
-            num_decoder_layers=2,
-            num_heads=4,
-            decoder_start_token_id=0,
-            pad_token_id=0,
-            eos_token_id=6,
-        )
-        return tf.T5ForConditionalGeneration(cfg)
-    if family == "bart":
-        cfg = tf.BartConfig(
-            vocab_size=vocab_size,
-            d_model=32,
-            encoder_layers=2,
-            decoder_layers=2,
-            encoder_attention_heads=4,
-            decoder_attention_heads=4,
-            encoder_ffn_dim=64,
-            decoder_ffn_dim=64,
-            max_position_embeddings=128,
-            pad_token_id=0,
-            bos_token_id=5,
-            eos_token_id=6,
-            decoder_start_token_id=6,
-            forced_eos_token_id=None,
-        )
-        return tf.BartForConditionalGeneration(cfg)
-    raise ValueError(family)
+    return model_zoo.FAMILIES[ZOO_FAMILY[family]][2](vocab_size)
 
 
 TOKENIZER_KIND = {
