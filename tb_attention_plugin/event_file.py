@@ -18,8 +18,24 @@ from tensorboard.compat.proto import event_pb2
 
 try:
     from crc32c import crc32c as _crc32c
+
+    def _crc32c_chunks(chunks):
+        value = 0
+        for chunk in chunks:
+            value = _crc32c(chunk, value)
+        return value
+
 except ImportError:  # still correct, only slow: the pure-Python checksum TensorBoard itself uses
-    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import crc32c as _crc32c
+    from tensorboard.compat.tensorflow_stub import pywrap_tensorflow as _stub
+
+    _crc32c = _stub.crc32c
+
+    def _crc32c_chunks(chunks):
+        state = _stub.CRC_INIT
+        for chunk in chunks:
+            state = _stub.crc_update(state, chunk)
+        return _stub.crc_finalize(state)
+
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +43,17 @@ _MASK_DELTA = 0xA282EAD8
 _counter = itertools.count()
 
 
-def masked_crc32c(data):
-    crc = _crc32c(data)
+def _mask(crc):
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+def masked_crc32c(data):
+    return _mask(_crc32c(data))
+
+
+def masked_crc32c_chunks(chunks):
+    """The masked crc32c of the concatenation of `chunks`, without concatenating them."""
+    return _mask(_crc32c_chunks(chunks))
 
 
 def frame_record(data):

@@ -82,8 +82,12 @@ class AttentionPlugin(base_plugin.TBPlugin):
 
     plugin_name = fmt.PLUGIN_NAME
 
-    def __init__(self, context, static_dir=plugin_static.STATIC_DIR):
-        self._data = AttentionData(context.data_provider, logdir=getattr(context, "logdir", None))
+    def __init__(self, context, static_dir=plugin_static.STATIC_DIR, read_files=None):
+        """read_files: whether to read the runs' event files (plugin_files.py); None = when the
+        log directory can be read (plugin_entry decides from TensorBoard's flags)."""
+        self._data = AttentionData(
+            context.data_provider, logdir=getattr(context, "logdir", None), read_files=read_files
+        )
         self._static_dir = static_dir
 
     def get_plugin_apps(self):

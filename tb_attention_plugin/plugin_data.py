@@ -1,30 +1,32 @@
-"""What the plugin's routes read, through TensorBoard's data provider only (RustBoard or Python loader).
+"""What the plugin's routes read: the runs' own event files, or TensorBoard's data provider.
 
 `AttentionData` answers each route from the module that does that job:
-- `index`: the runs, probes and logged steps (plugin_series.py: tags and cached blob references);
-- `snapshot`: a snapshot's layers, read with `read_blob` (plugin_snapshot.py: concurrently, following
-  delta chains, with a bounded cache of decoded uint8 layers), or from the run's own event files when
-  the loader cannot carry its name (plugin_files.py). Every listed series is read ahead into a
-  bounded cache of stored blobs (plugin_prefetch.py), the most recently requested step's neighbours
-  first; the runs requested recently are re-listed in the background, so new and rewritten steps
-  reach that cache without waiting for the tab's next ./index poll;
-- `stats`: plugin_stats.py; `scalars`: plugin_scalars.py.
+- by default (a log directory the plugin can read: local, or a URL TensorBoard's filesystem layer
+  reads) `index`, `snapshot` and `stats` read the runs' event files by offset (plugin_files.py), and
+  TensorBoard's loaders keep only one sample of the plugin's data (plugin_entry.py), so TensorBoard's
+  memory does not grow with the attention logs; the provider only lists the runs;
+- otherwise (e.g. `gs://` without gcsfs, or `--logdir_spec`) everything is read through the data
+  provider, which then keeps every record: `index` from plugin_series.py (tags and cached blob
+  references), `snapshot` with `read_blob` (plugin_snapshot.py: concurrently, following delta
+  chains, with a bounded cache of decoded uint8 layers, and a read-ahead of stored blobs,
+  plugin_prefetch.py, because RustBoard's lone `read_blob` is slow), `stats` from plugin_stats.py;
+- `scalars` always come from the provider (plugin_scalars.py).
 Corrupted or inconsistent records raise `Unavailable` (-> 404) and are logged once (plugin_errors.py);
 the steps that failed to decode are remembered (bounded) and left out of the index.
 """
-
-import numpy as np
 
 from tensorboard import errors
 
 from . import format as fmt
 from . import plugin_prefetch
+from .plugin_answers import snapshot_answer, undecodable
 from .plugin_errors import Unavailable, Unservable, WarnOnce
-from .plugin_files import RunFiles
+from .plugin_files import FileData
 from .plugin_scalars import read_scalars
 from .plugin_series import SeriesListing
 from .plugin_snapshot import BlobKeyRefused, SnapshotReader
 from .plugin_stats import StatsReader
+from .storage import storage_for
 
 __all__ = ["AttentionData", "Unavailable", "Unservable"]
 
@@ -35,6 +37,7 @@ class AttentionData:
         data_provider,
         *,
         logdir=None,
+        read_files=None,
         decoded_cache_bytes=64 << 20,
         stats_cache_bytes=32 << 20,
         blob_cache_bytes=plugin_prefetch.BLOB_CACHE_BYTES,
@@ -43,7 +46,17 @@ class AttentionData:
     ):
         self._provider = data_provider
         self._warn_once = WarnOnce()  # log each problem once, not at every poll of the index
-        self._files = RunFiles(logdir)  # for the runs whose names the loader cannot carry
+        storage = storage_for(logdir) if read_files is not False else None
+        self.files = None  # FileData when the plugin reads the event files itself
+        if storage is not None and (read_files or storage.is_dir(logdir)):
+            self.files = FileData(
+                storage,
+                logdir,
+                self._warn_once,
+                decoded_cache_bytes=decoded_cache_bytes,
+                stats_cache_bytes=stats_cache_bytes,
+            )
+            blob_cache_bytes = 0  # nothing is read through the provider: no read-ahead
         self._listing = SeriesListing(data_provider, self._warn_once)
         self._series = self._listing.series  # (eid, run, tag) -> plugin_series.Series
         self._stats = StatsReader(data_provider, self._warn_once, cache_bytes=stats_cache_bytes)
@@ -58,6 +71,9 @@ class AttentionData:
         )
 
     def index(self, ctx, eid):
+        if self.files is not None:
+            runs = self._provider.list_blob_sequences(ctx, experiment_id=eid, plugin_name=fmt.PLUGIN_NAME)
+            return self.files.index(sorted(runs))
         answer, listed = self._listing.index(ctx, eid)
         for key, series in listed.items():  # every listed series is read ahead, after the requested ones
             self.prefetch.watch(key, ctx, series)
@@ -65,6 +81,8 @@ class AttentionData:
 
     def stats(self, ctx, eid, run, probe, kind):
         """-> (header dict, float32 [stats, steps, layers, heads]) (plugin_stats.py)."""
+        if self.files is not None:
+            return self.files.stats(run, probe, kind)
         return self._stats.stats(ctx, eid, run, probe, kind)
 
     def scalars(self, ctx, eid, run):
@@ -73,6 +91,8 @@ class AttentionData:
 
     def snapshot(self, ctx, eid, run, probe, kind, step, layer=None):
         """-> (header dict, uint8 [layers, heads, query, key]) exactly as stored."""
+        if self.files is not None:
+            return self.files.snapshot(run, probe, kind, step, layer)
         tag, meta, series = self._listing.snapshot_series(ctx, eid, run, probe, kind, step)
         self.prefetch.watch((eid, run, tag), ctx, series, focus=step, requested=True)
         record = series.refs.get(step)
@@ -87,11 +107,10 @@ class AttentionData:
         layer_ids = list(range(n_layers)) if layer is None else [layer]
         try:
             decoded = self._snapshots.read(ctx, series, step, layer_ids, fmt.layer_shape(meta))
-            shapes = {a.shape for a in decoded}
-            if len(shapes) != 1:
-                raise fmt.FormatError(f"layers have different shapes {sorted(shapes)}")
-        except BlobKeyRefused as e:  # the loader's limit, not a bad record: read the run's own files
-            decoded = self._read_files(eid, run, probe, kind, step, layer_ids, tag, e)
+            return snapshot_answer(run, probe, kind, step, layer_ids, decoded)
+        except BlobKeyRefused as e:  # the loader's limit (RustBoard's blob keys), not a bad record
+            self._warn_once(("key", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r: %s", tag, run, e)
+            raise Unservable(_refused_message(run, probe, kind, tag, e)) from None
         except (fmt.FormatError, errors.NotFoundError, ValueError, TypeError, IndexError) as e:
             self._listing.mark_bad(eid, run, tag, step, record)
             self._warn_once(
@@ -102,40 +121,7 @@ class AttentionData:
                 step,
                 e,
             )
-            raise Unavailable(
-                f"the {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step} "
-                f"cannot be decoded ({e}); it is skipped"
-            ) from None
-        heads, queries, keys_len = decoded[0].shape
-        array = np.stack(decoded) if len(decoded) > 1 else decoded[0][None]
-        header = {
-            "run": run,
-            "probe": probe,
-            "kind": kind,
-            "step": step,
-            "layers": layer_ids,
-            "heads": heads,
-            "query_len": queries,
-            "key_len": keys_len,
-            "scale": 1.0 / 255,
-        }
-        return header, array
-
-    def _read_files(self, eid, run, probe, kind, step, layer_ids, tag, refusal):
-        """A snapshot whose blob key the loader refused, from the run's event files (plugin_files)."""
-        try:
-            array = self._files.quantized(run, probe, kind, step, layer_ids)
-        except (KeyError, IndexError, fmt.FormatError) as e:
-            raise Unavailable(
-                f"the {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step} "
-                f"cannot be read from the run's event files: {e}"
-            ) from None
-        if array is None:  # a remote log directory: say what to do
-            self._warn_once(
-                ("key", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r: %s", tag, run, refusal
-            )
-            raise Unservable(_refused_message(run, probe, kind, tag, refusal))
-        return list(array)
+            raise Unavailable(undecodable(kind, probe, run, step, e)) from None
 
 
 def _refused_message(run, probe, kind, tag, error):
@@ -146,9 +132,9 @@ def _refused_message(run, probe, kind, tag, error):
         return (
             f"TensorBoard's default data loader (RustBoard) cannot read the snapshots of run {run!r}: "
             f"its directory name holds a character it cannot carry ('\"', '\\', a tab or another "
-            f"control character), and the log directory is not local, so the plugin cannot read the "
-            f"run's files itself. Rename the run directory (e.g. to {renamed!r}) or start TensorBoard "
-            f"with --load_fast=false; its statistics and scalars are shown either way"
+            f"control character), and the plugin cannot read the run's files itself here (a log "
+            f"directory it cannot open, or --logdir_spec). Rename the run directory (e.g. to "
+            f"{renamed!r}) or start TensorBoard with --load_fast=false; its statistics and scalars are shown either way"
         )
     if fmt.needs_json_escape(tag):
         return (

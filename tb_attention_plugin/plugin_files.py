@@ -1,63 +1,232 @@
-"""Snapshots read straight from a run's event files, for the runs TensorBoard's loader cannot serve.
+"""The routes' data read from the runs' own event files: how the plugin reads whenever it can.
 
-RustBoard's blob keys cannot carry `"`, `\\` or control characters (docs/http-api.md, "Names"): a run
-directory named so, or a probe tag an older tb-attention spelled so, answers every `read_blob` with an
-error whatever the escaping. When the log directory is local, the plugin then reads that run's event
-files itself with `read_run`, which applies the same checks and the same latest-record rules as the
-rest of the plugin. A run is read again when one of its files changed; what is kept is bounded by the
-files' bytes.
+TensorBoard's loaders keep in memory every sample they are asked to keep, blobs included, so keeping
+every snapshot made TensorBoard's memory grow with the attention logs. Instead the loaders keep one
+sample of the plugin's data (plugin_entry.py), enough to list the runs and open the tab, and this
+module reads the records itself by offset: each run directory has an incremental index of its event
+files (run_index.py: the same rules as `read_run`), and the records a request needs are read whole,
+checksum-verified, from the file. What stays in memory is bounded: the indexes (a few dozen bytes per
+record), and byte-bounded caches of records read, decoded layers and statistics.
+
+A record that fails its checksum or cannot be decoded is never served: the request answers 404 and
+the step leaves the index (logged once).
 """
 
-import os
-from typing import NamedTuple
+import threading
+import time
 
-import numpy as np
+from tensorboard.util import tensor_util
 
-from .event_file import event_files
+from . import format as fmt
+from .event_scan import read_value
+from .plugin_answers import Kind, choose_tags, index_runs, missing, snapshot_answer, stats_answer, stats_of, undecodable
 from .plugin_cache import LRUCache
-from .reader import read_run
+from .plugin_errors import Unavailable
+from .run_index import RunIndex
 
-CACHE_BYTES = 256 << 20  # event-file bytes of the runs kept read
+REFRESH_S = 1.0  # a run's files are looked at again at most this often, except by ./index
+RECORD_CACHE_BYTES = 128 << 20  # snapshot records read (stored bytes)
+STAT_ARRAYS_BYTES = 32 << 20  # one step's statistics each, so a new step reads only its own record
+MAX_RUNS = 1024
+DECODE_ERRORS = (fmt.FormatError, ValueError, TypeError, IndexError, KeyError, OSError)
 
 
-class _ReadRun(NamedTuple):
-    files: tuple  # (path, size, mtime_ns) of each event file when it was read
-    nbytes: int  # their bytes: what the cache counts
-    run: object  # reader.RunLog
+class _Run:
+    __slots__ = ("index", "lock", "checked")
+
+    def __init__(self, index):
+        self.index, self.lock, self.checked = index, threading.Lock(), 0.0
 
 
-class RunFiles:
-    def __init__(self, logdir, *, cache_bytes=CACHE_BYTES):
-        local = isinstance(logdir, str) and "://" not in logdir and os.path.isdir(logdir)
-        self._root = os.path.realpath(logdir) if local else None
-        self._runs = LRUCache(64, max_bytes=cache_bytes, sizeof=lambda entry: entry.nbytes)
+def _shape(meta):
+    return (int(meta["layers"]),) + tuple(fmt.layer_shape(meta))
 
-    def _directory(self, run):
-        """The run's directory under the log directory (never outside it), or None."""
-        if self._root is None:
-            return None
-        path = os.path.realpath(os.path.join(self._root, run))
-        if path != self._root and not path.startswith(self._root + os.sep):
-            return None
-        return path if os.path.isdir(path) else None
 
-    def quantized(self, run, probe, kind, step, layer_ids):
-        """uint8 [len(layer_ids), H, Q, K] as stored, or None when this run's files are not at hand
-        (a remote log directory). Raises KeyError (no such probe or step) or FormatError."""
-        path = self._directory(run)
-        if path is None:
-            return None
-        files = []
-        for name in event_files(path):
-            try:
-                st = os.stat(name)
-            except OSError:
+class FileData:
+    """index / snapshot / stats of runs under `logdir` (a storage.py storage)."""
+
+    def __init__(
+        self,
+        storage,
+        logdir,
+        warn,
+        *,
+        decoded_cache_bytes=64 << 20,
+        stats_cache_bytes=32 << 20,
+        record_cache_bytes=RECORD_CACHE_BYTES,
+    ):
+        self._storage, self._root, self._warn = storage, logdir, warn
+        self._runs = LRUCache(MAX_RUNS)  # run -> _Run
+        self._records = LRUCache(1 << 16, max_bytes=record_cache_bytes, sizeof=lambda b: sum(map(len, b)) + 64 * len(b))
+        self._decoded = LRUCache(1 << 16, max_bytes=decoded_cache_bytes, sizeof=lambda a: a.nbytes)
+        self._stats = LRUCache(64, max_bytes=stats_cache_bytes, sizeof=lambda s: s.array.nbytes + 64 * len(s.steps))
+        self._stat_arrays = LRUCache(1 << 16, max_bytes=STAT_ARRAYS_BYTES, sizeof=lambda a: a.nbytes)
+        self._bad = LRUCache(4096)  # Entry.key of the records that failed
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ runs
+    def _view(self, run, fresh):
+        """The RunView of a run, its files looked at again when `fresh` or REFRESH_S old."""
+        directory = self._storage.join(self._root, run)
+        if not self._storage.inside(self._root, directory):
+            raise Unavailable(f"run {run!r} is not under the log directory")
+        with self._lock:
+            item = self._runs.get(run)
+            if item is None:
+                item = _Run(RunIndex(self._storage, directory, warn=self._warn))
+                self._runs.put(run, item)
+        with item.lock:
+            now = time.monotonic()
+            if fresh or item.index.view is None or now - item.checked >= REFRESH_S:
+                item.index.refresh()
+                item.checked = now
+            return item.index.view
+
+    def _tags(self, run, view, prefix, skip_bad=True):
+        """{(probe, kind): (tag, meta, {step: Entry} of good records)} of one kind of tag; with
+        skip_bad=False the records that failed stay (a damaged layer leaves the others readable)."""
+        tagged = [(t, next(iter(e.values())).meta, e) for t, e in view.tags.items() if t.startswith(prefix) and e]
+        return {
+            key: (tag, meta, self._good(run, tag, meta, entries, skip_bad))
+            for key, (tag, meta, entries) in choose_tags(tagged, self._warn, (run,)).items()
+        }
+
+    def _good(self, run, tag, meta, entries, skip_bad=True):
+        """The records of a tag that can be served: not failed, of the tag's model size."""
+        shape, good = _shape(meta), {}
+        for step, entry in entries.items():
+            if skip_bad and self._bad.get(entry.key) is not None:
                 continue
-            files.append((name, st.st_size, st.st_mtime_ns))
-        files = tuple(files)
-        cached = self._runs.get(path)
-        if cached is None or cached.files != files:
-            cached = _ReadRun(files, sum(size for _, size, _ in files), read_run(path))
-            self._runs.put(path, cached)
-        p = cached.run.probe(probe)
-        return np.stack([p.quantized(step, kind, layer) for layer in layer_ids])
+            if _shape(entry.meta) != shape:
+                self._warn(
+                    ("size", run, tag, step),
+                    "skipped record %r of run %r at step %d: logged for another model size (%s, not %s)",
+                    tag,
+                    run,
+                    step,
+                    _shape(entry.meta),
+                    shape,
+                )
+                continue
+            good[step] = entry
+        return good
+
+    def _lookup(self, run, prefix, probe, kind, what, step=None):
+        """(tag, meta, good entries) of (probe, kind); the files are looked at again when `step` is
+        not among them (a new step of a live run)."""
+        for fresh in (False, True):
+            tags = self._tags(run, self._view(run, fresh), prefix, skip_bad=step is None)
+            found = tags.get((probe, kind))
+            if found is not None and (step is None or step in found[2]):
+                return found
+        if found is None:
+            raise Unavailable(missing(run, tags, probe, kind, what) if tags else f"run {run!r} has no attention {what}")
+        return found
+
+    def _fail(self, entry, key, message, *args):
+        self._bad.put(entry.key, True)
+        self._warn(key, message, *args)
+
+    # ------------------------------------------------------------ routes
+    def index(self, runs):
+        per_run = {}
+        for run in runs:
+            probes = per_run.setdefault(run, {})
+            for (probe, kind), (_, meta, good) in self._tags(
+                run, self._view(run, True), fmt.SNAPSHOT_TAG_PREFIX
+            ).items():
+                if good:
+                    probes.setdefault(probe, {})[kind] = Kind(meta, sorted(good))
+        return {"version": fmt.FORMAT_VERSION, "runs": index_runs(per_run)}
+
+    def snapshot(self, run, probe, kind, step, layer=None):
+        tag, meta, good = self._lookup(run, fmt.SNAPSHOT_TAG_PREFIX, probe, kind, "snapshots", step)
+        entry = good.get(step)
+        if entry is None:
+            raise Unavailable(
+                f"no {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step}; "
+                f"logged steps are listed by ./index"
+            )
+        n_layers = meta["layers"]
+        if layer is not None and layer >= n_layers:
+            raise Unavailable(f"layer {layer} does not exist: the model has {n_layers} layers (0..{n_layers - 1})")
+        layer_ids = list(range(n_layers)) if layer is None else [layer]
+        shape = fmt.layer_shape(meta)
+        try:
+            decoded = [self._layer(good, step, l, shape) for l in layer_ids]
+            return snapshot_answer(run, probe, kind, step, layer_ids, decoded)
+        except DECODE_ERRORS as e:
+            self._fail(
+                entry,
+                ("snap", run, tag, step, entry.key),
+                "skipped snapshot %r of run %r at step %d: %s",
+                tag,
+                run,
+                step,
+                e,
+            )
+            raise Unavailable(undecodable(kind, probe, run, step, e)) from None
+
+    def stats(self, run, probe, kind):
+        tag, meta, good = self._lookup(run, fmt.STATS_TAG_PREFIX, probe, kind, "statistics")
+        fingerprint = tuple((step, entry.key) for step, entry in sorted(good.items()))
+        cached = self._stats.get((run, tag))
+        if cached is None or cached.fingerprint != fingerprint:
+            by_step = {}
+            for step, entry in sorted(good.items()):
+                try:
+                    by_step[step] = self._stat_array(entry)
+                except DECODE_ERRORS as e:
+                    self._fail(
+                        entry,
+                        ("stats", run, tag, step, entry.key),
+                        "skipped statistics %r of run %r at step %d: %s",
+                        tag,
+                        run,
+                        step,
+                        e,
+                    )
+            cached = stats_of(fingerprint, by_step, meta)
+            self._stats.put((run, tag), cached)
+        return stats_answer(run, probe, kind, meta, cached)
+
+    # ------------------------------------------------------------ records
+    def _read(self, entry):
+        with self._storage.open(entry.path) as reader:
+            return read_value(reader, entry.ref)
+
+    def _blobs(self, entry):
+        blobs = self._records.get(entry.key)
+        if blobs is None:
+            blobs = fmt.check_snapshot_blobs(list(self._read(entry).tensor.string_val), entry.meta)
+            self._records.put(entry.key, blobs)
+        return blobs
+
+    def _stat_array(self, entry):
+        array = self._stat_arrays.get(entry.key)
+        if array is None:
+            raw = tensor_util.make_ndarray(self._read(entry).tensor)
+            if raw.dtype.kind != "f":
+                raise fmt.FormatError(f"statistics have dtype {raw.dtype}")
+            array = fmt.decode_stats(raw, entry.meta)
+            self._stat_arrays.put(entry.key, array)
+        return array
+
+    def _layer(self, entries, step, layer, shape):
+        """uint8 [H, Q, K] of one layer: its delta chain walked back to a keyframe or a decoded layer."""
+
+        def entry_at(at):
+            entry = entries.get(at)
+            if entry is None:
+                raise fmt.FormatError(f"its reference snapshot at step {at} is missing")
+            return entry
+
+        def decoded_of(at):
+            entry = entries.get(at)
+            found = None if entry is None else self._decoded.get((entry.key, layer))
+            return found if found is not None and found.shape == tuple(shape) else None
+
+        chain = fmt.walk_chain(
+            step, lambda at: self._blobs(entry_at(at))[1 + layer], decoded_of, shape, f"layer {layer}: "
+        )
+        return fmt.decode_chain(chain, shape, lambda at, decoded: self._decoded.put((entry_at(at).key, layer), decoded))

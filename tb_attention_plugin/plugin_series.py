@@ -17,6 +17,7 @@ from tensorboard.data import provider
 
 from . import format as fmt
 from .plugin_cache import LRUCache
+from .plugin_answers import Kind, choose_tags, index_runs, missing
 from .plugin_errors import DOWNSAMPLE_ALL, PROVIDER_DECODE_ERRORS, Unavailable
 
 PLUGIN_NAME = fmt.PLUGIN_NAME
@@ -55,13 +56,6 @@ class Series:
         self.steps = sorted(refs)
 
 
-class _Kind(NamedTuple):
-    """One kind of a probe in the index: its metadata and its good steps."""
-
-    meta: dict
-    steps: list
-
-
 class Tag(NamedTuple):
     """One (probe, kind) of a run: its tag, its parsed metadata, and a series (the provider's time
     series in a listing; a Series of blob references from `snapshot_series`)."""
@@ -73,21 +67,12 @@ class Tag(NamedTuple):
 
 def run_tags(listing, warn, eid, run):
     """{(probe, kind): Tag} of one run's listing (snapshot or statistics tags); bad metadata skipped."""
-    result = {}
-    for tag, series in sorted(listing.items()):
+    tagged = []
+    for tag, series in listing.items():
         blobs = isinstance(series, provider.BlobSequenceTimeSeries)
-        if not tag.startswith(fmt.SNAPSHOT_TAG_PREFIX if blobs else fmt.STATS_TAG_PREFIX):
-            continue
-        try:
-            meta = fmt.parse_plugin_content(series.plugin_content)
-        except (fmt.FormatError, KeyError, TypeError, ValueError) as e:
-            warn(("meta", eid, run, tag), "skipped tag %r of run %r: %s", tag, run, e)
-            continue
-        key = (meta["probe"], meta["kind"])
-        if key in result and tag not in (fmt.snapshot_tag(*key), fmt.stats_tag(*key)):
-            continue  # the same probe under an older tag spelling as well: the current one wins
-        result[key] = Tag(tag, meta, series)
-    return result
+        if tag.startswith(fmt.SNAPSHOT_TAG_PREFIX if blobs else fmt.STATS_TAG_PREFIX):
+            tagged.append((tag, series.plugin_content, series))
+    return {key: Tag(*found) for key, found in choose_tags(tagged, warn, (eid, run)).items()}
 
 
 def lookup(listing, warn, eid, run, probe, kind, what):
@@ -97,11 +82,7 @@ def lookup(listing, warn, eid, run, probe, kind, what):
     tags = run_tags(listing[run], warn, eid, run)
     if (probe, kind) in tags:
         return tags[(probe, kind)]
-    probes = sorted({p for p, _ in tags})
-    if probe not in probes:
-        raise Unavailable(f"run {run!r} has no probe {probe!r} with attention {what} (probes: {probes})")
-    kinds = [k for k in fmt.KIND_SIDES if (probe, k) in tags]
-    raise Unavailable(f"probe {probe!r} of run {run!r} has no {kind!r} attention {what} (kinds: {kinds})")
+    raise Unavailable(missing(run, tags, probe, kind, what))
 
 
 class SeriesListing:
@@ -234,48 +215,13 @@ class SeriesListing:
         per_run = {run: run_tags(tags, self._warn, eid, run) for run, tags in listing.items()}
         wanted = {(run, t.tag): (t.meta, t.series) for run, tags in per_run.items() for t in tags.values()}
         series = self.read(ctx, eid, wanted)
-        runs = []
-        for run in sorted(per_run):
-            probes = {}
-            for (probe, kind), t in per_run[run].items():
+        found = {}
+        for run, tags in per_run.items():
+            probes = found.setdefault(run, {})
+            for (probe, kind), t in tags.items():
                 steps = self.good_steps(eid, run, t.tag, series[(run, t.tag)])
                 if steps:
-                    probes.setdefault(probe, {})[kind] = _Kind(t.meta, steps)
-            if probes:
-                entries = [_probe_entry(name, kinds) for name, kinds in sorted(probes.items(), key=_probe_order)]
-                runs.append({"run": run, "probes": entries})
+                    probes.setdefault(probe, {})[kind] = Kind(t.meta, steps)
+        runs = index_runs(found)
         listed = {(eid, run, tag): s for (run, tag), s in series.items()}
         return {"version": fmt.FORMAT_VERSION, "runs": runs}, listed
-
-
-def _probe_entry(name, kinds):
-    """One probe of the index: {kind: _Kind} -> its JSON entry."""
-    ordered = [k for k in fmt.KIND_SIDES if k in kinds]
-    first = kinds[ordered[0]].meta
-    return {
-        "name": name,
-        "tokens": first["tokens"],
-        "segments": first["segments"],
-        "special": first["special"],
-        "decoder_tokens": first.get("decoder_tokens"),
-        "decoder_special": first.get("decoder_special"),
-        "kinds": [
-            {
-                "kind": k,
-                "layers": kinds[k].meta["layers"],
-                "heads": kinds[k].meta["heads"],
-                "query": kinds[k].meta["query"],
-                "key": kinds[k].meta["key"],
-                "causal": bool(kinds[k].meta.get("causal", False)),
-                "steps": kinds[k].steps,
-            }
-            for k in ordered
-        ],
-    }
-
-
-def _probe_order(item):
-    name, kinds = item
-    first = next(iter(kinds.values())).meta
-    index = first.get("probe_index", 0)
-    return (index if isinstance(index, int) else 0, name)

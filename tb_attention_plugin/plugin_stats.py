@@ -1,30 +1,17 @@
 """The `stats` route's data: every per-head statistic of a (run, probe, kind) at every logged step,
 with the head types derived from them, read through the data provider and cached."""
 
-import math
-from typing import NamedTuple
-
 import numpy as np
 
 from tensorboard.data import provider
 
 from . import format as fmt
-from .head_types import classify_heads
+from .plugin_answers import stats_answer, stats_of
 from .plugin_cache import LRUCache
 from .plugin_errors import DOWNSAMPLE_ALL, PROVIDER_DECODE_ERRORS, Unavailable
 from .plugin_series import lookup
 
 PLUGIN_NAME = fmt.PLUGIN_NAME
-
-
-class Stats(NamedTuple):
-    """One statistics tag, decoded: `fingerprint` is the (step, wall time) pairs it was read from."""
-
-    fingerprint: tuple
-    steps: list
-    array: object  # float32 [stats, steps, layers, heads]
-    head_types: list
-    names: list
 
 
 class StatsReader:
@@ -59,17 +46,7 @@ class StatsReader:
         if cached is None or cached.fingerprint != fingerprint:
             cached = self._decode(fingerprint, data, eid, run, tag, meta)
             self._cache.put((eid, run, tag), cached)
-        header = {
-            "run": run,
-            "probe": probe,
-            "kind": kind,
-            "steps": cached.steps,
-            "stats": cached.names,
-            "layers": meta["layers"],
-            "heads": meta["heads"],
-            "head_types": cached.head_types,
-        }
-        return header, cached.array
+        return stats_answer(run, probe, kind, meta, cached)
 
     def _read_tensors(self, ctx, eid, run, tag):
         try:
@@ -95,7 +72,6 @@ class StatsReader:
 
     def _decode(self, fingerprint, data, eid, run, tag, meta):
         """Stats of the records read (latest per step wins; a bad record is skipped, logged once)."""
-        names = list(meta.get("stats", fmt.STAT_NAMES))
         by_step = {}
         for datum in data:
             try:
@@ -113,11 +89,4 @@ class StatsReader:
                     datum.step,
                     e,
                 )
-        steps = sorted(by_step)
-        shape = (len(names), len(steps), meta["layers"], meta["heads"])
-        array = np.stack([by_step[s] for s in steps], axis=1) if steps else np.zeros(shape, np.float32)
-        head_types = classify_heads(steps, {n: array[i] for i, n in enumerate(names)})
-        for entry in head_types:
-            if not math.isfinite(entry["score"]):
-                entry["score"] = None
-        return Stats(fingerprint, steps, np.ascontiguousarray(array, dtype="<f4"), head_types, names)
+        return stats_of(fingerprint, by_step, meta)

@@ -18,29 +18,32 @@ import os
 
 import numpy as np
 
-from tensorboard.compat.proto import event_pb2
 from tensorboard.util import tensor_util
 
 from . import format as fmt
-from .event_file import event_files, iter_events
+from .event_scan import read_value
+from .plugin_cache import LRUCache
 from .probe_log import ProbeLog
+from .run_index import RunIndex
+from .storage import LocalStorage
 
 __all__ = ["read_run", "RunLog", "ProbeLog"]
 
 logger = logging.getLogger(__name__)
 
+RECORD_CACHE_BYTES = 64 << 20  # snapshot records kept read by one RunLog (they are read again when evicted)
+
 
 class RunLog:
     """All attention logs and scalars of one run directory."""
 
-    def __init__(self, path):
+    def __init__(self, path, view):
         self.path = path
         self._probes = {}
-        self._scalars = {}  # tag -> {step: value}
-        self.files = []  # the event files read, in read order
-        self.session_starts = []  # steps of the SessionLog START events read, in read order
-        self._where = {}  # tag -> {step: index in files} of the record shown for that step
-        self._file_index = -1  # the file being read
+        self._scalars = view.scalars  # tag -> {step: value}
+        self.files = view.files  # the event files read, in read order
+        self.session_starts = view.session_starts  # steps of the SessionLog START events read, in read order
+        self._where = view.where  # tag -> {step: index in files} of the record shown for that step
 
     @property
     def probes(self):
@@ -51,21 +54,6 @@ class RunLog:
         if name not in self._probes:
             raise KeyError(f"no probe {name!r} in {self.path} (probes: {self.probes})")
         return self._probes[name]
-
-    def _purge(self, step):
-        """Forget every record at steps >= step (a restart from a checkpoint at `step`)."""
-        for probe in self._probes.values():
-            for by_step in (
-                list(probe._snapshots.values())
-                + list(probe._stats.values())
-                + list(probe._snapshot_sizes.values())
-                + list(probe._stats_sizes.values())
-            ):
-                for s in [s for s in by_step if s >= step]:
-                    del by_step[s]
-        for series in list(self._scalars.values()) + list(self._where.values()):
-            for s in [s for s in series if s >= step]:
-                del series[s]
 
     def tag_steps(self):
         """{tag: {step: event file path}}: for every attention, statistics and scalar tag, which file
@@ -83,58 +71,68 @@ class RunLog:
         return np.array(steps, dtype=np.int64), np.array([series[s] for s in steps], dtype=np.float64)
 
 
+class StoredSnapshot:
+    """One snapshot record's blob sequence [header, layer 0, ...], read from its file when needed
+    (kept in the RunLog's bounded cache): a run of any size is read in bounded memory."""
+
+    __slots__ = ("_entry", "_records", "_length")
+
+    def __init__(self, entry, records, length):
+        self._entry, self._records, self._length = entry, records, length
+
+    def __len__(self):
+        return self._length
+
+    def __getitem__(self, i):
+        blobs = self._records.get(self._entry.key)
+        if blobs is None:
+            blobs = _snapshot_blobs(self._entry)
+            self._records.put(self._entry.key, blobs)
+        return blobs[i]
+
+
+def _read(entry):
+    with LocalStorage().open(entry.path) as reader:
+        return read_value(reader, entry.ref)
+
+
+def _snapshot_blobs(entry):
+    """The checked blob sequence of a snapshot record; FormatError when it is not one."""
+    return fmt.check_snapshot_blobs(list(_read(entry).tensor.string_val), entry.meta)
+
+
 def read_run(path):
-    """Read every event file of a run directory (not its sub-directories)."""
+    """Read every event file of a run directory (not its sub-directories). Every record is checked
+    here (a damaged one is skipped, the earlier record of its step stays shown); snapshots are read
+    again from the files when asked for."""
     if not os.path.isdir(path):
         raise FileNotFoundError(f"{path} is not a directory: pass a run directory holding event files")
-    run = RunLog(path)
-    started = False
-    for file_path in event_files(path):
-        run.files.append(file_path)
-        run._file_index = len(run.files) - 1
-        file_metadata = {}  # tag -> plugin content: written with a tag's first value in each file
-        for event in iter_events(file_path):
-            if event.HasField("summary"):
-                _add_summary(run, event.step, event.summary, file_metadata)
-            elif event.HasField("session_log") and event.session_log.status == event_pb2.SessionLog.START:
-                if started:  # a restart, as TensorBoard reads it: what came later is abandoned
-                    run._purge(event.step)
-                started = True
-                run.session_starts.append(event.step)
-    return run
+    records = LRUCache(1 << 14, max_bytes=RECORD_CACHE_BYTES, sizeof=lambda blobs: sum(len(b) for b in blobs))
+    stats = {}
 
-
-def _add_summary(run, step, summary, file_metadata):
-    for value in summary.value:
-        if value.HasField("simple_value"):
-            run._scalars.setdefault(value.tag, {})[step] = value.simple_value
-            run._where.setdefault(value.tag, {})[step] = run._file_index
-            continue
-        if value.HasField("metadata"):
-            if value.metadata.plugin_data.plugin_name != fmt.PLUGIN_NAME:
-                continue
-            file_metadata[value.tag] = value.metadata.plugin_data.content
-        content = file_metadata.get(value.tag)
-        if content is None:
-            continue
+    def accept(entry):
         try:
-            meta = fmt.parse_plugin_content(content)
-            if value.tag.startswith(fmt.SNAPSHOT_TAG_PREFIX):
-                blobs = list(value.tensor.string_val)
-                header = fmt.parse_snapshot_header(blobs[0]) if blobs else None
-                if header is None or len(blobs) != int(meta["layers"]) + 1:
-                    raise fmt.FormatError("snapshot has the wrong number of layers")
-                record = dict(snapshot=blobs)
-            elif value.tag.startswith(fmt.STATS_TAG_PREFIX):
-                record = dict(stats=fmt.decode_stats(tensor_util.make_ndarray(value.tensor), meta))
-            else:
-                continue
-            # only now: a probe whose every record is unreadable must not be listed
+            if entry.ref.tag.startswith(fmt.SNAPSHOT_TAG_PREFIX):
+                records.put(entry.key, _snapshot_blobs(entry))
+            elif entry.ref.tag.startswith(fmt.STATS_TAG_PREFIX):
+                stats[entry.key] = fmt.decode_stats(tensor_util.make_ndarray(_read(entry).tensor), entry.meta)
+            return True
+        except (fmt.FormatError, ValueError, TypeError, KeyError, OSError) as e:
+            logger.warning("tb-attention: skipped record %r at step %d: %s", entry.ref.tag, entry.ref.step, e)
+            return False
+
+    index = RunIndex(LocalStorage(), path, accept=accept)
+    index.refresh()
+    run = RunLog(path, index.view)
+    for tag, by_step in index.view.tags.items():
+        for step, entry in by_step.items():
+            meta = entry.meta
             probe = run._probes.get(meta["probe"])
             if probe is None:
                 probe = run._probes[meta["probe"]] = ProbeLog(meta["probe"])
                 probe._order = int(meta.get("probe_index", 0))
-            probe._add(meta["kind"], meta, step, **record)
-            run._where.setdefault(value.tag, {})[step] = run._file_index
-        except (fmt.FormatError, ValueError, TypeError, KeyError) as e:
-            logger.warning("tb-attention: skipped record %r at step %d: %s", value.tag, step, e)
+            if tag.startswith(fmt.SNAPSHOT_TAG_PREFIX):
+                probe._add(meta["kind"], meta, step, snapshot=StoredSnapshot(entry, records, int(meta["layers"]) + 1))
+            else:
+                probe._add(meta["kind"], meta, step, stats=stats[entry.key])
+    return run

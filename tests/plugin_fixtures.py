@@ -40,7 +40,9 @@ write_run = synthetic.write_drifting_run
 class App:
     """The plugin inside TensorBoard's WSGI app over the Python multiplexer data provider."""
 
-    def __init__(self, logdir, *, static_dir=None, purge_orphaned_data=True):
+    def __init__(self, logdir, *, static_dir=None, purge_orphaned_data=True, read_files=None):
+        """read_files=False: everything through the data provider, as for a log directory the
+        plugin cannot read itself (plugin_data.py)."""
         self.logdir = str(logdir)
         self.multiplexer = plugin_event_multiplexer.EventMultiplexer(
             size_guidance={"tensors": 0},  # keep every record, as fix_flags makes TensorBoard do
@@ -49,7 +51,11 @@ class App:
         self.reload()
         provider = tb_data_provider.MultiplexerDataProvider(self.multiplexer, self.logdir)
         context = base_plugin.TBContext(data_provider=provider, logdir=self.logdir, multiplexer=self.multiplexer)
-        kwargs = {} if static_dir is None else {"static_dir": str(static_dir)}
+        kwargs = (
+            {"read_files": read_files}
+            if static_dir is None
+            else {"static_dir": str(static_dir), "read_files": read_files}
+        )
         self.plugin = AttentionPlugin(context, **kwargs)
         self.client = werkzeug_test.Client(application.TensorBoardWSGI([self.plugin]))
 

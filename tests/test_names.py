@@ -173,17 +173,18 @@ def test_logs_with_the_old_tag_spelling_stay_readable(tb, expected):
         np.testing.assert_array_equal(decode_container(body)[1], old.probe(name).quantized(6))
 
 
-def test_remote_log_directory_answers_what_to_do(logs, monkeypatch):
-    """Where the plugin cannot read the files itself (gs://, s3://), a refused blob key is a 400 that
-    says how to see the run."""
-    from tb_attention_plugin import plugin_snapshot
-    from tb_attention_plugin.plugin_files import RunFiles
-
-    assert RunFiles("gs://bucket/logs")._directory("x") is None
-    assert RunFiles(str(logs))._directory(BAD_RUNS[0]) == os.path.realpath(str(logs / BAD_RUNS[0]))
-    assert RunFiles(str(logs))._directory("../../etc") is None  # never outside the log directory
+def test_run_names_never_leave_the_log_directory(logs):
     app = App(logs)
-    app.plugin._data._files = RunFiles("s3://bucket/logs")
+    for run in ("../../etc", "..", "/etc"):
+        assert app.get("snapshot", run=run, probe="p", kind="self", step=3).status_code == 404
+
+
+def test_remote_log_directory_answers_what_to_do(logs, monkeypatch):
+    """Where the plugin cannot read the files itself (a log directory it cannot open, or
+    --logdir_spec), a refused blob key is a 400 that says how to see the run."""
+    from tb_attention_plugin import plugin_snapshot
+
+    app = App(logs, read_files=False)
 
     def refuse(*args, **kwargs):
         raise plugin_snapshot.BlobKeyRefused("failed to parse blob key: BadJson")

@@ -1,6 +1,7 @@
 """The plugin's routes over TensorBoard's Python data provider, checked against the numpy reader."""
 
 import argparse
+import logging
 import os
 import subprocess
 import sys
@@ -175,9 +176,8 @@ def test_new_steps_show_up_after_a_reload(tmp_path):
 
 
 def test_resumed_run_steps_sorted_and_deduplicated(tmp_path):
-    """Python loader: stats and scalars keep the latest record of a step; snapshots are what the
-    provider hands out (it keeps the FIRST blob sequence of a duplicated step), never an error page.
-    RustBoard, the default, drops the old records itself: tests/test_plugin_tensorboard.py."""
+    """The latest record of a step wins for snapshots, stats and scalars alike: the plugin reads the
+    run's files itself (the Python loader alone would hand out the FIRST blob sequence of a step)."""
     run_dir = tmp_path / "resumed"
     write_run(run_dir, range(10), seed=1)
     first = read_run(str(run_dir)).probe("p")
@@ -187,18 +187,11 @@ def test_resumed_run_steps_sorted_and_deduplicated(tmp_path):
     latest = read_run(str(run_dir)).probe("p")
     steps = app.json("index")["runs"][0]["probes"][0]["kinds"][0]["steps"]
     assert steps == latest.steps == list(range(12))
-    for step in (0, 4, 10, 11):
-        r = app.get("snapshot", run="resumed", probe="p", kind="self", step=step)
-        if r.status_code == 200 or step < 5:
-            np.testing.assert_array_equal(
-                app.container("snapshot", run="resumed", probe="p", kind="self", step=step)[1], latest.quantized(step)
-            )
-        else:  # a delta of the new session whose keyframe the provider serves from the old one
-            assert "cannot be decoded" in assert_json_error(r, 404)
-    for step in range(5, 10):
-        np.testing.assert_array_equal(
-            app.container("snapshot", run="resumed", probe="p", kind="self", step=step)[1], first.quantized(step)
-        )
+    for step in range(12):
+        served = app.container("snapshot", run="resumed", probe="p", kind="self", step=step)[1]
+        np.testing.assert_array_equal(served, latest.quantized(step))
+        if 5 <= step < 10:
+            assert not np.array_equal(served, first.quantized(step))
     header, data = app.container("stats", run="resumed", probe="p", kind="self")
     assert header["steps"] == list(range(12))
     np.testing.assert_array_equal(data[0], latest.stats()["entropy"])
@@ -231,17 +224,32 @@ def test_concurrent_requests_with_a_tiny_decoded_layer_cache(app, logs):
     assert app.plugin._data._snapshots.decoded.nbytes <= 200
 
 
-def test_fix_flags_keeps_every_snapshot_unless_the_user_says_otherwise():
+def test_fix_flags_keeps_one_sample_when_the_plugin_reads_the_files(tmp_path):
     loader = AttentionLoader()
-    flags = argparse.Namespace(samples_per_plugin={}, reload_multifile=None)
+    flags = argparse.Namespace(samples_per_plugin={}, reload_multifile=None, logdir=str(tmp_path), logdir_spec="")
     loader.fix_flags(flags)
-    assert flags.samples_per_plugin == {"attention": 0} and flags.reload_multifile is True
-    flags = argparse.Namespace(samples_per_plugin={"attention": 7, "images": 3}, reload_multifile=False)
+    assert flags.samples_per_plugin == {"attention": 1} and flags.reload_multifile is True
+    assert loader._read_files is True
+    flags = argparse.Namespace(samples_per_plugin={"attention": 7, "images": 3}, reload_multifile=False, logdir="x")
     loader.fix_flags(flags)
     assert flags.samples_per_plugin == {"attention": 7, "images": 3} and flags.reload_multifile is False
-    flags = argparse.Namespace(samples_per_plugin="images=3", reload_multifile=None)  # configure(...) string
-    loader.fix_flags(flags)
-    assert flags.samples_per_plugin == {"images": 3, "attention": 0}
+    flags = argparse.Namespace(samples_per_plugin="images=3", reload_multifile=None, logdir=str(tmp_path))
+    loader.fix_flags(flags)  # configure(...) hands over the string
+    assert flags.samples_per_plugin == {"images": 3, "attention": 1}
+
+
+@pytest.mark.parametrize(
+    "logdir, spec",
+    [("", "a:/tmp/a,b:/tmp/b"), ("unknownfs://bucket/logs", ""), ("", "")],
+    ids=["logdir_spec", "unreadable URL", "no logdir"],
+)
+def test_fix_flags_keeps_every_sample_where_the_plugin_cannot_read_the_files(logdir, spec, caplog):
+    loader = AttentionLoader()
+    flags = argparse.Namespace(samples_per_plugin={}, reload_multifile=None, logdir=logdir, logdir_spec=spec)
+    with caplog.at_level(logging.WARNING):
+        loader.fix_flags(flags)
+    assert flags.samples_per_plugin == {"attention": 0} and loader._read_files is False
+    assert any("keep every attention record in memory" in r.getMessage() for r in caplog.records)
 
 
 def test_fix_flags_through_tensorboards_own_flag_parsing(tmp_path):
@@ -250,7 +258,7 @@ def test_fix_flags_through_tensorboards_own_flag_parsing(tmp_path):
 
     tb = program.TensorBoard(plugins=[core_plugin.CorePluginLoader(), AttentionLoader()])
     tb.configure(argv=["tensorboard", "--logdir", str(tmp_path)])
-    assert tb.flags.samples_per_plugin["attention"] == 0 and tb.flags.reload_multifile is True
+    assert tb.flags.samples_per_plugin["attention"] == 1 and tb.flags.reload_multifile is True
     tb = program.TensorBoard(plugins=[core_plugin.CorePluginLoader(), AttentionLoader()])
     tb.configure(
         argv=[

@@ -1,0 +1,155 @@
+"""The shapes of the routes' answers (docs/http-api.md), shared by both ways the plugin reads data
+(its own index of the event files, plugin_files.py; TensorBoard's data provider, plugin_series.py):
+which tag stands for a probe, the index's probe entries, a snapshot's header, head types' stats."""
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from . import format as fmt
+from .head_types import classify_heads
+
+
+class Kind(NamedTuple):
+    """One kind of a probe in the index: its metadata and its good steps."""
+
+    meta: dict
+    steps: list
+
+
+def choose_tags(tagged, warn, where):
+    """{(probe, kind): (tag, meta, payload)} of [(tag, metadata content or parsed dict, payload)]: bad
+    metadata is skipped (logged once under `where`); a probe listed under an older tag spelling as
+    well as the current one is shown under the current one."""
+    result = {}
+    for tag, content, payload in sorted(tagged, key=lambda item: item[0]):
+        try:
+            meta = content if isinstance(content, dict) else fmt.parse_plugin_content(content)
+        except (fmt.FormatError, KeyError, TypeError, ValueError) as e:
+            warn(("meta",) + where + (tag,), "skipped tag %r of run %r: %s", tag, where[-1], e)
+            continue
+        key = (meta["probe"], meta["kind"])
+        if key in result and tag not in (fmt.snapshot_tag(*key), fmt.stats_tag(*key)):
+            continue
+        result[key] = (tag, meta, payload)
+    return result
+
+
+def missing(run, tags, probe, kind, what):
+    """The Unavailable message for a (probe, kind) not among a run's `tags` {(probe, kind): ...}."""
+    probes = sorted({p for p, _ in tags})
+    if probe not in probes:
+        return f"run {run!r} has no probe {probe!r} with attention {what} (probes: {probes})"
+    kinds = [k for k in fmt.KIND_SIDES if (probe, k) in tags]
+    return f"probe {probe!r} of run {run!r} has no {kind!r} attention {what} (kinds: {kinds})"
+
+
+def index_runs(per_run):
+    """The index's "runs" from {run: {probe: {kind: Kind}}} (runs and probes without steps left out)."""
+    runs = []
+    for run in sorted(per_run):
+        probes = {name: kinds for name, kinds in per_run[run].items() if kinds}
+        if probes:
+            entries = [probe_entry(name, kinds) for name, kinds in sorted(probes.items(), key=_probe_order)]
+            runs.append({"run": run, "probes": entries})
+    return runs
+
+
+def probe_entry(name, kinds):
+    """One probe of the index: {kind: Kind} -> its JSON entry."""
+    ordered = [k for k in fmt.KIND_SIDES if k in kinds]
+    first = kinds[ordered[0]].meta
+    return {
+        "name": name,
+        "tokens": first["tokens"],
+        "segments": first["segments"],
+        "special": first["special"],
+        "decoder_tokens": first.get("decoder_tokens"),
+        "decoder_special": first.get("decoder_special"),
+        "kinds": [
+            {
+                "kind": k,
+                "layers": kinds[k].meta["layers"],
+                "heads": kinds[k].meta["heads"],
+                "query": kinds[k].meta["query"],
+                "key": kinds[k].meta["key"],
+                "causal": bool(kinds[k].meta.get("causal", False)),
+                "steps": kinds[k].steps,
+            }
+            for k in ordered
+        ],
+    }
+
+
+def _probe_order(item):
+    name, kinds = item
+    first = next(iter(kinds.values())).meta
+    index = first.get("probe_index", 0)
+    return (index if isinstance(index, int) else 0, name)
+
+
+def snapshot_answer(run, probe, kind, step, layer_ids, decoded):
+    """(header, uint8 [layers, heads, query, key]) of the `snapshot` route."""
+    shapes = {a.shape for a in decoded}
+    if len(shapes) != 1:
+        raise fmt.FormatError(f"layers have different shapes {sorted(shapes)}")
+    heads, queries, keys_len = decoded[0].shape
+    array = np.stack(decoded) if len(decoded) > 1 else decoded[0][None]
+    header = {
+        "run": run,
+        "probe": probe,
+        "kind": kind,
+        "step": step,
+        "layers": layer_ids,
+        "heads": heads,
+        "query_len": queries,
+        "key_len": keys_len,
+        "scale": 1.0 / 255,
+    }
+    return header, array
+
+
+def undecodable(kind, probe, run, step, error):
+    return (
+        f"the {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step} "
+        f"cannot be decoded ({error}); it is skipped"
+    )
+
+
+class Stats(NamedTuple):
+    """One statistics tag, decoded: `fingerprint` is what it was read from."""
+
+    fingerprint: tuple
+    steps: list
+    array: object  # float32 [stats, steps, layers, heads]
+    head_types: list
+    names: list
+
+
+def stats_of(fingerprint, by_step, meta):
+    """Stats of {step: float32 [stats, layers, heads]}, with the head types derived from them."""
+    names = list(meta.get("stats", fmt.STAT_NAMES))
+    steps = sorted(by_step)
+    shape = (len(names), len(steps), meta["layers"], meta["heads"])
+    array = np.stack([by_step[s] for s in steps], axis=1) if steps else np.zeros(shape, np.float32)
+    head_types = classify_heads(steps, {n: array[i] for i, n in enumerate(names)})
+    for entry in head_types:
+        if not math.isfinite(entry["score"]):
+            entry["score"] = None
+    return Stats(fingerprint, steps, np.ascontiguousarray(array, dtype="<f4"), head_types, names)
+
+
+def stats_answer(run, probe, kind, meta, stats):
+    """(header, float32 [stats, steps, layers, heads]) of the `stats` route."""
+    header = {
+        "run": run,
+        "probe": probe,
+        "kind": kind,
+        "steps": stats.steps,
+        "stats": stats.names,
+        "layers": meta["layers"],
+        "heads": meta["heads"],
+        "head_types": stats.head_types,
+    }
+    return header, stats.array
