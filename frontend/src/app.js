@@ -42,6 +42,7 @@ const INITIAL = {
   heads: [0],
   badgeStat: 'entropy',
   colorByDrift: false,
+  gridZoom: 'fit',
   contrast: 'sqrt',
   diffMode: false,
   diffRef: null,

@@ -82,10 +82,15 @@ export function rgbCss([r, g, b], alpha) {
   return alpha === undefined ? `rgb(${r},${g},${b})` : `rgba(${r},${g},${b},${alpha})`;
 }
 
-/** Colour of a drift value, relative to the largest drift shown (0..max). */
-export function driftColor(value, max) {
-  if (!Number.isFinite(value) || !(max > 0)) return 'rgb(247,247,247)';
-  return rgbCss(interpolateStops(DRIFT_STOPS, value / max));
+/** Colour of a drift value, relative to the largest drift shown (0..max), as [r, g, b]. */
+export function driftRGB(value, max) {
+  if (!Number.isFinite(value) || !(max > 0)) return [247, 247, 247];
+  return interpolateStops(DRIFT_STOPS, value / max);
+}
+
+/** driftRGB packed for ImageData (the grid paints cell frames in it). */
+export function driftRGBA(value, max) {
+  return packRGBA(...driftRGB(value, max));
 }
 
 /** Text colour that stays legible on a given background. */

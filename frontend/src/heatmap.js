@@ -10,80 +10,101 @@ export function pooledSize(n, targetPx) {
   return n <= t ? n : t;
 }
 
-function blockBounds(n, outN) {
-  const b = new Int32Array(outN + 1);
-  for (let i = 0; i <= outN; i++) b[i] = Math.floor((i * n) / outN);
-  return b;
+// Source spans of each output pixel: [start, end) pairs over `n` source pixels for `outN`
+// outputs (a block when shrinking, one source pixel when enlarging). Cached: a grid asks for
+// the same few (n, outN) pairs thousands of times per paint.
+const spanCache = new Map();
+
+export function spans(n, outN) {
+  const key = n * 65536 + outN;
+  let s = spanCache.get(key);
+  if (s) return s;
+  s = new Int32Array(2 * outN);
+  for (let i = 0; i < outN; i++) {
+    const a = Math.floor((i * n) / outN);
+    s[2 * i] = a;
+    s[2 * i + 1] = Math.max(a + 1, Math.floor(((i + 1) * n) / outN));
+  }
+  if (spanCache.size > 256) spanCache.clear();
+  spanCache.set(key, s);
+  return s;
 }
 
+// Scratch rows of a pooled block (one type per function keeps the loops monomorphic).
+let maxRow = new Uint8Array(256);
+let diffRow = new Int16Array(256);
+
 /**
- * Fill `out32` (outH x outW packed RGBA) from the uint8 matrix at src[offset..] (q rows, k cols).
+ * Paint the uint8 map at src[offset..] (q rows, k cols) as a w x h block of `out32` (packed
+ * RGBA, `stride` pixels a row, starting at pixel `dst`), through `lut`: max-pooled when the
+ * block is smaller than the map (thin diagonals survive), nearest pixel when it is larger.
+ * One buffer for a whole grid, so a grid is one putImageData, not one per head.
  */
-export function fillPixels(out32, src, offset, q, k, lut, outW = k, outH = q) {
-  if (outW === k && outH === q) {
-    const n = q * k;
-    for (let i = 0; i < n; i++) out32[i] = lut[src[offset + i]];
-    return out32;
-  }
-  const rb = blockBounds(q, outH);
-  const cb = blockBounds(k, outW);
-  const rowMax = new Uint8Array(k);
-  for (let oy = 0; oy < outH; oy++) {
-    rowMax.fill(0);
-    for (let y = rb[oy]; y < rb[oy + 1]; y++) {
-      const base = offset + y * k;
-      for (let x = 0; x < k; x++) {
-        const v = src[base + x];
-        if (v > rowMax[x]) rowMax[x] = v;
-      }
+export function fillCell(out32, stride, dst, src, offset, q, k, lut, w, h) {
+  const rs = spans(q, h);
+  const cs = spans(k, w);
+  if (maxRow.length < k) maxRow = new Uint8Array(k);
+  const row = maxRow;
+  for (let oy = 0; oy < h; oy++) {
+    const o = dst + oy * stride;
+    const y0 = rs[2 * oy];
+    const y1 = rs[2 * oy + 1];
+    if (oy > 0 && y0 === rs[2 * oy - 2] && y1 === rs[2 * oy - 1]) {
+      out32.copyWithin(o, o - stride, o - stride + w); // enlarged: the same source row again
+      continue;
     }
-    const obase = oy * outW;
-    for (let ox = 0; ox < outW; ox++) {
-      let m = 0;
-      for (let x = cb[ox]; x < cb[ox + 1]; x++) if (rowMax[x] > m) m = rowMax[x];
-      out32[obase + ox] = lut[m];
+    let line = src;
+    let base = offset + y0 * k;
+    if (y1 - y0 > 1) {
+      for (let x = 0; x < k; x++) row[x] = src[base + x];
+      for (let y = y0 + 1; y < y1; y++) {
+        const b = offset + y * k;
+        for (let x = 0; x < k; x++) if (src[b + x] > row[x]) row[x] = src[b + x];
+      }
+      line = row;
+      base = 0;
+    }
+    for (let ox = 0; ox < w; ox++) {
+      const x1 = cs[2 * ox + 1];
+      let m = line[base + cs[2 * ox]];
+      for (let x = cs[2 * ox] + 1; x < x1; x++) if (line[base + x] > m) m = line[base + x];
+      out32[o + ox] = lut[m];
     }
   }
   return out32;
 }
 
-/**
- * Signed difference a - b of two uint8 matrices (same q x k), as Int16Array.
- */
-export function diffMatrix(a, aOffset, b, bOffset, q, k) {
-  const n = q * k;
-  const out = new Int16Array(n);
-  for (let i = 0; i < n; i++) out[i] = a[aOffset + i] - b[bOffset + i];
-  return out;
+/** fillCell at the map's own size (or `outW` x `outH`) into a buffer of exactly that size. */
+export function fillPixels(out32, src, offset, q, k, lut, outW = k, outH = q) {
+  return fillCell(out32, outW, 0, src, offset, q, k, lut, outW, outH);
 }
 
+const mag = (v) => (v < 0 ? -v : v);
+
 /**
- * Fill pixels from a signed diff (Int16Array, values in [-255, 255]) with a 511-entry
- * diverging LUT. When shrinking, each block keeps its value of largest magnitude.
+ * fillCell for the difference a - b of two uint8 maps (same q x k) with a 511-entry diverging
+ * LUT (index diff + 255); a pooled block keeps its value of largest magnitude, with its sign.
  */
-export function fillDiffPixels(out32, diff, q, k, lut, outW = k, outH = q) {
-  if (outW === k && outH === q) {
-    const n = q * k;
-    for (let i = 0; i < n; i++) out32[i] = lut[diff[i] + 255];
-    return out32;
-  }
-  const rb = blockBounds(q, outH);
-  const cb = blockBounds(k, outW);
-  const rowExt = new Int16Array(k);
-  for (let oy = 0; oy < outH; oy++) {
-    rowExt.fill(0);
-    for (let y = rb[oy]; y < rb[oy + 1]; y++) {
-      const base = y * k;
+export function fillDiffCell(out32, stride, dst, a, aOff, b, bOff, q, k, divLut, w, h) {
+  const rs = spans(q, h);
+  const cs = spans(k, w);
+  if (diffRow.length < k) diffRow = new Int16Array(k);
+  const row = diffRow;
+  for (let oy = 0; oy < h; oy++) {
+    const o = dst + oy * stride;
+    row.fill(0);
+    for (let y = rs[2 * oy]; y < rs[2 * oy + 1]; y++) {
+      const ia = aOff + y * k;
+      const ib = bOff + y * k;
       for (let x = 0; x < k; x++) {
-        const v = diff[base + x];
-        if (Math.abs(v) > Math.abs(rowExt[x])) rowExt[x] = v;
+        const v = a[ia + x] - b[ib + x];
+        if (mag(v) > mag(row[x])) row[x] = v;
       }
     }
-    const obase = oy * outW;
-    for (let ox = 0; ox < outW; ox++) {
+    for (let ox = 0; ox < w; ox++) {
       let m = 0;
-      for (let x = cb[ox]; x < cb[ox + 1]; x++) if (Math.abs(rowExt[x]) > Math.abs(m)) m = rowExt[x];
-      out32[obase + ox] = lut[m + 255];
+      for (let x = cs[2 * ox]; x < cs[2 * ox + 1]; x++) if (mag(row[x]) > mag(m)) m = row[x];
+      out32[o + ox] = divLut[m + 255];
     }
   }
   return out32;
@@ -123,7 +144,7 @@ export function paintHeatmap(canvas, src, offset, q, k, { lut, divLut, targetPx 
   const img = imageFor(canvas, ctx, w, h);
   const out32 = new Uint32Array(img.data.buffer);
   if (ref) {
-    fillDiffPixels(out32, diffMatrix(src, offset, ref.data, ref.offset, q, k), q, k, divLut, w, h);
+    fillDiffCell(out32, w, 0, src, offset, ref.data, ref.offset, q, k, divLut, w, h);
   } else {
     fillPixels(out32, src, offset, q, k, lut, w, h);
   }

@@ -1,21 +1,4 @@
-// Geometry of the model grid and of the head view's token columns.
-
-/**
- * Size of one cell of the layers x heads grid so that `heads` cells fit in `width`.
- * @returns {{cell:number, gap:number, labelW:number, width:number, height:number}}
- */
-export function gridLayout({ layers, heads, width, labelW = 30, gap = 4, minCell = 28, maxCell = 160 }) {
-  const avail = Math.max(0, width - labelW - gap * Math.max(0, heads - 1));
-  let cell = heads > 0 ? Math.floor(avail / heads) : minCell;
-  cell = Math.max(minCell, Math.min(maxCell, cell));
-  return {
-    cell,
-    gap,
-    labelW,
-    width: labelW + heads * cell + Math.max(0, heads - 1) * gap,
-    height: layers * cell + Math.max(0, layers - 1) * gap,
-  };
-}
+// Geometry of the head view's lines and of the filmstrip (the grid's: gridGeometry.js).
 
 /**
  * The lines worth drawing from a (rows x cols) weight matrix: [row, col, weight] with

@@ -120,3 +120,19 @@ export function toggleHeadPatch(state, head) {
   if (!heads.length) heads = [head];
   return { heads, head: heads.includes(state.head) ? state.head : heads[0] };
 }
+
+/**
+ * The head typed in the grid's "go to" box: "L37 H12", "37 12", "37.12", "l37h12" (layer first),
+ * or a layer alone ("L37": its head kept); null when it names no head of the kind.
+ */
+export function headRefPatch(state, text) {
+  const k = kindInfo(state);
+  const m = String(text)
+    .trim()
+    .match(/^l?\s*(\d+)(?:\s*[\s.,:/h]\s*h?\s*(\d+))?$/i);
+  if (!k || !m) return null;
+  const layer = Number(m[1]);
+  const head = m[2] === undefined ? state.head : Number(m[2]);
+  if (layer >= k.layers || head >= k.heads) return null;
+  return { layer, head, heads: [head] };
+}

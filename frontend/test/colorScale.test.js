@@ -6,7 +6,8 @@ import {
   unpackRGBA,
   packRGBA,
   interpolateStops,
-  driftColor,
+  driftRGB,
+  driftRGBA,
   headColor,
   contrastText,
 } from '../src/colorScale.js';
@@ -65,11 +66,11 @@ test('interpolateStops clamps and handles NaN', () => {
   assert.deepEqual(interpolateStops(stops, NaN), [0, 0, 0]);
 });
 
-test('driftColor: neutral for undefined values, darker for larger drift', () => {
-  assert.equal(driftColor(NaN, 1), 'rgb(247,247,247)');
-  assert.equal(driftColor(0.5, 0), 'rgb(247,247,247)');
-  const parse = (s) => s.match(/\d+/g).map(Number);
-  assert.ok(lum(parse(driftColor(1, 1))) < lum(parse(driftColor(0.2, 1))));
+test('drift colours: neutral for undefined values, darker for larger drift, packed for ImageData', () => {
+  assert.deepEqual(driftRGB(NaN, 1), [247, 247, 247]);
+  assert.deepEqual(driftRGB(0.5, 0), [247, 247, 247]);
+  assert.ok(lum(driftRGB(1, 1)) < lum(driftRGB(0.2, 1)));
+  assert.equal(driftRGBA(1, 1), packRGBA(...driftRGB(1, 1)));
 });
 
 test('head colours are distinct for 16 heads and wrap', () => {

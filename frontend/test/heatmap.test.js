@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fillPixels, fillDiffPixels, diffMatrix, pooledSize, nonBlankFraction } from '../src/heatmap.js';
+import { fillPixels, fillCell, fillDiffCell, spans, pooledSize, nonBlankFraction } from '../src/heatmap.js';
 
 const identityLut = Uint32Array.from({ length: 256 }, (_, i) => i);
 const divIdLut = Uint32Array.from({ length: 511 }, (_, i) => i); // stores diff + 255
@@ -40,17 +40,35 @@ test('pooledSize never upsamples', () => {
   assert.equal(pooledSize(10, 0), 1);
 });
 
-test('diffMatrix and diverging fill', () => {
+test('diverging fill of a - b, pooled by largest magnitude', () => {
   const a = new Uint8Array([255, 0, 10, 20]);
   const b = new Uint8Array([0, 255, 10, 0]);
-  const d = diffMatrix(a, 0, b, 0, 2, 2);
-  assert.deepEqual([...d], [255, -255, 0, 20]);
   const out = new Uint32Array(4);
-  fillDiffPixels(out, d, 2, 2, divIdLut);
+  fillDiffCell(out, 2, 0, a, 0, b, 0, 2, 2, divIdLut, 2, 2);
   assert.deepEqual([...out], [510, 0, 255, 275]);
   const small = new Uint32Array(1);
-  fillDiffPixels(small, new Int16Array([3, -200, 100, 0]), 2, 2, divIdLut, 1, 1);
+  const a2 = new Uint8Array([3, 0, 100, 0]);
+  const b2 = new Uint8Array([0, 200, 0, 0]);
+  fillDiffCell(small, 1, 0, a2, 0, b2, 0, 2, 2, divIdLut, 1, 1);
   assert.equal(small[0], -200 + 255, 'keeps the value of largest magnitude, with its sign');
+});
+
+test('fillCell writes a block of a larger buffer at its stride, enlarging by nearest pixel', () => {
+  const src = new Uint8Array([1, 2, 3, 4]); // 2 x 2
+  const out = new Uint32Array(5 * 5).fill(9);
+  fillCell(out, 5, 5 + 1, src, 0, 2, 2, identityLut, 4, 4); // at (1, 1), 4 x 4
+  const row = (y) => [...out.subarray(y * 5, y * 5 + 5)];
+  assert.deepEqual(row(0), [9, 9, 9, 9, 9]);
+  assert.deepEqual(row(1), [9, 1, 1, 2, 2]);
+  assert.deepEqual(row(2), [9, 1, 1, 2, 2]);
+  assert.deepEqual(row(3), [9, 3, 3, 4, 4]);
+  assert.deepEqual(row(4), [9, 3, 3, 4, 4]);
+});
+
+test('spans cover the source: blocks when shrinking, single pixels when enlarging', () => {
+  assert.deepEqual([...spans(5, 3)], [0, 1, 1, 3, 3, 5]);
+  assert.deepEqual([...spans(2, 4)], [0, 1, 0, 1, 1, 2, 1, 2]);
+  assert.deepEqual([...spans(3, 3)], [0, 1, 1, 2, 2, 3]);
 });
 
 test('nonBlankFraction', () => {

@@ -9,6 +9,7 @@ import {
   stepByPatch,
   headPatch,
   toggleHeadPatch,
+  headRefPatch,
 } from '../src/selection.js';
 
 const kind = (k, layers, heads, steps) => ({ kind: k, layers, heads, query: 'tokens', key: 'tokens', steps });
@@ -150,4 +151,21 @@ test('action patches: run, step, step by, heads', () => {
   assert.deepEqual(toggleHeadPatch({ ...two, heads: [0, 2] }, 0), { heads: [2], head: 2 });
   assert.deepEqual(toggleHeadPatch(two, 3), { heads: [0, 3], head: 0 });
   assert.deepEqual(toggleHeadPatch(two, 0), { heads: [0], head: 0 });
+});
+
+test('go to a head by name: "L37 H12", "37 12", "37.12", a layer alone; out of range is none', () => {
+  const s = { ...opened(), layer: 0, head: 1 };
+  const k = s.index.runs[0].probes[0].kinds[0];
+  const last = [k.layers - 1, k.heads - 1];
+  for (const text of [
+    `L${last[0]} H${last[1]}`,
+    `${last[0]} ${last[1]}`,
+    `${last[0]}.${last[1]}`,
+    `l${last[0]}h${last[1]}`,
+  ])
+    assert.deepEqual(headRefPatch(s, text), { layer: last[0], head: last[1], heads: [last[1]] }, text);
+  assert.deepEqual(headRefPatch(s, `L${last[0]}`), { layer: last[0], head: 1, heads: [1] });
+  assert.equal(headRefPatch(s, `L${k.layers} H0`), null);
+  assert.equal(headRefPatch(s, 'L0 H99'), null);
+  assert.equal(headRefPatch(s, 'induction'), null);
 });

@@ -7,18 +7,19 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import ARTIFACTS, TensorBoard
+from grid_pixels import stats_js
 import synthetic_logs
 
 # Pixel summary of canvases: [non-white pixel count, a checksum] per canvas.
-CANVAS_STATS_JS = """(sel) => Array.from(document.querySelectorAll(sel)).map((c) => {
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let n = 0, h = 0;
+# [inked pixels, checksum, width, height] of each head's map (grid_pixels.py) or canvas
+CANVAS_STATS_JS = stats_js(
+    """  let n = 0, h = 0;
   for (let i = 0; i < d.length; i += 4) {
     if (d[i + 3] && (d[i] < 250 || d[i + 1] < 250 || d[i + 2] < 250)) n++;
     h = (h * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2]) >>> 0;
-  }
-  return [n, h, c.width, c.height];
-})"""
+  }""",
+    "[n, h, rw, rh]",
+)
 
 
 def open_tab(page, tb):
@@ -46,7 +47,7 @@ def paint_count(page):
 
 
 def grid_stats(page):
-    return page.evaluate(CANVAS_STATS_JS, '[data-testid="grid"] canvas')
+    return page.evaluate(CANVAS_STATS_JS, '[data-testid="grid-cells"]')
 
 
 def test_tab_opens_inside_tensorboard(page, tensorboard):
@@ -228,6 +229,20 @@ def test_xss_probe_token_is_text(page, tensorboard):
     page.screenshot(path=str(ARTIFACTS / "attention-sentence-pair.png"), full_page=True)
 
 
+# the colour of each head's frame on the grid canvas (its top-left pixel), "r,g,b"
+FRAMES_JS = """() => {
+  const c = document.querySelector('[data-testid="grid-cells"]'), content = c.parentElement;
+  const grid = content.parentElement.parentElement, pitch = Number(content.dataset.pitch);
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, out = [];
+  for (let l = 0; l < Number(grid.dataset.layers); l++)
+    for (let h = 0; h < Number(grid.dataset.heads); h++) {
+      const i = 4 * (Math.round(l * pitch + 1) * c.width + Math.round(h * pitch + 1));
+      out.push(`${d[i]},${d[i + 1]},${d[i + 2]}`);
+    }
+  return out;
+}"""
+
+
 def test_badge_and_drift_colouring(page, tensorboard):
     open_tab(page, tensorboard)
     badges = page.locator('[data-testid="cell"] .tba-badge').all_inner_texts()
@@ -236,10 +251,10 @@ def test_badge_and_drift_colouring(page, tensorboard):
     drift = page.locator('[data-testid="cell"] .tba-badge').all_inner_texts()
     assert drift != badges
     page.locator('[data-testid="color-by-drift"]').check()
-    bgs = page.evaluate("Array.from(document.querySelectorAll('[data-testid=\"cell\"]')).map(c => c.style.background)")
-    assert len(set(bgs)) > 3, "drift colouring should differ between heads"
+    bgs = page.evaluate(FRAMES_JS)
+    assert len(bgs) == 12 and len(set(bgs)) > 3, "drift colouring should differ between heads"
     page.keyboard.press("Home")  # drift is 0 everywhere at the first snapshot
-    bgs0 = page.evaluate("Array.from(document.querySelectorAll('[data-testid=\"cell\"]')).map(c => c.style.background)")
+    bgs0 = page.evaluate(FRAMES_JS)
     assert len(set(bgs0)) == 1
     assert set(page.locator('[data-testid="cell"] .tba-badge').all_inner_texts()) == {"0.00"}
 
@@ -251,7 +266,7 @@ def test_diff_mode_paints_a_diverging_map(page, tensorboard):
     wait_painted(page, count=before)
     reddish = page.evaluate("""() => {
       let red = 0, blue = 0;
-      for (const c of document.querySelectorAll('[data-testid="grid"] canvas')) {
+      for (const c of document.querySelectorAll('[data-testid="grid-cells"]')) {
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         for (let i = 0; i < d.length; i += 4) {
           if (d[i] > d[i + 2] + 40) red++;
@@ -275,8 +290,8 @@ def test_two_runs_side_by_side(page, tensorboard):
     grids = page.locator('[data-testid="grid"]')
     assert grids.count() == 2
     assert grids.nth(1).get_attribute("data-run") == "induction-b"
-    a = page.evaluate(CANVAS_STATS_JS, '[data-testid="grid"][data-run="induction"] canvas')
-    b = page.evaluate(CANVAS_STATS_JS, '[data-testid="grid"][data-run="induction-b"] canvas')
+    a = page.evaluate(CANVAS_STATS_JS, '[data-testid="grid"][data-run="induction"] [data-testid="grid-cells"]')
+    b = page.evaluate(CANVAS_STATS_JS, '[data-testid="grid"][data-run="induction-b"] [data-testid="grid-cells"]')
     assert all(n > 0 for n, *_ in b)
     assert [x[1] for x in a] != [x[1] for x in b]
     ARTIFACTS.mkdir(exist_ok=True)

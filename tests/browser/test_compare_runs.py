@@ -9,23 +9,23 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import ARTIFACTS, TensorBoard
+from grid_pixels import stats_js
 from tb_attention_plugin import synthetic
 
 A, B = "seed-a", "seed-b"
 
-# [inked pixels, checksum, reddish, bluish] per canvas (inked: not white; the diverging scale is
-# blue (< 0) - white - red (> 0)).
-PIXELS_JS = """(sel) => Array.from(document.querySelectorAll(sel)).map((c) => {
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let n = 0, h = 0, red = 0, blue = 0;
+# [inked pixels, checksum, reddish, bluish] per head's map (grid_pixels.py) or canvas (inked: not
+# white; the diverging scale is blue (< 0) - white - red (> 0)).
+PIXELS_JS = stats_js(
+    """  let n = 0, h = 0, red = 0, blue = 0;
   for (let i = 0; i < d.length; i += 4) {
     if (d[i + 3] && (d[i] < 250 || d[i + 1] < 250 || d[i + 2] < 250)) n++;
     if (d[i] > d[i + 2] + 40) red++;
     if (d[i + 2] > d[i] + 40) blue++;
     h = (h * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2]) >>> 0;
-  }
-  return [n, h, red, blue];
-})"""
+  }""",
+    "[n, h, red, blue]",
+)
 
 
 @pytest.fixture(scope="module")
@@ -117,15 +117,15 @@ def test_both_runs_in_every_view_and_b_minus_a(page, two_seeds):
     page.screenshot(path=str(ARTIFACTS / "compare-two-runs.png"), full_page=True)
 
     # B - A, one click away: the compare panel and B's large map in the diverging scale
-    a_grid = pixels(page, f'[data-testid="grid"][data-run="{A}"] canvas')
-    b_grid = pixels(page, f'[data-testid="grid"][data-run="{B}"] canvas')
+    a_grid = pixels(page, f'[data-testid="grid"][data-run="{A}"] [data-testid="grid-cells"]')
+    b_grid = pixels(page, f'[data-testid="grid"][data-run="{B}"] [data-testid="grid-cells"]')
     before = page.evaluate("window.tbAttention.paints.length")
     page.locator('[data-testid="compare-diff"]').click()
     page.wait_for_function("(n) => window.tbAttention.paints.length > n", arg=before, timeout=30000)
     expect(page.locator('[data-testid="compare-diff"]')).to_have_attribute("aria-pressed", "true")
     expect(page.locator('[data-testid="evo-compare-diff"]')).to_have_attribute("aria-pressed", "true")
     expect(page.locator(f'[data-testid="panel"][data-run="{B}"] .tba-panel-title')).to_contain_text(f"{B} \u2212 {A}")
-    diff_grid = pixels(page, f'[data-testid="grid"][data-run="{B}"] canvas')
+    diff_grid = pixels(page, f'[data-testid="grid"][data-run="{B}"] [data-testid="grid-cells"]')
     assert sum(x[2] for x in diff_grid) > 0 and sum(x[3] for x in diff_grid) > 0, "B - A shows gains and losses"
     assert [x[1] for x in diff_grid] != [x[1] for x in a_grid]
     assert [x[1] for x in diff_grid] != [x[1] for x in b_grid]
@@ -171,7 +171,9 @@ def test_steps_of_one_run_only(page, two_seeds):
     panel = page.locator(f'[data-testid="panel"][data-run="{B}"]')
     expect(panel).to_have_attribute("data-state", "missing")
     expect(panel.locator('[data-testid="no-snapshot"]')).to_have_text(text)
-    assert all(n == 0 for n, *_ in pixels(page, f'[data-testid="grid"][data-run="{B}"] canvas')), "B shows a step"
+    assert all(n == 0 for n, *_ in pixels(page, f'[data-testid="grid"][data-run="{B}"] [data-testid="grid-cells"]')), (
+        "B shows a step"
+    )
     expect(page.locator('[data-testid="head-view-b"] [data-testid="no-snapshot"]')).to_have_text(text)
     expect(page.locator('[data-testid="head-view-b"]')).to_have_attribute("data-state", "missing")
     expect(page.locator('.tba-bigmap-b [data-testid="no-snapshot"]')).to_have_text(text)
@@ -186,7 +188,7 @@ def test_steps_of_one_run_only(page, two_seeds):
     go_to(page, 600)  # both: B paints again
     expect(panel).to_have_attribute("data-state", "data")
     expect(panel.locator('[data-testid="no-snapshot"]')).to_be_hidden()
-    wait_inked(page, f'[data-testid="grid"][data-run="{B}"] canvas')
+    wait_inked(page, f'[data-testid="grid"][data-run="{B}"] [data-testid="grid-cells"]')
     # the timeline marks B's snapshot steps (hollow teal diamonds, #00838f) besides A's
     blue = page.evaluate("""() => {
       const c = document.querySelector('[data-testid="timeline-chart"] canvas');

@@ -226,7 +226,7 @@ def test_failed_step_in_compare_view_and_network_failure(page, tensorboard):
     # step 1000: the main run paints; the compare panel shows its own error, not step 1100's pixels
     step_by(page, -1)
     wait_failed(page, 1000)
-    other = page.evaluate(CANVAS_STATS_JS, '[data-testid="grid"][data-run="induction-b"] canvas')
+    other = page.evaluate(CANVAS_STATS_JS, '[data-testid="grid"][data-run="induction-b"] [data-testid="grid-cells"]')
     assert all(n == 0 for n, *_ in other), "the compare panel still shows another step"
     wait_grid_state(page, "error", run="induction-b")
     wait_grid_state(page, "data", run="induction")
@@ -234,7 +234,7 @@ def test_failed_step_in_compare_view_and_network_failure(page, tensorboard):
     expect(compare_error).to_contain_text("test: no snapshot of induction-b at step 1000")
     expect(compare_error).to_contain_text("Pick another step")
     expect(page.locator('[data-testid="panel"][data-run="induction"] [data-testid="grid-error"]')).to_be_hidden()
-    main = page.evaluate(CANVAS_STATS_JS, '[data-testid="grid"][data-run="induction"] canvas')
+    main = page.evaluate(CANVAS_STATS_JS, '[data-testid="grid"][data-run="induction"] [data-testid="grid-cells"]')
     assert all(n > 0 for n, *_ in main) and [x[1] for x in main] != [x[1] for x in at_1100[:12]]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "snapshot-error-compare.png"), full_page=True)
@@ -248,7 +248,10 @@ def test_failed_step_in_compare_view_and_network_failure(page, tensorboard):
     wait_head_view_failed(page)
     assert hv_lines(page) == 0, "the head view still draws step 1000's lines"
     assert all(
-        n == 0 for n, *_ in page.evaluate(CANVAS_STATS_JS, '[data-testid="grid"][data-run="induction"] canvas')
+        n == 0
+        for n, *_ in page.evaluate(
+            CANVAS_STATS_JS, '[data-testid="grid"][data-run="induction"] [data-testid="grid-cells"]'
+        )
     ), "the grid still shows step 1000"
     wait_grid_state(page, "error", run="induction")
     wait_grid_state(page, "data", run="induction-b")

@@ -1,82 +1,103 @@
-// One panel of the model view: a run's layers x heads grid of canvases, its title and its
-// error. Painted from what its want resolves to (shown.js); decorated with badges, drift
-// colours, head types and the selection outlines.
+// One panel of the model view: a run's layers x heads grid (gridCanvas.js), its overview, its
+// title and its error. Painted from what its want resolves to (shown.js); decorated with badges,
+// drift colours, head types, the selection outlines and the hover readout.
 
 import { el, clear } from '../dom.js';
-import { gridLayout } from '../layout.js';
-import { paintHeatmap } from '../heatmap.js';
-import { driftColor, lutsFor } from '../colorScale.js';
-import { mapOffset, statAt, statsStepIndex, statMaxAt, headTypes, typeLabel, formatStat, statLabel } from '../model.js';
+import { driftRGBA, lutsFor } from '../colorScale.js';
+import { statAt, statsStepIndex, statMaxAt, headTypes, typeLabel, formatStat, statLabel } from '../model.js';
 import { wantKey, failureText, SnapshotSlot } from '../shown.js';
+import { visibleRange, zoomCell, fitCell } from '../gridGeometry.js';
 
-/** A panel of `run` (its stats are `state[statsKey]`) for a kind of `layers` x `heads`. */
-export function buildPanel({ run, statsKey }, layers, heads, selectHead) {
-  const title = el('div', { class: 'tba-panel-title' });
-  const grid = el('div', { class: 'tba-grid', 'data-testid': 'grid', 'data-run': run });
-  const cells = [];
-  grid.appendChild(el('div'));
-  for (let h = 0; h < heads; h++) grid.appendChild(el('div', { class: 'hlabel' }, `H${h}`));
-  for (let l = 0; l < layers; l++) {
-    grid.appendChild(el('div', { class: 'llabel' }, `L${l}`));
-    for (let h = 0; h < heads; h++) {
-      const canvas = el('canvas', { width: 1, height: 1, 'data-layer': l, 'data-head': h });
-      const badge = el('span', { class: 'tba-badge' });
-      const type = el('span', { class: 'tba-type' });
-      const cell = el(
-        'div',
-        {
-          class: 'tba-cell',
-          'data-testid': 'cell',
-          'data-layer': l,
-          'data-head': h,
-          role: 'button',
-          tabindex: '-1',
-          onclick: (e) => selectHead(l, h, { add: e.shiftKey || e.metaKey || e.ctrlKey }),
-        },
-        canvas,
-        type,
-        badge,
-      );
-      cells.push({ layer: l, head: h, cell, canvas, badge, type });
-      grid.appendChild(cell);
-    }
-  }
-  const errorEl = el('div', { class: 'tba-panel-error', 'data-testid': 'grid-error', role: 'alert', hidden: true });
-  const missingEl = el('div', { class: 'tba-panel-error tba-missing', 'data-testid': 'no-snapshot', hidden: true });
-  const body = el('div', { class: 'tba-panel-body' }, grid, errorEl, missingEl);
-  return {
+// Width beside the cells: the frozen layer labels and a vertical scrollbar.
+const GUTTERS = 30 + 16;
+import { GridCanvas } from './gridCanvas.js';
+import { GridOverview, overviewPixels } from './gridOverview.js';
+
+/**
+ * A panel of `run` (its stats are `state[statsKey]`) for a kind of `layers` x `heads`; `actions`:
+ * `selectHead(layer, head, opts)`, `onScroll(panel)` (its viewport moved).
+ */
+export function buildPanel({ run, statsKey }, layers, heads, { selectHead, onScroll }) {
+  const panel = {
     spec: { run, statsKey },
-    el: el('div', { class: 'tba-panel', 'data-testid': 'panel', 'data-run': run }, title, body),
-    title,
-    grid,
-    errorEl,
-    missingEl,
+    title: el('div', { class: 'tba-panel-title' }),
+    errorEl: el('div', { class: 'tba-panel-error', 'data-testid': 'grid-error', role: 'alert', hidden: true }),
+    missingEl: el('div', { class: 'tba-panel-error tba-missing', 'data-testid': 'no-snapshot', hidden: true }),
     missing: null,
-    cells,
     layers,
     heads,
     step: null,
     slot: new SnapshotSlot(),
     paintSig: '',
+    state: null,
   };
+  panel.grid = new GridCanvas({
+    run,
+    layers,
+    heads,
+    onPick: (l, h, e) => selectHead(l, h, { add: e.shiftKey || e.metaKey || e.ctrlKey }),
+    onScroll: () => {
+      updateOverview(panel, {});
+      onScroll(panel);
+    },
+    readout: (l, h) => readoutText(panel, l, h),
+  });
+  panel.overview = new GridOverview({
+    layers,
+    heads,
+    onPick: (l, h) => {
+      selectHead(l, h);
+      panel.grid.reveal(l, h);
+    },
+    onPan: (l, h) => {
+      const g = panel.grid.geom;
+      const v = panel.grid.view();
+      panel.grid.scrollTo(h * g.pitch - v.w / 2, l * g.pitch - v.h / 2);
+    },
+  });
+  const body = el('div', { class: 'tba-panel-body' }, panel.overview.el, panel.grid.el, panel.errorEl, panel.missingEl);
+  panel.el = el('div', { class: 'tba-panel', 'data-testid': 'panel', 'data-run': run }, panel.title, body);
+  return panel;
 }
 
-/** Size a panel's cells to `width` pixels. */
-export function layoutPanel(p, width) {
-  const lay = gridLayout({
-    layers: p.layers,
-    heads: p.heads,
-    width,
-    minCell: 22,
-    maxCell: 150,
-    gap: p.heads > 12 ? 2 : 3,
-  });
-  p.layout = lay;
-  p.grid.style.gridTemplateColumns = `${lay.labelW}px repeat(${p.heads}, ${lay.cell}px)`;
-  p.grid.style.gridTemplateRows = `16px repeat(${p.layers}, ${lay.cell}px)`;
-  p.grid.style.gap = `${lay.gap}px`;
-  p.grid.classList.toggle('small', lay.cell < 64);
-  p.grid.classList.toggle('tiny', lay.cell < 36);
+/**
+ * The cell size of a panel `width` px wide at `zoom` ('fit' or px). 'fit' shows the whole grid:
+ * every head in the width and every layer in the viewport's 75vh (80 layers: ~10 px cells);
+ * only where that would be under 6 px does it fit the width beside the overview, and scroll.
+ */
+export function panelCell(p, zoom, width) {
+  const w = width - GUTTERS;
+  if (zoom !== 'fit') return zoomCell(zoom, w, p.heads);
+  const all = Math.min(fitCell(w, p.heads), fitCell(0.75 * window.innerHeight, p.layers));
+  return all >= 6 ? all : fitCell(w - p.overview.width, p.heads);
+}
+
+/** Cells of `cell` px (the zoom): the overview shows when the grid does not fit its viewport. */
+export function layoutPanel(p, cell) {
+  p.grid.setCell(cell);
+  p.paintSig = '';
+}
+
+/** The overview's viewport and visibility (and whatever else `patch` gives it). */
+function updateOverview(p, patch) {
+  const g = p.grid.geom;
+  if (!g) return;
+  const v = p.grid.view();
+  const shown = g.width > p.grid.scroll.clientWidth + 1 || g.height > p.grid.scroll.clientHeight + 1;
+  p.overview.update({ ...patch, shown, range: visibleRange(g, v.left, v.top, v.w, v.h) });
+}
+
+/** Hover text of head (layer, head): its badge statistic and head types at the panel's step. */
+function readoutText(p, layer, head) {
+  const s = p.state;
+  if (!s) return '';
+  const stats = s[p.spec.statsKey];
+  const si = statsStepIndex(stats, p.step);
+  let text = `L${layer} H${head}`;
+  if (stats) text += ` \u00b7 ${statLabel(s.badgeStat)} ${formatStat(statAt(stats, s.badgeStat, si, layer, head))}`;
+  for (const t of stats ? headTypes(stats, layer, head) : [])
+    text += ` \u00b7 ${typeLabel(t.type)} (formed @${t.formed_step ?? '?'})`;
+  return text;
 }
 
 function setTitle(panel, view, state) {
@@ -103,7 +124,7 @@ export function renderPanel(panel, w, state) {
   panel.missingEl.textContent = panel.missing || '';
   panel.missingEl.hidden = !panel.missing;
   setTitle(panel, view, state);
-  panel.grid.classList.toggle('stale', view.state === 'stale');
+  panel.grid.el.classList.toggle('stale', view.state === 'stale');
   if (view.state === 'error') {
     const t = failureText(w, view.error);
     clear(panel.errorEl).append(
@@ -123,65 +144,72 @@ export function renderPanel(panel, w, state) {
 function blankCells(panel) {
   if (panel.paintSig === '') return;
   panel.paintSig = '';
-  panel.painted = 0;
-  for (const c of panel.cells) c.canvas.getContext('2d').clearRect(0, 0, c.canvas.width, c.canvas.height);
+  panel.grid.source = null;
+  panel.grid.paint();
 }
 
 function paintCells(panel, { snap, ref }, contrast) {
-  const dpr = window.devicePixelRatio || 1;
-  const targetPx = Math.max(8, Math.round(panel.layout.cell * dpr));
-  const sig = JSON.stringify([wantKey(panel.slot.last.want), contrast, targetPx]);
+  const sig = JSON.stringify([wantKey(panel.slot.last.want), contrast]);
   if (sig === panel.paintSig) return panel.painted; // these very pixels are on screen
-  const luts = lutsFor(contrast);
-  const h = snap.header;
-  let painted = 0;
-  for (const c of panel.cells) {
-    const off = mapOffset(snap, c.layer, c.head);
-    if (off < 0) {
-      c.canvas.getContext('2d').clearRect(0, 0, c.canvas.width, c.canvas.height);
-      continue;
-    }
-    const refOff = ref ? mapOffset(ref, c.layer, c.head) : -1;
-    if (ref && (refOff < 0 || ref.header.query_len !== h.query_len || ref.header.key_len !== h.key_len)) {
-      c.canvas.getContext('2d').clearRect(0, 0, c.canvas.width, c.canvas.height); // nothing to subtract
-      continue;
-    }
-    const refOpt = ref ? { data: ref.data, offset: refOff } : null;
-    paintHeatmap(c.canvas, snap.data, off, h.query_len, h.key_len, { ...luts, targetPx, ref: refOpt });
-    painted++;
-  }
+  panel.grid.source = { snap, ref, luts: lutsFor(contrast) };
+  panel.painted = panel.grid.paint();
   panel.paintSig = sig;
-  panel.painted = painted;
-  return painted;
+  return panel.painted;
 }
 
-/** Badges, drift colouring, head types and selection outlines of a panel at `step` (no pixels). */
+/** Badges, drift colouring, head types, outlines and the overview of a panel at `step`. */
 export function decoratePanel(p, s, step) {
+  p.state = s;
   const stats = s[p.spec.statsKey];
   const si = statsStepIndex(stats, step);
-  const driftMax = s.colorByDrift && stats ? statMaxAt(stats, 'drift', stats.header.steps.length - 1) : NaN;
-  for (const c of p.cells) {
-    const v = stats ? statAt(stats, s.badgeStat, si, c.layer, c.head) : NaN;
-    c.badge.textContent = formatStat(v);
-    const types = stats ? headTypes(stats, c.layer, c.head) : [];
-    const formed = types.filter(
-      (t) => step === null || t.formed_step === undefined || t.formed_step === null || t.formed_step <= step,
-    );
-    c.type.textContent = formed.map((t) => typeLabel(t.type)).join(', ');
-    let tip = `layer ${c.layer}, head ${c.head}\n${statLabel(s.badgeStat)}: ${formatStat(v)}`;
-    for (const t of types)
-      tip += `\n${typeLabel(t.type)} (score ${formatStat(t.score)}), formed at step ${t.formed_step ?? '?'}`;
-    c.cell.title = tip;
-    if (s.colorByDrift && stats) {
-      const d = statAt(stats, 'drift', si, c.layer, c.head);
-      c.cell.style.background = driftColor(d, driftMax);
-      c.cell.style.padding = '4px';
-    } else {
-      c.cell.style.background = '';
-      c.cell.style.padding = '';
-    }
-    const primary = p.spec.run === s.run;
-    c.cell.classList.toggle('selected', primary && c.layer === s.layer && c.head === s.head);
-    c.cell.classList.toggle('in-headview', primary && c.layer === s.layer && (s.heads || []).includes(c.head));
+  const grid = p.grid;
+  const frames = s.colorByDrift && stats ? driftFrames(stats, si, p.layers, p.heads) : null;
+  if (frames || grid.frames) {
+    grid.frames = frames;
+    grid.paint();
   }
+  const types = typesByHead(stats);
+  grid.overlay.setLabels((l, h) => ({
+    badge: stats ? formatStat(statAt(stats, s.badgeStat, si, l, h)) : '',
+    types: (types.get(l * p.heads + h) || [])
+      .filter((t) => step === null || t.formed_step === undefined || t.formed_step === null || t.formed_step <= step)
+      .map((t) => typeLabel(t.type))
+      .join(', '),
+  }));
+  const primary = p.spec.run === s.run;
+  grid.overlay.setMarks(primary ? [s.layer, s.head] : null, primary ? (s.heads || []).map((h) => [s.layer, h]) : []);
+  if (grid.active.layer !== s.layer || grid.active.head !== s.head) {
+    grid.active = { layer: s.layer, head: s.head };
+    if (grid.geom) grid.drawLabels(grid.view(), window.devicePixelRatio || 1);
+  }
+  const values = new Float32Array(p.layers * p.heads);
+  for (let i = 0; i < values.length; i++)
+    values[i] = stats ? statAt(stats, s.badgeStat, si, Math.floor(i / p.heads), i % p.heads) : NaN;
+  updateOverview(p, { pixels: overviewPixels(values), label: statLabel(s.badgeStat), selected: [s.layer, s.head] });
+}
+
+/** (layer, head) -> packed drift colour at step index `si`, relative to the largest drift of the run. */
+function driftFrames(stats, si, layers, heads) {
+  const max = statMaxAt(stats, 'drift', stats.header.steps.length - 1);
+  const colors = new Uint32Array(layers * heads);
+  for (let l = 0; l < layers; l++)
+    for (let h = 0; h < heads; h++) colors[l * heads + h] = driftRGBA(statAt(stats, 'drift', si, l, h), max);
+  return (l, h) => colors[l * heads + h];
+}
+
+const typeCache = new WeakMap();
+
+/** The head types of a stats answer by head (layer * heads + head), built once per answer. */
+function typesByHead(stats) {
+  if (!stats) return new Map();
+  let m = typeCache.get(stats);
+  if (!m) {
+    m = new Map();
+    for (const t of stats.header.head_types || []) {
+      const key = t.layer * stats.header.heads + t.head;
+      m.set(key, [...(m.get(key) || []), t]);
+    }
+    typeCache.set(stats, m);
+  }
+  return m;
 }

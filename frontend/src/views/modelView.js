@@ -1,7 +1,8 @@
-// View 2: the model view. A layers x heads grid of attention heatmaps at the chosen step
-// (one canvas per cell, painted with putImageData), each with a badge of a chosen statistic,
-// head-type labels with the step each formed, and optionally coloured by drift. With a
-// comparison run, two grids side by side at the same step (gridPanel.js: one panel).
+// View 2: the model view. A layers x heads grid of attention heatmaps at the chosen step (one
+// canvas of the viewport per run, gridCanvas.js), each head with a badge of a chosen statistic,
+// head-type labels with the step each formed, optionally coloured by drift; zoom, an overview
+// and "go to head" for large models (gridNav.js). With a comparison run, two grids side by side
+// at the same step and scrolled together (gridPanel.js: one panel).
 
 import { el, clear, select, setOptions } from '../dom.js';
 import { typeLabel, formatStat, statLabel, statNames } from '../model.js';
@@ -11,7 +12,8 @@ import { missingStepText } from '../compare.js';
 import { mark } from '../perf.js';
 import { onWidth, formatStep } from './stepChart.js';
 import { legendCanvas } from './legend.js';
-import { buildPanel, layoutPanel, renderPanel, decoratePanel } from './gridPanel.js';
+import { buildPanel, panelCell, layoutPanel, renderPanel, decoratePanel } from './gridPanel.js';
+import { GridNav } from './gridNav.js';
 
 /**
  * Inputs: `data` (DataSource), the actions `set`, `selectHead`, and `onPainted(detail)` /
@@ -20,6 +22,7 @@ import { buildPanel, layoutPanel, renderPanel, decoratePanel } from './gridPanel
 export class ModelView {
   constructor({ data, set, selectHead, onPainted, onFailed }) {
     Object.assign(this, { data, selectHead, onPainted, onFailed });
+    this.nav = new GridNav({ set });
     this.state = null;
     this.panels = [];
     this.paintToken = 0;
@@ -75,6 +78,7 @@ export class ModelView {
       { class: 'tba-card-head' },
       el('span', { class: 'tba-card-title' }, 'Model view'),
       el('span', { class: 'tba-sub' }, 'layers \u00d7 heads \u00b7 click a head'),
+      this.nav.el,
       el('span', { class: 'tba-spacer' }),
       el('label', { class: 'tba-field' }, 'badge', this.badgeSel),
       el(
@@ -103,6 +107,8 @@ export class ModelView {
     const any = (keys) => keys.some((k) => changed.has(k));
     const shapeKeys = ['run', 'compareRun', 'probe', 'kind', 'index'];
     if (any(shapeKeys)) this.rebuildIfShapeChanged();
+    if (changed.has('gridZoom')) this.relayout();
+    if (any(['layer', 'head', 'gridZoom'])) for (const p of this.panels) p.grid.reveal(state.layer, state.head);
     if (any(['step', 'diffMode', 'diffRef', 'contrast', 'compareDiff', ...shapeKeys])) this.paint();
     if (any(['stats', 'compareStats', 'badgeStat', 'colorByDrift', 'step', 'layer', 'head', 'heads', ...shapeKeys]))
       this.decorate();
@@ -154,7 +160,10 @@ export class ModelView {
     this.panels = [];
     if (!k) return;
     for (const spec of specs) {
-      const panel = buildPanel(spec, k.layers, k.heads, this.selectHead);
+      const panel = buildPanel(spec, k.layers, k.heads, {
+        selectHead: this.selectHead,
+        onScroll: (from) => this.syncScroll(from),
+      });
       this.panels.push(panel);
       this.panelsEl.appendChild(panel.el);
     }
@@ -162,13 +171,22 @@ export class ModelView {
     this.updateLegend();
   }
 
+  /** Cells sized to the zoom ('fit': every head in a panel's width), then repainted. */
   relayout() {
     if (!this.panels.length) return;
     const n = this.panels.length;
     const w = Math.max(200, (this.width - 16 * (n - 1)) / n);
-    for (const p of this.panels) layoutPanel(p, w);
-    // The pixel budget of a cell changed: repaint at the new resolution.
+    const cell = panelCell(this.panels[0], this.state.gridZoom, w);
+    for (const p of this.panels) layoutPanel(p, cell);
+    this.nav.update(this.state, cell);
     this.paint();
+    this.decorate();
+  }
+
+  /** Compared panels show the same heads: a scrolled panel moves the others. */
+  syncScroll(from) {
+    for (const p of this.panels)
+      if (p !== from) p.grid.scrollTo(from.grid.scroll.scrollLeft, from.grid.scroll.scrollTop);
   }
 
   /** The step a panel shows: the cursor step, or null when the compare run lacks it (said in place). */
@@ -211,7 +229,7 @@ export class ModelView {
 
   /** Fetch (or take from cache) the snapshot of each panel and show it, or its error, per panel. */
   async paint() {
-    if (!this.panels.length || !this.panels[0].layout) return;
+    if (!this.panels.length || !this.panels[0].grid.geom) return;
     const token = ++this.paintToken;
     const s = this.state;
     const t0 = performance.now();
