@@ -212,23 +212,30 @@ export class App {
     if (all.has('run') || (all.has('index') && !s.scalars)) this.loader.loadScalars();
     this.main.classList.toggle('compare', !!s.compareRun);
     // The pickers, timeline and grid update now; the head view and the evolution (lines,
-    // filmstrip) on the next frame, so a step change shows the grid first.
+    // filmstrip) once the grid has shown the step, so their requests never compete with the grid's.
     this.views.timeline.update(s, all);
     this.views.model.update(s, all);
     this.deferred = this.deferred ? new Set([...this.deferred, ...all]) : new Set(all);
-    if (!this.deferredFrame) {
-      // after the frame that shows the grid (rAF, then a task)
-      this.deferredFrame = requestAnimationFrame(() =>
-        setTimeout(() => {
-          this.deferredFrame = 0;
-          const keys = this.deferred;
-          this.deferred = null;
-          if (!this.views) return;
-          this.views.head.update(this.state, keys);
-          this.views.headB.update(this.state, keys);
-          this.views.evolution.update(this.state, keys);
-        }, 0),
-      );
+    if (!this.deferredWait) {
+      this.deferredWait = this.views.model
+        .settled()
+        .catch(() => {})
+        .then(() => this.afterGridFrame());
     }
+  }
+
+  /** After the frame that shows the grid (rAF, then a task): the head view and the evolution. */
+  afterGridFrame() {
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        this.deferredWait = null;
+        const keys = this.deferred;
+        this.deferred = null;
+        if (!this.views || !keys) return;
+        this.views.head.update(this.state, keys);
+        this.views.headB.update(this.state, keys);
+        this.views.evolution.update(this.state, keys);
+      }, 0),
+    );
   }
 }

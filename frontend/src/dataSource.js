@@ -40,10 +40,12 @@ export class DataSource {
     return this.snapshots.get(DataSource.key(sel, step));
   }
 
-  /** One layer of a snapshot; served from the full snapshot when that one is cached. */
+  /** One layer of a snapshot; served from the full snapshot when that one is cached or loading. */
   layerSnapshot(sel, step, layer) {
     const full = this.cachedSnapshot(sel, step);
     if (full) return Promise.resolve(full);
+    const loading = this.snapshots.inflight.get(DataSource.key(sel, step));
+    if (loading) return loading;
     const key = DataSource.key(sel, step, layer);
     return this.layerSnapshots.fetch(key, () => withRetry(() => this.api.snapshot({ ...sel, step, layer })));
   }

@@ -24,6 +24,7 @@ export class ModelView {
     Object.assign(this, { data, selectHead, onPainted, onFailed });
     this.nav = new GridNav({ set });
     this.state = null;
+    this.painting = Promise.resolve();
     this.panels = [];
     this.paintToken = 0;
     this.width = 700;
@@ -227,8 +228,19 @@ export class ModelView {
     ]).then(([snap, ref]) => ({ snap, ref }));
   }
 
+  /** Resolves once the latest paint has shown its step (or failed, or there was nothing to paint). */
+  async settled() {
+    let p;
+    while (p !== this.painting) await (p = this.painting);
+  }
+
+  paint() {
+    this.painting = this.paintNow();
+    return this.painting;
+  }
+
   /** Fetch (or take from cache) the snapshot of each panel and show it, or its error, per panel. */
-  async paint() {
+  async paintNow() {
     if (!this.panels.length || !this.panels[0].grid.geom) return;
     const token = ++this.paintToken;
     const s = this.state;
