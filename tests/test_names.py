@@ -10,7 +10,6 @@ and answers a clear 400 that says what to do when it is not. One TensorBoard pro
 the whole module.
 """
 
-import os
 import urllib.parse
 
 import numpy as np
