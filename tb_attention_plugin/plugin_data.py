@@ -1,37 +1,32 @@
 """What the plugin's routes read: the runs' own event files, or TensorBoard's data provider.
 
-`AttentionData` answers each route from the module that does that job:
-- by default (a log directory the plugin can read: local, or a URL TensorBoard's filesystem layer
-  reads) `index`, `snapshot` and `stats` read the runs' event files by offset (plugin_files.py), and
-  TensorBoard's loaders keep only one sample of the plugin's data (plugin_entry.py), so TensorBoard's
-  memory does not grow with the attention logs; the provider only lists the runs;
-- otherwise (e.g. `gs://` without gcsfs, or `--logdir_spec`) everything is read through the data
-  provider, which then keeps every record: `index` from plugin_series.py (tags and cached blob
-  references), `snapshot` with `read_blob` (plugin_snapshot.py: concurrently, following delta
-  chains, with a bounded cache of decoded uint8 layers, and a read-ahead of stored blobs,
-  plugin_prefetch.py, because RustBoard's lone `read_blob` is slow), `stats` from plugin_stats.py;
+`AttentionData` answers each route from one of two sources:
+- `FileData` (plugin_files.py), whenever the log directory is one the plugin can read (local, or a
+  URL TensorBoard's filesystem layer reads): `index`, `snapshot` and `stats` come from the runs'
+  event files, read by offset, and TensorBoard's loaders keep only one sample of the plugin's data
+  (plugin_entry.py), so TensorBoard's memory does not grow with the attention logs; the provider
+  only lists the runs;
+- `ProviderData` (plugin_provider.py) otherwise (e.g. `gs://` without gcsfs, or `--logdir_spec`):
+  everything through the data provider, whose loaders then keep every record;
 - `scalars` always come from the provider (plugin_scalars.py).
 Corrupted or inconsistent records raise `Unavailable` (-> 404) and are logged once (plugin_errors.py);
 the steps that failed to decode are remembered (bounded) and left out of the index.
 """
 
-from tensorboard import errors
-
 from . import format as fmt
-from . import plugin_prefetch
-from .plugin_answers import snapshot_answer, undecodable
 from .plugin_errors import Unavailable, Unservable, WarnOnce
 from .plugin_files import FileData
+from .plugin_provider import ProviderData
 from .plugin_scalars import read_scalars
-from .plugin_series import SeriesListing
-from .plugin_snapshot import BlobKeyRefused, SnapshotReader
-from .plugin_stats import StatsReader
 from .storage import storage_for
 
 __all__ = ["AttentionData", "Unavailable", "Unservable"]
 
 
 class AttentionData:
+    """One method per route; index, snapshot and stats from the runs' files (FileData) or the data
+    provider (ProviderData), as the module doc says."""
+
     def __init__(
         self,
         data_provider,
@@ -40,50 +35,41 @@ class AttentionData:
         read_files=None,
         decoded_cache_bytes=64 << 20,
         stats_cache_bytes=32 << 20,
-        blob_cache_bytes=plugin_prefetch.BLOB_CACHE_BYTES,
-        prefetch_workers=plugin_prefetch.WORKERS,
-        poll_s=plugin_prefetch.SERIES_POLL_S,
+        **provider_options,
     ):
+        """read_files: True/False, or None = whether `logdir` is a directory the plugin can read.
+        provider_options: ProviderData's read-ahead options (blob_cache_bytes, prefetch_workers, poll_s)."""
         self._provider = data_provider
-        self._warn_once = WarnOnce()  # log each problem once, not at every poll of the index
+        warn = WarnOnce()  # log each problem once, not at every poll of the index
         storage = storage_for(logdir) if read_files is not False else None
-        self.files = None  # FileData when the plugin reads the event files itself
         if storage is not None and (read_files or storage.is_dir(logdir)):
-            self.files = FileData(
-                storage,
-                logdir,
-                self._warn_once,
+            self.source = FileData(
+                storage, logdir, warn, decoded_cache_bytes=decoded_cache_bytes, stats_cache_bytes=stats_cache_bytes
+            )
+        else:
+            self.source = ProviderData(
+                data_provider,
+                warn,
                 decoded_cache_bytes=decoded_cache_bytes,
                 stats_cache_bytes=stats_cache_bytes,
+                **provider_options,
             )
-            blob_cache_bytes = 0  # nothing is read through the provider: no read-ahead
-        self._listing = SeriesListing(data_provider, self._warn_once)
-        self._series = self._listing.series  # (eid, run, tag) -> plugin_series.Series
-        self._stats = StatsReader(data_provider, self._warn_once, cache_bytes=stats_cache_bytes)
-        blobs = plugin_prefetch.blob_cache(blob_cache_bytes)
-        self._snapshots = SnapshotReader(data_provider, decoded_cache_bytes=decoded_cache_bytes, blobs=blobs)
-        self.prefetch = plugin_prefetch.Prefetcher(
-            self._snapshots.read_blob,
-            blobs,
-            workers=prefetch_workers if blob_cache_bytes > 0 else 0,
-            refresh=self._listing.refresh_run,  # the poll re-lists a run; the listing never calls back
-            poll_s=poll_s,
-        )
+
+    @property
+    def reads_files(self):
+        return isinstance(self.source, FileData)
 
     def index(self, ctx, eid):
-        if self.files is not None:
+        if self.reads_files:
             runs = self._provider.list_blob_sequences(ctx, experiment_id=eid, plugin_name=fmt.PLUGIN_NAME)
-            return self.files.index(sorted(runs))
-        answer, listed = self._listing.index(ctx, eid)
-        for key, series in listed.items():  # every listed series is read ahead, after the requested ones
-            self.prefetch.watch(key, ctx, series)
-        return answer
+            return self.source.index(sorted(runs))
+        return self.source.index(ctx, eid)
 
     def stats(self, ctx, eid, run, probe, kind):
-        """-> (header dict, float32 [stats, steps, layers, heads]) (plugin_stats.py)."""
-        if self.files is not None:
-            return self.files.stats(run, probe, kind)
-        return self._stats.stats(ctx, eid, run, probe, kind)
+        """-> (header dict, float32 [stats, steps, layers, heads])."""
+        if self.reads_files:
+            return self.source.stats(run, probe, kind)
+        return self.source.stats(ctx, eid, run, probe, kind)
 
     def scalars(self, ctx, eid, run):
         """-> ({tag: {"steps", "values"}}, [marks]) of a run (plugin_scalars.py)."""
@@ -91,56 +77,6 @@ class AttentionData:
 
     def snapshot(self, ctx, eid, run, probe, kind, step, layer=None):
         """-> (header dict, uint8 [layers, heads, query, key]) exactly as stored."""
-        if self.files is not None:
-            return self.files.snapshot(run, probe, kind, step, layer)
-        tag, meta, series = self._listing.snapshot_series(ctx, eid, run, probe, kind, step)
-        self.prefetch.watch((eid, run, tag), ctx, series, focus=step, requested=True)
-        record = series.refs.get(step)
-        if record is None:
-            raise Unavailable(
-                f"no {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step}; "
-                f"logged steps are listed by ./index"
-            )
-        n_layers = meta["layers"]
-        if layer is not None and layer >= n_layers:
-            raise Unavailable(f"layer {layer} does not exist: the model has {n_layers} layers (0..{n_layers - 1})")
-        layer_ids = list(range(n_layers)) if layer is None else [layer]
-        try:
-            decoded = self._snapshots.read(ctx, series, step, layer_ids, fmt.layer_shape(meta))
-            return snapshot_answer(run, probe, kind, step, layer_ids, decoded)
-        except BlobKeyRefused as e:  # the loader's limit (RustBoard's blob keys), not a bad record
-            self._warn_once(("key", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r: %s", tag, run, e)
-            raise Unservable(_refused_message(run, probe, kind, tag, e)) from None
-        except (fmt.FormatError, errors.NotFoundError, ValueError, TypeError, IndexError) as e:
-            self._listing.mark_bad(eid, run, tag, step, record)
-            self._warn_once(
-                ("snap", eid, run, tag, step, record.wall_time),
-                "skipped snapshot %r of run %r at step %d: %s",
-                tag,
-                run,
-                step,
-                e,
-            )
-            raise Unavailable(undecodable(kind, probe, run, step, e)) from None
-
-
-def _refused_message(run, probe, kind, tag, error):
-    """What to tell the user when the data provider refuses a blob key (RustBoard's keys are JSON
-    that cannot carry `"`, `\\` or control characters, escaped or not)."""
-    if fmt.needs_json_escape(run):
-        renamed = "".join("_" if fmt.needs_json_escape(c) else c for c in run)
-        return (
-            f"TensorBoard's default data loader (RustBoard) cannot read the snapshots of run {run!r}: "
-            f"its directory name holds a character it cannot carry ('\"', '\\', a tab or another "
-            f"control character), and the plugin cannot read the run's files itself here (a log "
-            f"directory it cannot open, or --logdir_spec). Rename the run directory (e.g. to "
-            f"{renamed!r}) or start TensorBoard with --load_fast=false; its statistics and scalars are shown either way"
-        )
-    if fmt.needs_json_escape(tag):
-        return (
-            f"TensorBoard's default data loader (RustBoard) cannot read the snapshots of probe {probe!r} "
-            f"in run {run!r}: they were written by an older tb-attention under the tag {tag!r}, which "
-            f"it cannot carry (logs written now use {fmt.snapshot_tag(probe, kind)!r}). "
-            f"Start TensorBoard with --load_fast=false to see them; statistics are shown either way"
-        )
-    return f"TensorBoard's data loader refused to read this snapshot: {error}"
+        if self.reads_files:
+            return self.source.snapshot(run, probe, kind, step, layer)
+        return self.source.snapshot(ctx, eid, run, probe, kind, step, layer)

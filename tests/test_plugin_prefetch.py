@@ -34,8 +34,8 @@ def make_app(logdir, **kwargs):
     """App whose plugin reads through a CountingProvider with the given AttentionData options."""
     app = App(logdir)
     counting = CountingProvider(app.plugin._data._provider)
-    app.plugin._data = AttentionData(counting, **kwargs)
-    return app, counting, app.plugin._data
+    app.plugin._data = AttentionData(counting, **kwargs)  # no log directory: through the provider
+    return app, counting, app.plugin._data.source
 
 
 def wait_idle(data, timeout=20):

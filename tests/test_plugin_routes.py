@@ -43,9 +43,11 @@ def logs(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def app(logs):
-    return App(logs)
+@pytest.fixture(scope="module", params=["files", "provider"])
+def app(logs, request):
+    """The plugin reading the run's files (the default), and through the data provider only (a log
+    directory it cannot read itself): every route answers the same."""
+    return App(logs, read_files=request.param == "files")
 
 
 def test_index_lists_runs_with_attention_probes_kinds_and_steps(app):
@@ -200,8 +202,9 @@ def test_resumed_run_steps_sorted_and_deduplicated(tmp_path):
 
 
 def test_concurrent_requests_with_a_tiny_decoded_layer_cache(app, logs):
-    provider = app.plugin._data._provider
-    app.plugin._data = AttentionData(provider, decoded_cache_bytes=200)  # constant eviction
+    original = app.plugin._data
+    data = AttentionData(original._provider, logdir=str(logs), read_files=original.reads_files, decoded_cache_bytes=200)
+    app.plugin._data = data  # constant eviction
     probe = read_run(str(logs / "b_run")).probe("first")
     errors = []
 
@@ -220,8 +223,10 @@ def test_concurrent_requests_with_a_tiny_decoded_layer_cache(app, logs):
         t.start()
     for t in threads:
         t.join(60)
+    app.plugin._data = original
     assert not errors, errors[:3]
-    assert app.plugin._data._snapshots.decoded.nbytes <= 200
+    decoded = data.source._decoded if data.reads_files else data.source._snapshots.decoded
+    assert decoded.nbytes <= 200
 
 
 def test_fix_flags_keeps_one_sample_when_the_plugin_reads_the_files(tmp_path):
