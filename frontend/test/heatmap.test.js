@@ -75,3 +75,27 @@ test('nonBlankFraction', () => {
   assert.equal(nonBlankFraction(new Uint32Array([5, 5, 1, 2]), 5), 0.5);
   assert.equal(nonBlankFraction(new Uint32Array(0), 5), 0);
 });
+
+test('word-at-a-time pooling equals the byte loop (aligned and unaligned maps, every byte value)', () => {
+  const q = 24;
+  const k = 16;
+  const buf = new ArrayBuffer(4 + q * k + 4);
+  const aligned = new Uint8Array(buf, 4, q * k);
+  for (let i = 0; i < aligned.length; i++) aligned[i] = (i * 73 + (i >> 3) * 151) & 255;
+  const unaligned = new Uint8Array(buf.slice(0), 1, q * k); // same bytes shifted: byte path
+  unaligned.set(aligned);
+  for (const [w, h] of [
+    [5, 7],
+    [16, 3],
+    [8, 8],
+  ]) {
+    const a = fillCell(new Uint32Array(w * h), w, 0, aligned, 0, q, k, identityLut, w, h);
+    const b = fillCell(new Uint32Array(w * h), w, 0, unaligned, 0, q, k, identityLut, w, h);
+    assert.deepEqual([...a], [...b], `${w}x${h}`);
+    const rs = spans(q, h);
+    const cs = spans(k, w);
+    let m = 0;
+    for (let y = rs[0]; y < rs[1]; y++) for (let x = cs[0]; x < cs[1]; x++) m = Math.max(m, aligned[y * k + x]);
+    assert.equal(a[0], m, 'the block max');
+  }
+});
