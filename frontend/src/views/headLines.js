@@ -6,10 +6,11 @@
 import { el, clear, tokenLabel } from '../dom.js';
 import { headColor, rgbCss } from '../colorScale.js';
 import { subMatrix } from '../renormalize.js';
-import { attentionLines } from '../layout.js';
+import { attentionLines, tokenRows } from '../layout.js';
 import { mapOffset } from '../model.js';
 
-const ROW_H = 20;
+// Line strengths drawn as this many strokes per head (one path each, not one stroke per line).
+const LEVELS = 8;
 
 /**
  * The renormalized weights of each head of `shown` ([{layer, head, color}]: `color` is the head
@@ -40,6 +41,17 @@ function tokenEl(side, list, idx) {
   return node;
 }
 
+/**
+ * A tick from the end in view of a line whose other end is out of view (long probes): a fifth of
+ * the way across, towards that end (at most 30 px up or down), so far targets read as a direction.
+ */
+function stub(path, fromQuery, y0, y1, width) {
+  const len = 0.2 * (width - 4);
+  const [x, y, dx, dy] = fromQuery ? [2, y0, len, y1 - y0] : [width - 2, y1, -len, y0 - y1];
+  path.moveTo(x, y);
+  path.lineTo(x + dx, y + Math.max(-30, Math.min(30, dy)));
+}
+
 /** The notes under the columns: what the drawing shows for this kind and setting. */
 function notesText(k, query, hideSpecial) {
   const notes = [];
@@ -47,11 +59,11 @@ function notesText(k, query, hideSpecial) {
   if (k.query !== k.key) notes.push('cross attention: decoder tokens (left) attend to encoder tokens (right)');
   if ((query.segments || []).some((v) => v === 1)) notes.push('shaded tokens: second segment of the sentence pair');
   if (hideSpecial) notes.push('special tokens hidden, rows renormalized');
-  notes.push('hover a token to isolate its lines');
+  notes.push('hover a token to isolate its lines and list what it attends to');
   return notes.join(' \u00b7 ');
 }
 
-/** Inputs: `tid`, the test id prefix (hv, hv-b). `body` and `notes` go in the card; setWeights, renderTokens. */
+/** Inputs: `tid`, the test id prefix (hv, hv-b). `body`, `focus` and `notes` go in the card; setWeights, renderTokens. */
 export class HeadLines {
   constructor(tid) {
     this.hover = null; // {side: 'q'|'k', index}
@@ -62,12 +74,18 @@ export class HeadLines {
     this.rightHead = el('div', { class: 'tba-hv-colhead right' });
     this.leftCol = el('div', { 'data-testid': `${tid}-left` });
     this.rightCol = el('div', { 'data-testid': `${tid}-right` });
+    this.density = tokenRows(0);
+    // the canvas covers only the part of the columns in view (a 512-token probe is ~5600 px high)
     this.canvas = el('canvas', { class: 'tba-hv-canvas', 'data-testid': `${tid}-canvas` });
-    this.canvasWrap = el('div', { style: { position: 'relative', minWidth: '120px' } }, this.canvas);
+    this.canvasWrap = el('div', { class: 'tba-hv-lines' }, this.canvas);
     this.notes = el('div', { class: 'tba-hv-notes' });
+    // what the hovered token attends to (or is attended by), as text: far ends included; always
+    // one line high, so hovering never moves the tokens
+    this.focus = el('div', { class: 'tba-hv-focus', 'data-testid': `${tid}-focus` });
     const cols = [this.leftHead, el('div'), this.rightHead, this.leftCol, this.canvasWrap, this.rightCol];
     this.body = el('div', { class: 'tba-hv-body' }, el('div', { class: 'tba-hv-cols' }, ...cols));
     this.body.addEventListener('pointerleave', () => this.setHover(null));
+    this.body.addEventListener('scroll', () => this.draw());
     new ResizeObserver(() => this.draw()).observe(this.canvasWrap);
   }
 
@@ -90,7 +108,10 @@ export class HeadLines {
     rows.forEach(add('q', this.leftCol, this.leftEls, query));
     cols.forEach(add('k', this.rightCol, this.rightEls, key));
     this.notes.textContent = notesText(k, query, hideSpecial);
-    this.canvas.style.height = `${Math.max(rows.length, cols.length) * ROW_H}px`;
+    this.density = tokenRows(Math.max(rows.length, cols.length));
+    this.body.style.setProperty('--tba-row', `${this.density.rowH}px`);
+    this.body.style.setProperty('--tba-tok-font', `${this.density.font}px`);
+    this.canvasWrap.style.height = `${Math.max(rows.length, cols.length) * this.density.rowH}px`;
   }
 
   /** The heads' weights to draw (headWeights; null: none), then draw. */
@@ -104,6 +125,33 @@ export class HeadLines {
     if (same(this.hover, h)) return;
     this.hover = h;
     this.draw();
+    this.focus.textContent = h && this.weights?.length ? this.focusText(h) : '\u00a0';
+  }
+
+  /** "tok839 #312 attends to: tok4455 #57 0.61, <bos> #0 0.20" (per head when several). */
+  focusText(hov) {
+    const q = hov.side === 'q';
+    const [mine, other] = q ? [this.leftEls, this.rightEls] : [this.rightEls, this.leftEls];
+    const name = (e) => `${e.textContent} #${e.dataset.index}`;
+    const parts = this.weights.map(({ head, w, nr, nc }) => {
+      const n = q ? nc : nr;
+      const at = (i) => (q ? w[hov.index * nc + i] : w[i * nc + hov.index]);
+      const top = Array.from({ length: n }, (_, i) => i)
+        .filter((i) => at(i) >= 0.01)
+        .sort((a, b) => at(b) - at(a))
+        .slice(0, 4);
+      const text = top.map((i) => `${name(other[i])} ${at(i).toFixed(2)}`).join(', ') || 'nothing above 0.01';
+      return this.weights.length > 1 ? `H${head}: ${text}` : text;
+    });
+    return `${name(mine[hov.index])} ${q ? 'attends to' : 'is attended by'}: ${parts.join(' \u00b7 ')}`;
+  }
+
+  /** The columns' part in view, in their pixels: {top, bottom} (the body scrolls). */
+  band(hPx) {
+    const b = this.body.getBoundingClientRect();
+    const w = this.canvasWrap.getBoundingClientRect();
+    const clamp = (v) => Math.max(0, Math.min(hPx, v));
+    return { top: clamp(b.top - w.top), bottom: clamp(b.bottom - w.top) };
   }
 
   draw() {
@@ -111,13 +159,14 @@ export class HeadLines {
     const w = Math.max(60, this.canvasWrap.clientWidth);
     const nRows = this.leftEls.length;
     const nCols = this.rightEls.length;
-    const hPx = Math.max(nRows, nCols) * ROW_H;
+    const band = this.band(Math.max(nRows, nCols) * this.density.rowH);
     const dpr = window.devicePixelRatio || 1;
     cv.width = Math.round(w * dpr);
-    cv.height = Math.max(1, Math.round(hPx * dpr));
+    cv.height = Math.max(1, Math.round((band.bottom - band.top) * dpr));
+    cv.style.top = `${band.top}px`;
+    cv.style.height = `${band.bottom - band.top}px`;
     const ctx = cv.getContext('2d');
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, hPx);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, -band.top * dpr);
     for (const e of [...this.leftEls, ...this.rightEls]) {
       e.style.background = '';
       e.classList.remove('hover');
@@ -125,31 +174,48 @@ export class HeadLines {
     if (!this.weights || !this.weights.length) return;
     const hov = this.hover;
     const highlight = new Float32Array(hov ? (hov.side === 'q' ? nCols : nRows) : 0);
-    for (const weights of this.weights) this.drawLines(ctx, weights, w, hov, highlight);
+    for (const weights of this.weights) this.drawLines(ctx, weights, w, hov, highlight, band);
     ctx.globalAlpha = 1;
     if (hov) this.highlightTokens(hov, highlight);
   }
 
-  /** One head's lines (only the hovered token's when hovering); the weights per other-side token. */
-  drawLines(ctx, { head, w: wt, nr, nc }, width, hov, highlight) {
+  /**
+   * One head's lines crossing the band in view (only the hovered token's when hovering, else
+   * each query's strongest few on long probes), by strength: LEVELS strokes; the weights per
+   * other-side token go in `highlight`.
+   */
+  drawLines(ctx, { head, w: wt, nr, nc }, width, hov, highlight, band) {
+    const { rowH, perRow } = this.density;
     const lines = attentionLines(wt, nr, nc, {
       minWeight: hov ? 0.005 : 0.02,
       onlyRow: hov && hov.side === 'q' ? hov.index : -1,
       onlyCol: hov && hov.side === 'k' ? hov.index : -1,
+      perRow: hov ? Infinity : perRow,
     });
-    ctx.strokeStyle = rgbCss(headColor(head));
+    const paths = Array.from({ length: LEVELS }, () => new Path2D());
+    const stubs = !hov && perRow !== Infinity; // long probe: far ends drawn as ticks, not streaks
+    const seen = (y) => y >= band.top && y <= band.bottom;
     for (const [r, col, v] of lines) {
-      ctx.globalAlpha = Math.min(1, 0.08 + v * 0.92);
-      ctx.lineWidth = 1 + 2 * v;
-      ctx.beginPath();
-      ctx.moveTo(2, r * ROW_H + ROW_H / 2);
-      ctx.lineTo(width - 2, col * ROW_H + ROW_H / 2);
-      ctx.stroke();
       if (hov) {
         const idx = hov.side === 'q' ? col : r;
         highlight[idx] = Math.max(highlight[idx], v);
       }
+      const y0 = r * rowH + rowH / 2;
+      const y1 = col * rowH + rowH / 2;
+      if (Math.max(y0, y1) < band.top || Math.min(y0, y1) > band.bottom) continue;
+      const path = paths[Math.min(LEVELS - 1, Math.floor(v * LEVELS))];
+      if (!stubs || (seen(y0) && seen(y1))) {
+        path.moveTo(2, y0);
+        path.lineTo(width - 2, y1);
+      } else if (seen(y0) || seen(y1)) stub(path, seen(y0), y0, y1, width);
     }
+    ctx.strokeStyle = rgbCss(headColor(head));
+    paths.forEach((path, i) => {
+      const v = (i + 0.5) / LEVELS;
+      ctx.globalAlpha = Math.min(1, 0.08 + v * 0.92);
+      ctx.lineWidth = 1 + 2 * v;
+      ctx.stroke(path);
+    });
   }
 
   /** The hovered token outlined, the tokens it attends to (or that attend to it) shaded. */

@@ -100,6 +100,7 @@ export class HeadView {
       this.errorEl,
       this.missingEl,
       this.body,
+      this.lines.focus,
       this.lines.notes,
     );
   }
