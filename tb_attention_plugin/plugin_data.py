@@ -15,7 +15,7 @@ the steps that failed to decode are remembered (bounded) and left out of the ind
 
 from . import format as fmt
 from .plugin_errors import Unavailable, Unservable, WarnOnce
-from .plugin_files import FileData
+from .plugin_files import STATS_CACHE_BYTES, FileData
 from .plugin_provider import ProviderData
 from .plugin_scalars import read_scalars
 from .storage import storage_for
@@ -34,7 +34,7 @@ class AttentionData:
         logdir=None,
         read_files=None,
         decoded_cache_bytes=64 << 20,
-        stats_cache_bytes=32 << 20,
+        stats_cache_bytes=None,
         **provider_options,
     ):
         """read_files: True/False, or None = whether `logdir` is a directory the plugin can read.
@@ -44,14 +44,18 @@ class AttentionData:
         storage = storage_for(logdir) if read_files is not False else None
         if storage is not None and (read_files or storage.is_dir(logdir)):
             self.source = FileData(
-                storage, logdir, warn, decoded_cache_bytes=decoded_cache_bytes, stats_cache_bytes=stats_cache_bytes
+                storage,
+                logdir,
+                warn,
+                decoded_cache_bytes=decoded_cache_bytes,
+                stats_cache_bytes=stats_cache_bytes or STATS_CACHE_BYTES,
             )
         else:
             self.source = ProviderData(
                 data_provider,
                 warn,
                 decoded_cache_bytes=decoded_cache_bytes,
-                stats_cache_bytes=stats_cache_bytes,
+                stats_cache_bytes=stats_cache_bytes or 32 << 20,
                 **provider_options,
             )
 

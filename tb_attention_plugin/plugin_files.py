@@ -26,7 +26,8 @@ from .run_index import RunIndex
 
 REFRESH_S = 1.0  # a run's files are looked at again at most this often, except by ./index
 RECORD_CACHE_BYTES = 128 << 20  # snapshot records read (stored bytes)
-STAT_ARRAYS_BYTES = 32 << 20  # one step's statistics each, so a new step reads only its own record
+STAT_ARRAYS_BYTES = 64 << 20  # one step's statistics each, so a new step reads only its own record
+STATS_CACHE_BYTES = 128 << 20  # the stats answers (all steps of a tag)
 MAX_RUNS = 1024
 DECODE_ERRORS = (fmt.FormatError, ValueError, TypeError, IndexError, KeyError, OSError)
 
@@ -52,7 +53,7 @@ class FileData:
         warn,
         *,
         decoded_cache_bytes=64 << 20,
-        stats_cache_bytes=32 << 20,
+        stats_cache_bytes=STATS_CACHE_BYTES,
         record_cache_bytes=RECORD_CACHE_BYTES,
     ):
         self._storage, self._root, self._warn = storage, logdir, warn
@@ -172,20 +173,17 @@ class FileData:
         fingerprint = tuple((step, entry.key) for step, entry in sorted(good.items()))
         cached = self._stats.get((run, tag))
         if cached is None or cached.fingerprint != fingerprint:
-            by_step = {}
-            for step, entry in sorted(good.items()):
-                try:
-                    by_step[step] = self._stat_array(entry)
-                except DECODE_ERRORS as e:
-                    self._fail(
-                        entry,
-                        ("stats", run, tag, step, entry.key),
-                        "skipped statistics %r of run %r at step %d: %s",
-                        tag,
-                        run,
-                        step,
-                        e,
-                    )
+            by_step, readers = {}, {}
+            try:
+                for step, entry in sorted(good.items()):
+                    try:
+                        by_step[step] = self._stat_array(entry, readers)
+                    except DECODE_ERRORS as e:
+                        key = ("stats", run, tag, step, entry.key)
+                        self._fail(entry, key, "skipped statistics %r of run %r at step %d: %s", tag, run, step, e)
+            finally:
+                for reader in readers.values():
+                    reader.close()
             cached = stats_of(fingerprint, by_step, meta)
             self._stats.put((run, tag), cached)
         return stats_answer(run, probe, kind, meta, cached)
@@ -202,10 +200,13 @@ class FileData:
             self._records.put(entry.key, blobs)
         return blobs
 
-    def _stat_array(self, entry):
+    def _stat_array(self, entry, readers):
+        """One step's statistics; `readers` {path: open reader} is kept open across the steps."""
         array = self._stat_arrays.get(entry.key)
         if array is None:
-            raw = tensor_util.make_ndarray(self._read(entry).tensor)
+            if entry.path not in readers:
+                readers[entry.path] = self._storage.open(entry.path)
+            raw = tensor_util.make_ndarray(read_value(readers[entry.path], entry.ref).tensor)
             if raw.dtype.kind != "f":
                 raise fmt.FormatError(f"statistics have dtype {raw.dtype}")
             array = fmt.decode_stats(raw, entry.meta)

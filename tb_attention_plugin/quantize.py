@@ -11,24 +11,33 @@ import numpy as np
 
 LEVELS = 255
 SCALE = 1.0 / LEVELS
+BLOCK = 1 << 17  # weights quantized at a time: the float64 temporaries stay in the CPU's cache
 
 
 def quantize(weights):
     """float array [..., keys] of weights in [0, 1] -> uint8 array of the same shape, every weight
     within 1/255 (for a weight above 1: within its excess over 1)."""
-    # In place where it can: one float64 array for the running sum (float32 would round sums of
-    # thousands of keys), int32 for its rounded steps; ~17 bytes and ~6 ns per weight.
-    x = np.multiply(weights, LEVELS, dtype=np.float64)
-    np.cumsum(x, axis=-1, out=x)
-    running = np.rint(x, out=x).astype(np.int32)
-    q = np.empty_like(running)
-    q[..., :1] = running[..., :1]
-    np.subtract(running[..., 1:], running[..., :-1], out=q[..., 1:])
-    # Each difference is within one level of its weight. Clipping it into [0, 255] only moves it closer
-    # to a weight in [0, 1]; the running sum itself is never clipped (that shifted a row summing to more
-    # than 1 onto its last keys: [0.4] * 5 was stored as [0.4, 0.4, 0.2, 0, 0]).
-    np.clip(q, 0, LEVELS, out=q)
-    return q.astype(np.uint8)
+    weights = np.asarray(weights)
+    keys = weights.shape[-1]
+    rows = weights.reshape(-1, keys)
+    out = np.empty(rows.shape, np.uint8)
+    block = max(1, BLOCK // max(keys, 1))
+    # float64 running sums (float32 would round sums of thousands of keys), a block of rows at a time
+    running = np.empty((min(block, len(rows)), keys), np.float64)
+    steps = np.empty_like(running)
+    for start in range(0, len(rows), block):
+        x, q = running[: len(rows) - start], steps[: len(rows) - start]
+        np.multiply(rows[start : start + block], LEVELS, out=x, dtype=np.float64)
+        np.cumsum(x, axis=-1, out=x)
+        np.rint(x, out=x)
+        q[:, :1] = x[:, :1]
+        np.subtract(x[:, 1:], x[:, :-1], out=q[:, 1:])
+        # Each difference is within one level of its weight. Clipping it into [0, 255] only moves it
+        # closer to a weight in [0, 1]; the running sum itself is never clipped (that shifted a row
+        # summing to more than 1 onto its last keys: [0.4] * 5 was stored as [0.4, 0.4, 0.2, 0, 0]).
+        np.clip(q, 0, LEVELS, out=q)
+        out[start : start + block] = q
+    return out.reshape(weights.shape)
 
 
 def dequantize(q):

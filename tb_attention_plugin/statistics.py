@@ -13,6 +13,7 @@ import numpy as np
 from .format import STAT_NAMES
 
 _EPS = 1e-6
+BLOCK = 1 << 19  # weights computed at a time (whole layers): the temporaries stay in the CPU's cache
 _MASS_STATS = ("first", "sep", "self", "prev", "next", "induction", "duplicate")
 
 
@@ -80,11 +81,17 @@ class DriftReference:
     """The first snapshot of a head, smoothed and with its own entropy term: computed once, not at
     every snapshot that measures its drift."""
 
-    def __init__(self, attention):
-        attention = np.asarray(attention)
-        self.smoothed = _smooth(attention if attention.dtype.kind == "f" else attention.astype(np.float32))
-        self.neg_entropy = _neg_entropy2(self.smoothed)
+    def __init__(self, attention, *, smoothed=None, neg_entropy=None):
+        if smoothed is None:
+            attention = np.asarray(attention)
+            smoothed = _smooth(attention if attention.dtype.kind == "f" else attention.astype(np.float32))
+            neg_entropy = _neg_entropy2(smoothed)
+        self.smoothed, self.neg_entropy = smoothed, neg_entropy
         self.shape = self.smoothed.shape
+
+    def layers(self, block):
+        """The reference of a slice of layers (views, nothing recomputed)."""
+        return DriftReference(None, smoothed=self.smoothed[block], neg_entropy=self.neg_entropy[block])
 
 
 def js_distance(p, q):
@@ -116,6 +123,17 @@ def head_statistics(
     a = np.asarray(attention, dtype=np.float32)
     layers, heads = a.shape[:2]
     out = np.full((len(STAT_NAMES), layers, heads), np.nan, dtype=np.float64)
+    if reference is not None and not isinstance(reference, DriftReference):
+        reference = DriftReference(reference)
+    step = max(1, BLOCK // max(1, a[0].size))
+    for start in range(0, layers, step):
+        block = slice(start, start + step)
+        _block_statistics(a[block], out[:, block], templates, None if reference is None else reference.layers(block))
+    return out.astype(np.float32)
+
+
+def _block_statistics(a, out, templates, reference):
+    """head_statistics of a few layers, written into `out` [stats, layers, heads]."""
     per_row = np.einsum("lhqk,tqk->lhtq", a, templates.keys)
     with np.errstate(invalid="ignore"):
         masses = np.einsum("lhtq,tq->tlh", per_row.astype(np.float64), np.nan_to_num(templates.row_weights))
@@ -130,4 +148,3 @@ def head_statistics(
         out[STAT_NAMES.index("drift")] = 0.0
     else:
         out[STAT_NAMES.index("drift")] = js_distance(a, reference) @ templates.row_mean
-    return out.astype(np.float32)
