@@ -153,10 +153,10 @@ class RunHistory:
         self._hidden_warned = True
         _warn(
             f"tb-attention: {self.log_dir} already holds records at the steps this writer now logs, from "
-            f"step {step} on: {series} (in {files}). A step's latest record wins, and TensorBoard hides a "
-            f"tag's later steps once an earlier step is logged again, so the earlier run's records are "
-            f"replaced or hidden. To keep both runs, give each run its own log_dir (e.g. a sub-directory "
-            f"per run), or move the old event files away first."
+            f"step {step} on: {series} (in {files}). A step's latest record wins, and TensorBoard's "
+            f"scalar charts hide a tag's later steps once an earlier step is logged again, so the earlier "
+            f"run's records are replaced or hidden. To keep both runs, give each run its own log_dir (e.g. "
+            f"a sub-directory per run), or move the old event files away first."
         )
 
     def after_record(self, tags, step):
