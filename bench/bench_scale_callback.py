@@ -35,12 +35,12 @@ def main():
     ap.add_argument("--heads", type=int, default=32)
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--probes", type=int, default=8)
+    ap.add_argument("--pause", type=float, default=0.0, help="seconds between snapshots (training)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "scale-callback.json"))
     a = ap.parse_args()
 
     import transformers
 
-    import tb_attention_plugin.callback.probe_runner as runner_module
     from tb_attention_plugin import AttentionRecorder
     from tb_attention_plugin.summary_writer import AttentionSummaryWriter
 
@@ -59,13 +59,12 @@ def main():
     probes = [" ".join(f"w{(p * 37 + i * 11) % 1000}" for i in range(a.tokens)) for p in range(a.probes)]
 
     forward, encode = [], []
-    run_probes, encode_snapshot = runner_module.run_probes, AttentionSummaryWriter._encode_snapshot
-
-    def timed_run_probes(*args, **kwargs):
-        t = time.perf_counter()
-        out = run_probes(*args, **kwargs)
-        forward.append(time.perf_counter() - t)
-        return out
+    encode_snapshot = AttentionSummaryWriter._encode_snapshot
+    started = []
+    # The probe forward is the model's own forward call; everything else the snapshot call spends
+    # (output conversion, checks, handing over to the writer) counts as blocked.
+    model.register_forward_pre_hook(lambda module, args: started.append(time.perf_counter()))
+    model.register_forward_hook(lambda module, args, out: forward.append(time.perf_counter() - started.pop()))
 
     def timed_encode(writer, probe, kind, step, attention, *args):
         t = time.perf_counter()
@@ -73,7 +72,6 @@ def main():
         encode.append((time.perf_counter() - t, attention.size))
         return out
 
-    runner_module.run_probes = timed_run_probes
     AttentionSummaryWriter._encode_snapshot = timed_encode
     blocked = []
     with tempfile.TemporaryDirectory() as d:
@@ -86,6 +84,7 @@ def main():
             t = time.perf_counter()
             recorder.snapshot(step)
             blocked.append(time.perf_counter() - t - forward[-1])
+            time.sleep(a.pause)  # training between snapshots, when the writer thread encodes
         t = time.perf_counter()
         recorder.close()
         drain = time.perf_counter() - t

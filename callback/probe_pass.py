@@ -107,6 +107,20 @@ def _inputs_key(probe):
     return probe.token_type_ids is not None
 
 
+class Layers(tuple):
+    """One probe's attention of one kind as the model returned it: a float32 [heads, query, key] array
+    per layer (views of the model's outputs on CPU, so nothing is copied while training waits);
+    `np.asarray(layers)` stacks them into [layers, heads, query, key]."""
+
+    @property
+    def shape(self):
+        return (len(self),) + self[0].shape
+
+    def __array__(self, dtype=None, copy=None):
+        stacked = np.stack(self)
+        return stacked if dtype is None else stacked.astype(dtype)
+
+
 def run_probes(model, probes, pad_id=0, *, strict=False):
     """Probes -> [{kind: float32 [L, H, Q, K]}] (one dict per probe, in order).
 
@@ -160,7 +174,8 @@ def _run_batch(model, probes, pad_id, strict):
         kinds = {}
         for kind, stack in layers.items():
             q, k = lengths[kind]
-            kinds[kind] = np.stack([layer[b, :, :q, :k].float().cpu().numpy() for layer in stack])
+            # The model's own outputs (views; copies from an accelerator), stacked by the writer's thread
+            kinds[kind] = Layers(layer[b, :, :q, :k].float().cpu().numpy() for layer in stack)
             _check_weights(kinds[kind], model, p.name, kind, causal[kind], strict)
         result.append(kinds)
     return result
@@ -186,12 +201,13 @@ def _layers(out, field, model, batch, queries, keys):
     return value
 
 
-def _check_weights(a, model, probe, kind, causal, strict):
+def _check_weights(layers, model, probe, kind, causal, strict):
     """The first (strict) pass checks every weight; later passes, which run while training waits, check
     causality on the last layer only (what would break it is the attention implementation, the same
     for every layer) and leave NaN to the writer."""
     name = type(base_model(model)).__name__
-    if causal and a.shape[-2] > 1 and _above_diagonal(a if strict else a[-1:]) > CAUSAL_TOLERANCE:
+    a = np.stack(layers) if strict else layers[-1][None]
+    if causal and a.shape[-2] > 1 and _above_diagonal(a) > CAUSAL_TOLERANCE:
         raise AttentionUnavailableError(
             f"{name}'s {kind} attention for probe {probe!r} weights later tokens although its attention "
             f"is causal: these are not its attention weights (attention implementation "

@@ -61,7 +61,7 @@ class ProbeRunner:
         causal = (
             not encoder_decoder
             and len(self.probes[0].input_ids) > 1
-            and not (outputs[0]["self"][..., 0, 1:] != 0).any()
+            and not any((layer[:, 0, 1:] != 0).any() for layer in outputs[0]["self"])
         )
         if induction_probe or (induction_probe is None and causal):
             extra = self._induction_probe(tok, explicit=bool(induction_probe))
@@ -93,7 +93,7 @@ class ProbeRunner:
         return [p.name for p in self.probes]
 
     def run(self):
-        """[{kind: float32 [L, H, Q, K]}] of every probe at the model's current weights."""
+        """[{kind: probe_pass.Layers (float32 [H, Q, K] per layer)}] of every probe at the current weights."""
         return run_probes(self.model, self.probes, self.pad_id)
 
     def declare(self, writer):
@@ -107,7 +107,9 @@ class ProbeRunner:
                 if (probe.name, kind) in skip:
                     continue
                 try:
-                    writer.add_attention(step, probe.name, attention, kind=kind, causal=self.causal.get(kind))
+                    writer.add_attention(
+                        step, probe.name, attention, kind=kind, causal=self.causal.get(kind), copy=False
+                    )
                 except ValueError as e:  # e.g. NaN attention of a diverged model: skip, keep training
                     if (probe.name, kind) not in self._skipped:
                         warnings.warn(

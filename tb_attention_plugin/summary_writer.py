@@ -103,12 +103,15 @@ class AttentionSummaryWriter:
         return list(self._probes)
 
     # ------------------------------------------------------------------ attention
-    def add_attention(self, step, probe, attention, *, kind="self", causal=None, wall_time=None):
+    def add_attention(self, step, probe, attention, *, kind="self", causal=None, wall_time=None, copy=True):
         """Write one probe's attention of one kind at `step`.
 
         attention: float array [layers, heads, query, key] (or a sequence of per-layer [heads, query,
         key] arrays, e.g. a model's `outputs.attentions` for batch item 0), real tokens only.
         causal: None infers it (decoder kinds, or self-attention with nothing above the diagonal).
+        copy=False: the writer may read your arrays after this returns (with background=True, until
+        they are written), so they must not change until then; it saves the caller a copy of the
+        attention (the callback hands over the model's own outputs this way).
 
         Input that cannot be stored as given raises before anything is written: a step that is not a
         non-negative integer, no layers or heads, another model size than the probe's first snapshot,
@@ -122,19 +125,28 @@ class AttentionSummaryWriter:
         if kind not in fmt.KIND_SIDES:
             raise ValueError(f"kind must be one of {sorted(fmt.KIND_SIDES)}, got {kind!r}")
         info = self._probes[probe]
-        a = check_attention(attention, info, kind)  # a float32 copy of its own: the caller may reuse theirs
-        layers, heads, q, k = a.shape
+        # A float32 copy of its own (the caller may reuse theirs), or their layers, stacked off their thread
+        checked = check_attention(attention, info, kind, copy=copy)
+        layers, (heads, q, k) = len(checked), checked[0].shape
         check_model_size(self._sizes.get((probe, kind)), probe, kind, step, layers, heads)
         tag = fmt.snapshot_tag(probe, kind)
         self._history.before_snapshot(probe, kind, layers, heads, info["tokens"])
         self._history.before_record([tag], step)
         if causal is None:
-            causal = kind == "decoder" or (kind == "self" and q == k and q > 1 and not np.triu(a, 1).any())
+            causal = kind == "decoder" or (
+                kind == "self" and q == k and q > 1 and not any(np.triu(layer, 1).any() for layer in checked)
+            )
         meta = fmt.probe_metadata(info, kind, causal=causal, layers=layers, heads=heads)
         self._sizes.setdefault((probe, kind), FirstSize(layers, heads, step))
         self._history.after_record([tag], step)
         wall_time = wall_time or time.time()
-        self._run(lambda: self._encode_snapshot(probe, kind, step, a, causal, meta, wall_time), a.nbytes)
+        nbytes = sum(layer.nbytes for layer in checked)
+
+        def encode():
+            a = checked if isinstance(checked, np.ndarray) else np.stack(checked)
+            self._encode_snapshot(probe, kind, step, a, causal, meta, wall_time)
+
+        self._run(encode, nbytes)
 
     def _encode_snapshot(self, probe, kind, step, a, causal, meta, wall_time):
         """Quantize, compute statistics, encode layers and write: the costly part (maybe in the

@@ -62,54 +62,63 @@ def check_model_size(first, probe, kind, step, layers, heads):
         )
 
 
-def check_attention(attention, info, kind):
-    """float32 [layers, heads, query, key] of the probe `info`, or an error saying what is wrong."""
+def check_attention(attention, info, kind, copy=True):
+    """The attention of the probe `info` checked: float32 [layers, heads, query, key], a copy of its
+    own; with copy=False a list of float32 [heads, query, key] layers (the caller's arrays where they
+    are float32 already), so the copy can be made later, off the caller's thread. An error says what
+    is wrong, naming layer, head and query row."""
     what = f"probe {info['name']!r} kind {kind!r}: attention"
     if isinstance(attention, (list, tuple)):
         if not attention:
             raise ValueError(f"{what} has 0 layers (an empty list)")
-        per_layer = [_as_array(x, f"{what} layer {i}") for i, x in enumerate(attention)]
-        shapes = sorted({x.shape for x in per_layer})
+        layers = [_as_array(x, f"{what} layer {i}") for i, x in enumerate(attention)]
+        shapes = sorted({x.shape for x in layers})
         if len(shapes) > 1:
             raise ValueError(f"{what}: the per-layer arrays differ in shape: {shapes}")
-        if per_layer[0].ndim != 3:
-            raise ValueError(f"{what} layers must be [heads, query, key], got shape {per_layer[0].shape}")
-        a = np.stack(per_layer)
+        if layers[0].ndim != 3:
+            raise ValueError(f"{what} layers must be [heads, query, key], got shape {layers[0].shape}")
+        shape = (len(layers),) + layers[0].shape
     else:
         a = _as_array(attention, what)
-    if a.ndim != 4:
-        raise ValueError(f"attention must be [layers, heads, query, key], got shape {a.shape}")
-    if a.shape[0] == 0 or a.shape[1] == 0:
+        if a.ndim != 4:
+            raise ValueError(f"attention must be [layers, heads, query, key], got shape {a.shape}")
+        layers, shape = list(a), a.shape
+    if shape[0] == 0 or shape[1] == 0:
         raise ValueError(
-            f"{what} has {a.shape[0]} layers and {a.shape[1]} heads (shape {a.shape}); it needs at least one of each"
+            f"{what} has {shape[0]} layers and {shape[1]} heads (shape {shape}); it needs at least one of each"
         )
     query_side, key_side = fmt.KIND_SIDES[kind]
     if info[query_side] is None or info[key_side] is None:
         raise ValueError(f"kind {kind!r} needs decoder_tokens: pass them to add_probe({info['name']!r}, ...)")
     want = (len(info[query_side]), len(info[key_side]))
-    if a.shape[2:] != want:
+    if shape[2:] != want:
         raise ValueError(
-            f"probe {info['name']!r} kind {kind!r}: attention is {a.shape[2]}x{a.shape[3]} "
+            f"probe {info['name']!r} kind {kind!r}: attention is {shape[2]}x{shape[3]} "
             f"(query x key) but the probe has {want[0]}x{want[1]} tokens; pass real "
             f"tokens only (drop padding)"
         )
-    sums = a.sum(axis=-1, dtype=np.float64)
+    for index, layer in enumerate(layers):
+        _check_layer(layer, index, info, kind, what)
+    return np.stack(layers) if copy else layers
+
+
+def _check_layer(layer, index, info, kind, what):
+    sums = layer.sum(axis=-1, dtype=np.float64)
     # NaN and inf reach the row sums; the full-size masks are only built to say where they are
-    if not np.isfinite(sums).all() or a.min() < 0:
-        bad = ~np.isfinite(a) | (a < 0)
-        at = _where(info, kind, *np.argwhere(bad)[0][:3])
+    if not np.isfinite(sums).all() or layer.min() < 0:
+        bad = ~np.isfinite(layer) | (layer < 0)
+        at = _where(info, kind, index, *np.argwhere(bad)[0][:2])
         raise ValueError(f"{what} has NaN, inf or negative weights ({int(bad.sum())} of them; the first at {at})")
     over = sums > 1.0 + ROW_SUM_TOLERANCE
     if over.any():
-        layer, head, row = np.argwhere(over)[0]
+        head, row = np.argwhere(over)[0]
         raise ValueError(
-            f"{what}: the row of {_where(info, kind, layer, head, row)} sums to "
-            f"{sums[layer, head, row]:.6g} ({int(over.sum())} rows sum to more than "
+            f"{what}: the row of {_where(info, kind, index, head, row)} sums to "
+            f"{sums[head, row]:.6g} ({int(over.sum())} rows of layer {index} sum to more than "
             f"1 + 1/255). Each query row holds one softmax over the keys: pass "
             f"[layers, heads, query, key] weights, not transposed, summed or "
             f"unnormalized ones"
         )
-    return a
 
 
 def _as_array(x, what):
@@ -124,7 +133,7 @@ def _as_array(x, what):
         raise TypeError(f"{what} is a boolean array (an attention mask?); attention weights are floats")
     if raw.dtype.kind not in "fiu":
         raise TypeError(f"{what} must hold real numbers, got dtype {raw.dtype} ({type(x).__name__})")
-    return raw.astype(np.float32)
+    return raw.astype(np.float32, copy=False)
 
 
 def _where(info, kind, layer, head, row):

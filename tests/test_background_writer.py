@@ -55,6 +55,26 @@ class _Gate:
         monkeypatch.setattr(AttentionSummaryWriter, "_encode_snapshot", gated)
 
 
+def test_the_caller_may_reuse_its_array_unless_it_hands_it_over_with_copy_false(tmp_path):
+    """copy=True (the default): what was given at the call is stored even if the caller overwrites
+    its array at once. copy=False (the callback's own model outputs, as a list of layers): nothing is
+    copied on the caller's thread, the same values are stored."""
+    maps = DriftingMaps(2, 3, 6, seed=1)
+    first, second = maps.next(), maps.next()
+    with AttentionSummaryWriter(str(tmp_path / "copy"), background=True) as w:
+        w.add_probe("p", plain_tokens(6))
+        reused = first.copy()
+        w.add_attention(0, "p", reused)
+        reused[:] = second  # the caller's buffer, reused for the next step
+        w.add_attention(1, "p", reused)
+        handed_over = [layer.copy() for layer in second]
+        w.add_attention(2, "p", handed_over, copy=False)
+    stored = read_run(str(tmp_path / "copy")).probe("p")
+    for step, expected in ((0, first), (1, second), (2, second)):
+        assert np.abs(stored.attention(step) - expected).max() <= 1 / 255 + 1e-6
+    np.testing.assert_array_equal(stored.quantized(1), stored.quantized(2))
+
+
 def test_the_caller_does_not_wait_for_encoding_and_checks_come_first(tmp_path, monkeypatch):
     gate = _Gate(monkeypatch)
     maps = DriftingMaps(2, 3, 6, seed=1)
