@@ -162,14 +162,15 @@ def _ours(tag, metadata):
     return tag.startswith(_PREFIXES), None
 
 
-def _items_of_event(event, offset, length):
-    """The items of an Event parsed by protobuf (a checked record)."""
+def _items_of_event(event, offset, length, scalars):
+    """The items of an Event parsed by protobuf (a checked record); `scalars`: keep simple values."""
     if event.HasField("summary"):
         items = []
         for i, value in enumerate(event.summary.value):
             common = (value.tag, event.step, event.wall_time, offset, length, i)
             if value.HasField("simple_value"):
-                items.append(ValueRef(*common, None, value.simple_value, True))
+                if scalars:
+                    items.append(ValueRef(*common, None, value.simple_value, True))
                 continue
             keep, content = _ours(value.tag, value.metadata if value.HasField("metadata") else None)
             if keep:
@@ -198,10 +199,12 @@ def _payload_checks(reader, start, length, expected):
 
 
 class FileScan:
-    """What has been scanned of one event file: `items` (ValueRef / SessionStart) in file order."""
+    """What has been scanned of one event file: `items` (ValueRef / SessionStart) in file order;
+    scalars=False leaves out scalar values (the plugin takes scalars from TensorBoard: a run's loss at
+    every step would otherwise cost index memory)."""
 
-    def __init__(self, storage, path):
-        self.storage, self.path = storage, path
+    def __init__(self, storage, path, scalars=True):
+        self.storage, self.path, self.scalars = storage, path, scalars
         self.items = []
         self.end = 0  # the scan continues here
         self.generation = 0  # bumped when the file was replaced or shrank: earlier refs are void
@@ -273,7 +276,7 @@ class FileScan:
         except Exception:  # noqa: BLE001 - a record that is not an Event: skip it, keep the rest
             logger.warning("tb-attention: unparseable event in %s at byte %d skipped", self.path, pos)
             return []
-        return _items_of_event(event, pos, length)
+        return _items_of_event(event, pos, length, self.scalars)
 
     def _bad(self, pos):
         logger.warning("tb-attention: record with a bad checksum in %s at byte %d skipped", self.path, pos)

@@ -74,7 +74,7 @@ class FileData:
         with self._lock:
             item = self._runs.get(run)
             if item is None:
-                item = _Run(RunIndex(self._storage, directory, warn=self._warn))
+                item = _Run(RunIndex(self._storage, directory, warn=self._warn, scalars=False))
                 self._runs.put(run, item)
         with item.lock:
             now = time.monotonic()

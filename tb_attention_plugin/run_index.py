@@ -95,8 +95,8 @@ def _purge(view, step):
 class RunIndex:
     """The incremental index of one run directory's event files (see the module doc)."""
 
-    def __init__(self, storage, run_dir, *, accept=None, warn=None):
-        self.storage, self.run_dir = storage, run_dir
+    def __init__(self, storage, run_dir, *, accept=None, warn=None, scalars=True):
+        self.storage, self.run_dir, self._scalars = storage, run_dir, scalars
         self._accept, self._warn = accept, warn
         self._scans = {}  # path -> FileScan
         self.view = None
@@ -109,7 +109,7 @@ class RunIndex:
             logger.warning("tb-attention: cannot list %s: %s", self.run_dir, e)
             files = list(self._scans)
         changed = set(files) != set(self._scans)
-        self._scans = {path: self._scans.get(path) or FileScan(self.storage, path) for path in files}
+        self._scans = {path: self._scans.get(path) or FileScan(self.storage, path, self._scalars) for path in files}
         for path in files:
             changed = self._scans[path].update() or changed
         if changed or self.view is None:

@@ -66,9 +66,12 @@ class GfileStorage:
 
     def event_files(self, run_dir):
         # S3's compat glob only takes a trailing '*' and lists nested keys too: keep direct children.
-        prefix = run_dir.rstrip("/") + "/"
-        names = self._fs.glob(prefix + "*")
-        return sorted(n for n in names if "/" not in n[len(prefix) :] and EVENT_FILE_MARK in posixpath.basename(n))
+        # fsspec may spell the names it returns differently ("memory:///a/b" for "memory://a/b").
+        names = self._fs.glob(run_dir.rstrip("/") + "/*")
+        parent = _bare(run_dir)
+        return sorted(
+            n for n in names if posixpath.dirname(_bare(n)) == parent and EVENT_FILE_MARK in posixpath.basename(n)
+        )
 
     def size(self, path):
         return self._fs.stat(path).length, None
@@ -119,6 +122,11 @@ class _RemoteReader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _bare(url):
+    """A URL without its protocol and outer slashes: "s3://b/logs/" -> "b/logs"."""
+    return url.split("://", 1)[-1].strip("/")
 
 
 def storage_for(logdir):

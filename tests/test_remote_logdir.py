@@ -82,3 +82,31 @@ def test_s3_log_directory_is_served_and_follows_a_growing_run(s3, tmp_path):
     finally:
         writer.close()
         tb.stop()
+
+
+def test_an_fsspec_log_directory_is_read_through_tensorboards_filesystem_layer(tmp_path):
+    """Protocols TensorBoard reads through fsspec (gs:// with gcsfs, ...) take the same path; fsspec's
+    in-memory filesystem stands in for them, inside the test process."""
+    fsspec = pytest.importorskip("fsspec")
+    from plugin_fixtures import App
+
+    run_dir = tmp_path / "run1"
+    write_run(run_dir, range(0, 40, 10), n_tokens=10)
+    memory = fsspec.filesystem("memory")
+    for path in event_files(str(run_dir)):
+        with open(path, "rb") as f:
+            memory.pipe(f"/tb-attention-test/logs/run1/{os.path.basename(path)}", f.read())
+    try:
+        app = App("memory://tb-attention-test/logs")
+        assert app.plugin._data.reads_files
+        steps = app.json("index")["runs"][0]["probes"][0]["kinds"][0]["steps"]
+        assert steps == list(range(0, 40, 10))
+        local = read_run(str(run_dir)).probe("p")
+        for step in steps:
+            np.testing.assert_array_equal(
+                app.container("snapshot", run="run1", probe="p", kind="self", step=step)[1], local.quantized(step)
+            )
+        header, data = app.container("stats", run="run1", probe="p", kind="self")
+        np.testing.assert_array_equal(data[0], local.stats()["entropy"])
+    finally:
+        memory.rm("/tb-attention-test", recursive=True)
