@@ -211,10 +211,10 @@ export class App {
     if (['run', 'probe', 'kind', 'compareRun', 'index'].some((k) => all.has(k))) this.loader.loadStats();
     if (all.has('run') || (all.has('index') && !s.scalars)) this.loader.loadScalars();
     this.main.classList.toggle('compare', !!s.compareRun);
-    // The pickers, timeline and grid update now; the head view and the evolution (lines,
+    // The grid, pickers and timeline update now; the head view and the evolution (lines,
     // filmstrip) once the grid has shown the step, so their requests never compete with the grid's.
+    this.views.model.update(s, all); // first: its request goes out before the others' work
     this.views.timeline.update(s, all);
-    this.views.model.update(s, all);
     this.deferred = this.deferred ? new Set([...this.deferred, ...all]) : new Set(all);
     if (!this.deferredWait) {
       this.deferredWait = this.views.model

@@ -48,13 +48,12 @@ export class LruCache {
     }
   }
 
-  /** Cached value, else the pending request, else start `load()` once. */
+  /** Cached value, else the pending request, else start `load()` once, right now (not a microtask later). */
   fetch(key, load) {
     if (this.map.has(key)) return Promise.resolve(this.get(key));
     const pending = this.inflight.get(key);
     if (pending) return pending;
-    const p = Promise.resolve()
-      .then(load)
+    const p = new Promise((resolve) => resolve(load())) // a throw becomes a rejection
       .then(
         (v) => {
           this.inflight.delete(key);

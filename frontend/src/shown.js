@@ -119,8 +119,7 @@ export class SnapshotSlot {
   request(w, load) {
     const token = ++this.token;
     this.pending = w;
-    return Promise.resolve()
-      .then(load)
+    return new Promise((resolve) => resolve(load())) // started now: the request goes out first
       .then(
         (data) => ({ data }),
         (error) => ({ error: error ?? new Error('unknown error') }),
