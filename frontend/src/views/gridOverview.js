@@ -22,18 +22,26 @@ export function overviewPixels(values) {
   return Uint32Array.from(values, (v) => (Number.isFinite(v) ? LUT[Math.round((255 * (v - lo)) / span)] : NAN));
 }
 
-/** Inputs: `layers`, `heads`, `onPick(layer, head)`, `onPan(layer, head)` (centre the grid there). */
+/**
+ * Inputs: `layers`, `heads`, `onPick(layer, head)`, `onPan(layer, head)` (centre the grid there),
+ * `readout(layer, head)` (the caption while hovering a head).
+ */
 export class GridOverview {
-  constructor({ layers, heads, onPick, onPan }) {
-    Object.assign(this, { layers, heads, onPick, onPan });
+  constructor({ layers, heads, onPick, onPan, readout }) {
+    Object.assign(this, { layers, heads, onPick, onPan, readout });
     this.block = Math.max(2, Math.min(6, Math.floor(192 / heads), Math.floor(320 / layers)));
-    this.width = heads * this.block + 2 + 10; // with its border and the gap to the grid
+    this.width = heads * this.block + 2 + 10 + 24; // with its border, the layer ticks and the gap
     this.canvas = el('canvas', { width: heads * this.block, height: layers * this.block });
-    this.caption = el('div', { class: 'tba-overview-caption' });
+    this.caption = el('div', { class: 'tba-overview-caption', 'data-testid': 'overview-caption' });
+    this.label = '';
+    const every = Math.max(1, Math.ceil(12 / this.block / 5) * 5); // a tick fits every `every` layers
+    const ticks = el('div', { class: 'tba-overview-ticks', style: { height: `${layers * this.block}px` } });
+    for (let l = 0; l < layers; l += every)
+      ticks.append(el('span', { style: { top: `${l * this.block + this.block / 2}px` } }, `L${l}`));
     this.el = el(
       'div',
       { class: 'tba-overview', 'data-testid': 'grid-overview', hidden: true },
-      this.canvas,
+      el('div', { class: 'tba-overview-map' }, ticks, this.canvas),
       this.caption,
     );
     this.pixels = null;
@@ -54,10 +62,12 @@ export class GridOverview {
       this.canvas.setPointerCapture?.(e.pointerId);
     });
     this.canvas.addEventListener('pointermove', (e) => {
+      if (!down) this.caption.textContent = this.readout(...at(e));
       if (!down) return;
       if (Math.abs(e.clientX - down.x) + Math.abs(e.clientY - down.y) > 3) down.moved = true;
       if (down.moved) this.onPan(...at(e));
     });
+    this.canvas.addEventListener('pointerleave', () => (this.caption.textContent = this.label));
     this.canvas.addEventListener('pointerup', (e) => {
       if (down && !down.moved) this.onPick(...at(e));
       down = null;
@@ -68,7 +78,7 @@ export class GridOverview {
   update({ pixels, label, range, selected, shown }) {
     this.el.hidden = !shown;
     if (pixels !== undefined) this.pixels = pixels;
-    if (label !== undefined) this.caption.textContent = `overview \u00b7 ${label}`;
+    if (label !== undefined) this.caption.textContent = this.label = `overview \u00b7 ${label}`;
     if (range !== undefined) this.view = range;
     if (selected !== undefined) this.selected = selected;
     if (shown) this.draw();

@@ -54,6 +54,7 @@ export function buildPanel({ run, statsKey }, layers, heads, { selectHead, onScr
       const v = panel.grid.view();
       panel.grid.scrollTo(h * g.pitch - v.w / 2, l * g.pitch - v.h / 2);
     },
+    readout: (l, h) => readoutText(panel, l, h),
   });
   const body = el('div', { class: 'tba-panel-body' }, panel.overview.el, panel.grid.el, panel.errorEl, panel.missingEl);
   panel.el = el('div', { class: 'tba-panel', 'data-testid': 'panel', 'data-run': run }, panel.title, body);
