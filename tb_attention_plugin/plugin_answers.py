@@ -9,6 +9,7 @@ import numpy as np
 
 from . import format as fmt
 from .head_types import classify_heads
+from .plugin_errors import Unavailable
 
 
 class Kind(NamedTuple):
@@ -87,6 +88,19 @@ def _probe_order(item):
     first = next(iter(kinds.values())).meta
     index = first.get("probe_index", 0)
     return (index if isinstance(index, int) else 0, name)
+
+
+def requested_layers(logged, run, probe, kind, step, meta, layer):
+    """The layer ids a snapshot request asks for; Unavailable for a step not logged (`logged` False)
+    or a layer the model does not have."""
+    if not logged:
+        raise Unavailable(
+            f"no {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step}; logged steps are listed by ./index"
+        )
+    n_layers = meta["layers"]
+    if layer is not None and layer >= n_layers:
+        raise Unavailable(f"layer {layer} does not exist: the model has {n_layers} layers (0..{n_layers - 1})")
+    return list(range(n_layers)) if layer is None else [layer]
 
 
 def snapshot_answer(run, probe, kind, step, layer_ids, decoded):

@@ -19,7 +19,17 @@ from tensorboard.util import tensor_util
 
 from . import format as fmt
 from .event_scan import read_value
-from .plugin_answers import Kind, choose_tags, index_runs, missing, snapshot_answer, stats_answer, stats_of, undecodable
+from .plugin_answers import (
+    Kind,
+    choose_tags,
+    index_runs,
+    missing,
+    requested_layers,
+    snapshot_answer,
+    stats_answer,
+    stats_of,
+    undecodable,
+)
 from .plugin_cache import LRUCache
 from .plugin_errors import Unavailable
 from .run_index import RunIndex
@@ -143,15 +153,7 @@ class FileData:
     def snapshot(self, run, probe, kind, step, layer=None):
         tag, meta, good = self._lookup(run, fmt.SNAPSHOT_TAG_PREFIX, probe, kind, "snapshots", step)
         entry = good.get(step)
-        if entry is None:
-            raise Unavailable(
-                f"no {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step}; "
-                f"logged steps are listed by ./index"
-            )
-        n_layers = meta["layers"]
-        if layer is not None and layer >= n_layers:
-            raise Unavailable(f"layer {layer} does not exist: the model has {n_layers} layers (0..{n_layers - 1})")
-        layer_ids = list(range(n_layers)) if layer is None else [layer]
+        layer_ids = requested_layers(entry is not None, run, probe, kind, step, meta, layer)
         shape = fmt.layer_shape(meta)
         try:
             decoded = [self._layer(good, step, l, shape) for l in layer_ids]

@@ -13,7 +13,7 @@ from tensorboard import errors
 
 from . import format as fmt
 from . import plugin_prefetch
-from .plugin_answers import snapshot_answer, undecodable
+from .plugin_answers import requested_layers, snapshot_answer, undecodable
 from .plugin_errors import Unavailable, Unservable
 from .plugin_series import SeriesListing
 from .plugin_snapshot import BlobKeyRefused, SnapshotReader
@@ -59,15 +59,7 @@ class ProviderData:
         tag, meta, series = self._listing.snapshot_series(ctx, eid, run, probe, kind, step)
         self.prefetch.watch((eid, run, tag), ctx, series, focus=step, requested=True)
         record = series.refs.get(step)
-        if record is None:
-            raise Unavailable(
-                f"no {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step}; "
-                f"logged steps are listed by ./index"
-            )
-        n_layers = meta["layers"]
-        if layer is not None and layer >= n_layers:
-            raise Unavailable(f"layer {layer} does not exist: the model has {n_layers} layers (0..{n_layers - 1})")
-        layer_ids = list(range(n_layers)) if layer is None else [layer]
+        layer_ids = requested_layers(record is not None, run, probe, kind, step, meta, layer)
         try:
             decoded = self._snapshots.read(ctx, series, step, layer_ids, fmt.layer_shape(meta))
             return snapshot_answer(run, probe, kind, step, layer_ids, decoded)
