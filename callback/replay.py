@@ -1,0 +1,211 @@
+"""Attention over training for runs that never had the callback: replay their saved checkpoints.
+
+    from tb_attention_plugin.callback.replay import replay
+    replay("out", ["The cat sat on the mat."], log_dir="logs/replayed")   # out/checkpoint-N/ ...
+
+or `tb-attention replay out --probes "The cat sat on the mat."`. Every `checkpoint-N` folder of a
+Trainer output directory (or an explicit list of (model directory, step)) is loaded in step order, one
+model at a time, and its probes run exactly as the callback runs them (ProbeRunner: the same inputs,
+checks and eager attention); the snapshots are written at the checkpoint steps, with the run's loss and
+metrics from `trainer_state.json`, so the tab shows the run as if the callback had been there. PEFT
+adapter checkpoints load their base model first. Re-running skips the checkpoints already logged.
+"""
+
+import gc
+import json
+import os
+import re
+from typing import NamedTuple
+
+from tb_attention_plugin.reader import read_run
+from tb_attention_plugin.summary_writer import AttentionSummaryWriter
+
+from .probe_runner import ProbeRunner
+from .probes import DEFAULT_MAX_TOKENS
+
+_CHECKPOINT = re.compile(r"^checkpoint-([0-9]+)$")
+_TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json")
+
+
+class Checkpoint(NamedTuple):
+    step: int
+    path: str
+
+
+def find_checkpoints(output_dir):
+    """The `checkpoint-N` folders of a Trainer output directory, in step order."""
+    if not os.path.isdir(output_dir):
+        raise FileNotFoundError(
+            f"{output_dir} is not a directory: pass a Trainer output_dir holding checkpoint-N folders"
+        )
+    found = sorted(
+        Checkpoint(int(m.group(1)), os.path.join(output_dir, name))
+        for name in os.listdir(output_dir)
+        if (m := _CHECKPOINT.match(name)) and os.path.isdir(os.path.join(output_dir, name))
+    )
+    if not found:
+        raise ValueError(
+            f"{output_dir} holds no checkpoint-N folders: pass the output_dir of a Trainer that saved "
+            f"checkpoints (save_strategy='steps'), or model directories with their steps"
+        )
+    return found
+
+
+def explicit_checkpoints(pairs):
+    """[(model directory, step)] or ["DIR:STEP"] -> checkpoints in step order."""
+    found = []
+    for pair in pairs:
+        path, step = pair.rsplit(":", 1) if isinstance(pair, str) else pair
+        try:
+            step = int(step)
+        except ValueError:
+            raise ValueError(f"{pair!r}: the step after ':' must be an integer") from None
+        if step < 0:
+            raise ValueError(f"{pair!r}: the step must be >= 0")
+        found.append(Checkpoint(step, os.fspath(path)))
+    steps = [c.step for c in found]
+    if len(set(steps)) != len(steps):
+        raise ValueError(f"two model directories have the same step: {sorted(steps)}")
+    return sorted(found)
+
+
+def check_checkpoint(checkpoint):
+    """A clear error for a folder that holds no model: before anything is loaded."""
+    has = set(os.listdir(checkpoint.path)) if os.path.isdir(checkpoint.path) else None
+    if has is None:
+        raise FileNotFoundError(f"{checkpoint.path} (step {checkpoint.step}) is not a directory")
+    if "config.json" not in has and "adapter_config.json" not in has:
+        raise ValueError(
+            f"{checkpoint.path} (step {checkpoint.step}) is not a model checkpoint: it holds neither "
+            f"config.json (a saved model) nor adapter_config.json (a PEFT adapter)"
+        )
+
+
+def load_model(path, base_model=None):
+    """The model saved in `path`, with eager attention (its probes need the attention weights); a
+    PEFT adapter is loaded onto its base model (`base_model`, else the one its config names)."""
+    if os.path.exists(os.path.join(path, "adapter_config.json")):
+        from peft import PeftConfig, PeftModel
+
+        base = base_model or PeftConfig.from_pretrained(path).base_model_name_or_path
+        return PeftModel.from_pretrained(_load_full(base, f"the base model of the adapter in {path}"), path)
+    return _load_full(path, path)
+
+
+def _load_full(path, what):
+    import transformers
+
+    try:
+        config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
+        names = getattr(config, "architectures", None) or []
+        model_class = getattr(transformers, names[0], None) if names else None
+        model_class = model_class or transformers.AutoModel
+        return model_class.from_pretrained(path, attn_implementation="eager", local_files_only=True).eval()
+    except OSError as e:
+        raise ValueError(
+            f"cannot load {what} from {path!r} ({e}); pass base_model= (--base-model) a local path"
+        ) from None
+
+
+def load_tokenizer(paths):
+    """The tokenizer saved with the checkpoints (the Trainer saves its processing_class there)."""
+    from transformers import AutoTokenizer
+
+    for path in paths:
+        if os.path.isdir(path) and any(os.path.exists(os.path.join(path, f)) for f in _TOKENIZER_FILES):
+            return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    raise ValueError(
+        f"no tokenizer saved in {paths[0]} or next to it: pass tokenizer= (--tokenizer) a local tokenizer directory"
+    )
+
+
+def _logged(log_dir):
+    """(steps every probe of the run directory has a snapshot at, {scalar tag: steps})."""
+    if not os.path.isdir(log_dir):
+        return set(), {}
+    run = read_run(log_dir)
+    per_probe = [set(run.probe(name).steps) for name in run.probes]
+    steps = set.intersection(*per_probe) if per_probe else set()
+    return steps, {tag: set(run.scalars(tag)[0].tolist()) for tag in run.scalar_tags}
+
+
+def _log_history(checkpoints):
+    """The log history of the latest checkpoint that has one (it holds the earlier ones)."""
+    for checkpoint in reversed(checkpoints):
+        state = os.path.join(checkpoint.path, "trainer_state.json")
+        if os.path.exists(state):
+            with open(state) as f:
+                return json.load(f).get("log_history", [])
+    return []
+
+
+def _write_scalars(writer, history, logged):
+    from transformers.integrations.integration_utils import rewrite_logs  # the TensorBoardCallback's tags
+
+    for entry in history:
+        step = entry.get("step")
+        if not isinstance(step, int):
+            continue
+        values = rewrite_logs({k: v for k, v in entry.items() if k != "step"})
+        new = {tag: v for tag, v in values.items() if step not in logged.get(tag, ())}
+        if new:
+            writer.add_scalars(new, step)
+
+
+def replay(
+    source,
+    probes,
+    log_dir=None,
+    *,
+    names=None,
+    max_tokens=DEFAULT_MAX_TOKENS,
+    induction_probe=None,
+    tokenizer=None,
+    base_model=None,
+    progress=True,
+):
+    """Write attention snapshots of `probes` at every checkpoint of `source` into `log_dir`.
+
+    source: a Trainer output directory (its checkpoint-N folders), or [(model directory, step)] /
+        ["DIR:STEP"]. log_dir: the run directory (default: SOURCE/runs/replay for an output directory).
+    tokenizer: a tokenizer or its directory (default: the one saved in the checkpoints).
+    base_model: the base model directory of PEFT adapter checkpoints (default: the adapter's config).
+    Other arguments as for AttentionCallback. -> the steps written (checkpoints already in log_dir
+    are skipped)."""
+    from_output_dir = isinstance(source, (str, os.PathLike))
+    if log_dir is None and not from_output_dir:
+        raise ValueError("log_dir is needed when the checkpoints are given as a list")
+    checkpoints = find_checkpoints(os.fspath(source)) if from_output_dir else explicit_checkpoints(source)
+    for checkpoint in checkpoints:
+        check_checkpoint(checkpoint)
+    log_dir = os.fspath(log_dir) if log_dir is not None else os.path.join(os.fspath(source), "runs", "replay")
+    done, scalars = _logged(log_dir)
+    todo = [c for c in checkpoints if c.step not in done]
+    if tokenizer is None or isinstance(tokenizer, (str, os.PathLike)):
+        paths = [os.fspath(tokenizer)] if tokenizer is not None else [c.path for c in checkpoints]
+        tokenizer = load_tokenizer(paths + ([os.fspath(source)] if from_output_dir else []))
+    bar = _progress(todo, progress)
+    with AttentionSummaryWriter(log_dir, background=True) as writer:
+        declared = False
+        for checkpoint in bar:
+            model = load_model(checkpoint.path, base_model)
+            runner = ProbeRunner(
+                model, tokenizer, probes, names=names, max_tokens=max_tokens, induction_probe=induction_probe
+            )
+            if not declared:
+                runner.declare(writer)
+                declared = True
+            runner.write(writer, checkpoint.step, runner.first_outputs)  # the first pass: these weights
+            writer.flush()
+            del model, runner
+            gc.collect()
+        _write_scalars(writer, _log_history(checkpoints), scalars)
+    return [c.step for c in todo]
+
+
+def _progress(items, enabled):
+    if not enabled or not items:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc="tb-attention replay", unit="checkpoint")
