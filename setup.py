@@ -87,6 +87,7 @@ setup(
     },
     entry_points={
         "tensorboard_plugins": ["attention = tb_attention_plugin.plugin_entry:AttentionLoader"],
+        "console_scripts": ["tb-attention = tb_attention_plugin.cli:main"],
     },
     classifiers=["Programming Language :: Python :: 3"],
 )

@@ -1,0 +1,105 @@
+"""The installed `tb-attention` console script, end to end: summary (text and JSON, values checked
+against read_run), replay of a Trainer run's checkpoints, --help, and clear errors for bad arguments."""
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from tb_attention_plugin import read_run
+from tb_attention_plugin.run_summary import steepest_fall
+from tb_attention_plugin.synthetic import REPEATED_PROBE, write_run
+
+
+def tb_attention(*args, timeout=300):
+    exe = shutil.which("tb-attention")
+    assert exe, "the tb-attention console script is not installed (pip install -e .)"
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("summary") / "run"
+    write_run(path, layers=2, heads=4, tokens=16, steps=12, every=100)
+    return path
+
+
+def test_help_of_every_command():
+    for args in ((), ("replay",), ("summary",)):
+        done = tb_attention(*args, "--help")
+        assert done.returncode == 0 and "usage: tb-attention" in done.stdout, done.stderr
+
+
+def test_summary_json_holds_the_runs_own_values(run_dir):
+    done = tb_attention("summary", run_dir, "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    probe = read_run(str(run_dir)).probe(REPEATED_PROBE)
+    entry = next(e for e in summary["probes"] if e["probe"] == REPEATED_PROBE)
+    assert entry["snapshots"] == len(probe.steps) and entry["steps"] == [probe.steps[0], probe.steps[-1]]
+    expected = sorted((h["type"], h["layer"], h["head"], h["formed_step"]) for h in probe.head_types())
+    assert sorted((h["type"], h["layer"], h["head"], h["formed_step"]) for h in entry["formed"]) == expected
+    drift = probe.stats()["drift"][-1]
+    assert entry["layers_change"] == pytest.approx(drift.mean(axis=1), abs=1e-4)
+    top = entry["heads_change"][0]
+    assert drift[top["layer"], top["head"]] == pytest.approx(np.nanmax(drift), abs=1e-4)
+    steps, values = read_run(str(run_dir)).scalars("train/loss")
+    assert summary["loss"]["first"] == {"step": int(steps[0]), "value": pytest.approx(values[0])}
+
+
+def test_summary_text_names_heads_and_when_they_formed(run_dir):
+    done = tb_attention("summary", run_dir)
+    assert done.returncode == 0, done.stderr
+    probe = read_run(str(run_dir)).probe(REPEATED_PROBE)
+    late = [h for h in probe.head_types() if h["formed_step"] > probe.steps[0]]
+    assert late, "the synthetic run forms heads during training"
+    for h in late:
+        assert f"{h['layer']}.{h['head']} at step {h['formed_step']}" in done.stdout
+    assert "steepest fall" in done.stdout and "heads that changed most" in done.stdout
+
+
+def test_steepest_fall_by_hand():
+    steps = list(range(0, 200, 10))  # 20 points: windows of 2
+    values = [3.0] * 8 + [2.9, 1.0, 0.9] + [0.8] * 9
+    assert steepest_fall(steps, values) == {"from_step": 70, "to_step": 90, "from": 3.0, "to": 1.0}
+    assert steepest_fall([0, 1], [1.0, 2.0]) is None and steepest_fall([0], [1.0]) is None
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("summary", "/nonexistent/run"), "is not a directory"),
+        (("replay", "--probes", "a cat"), "give a Trainer OUTPUT_DIR"),
+        (("replay", "/nonexistent", "--probes", "a cat"), "is not a directory"),
+        (("replay", "--checkpoint", "x:y", "--probes", "a cat", "--log-dir", "/tmp/never"), "must be an integer"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(args, message, tmp_path):
+    done = tb_attention(*args)
+    assert done.returncode == 2 and message in done.stderr, (done.returncode, done.stderr[-500:])
+
+
+def test_summary_of_a_directory_without_attention_logs(tmp_path):
+    done = tb_attention("summary", tmp_path)
+    assert done.returncode == 2 and "holds no attention logs" in done.stderr
+
+
+def test_replay_from_the_console_script(tmp_path):
+    from test_replay import PROBES, train_with_callback
+
+    out, logged, _ = train_with_callback(tmp_path, "bert")
+    done = tb_attention(
+        "replay", out, "--probes", PROBES[0], "--names", "sad", "--log-dir", tmp_path / "replayed", "--quiet"
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "replayed 3 checkpoint(s)" in done.stdout
+    a, b = read_run(str(logged)).probe("sad"), read_run(str(tmp_path / "replayed")).probe("sad")
+    assert b.steps == [2, 4, 6]
+    for step in b.steps:
+        assert np.abs(a.attention(step) - b.attention(step)).max() <= 1 / 255 + 1e-6
+    again = tb_attention(
+        "replay", out, "--probes", PROBES[0], "--names", "sad", "--log-dir", tmp_path / "replayed", "--quiet"
+    )
+    assert again.returncode == 0 and "all were logged already" in again.stdout
