@@ -34,6 +34,35 @@ def test_shell_block_names_existing_scripts_that_parse():
     assert "scripts/test.sh" in ci, ".ci/run must call the README's test command"
 
 
+def test_console_block_replays_a_trainer_output_dir(tmp_path):
+    """The replay block, run as written from a directory holding a Trainer's `out/` with checkpoints."""
+    import shutil
+    import shlex
+
+    from test_replay import train_with_callback
+
+    (block,) = [code for lang, code in _blocks() if lang == "console"]
+    commands = [shlex.split(line) for line in block.strip().splitlines()]
+    assert [c[:2] for c in commands] == [
+        ["tb-attention", "replay"],
+        ["tensorboard", "--logdir"],
+        ["tb-attention", "summary"],
+    ]
+    train_with_callback(tmp_path, "bert")
+    for command in (commands[0], commands[2]):
+        done = subprocess.run(
+            [shutil.which(command[0]), *command[1:], *(["--quiet"] if "replay" in command else [])],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert "heads by type" in done.stdout
+    replayed = tmp_path / commands[2][2]
+    assert replayed.is_dir() and str(replayed).startswith(str(tmp_path / commands[1][2]))
+
+
 def test_jupyter_block_uses_tensorboard_magic():
     (block,) = [code for lang, code in _blocks() if lang == ""]
     assert "%load_ext tensorboard" in block
