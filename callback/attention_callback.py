@@ -33,7 +33,8 @@ class AttentionCallback(TrainerCallback):
     """Every N optimizer steps, run fixed probe sentences through the model and log their attention.
 
     Args:
-        probes: strings or (text, text_pair) tuples.
+        probes: strings, (text, text_pair) tuples, or relation probes ({"text", "pair", "relations":
+            [(source word, target word, relation name)]}: their attention and accuracy per head).
         every_n_steps: snapshot interval; None (default) picks one that keeps the probe passes under 1%
             of training time and gives at most ~200 snapshots. Snapshots are also taken at step 0
             (before the first update) and at the end of training.
@@ -44,6 +45,8 @@ class AttentionCallback(TrainerCallback):
         max_tokens: per-probe token limit (longer probes are truncated with a warning).
         induction_probe: add a repeated-random-token probe (for induction scores); None adds it for
             causal language models only.
+        relations: add relation probes: "english" (a small built-in set: coreference, determiner,
+            modifier, object, possessive, passive auxiliary) or a JSON / JSONL file of relation probes.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class AttentionCallback(TrainerCallback):
         names=None,
         max_tokens=DEFAULT_MAX_TOKENS,
         induction_probe=None,
+        relations=None,
     ):
         self._schedule = SnapshotSchedule(every_n_steps)
         if tokenizer is not None and not callable(tokenizer):
@@ -63,7 +67,7 @@ class AttentionCallback(TrainerCallback):
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"log_dir must be a path, got {type(log_dir).__name__}")
         # bad probes fail here, when the callback is made
-        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe)
+        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations)
         self._explicit_log_dir = log_dir
         self._tokenizer = tokenizer
         self._runner = None

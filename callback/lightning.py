@@ -66,9 +66,10 @@ class AttentionLightningCallback(Callback):
         names=None,
         max_tokens=DEFAULT_MAX_TOKENS,
         induction_probe=None,
+        relations=None,
     ):
         self._schedule = SnapshotSchedule(every_n_steps)
-        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe)
+        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations)
         self._tokenizer = tokenizer
         self._attribute = model
         self._explicit_log_dir = log_dir

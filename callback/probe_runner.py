@@ -9,6 +9,7 @@ import warnings
 from .model_access import causal_self_attention, is_encoder_decoder, token_limit
 from .probe_pass import run_probes
 from .probes import DEFAULT_MAX_TOKENS, induction_probe, tokenize, validate_probes
+from .relation_sets import relation_probes
 
 
 def check_options(max_tokens, induction):
@@ -18,9 +19,15 @@ def check_options(max_tokens, induction):
         raise TypeError("induction_probe must be True, False or None (automatic)")
 
 
-def probe_arguments(probes, names, max_tokens, induction_probe):
-    """The ProbeRunner arguments a callback keeps until training starts, checked when it is made."""
+def probe_arguments(probes, names, max_tokens, induction_probe, relations=None):
+    """The ProbeRunner arguments a callback keeps until training starts, checked when it is made;
+    `relations` ("english" or a JSON / JSONL file, relation_sets.py) adds relation probes."""
     check_options(max_tokens, induction_probe)
+    if relations is not None:
+        extra = relation_probes(relations)
+        if isinstance(probes, (list, tuple)):
+            names = None if names is None else list(names) + [p.get("name") for p in extra]
+            probes = list(probes) + extra
     validate_probes(probes, names)
     return dict(probes=probes, names=names, max_tokens=max_tokens, induction_probe=induction_probe)
 
@@ -53,8 +60,17 @@ class ProbeRunner:
         self.max_tokens = min(max_tokens, limit) if limit is not None else max_tokens
         encoder_decoder = is_encoder_decoder(model)
         self.probes = [
-            tokenize(tok, name, text, pair, self.max_tokens, encoder_decoder=encoder_decoder, model=model)
-            for name, text, pair in specs
+            tokenize(
+                tok,
+                name,
+                text,
+                pair,
+                self.max_tokens,
+                encoder_decoder=encoder_decoder,
+                model=model,
+                relations=relations,
+            )
+            for name, text, pair, relations in specs
         ]
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
         outputs = run_probes(model, self.probes, self.pad_id, strict=True)

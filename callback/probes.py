@@ -1,14 +1,18 @@
 """Probe sentences: validated when the callback is made, tokenized once when training starts.
 
-A probe is a string or a (text, text_pair) pair. Each is stored at its real length (no padding) with
-its tokens, sentence-pair segments and special-token mask. For encoder-decoder models the decoder
-side is the text pair when given (else the text itself), fed as teacher-forced decoder input.
+A probe is a string, a (text, text_pair) pair, or a relation probe: {"text": ..., "pair": ...,
+"relations": [(source word, target word, relation name), ...]} (relations.py). Each is stored at its
+real length (no padding) with its tokens, sentence-pair segments and special-token mask. For
+encoder-decoder models the decoder side is the text pair when given (else the text itself), fed as
+teacher-forced decoder input.
 """
 
 import dataclasses
 import warnings
 
 import numpy as np
+
+from .relations import parse_relations, place, word_index
 
 DEFAULT_MAX_TOKENS = 128
 SEGMENTS = 4  # repeated segments of the built-in induction probe
@@ -27,6 +31,8 @@ class Probe:
     decoder_input_ids: list = None
     decoder_tokens: list = None
     decoder_special: list = None
+    word_of: dict = None  # token list name -> word index or -1 per token (relation probes)
+    relations: list = None  # [{"relation", "source", "target", ...}] on the token lists (relations.py)
 
     def writer_kwargs(self):
         return dict(
@@ -35,6 +41,8 @@ class Probe:
             special=self.special,
             decoder_tokens=self.decoder_tokens,
             decoder_special=self.decoder_special,
+            word_of=self.word_of,
+            relations=self.relations,
         )
 
 
@@ -47,31 +55,48 @@ def validate_probes(probes, names):
     probes = list(probes)
     if not probes:
         raise ValueError("probes is empty: give at least one probe sentence")
-    specs = []
+    specs, labelled = [], []
     for i, probe in enumerate(probes):
+        relations = None
         if isinstance(probe, str):
             text, pair = probe, None
         elif isinstance(probe, (tuple, list)) and len(probe) == 2 and all(isinstance(p, str) for p in probe):
             text, pair = probe
+        elif isinstance(probe, dict) and isinstance(probe.get("text"), str) and isinstance(probe.get("pair", ""), str):
+            unknown = set(probe) - {"text", "pair", "relations", "name"}
+            if unknown:
+                raise TypeError(
+                    f"probes[{i}] has unknown keys {sorted(unknown)}: a relation probe has text, pair, relations"
+                )
+            text, pair, relations = probe["text"], probe.get("pair"), probe.get("relations")
         else:
             raise TypeError(
-                f"probes[{i}] is {probe!r}: each probe must be a string or a (text, text_pair) tuple of two strings"
+                f"probes[{i}] is {probe!r}: each probe must be a string, a (text, text_pair) tuple of two strings, "
+                f"or a relation probe {{'text': ..., 'relations': [(source, target, relation)]}}"
             )
         if not text.strip() or (pair is not None and not pair.strip()):
             raise ValueError(f"probes[{i}] is empty: give some text")
         specs.append((text, pair))
+        labelled.append((relations, probe.get("name") if isinstance(probe, dict) else None))
     if names is None:
-        names = _default_names(specs)
+        names = [given or default for (_, given), default in zip(labelled, _default_names(specs))]
     else:
         names = list(names)
         if len(names) != len(specs):
             raise ValueError(f"names has {len(names)} entries but there are {len(specs)} probes")
+        defaults = _default_names(specs)
+        names = [
+            n if n is not None else (given or default) for n, (_, given), default in zip(names, labelled, defaults)
+        ]
         for n in names:
             if not isinstance(n, str) or not n.strip() or "/" in n:
                 raise ValueError(f"probe name {n!r} must be a non-empty string without '/'")
         if len(set(names)) != len(names):
             raise ValueError(f"probe names must be unique, got {names}")
-    return [(n, t, p) for n, (t, p) in zip(names, specs)]
+    return [
+        (n, t, p, None if r is None else parse_relations(r, t, p, n))
+        for n, (t, p), (r, _) in zip(names, specs, labelled)
+    ]
 
 
 def _default_names(specs, width=40):
@@ -110,10 +135,13 @@ def _special_mask(tokenizer, ids):
     return [int(i) in special for i in ids]
 
 
-def tokenize(tokenizer, name, text, pair, max_tokens, *, encoder_decoder=False, model=None):
+def tokenize(tokenizer, name, text, pair, max_tokens, *, encoder_decoder=False, model=None, relations=None):
     """One probe -> Probe, truncated to max_tokens with a warning."""
     enc_pair = None if encoder_decoder else pair
-    full = tokenizer(text, enc_pair, add_special_tokens=True, truncation=False)
+    if relations and not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"probe {name!r} has relations: they need a fast tokenizer (with word offsets)")
+    offsets = {"return_offsets_mapping": True} if relations else {}
+    full = tokenizer(text, enc_pair, add_special_tokens=True, truncation=False, **offsets)
     n_full = len(full["input_ids"])
     encoding = full
     if n_full > max_tokens:
@@ -123,7 +151,7 @@ def tokenize(tokenizer, name, text, pair, max_tokens, *, encoder_decoder=False, 
             UserWarning,
             stacklevel=3,
         )
-        encoding = tokenizer(text, enc_pair, add_special_tokens=True, truncation=True, max_length=max_tokens)
+        encoding = tokenizer(text, enc_pair, add_special_tokens=True, truncation=True, max_length=max_tokens, **offsets)
     ids = [int(i) for i in encoding["input_ids"]]
     tt = encoding.get("token_type_ids")
     probe = Probe(
@@ -134,14 +162,42 @@ def tokenize(tokenizer, name, text, pair, max_tokens, *, encoder_decoder=False, 
         special=_special_mask(tokenizer, ids),
         token_type_ids=[int(x) for x in tt] if tt is not None else None,
     )
+    sides = {}
+    if relations:
+        of, spans = word_index(encoding)
+        probe.word_of = {"tokens": of}
+        sides[("tokens", "text")] = (0, spans)
+        if not encoder_decoder:
+            sides[("tokens", "pair")] = (1, spans)
     if encoder_decoder:
         target = pair if pair is not None else text
-        labels = tokenizer(text_target=target, truncation=True, max_length=max_tokens)["input_ids"]
+        labelled = tokenizer(text_target=target, truncation=True, max_length=max_tokens, **offsets)
+        labels = labelled["input_ids"]
         dec = _decoder_inputs(model, [int(i) for i in labels])
         probe.decoder_input_ids = dec
         probe.decoder_tokens = list(tokenizer.convert_ids_to_tokens(dec))
         probe.decoder_special = _special_mask(tokenizer, dec)
+        if relations:
+            of, spans = word_index(labelled)
+            probe.word_of["decoder_tokens"] = ([-1] + of)[: len(dec)]  # the decoder input is shifted right
+            sides[("decoder_tokens", "pair" if pair is not None else "text")] = (0, spans)
+    if relations:
+        probe.relations = _token_relations(relations, sides, name, text, pair)
     return probe
+
+
+def _token_relations(relations, sides, name, text, pair):
+    """The relations as the writer takes them: each end as its [token list, word] places."""
+    return [
+        {
+            "relation": r.name,
+            "source": place(r.source, sides, name, "source", text, pair),
+            "target": place(r.target, sides, name, "target", text, pair),
+            "source_text": r.source.words(text, pair),
+            "target_text": r.target.words(text, pair),
+        }
+        for r in relations
+    ]
 
 
 def _decoder_inputs(model, labels):

@@ -13,7 +13,7 @@ and every module's mode restored afterwards (also on error), so training is unch
 
 from tb_attention_plugin.summary_writer import AttentionSummaryWriter
 
-from .probe_runner import ProbeRunner
+from .probe_runner import ProbeRunner, probe_arguments
 from .probes import DEFAULT_MAX_TOKENS
 
 
@@ -26,17 +26,26 @@ class AttentionRecorder:
         probes: strings or (text, text_pair) tuples.
         log_dir: run directory. None runs the probes and writes nothing: the other ranks of a sharded
             (FSDP / ZeRO-3) run, which must join every probe forward while rank 0 writes.
-        names, max_tokens, induction_probe: as for AttentionCallback.
+        names, max_tokens, induction_probe, relations: as for AttentionCallback.
 
     Construction runs the probes once to check that the model returns its attention (a clear error
     otherwise, before any training); `snapshot(step)` logs them at the model's current weights.
     """
 
     def __init__(
-        self, model, tokenizer, probes, log_dir, *, names=None, max_tokens=DEFAULT_MAX_TOKENS, induction_probe=None
+        self,
+        model,
+        tokenizer,
+        probes,
+        log_dir,
+        *,
+        names=None,
+        max_tokens=DEFAULT_MAX_TOKENS,
+        induction_probe=None,
+        relations=None,
     ):
         self.runner = ProbeRunner(
-            model, tokenizer, probes, names=names, max_tokens=max_tokens, induction_probe=induction_probe
+            model, tokenizer, **probe_arguments(probes, names, max_tokens, induction_probe, relations)
         )
         self.writer = AttentionSummaryWriter(log_dir, background=True) if log_dir is not None else None
         if self.writer is not None:

@@ -25,6 +25,7 @@ FORMAT_VERSION = 1
 
 SNAPSHOT_TAG_PREFIX = "attention/"
 STATS_TAG_PREFIX = "attention_stats/"
+RELATIONS_TAG_PREFIX = "attention_relations/"
 # Scalar series `tb_attention/best_checkpoint/<metric>` (e.g. .../eval/loss): one point at the step of
 # the checkpoint that load_best_model_at_end put back, valued with its metric. The tab shows it as a
 # mark on the step axis, not as a curve.
@@ -109,6 +110,10 @@ def stats_tag(probe, kind):
     return f"{STATS_TAG_PREFIX}{tag_name(probe)}/{kind}"
 
 
+def relations_tag(probe, kind):
+    return f"{RELATIONS_TAG_PREFIX}{tag_name(probe)}/{kind}"
+
+
 def probe_metadata(probe_info, kind, *, causal, layers, heads):
     """The JSON description of one (probe, kind), written with the first value of each of its two
     tags in each event file."""
@@ -130,6 +135,9 @@ def probe_metadata(probe_info, kind, *, causal, layers, heads):
         "decoder_special": probe_info.get("decoder_special"),
         "stats": list(STAT_NAMES),
     }
+    if probe_info.get("relations"):
+        meta["word_of"] = probe_info["word_of"]
+        meta["relations"] = probe_info["relations"]
     try:
         return _check_values(meta)
     except FormatError as e:  # e.g. a model or probe beyond the format's limits: nothing is written
@@ -234,7 +242,9 @@ def _check_values(meta):
     names = meta.get("stats", list(STAT_NAMES))
     if not isinstance(names, list) or not names or len(names) > MAX_STATS or not all(isinstance(n, str) for n in names):
         raise FormatError("attention metadata has an invalid stats list")
-    return meta
+    from .relations import check  # the relations' own module checks their part
+
+    return check(meta)
 
 
 def layer_shape(meta):
@@ -504,3 +514,40 @@ def decode_stats(array, meta):
     if arr.dtype.kind != "f" or arr.size != shape[0] * shape[1] * shape[2]:
         raise FormatError("attention stats tensor has the wrong size or type")
     return arr.astype(np.float32).reshape(shape)
+
+
+# ---------------------------------------------------------------- relations
+
+
+def relations_value(meta, features, *, with_metadata=True):
+    """Summary.Value of a float16 tensor [instances, key words, layers, heads]: each relation's word
+    attention in this kind (relations.py)."""
+    import numpy as np
+    from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+
+    arr = np.ascontiguousarray(features, dtype="<f2")
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_HALF,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in arr.shape]
+        ),
+        tensor_content=arr.tobytes(),
+    )
+    value = summary_pb2.Summary.Value(tag=relations_tag(meta["probe"], meta["kind"]), tensor=tensor)
+    if with_metadata:
+        value.metadata.CopyFrom(_summary_metadata(meta, summary_pb2.DATA_CLASS_TENSOR))
+    return value
+
+
+def decode_relations(array, meta):
+    """A decoded relations tensor -> float32 [instances, key words, layers, heads], its shape checked
+    against the metadata."""
+    import numpy as np
+
+    from .relations import instances, key_words
+
+    shape = (len(instances(meta)), len(key_words(meta)), int(meta["layers"]), int(meta["heads"]))
+    arr = np.asarray(array)
+    if arr.dtype.kind != "f" or arr.shape != shape:
+        raise FormatError(f"attention relations tensor has shape {arr.shape}, not {shape}")
+    return arr.astype(np.float32)

@@ -95,6 +95,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
             "/index": self._serve_index,
             "/snapshot": self._serve_snapshot,
             "/stats": self._serve_stats,
+            "/relations": self._serve_relations,
             "/scalars": self._serve_scalars,
             "/index.js": self._serve_static,
             "/*": self._serve_static,
@@ -134,6 +135,13 @@ class AttentionPlugin(base_plugin.TBPlugin):
         header, array = self._data.stats(ctx, eid, run, probe, kind)
         # Keyed by statistic (docs/http-api.md): the level at which a head gets the type of that stat.
         header["thresholds"] = {t["stat"]: t["threshold"] for t in head_types.thresholds().values()}
+        return http_payload.binary_response(header, array)
+
+    @_route
+    def _serve_relations(self, request):
+        run = _param(request, "run")
+        ctx, eid = self._ids(request)
+        header, array = self._data.relations(ctx, eid, run)
         return http_payload.binary_response(header, array)
 
     @_route

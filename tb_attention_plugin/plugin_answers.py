@@ -167,3 +167,50 @@ def stats_answer(run, probe, kind, meta, stats):
         "head_types": stats.head_types,
     }
     return header, stats.array
+
+
+def relations_answer(run, series, warn):
+    """(header, float32 [relations, 2 (mass, accuracy), steps, layers, heads]) of the `relations`
+    route from {(layers, heads): [(probe, kind, meta, steps, features)]} (relations.measure); one
+    model size is shown (the largest group), the others logged."""
+    from .relations import measure
+
+    if not series:
+        return {"run": run, "relations": [], "steps": [], "layers": 0, "heads": 0}, np.zeros(
+            (0, 2, 0, 0, 0), np.float32
+        )
+    size = max(series, key=lambda s: len(series[s]))
+    if len(series) > 1:
+        warn(("relsize", run), "run %r holds relation probes of several model sizes: showing %s", run, size)
+    measured = measure(series[size])
+    steps = sorted({s for m in measured for s in m.steps})
+    array = np.full((len(measured), 2, len(steps)) + tuple(size), np.nan, np.float32)
+    for r, m in enumerate(measured):
+        at = [steps.index(s) for s in m.steps]
+        array[r, 0, at], array[r, 1, at] = m.mass, m.accuracy
+    return {
+        "run": run,
+        "steps": steps,
+        "layers": size[0],
+        "heads": size[1],
+        "relations": [_relation_entry(m) for m in measured],
+    }, array
+
+
+def _relation_entry(m):
+    weights = np.nan_to_num(m.classifier_weights, nan=0.0)
+    top = np.argsort(-np.abs(weights), axis=None)[:10]
+    return {
+        "relation": m.relation,
+        "instances": [{"probe": p, "kind": k, "source": s, "target": t} for p, k, s, t in m.instances],
+        "steps": m.steps,
+        "formed_step": m.formed_step,
+        "classifier": {
+            "steps": m.classifier_steps,
+            "heldout_accuracy": [None if not math.isfinite(a) else a for a in m.classifier_accuracy],
+            "top_heads": [
+                {"layer": int(l), "head": int(h), "weight": float(weights[l, h])}
+                for l, h in zip(*np.unravel_index(top, weights.shape))
+            ],
+        },
+    }

@@ -75,6 +75,15 @@ class AttentionData:
             return self.source.stats(run, probe, kind)
         return self.source.stats(ctx, eid, run, probe, kind)
 
+    def relations(self, ctx, eid, run):
+        """-> (header, float32 [relations, 2, steps, layers, heads]): the run's labelled relations."""
+        if not self.reads_files:
+            raise Unservable(
+                "relations are read from the runs' event files, which the plugin cannot open here (a log "
+                "directory it cannot read, or --logdir_spec): start TensorBoard with a local --logdir"
+            )
+        return self.source.relations(run)
+
     def scalars(self, ctx, eid, run):
         """-> ({tag: {"steps", "values"}}, [marks]) of a run (plugin_scalars.py)."""
         return read_scalars(self._provider, ctx, eid, run)

@@ -15,6 +15,8 @@ the step leaves the index (logged once).
 import threading
 import time
 
+import numpy as np
+
 from tensorboard.util import tensor_util
 
 from . import format as fmt
@@ -24,6 +26,7 @@ from .plugin_answers import (
     choose_tags,
     index_runs,
     missing,
+    relations_answer,
     requested_layers,
     snapshot_answer,
     stats_answer,
@@ -72,6 +75,7 @@ class FileData:
         self._decoded = LRUCache(1 << 16, max_bytes=decoded_cache_bytes, sizeof=lambda a: a.nbytes)
         self._stats = LRUCache(64, max_bytes=stats_cache_bytes, sizeof=lambda s: s.array.nbytes + 64 * len(s.steps))
         self._stat_arrays = LRUCache(1 << 16, max_bytes=STAT_ARRAYS_BYTES, sizeof=lambda a: a.nbytes)
+        self._relations = LRUCache(64)  # run -> (fingerprint, answer)
         self._bad = LRUCache(4096)  # Entry.key of the records that failed
         self._lock = threading.Lock()
 
@@ -175,20 +179,42 @@ class FileData:
         fingerprint = tuple((step, entry.key) for step, entry in sorted(good.items()))
         cached = self._stats.get((run, tag))
         if cached is None or cached.fingerprint != fingerprint:
-            by_step, readers = {}, {}
-            try:
-                for step, entry in sorted(good.items()):
-                    try:
-                        by_step[step] = self._stat_array(entry, readers)
-                    except DECODE_ERRORS as e:
-                        key = ("stats", run, tag, step, entry.key)
-                        self._fail(entry, key, "skipped statistics %r of run %r at step %d: %s", tag, run, step, e)
-            finally:
-                for reader in readers.values():
-                    reader.close()
-            cached = stats_of(fingerprint, by_step, meta)
+            cached = stats_of(fingerprint, self._arrays(run, tag, good, fmt.decode_stats, "statistics"), meta)
             self._stats.put((run, tag), cached)
         return stats_answer(run, probe, kind, meta, cached)
+
+    def relations(self, run):
+        """(header, float32 [relations, 2 (mass, accuracy), steps, layers, heads]) of a run."""
+        tags = self._tags(run, self._view(run, False), fmt.RELATIONS_TAG_PREFIX)
+        fingerprint = tuple(sorted((tag, tuple(good.items())) for tag, _, good in tags.values()))
+        cached = self._relations.get(run)
+        if cached is None or cached[0] != fingerprint:
+            series = {}
+            for (probe, kind), (tag, meta, good) in tags.items():
+                arrays = self._arrays(run, tag, good, fmt.decode_relations, "relations")
+                if arrays:
+                    steps = sorted(arrays)
+                    size = (meta["layers"], meta["heads"])
+                    series.setdefault(size, []).append((probe, kind, meta, steps, np.stack([arrays[s] for s in steps])))
+            cached = (fingerprint, relations_answer(run, series, self._warn))
+            self._relations.put(run, cached)
+        return cached[1]
+
+    def _arrays(self, run, tag, good, decode, what):
+        """{step: decode(tensor, metadata)} of a tensor tag's good records (one open file each); a
+        record that fails is left out (and out of the index), logged once."""
+        out, readers = {}, {}
+        try:
+            for step, entry in sorted(good.items()):
+                try:
+                    out[step] = self._tensor(entry, readers, decode)
+                except DECODE_ERRORS as e:
+                    key = (what, run, tag, step, entry.key)
+                    self._fail(entry, key, "skipped %s %r of run %r at step %d: %s", what, tag, run, step, e)
+        finally:
+            for reader in readers.values():
+                reader.close()
+        return out
 
     # ------------------------------------------------------------ records
     def _read(self, entry):
@@ -202,16 +228,16 @@ class FileData:
             self._records.put(entry.key, blobs)
         return blobs
 
-    def _stat_array(self, entry, readers):
-        """One step's statistics; `readers` {path: open reader} is kept open across the steps."""
+    def _tensor(self, entry, readers, decode):
+        """One record's decoded tensor; `readers` {path: open reader} is kept open across records."""
         array = self._stat_arrays.get(entry.key)
         if array is None:
             if entry.path not in readers:
                 readers[entry.path] = self._storage.open(entry.path)
             raw = tensor_util.make_ndarray(read_value(readers[entry.path], entry.ref).tensor)
             if raw.dtype.kind != "f":
-                raise fmt.FormatError(f"statistics have dtype {raw.dtype}")
-            array = fmt.decode_stats(raw, entry.meta)
+                raise fmt.FormatError(f"the tensor has dtype {raw.dtype}")
+            array = decode(raw, entry.meta)
             self._stat_arrays.put(entry.key, array)
         return array
 

@@ -13,6 +13,8 @@ import numpy as np
 from . import format as fmt
 from .head_types import classify_heads
 from .quantize import dequantize
+from .relations import instances as _instances
+from .relations import key_words as _key_words
 
 
 class Size(NamedTuple):
@@ -43,10 +45,12 @@ class ProbeLog:
         self._snapshot_sizes = {}  # kind -> {step: (layers, heads)} of the record read for that step
         self._stats_sizes = {}  # kind -> {step: (layers, heads)}
         self._size_meta = {}  # kind -> {(layers, heads): the first metadata of that size}
+        self._relations = {}  # kind -> {step: float32 [instances, key words, L, H]}
+        self._relation_meta = {}  # kind -> the metadata the relations records were read with
         self._order = 0
 
     # -- filled by read_run
-    def _add(self, kind, meta, step, snapshot=None, stats=None):
+    def _add(self, kind, meta, step, snapshot=None, stats=None, relations=None):
         self.meta.setdefault(kind, meta)
         size = Size(int(meta["layers"]), int(meta["heads"]))
         self._size_meta.setdefault(kind, {}).setdefault(size, meta)
@@ -56,6 +60,10 @@ class ProbeLog:
         if stats is not None:
             self._stats.setdefault(kind, {})[step] = stats
             self._stats_sizes.setdefault(kind, {})[step] = size
+        if relations is not None:
+            previous = self._relation_meta.setdefault(kind, meta)
+            if relations.shape == (len(_instances(previous)), len(_key_words(previous)), *size):
+                self._relations.setdefault(kind, {})[step] = relations  # one set of relations per kind
 
     # -- public API
     @property
@@ -218,6 +226,18 @@ class ProbeLog:
         size = self._one_size(kind, size)
         sizes = self._stats_sizes.get(kind, {})
         return sorted(s for s in self._stats.get(kind, {}) if sizes.get(s) == size)
+
+    def relation_features(self, kind=None):
+        """(steps, float32 [steps, instances, key words, layers, heads]): each labelled relation's word
+        attention at every logged step (relations.py); ([], None) when the probe has none."""
+        kind = self._kind(kind)
+        by_step = self._relations.get(kind, {})
+        steps = sorted(by_step)
+        return (steps, np.stack([by_step[s] for s in steps])) if steps else ([], None)
+
+    def relation_meta(self, kind=None):
+        """The metadata that describes this kind's relation records (instances, words)."""
+        return self._relation_meta.get(self._kind(kind))
 
     def head_types(self, kind=None, size=None):
         """[{layer, head, type, score, formed_step}] for the types each head has at the last step."""

@@ -24,6 +24,7 @@ from . import format as fmt
 from .event_scan import read_value
 from .plugin_cache import LRUCache
 from .probe_log import ProbeLog
+from .relations import measure
 from .run_index import RunIndex
 from .storage import LocalStorage
 
@@ -59,6 +60,20 @@ class RunLog:
         """{tag: {step: event file path}}: for every attention, statistics and scalar tag, which file
         holds the record shown at each step (after restarts and later records took effect)."""
         return {tag: {s: self.files[i] for s, i in by_step.items()} for tag, by_step in self._where.items() if by_step}
+
+    def relations(self):
+        """Each labelled relation across the run's probes (relations.Measured: mass and accuracy per
+        head and step, the probing classifier's held-out accuracy, "formed at step"), per model size."""
+        series = {}
+        for name in self.probes:
+            probe = self._probes[name]
+            for kind in probe.kinds:
+                steps, feats = probe.relation_features(kind)
+                if steps:
+                    meta = probe.meta[kind]
+                    key = (int(meta["layers"]), int(meta["heads"]))
+                    series.setdefault(key, []).append((name, kind, probe.relation_meta(kind), steps, feats))
+        return [m for group in series.values() for m in measure(group)]
 
     @property
     def scalar_tags(self):
@@ -116,6 +131,8 @@ def read_run(path):
                 records.put(entry.key, _snapshot_blobs(entry))
             elif entry.ref.tag.startswith(fmt.STATS_TAG_PREFIX):
                 stats[entry.key] = fmt.decode_stats(tensor_util.make_ndarray(_read(entry).tensor), entry.meta)
+            elif entry.ref.tag.startswith(fmt.RELATIONS_TAG_PREFIX):
+                stats[entry.key] = fmt.decode_relations(tensor_util.make_ndarray(_read(entry).tensor), entry.meta)
             return True
         except (fmt.FormatError, ValueError, TypeError, KeyError, OSError) as e:
             logger.warning("tb-attention: skipped record %r at step %d: %s", entry.ref.tag, entry.ref.step, e)
@@ -133,6 +150,8 @@ def read_run(path):
                 probe._order = int(meta.get("probe_index", 0))
             if tag.startswith(fmt.SNAPSHOT_TAG_PREFIX):
                 probe._add(meta["kind"], meta, step, snapshot=StoredSnapshot(entry, records, int(meta["layers"]) + 1))
+            elif tag.startswith(fmt.RELATIONS_TAG_PREFIX):
+                probe._add(meta["kind"], meta, step, relations=stats[entry.key])
             else:
                 probe._add(meta["kind"], meta, step, stats=stats[entry.key])
     return run

@@ -35,6 +35,8 @@ from .event_file import EventFileWriter
 from .quantize import quantize
 from .concurrent_writers import file_closed, file_opened
 from .run_history import RunHistory
+from .relations import check as check_relations
+from .relations import features as relation_features
 from .statistics import DriftReference, ProbeTemplates, head_statistics
 from .write_queue import WriteQueue
 from .writer_input import FirstSize, as_mask, check_attention, check_model_size, check_step
@@ -72,8 +74,24 @@ class AttentionSummaryWriter:
         self._sizes = {}  # (probe, kind) -> writer_input.FirstSize of this writer's snapshots
 
     # ------------------------------------------------------------------ probes
-    def add_probe(self, name, tokens, *, segments=None, special=None, decoder_tokens=None, decoder_special=None):
-        """Declare a probe once, before its first snapshot. Tokens are the strings shown to the user."""
+    def add_probe(
+        self,
+        name,
+        tokens,
+        *,
+        segments=None,
+        special=None,
+        decoder_tokens=None,
+        decoder_special=None,
+        word_of=None,
+        relations=None,
+    ):
+        """Declare a probe once, before its first snapshot. Tokens are the strings shown to the user.
+
+        word_of, relations: labelled relations between the probe's words (docs/format.md,
+        "Relations"; the callback builds them from relation probes): {"tokens": [word index or -1 per
+        token], "decoder_tokens": ...} and [{"relation", "source": [[side, word]], "target": [[side,
+        word]], "source_text", "target_text"}]."""
         if not isinstance(name, str) or not name or "/" in name:
             raise ValueError(f"probe name must be a non-empty string without '/', got {name!r}")
         if name in self._probes:
@@ -96,6 +114,13 @@ class AttentionSummaryWriter:
         if decoder_tokens is not None:
             info["decoder_tokens"] = [str(t) for t in decoder_tokens]
             info["decoder_special"] = as_mask(decoder_special, len(decoder_tokens), "decoder_special")
+        if relations:
+            info["word_of"] = {side: [int(w) for w in of] for side, of in (word_of or {}).items()}
+            info["relations"] = [dict(r) for r in relations]
+            try:
+                check_relations({**info, "query": "tokens", "key": "tokens"})
+            except fmt.FormatError as e:
+                raise ValueError(f"probe {name!r}: {e}") from None
         self._probes[name] = info
 
     @property
@@ -157,12 +182,14 @@ class AttentionSummaryWriter:
         stats = self._statistics(probe, kind, step, a, causal)
         layer_blobs = [self._encode_layer(probe, kind, layer, step, quantized[layer]) for layer in range(layers)]
         first_in_file = (probe, kind) not in self._tags_in_file
-        summary = summary_pb2.Summary(
-            value=[
-                fmt.snapshot_value(meta, step, layer_blobs, q, k, with_metadata=first_in_file),
-                fmt.stats_value(meta, stats, with_metadata=first_in_file),
-            ]
-        )
+        values = [
+            fmt.snapshot_value(meta, step, layer_blobs, q, k, with_metadata=first_in_file),
+            fmt.stats_value(meta, stats, with_metadata=first_in_file),
+        ]
+        relations = relation_features(a, meta)
+        if relations is not None:
+            values.append(fmt.relations_value(meta, relations, with_metadata=first_in_file))
+        summary = summary_pb2.Summary(value=values)
         if self._write(event_pb2.Event(step=step, wall_time=wall_time, summary=summary)):
             self._tags_in_file.add((probe, kind))
 
