@@ -191,7 +191,11 @@ def test_the_built_in_english_set_and_a_jsonl_file_are_one_argument(tmp_path):
     assert {"coreference", "determiner", "modifier", "object", "possessive"} <= names
     path = tmp_path / "mine.jsonl"
     lines = [
-        {"name": "mine", "text": "the dog sat on the mat", "relations": [["dog", "sat", "subject"], [[15, 18], "sat", "x"]]},
+        {
+            "name": "mine",
+            "text": "the dog sat on the mat",
+            "relations": [["dog", "sat", "subject"], [[15, 18], "sat", "x"]],
+        },
         {"text": "a cat was happy", "pair": "it slept", "relations": [[["pair", 0, 2], "cat", "coreference"]]},
     ]
     path.write_text("\n".join(json.dumps(line) for line in lines))
@@ -203,3 +207,45 @@ def test_the_built_in_english_set_and_a_jsonl_file_are_one_argument(tmp_path):
         AttentionCallback(probes=["x"], relations=str(tmp_path / "bad.json"))
     with pytest.raises(FileNotFoundError, match="neither a built-in set"):
         AttentionCallback(probes=["x"], relations="klingon")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: m.update(word_of={"tokens": [0, 1]}),  # not one entry per token
+        lambda m: m.update(word_of={"tokens": [-1, 0, 1, 2, 99]}),  # a word index past the tokens
+        lambda m: m["relations"][0].update(source=[["tokens", 7]]),  # a word the probe does not have
+        lambda m: m["relations"][0].update(target=[["decoder_tokens", 0]]),  # a side it does not have
+        lambda m: m["relations"][0].pop("relation"),
+        lambda m: m.update(relations="not a list"),
+    ],
+)
+def test_metadata_whose_relations_do_not_fit_its_tokens_is_not_ours(change):
+    import json
+
+    from tb_attention_plugin import format as fmt
+
+    info = {
+        "name": "p",
+        "index": 0,
+        "tokens": ["[CLS]", "a", "b", "c", "[SEP]"],
+        "segments": [0] * 5,
+        "special": [True, False, False, False, True],
+    }
+    info.update(
+        word_of={"tokens": [-1, 0, 1, 2, -1]},
+        relations=[
+            {
+                "relation": "r",
+                "source": [["tokens", 2]],
+                "target": [["tokens", 0]],
+                "source_text": "c",
+                "target_text": "a",
+            }
+        ],
+    )
+    meta = fmt.probe_metadata(info, "self", causal=False, layers=1, heads=2)
+    assert fmt.parse_plugin_content(json.dumps(meta).encode()) == meta
+    change(meta)
+    with pytest.raises(fmt.FormatError):
+        fmt.parse_plugin_content(json.dumps(meta).encode())
