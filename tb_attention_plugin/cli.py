@@ -1,7 +1,9 @@
-"""The `tb-attention` command: `replay` saved checkpoints into attention logs, `summary` of a run.
+"""The `tb-attention` command: `replay` saved checkpoints into attention logs, `summary` of a run,
+`export` of a run as one HTML file.
 
     tb-attention replay OUTPUT_DIR --probes "The cat sat on the mat." [--log-dir DIR]
     tb-attention summary RUN_DIR [--json]
+    tb-attention export RUN_DIR -o report.html [--probe P ...] [--steps 0,100,200|all]
 
 `replay` needs the training extras (torch, transformers), imported only when it runs.
 """
@@ -51,6 +53,43 @@ def _summary(args):
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
 
 
+def _export(args):
+    from .export import DEFAULT_MAX_STEPS, export, parse_steps
+
+    steps = None if args.steps is None else parse_steps(args.steps)
+    max_steps = DEFAULT_MAX_STEPS if args.max_steps is None else args.max_steps
+    if max_steps < 1:
+        raise ValueError("--max-steps must be at least 1")
+    if steps is not None and args.max_steps is not None:
+        raise ValueError("give --steps or --max-steps, not both")
+    payload, size = export(args.run_dir, args.output, probes=args.probe, steps=steps, max_steps=max_steps)
+    probes = payload["index"]["runs"][0]["probes"]
+    print(
+        f"wrote {args.output}: {size / 2**20:.1f} MiB, {len(probes)} probe(s), "
+        f"{len(payload['steps'])} of {payload['logged_steps']} logged steps"
+        f" ({payload['steps'][0]}..{payload['steps'][-1]})"
+    )
+
+
+def _export_parser(commands):
+    export = commands.add_parser(
+        "export",
+        help="one self-contained HTML file of a run, to open offline in a browser",
+        description="Write the Attention tab of one run directory, with its data, into ONE HTML file that "
+        "works opened from disk (no server, no network): the timeline, the layers x heads grid, the head "
+        "view and the head evolution. Snapshots at a subset of steps (by default at most "
+        "30, evenly spread, the first and last included); statistics and curves at every step.",
+    )
+    export.add_argument("run_dir", help="a run directory holding event files")
+    export.add_argument("-o", "--output", required=True, help="the HTML file to write")
+    export.add_argument(
+        "--probe", action="append", metavar="P", help="a probe to include (repeatable; default: every probe)"
+    )
+    export.add_argument("--steps", help="snapshot steps to include: 'all' or a list such as 0,100,200")
+    export.add_argument("--max-steps", type=int, help="without --steps: at most this many steps (default 30)")
+    export.set_defaults(run=_export)
+
+
 def parser():
     ap = argparse.ArgumentParser(prog="tb-attention", description="Attention heads over training, in TensorBoard.")
     commands = ap.add_subparsers(dest="command", required=True)
@@ -84,6 +123,7 @@ def parser():
     summary.add_argument("run_dir", help="a run directory holding event files")
     summary.add_argument("--json", action="store_true", help="print JSON instead of text")
     summary.set_defaults(run=_summary)
+    _export_parser(commands)
     return ap
 
 
