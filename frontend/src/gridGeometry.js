@@ -90,3 +90,17 @@ export function labelEvery(pitch, px) {
   for (const n of [1, 2, 4, 5, 8, 10, 16, 20, 25, 50]) if (n * pitch >= px) return n;
   return 100;
 }
+
+/**
+ * The labels of the rows or columns (`n` of them) in a viewport from `start` over `size` px: every
+ * `every`-th and the `active` one, each with its centre `c` in viewport px.
+ */
+export function labelsInView(g, start, size, n, every, active) {
+  const out = [];
+  const last = Math.min(n, Math.ceil((start + size) / g.pitch));
+  for (let i = Math.max(0, Math.floor(start / g.pitch)); i < last; i++) {
+    if (i % every && i !== active) continue;
+    out.push({ i, c: i * g.pitch + g.cell / 2 - start, active: i === active });
+  }
+  return out;
+}

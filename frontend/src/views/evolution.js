@@ -12,6 +12,8 @@ import { matchLabel } from '../compare.js';
 import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, attachStepDrag, onWidth, STEP_AXIS, xRange } from './stepChart.js';
 import { legendCanvas } from './legend.js';
 import { HeadMaps } from './headMaps.js';
+import { saveButtons } from './saveButtons.js';
+import { chartFigure } from './chartFigure.js';
 
 /** Inputs: `data` (DataSource), the actions `set`, `setStep`; update(state, changed). */
 export class Evolution {
@@ -78,7 +80,29 @@ export class Evolution {
       el('label', { class: 'tba-field' }, 'vs', this.refSel),
       this.compareDiffBtn,
       this.legend,
+      saveButtons(
+        'evo-save',
+        () => this.figure(),
+        () => this.fileParts(),
+      ),
     );
+  }
+
+  /** The chart as shown: the head's curves (B's dashed), cursor and snapshot steps (null: none yet). */
+  figure() {
+    const s = this.state;
+    if (!this.u || !this.lastChart) return null;
+    const { data, series } = this.lastChart;
+    const curves = series.slice(1).map((c, i) => ({ ...c, color: c.stroke, ys: data[i + 1] }));
+    const values = curves.flatMap((c) => c.ys).filter((v) => v !== null && Number.isFinite(v));
+    const title = `${s.run} \u00b7 ${s.probe} (${s.kind}) \u00b7 ${this.title.textContent} \u00b7 ${this.typesEl.textContent}`;
+    const [range, yMax] = [xRange(s), Math.max(1, ...values)];
+    return chartFigure({ title, xs: data[0], curves, range, yMax, step: s.step, marks: stepsOf(s), width: this.width });
+  }
+
+  fileParts() {
+    const s = this.state;
+    return ['attention-evolution', s.run, s.probe, s.kind, `L${s.layer}H${s.head}`];
   }
 
   update(state, changed) {
@@ -208,6 +232,7 @@ export class Evolution {
     const b = m ? { stats: s.compareStats, layer: m.layer, head: m.head } : null;
     const { data, series, bCurves } = this.chartSeries(stats, s.layer, s.head, b);
     this.chartEl.dataset.compareCurves = String(bCurves);
+    this.lastChart = { data, series };
     this.u = new uPlot(this.chartOptions(series), data, this.chartEl);
     attachStepDrag(this.u, (v) => this.setStep(v, { snap: true }));
   }

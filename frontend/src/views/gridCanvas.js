@@ -6,7 +6,7 @@
 import { el } from '../dom.js';
 import { fillCell, fillDiffCell } from '../heatmap.js';
 import { mapOffset } from '../model.js';
-import { gridGeometry, visibleRange, cellAt, scrollToCell, labelEvery } from '../gridGeometry.js';
+import { gridGeometry, visibleRange, cellAt, scrollToCell, labelEvery, labelsInView } from '../gridGeometry.js';
 import { packRGBA } from '../colorScale.js';
 import { GridOverlay } from './gridOverlay.js';
 
@@ -195,28 +195,58 @@ export class GridCanvas {
 
   /** The frozen head labels above and layer labels beside the viewport; the active ones bold. */
   drawLabels(v, dpr) {
-    const g = this.geom;
     this.sizeCanvas(this.header, v.w, HEADER_H, dpr);
     this.sizeCanvas(this.gutter, LABEL_W, v.h, dpr);
-    const draw = (canvas, n, along, size, every, name, active) => {
+    const draw = (canvas, along, labels, name) => {
       const ctx = canvas.getContext('2d');
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       ctx.clearRect(0, 0, canvas.width, canvas.height);
-      ctx.font = '10px system-ui, sans-serif';
       ctx.textBaseline = 'middle';
       ctx.textAlign = along === 'x' ? 'center' : 'right';
-      const first = Math.floor((along === 'x' ? v.left : v.top) / g.pitch);
-      const last = Math.ceil(((along === 'x' ? v.left : v.top) + size) / g.pitch);
-      for (let i = Math.max(0, first); i < Math.min(n, last); i++) {
-        if (i % every && i !== active) continue;
-        const c = i * g.pitch + g.cell / 2 - (along === 'x' ? v.left : v.top);
-        ctx.fillStyle = i === active ? '#1a73e8' : '#5f6368';
-        ctx.font = `${i === active ? 'bold ' : ''}10px system-ui, sans-serif`;
+      for (const { i, c, active } of labels) {
+        ctx.fillStyle = active ? '#1a73e8' : '#5f6368';
+        ctx.font = `${active ? 'bold ' : ''}10px system-ui, sans-serif`;
         if (along === 'x') ctx.fillText(`${name}${i}`, c, HEADER_H / 2);
         else ctx.fillText(`${name}${i}`, LABEL_W - 4, c);
       }
     };
-    draw(this.header, g.heads, 'x', v.w, labelEvery(g.pitch, 24), 'H', this.active.head);
-    draw(this.gutter, g.layers, 'y', v.h, labelEvery(g.pitch, 12), 'L', this.active.layer);
+    const { heads, layers } = this.labels(v);
+    draw(this.header, 'x', heads, 'H');
+    draw(this.gutter, 'y', layers, 'L');
+  }
+
+  /** The head and layer labels of viewport `v` (labelsInView). */
+  labels(v) {
+    const g = this.geom;
+    return {
+      heads: labelsInView(g, v.left, v.w, g.heads, labelEvery(g.pitch, 24), this.active.head),
+      layers: labelsInView(g, v.top, v.h, g.layers, labelEvery(g.pitch, 12), this.active.layer),
+    };
+  }
+
+  /**
+   * What the grid shows, as a figure (figure.js): `title` above, the cells in view as one image
+   * (the canvas as painted) and the layer/head labels as text; the selected head outlined.
+   */
+  figure(title) {
+    if (!this.geom) return null;
+    const v = this.view();
+    const top = 22 + HEADER_H;
+    const text = (x, y, t, o = {}) => ({ t: 'text', x, y, text: t, size: 10, fill: '#5f6368', ...o });
+    const items = [text(0, 10, title, { size: 12, fill: '#202124', weight: 600 })];
+    items.push({ t: 'image', x: LABEL_W, y: top, w: v.w, h: v.h, canvas: this.canvas });
+    const { heads, layers } = this.labels(v);
+    const bold = (active) => (active ? { fill: '#1a73e8', weight: 700 } : {});
+    for (const h of heads)
+      items.push(text(LABEL_W + h.c, top - HEADER_H / 2, `H${h.i}`, { anchor: 'middle', ...bold(h.active) }));
+    for (const l of layers) items.push(text(LABEL_W - 4, top + l.c, `L${l.i}`, { anchor: 'end', ...bold(l.active) }));
+    const { layer, head } = this.active;
+    if (layer >= 0 && head >= 0) {
+      const g = this.geom;
+      const [x, y] = [LABEL_W + head * g.pitch - v.left, top + layer * g.pitch - v.top];
+      if (x >= LABEL_W && y >= top && x + g.cell <= LABEL_W + v.w && y + g.cell <= top + v.h)
+        items.push({ t: 'rect', x: x - 1, y: y - 1, w: g.cell + 2, h: g.cell + 2, stroke: '#1a73e8', width: 2 });
+    }
+    return { width: LABEL_W + v.w, height: top + v.h, items };
   }
 }

@@ -8,9 +8,7 @@ import { headColor, rgbCss } from '../colorScale.js';
 import { subMatrix } from '../renormalize.js';
 import { attentionLines, tokenRows } from '../layout.js';
 import { mapOffset } from '../model.js';
-
-// Line strengths drawn as this many strokes per head (one path each, not one stroke per line).
-const LEVELS = 8;
+import { LEVELS, levelOf, levelStyle, headFigure } from './headFigure.js';
 
 /**
  * The renormalized weights of each head of `shown` ([{layer, head, color}]: `color` is the head
@@ -203,7 +201,7 @@ export class HeadLines {
       const y0 = r * rowH + rowH / 2;
       const y1 = col * rowH + rowH / 2;
       if (Math.max(y0, y1) < band.top || Math.min(y0, y1) > band.bottom) continue;
-      const path = paths[Math.min(LEVELS - 1, Math.floor(v * LEVELS))];
+      const path = paths[levelOf(v)];
       if (!stubs || (seen(y0) && seen(y1))) {
         path.moveTo(2, y0);
         path.lineTo(width - 2, y1);
@@ -211,10 +209,31 @@ export class HeadLines {
     }
     ctx.strokeStyle = rgbCss(headColor(head));
     paths.forEach((path, i) => {
-      const v = (i + 0.5) / LEVELS;
-      ctx.globalAlpha = Math.min(1, 0.08 + v * 0.92);
-      ctx.lineWidth = 1 + 2 * v;
+      const { opacity, width: lineWidth } = levelStyle(i);
+      ctx.globalAlpha = opacity;
+      ctx.lineWidth = lineWidth;
       ctx.stroke(path);
+    });
+  }
+
+  /** What is drawn (every token and line, not only those scrolled into view) as a figure; null: nothing. */
+  figure(title) {
+    if (!this.weights || !this.weights.length) return null;
+    const tok = (e) => ({
+      text: e.textContent,
+      special: e.classList.contains('special'),
+      seg1: e.classList.contains('seg1'),
+    });
+    const colW = Math.max(60, Math.ceil(Math.max(this.leftCol.offsetWidth, this.rightCol.offsetWidth)) + 12);
+    return headFigure({
+      title,
+      heads: [this.leftHead.textContent, this.rightHead.textContent],
+      left: this.leftEls.map(tok),
+      right: this.rightEls.map(tok),
+      weights: this.weights,
+      density: this.density,
+      colW,
+      lineW: Math.max(60, this.canvasWrap.clientWidth),
     });
   }
 

@@ -15,6 +15,7 @@ import { kindInfo, probeInfo } from '../selection.js';
 import { matchedHead, matchLabel } from '../compare.js';
 import { HeadLines, headWeights } from './headLines.js';
 import { missingB, wantB, cachedB, loadB } from './compareRun.js';
+import { saveButtons } from './saveButtons.js';
 
 const LOAD_KEYS = ['index', 'run', 'probe', 'kind', 'layer', 'heads', 'step', 'hideSpecial'];
 
@@ -89,13 +90,18 @@ export class HeadView {
           this.headsEl,
         );
     const spacer = el('span', { class: 'tba-spacer' });
+    const save = saveButtons(
+      `${this.tid()}-save`,
+      () => this.figure(),
+      () => this.fileParts(),
+    );
     return el(
       'section',
       {
         class: this.compare ? 'tba-card tba-headview tba-headview-b' : 'tba-card tba-headview',
         'data-testid': this.compare ? 'head-view-b' : 'head-view',
       },
-      el('div', { class: 'tba-card-head' }, this.title, this.status, spacer, this.compare ? '' : hideLabel),
+      el('div', { class: 'tba-card-head' }, this.title, this.status, spacer, this.compare ? '' : hideLabel, save),
       controls,
       this.errorEl,
       this.missingEl,
@@ -103,6 +109,20 @@ export class HeadView {
       this.lines.focus,
       this.lines.notes,
     );
+  }
+
+  /** The lines and tokens shown, titled with run, probe, kind, step and heads (null: none shown). */
+  figure() {
+    const s = this.state;
+    if (!s || this.el.dataset.state !== 'data') return null;
+    return this.lines.figure(
+      `${this.run()} \u00b7 ${s.probe} (${s.kind}) \u00b7 step ${s.step} \u00b7 ${this.title.textContent}`,
+    );
+  }
+
+  fileParts() {
+    const s = this.state;
+    return ['attention-heads', this.run(), s.probe, s.kind, `step${s.step}`, `L${s.layer}`];
   }
 
   /** The run this view shows: the selected one, or the compare run. */

@@ -14,6 +14,8 @@ import { onWidth, formatStep } from './stepChart.js';
 import { legendCanvas } from './legend.js';
 import { buildPanel, panelCell, layoutPanel, renderPanel, decoratePanel } from './gridPanel.js';
 import { GridNav } from './gridNav.js';
+import { saveButtons } from './saveButtons.js';
+import { besideEachOther } from '../figure.js';
 
 /**
  * Inputs: `data` (DataSource), the actions `set`, `selectHead`, and `onPainted(detail)` /
@@ -31,10 +33,18 @@ export class ModelView {
     this.shapeSig = '';
     this.panelsEl = el('div', { class: 'tba-panels' });
     this.typesEl = el('div', { class: 'tba-types', 'data-testid': 'head-types' });
+    const head = this.buildHead(set);
+    head.appendChild(
+      saveButtons(
+        'grid-save',
+        () => this.figure(),
+        () => this.fileParts(),
+      ),
+    );
     this.el = el(
       'section',
       { class: 'tba-card tba-model', 'data-testid': 'model-view' },
-      this.buildHead(set),
+      head,
       this.panelsEl,
       this.typesEl,
     );
@@ -92,6 +102,21 @@ export class ModelView {
       this.contrastSel,
       this.legend,
     );
+  }
+
+  /** The grid panels as shown (each: its run, probe, kind and step above it), side by side. */
+  figure() {
+    const s = this.state;
+    const figs = this.panels.map((p) => {
+      const step = this.panelStep(p);
+      return p.grid.figure(`${p.spec.run} \u00b7 ${s.probe} (${s.kind}) \u00b7 step ${step ?? '\u2013'}`);
+    });
+    return figs.length && figs.every(Boolean) ? besideEachOther(figs) : null;
+  }
+
+  fileParts() {
+    const s = this.state;
+    return ['attention-grid', s.run, s.probe, s.kind, `step${s.step}`];
   }
 
   /** What each panel shows: the selected run and, when comparing, the other run. */

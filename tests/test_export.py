@@ -1,0 +1,152 @@
+"""`tb-attention export` from the installed console script, end to end: the HTML file holds the tab's
+bundle and the plugin's own answers, which decode to what read_run holds (snapshots byte for byte,
+statistics, head types, tokens, loss curve and best-checkpoint mark); the default subset of steps, --steps,
+--probe; bad arguments exit 2 with a message. The browser side: tests/browser/test_export_report.py."""
+
+import base64
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from tb_attention_plugin import AttentionSummaryWriter, read_run
+from tb_attention_plugin.export import BUNDLE, spread
+from tb_attention_plugin.http_payload import decode_container
+from tb_attention_plugin.synthetic import PAIR_PROBE, REPEATED_PROBE, write_drifting_run, write_run
+
+pytestmark = pytest.mark.skipif(not os.path.exists(BUNDLE), reason="frontend not built (npm run build)")
+
+DATA = re.compile(r'<script type="application/json" id="tb-attention-data">(.*?)</script>', re.S)
+HOSTILE = "</script><script>alert(1)</script> & \u2028"
+
+
+def tb_attention(*args, timeout=300):
+    exe = shutil.which("tb-attention")
+    assert exe, "the tb-attention console script is not installed (pip install -e .)"
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def embedded(path):
+    """The report's payload, its containers decoded: (payload, {(probe, kind, step|None): (header, array)})."""
+    text = path.read_text(encoding="utf-8")
+    found = DATA.findall(text)
+    assert len(found) == 1, "one data element, closed once (no '</script>' inside the data)"
+    payload = json.loads(found[0])
+    answers = {}
+    for item in payload["snapshots"] + payload["stats"]:
+        body = gzip.decompress(base64.b64decode(item["data"]))
+        answers[(item["probe"], item["kind"], item.get("step"))] = decode_container(body)
+    return payload, answers
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "induction"
+    write_run(path, layers=2, heads=4, tokens=16, steps=40, every=100, best_checkpoint=1800)
+    return path
+
+
+def test_report_holds_what_read_run_holds(run_dir, tmp_path):
+    out = tmp_path / "report.html"
+    done = tb_attention("export", run_dir, "-o", out)
+    assert done.returncode == 0, done.stderr
+    assert f"{out.stat().st_size / 2**20:.1f} MiB" in done.stdout and "30 of 40 logged steps" in done.stdout
+    payload, answers = embedded(out)
+    run = read_run(str(run_dir))
+    logged = run.probe(REPEATED_PROBE).steps
+    assert payload["steps"] == spread(logged, 30) and len(payload["steps"]) == 30
+    assert payload["steps"][0] == logged[0] and payload["steps"][-1] == logged[-1]
+    (entry,) = payload["index"]["runs"]
+    assert entry["run"] == "induction" and [p["name"] for p in entry["probes"]] == run.probes
+    for name in run.probes:
+        probe = run.probe(name)
+        index_probe = next(p for p in entry["probes"] if p["name"] == name)
+        assert index_probe["tokens"] == probe.tokens and index_probe["kinds"][0]["steps"] == payload["steps"]
+        for step in payload["steps"]:
+            header, array = answers[(name, "self", step)]
+            assert header["step"] == step and header["layers"] == list(range(probe.layers()))
+            np.testing.assert_array_equal(array, probe.quantized(step))
+        header, array = answers[(name, "self", None)]
+        assert header["steps"] == logged  # statistics at every logged step
+        stats = probe.stats()
+        for i, stat in enumerate(header["stats"]):
+            np.testing.assert_array_equal(array[i], stats[stat])
+        assert header["head_types"] == json.loads(json.dumps(probe.head_types()))
+    steps, values = run.scalars("train/loss")
+    loss = payload["scalars"]["tags"]["train/loss"]
+    assert loss["steps"] == steps.tolist() and loss["values"] == pytest.approx(values.tolist())
+    assert payload["scalars"]["marks"] == [
+        {"kind": "best_checkpoint", "step": 1800, "value": pytest.approx(run.scalars("eval/loss")[1][9]), "metric": "eval/loss"}
+    ]
+
+
+def test_the_page_loads_nothing(run_dir, tmp_path):
+    out = tmp_path / "report.html"
+    assert tb_attention("export", run_dir, "-o", out, "--steps", "0").returncode == 0
+    text = out.read_text(encoding="utf-8")
+    assert "default-src 'none'" in text and "connect-src 'none'" in text
+    assert not re.search(r"<(link|img|iframe)\b|<script[^>]*\bsrc=", text)
+    with open(BUNDLE, encoding="utf-8") as f:
+        assert f.read() in text
+
+
+def test_steps_and_probes_chosen(run_dir, tmp_path):
+    out = tmp_path / "report.html"
+    done = tb_attention("export", run_dir, "-o", out, "--steps", "3900,0,100", "--probe", PAIR_PROBE)
+    assert done.returncode == 0, done.stderr
+    payload, answers = embedded(out)
+    assert payload["steps"] == [0, 100, 3900] and [p["name"] for p in payload["index"]["runs"][0]["probes"]] == [
+        PAIR_PROBE
+    ]
+    assert sorted(k for k in answers if k[2] is not None) == [(PAIR_PROBE, "self", s) for s in (0, 100, 3900)]
+    assert tb_attention("export", run_dir, "-o", out, "--steps", "all").returncode == 0
+    assert len(embedded(out)[0]["steps"]) == 40
+    assert tb_attention("export", run_dir, "-o", out, "--max-steps", "5").returncode == 0
+    assert embedded(out)[0]["steps"] == [0, 1000, 2000, 2900, 3900]
+
+
+def test_names_and_tokens_stay_data(tmp_path):
+    """A probe name and tokens holding '</script>', '&' and U+2028 come back as they were."""
+    run_dir = tmp_path / "hostile"
+    with AttentionSummaryWriter(str(run_dir)) as writer:
+        writer.add_probe(HOSTILE, tokens=["[CLS]", HOSTILE, "<b>", "[SEP]"], special=[1, 0, 0, 1])
+        writer.add_attention(0, HOSTILE, np.full((1, 2, 4, 4), 0.25, np.float32))
+    write_drifting_run(tmp_path / "drift", range(0, 50, 10), probes=("a", "b"))
+    for directory in (run_dir, tmp_path / "drift"):
+        out = tmp_path / f"{directory.name}.html"
+        done = tb_attention("export", directory, "-o", out)
+        assert done.returncode == 0, done.stderr
+        payload, _ = embedded(out)
+        assert [p["name"] for p in payload["index"]["runs"][0]["probes"]] == read_run(str(directory)).probes
+    probe = embedded(tmp_path / "hostile.html")[0]["index"]["runs"][0]["probes"][0]
+    assert probe["tokens"][1] == HOSTILE and probe["name"] == HOSTILE
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("missing-dir",), "is not a directory"),
+        (("empty",), "holds no attention logs"),
+        (("RUN", "--probe", "nope"), "no probe 'nope'"),
+        (("RUN", "--steps", "0,150"), "step(s) [150] not logged"),
+        (("RUN", "--steps", "first"), "--steps takes 'all' or integers"),
+        (("RUN", "--max-steps", "0"), "--max-steps must be at least 1"),
+        (("RUN", "--steps", "0", "--max-steps", "3"), "not both"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(run_dir, tmp_path, args, message):
+    (tmp_path / "empty").mkdir()
+    args = [run_dir if a == "RUN" else tmp_path / a if a in ("missing-dir", "empty") else a for a in args]
+    done = tb_attention("export", *args, "-o", tmp_path / "out.html")
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out.html").exists()
+
+
+def test_help():
+    done = tb_attention("export", "--help")
+    assert done.returncode == 0 and "usage: tb-attention export" in done.stdout and "--steps" in done.stdout
