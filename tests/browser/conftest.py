@@ -3,7 +3,7 @@
 backend and the built bundle), and headless Debian Chromium.
 
 Skipped, with the reason, when /usr/bin/chromium is missing. The bundle is built with `npm run build`
-in frontend/ when tb_attention_plugin/static/index.js is missing.
+in frontend/ when tb_attention_plugin/static/index.js or export.js is missing.
 """
 
 import os
@@ -21,6 +21,7 @@ ROOT = HERE.parents[1]
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = os.environ.get("TBA_CHROMIUM", "/usr/bin/chromium")
 BUNDLE = ROOT / "tb_attention_plugin" / "static" / "index.js"
+EXPORT_BUNDLE = BUNDLE.with_name("export.js")  # what `tb-attention export` inlines
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -39,7 +40,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 def ensure_bundle():
-    if BUNDLE.exists():
+    if BUNDLE.exists() and EXPORT_BUNDLE.exists():
         return
     npm = shutil.which("npm")
     if not npm:
