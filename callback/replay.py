@@ -20,7 +20,7 @@ from typing import NamedTuple
 from tb_attention_plugin.reader import read_run
 from tb_attention_plugin.summary_writer import AttentionSummaryWriter
 
-from .probe_runner import ProbeRunner
+from .probe_runner import ProbeRunner, probe_arguments
 from .probes import DEFAULT_MAX_TOKENS
 
 _CHECKPOINT = re.compile(r"^checkpoint-([0-9]+)$")
@@ -163,6 +163,7 @@ def replay(
     tokenizer=None,
     base_model=None,
     progress=True,
+    relations=None,
 ):
     """Write attention snapshots of `probes` at every checkpoint of `source` into `log_dir`.
 
@@ -170,7 +171,8 @@ def replay(
         ["DIR:STEP"]. log_dir: the run directory (default: SOURCE/runs/replay for an output directory).
     tokenizer: a tokenizer or its directory (default: the one saved in the checkpoints).
     base_model: the base model directory of PEFT adapter checkpoints (default: the adapter's config).
-    Other arguments as for AttentionCallback. -> the steps written (checkpoints already in log_dir
+    Other arguments (names, max_tokens, induction_probe, relations) as for AttentionCallback. -> the
+    steps written (checkpoints already in log_dir
     are skipped)."""
     from_output_dir = isinstance(source, (str, os.PathLike))
     if log_dir is None and not from_output_dir:
@@ -178,6 +180,7 @@ def replay(
     checkpoints = find_checkpoints(os.fspath(source)) if from_output_dir else explicit_checkpoints(source)
     for checkpoint in checkpoints:
         check_checkpoint(checkpoint)
+    probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations)  # bad probes: now
     log_dir = os.fspath(log_dir) if log_dir is not None else os.path.join(os.fspath(source), "runs", "replay")
     done, scalars = _logged(log_dir)
     todo = [c for c in checkpoints if c.step not in done]
@@ -189,9 +192,7 @@ def replay(
         declared = False
         for checkpoint in bar:
             model = load_model(checkpoint.path, base_model)
-            runner = ProbeRunner(
-                model, tokenizer, probes, names=names, max_tokens=max_tokens, induction_probe=induction_probe
-            )
+            runner = ProbeRunner(model, tokenizer, **probe_args)
             if not declared:
                 runner.declare(writer)
                 declared = True
