@@ -485,11 +485,17 @@ def stats_value(meta, stats, *, with_metadata=True):
     """Summary.Value of a float16 tensor [len(STAT_NAMES), layers, heads] (statistics lie in [0, 1]:
     half precision keeps ~3 significant digits in half float32's bytes)."""
     import numpy as np
-    from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
     arr = np.ascontiguousarray(stats, dtype="<f2")
     if arr.shape != (len(STAT_NAMES), meta["layers"], meta["heads"]):
         raise ValueError(f"stats must have shape {(len(STAT_NAMES), meta['layers'], meta['heads'])}, got {arr.shape}")
+    return _half_tensor_value(stats_tag(meta["probe"], meta["kind"]), arr, meta, with_metadata)
+
+
+def _half_tensor_value(tag, arr, meta, with_metadata):
+    """Summary.Value of a float16 tensor (DATA_CLASS_TENSOR), with the metadata when asked."""
+    from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+
     tensor = tensor_pb2.TensorProto(
         dtype=types_pb2.DT_HALF,
         tensor_shape=tensor_shape_pb2.TensorShapeProto(
@@ -497,7 +503,7 @@ def stats_value(meta, stats, *, with_metadata=True):
         ),
         tensor_content=arr.tobytes(),
     )
-    value = summary_pb2.Summary.Value(tag=stats_tag(meta["probe"], meta["kind"]), tensor=tensor)
+    value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
     if with_metadata:
         value.metadata.CopyFrom(_summary_metadata(meta, summary_pb2.DATA_CLASS_TENSOR))
     return value
@@ -523,20 +529,9 @@ def relations_value(meta, features, *, with_metadata=True):
     """Summary.Value of a float16 tensor [instances, key words, layers, heads]: each relation's word
     attention in this kind (relations.py)."""
     import numpy as np
-    from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
     arr = np.ascontiguousarray(features, dtype="<f2")
-    tensor = tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_HALF,
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in arr.shape]
-        ),
-        tensor_content=arr.tobytes(),
-    )
-    value = summary_pb2.Summary.Value(tag=relations_tag(meta["probe"], meta["kind"]), tensor=tensor)
-    if with_metadata:
-        value.metadata.CopyFrom(_summary_metadata(meta, summary_pb2.DATA_CLASS_TENSOR))
-    return value
+    return _half_tensor_value(relations_tag(meta["probe"], meta["kind"]), arr, meta, with_metadata)
 
 
 def decode_relations(array, meta):
