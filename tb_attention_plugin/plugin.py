@@ -96,6 +96,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
             "/snapshot": self._serve_snapshot,
             "/stats": self._serve_stats,
             "/relations": self._serve_relations,
+            "/similarity": self._serve_similarity,
             "/scalars": self._serve_scalars,
             "/index.js": self._serve_static,
             "/*": self._serve_static,
@@ -135,6 +136,14 @@ class AttentionPlugin(base_plugin.TBPlugin):
         header, array = self._data.stats(ctx, eid, run, probe, kind)
         # Keyed by statistic (docs/http-api.md): the level at which a head gets the type of that stat.
         header["thresholds"] = {t["stat"]: t["threshold"] for t in head_types.thresholds().values()}
+        return http_payload.binary_response(header, array)
+
+    @_route
+    def _serve_similarity(self, request):
+        run, probe, kind = (_param(request, n) for n in ("run", "probe", "kind"))
+        step = _int_param(request, "step")
+        ctx, eid = self._ids(request)
+        header, array = self._data.similarity(ctx, eid, run, probe, kind, step)
         return http_payload.binary_response(header, array)
 
     @_route

@@ -103,7 +103,7 @@ def requested_layers(logged, run, probe, kind, step, meta, layer):
     return list(range(n_layers)) if layer is None else [layer]
 
 
-def snapshot_answer(run, probe, kind, step, layer_ids, decoded):
+def snapshot_answer(run, probe, kind, step, layer_ids, decoded, meta):
     """(header, uint8 [layers, heads, query, key]) of the `snapshot` route."""
     shapes = {a.shape for a in decoded}
     if len(shapes) != 1:
@@ -119,6 +119,7 @@ def snapshot_answer(run, probe, kind, step, layer_ids, decoded):
         "heads": heads,
         "query_len": queries,
         "key_len": keys_len,
+        "causal": bool(meta.get("causal", False)),
         "scale": 1.0 / 255,
     }
     return header, array

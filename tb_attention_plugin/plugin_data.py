@@ -18,6 +18,8 @@ from .plugin_errors import Unavailable, Unservable, WarnOnce
 from .plugin_files import STATS_CACHE_BYTES, FileData
 from .plugin_provider import ProviderData
 from .plugin_scalars import read_scalars
+from .quantize import dequantize
+from .statistics import head_distances
 from .storage import storage_for
 
 __all__ = ["AttentionData", "Unavailable", "Unservable"]
@@ -83,6 +85,13 @@ class AttentionData:
                 "directory it cannot read, or --logdir_spec): start TensorBoard with a local --logdir"
             )
         return self.source.relations(run)
+
+    def similarity(self, ctx, eid, run, probe, kind, step):
+        """-> (header, float32 [layers, heads, heads]): how alike the heads of each layer attend at a
+        step (statistics.head_distances), from the snapshot as stored."""
+        header, quantized = self.snapshot(ctx, eid, run, probe, kind, step)
+        distances = head_distances(dequantize(quantized), header["causal"])
+        return {k: header[k] for k in ("run", "probe", "kind", "step", "layers", "heads")}, distances
 
     def scalars(self, ctx, eid, run):
         """-> ({tag: {"steps", "values"}}, [marks]) of a run (plugin_scalars.py)."""

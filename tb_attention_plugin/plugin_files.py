@@ -161,7 +161,7 @@ class FileData:
         shape = fmt.layer_shape(meta)
         try:
             decoded = [self._layer(good, step, l, shape) for l in layer_ids]
-            return snapshot_answer(run, probe, kind, step, layer_ids, decoded)
+            return snapshot_answer(run, probe, kind, step, layer_ids, decoded, meta)
         except DECODE_ERRORS as e:
             self._fail(
                 entry,

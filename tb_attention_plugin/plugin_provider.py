@@ -62,7 +62,7 @@ class ProviderData:
         layer_ids = requested_layers(record is not None, run, probe, kind, step, meta, layer)
         try:
             decoded = self._snapshots.read(ctx, series, step, layer_ids, fmt.layer_shape(meta))
-            return snapshot_answer(run, probe, kind, step, layer_ids, decoded)
+            return snapshot_answer(run, probe, kind, step, layer_ids, decoded, meta)
         except BlobKeyRefused as e:  # the loader's limit (RustBoard's blob keys), not a bad record
             self._warn_once(("key", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r: %s", tag, run, e)
             raise Unservable(_refused_message(run, probe, kind, tag, e)) from None

@@ -103,6 +103,25 @@ def js_distance(p, q):
     return np.sqrt(np.clip(js, 0.0, 1.0))
 
 
+def head_distances(attention, causal):
+    """float [L, H, Q, K] -> float32 [L, H, H]: the mean Jensen-Shannon distance between the rows of
+    every two heads of a layer (0 on the diagonal), over the probe's rows (the first one left out when
+    causal, as for the statistics). Heads of one layer that attend alike are near 0."""
+    a = np.asarray(attention, dtype=np.float32)
+    layers, heads, queries = a.shape[:3]
+    rows = np.ones(queries, bool)
+    if causal and queries > 1:
+        rows[0] = False
+    row_mean = rows / rows.sum()
+    out = np.zeros((layers, heads, heads), np.float32)
+    for layer in range(layers):
+        reference = DriftReference(a[layer])  # every head of the layer, smoothed once
+        for head in range(heads):
+            out[layer, head] = js_distance(a[layer, head][None], reference) @ row_mean
+        np.fill_diagonal(out[layer], 0.0)
+    return out
+
+
 def head_statistics(
     attention, *, causal, self_attention, query_tokens, key_tokens, key_special, reference=None, templates=None
 ):

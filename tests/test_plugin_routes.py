@@ -339,3 +339,16 @@ def test_encoder_decoder_kinds(tmp_path):
     np.testing.assert_array_equal(data, read_run(str(tmp_path / "s2s")).probe("tr").quantized(2, kind="cross"))
     _, stats = app.container("stats", run="s2s", probe="tr", kind="cross")
     assert np.isnan(stats[fmt.STAT_NAMES.index("self")]).all()
+
+
+def test_similarity_of_heads_is_computed_from_the_stored_snapshot(app, logs):
+    from tb_attention_plugin.statistics import head_distances
+
+    probe = read_run(str(logs / "a_causal")).probe("p")
+    step = probe.steps[-1]
+    header, data = app.container("similarity", run="a_causal", probe="p", kind="self", step=step)
+    assert header["step"] == step and data.shape == (3, 2, 2)
+    np.testing.assert_allclose(data, head_distances(probe.attention(step), causal=True), atol=1e-6)
+    snapshot_header, _ = app.container("snapshot", run="a_causal", probe="p", kind="self", step=step)
+    assert snapshot_header["causal"] is True
+    assert_json_error(app.get("similarity", run="a_causal", probe="p", kind="self", step=step + 1), 404)

@@ -294,3 +294,23 @@ def test_induction_probe_is_deterministic_and_reports_a_too_small_budget():
     assert len(induction_probe(tok, 40).input_ids) <= 40
     with pytest.raises(ValueError, match="induction_probe=False"):
         induction_probe(tok, 16)
+
+
+def test_head_distances_by_hand():
+    from tb_attention_plugin.statistics import head_distances
+
+    q = 3
+    same = np.full((q, q), 1.0 / q)
+    sharp = np.eye(q)
+    a = np.stack([same, same, sharp])[None]  # one layer: heads 0 and 1 alike, head 2 apart
+    d = head_distances(a, causal=False)
+    assert d.shape == (1, 3, 3)
+    assert d[0, 0, 1] == pytest.approx(0.0, abs=1e-3) and np.all(np.diag(d[0]) == 0)
+    # JS distance (base 2) between uniform over 3 and a one-hot: sqrt(H(m) - (log2 3)/2), m = (2/3, 1/6, 1/6)
+    h_m = -(2 / 3 * np.log2(2 / 3) + 2 * (1 / 6) * np.log2(1 / 6))
+    assert d[0, 0, 2] == pytest.approx(np.sqrt(h_m - 0.5 * np.log2(3)), abs=2e-3)
+    np.testing.assert_allclose(d[0], d[0].T, atol=1e-6)
+    first_row_only = a.copy()
+    first_row_only[0, 2, 0] = same[0]  # differs from head 0 on row 0 only
+    causal = head_distances(first_row_only, causal=True)  # the causal first row is left out
+    assert causal[0, 0, 2] == pytest.approx(d[0, 0, 2], abs=2e-3)
