@@ -54,7 +54,7 @@ def _summary(args):
 
 
 def _export(args):
-    from .export import DEFAULT_MAX_STEPS, export, parse_steps
+    from .export import DEFAULT_MAX_BYTES, DEFAULT_MAX_STEPS, export, parse_steps
 
     steps = None if args.steps is None else parse_steps(args.steps)
     max_steps = DEFAULT_MAX_STEPS if args.max_steps is None else args.max_steps
@@ -62,13 +62,15 @@ def _export(args):
         raise ValueError("--max-steps must be at least 1")
     if steps is not None and args.max_steps is not None:
         raise ValueError("give --steps or --max-steps, not both")
-    payload, size = export(args.run_dir, args.output, probes=args.probe, steps=steps, max_steps=max_steps)
-    probes = payload["index"]["runs"][0]["probes"]
+    budget = DEFAULT_MAX_BYTES if steps is None and args.max_steps is None else None
+    payload, size = export(args.run_dir, args.output, args.probe, steps, max_steps, budget)
+    probes, shown = payload["index"]["runs"][0]["probes"], payload["steps"]
     print(
         f"wrote {args.output}: {size / 2**20:.1f} MiB, {len(probes)} probe(s), "
-        f"{len(payload['steps'])} of {payload['logged_steps']} logged steps"
-        f" ({payload['steps'][0]}..{payload['steps'][-1]})"
+        f"{len(shown)} of {payload['logged_steps']} logged steps ({shown[0]}..{shown[-1]})"
     )
+    if budget is not None and len(shown) < min(max_steps, payload["logged_steps"]):
+        print(f"(fewer than {max_steps} steps: a large model; --max-steps N or --steps all for more)")
 
 
 def _export_parser(commands):
@@ -86,7 +88,12 @@ def _export_parser(commands):
         "--probe", action="append", metavar="P", help="a probe to include (repeatable; default: every probe)"
     )
     export.add_argument("--steps", help="snapshot steps to include: 'all' or a list such as 0,100,200")
-    export.add_argument("--max-steps", type=int, help="without --steps: at most this many steps (default 30)")
+    export.add_argument(
+        "--max-steps",
+        type=int,
+        help="without --steps: at most this many steps (default 30, fewer for a large model: about 256 MiB "
+        "of snapshots)",
+    )
     export.set_defaults(run=_export)
 
 

@@ -24,6 +24,9 @@ from .storage import LocalStorage
 
 BUNDLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", "export.js")
 DEFAULT_MAX_STEPS = 30
+# By default fewer steps for a large model: at most this many snapshot bytes (uint8 weights, before
+# compression; a 12 x 12 head, 128-token probe is 2.4 MB a step). --steps / --max-steps override it.
+DEFAULT_MAX_BYTES = 256 << 20
 FORMAT = "tb-attention-export"
 VERSION = 1
 
@@ -84,7 +87,17 @@ def scalars_answer(run, run_dir):
     return _json_answer({"run": run, "tags": tags, "marks": marks})
 
 
-def _chosen_index(index, probes, steps, max_steps):
+def step_bytes(probes):
+    """Bytes of one step's snapshots of index `probes` (every kind: layers x heads x query x key)."""
+    total = 0
+    for probe in probes:
+        for kind in probe["kinds"]:  # its query and key name the token list ("tokens", "decoder_tokens")
+            queries, keys = (len(probe[kind[side]] or ()) for side in ("query", "key"))
+            total += kind["layers"] * kind["heads"] * queries * keys
+    return total
+
+
+def _chosen_index(index, probes, steps, max_steps, max_bytes):
     """The run's index entry cut to the chosen probes and steps; ValueError names what is missing."""
     entry = index["runs"][0]
     names = [p["name"] for p in entry["probes"]]
@@ -94,6 +107,8 @@ def _chosen_index(index, probes, steps, max_steps):
     kept = [p for p in entry["probes"] if not probes or p["name"] in probes]
     logged = sorted({s for p in kept for k in p["kinds"] for s in k["steps"]})
     if steps is None:
+        if max_bytes is not None:
+            max_steps = min(max_steps, max(2, max_bytes // max(1, step_bytes(kept))))
         chosen = spread(logged, max_steps)
     elif steps == "all":
         chosen = logged
@@ -114,10 +129,10 @@ def _ranges(steps):
     return ", ".join(map(str, steps)) if len(steps) <= 12 else f"{len(steps)} steps, {steps[0]}..{steps[-1]}"
 
 
-def collect(run_dir, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS):
+def collect(run_dir, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS, max_bytes=DEFAULT_MAX_BYTES):
     """The embedded data of a run: {format, version, run, steps, logged_steps, index, scalars, stats,
     snapshots}; stats at every logged step (the evolution's curves), snapshots at `steps` (a list,
-    "all", or None: `max_steps` of them spread over the run)."""
+    "all", or None: `max_steps` of them spread over the run, fewer if they would exceed `max_bytes`)."""
     run_dir = os.path.abspath(run_dir)
     if not os.path.isdir(run_dir):
         raise FileNotFoundError(f"{run_dir} is not a directory: pass a run directory holding event files")
@@ -126,7 +141,7 @@ def collect(run_dir, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS):
     index = data.index([run])
     if not index["runs"]:
         raise ValueError(f"{run_dir} holds no attention logs (is it the run directory, one level down?)")
-    index, chosen, logged = _chosen_index(index, probes, steps, max_steps)
+    index, chosen, logged = _chosen_index(index, probes, steps, max_steps, max_bytes)
     entry, stats, snapshots = index["runs"][0], [], []
     for probe in entry["probes"]:
         for kind in probe["kinds"]:
@@ -206,10 +221,10 @@ def html(payload, bundle):
     )
 
 
-def export(run_dir, output, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS):
+def export(run_dir, output, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS, max_bytes=DEFAULT_MAX_BYTES):
     """Write the report of `run_dir` to `output`; -> (payload, bytes written)."""
     bundle = _bundle()
-    payload = collect(run_dir, probes, steps, max_steps)
+    payload = collect(run_dir, probes, steps, max_steps, max_bytes)
     text = html(payload, bundle).encode("utf-8")
     try:
         with open(output, "wb") as f:

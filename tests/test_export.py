@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tb_attention_plugin import AttentionSummaryWriter, read_run
-from tb_attention_plugin.export import BUNDLE, spread
+from tb_attention_plugin.export import BUNDLE, collect, spread, step_bytes
 from tb_attention_plugin.http_payload import decode_container
 from tb_attention_plugin.synthetic import PAIR_PROBE, REPEATED_PROBE, write_drifting_run, write_run
 
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(BUNDLE), reason="frontend not
 
 DATA = re.compile(r'<script type="application/json" id="tb-attention-data">(.*?)</script>', re.S)
 HOSTILE = "</script><script>alert(1)</script> & \u2028"
+HOSTILE_NAME = "<script>alert(1)<!-- & \u2028"  # probe names hold anything but '/'
 
 
 def tb_attention(*args, timeout=300):
@@ -110,12 +111,21 @@ def test_steps_and_probes_chosen(run_dir, tmp_path):
     assert embedded(out)[0]["steps"] == [0, 1000, 2000, 2900, 3900]
 
 
+def test_large_models_get_fewer_steps_by_default(run_dir):
+    """The default subset keeps the snapshots under a byte budget (at least the first and last step)."""
+    one = step_bytes(collect(run_dir, steps=[0])["index"]["runs"][0]["probes"])
+    run = read_run(str(run_dir))
+    assert one == sum(2 * 4 * len(run.probe(p).tokens) ** 2 for p in run.probes)  # 2 layers x 4 heads
+    assert collect(run_dir, max_bytes=5 * one)["steps"] == spread(list(range(0, 4000, 100)), 5)
+    assert len(collect(run_dir, max_bytes=1)["steps"]) == 2
+
+
 def test_names_and_tokens_stay_data(tmp_path):
     """A probe name and tokens holding '</script>', '&' and U+2028 come back as they were."""
     run_dir = tmp_path / "hostile"
     with AttentionSummaryWriter(str(run_dir)) as writer:
-        writer.add_probe(HOSTILE, tokens=["[CLS]", HOSTILE, "<b>", "[SEP]"], special=[1, 0, 0, 1])
-        writer.add_attention(0, HOSTILE, np.full((1, 2, 4, 4), 0.25, np.float32))
+        writer.add_probe(HOSTILE_NAME, tokens=["[CLS]", HOSTILE, "<b>", "[SEP]"], special=[1, 0, 0, 1])
+        writer.add_attention(0, HOSTILE_NAME, np.full((1, 2, 4, 4), 0.25, np.float32))
     write_drifting_run(tmp_path / "drift", range(0, 50, 10), probes=("a", "b"))
     for directory in (run_dir, tmp_path / "drift"):
         out = tmp_path / f"{directory.name}.html"
@@ -124,7 +134,7 @@ def test_names_and_tokens_stay_data(tmp_path):
         payload, _ = embedded(out)
         assert [p["name"] for p in payload["index"]["runs"][0]["probes"]] == read_run(str(directory)).probes
     probe = embedded(tmp_path / "hostile.html")[0]["index"]["runs"][0]["probes"][0]
-    assert probe["tokens"][1] == HOSTILE and probe["name"] == HOSTILE
+    assert probe["tokens"][1] == HOSTILE and probe["name"] == HOSTILE_NAME
 
 
 @pytest.mark.parametrize(
