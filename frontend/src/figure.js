@@ -8,7 +8,7 @@
 // stroke, width, dash?}, {t: 'text', x, y, text, size?, fill?, anchor? ('start'|'middle'|'end'),
 // weight?}, {t: 'image', x, y, w, h, canvas} and {t: 'group', dx, dy, items}.
 
-const FONT = 'system-ui, -apple-system, Segoe UI, Roboto, sans-serif';
+export const FONT = 'system-ui, -apple-system, Segoe UI, Roboto, sans-serif';
 
 // XML 1.0 allows only these characters; anything else in a token (a control character, a lone
 // surrogate) would make the file unreadable, so it becomes U+FFFD.

@@ -15,7 +15,7 @@ export function niceTicks(lo, hi, n = 6) {
   return out;
 }
 
-const label = (v) => (Math.abs(v) >= 1000 ? `${Math.round(v / 100) / 10}k` : String(Math.round(v * 1000) / 1000));
+const label = (v) => (Math.abs(v) >= 1e5 ? `${Math.round(v / 100) / 10}k` : String(Math.round(v * 1000) / 1000));
 
 function axes(items, x, y, [x0, x1], yMax, plot) {
   items.push({ t: 'rect', x: plot.x, y: plot.y, w: plot.w, h: plot.h, stroke: '#dadce0', width: 1 });

@@ -17,11 +17,12 @@ export function levelStyle(i) {
 
 const TOP = 40;
 
-function tokenItems(list, x, anchor, rowH, font) {
+/** A column's tokens as text (second-segment tokens shaded over the column's `x0`..`x0 + w`). */
+function tokenItems(list, x, anchor, { rowH, font }, [x0, w]) {
   const items = [];
   list.forEach((tok, i) => {
     const y = TOP + i * rowH;
-    if (tok.seg1) items.push({ t: 'rect', x: anchor === 'end' ? x - 120 : x - 4, y, w: 124, h: rowH, fill: '#fff4e0' });
+    if (tok.seg1) items.push({ t: 'rect', x: x0, y, w, h: rowH, fill: '#fff4e0' });
     const fill = tok.special ? '#80868b' : '#202124';
     items.push({ t: 'text', x, y: y + rowH / 2, text: tok.text, size: font, fill, anchor });
   });
@@ -34,7 +35,7 @@ function tokenItems(list, x, anchor, rowH, font) {
  * width `colW` and line area width `lineW` (px), `title` and the columns' `heads` ([left, right]).
  */
 export function headFigure({ title, heads, left, right, weights, density, colW, lineW }) {
-  const { rowH, font, perRow } = density;
+  const { rowH, perRow } = density;
   const items = [{ t: 'text', x: 0, y: 10, text: title, size: 12, weight: 600 }];
   (weights || []).forEach(({ head }, i) =>
     items.push({ t: 'text', x: i * 36, y: 26, text: `H${head}`, size: 11, weight: 600, fill: rgbCss(headColor(head)) }),
@@ -50,8 +51,8 @@ export function headFigure({ title, heads, left, right, weights, density, colW, 
     const stroke = rgbCss(headColor(head));
     segs.forEach((s, i) => s.length && items.push({ t: 'path', segs: s, stroke, ...levelStyle(i) }));
   }
-  items.push(...tokenItems(left, colW - 6, 'end', rowH, font));
-  items.push(...tokenItems(right, colW + lineW + 6, 'start', rowH, font));
+  items.push(...tokenItems(left, colW - 6, 'end', density, [2, colW - 4]));
+  items.push(...tokenItems(right, colW + lineW + 6, 'start', density, [colW + lineW + 2, colW - 4]));
   const rows = Math.max(left.length, right.length);
   return { width: 2 * colW + lineW, height: TOP + rows * rowH + 4, items };
 }

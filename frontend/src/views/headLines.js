@@ -9,6 +9,7 @@ import { subMatrix } from '../renormalize.js';
 import { attentionLines, tokenRows } from '../layout.js';
 import { mapOffset } from '../model.js';
 import { LEVELS, levelOf, levelStyle, headFigure } from './headFigure.js';
+import { FONT } from '../figure.js';
 
 /**
  * The renormalized weights of each head of `shown` ([{layer, head, color}]: `color` is the head
@@ -224,12 +225,16 @@ export class HeadLines {
       special: e.classList.contains('special'),
       seg1: e.classList.contains('seg1'),
     });
-    const colW = Math.max(60, Math.ceil(Math.max(this.leftCol.offsetWidth, this.rightCol.offsetWidth)) + 12);
+    const [left, right] = [this.leftEls.map(tok), this.rightEls.map(tok)];
+    const ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = `${this.density.font}px ${FONT}`; // the figure's text: every token in full, none cut off
+    const widest = Math.max(0, ...[...left, ...right].map((t) => ctx.measureText(t.text).width));
+    const colW = Math.max(60, Math.ceil(widest) + 16);
     return headFigure({
       title,
       heads: [this.leftHead.textContent, this.rightHead.textContent],
-      left: this.leftEls.map(tok),
-      right: this.rightEls.map(tok),
+      left,
+      right,
       weights: this.weights,
       density: this.density,
       colW,
