@@ -19,7 +19,18 @@ from tb_attention_plugin.export import BUNDLE, collect, spread, step_bytes
 from tb_attention_plugin.http_payload import decode_container
 from tb_attention_plugin.synthetic import PAIR_PROBE, REPEATED_PROBE, write_drifting_run, write_run
 
-pytestmark = pytest.mark.skipif(not os.path.exists(BUNDLE), reason="frontend not built (npm run build)")
+
+@pytest.fixture(scope="module", autouse=True)
+def bundle():
+    """The report's bundle, built with npm when missing (it is git-ignored build output)."""
+    if not os.path.exists(BUNDLE):
+        frontend = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "frontend")
+        npm = shutil.which("npm")
+        assert npm, f"{BUNDLE} is missing and npm is not installed to build it"
+        if not os.path.isdir(os.path.join(frontend, "node_modules")):
+            subprocess.run([npm, "ci"], cwd=frontend, check=True)
+        subprocess.run([npm, "run", "build"], cwd=frontend, check=True)
+
 
 DATA = re.compile(r'<script type="application/json" id="tb-attention-data">(.*?)</script>', re.S)
 HOSTILE = "</script><script>alert(1)</script> & \u2028"
