@@ -47,6 +47,9 @@ class AttentionCallback(TrainerCallback):
             causal language models only.
         relations: add relation probes: "english" (a small built-in set: coreference, determiner,
             modifier, object, possessive, passive auxiliary) or a JSON / JSONL file of relation probes.
+        predictions: True (top 10) or a top-k: also store what the model predicts on each probe, from
+            the same forward (next tokens of a causal or encoder-decoder LM, a masked LM's mask tokens,
+            a classifier's labels); off by default.
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class AttentionCallback(TrainerCallback):
         max_tokens=DEFAULT_MAX_TOKENS,
         induction_probe=None,
         relations=None,
+        predictions=None,
     ):
         self._schedule = SnapshotSchedule(every_n_steps)
         if tokenizer is not None and not callable(tokenizer):
@@ -67,7 +71,7 @@ class AttentionCallback(TrainerCallback):
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"log_dir must be a path, got {type(log_dir).__name__}")
         # bad probes fail here, when the callback is made
-        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations)
+        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations, predictions)
         self._explicit_log_dir = log_dir
         self._tokenizer = tokenizer
         self._runner = None

@@ -67,9 +67,10 @@ class AttentionLightningCallback(Callback):
         max_tokens=DEFAULT_MAX_TOKENS,
         induction_probe=None,
         relations=None,
+        predictions=None,
     ):
         self._schedule = SnapshotSchedule(every_n_steps)
-        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations)
+        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations, predictions)
         self._tokenizer = tokenizer
         self._attribute = model
         self._explicit_log_dir = log_dir

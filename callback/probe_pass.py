@@ -15,6 +15,7 @@ import contextlib
 import numpy as np
 import torch
 
+from .predictions import batch_predictions
 from .model_access import accepted_inputs, base_model, causal_self_attention, forward_target, is_encoder_decoder
 
 # Row sums of softmax weights in float32/bf16 stay well within this of 1; a model with attention sinks
@@ -121,8 +122,16 @@ class Layers(tuple):
         return stacked if dtype is None else stacked.astype(dtype)
 
 
-def run_probes(model, probes, pad_id=0, *, strict=False):
-    """Probes -> [{kind: float32 [L, H, Q, K]}] (one dict per probe, in order).
+class ProbeOutputs(dict):
+    """{kind: Layers} of one probe, and (when asked for) what the model predicted on it from the same
+    forward pass (predictions.py; ids, not yet text)."""
+
+    predictions = None
+
+
+def run_probes(model, probes, pad_id=0, *, strict=False, top_k=0, mask_id=None):
+    """Probes -> [ProbeOutputs {kind: Layers}] (one per probe, in order); with top_k, their
+    predictions too.
 
     One batched forward per group of probes with the same kinds of inputs. `strict` also checks that
     every weight is a probability (the first pass, before training, uses it: a model that gives no
@@ -134,12 +143,12 @@ def run_probes(model, probes, pad_id=0, *, strict=False):
     result = [None] * len(probes)
     for indices in groups.values():
         batch = [probes[i] for i in indices]
-        for i, kinds in zip(indices, _run_batch(model, batch, pad_id, strict)):
+        for i, kinds in zip(indices, _run_batch(model, batch, pad_id, strict, top_k, mask_id)):
             result[i] = kinds
     return result
 
 
-def _run_batch(model, probes, pad_id, strict):
+def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None):
     encoder_decoder = is_encoder_decoder(model)
     accepted = accepted_inputs(model) or set()
     device = _device_of(model)
@@ -166,12 +175,14 @@ def _run_batch(model, probes, pad_id, strict):
         fields = {"self": ("attentions", width, width)}
     layers = {kind: _layers(out, field, model, len(probes), q, k) for kind, (field, q, k) in fields.items()}
     causal = {"self": causal_self_attention(model), "encoder": False, "decoder": True, "cross": False}
+    predicted = batch_predictions(out, model, probes, top_k, mask_id) if top_k else [None] * len(probes)
     result = []
     for b, p in enumerate(probes):
         n = len(p.input_ids)
         m = len(p.decoder_input_ids) if encoder_decoder else n
         lengths = {"self": (n, n), "encoder": (n, n), "decoder": (m, m), "cross": (m, n)}
-        kinds = {}
+        kinds = ProbeOutputs()
+        kinds.predictions = predicted[b]
         for kind, stack in layers.items():
             q, k = lengths[kind]
             # The model's own outputs (views; copies from an accelerator), stacked by the writer's thread

@@ -8,6 +8,7 @@ import warnings
 
 from .model_access import causal_self_attention, is_encoder_decoder, token_limit
 from .probe_pass import run_probes
+from .predictions import check_top_k, named
 from .probes import DEFAULT_MAX_TOKENS, induction_probe, tokenize, validate_probes
 from .relation_sets import relation_probes
 
@@ -19,17 +20,19 @@ def check_options(max_tokens, induction):
         raise TypeError("induction_probe must be True, False or None (automatic)")
 
 
-def probe_arguments(probes, names, max_tokens, induction_probe, relations=None):
+def probe_arguments(probes, names, max_tokens, induction_probe, relations=None, predictions=None):
     """The ProbeRunner arguments a callback keeps until training starts, checked when it is made;
-    `relations` ("english" or a JSON / JSONL file, relation_sets.py) adds relation probes."""
+    `relations` ("english" or a JSON / JSONL file, relation_sets.py) adds relation probes,
+    `predictions` (True or a top-k) stores what the model predicts on them (predictions.py)."""
     check_options(max_tokens, induction_probe)
+    top_k = check_top_k(predictions)
     if relations is not None:
         extra = relation_probes(relations)
         if isinstance(probes, (list, tuple)):
             names = None if names is None else list(names) + [p.get("name") for p in extra]
             probes = list(probes) + extra
     validate_probes(probes, names)
-    return dict(probes=probes, names=names, max_tokens=max_tokens, induction_probe=induction_probe)
+    return dict(probes=probes, names=names, max_tokens=max_tokens, induction_probe=induction_probe, top_k=top_k)
 
 
 def resolve_tokenizer(tokenizer):
@@ -50,8 +53,12 @@ class ProbeRunner:
     models with causal self-attention (or when asked for).
     """
 
-    def __init__(self, model, tokenizer, probes, *, names=None, max_tokens=DEFAULT_MAX_TOKENS, induction_probe=None):
+    def __init__(
+        self, model, tokenizer, probes, *, names=None, max_tokens=DEFAULT_MAX_TOKENS, induction_probe=None, top_k=0
+    ):
         check_options(max_tokens, induction_probe)
+        self.top_k = check_top_k(top_k)
+        self.tokenizer = resolve_tokenizer(tokenizer)
         specs = validate_probes(probes, names)
         tok = resolve_tokenizer(tokenizer)
         self.model = model
@@ -69,11 +76,12 @@ class ProbeRunner:
                 encoder_decoder=encoder_decoder,
                 model=model,
                 relations=relations,
+                masked=masked,
             )
-            for name, text, pair, relations in specs
+            for name, text, pair, relations, masked in specs
         ]
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
-        outputs = run_probes(model, self.probes, self.pad_id, strict=True)
+        outputs = self._run(strict=True)
         causal = (
             not encoder_decoder
             and len(self.probes[0].input_ids) > 1
@@ -83,7 +91,7 @@ class ProbeRunner:
             extra = self._induction_probe(tok, explicit=bool(induction_probe))
             if extra is not None:
                 self.probes.append(extra)
-                outputs += run_probes(model, [extra], self.pad_id, strict=True)
+                outputs += self._run([extra], strict=True)
         self.first_outputs = outputs
         # causal where the model declares it (every pass checks): the writer then need not look for
         # weights above the diagonal; None lets it infer that from the weights (a causal model whose
@@ -109,8 +117,18 @@ class ProbeRunner:
         return [p.name for p in self.probes]
 
     def run(self):
-        """[{kind: probe_pass.Layers (float32 [H, Q, K] per layer)}] of every probe at the current weights."""
-        return run_probes(self.model, self.probes, self.pad_id)
+        """[probe_pass.ProbeOutputs {kind: Layers (float32 [H, Q, K] per layer)}] of every probe at the
+        current weights, with `.predictions` (text) when asked for."""
+        return self._run()
+
+    def _run(self, probes=None, strict=False):
+        mask_id = getattr(self.tokenizer, "mask_token_id", None)
+        outputs = run_probes(
+            self.model, probes or self.probes, self.pad_id, strict=strict, top_k=self.top_k, mask_id=mask_id
+        )
+        for kinds in outputs:
+            kinds.predictions = named(kinds.predictions, self.tokenizer, self.model)
+        return outputs
 
     def declare(self, writer):
         for p in self.probes:
@@ -126,6 +144,8 @@ class ProbeRunner:
                     writer.add_attention(
                         step, probe.name, attention, kind=kind, causal=self.causal.get(kind), copy=False
                     )
+                    if kinds.predictions is not None and kind in ("self", "decoder"):
+                        writer.add_predictions(step, probe.name, kinds.predictions, kind=kind)
                 except ValueError as e:  # e.g. NaN attention of a diverged model: skip, keep training
                     if (probe.name, kind) not in self._skipped:
                         warnings.warn(

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from .relations import parse_relations, place, word_index
+from .relations import parse_masked, parse_relations, place, word_index
 
 DEFAULT_MAX_TOKENS = 128
 SEGMENTS = 4  # repeated segments of the built-in induction probe
@@ -33,6 +33,7 @@ class Probe:
     decoder_special: list = None
     word_of: dict = None  # token list name -> word index or -1 per token (relation probes)
     relations: list = None  # [{"relation", "source", "target", ...}] on the token lists (relations.py)
+    mask_targets: dict = None  # position -> the token id a masked word had there (predictions.py)
 
     def writer_kwargs(self):
         return dict(
@@ -63,10 +64,11 @@ def validate_probes(probes, names):
         elif isinstance(probe, (tuple, list)) and len(probe) == 2 and all(isinstance(p, str) for p in probe):
             text, pair = probe
         elif isinstance(probe, dict) and isinstance(probe.get("text"), str) and isinstance(probe.get("pair", ""), str):
-            unknown = set(probe) - {"text", "pair", "relations", "name"}
+            unknown = set(probe) - {"text", "pair", "relations", "name", "mask"}
             if unknown:
                 raise TypeError(
-                    f"probes[{i}] has unknown keys {sorted(unknown)}: a relation probe has text, pair, relations"
+                    f"probes[{i}] has unknown keys {sorted(unknown)}: a probe dict has text, pair, relations, "
+                    f"mask, name"
                 )
             text, pair, relations = probe["text"], probe.get("pair"), probe.get("relations")
         else:
@@ -77,16 +79,17 @@ def validate_probes(probes, names):
         if not text.strip() or (pair is not None and not pair.strip()):
             raise ValueError(f"probes[{i}] is empty: give some text")
         specs.append((text, pair))
-        labelled.append((relations, probe.get("name") if isinstance(probe, dict) else None))
+        given = probe if isinstance(probe, dict) else {}
+        labelled.append((relations, given.get("name"), given.get("mask")))
     if names is None:
-        names = [given or default for (_, given), default in zip(labelled, _default_names(specs))]
+        names = [given or default for (_, given, _), default in zip(labelled, _default_names(specs))]
     else:
         names = list(names)
         if len(names) != len(specs):
             raise ValueError(f"names has {len(names)} entries but there are {len(specs)} probes")
         defaults = _default_names(specs)
         names = [
-            n if n is not None else (given or default) for n, (_, given), default in zip(names, labelled, defaults)
+            n if n is not None else (given or default) for n, (_, given, _), default in zip(names, labelled, defaults)
         ]
         for n in names:
             if not isinstance(n, str) or not n.strip() or "/" in n:
@@ -94,8 +97,8 @@ def validate_probes(probes, names):
         if len(set(names)) != len(names):
             raise ValueError(f"probe names must be unique, got {names}")
     return [
-        (n, t, p, None if r is None else parse_relations(r, t, p, n))
-        for n, (t, p), (r, _) in zip(names, specs, labelled)
+        (n, t, p, None if r is None else parse_relations(r, t, p, n), None if m is None else parse_masked(m, t, p, n))
+        for n, (t, p), (r, _, m) in zip(names, specs, labelled)
     ]
 
 
@@ -135,12 +138,14 @@ def _special_mask(tokenizer, ids):
     return [int(i) in special for i in ids]
 
 
-def tokenize(tokenizer, name, text, pair, max_tokens, *, encoder_decoder=False, model=None, relations=None):
-    """One probe -> Probe, truncated to max_tokens with a warning."""
+def tokenize(
+    tokenizer, name, text, pair, max_tokens, *, encoder_decoder=False, model=None, relations=None, masked=None
+):
+    """One probe -> Probe, truncated to max_tokens with a warning; `masked` words get the mask token."""
     enc_pair = None if encoder_decoder else pair
-    if relations and not getattr(tokenizer, "is_fast", False):
-        raise ValueError(f"probe {name!r} has relations: they need a fast tokenizer (with word offsets)")
-    offsets = {"return_offsets_mapping": True} if relations else {}
+    if (relations or masked) and not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"probe {name!r} names words: that needs a fast tokenizer (with word offsets)")
+    offsets = {"return_offsets_mapping": True} if relations or masked else {}
     full = tokenizer(text, enc_pair, add_special_tokens=True, truncation=False, **offsets)
     n_full = len(full["input_ids"])
     encoding = full
@@ -183,7 +188,26 @@ def tokenize(tokenizer, name, text, pair, max_tokens, *, encoder_decoder=False, 
             sides[("decoder_tokens", "pair" if pair is not None else "text")] = (0, spans)
     if relations:
         probe.relations = _token_relations(relations, sides, name, text, pair)
+    if masked:
+        _mask_words(probe, tokenizer, encoding, masked, name, text, pair)
     return probe
+
+
+def _mask_words(probe, tokenizer, encoding, masked, name, text, pair):
+    """Replace the tokens of the masked words by the mask token, keeping what they were (targets)."""
+    mask_id = getattr(tokenizer, "mask_token_id", None)
+    if mask_id is None:
+        raise ValueError(f"probe {name!r} masks words, but its tokenizer has no mask token (a masked LM's has)")
+    of, spans = word_index(encoding)
+    sides = {("tokens", "text"): (0, spans), ("tokens", "pair"): (1, spans)}
+    probe.mask_targets = {}
+    for span in masked:
+        ((_, word),) = place(span, sides, name, "masked word", text, pair)
+        for t, w in enumerate(of):
+            if w == word:
+                probe.mask_targets[t] = probe.input_ids[t]
+                probe.input_ids[t] = int(mask_id)
+    probe.tokens = list(tokenizer.convert_ids_to_tokens(probe.input_ids))
 
 
 def _token_relations(relations, sides, name, text, pair):

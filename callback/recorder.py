@@ -26,7 +26,7 @@ class AttentionRecorder:
         probes: strings or (text, text_pair) tuples.
         log_dir: run directory. None runs the probes and writes nothing: the other ranks of a sharded
             (FSDP / ZeRO-3) run, which must join every probe forward while rank 0 writes.
-        names, max_tokens, induction_probe, relations: as for AttentionCallback.
+        names, max_tokens, induction_probe, relations, predictions: as for AttentionCallback.
 
     Construction runs the probes once to check that the model returns its attention (a clear error
     otherwise, before any training); `snapshot(step)` logs them at the model's current weights.
@@ -43,9 +43,10 @@ class AttentionRecorder:
         max_tokens=DEFAULT_MAX_TOKENS,
         induction_probe=None,
         relations=None,
+        predictions=None,
     ):
         self.runner = ProbeRunner(
-            model, tokenizer, **probe_arguments(probes, names, max_tokens, induction_probe, relations)
+            model, tokenizer, **probe_arguments(probes, names, max_tokens, induction_probe, relations, predictions)
         )
         self.writer = AttentionSummaryWriter(log_dir, background=True) if log_dir is not None else None
         if self.writer is not None:

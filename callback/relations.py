@@ -94,6 +94,13 @@ def parse_relations(relations, text, pair, probe):
     return specs
 
 
+def parse_masked(words, text, pair, probe):
+    """The words a probe masks ("mask": [word or span, ...]) -> [Span]."""
+    if not isinstance(words, (list, tuple)) or not words:
+        raise TypeError(f"probe {probe!r}: mask must be a non-empty list of words or spans")
+    return [_span(w, text, pair, probe, "masked") for w in words]
+
+
 def word_index(encoding, sequences=(0, 1)):
     """[word or -1] per token of a fast tokenizer's encoding, and {(sequence, char span) -> word}."""
     word_ids, seq_ids = encoding.word_ids(), encoding.sequence_ids()

@@ -26,6 +26,7 @@ FORMAT_VERSION = 1
 SNAPSHOT_TAG_PREFIX = "attention/"
 STATS_TAG_PREFIX = "attention_stats/"
 RELATIONS_TAG_PREFIX = "attention_relations/"
+PREDICTIONS_TAG_PREFIX = "attention_predictions/"
 # Scalar series `tb_attention/best_checkpoint/<metric>` (e.g. .../eval/loss): one point at the step of
 # the checkpoint that load_best_model_at_end put back, valued with its metric. The tab shows it as a
 # mark on the step axis, not as a curve.
@@ -112,6 +113,10 @@ def stats_tag(probe, kind):
 
 def relations_tag(probe, kind):
     return f"{RELATIONS_TAG_PREFIX}{tag_name(probe)}/{kind}"
+
+
+def predictions_tag(probe, kind):
+    return f"{PREDICTIONS_TAG_PREFIX}{tag_name(probe)}/{kind}"
 
 
 def probe_metadata(probe_info, kind, *, causal, layers, heads):
@@ -546,3 +551,65 @@ def decode_relations(array, meta):
     if arr.dtype.kind != "f" or arr.shape != shape:
         raise FormatError(f"attention relations tensor has shape {arr.shape}, not {shape}")
     return arr.astype(np.float32)
+
+
+# ---------------------------------------------------------------- predictions
+
+PREDICTION_MODES = ("next-token", "masked", "label")
+MAX_PREDICTION_BYTES = 4 << 20
+
+
+def predictions_value(meta, prediction, *, with_metadata=True):
+    """Summary.Value of a string tensor [1]: the JSON of what the model predicted on the probe at this
+    step ({"mode", "positions", "top": [[[token, probability], ...] per position], "targets",
+    "target_probs"}); a blob sequence, so that readers read it only when asked for."""
+    from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+
+    blob = json.dumps(check_predictions(prediction), separators=(",", ":")).encode("utf-8")
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_STRING,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)]),
+        string_val=[blob],
+    )
+    value = summary_pb2.Summary.Value(tag=predictions_tag(meta["probe"], meta["kind"]), tensor=tensor)
+    if with_metadata:
+        value.metadata.CopyFrom(_summary_metadata(meta, summary_pb2.DATA_CLASS_BLOB_SEQUENCE))
+    return value
+
+
+def check_predictions(prediction):
+    """The prediction dict as stored, or FormatError: every reader checks the same."""
+    if not isinstance(prediction, dict) or prediction.get("mode") not in PREDICTION_MODES:
+        raise FormatError("predictions have no known mode")
+    positions, top = prediction.get("positions"), prediction.get("top")
+    targets, target_probs = prediction.get("targets"), prediction.get("target_probs")
+    rows = 1 if prediction["mode"] == "label" else len(positions) if isinstance(positions, list) else -1
+    if not isinstance(positions, list) or not isinstance(top, list) or len(top) != rows or rows > MAX_TOKENS:
+        raise FormatError("predictions do not hold one list of candidates per position")
+    if not all(isinstance(p, int) and not isinstance(p, bool) and 0 <= p < MAX_TOKENS for p in positions):
+        raise FormatError("predictions have invalid positions")
+    for candidates in top:
+        if not isinstance(candidates, list) or not all(
+            isinstance(c, list) and len(c) == 2 and isinstance(c[0], str) and _probability(c[1]) for c in candidates
+        ):
+            raise FormatError("predictions have invalid candidates")
+    if (
+        not isinstance(targets, list)
+        or not isinstance(target_probs, list)
+        or not len(targets) == len(target_probs) == rows
+    ):
+        raise FormatError("predictions have invalid targets")
+    if not all(
+        (t is None or isinstance(t, str)) and (p is None or _probability(p)) for t, p in zip(targets, target_probs)
+    ):
+        raise FormatError("predictions have invalid targets")
+    return prediction
+
+
+def _probability(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and 0.0 <= x <= 1.0 + 1e-6
+
+
+def parse_predictions(blob):
+    """The JSON blob of a predictions record -> its checked dict."""
+    return check_predictions(_loads(blob, "attention predictions", MAX_PREDICTION_BYTES))

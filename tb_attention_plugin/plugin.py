@@ -97,6 +97,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
             "/stats": self._serve_stats,
             "/relations": self._serve_relations,
             "/similarity": self._serve_similarity,
+            "/predictions": self._serve_predictions,
             "/scalars": self._serve_scalars,
             "/index.js": self._serve_static,
             "/*": self._serve_static,
@@ -137,6 +138,13 @@ class AttentionPlugin(base_plugin.TBPlugin):
         # Keyed by statistic (docs/http-api.md): the level at which a head gets the type of that stat.
         header["thresholds"] = {t["stat"]: t["threshold"] for t in head_types.thresholds().values()}
         return http_payload.binary_response(header, array)
+
+    @_route
+    def _serve_predictions(self, request):
+        run, probe = _param(request, "run"), _param(request, "probe")
+        kind = _param(request, "kind", required=False) or "self"
+        ctx, eid = self._ids(request)
+        return http_payload.json_response(self._data.predictions(ctx, eid, run, probe, kind))
 
     @_route
     def _serve_similarity(self, request):

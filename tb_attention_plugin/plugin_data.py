@@ -86,6 +86,15 @@ class AttentionData:
             )
         return self.source.relations(run)
 
+    def predictions(self, ctx, eid, run, probe, kind):
+        """-> the model's predictions on a probe at every step (JSON)."""
+        if not self.reads_files:
+            raise Unservable(
+                "predictions are read from the runs' event files, which the plugin cannot open here (a log "
+                "directory it cannot read, or --logdir_spec): start TensorBoard with a local --logdir"
+            )
+        return self.source.predictions(run, probe, kind)
+
     def similarity(self, ctx, eid, run, probe, kind, step):
         """-> (header, float32 [layers, heads, heads]): how alike the heads of each layer attend at a
         step (statistics.head_distances), from the snapshot as stored."""

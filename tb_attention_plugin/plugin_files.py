@@ -200,6 +200,34 @@ class FileData:
             self._relations.put(run, cached)
         return cached[1]
 
+    def predictions(self, run, probe, kind):
+        """{"run", "probe", "kind", "mode", "steps", "predictions": [per step]} of a probe."""
+        tag, meta, good = self._lookup(run, fmt.PREDICTIONS_TAG_PREFIX, probe, kind, "predictions")
+        by_step = {}
+        for step, entry in sorted(good.items()):
+            try:
+                by_step[step] = fmt.parse_predictions(self._read(entry).tensor.string_val[0])
+            except DECODE_ERRORS as e:
+                self._fail(
+                    entry,
+                    ("pred", run, tag, step, entry.key),
+                    "skipped predictions %r of run %r at step %d: %s",
+                    tag,
+                    run,
+                    step,
+                    e,
+                )
+        steps = sorted(by_step)
+        mode = by_step[steps[-1]]["mode"] if steps else None
+        return {
+            "run": run,
+            "probe": probe,
+            "kind": kind,
+            "mode": mode,
+            "steps": steps,
+            "predictions": [by_step[s] for s in steps],
+        }
+
     def _arrays(self, run, tag, good, decode, what):
         """{step: decode(tensor, metadata)} of a tensor tag's good records (one open file each); a
         record that fails is left out (and out of the index), logged once."""

@@ -47,10 +47,11 @@ class ProbeLog:
         self._size_meta = {}  # kind -> {(layers, heads): the first metadata of that size}
         self._relations = {}  # kind -> {step: float32 [instances, key words, L, H]}
         self._relation_meta = {}  # kind -> the metadata the relations records were read with
+        self._predictions = {}  # kind -> {step: the model's predictions (format.check_predictions)}
         self._order = 0
 
     # -- filled by read_run
-    def _add(self, kind, meta, step, snapshot=None, stats=None, relations=None):
+    def _add(self, kind, meta, step, snapshot=None, stats=None, relations=None, predictions=None):
         self.meta.setdefault(kind, meta)
         size = Size(int(meta["layers"]), int(meta["heads"]))
         self._size_meta.setdefault(kind, {}).setdefault(size, meta)
@@ -60,6 +61,8 @@ class ProbeLog:
         if stats is not None:
             self._stats.setdefault(kind, {})[step] = stats
             self._stats_sizes.setdefault(kind, {})[step] = size
+        if predictions is not None:
+            self._predictions.setdefault(kind, {})[step] = predictions
         if relations is not None:
             previous = self._relation_meta.setdefault(kind, meta)
             if relations.shape == (len(_instances(previous)), len(_key_words(previous)), *size):
@@ -234,6 +237,13 @@ class ProbeLog:
         by_step = self._relations.get(kind, {})
         steps = sorted(by_step)
         return (steps, np.stack([by_step[s] for s in steps])) if steps else ([], None)
+
+    def predictions(self, kind=None):
+        """{step: {"mode", "positions", "top", "targets", "target_probs"}}: what the model predicted on
+        the probe (the callback's predictions=); {} when not logged. `kind` as elsewhere, except that
+        encoder-decoder probes keep theirs under "decoder"."""
+        kinds = [k for k in ([kind] if kind else self.kinds) if k in self._predictions]
+        return dict(sorted(self._predictions[kinds[0]].items())) if kinds else {}
 
     def relation_meta(self, kind=None):
         """The metadata that describes this kind's relation records (instances, words)."""

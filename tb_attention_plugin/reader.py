@@ -131,10 +131,12 @@ def read_run(path):
                 records.put(entry.key, _snapshot_blobs(entry))
             elif entry.ref.tag.startswith(fmt.STATS_TAG_PREFIX):
                 stats[entry.key] = fmt.decode_stats(tensor_util.make_ndarray(_read(entry).tensor), entry.meta)
+            elif entry.ref.tag.startswith(fmt.PREDICTIONS_TAG_PREFIX):
+                stats[entry.key] = fmt.parse_predictions(_read(entry).tensor.string_val[0])
             elif entry.ref.tag.startswith(fmt.RELATIONS_TAG_PREFIX):
                 stats[entry.key] = fmt.decode_relations(tensor_util.make_ndarray(_read(entry).tensor), entry.meta)
             return True
-        except (fmt.FormatError, ValueError, TypeError, KeyError, OSError) as e:
+        except (fmt.FormatError, ValueError, TypeError, KeyError, IndexError, OSError) as e:
             logger.warning("tb-attention: skipped record %r at step %d: %s", entry.ref.tag, entry.ref.step, e)
             return False
 
@@ -152,6 +154,8 @@ def read_run(path):
                 probe._add(meta["kind"], meta, step, snapshot=StoredSnapshot(entry, records, int(meta["layers"]) + 1))
             elif tag.startswith(fmt.RELATIONS_TAG_PREFIX):
                 probe._add(meta["kind"], meta, step, relations=stats[entry.key])
+            elif tag.startswith(fmt.PREDICTIONS_TAG_PREFIX):
+                probe._add(meta["kind"], meta, step, predictions=stats[entry.key])
             else:
                 probe._add(meta["kind"], meta, step, stats=stats[entry.key])
     return run

@@ -72,6 +72,7 @@ class AttentionSummaryWriter:
         self._closed = False
         self._history = RunHistory(self.log_dir, filename_suffix)
         self._sizes = {}  # (probe, kind) -> writer_input.FirstSize of this writer's snapshots
+        self._metas = {}  # (probe, kind) -> the metadata of its latest snapshot (predictions reuse it)
 
     # ------------------------------------------------------------------ probes
     def add_probe(
@@ -162,6 +163,7 @@ class AttentionSummaryWriter:
                 kind == "self" and q == k and q > 1 and not any(np.triu(layer, 1).any() for layer in checked)
             )
         meta = fmt.probe_metadata(info, kind, causal=causal, layers=layers, heads=heads)
+        self._metas[(probe, kind)] = meta
         self._sizes.setdefault((probe, kind), FirstSize(layers, heads, step))
         self._history.after_record([tag], step)
         wall_time = wall_time or time.time()
@@ -281,6 +283,32 @@ class AttentionSummaryWriter:
         self._run(lambda: self._write(event))
 
     # ------------------------------------------------------------------ scalars and hparams
+    def add_predictions(self, step, probe, prediction, *, kind="self", wall_time=None):
+        """Write what the model predicted on a probe at `step` (after that step's attention of `kind`):
+        {"mode": "next-token" | "masked" | "label", "positions", "top": [[[token, probability], ...]
+        per position], "targets", "target_probs"} (docs/format.md, "Predictions")."""
+        step = check_step(step)
+        self._check_open()
+        meta = self._metas.get((probe, kind))
+        if meta is None:
+            raise KeyError(f"probe {probe!r} has no {kind!r} attention logged yet: add_attention first")
+        try:
+            fmt.check_predictions(prediction)
+        except fmt.FormatError as e:
+            raise ValueError(f"probe {probe!r}: {e}") from None
+        tag = fmt.predictions_tag(probe, kind)
+        self._history.before_record([tag], step)
+        self._history.after_record([tag], step)
+        wall_time = wall_time or time.time()
+
+        def write():
+            first = (probe, kind, "predictions") not in self._tags_in_file
+            value = fmt.predictions_value(meta, prediction, with_metadata=first)
+            if self._write(event_pb2.Event(step=step, wall_time=wall_time, summary=summary_pb2.Summary(value=[value]))):
+                self._tags_in_file.add((probe, kind, "predictions"))
+
+        self._run(write)
+
     def add_scalar(self, tag, value, step, *, wall_time=None):
         step = check_step(step)
         self._check_open()
