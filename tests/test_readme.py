@@ -41,7 +41,7 @@ def test_console_block_replays_a_trainer_output_dir(tmp_path):
 
     from test_replay import train_with_callback
 
-    (block,) = [code for lang, code in _blocks() if lang == "console"]
+    block = next(code for lang, code in _blocks() if lang == "console" and "tb-attention replay" in code)
     commands = [shlex.split(line) for line in block.strip().splitlines()]
     assert [c[:2] for c in commands] == [
         ["tb-attention", "replay"],
@@ -61,6 +61,24 @@ def test_console_block_replays_a_trainer_output_dir(tmp_path):
     assert "heads by type" in done.stdout
     replayed = tmp_path / commands[2][2]
     assert replayed.is_dir() and str(replayed).startswith(str(tmp_path / commands[1][2]))
+
+
+def test_console_block_exports_a_run(tmp_path):
+    """The export block, run as written from a directory holding logs/my_run."""
+    import shlex
+    import shutil
+
+    from tb_attention_plugin.synthetic import write_run
+
+    (block,) = [code for lang, code in _blocks() if lang == "console" and "tb-attention export" in code]
+    (command,) = [shlex.split(line) for line in block.strip().splitlines()]
+    write_run(tmp_path / command[2], layers=2, heads=2, tokens=8, steps=4)
+    done = subprocess.run(
+        [shutil.which(command[0]), *command[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = tmp_path / command[command.index("-o") + 1]
+    assert report.is_file() and "<html" in report.read_text(encoding="utf-8")[:2000].lower()
 
 
 def test_jupyter_block_uses_tensorboard_magic():
