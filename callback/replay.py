@@ -164,6 +164,7 @@ def replay(
     base_model=None,
     progress=True,
     relations=None,
+    predictions=None,
 ):
     """Write attention snapshots of `probes` at every checkpoint of `source` into `log_dir`.
 
@@ -171,7 +172,7 @@ def replay(
         ["DIR:STEP"]. log_dir: the run directory (default: SOURCE/runs/replay for an output directory).
     tokenizer: a tokenizer or its directory (default: the one saved in the checkpoints).
     base_model: the base model directory of PEFT adapter checkpoints (default: the adapter's config).
-    Other arguments (names, max_tokens, induction_probe, relations) as for AttentionCallback. -> the
+    Other arguments (names, max_tokens, induction_probe, relations, predictions) as for AttentionCallback. -> the
     steps written (checkpoints already in log_dir
     are skipped)."""
     from_output_dir = isinstance(source, (str, os.PathLike))
@@ -180,7 +181,7 @@ def replay(
     checkpoints = find_checkpoints(os.fspath(source)) if from_output_dir else explicit_checkpoints(source)
     for checkpoint in checkpoints:
         check_checkpoint(checkpoint)
-    probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations)  # bad probes: now
+    probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations, predictions)  # bad probes: now
     log_dir = os.fspath(log_dir) if log_dir is not None else os.path.join(os.fspath(source), "runs", "replay")
     done, scalars = _logged(log_dir)
     todo = [c for c in checkpoints if c.step not in done]

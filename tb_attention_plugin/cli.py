@@ -25,6 +25,7 @@ def _replay(args):
     elif source is None:
         raise ValueError("give a Trainer OUTPUT_DIR (its checkpoint-N folders) or --checkpoint DIR:STEP")
     options = {} if args.max_tokens is None else {"max_tokens": args.max_tokens}
+    options.update(relations=args.relations, predictions=args.predictions)
     steps = replay(
         source,
         args.probes,
@@ -120,6 +121,12 @@ def parser():
     replay.add_argument("--tokenizer", help="tokenizer directory (default: the one saved with the checkpoints)")
     replay.add_argument("--base-model", help="base model directory of PEFT adapter checkpoints")
     replay.add_argument("--max-tokens", type=int, help="tokens per probe at most (default: as the callback)")
+    replay.add_argument(
+        "--relations", help="add relation probes: 'english' (built in) or a JSON / JSONL file of relation probes"
+    )
+    replay.add_argument(
+        "--predictions", type=int, metavar="K", help="also store the model's top-K predictions on each probe"
+    )
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
     replay.set_defaults(run=_replay)
     summary = commands.add_parser(

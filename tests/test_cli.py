@@ -99,6 +99,25 @@ def test_replay_from_the_console_script(tmp_path):
     assert b.steps == [2, 4, 6]
     for step in b.steps:
         assert np.abs(a.attention(step) - b.attention(step)).max() <= 1 / 255 + 1e-6
+    with_more = tb_attention(
+        "replay",
+        out,
+        "--probes",
+        PROBES[0],
+        "--names",
+        "sad",
+        "--log-dir",
+        tmp_path / "more",
+        "--quiet",
+        "--relations",
+        "english",
+        "--predictions",
+        "3",
+    )
+    assert with_more.returncode == 0, with_more.stderr[-2000:]
+    more = read_run(str(tmp_path / "more"))
+    assert "coref: it -> cat" in more.probes and more.probe("sad").predictions()[2]["mode"] == "label"
+    assert any(m.relation == "coreference" for m in more.relations())
     again = tb_attention(
         "replay", out, "--probes", PROBES[0], "--names", "sad", "--log-dir", tmp_path / "replayed", "--quiet"
     )
