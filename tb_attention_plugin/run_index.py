@@ -115,7 +115,3 @@ class RunIndex:
         if changed or self.view is None:
             self.view = build_view(files, self._scans, self._accept, self._warn)
         return changed
-
-    def reader(self, path):
-        """An open reader of one of the run's files (a context manager with read_at)."""
-        return self.storage.open(path)
