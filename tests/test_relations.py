@@ -18,6 +18,16 @@ PROBES = [
 ]
 
 
+# tokens [CLS] a b c [SEP]: words a, b, c are 0, 1, 2; one relation c -> a
+RELATION_C_TO_A = {
+    "relation": "r",
+    "source": [["tokens", 2]],
+    "target": [["tokens", 0]],
+    "source_text": "c",
+    "target_text": "a",
+}
+
+
 def _writer_run(tmp_path, maps):
     """A probe of tokens [CLS] a b c [SEP] with words a, b, c (0, 1, 2) and relation c -> a."""
     w = AttentionSummaryWriter(str(tmp_path))
@@ -26,15 +36,7 @@ def _writer_run(tmp_path, maps):
         ["[CLS]", "a", "b", "c", "[SEP]"],
         special=[True, False, False, False, True],
         word_of={"tokens": [-1, 0, 1, 2, -1]},
-        relations=[
-            {
-                "relation": "r",
-                "source": [["tokens", 2]],
-                "target": [["tokens", 0]],
-                "source_text": "c",
-                "target_text": "a",
-            }
-        ],
+        relations=[dict(RELATION_C_TO_A)],
     )
     for step, a in enumerate(maps):
         w.add_attention(step, "p", a, causal=False)
@@ -234,15 +236,7 @@ def test_metadata_whose_relations_do_not_fit_its_tokens_is_not_ours(change):
     }
     info.update(
         word_of={"tokens": [-1, 0, 1, 2, -1]},
-        relations=[
-            {
-                "relation": "r",
-                "source": [["tokens", 2]],
-                "target": [["tokens", 0]],
-                "source_text": "c",
-                "target_text": "a",
-            }
-        ],
+        relations=[dict(RELATION_C_TO_A)],
     )
     meta = fmt.probe_metadata(info, "self", causal=False, layers=1, heads=2)
     assert fmt.parse_plugin_content(json.dumps(meta).encode()) == meta
