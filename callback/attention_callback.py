@@ -50,6 +50,9 @@ class AttentionCallback(TrainerCallback):
         predictions: True (top 10) or a top-k: also store what the model predicts on each probe, from
             the same forward (next tokens of a causal or encoder-decoder LM, a masked LM's mask tokens,
             a classifier's labels); off by default.
+        neurons: True, or {"heads": [(layer, head), ...] or "all", "every": k}: also store the query
+            and key vectors of those heads (all heads of models up to 256 heads with True) at every
+            k-th snapshot, for the neuron view; off by default (its size per snapshot is logged).
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class AttentionCallback(TrainerCallback):
         induction_probe=None,
         relations=None,
         predictions=None,
+        neurons=None,
     ):
         self._schedule = SnapshotSchedule(every_n_steps)
         if tokenizer is not None and not callable(tokenizer):
@@ -71,7 +75,7 @@ class AttentionCallback(TrainerCallback):
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"log_dir must be a path, got {type(log_dir).__name__}")
         # bad probes fail here, when the callback is made
-        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations, predictions)
+        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations, predictions, neurons)
         self._explicit_log_dir = log_dir
         self._tokenizer = tokenizer
         self._runner = None

@@ -68,9 +68,10 @@ class AttentionLightningCallback(Callback):
         induction_probe=None,
         relations=None,
         predictions=None,
+        neurons=None,
     ):
         self._schedule = SnapshotSchedule(every_n_steps)
-        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations, predictions)
+        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations, predictions, neurons)
         self._tokenizer = tokenizer
         self._attribute = model
         self._explicit_log_dir = log_dir

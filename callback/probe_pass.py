@@ -15,6 +15,7 @@ import contextlib
 import numpy as np
 import torch
 
+from . import neurons as neuron_capture
 from .predictions import batch_predictions
 from .model_access import accepted_inputs, base_model, causal_self_attention, forward_target, is_encoder_decoder
 
@@ -52,8 +53,9 @@ def _load_eager_hint(model, current):
 
 
 @contextlib.contextmanager
-def probing_mode(model):
-    """eval + no_grad + eager attention + RNG untouched, restored on exit (also on error)."""
+def probing_mode(model, implementation="eager"):
+    """eval + no_grad + eager attention (or the neuron view's capturing attention, which calls the
+    model's eager function) + RNG untouched, restored on exit (also on error)."""
     base = base_model(model)
     modes = [(m, m.training) for m in model.modules()]
     previous = _implementations(model)
@@ -61,16 +63,21 @@ def probing_mode(model):
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
     switched = False
     try:
-        if any(impl not in (None, "eager") for impl in previous):
+        if any(impl not in (None, implementation) for impl in previous):
             if not hasattr(base, "set_attn_implementation"):
                 raise AttentionUnavailableError(_load_eager_hint(model, previous[0]))
             try:
-                base.set_attn_implementation("eager")
+                base.set_attn_implementation(implementation)
             except Exception as e:
                 raise AttentionUnavailableError(f"{_load_eager_hint(model, previous[0])} ({e})") from e
             switched = True
-            still = [impl for impl in _implementations(model) if impl not in (None, "eager")]
+            still = [impl for impl in _implementations(model) if impl not in (None, implementation)]
             if still:
+                if implementation != "eager":
+                    raise neuron_capture.NeuronViewUnavailableError(
+                        f"{type(base).__name__} cannot switch its attention to the neuron view's capturing "
+                        f"function (it stays on {still[0]!r}): turn neurons= off"
+                    )
                 raise AttentionUnavailableError(_load_eager_hint(model, still[0]))
         forward_target(model).eval()
         with torch.no_grad():
@@ -124,14 +131,16 @@ class Layers(tuple):
 
 class ProbeOutputs(dict):
     """{kind: Layers} of one probe, and (when asked for) what the model predicted on it from the same
-    forward pass (predictions.py; ids, not yet text)."""
+    forward pass (predictions.py; ids, not yet text) and the neuron view's query and key vectors
+    ({kind: record}, neurons.py)."""
 
     predictions = None
+    neurons = None
 
 
-def run_probes(model, probes, pad_id=0, *, strict=False, top_k=0, mask_id=None):
+def run_probes(model, probes, pad_id=0, *, strict=False, top_k=0, mask_id=None, neurons=None):
     """Probes -> [ProbeOutputs {kind: Layers}] (one per probe, in order); with top_k, their
-    predictions too.
+    predictions too; with `neurons` (neurons.NeuronOptions), the captured heads' query and key.
 
     One batched forward per group of probes with the same kinds of inputs. `strict` also checks that
     every weight is a probability (the first pass, before training, uses it: a model that gives no
@@ -143,12 +152,12 @@ def run_probes(model, probes, pad_id=0, *, strict=False, top_k=0, mask_id=None):
     result = [None] * len(probes)
     for indices in groups.values():
         batch = [probes[i] for i in indices]
-        for i, kinds in zip(indices, _run_batch(model, batch, pad_id, strict, top_k, mask_id)):
+        for i, kinds in zip(indices, _run_batch(model, batch, pad_id, strict, top_k, mask_id, neurons)):
             result[i] = kinds
     return result
 
 
-def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None):
+def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None, neurons=None):
     encoder_decoder = is_encoder_decoder(model)
     accepted = accepted_inputs(model) or set()
     device = _device_of(model)
@@ -161,7 +170,10 @@ def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None):
         kwargs.update(decoder_input_ids=dec_ids.to(device), decoder_attention_mask=dec_mask.to(device))
     if "use_cache" in accepted or encoder_decoder:
         kwargs["use_cache"] = False
-    with probing_mode(model):
+    if neurons is not None:
+        neuron_capture.register()
+    implementation = "eager" if neurons is None else neuron_capture.CAPTURE_IMPLEMENTATION
+    with probing_mode(model, implementation), neuron_capture.capturing() as capture:
         out = forward_target(model)(**kwargs)
     width = ids.shape[1]
     if encoder_decoder:
@@ -176,6 +188,14 @@ def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None):
     layers = {kind: _layers(out, field, model, len(probes), q, k) for kind, (field, q, k) in fields.items()}
     causal = {"self": causal_self_attention(model), "encoder": False, "decoder": True, "cross": False}
     predicted = batch_predictions(out, model, probes, top_k, mask_id) if top_k else [None] * len(probes)
+    calls = (
+        {
+            kind: neuron_capture.layer_calls(capture.calls, layers[kind], type(base_model(model)).__name__, field)
+            for kind, (field, _, _) in fields.items()
+        }
+        if neurons is not None
+        else None
+    )
     result = []
     for b, p in enumerate(probes):
         n = len(p.input_ids)
@@ -188,8 +208,25 @@ def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None):
             # The model's own outputs (views; copies from an accelerator), stacked by the writer's thread
             kinds[kind] = Layers(layer[b, :, :q, :k].float().cpu().numpy() for layer in stack)
             _check_weights(kinds[kind], model, p.name, kind, causal[kind], strict)
+        if calls is not None:
+            kinds.neurons = _neuron_records(calls, b, kinds, neurons, lengths, model, p.name, strict)
         result.append(kinds)
     return result
+
+
+def _neuron_records(calls, b, kinds, options, lengths, model, probe, strict):
+    """{kind: neuron record} of probe b (neurons.head_vectors); the first pass checks that each record
+    explains the weights the model returned."""
+    records = {}
+    for kind, layer_calls in calls.items():
+        layers, heads = kinds[kind].shape[:2]
+        chosen = {}
+        for layer, head in options.heads_for(layers, heads):
+            chosen.setdefault(layer, []).append(head)
+        records[kind] = neuron_capture.head_vectors(layer_calls, b, chosen, *lengths[kind])
+        if strict:
+            neuron_capture.verify(records[kind], kinds[kind], type(base_model(model)).__name__, probe, kind)
+    return records
 
 
 def _layers(out, field, model, batch, queries, keys):

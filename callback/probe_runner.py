@@ -8,6 +8,7 @@ import warnings
 
 from .model_access import causal_self_attention, is_encoder_decoder, token_limit
 from .probe_pass import run_probes
+from .neurons import check_neurons, log_size, record_bytes
 from .predictions import check_top_k, named
 from .probes import DEFAULT_MAX_TOKENS, induction_probe, tokenize, validate_probes
 from .relation_sets import relation_probes
@@ -20,19 +21,28 @@ def check_options(max_tokens, induction):
         raise TypeError("induction_probe must be True, False or None (automatic)")
 
 
-def probe_arguments(probes, names, max_tokens, induction_probe, relations=None, predictions=None):
+def probe_arguments(probes, names, max_tokens, induction_probe, relations=None, predictions=None, neurons=None):
     """The ProbeRunner arguments a callback keeps until training starts, checked when it is made;
     `relations` ("english" or a JSON / JSONL file, relation_sets.py) adds relation probes,
-    `predictions` (True or a top-k) stores what the model predicts on them (predictions.py)."""
+    `predictions` (True or a top-k) stores what the model predicts on them (predictions.py),
+    `neurons` (True or {"heads", "every"}) the query and key vectors of the neuron view (neurons.py)."""
     check_options(max_tokens, induction_probe)
     top_k = check_top_k(predictions)
+    neuron_options = check_neurons(neurons)
     if relations is not None:
         extra = relation_probes(relations)
         if isinstance(probes, (list, tuple)):
             names = None if names is None else list(names) + [p.get("name") for p in extra]
             probes = list(probes) + extra
     validate_probes(probes, names)
-    return dict(probes=probes, names=names, max_tokens=max_tokens, induction_probe=induction_probe, top_k=top_k)
+    return dict(
+        probes=probes,
+        names=names,
+        max_tokens=max_tokens,
+        induction_probe=induction_probe,
+        top_k=top_k,
+        neurons=neuron_options,
+    )
 
 
 def resolve_tokenizer(tokenizer):
@@ -54,10 +64,21 @@ class ProbeRunner:
     """
 
     def __init__(
-        self, model, tokenizer, probes, *, names=None, max_tokens=DEFAULT_MAX_TOKENS, induction_probe=None, top_k=0
+        self,
+        model,
+        tokenizer,
+        probes,
+        *,
+        names=None,
+        max_tokens=DEFAULT_MAX_TOKENS,
+        induction_probe=None,
+        top_k=0,
+        neurons=None,
     ):
         check_options(max_tokens, induction_probe)
         self.top_k = check_top_k(top_k)
+        self.neurons = neurons if neurons is None or hasattr(neurons, "heads_for") else check_neurons(neurons)
+        self._written = 0  # snapshots written so far: the neuron view captures every `neurons.every`-th
         self.tokenizer = resolve_tokenizer(tokenizer)
         specs = validate_probes(probes, names)
         tok = resolve_tokenizer(tokenizer)
@@ -93,6 +114,9 @@ class ProbeRunner:
                 self.probes.append(extra)
                 outputs += self._run([extra], strict=True)
         self.first_outputs = outputs
+        self.neuron_bytes = sum(record_bytes(r) for o in outputs for r in (o.neurons or {}).values())
+        if self.neuron_bytes:
+            log_size(self.neuron_bytes, self.neurons.every)
         # causal where the model declares it (every pass checks): the writer then need not look for
         # weights above the diagonal; None lets it infer that from the weights (a causal model whose
         # attention modules do not say so)
@@ -118,13 +142,22 @@ class ProbeRunner:
 
     def run(self):
         """[probe_pass.ProbeOutputs {kind: Layers (float32 [H, Q, K] per layer)}] of every probe at the
-        current weights, with `.predictions` (text) when asked for."""
+        current weights, with `.predictions` (text) and `.neurons` when asked for."""
         return self._run()
 
     def _run(self, probes=None, strict=False):
         mask_id = getattr(self.tokenizer, "mask_token_id", None)
+        # the first pass always captures (it checks that the neuron view can explain this model)
+        due = strict or self._written % self.neurons.every == 0 if self.neurons is not None else False
+        capture = self.neurons if due else None
         outputs = run_probes(
-            self.model, probes or self.probes, self.pad_id, strict=strict, top_k=self.top_k, mask_id=mask_id
+            self.model,
+            probes or self.probes,
+            self.pad_id,
+            strict=strict,
+            top_k=self.top_k,
+            mask_id=mask_id,
+            neurons=capture,
         )
         for kinds in outputs:
             kinds.predictions = named(kinds.predictions, self.tokenizer, self.model)
@@ -136,6 +169,7 @@ class ProbeRunner:
 
     def write(self, writer, step, outputs, skip=()):
         """Write one snapshot of every probe; (probe, kind) pairs in `skip` are left out."""
+        self._written += 1
         for probe, kinds in zip(self.probes, outputs):
             for kind, attention in kinds.items():
                 if (probe.name, kind) in skip:
@@ -146,6 +180,8 @@ class ProbeRunner:
                     )
                     if kinds.predictions is not None and kind in ("self", "decoder"):
                         writer.add_predictions(step, probe.name, kinds.predictions, kind=kind)
+                    if kinds.neurons is not None and kind in kinds.neurons:
+                        writer.add_neurons(step, probe.name, kinds.neurons[kind], kind=kind)
                 except ValueError as e:  # e.g. NaN attention of a diverged model: skip, keep training
                     if (probe.name, kind) not in self._skipped:
                         warnings.warn(

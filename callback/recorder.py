@@ -26,7 +26,7 @@ class AttentionRecorder:
         probes: strings or (text, text_pair) tuples.
         log_dir: run directory. None runs the probes and writes nothing: the other ranks of a sharded
             (FSDP / ZeRO-3) run, which must join every probe forward while rank 0 writes.
-        names, max_tokens, induction_probe, relations, predictions: as for AttentionCallback.
+        names, max_tokens, induction_probe, relations, predictions, neurons: as for AttentionCallback.
 
     Construction runs the probes once to check that the model returns its attention (a clear error
     otherwise, before any training); `snapshot(step)` logs them at the model's current weights.
@@ -44,9 +44,12 @@ class AttentionRecorder:
         induction_probe=None,
         relations=None,
         predictions=None,
+        neurons=None,
     ):
         self.runner = ProbeRunner(
-            model, tokenizer, **probe_arguments(probes, names, max_tokens, induction_probe, relations, predictions)
+            model,
+            tokenizer,
+            **probe_arguments(probes, names, max_tokens, induction_probe, relations, predictions, neurons),
         )
         self.writer = AttentionSummaryWriter(log_dir, background=True) if log_dir is not None else None
         if self.writer is not None:

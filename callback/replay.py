@@ -165,6 +165,7 @@ def replay(
     progress=True,
     relations=None,
     predictions=None,
+    neurons=None,
 ):
     """Write attention snapshots of `probes` at every checkpoint of `source` into `log_dir`.
 
@@ -172,7 +173,8 @@ def replay(
         ["DIR:STEP"]. log_dir: the run directory (default: SOURCE/runs/replay for an output directory).
     tokenizer: a tokenizer or its directory (default: the one saved in the checkpoints).
     base_model: the base model directory of PEFT adapter checkpoints (default: the adapter's config).
-    Other arguments (names, max_tokens, induction_probe, relations, predictions) as for AttentionCallback. -> the
+    Other arguments (names, max_tokens, induction_probe, relations, predictions, neurons) as for
+    AttentionCallback (neurons' "every" counts checkpoints). -> the
     steps written (checkpoints already in log_dir
     are skipped)."""
     from_output_dir = isinstance(source, (str, os.PathLike))
@@ -181,7 +183,9 @@ def replay(
     checkpoints = find_checkpoints(os.fspath(source)) if from_output_dir else explicit_checkpoints(source)
     for checkpoint in checkpoints:
         check_checkpoint(checkpoint)
-    probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations, predictions)  # bad probes: now
+    probe_args = probe_arguments(
+        probes, names, max_tokens, induction_probe, relations, predictions, neurons
+    )  # bad probes: now
     log_dir = os.fspath(log_dir) if log_dir is not None else os.path.join(os.fspath(source), "runs", "replay")
     done, scalars = _logged(log_dir)
     todo = [c for c in checkpoints if c.step not in done]
@@ -193,7 +197,7 @@ def replay(
         declared = False
         for checkpoint in bar:
             model = load_model(checkpoint.path, base_model)
-            runner = ProbeRunner(model, tokenizer, **probe_args)
+            runner = ProbeRunner(model, tokenizer, **_at_checkpoint(probe_args, checkpoints.index(checkpoint)))
             if not declared:
                 runner.declare(writer)
                 declared = True
@@ -211,3 +215,11 @@ def _progress(items, enabled):
     from tqdm.auto import tqdm
 
     return tqdm(items, desc="tb-attention replay", unit="checkpoint")
+
+
+def _at_checkpoint(probe_args, index):
+    """The runner arguments for the index-th checkpoint: the neuron view captures every k-th one."""
+    neurons = probe_args.get("neurons")
+    if neurons is not None and index % neurons.every:
+        return dict(probe_args, neurons=None)
+    return probe_args

@@ -34,7 +34,7 @@ WINDOW = 16 << 10  # bytes read at once around a record's start
 CHECK_CHUNK = 4 << 20  # a large record's checksum is computed over chunks of this size
 MAX_PARSED_RECORD = 256 << 20  # an unusual large record is parsed whole up to this size, else skipped
 MAX_TAG_BYTES = 64 << 10
-_PREFIXES = (fmt.SNAPSHOT_TAG_PREFIX, fmt.STATS_TAG_PREFIX, fmt.RELATIONS_TAG_PREFIX, fmt.PREDICTIONS_TAG_PREFIX)
+_PREFIXES = fmt.TAG_PREFIXES
 
 
 class ValueRef(NamedTuple):

@@ -27,6 +27,9 @@ SNAPSHOT_TAG_PREFIX = "attention/"
 STATS_TAG_PREFIX = "attention_stats/"
 RELATIONS_TAG_PREFIX = "attention_relations/"
 PREDICTIONS_TAG_PREFIX = "attention_predictions/"
+NEURONS_TAG_PREFIX = "attention_neurons/"
+# every tag of this plugin starts with one of these (the event-file index looks for no others)
+TAG_PREFIXES = (SNAPSHOT_TAG_PREFIX, STATS_TAG_PREFIX, RELATIONS_TAG_PREFIX, PREDICTIONS_TAG_PREFIX, NEURONS_TAG_PREFIX)
 # Scalar series `tb_attention/best_checkpoint/<metric>` (e.g. .../eval/loss): one point at the step of
 # the checkpoint that load_best_model_at_end put back, valued with its metric. The tab shows it as a
 # mark on the step axis, not as a curve.
@@ -117,6 +120,10 @@ def relations_tag(probe, kind):
 
 def predictions_tag(probe, kind):
     return f"{PREDICTIONS_TAG_PREFIX}{tag_name(probe)}/{kind}"
+
+
+def neurons_tag(probe, kind):
+    return f"{NEURONS_TAG_PREFIX}{tag_name(probe)}/{kind}"
 
 
 def probe_metadata(probe_info, kind, *, causal, layers, heads):
@@ -613,3 +620,116 @@ def _probability(x):
 def parse_predictions(blob):
     """The JSON blob of a predictions record -> its checked dict."""
     return check_predictions(_loads(blob, "attention predictions", MAX_PREDICTION_BYTES))
+
+
+# ---------------------------------------------------------------- neurons (the neuron view)
+
+MAX_NEURON_DIM = 4096  # per-head query/key width
+MAX_NEURON_VALUES = 1 << 27  # floats of one record (query, key and bias of every captured head): 512 MiB
+_NEURON_PARTS = ("query", "key", "allowed", "bias")
+
+
+def _check_neuron_header(header, meta):
+    """(heads, dim, queries, keys) of a neuron record's header, checked against its probe's metadata."""
+    _, queries, keys = layer_shape(meta)
+    try:
+        heads = [(int(lh[0]), int(lh[1])) for lh in header["heads"]]
+        dim, scale, softcap = int(header["dim"]), header["scale"], header["softcap"]
+        ok = (
+            len(heads) == len(header["heads"]) == len(scale) == len(softcap)
+            and all(0 <= lay < meta["layers"] and 0 <= h < meta["heads"] for lay, h in heads)
+            and heads == sorted(set(heads))
+            and 0 < dim <= MAX_NEURON_DIM
+            and (header["query_len"], header["key_len"]) == (queries, keys)
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in list(scale) + list(softcap))
+            and isinstance(header["bias"], bool)
+        )
+    except (KeyError, TypeError, ValueError, IndexError):
+        ok = False
+    if not ok:
+        raise FormatError("attention neuron record has an invalid header")
+    if len(heads) * ((queries + keys) * dim + queries * keys) > MAX_NEURON_VALUES:
+        raise FormatError("attention neuron record is larger than this format accepts")
+    return heads, dim, queries, keys
+
+
+def neuron_header(meta, record):
+    """The JSON header of a neuron record (heads with their scale and soft-cap, sizes), checked
+    against its probe's metadata: FormatError for a record no reader would accept."""
+    query, key = record["query"], record["key"]
+    header = {
+        "version": FORMAT_VERSION,
+        "heads": [[int(lay), int(h)] for lay, h in record["heads"]],
+        "dim": int(query.shape[-1]),
+        "query_len": int(query.shape[1]),
+        "key_len": int(key.shape[1]),
+        "scale": [float(x) for x in record["scale"]],
+        "softcap": [float(x) for x in record["softcap"]],
+        "bias": record["bias"] is not None,
+    }
+    heads, dim, queries, keys = _check_neuron_header(header, meta)
+    n = len(heads)
+    shapes = [(query, (n, queries, dim)), (key, (n, keys, dim)), (record["allowed"], (n, queries, keys))]
+    if record["bias"] is not None:
+        shapes.append((record["bias"], (n, queries, keys)))
+    if any(tuple(a.shape) != shape for a, shape in shapes):
+        raise FormatError("attention neuron record's arrays do not match its heads and tokens")
+    return header
+
+
+def neurons_value(meta, record, header, *, with_metadata=True):
+    """Summary.Value of a blob sequence [JSON header, query, key, allowed (, bias)]: each captured
+    head's float32 query [Q, D] and key [K, D] vectors, the keys it may attend to (bits [Q, K]) and
+    an additive bias [Q, K] (T5's position bias), zstd-compressed; the header (`neuron_header`) lists
+    the heads with their scale and soft-cap (docs/format.md, "Neurons")."""
+    import numpy as np
+    from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+
+    parts = [np.ascontiguousarray(record[k], "<f4").tobytes() for k in ("query", "key")]
+    parts.append(np.packbits(np.asarray(record["allowed"], bool)).tobytes())
+    if record["bias"] is not None:
+        parts.append(np.ascontiguousarray(record["bias"], "<f4").tobytes())
+    blobs = [json.dumps(header, separators=(",", ":")).encode()] + [_compressor().compress(p) for p in parts]
+    tensor = tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_STRING,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(blobs))]),
+        string_val=blobs,
+    )
+    value = summary_pb2.Summary.Value(tag=neurons_tag(meta["probe"], meta["kind"]), tensor=tensor)
+    if with_metadata:
+        value.metadata.CopyFrom(_summary_metadata(meta, summary_pb2.DATA_CLASS_BLOB_SEQUENCE))
+    return value
+
+
+def parse_neurons(blobs, meta):
+    """A neuron record's blobs -> {"heads", "scale", "softcap", "query" float32 [n, Q, D], "key"
+    [n, K, D], "allowed" bool [n, Q, K], "bias" float32 [n, Q, K] or None}, every size checked before
+    anything is decompressed."""
+    import numpy as np
+
+    if not blobs:
+        raise FormatError("attention neuron record is empty")
+    header = _loads(blobs[0], "attention neuron header", MAX_HEADER_BYTES)
+    if not isinstance(header, dict):
+        raise FormatError("attention neuron record has an invalid header")
+    heads, dim, queries, keys = _check_neuron_header(header, meta)
+    n = len(heads)
+    if len(blobs) != 4 + header["bias"]:
+        raise FormatError("attention neuron record has the wrong number of parts")
+    shapes = {"query": (n, queries, dim), "key": (n, keys, dim), "bias": (n, queries, keys)}
+    out = {"heads": heads, "scale": np.array(header["scale"], np.float32)}
+    out["softcap"] = np.array(header["softcap"], np.float32)
+    for name, blob in zip(_NEURON_PARTS, blobs[1:]):
+        if name == "allowed":
+            bits = np.frombuffer(_decompress(blob, (n * queries * keys + 7) // 8), np.uint8)
+            out[name] = np.unpackbits(bits, count=n * queries * keys).astype(bool).reshape(n, queries, keys)
+        else:
+            shape = shapes[name]
+            raw = _decompress(blob, 4 * shape[0] * shape[1] * shape[2])
+            out[name] = np.frombuffer(raw, "<f4").reshape(shape)
+    out.setdefault("bias", None)
+    if not all(np.isfinite(out[k]).all() for k in ("query", "key")) or (
+        out["bias"] is not None and np.isnan(out["bias"]).any()
+    ):
+        raise FormatError("attention neuron record holds non-finite vectors")
+    return out

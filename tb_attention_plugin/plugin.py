@@ -98,6 +98,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
             "/relations": self._serve_relations,
             "/similarity": self._serve_similarity,
             "/predictions": self._serve_predictions,
+            "/neurons": self._serve_neurons,
             "/scalars": self._serve_scalars,
             "/index.js": self._serve_static,
             "/*": self._serve_static,
@@ -145,6 +146,15 @@ class AttentionPlugin(base_plugin.TBPlugin):
         kind = _param(request, "kind", required=False) or "self"
         ctx, eid = self._ids(request)
         return http_payload.json_response(self._data.predictions(ctx, eid, run, probe, kind))
+
+    @_route
+    def _serve_neurons(self, request):
+        run, probe, kind = (_param(request, n) for n in ("run", "probe", "kind"))
+        step = _int_param(request, "step")
+        layer, head = (_int_param(request, n, minimum=0) for n in ("layer", "head"))
+        ctx, eid = self._ids(request)
+        header, array = self._data.neurons(ctx, eid, run, probe, kind, step, layer, head)
+        return http_payload.binary_response(header, array)
 
     @_route
     def _serve_similarity(self, request):

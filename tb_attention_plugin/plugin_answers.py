@@ -13,10 +13,11 @@ from .plugin_errors import Unavailable
 
 
 class Kind(NamedTuple):
-    """One kind of a probe in the index: its metadata and its good steps."""
+    """One kind of a probe in the index: its metadata, its good steps and those with a neuron record."""
 
     meta: dict
     steps: list
+    neuron_steps: list = []
 
 
 def choose_tags(tagged, warn, where):
@@ -77,6 +78,7 @@ def probe_entry(name, kinds):
                 "key": kinds[k].meta["key"],
                 "causal": bool(kinds[k].meta.get("causal", False)),
                 "steps": kinds[k].steps,
+                "neuron_steps": kinds[k].neuron_steps,
             }
             for k in ordered
         ],
@@ -215,3 +217,33 @@ def _relation_entry(m):
             ],
         },
     }
+
+
+def neuron_answer(run, probe, kind, step, steps, record, layer, head):
+    """(header, float32 1-D data) of one head of a neuron record: its query [Q, D], key [K, D],
+    allowed keys [Q, K] (1/0) and, when the model adds one, bias [Q, K], concatenated in the order of
+    the header's "parts" (docs/http-api.md)."""
+    heads = [list(h) for h in record["heads"]]
+    if [layer, head] not in heads:
+        raise Unavailable(
+            f"layer {layer} head {head} of probe {probe!r} ({kind}) was not captured for the neuron view; captured "
+            f"heads: {', '.join(f'L{lay}H{h}' for lay, h in heads[:32])}{' ...' if len(heads) > 32 else ''}"
+        )
+    i = heads.index([layer, head])
+    arrays = [("query", record["query"][i]), ("key", record["key"][i]), ("allowed", record["allowed"][i])]
+    if record["bias"] is not None:
+        arrays.append(("bias", record["bias"][i]))
+    header = {
+        "run": run,
+        "probe": probe,
+        "kind": kind,
+        "step": step,
+        "layer": layer,
+        "head": head,
+        "steps": steps,
+        "heads": heads,
+        "scale": float(record["scale"][i]),
+        "softcap": float(record["softcap"][i]),
+        "parts": [[name, list(a.shape)] for name, a in arrays],
+    }
+    return header, np.concatenate([a.astype(np.float32).ravel() for _, a in arrays])

@@ -26,6 +26,7 @@ from .plugin_answers import (
     choose_tags,
     index_runs,
     missing,
+    neuron_answer,
     relations_answer,
     requested_layers,
     snapshot_answer,
@@ -41,6 +42,7 @@ REFRESH_S = 1.0  # a run's files are looked at again at most this often, except 
 RECORD_CACHE_BYTES = 128 << 20  # snapshot records read (stored bytes)
 STAT_ARRAYS_BYTES = 64 << 20  # one step's statistics each, so a new step reads only its own record
 STATS_CACHE_BYTES = 128 << 20  # the stats answers (all steps of a tag)
+NEURON_CACHE_BYTES = 64 << 20  # neuron records decoded
 MAX_RUNS = 1024
 DECODE_ERRORS = (fmt.FormatError, ValueError, TypeError, IndexError, KeyError, OSError)
 
@@ -50,6 +52,10 @@ class _Run:
 
     def __init__(self, index):
         self.index, self.lock, self.checked = index, threading.Lock(), 0.0
+
+
+def _neuron_bytes(record):
+    return sum(a.nbytes for a in (record["query"], record["key"], record["allowed"], record["bias"]) if a is not None)
 
 
 def _shape(meta):
@@ -76,6 +82,7 @@ class FileData:
         self._stats = LRUCache(64, max_bytes=stats_cache_bytes, sizeof=lambda s: s.array.nbytes + 64 * len(s.steps))
         self._stat_arrays = LRUCache(1 << 16, max_bytes=STAT_ARRAYS_BYTES, sizeof=lambda a: a.nbytes)
         self._relations = LRUCache(64)  # run -> (fingerprint, answer)
+        self._neuron_records = LRUCache(256, max_bytes=NEURON_CACHE_BYTES, sizeof=_neuron_bytes)
         self._bad = LRUCache(4096)  # Entry.key of the records that failed
         self._lock = threading.Lock()
 
@@ -147,11 +154,12 @@ class FileData:
         per_run = {}
         for run in runs:
             probes = per_run.setdefault(run, {})
-            for (probe, kind), (_, meta, good) in self._tags(
-                run, self._view(run, True), fmt.SNAPSHOT_TAG_PREFIX
-            ).items():
+            view = self._view(run, True)
+            neurons = self._tags(run, view, fmt.NEURONS_TAG_PREFIX)
+            for key, (_, meta, good) in self._tags(run, view, fmt.SNAPSHOT_TAG_PREFIX).items():
                 if good:
-                    probes.setdefault(probe, {})[kind] = Kind(meta, sorted(good))
+                    with_neurons = sorted(neurons[key][2]) if key in neurons else []
+                    probes.setdefault(key[0], {})[key[1]] = Kind(meta, sorted(good), with_neurons)
         return {"version": fmt.FORMAT_VERSION, "runs": index_runs(per_run)}
 
     def snapshot(self, run, probe, kind, step, layer=None):
@@ -227,6 +235,33 @@ class FileData:
             "steps": steps,
             "predictions": [by_step[s] for s in steps],
         }
+
+    def neurons(self, run, probe, kind, step, layer, head):
+        """(header, float32 data) of one captured head at a step (neuron_answer)."""
+        tag, meta, good = self._lookup(run, fmt.NEURONS_TAG_PREFIX, probe, kind, "neuron records", step)
+        entry = good.get(step)
+        if entry is None:
+            raise Unavailable(
+                f"probe {probe!r} ({kind}) of run {run!r} has no neuron record at step {step}; it has them at "
+                f"steps {sorted(good)[:20]}"
+            )
+        record = self._neuron_records.get(entry.key)
+        if record is None:
+            try:
+                record = fmt.parse_neurons(list(self._read(entry).tensor.string_val), entry.meta)
+            except DECODE_ERRORS as e:
+                self._fail(
+                    entry,
+                    ("neurons", run, tag, step, entry.key),
+                    "skipped neurons %r of run %r at step %d: %s",
+                    tag,
+                    run,
+                    step,
+                    e,
+                )
+                raise Unavailable(undecodable(kind, probe, run, step, e)) from None
+            self._neuron_records.put(entry.key, record)
+        return neuron_answer(run, probe, kind, step, sorted(good), record, layer, head)
 
     def _arrays(self, run, tag, good, decode, what):
         """{step: decode(tensor, metadata)} of a tensor tag's good records (one open file each); a

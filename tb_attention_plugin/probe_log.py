@@ -48,10 +48,11 @@ class ProbeLog:
         self._relations = {}  # kind -> {step: float32 [instances, key words, L, H]}
         self._relation_meta = {}  # kind -> the metadata the relations records were read with
         self._predictions = {}  # kind -> {step: the model's predictions (format.check_predictions)}
+        self._neurons = {}  # kind -> {step: a loader of the neuron view's record (format.parse_neurons)}
         self._order = 0
 
     # -- filled by read_run
-    def _add(self, kind, meta, step, snapshot=None, stats=None, relations=None, predictions=None):
+    def _add(self, kind, meta, step, snapshot=None, stats=None, relations=None, predictions=None, neurons=None):
         self.meta.setdefault(kind, meta)
         size = Size(int(meta["layers"]), int(meta["heads"]))
         self._size_meta.setdefault(kind, {}).setdefault(size, meta)
@@ -63,6 +64,8 @@ class ProbeLog:
             self._stats_sizes.setdefault(kind, {})[step] = size
         if predictions is not None:
             self._predictions.setdefault(kind, {})[step] = predictions
+        if neurons is not None:
+            self._neurons.setdefault(kind, {})[step] = neurons
         if relations is not None:
             previous = self._relation_meta.setdefault(kind, meta)
             if relations.shape == (len(_instances(previous)), len(_key_words(previous)), *size):
@@ -244,6 +247,23 @@ class ProbeLog:
         encoder-decoder probes keep theirs under "decoder"."""
         kinds = [k for k in ([kind] if kind else self.kinds) if k in self._predictions]
         return dict(sorted(self._predictions[kinds[0]].items())) if kinds else {}
+
+    def neuron_steps(self, kind=None):
+        """Steps at which the neuron view's query and key vectors were stored (the callback's neurons=)."""
+        return sorted(self._neurons.get(self._kind(kind), {}))
+
+    def neurons(self, step, kind=None):
+        """The neuron view's record at `step`: {"heads": [(layer, head)], "query" float32 [n, Q, D],
+        "key" [n, K, D], "scale" [n], "softcap" [n], "allowed" bool [n, Q, K], "bias" [n, Q, K] or
+        None} (read from its file now); KeyError when none was stored at that step."""
+        kind = self._kind(kind)
+        by_step = self._neurons.get(kind, {})
+        if step not in by_step:
+            raise KeyError(
+                f"probe {self.name!r} ({kind}) has no neuron record at step {step} "
+                f"(stored at: {describe_steps(sorted(by_step)) if by_step else 'none'})"
+            )
+        return by_step[step]()
 
     def relation_meta(self, kind=None):
         """The metadata that describes this kind's relation records (instances, words)."""

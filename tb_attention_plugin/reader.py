@@ -13,6 +13,7 @@ silently: `sizes()` lists each size's steps, and statistics are read per size. O
 and their decoding: `ProbeLog` (probe_log.py).
 """
 
+import functools
 import logging
 import os
 
@@ -116,6 +117,10 @@ def _snapshot_blobs(entry):
     return fmt.check_snapshot_blobs(list(_read(entry).tensor.string_val), entry.meta)
 
 
+def _neurons(entry):
+    return fmt.parse_neurons(list(_read(entry).tensor.string_val), entry.meta)
+
+
 def read_run(path):
     """Read every event file of a run directory (not its sub-directories). Every record is checked
     here (a damaged one is skipped, the earlier record of its step stays shown); snapshots are read
@@ -135,6 +140,8 @@ def read_run(path):
                 stats[entry.key] = fmt.parse_predictions(_read(entry).tensor.string_val[0])
             elif entry.ref.tag.startswith(fmt.RELATIONS_TAG_PREFIX):
                 stats[entry.key] = fmt.decode_relations(tensor_util.make_ndarray(_read(entry).tensor), entry.meta)
+            elif entry.ref.tag.startswith(fmt.NEURONS_TAG_PREFIX):
+                _neurons(entry)  # checked now, read again when asked for
             return True
         except (fmt.FormatError, ValueError, TypeError, KeyError, IndexError, OSError) as e:
             logger.warning("tb-attention: skipped record %r at step %d: %s", entry.ref.tag, entry.ref.step, e)
@@ -156,6 +163,8 @@ def read_run(path):
                 probe._add(meta["kind"], meta, step, relations=stats[entry.key])
             elif tag.startswith(fmt.PREDICTIONS_TAG_PREFIX):
                 probe._add(meta["kind"], meta, step, predictions=stats[entry.key])
+            elif tag.startswith(fmt.NEURONS_TAG_PREFIX):
+                probe._add(meta["kind"], meta, step, neurons=functools.partial(_neurons, entry))
             else:
                 probe._add(meta["kind"], meta, step, stats=stats[entry.key])
     return run

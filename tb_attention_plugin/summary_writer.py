@@ -309,6 +309,32 @@ class AttentionSummaryWriter:
 
         self._run(write)
 
+    def add_neurons(self, step, probe, record, *, kind="self", wall_time=None):
+        """Write the neuron view's data of a probe at `step` (after that step's attention of `kind`):
+        {"heads": [(layer, head)], "query" [n, Q, D], "key" [n, K, D], "scale" [n], "softcap" [n],
+        "allowed" bool [n, Q, K], "bias" [n, Q, K] or None} (docs/format.md, "Neurons")."""
+        step = check_step(step)
+        self._check_open()
+        meta = self._metas.get((probe, kind))
+        if meta is None:
+            raise KeyError(f"probe {probe!r} has no {kind!r} attention logged yet: add_attention first")
+        tag = fmt.neurons_tag(probe, kind)
+        try:
+            header = fmt.neuron_header(meta, record)  # checked here; compressed on the writer's thread
+        except fmt.FormatError as e:
+            raise ValueError(f"probe {probe!r}: {e}") from None
+        self._history.before_record([tag], step)
+        self._history.after_record([tag], step)
+        wall_time = wall_time or time.time()
+
+        def write():
+            first = (probe, kind, "neurons") not in self._tags_in_file
+            value = fmt.neurons_value(meta, record, header, with_metadata=first)
+            if self._write(event_pb2.Event(step=step, wall_time=wall_time, summary=summary_pb2.Summary(value=[value]))):
+                self._tags_in_file.add((probe, kind, "neurons"))
+
+        self._run(write)
+
     def add_scalar(self, tag, value, step, *, wall_time=None):
         step = check_step(step)
         self._check_open()

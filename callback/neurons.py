@@ -1,0 +1,304 @@
+"""The neuron view's data: each captured head's query and key vectors, from the probe pass itself.
+
+transformers 5 calls most models' attention through a function looked up by name. For a pass that
+captures, the model is switched to a registered name whose function calls the model's *own* eager
+attention function (so the weights are exactly those of an eager pass) and keeps what it was given:
+query and key (after rotary embeddings, before grouped key/value heads are repeated), the scaling,
+an additive position bias (T5) and the mask. Which call is which layer is known by identity: the
+weights a call returned are the tensors the model's output lists.
+
+A picture that explains a head must be the head's own arithmetic: the first pass recomputes
+softmax(q.k * scale + bias) from what was captured and compares it with the weights the model
+returned; a model whose attention is something else (soft-capping, sinks, a function that is not its
+eager one) gets a clear error before training, never a wrong picture.
+"""
+
+import inspect
+import logging
+import threading
+
+import numpy as np
+import torch
+
+CAPTURE_IMPLEMENTATION = "tb_attention_neurons"
+# the recomputed softmax must match the model's weights well within the storage bound of 1/255
+MATCH_TOLERANCE = 1 / 510
+DEFAULT_MAX_HEADS = 256  # neurons=True on a larger model asks for named heads
+
+logger = logging.getLogger("tb_attention")
+_active = threading.local()
+_registered = False
+
+
+class NeuronViewUnavailableError(ValueError):
+    """The model's attention cannot be explained from its query and key (or cannot be captured)."""
+
+
+class NeuronOptions:
+    """What to capture: `heads` (None: every head) and every how many snapshots."""
+
+    def __init__(self, heads=None, every=1):
+        self.heads, self.every = heads, every
+
+    def heads_for(self, layers, heads):
+        """[(layer, head)] to capture in a model of this size; a clear error for heads it lacks."""
+        if self.heads is None:
+            if layers * heads > DEFAULT_MAX_HEADS:
+                raise NeuronViewUnavailableError(
+                    f"neurons=True would store query and key vectors of all {layers * heads} heads: name the "
+                    f"heads to keep, e.g. neurons={{'heads': [(0, 1), (5, 3)], 'every': 10}}"
+                )
+            return [(layer, head) for layer in range(layers) for head in range(heads)]
+        bad = [lh for lh in self.heads if not (lh[0] < layers and lh[1] < heads)]
+        if bad:
+            raise NeuronViewUnavailableError(
+                f"neurons= names heads {bad} that a model of {layers} layers x {heads} heads does not have "
+                f"(layers and heads count from 0)"
+            )
+        return sorted(set(self.heads))
+
+
+def check_neurons(neurons):
+    """The `neurons=` option -> NeuronOptions or None: True, or {"heads": [(layer, head), ...] or
+    "all", "every": k}."""
+    if neurons is None or neurons is False:
+        return None
+    if neurons is True:
+        return NeuronOptions()
+    if not isinstance(neurons, dict) or set(neurons) - {"heads", "every"}:
+        raise ValueError(
+            "neurons must be True or a dict {'heads': [(layer, head), ...] or 'all', 'every': k}, got " + repr(neurons)
+        )
+    every = neurons.get("every", 1)
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"neurons['every'] must be an integer >= 1 (every k-th snapshot), got {every!r}")
+    heads = neurons.get("heads", "all")
+    if heads == "all":
+        return NeuronOptions(None, every)
+    try:
+        pairs = [(int(lh[0]), int(lh[1])) for lh in heads if len(lh) == 2 and all(_index(x) for x in lh)]
+    except TypeError:
+        pairs = None
+    if not pairs or len(pairs) != len(heads):
+        raise ValueError(
+            f"neurons['heads'] must be 'all' or a non-empty list of (layer, head) pairs of integers >= 0, got {heads!r}"
+        )
+    return NeuronOptions(pairs, every)
+
+
+def _index(x):
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 0
+
+
+# ---------------------------------------------------------------- capture
+
+
+def _own_eager(module):
+    """The eager attention function of the module's own modeling file."""
+    import sys
+
+    fn = getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
+    if fn is None:
+        raise NeuronViewUnavailableError(
+            f"{type(module).__name__} has no eager attention function to capture query and key from"
+        )
+    return fn
+
+
+def _capture_attention(module, query, key, value, attention_mask, *args, **kwargs):
+    own = _own_eager(module)
+    out = own(module, query, key, value, attention_mask, *args, **kwargs)
+    calls = getattr(_active, "calls", None)
+    if calls is not None:
+        bound = inspect.signature(own).bind(module, query, key, value, attention_mask, *args, **kwargs)
+        args = bound.arguments
+        scaling, softcap = args.get("scaling"), args.get("softcap")
+        calls.append(
+            Call(
+                query=query,
+                key=key,
+                mask=attention_mask,
+                scaling=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
+                softcap=float(softcap or 0.0),
+                bias=args.get("position_bias"),
+                sinks=args.get("sinks"),
+                weights=out[1],
+            )
+        )
+    return out
+
+
+def register():
+    """Register the capturing attention (and eager's mask) under CAPTURE_IMPLEMENTATION, once."""
+    global _registered
+    if not _registered:
+        from transformers import AttentionInterface
+        from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+        AttentionInterface.register(CAPTURE_IMPLEMENTATION, _capture_attention)
+        AttentionMaskInterface.register(CAPTURE_IMPLEMENTATION, eager_mask)
+        _registered = True
+
+
+class Call:
+    """What one attention call was given and returned (tensors of the whole batch)."""
+
+    __slots__ = ("query", "key", "mask", "scaling", "softcap", "bias", "sinks", "weights")
+
+    def __init__(self, **fields):
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+
+class capturing:
+    """Within it, every call of the capturing attention on this thread is kept in `calls`."""
+
+    def __enter__(self):
+        self.calls = []
+        _active.calls = self.calls
+        return self
+
+    def __exit__(self, *exc):
+        _active.calls = None
+        return False
+
+
+def layer_calls(calls, outputs, model_name, field):
+    """The call of each layer of one output list (matched by the identity of its weights)."""
+    by_ptr = {}
+    for call in calls:
+        if call.weights is not None:
+            by_ptr.setdefault(call.weights.data_ptr(), call)
+    found = []
+    for layer, weights in enumerate(outputs):
+        call = by_ptr.get(weights.data_ptr())
+        if call is None or call.weights.shape != weights.shape:
+            raise NeuronViewUnavailableError(
+                f"{model_name}'s {field}[{layer}] did not come from its attention function (the model computes "
+                f"it some other way), so tb-attention cannot show its query and key: turn neurons= off"
+            )
+        found.append(call)
+    return found
+
+
+def head_vectors(calls, b, heads_of_layer, queries, keys):
+    """One probe's neuron record of one kind: for each captured head its query [Q, D] and key [K, D]
+    vectors, scaling, soft-cap (0: none), additive bias (or None) and allowed keys, as numpy."""
+    heads, q_rows, k_rows, scales, softcaps, biases, allowed = [], [], [], [], [], [], []
+    for layer, call in enumerate(calls):
+        if call.sinks is not None and heads_of_layer.get(layer):
+            raise NeuronViewUnavailableError(
+                f"layer {layer}'s attention has sink logits (weights summing to less than 1), which the "
+                f"neuron view does not show: turn neurons= off"
+            )
+        n_heads, n_kv = call.query.shape[1], call.key.shape[1]
+        group = n_heads // n_kv if n_kv and n_heads % n_kv == 0 else None
+        mask = _mask_of(call.mask, b, queries, keys)
+        for head in heads_of_layer.get(layer, ()):
+            if group is None:
+                raise NeuronViewUnavailableError(f"layer {layer} has {n_heads} query heads for {n_kv} key heads")
+            heads.append((layer, head))
+            q_rows.append(call.query[b, head, :queries].float().cpu().numpy())
+            k_rows.append(call.key[b, head // group, :keys].float().cpu().numpy())
+            scales.append(call.scaling)
+            softcaps.append(call.softcap)
+            bias = _bias_of(call.bias, b, head, queries, keys)
+            if mask is not None and mask[1] is not None:
+                bias = mask[1] if bias is None else bias + mask[1]
+            biases.append(bias)
+            allowed.append(np.ones((queries, keys), bool) if mask is None else mask[0])
+    return {
+        "heads": heads,
+        "query": np.stack(q_rows) if heads else np.zeros((0, queries, 0), np.float32),
+        "key": np.stack(k_rows) if heads else np.zeros((0, keys, 0), np.float32),
+        "scale": np.array(scales, np.float32),
+        "softcap": np.array(softcaps, np.float32),
+        "bias": None if all(x is None for x in biases) else np.stack([_zero(x, queries, keys) for x in biases]),
+        "allowed": np.stack(allowed) if heads else np.zeros((0, queries, keys), bool),
+    }
+
+
+def _zero(x, queries, keys):
+    return np.zeros((queries, keys), np.float32) if x is None else x
+
+
+def _mask_of(mask, b, queries, keys):
+    """(allowed bool [Q, K], finite additive part float32 [Q, K] or None) of an additive or boolean mask."""
+    if mask is None:
+        return None
+    m = mask[b if mask.shape[0] > 1 else 0]
+    m = m[0] if m.dim() == 3 else m
+    m = m[:queries, :keys]
+    if m.dtype == torch.bool:
+        return m.cpu().numpy(), None
+    m = m.float()
+    allowed = m > torch.finfo(mask.dtype).min / 2
+    extra = torch.where(allowed, m, torch.zeros_like(m))
+    return allowed.cpu().numpy(), (extra.cpu().numpy() if bool((extra != 0).any()) else None)
+
+
+def _bias_of(bias, b, head, queries, keys):
+    if bias is None:
+        return None
+    x = bias[b if bias.shape[0] > 1 else 0]
+    x = x[head if x.shape[0] > 1 else 0]
+    return x[:queries, :keys].float().cpu().numpy()
+
+
+# ---------------------------------------------------------------- the arithmetic, and its check
+
+
+def softmax_of(record, i):
+    """The attention of captured head i recomputed from its record: softmax(q.k * scale + bias) over
+    the allowed keys (what the neuron view shows; with a soft-cap c, c * tanh(q.k * scale / c)
+    before the bias, as Gemma 2), float64 [Q, K]."""
+    q, k = record["query"][i].astype(np.float64), record["key"][i].astype(np.float64)
+    logits = q @ k.T * float(record["scale"][i])
+    cap = float(record["softcap"][i])
+    if cap:
+        logits = cap * np.tanh(logits / cap)
+    if record["bias"] is not None:
+        logits = logits + record["bias"][i]
+    logits = np.where(record["allowed"][i], logits, -np.inf)
+    top = logits.max(-1, keepdims=True)
+    e = np.exp(logits - np.where(np.isfinite(top), top, 0))
+    return e / np.maximum(e.sum(-1, keepdims=True), 1e-300)
+
+
+def verify(record, attention, model_name, probe, kind):
+    """The neuron record explains the weights the model returned (float32 [L, H, Q, K] or per-layer
+    arrays), or NeuronViewUnavailableError."""
+    for i, (layer, head) in enumerate(record["heads"]):
+        diff = float(np.abs(softmax_of(record, i) - np.asarray(attention[layer][head], np.float64)).max())
+        if not diff <= MATCH_TOLERANCE:
+            raise NeuronViewUnavailableError(
+                f"{model_name}'s {kind} attention of layer {layer} head {head} on probe {probe!r} is not "
+                f"softmax(q.k * scale + bias) of the query and key its attention function receives (they "
+                f"differ by up to {diff:.3g}; e.g. soft-capping or attention sinks): the neuron view cannot "
+                f"show why it attends; turn neurons= off (the attention snapshots are not affected)"
+            )
+
+
+def record_bytes(record):
+    """Stored size of a neuron record before compression (float32 q, k and bias)."""
+    size = record["query"].nbytes + record["key"].nbytes + record["allowed"].size // 8
+    return size + (record["bias"].nbytes if record["bias"] is not None else 0)
+
+
+def log_size(per_snapshot, every, snapshots=200):
+    """The size estimate users see when the neuron view is on (the automatic schedule takes at most
+    ~200 snapshots)."""
+    total = per_snapshot * -(-snapshots // every)
+    logger.warning(
+        "tb-attention: the neuron view stores %s per captured snapshot (query and key vectors, float32, "
+        "before compression), every %d snapshot(s): up to ~%s over %d snapshots; "
+        "neurons={'heads': [...], 'every': k} stores less",
+        _size(per_snapshot),
+        every,
+        _size(total),
+        snapshots,
+    )
+
+
+def _size(n):
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"

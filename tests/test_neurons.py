@@ -1,0 +1,188 @@
+"""The neuron view's data (neurons=): on every model family, at every logged step, the softmax
+recomputed from the stored query and key vectors equals the stored attention (within 1/255) and the
+model's own eager attention at that step's weights; training stays bit-identical; a model whose
+attention cannot be explained from its query and key stops with a clear error before training."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import model_zoo
+from plugin_fixtures import App, assert_json_error
+from tb_attention_plugin import AttentionCallback, AttentionRecorder, read_run
+from tb_attention_plugin import format as fmt
+from tb_attention_plugin.callback.neurons import NeuronViewUnavailableError, softmax_of
+from test_compatibility import (
+    NAMES,
+    PROBES,
+    TOLERANCE,
+    assert_same_training,
+    own_attention,
+    specs_for,
+    train,
+)
+
+# the families whose attention does not go through transformers' attention interface
+NOT_CAPTURABLE = {"deberta-v2", "falcon"}
+SAD = "the cat is very sad because it could not find food to eat ."
+
+
+def _train(tmp_path, family, neurons):
+    cb = AttentionCallback(PROBES, every_n_steps=1, log_dir=tmp_path / "run", names=NAMES, neurons=neurons)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return train(tmp_path / "a", family, callback=cb)
+
+
+@pytest.mark.parametrize("family", sorted(model_zoo.FAMILIES))
+def test_the_neuron_view_explains_the_stored_attention_at_every_step(family, tmp_path):
+    if family in NOT_CAPTURABLE:
+        with pytest.raises(NeuronViewUnavailableError, match="turn neurons= off"):
+            _train(tmp_path, family, True)
+        assert not (tmp_path / "run").exists() or not read_run(str(tmp_path / "run")).probes
+        return
+    trainer, keep, _ = _train(tmp_path, family, True)
+    run = read_run(str(tmp_path / "run"))
+    specs = specs_for(run.probes)
+    checked = 0
+    for name in run.probes:
+        p = run.probe(name)
+        for kind in p.kinds:
+            assert p.neuron_steps(kind) == [0, 1, 2, 3], (name, kind)
+            layers, heads = p.attention(0, kind).shape[:2]
+            for step in p.neuron_steps(kind):
+                record, stored = p.neurons(step, kind), p.attention(step, kind)
+                own = own_attention(keep.at[step], trainer.processing_class, specs[name], p, kind)
+                assert record["heads"] == [(la, h) for la in range(layers) for h in range(heads)]
+                for i, (layer, head) in enumerate(record["heads"]):
+                    explained = softmax_of(record, i)
+                    assert np.abs(explained - stored[layer, head]).max() <= TOLERANCE, (name, kind, step, layer)
+                    assert np.abs(explained - own[layer, head]).max() <= 1e-4, (name, kind, step, layer)
+                    checked += 1
+    assert checked > 0
+    if family in ("bert", "gpt2", "llama-gqa", "t5", "bart", "gemma2"):
+        plain, _, _ = train(tmp_path / "b", family)
+        assert_same_training(trainer, plain)
+
+
+def test_rotary_grouped_heads_and_position_bias_are_what_the_view_shows(tmp_path):
+    """Llama's key heads are shared by two query heads each; T5 adds a position bias per head."""
+    model, tok, _ = model_zoo.build("llama-gqa")
+    rec = AttentionRecorder(model, tok, [SAD], tmp_path / "llama", names=["sad"], induction_probe=False, neurons=True)
+    rec.snapshot(0)
+    rec.close()
+    record = read_run(str(tmp_path / "llama")).probe("sad").neurons(0)
+    assert model.config.num_key_value_heads == 2 and model.config.num_attention_heads == 4
+    np.testing.assert_array_equal(record["key"][0], record["key"][1])  # heads 0 and 1 share key head 0
+    assert not np.array_equal(record["key"][1], record["key"][2])
+    assert record["bias"] is None and not record["allowed"][0][0, 1:].any()  # causal
+    model, tok, _ = model_zoo.build("t5")
+    rec = AttentionRecorder(model, tok, [SAD], tmp_path / "t5", names=["sad"], neurons=True)
+    rec.snapshot(0)
+    rec.close()
+    p = read_run(str(tmp_path / "t5")).probe("sad")
+    enc = p.neurons(0, "encoder")
+    assert enc["bias"] is not None and np.abs(enc["bias"]).max() > 0 and enc["allowed"].all()
+    assert float(enc["scale"][0]) == 1.0  # T5 does not scale its logits
+
+
+def test_named_heads_and_every_kth_snapshot(tmp_path):
+    cb = AttentionCallback(
+        [SAD], every_n_steps=1, log_dir=tmp_path / "run", names=["sad"], neurons={"heads": [(1, 2), (0, 3)], "every": 2}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train(tmp_path / "a", "bert", callback=cb, max_steps=5)
+    p = read_run(str(tmp_path / "run")).probe("sad")
+    assert p.steps == [0, 1, 2, 3, 4, 5] and p.neuron_steps() == [0, 2, 4]
+    assert p.neurons(2)["heads"] == [(0, 3), (1, 2)]
+    with pytest.raises(KeyError, match="no neuron record at step 1"):
+        p.neurons(1)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("yes", "neurons must be True or a dict"),
+        ({"every": 0}, r"neurons\['every'\] must be an integer >= 1"),
+        ({"heads": [(0,)]}, "list of \\(layer, head\\) pairs"),
+        ({"heads": []}, "list of \\(layer, head\\) pairs"),
+        ({"heads": [(0, -1)]}, "list of \\(layer, head\\) pairs"),
+        ({"layers": [0]}, "neurons must be True or a dict"),
+    ],
+)
+def test_bad_neuron_options_are_refused_when_the_callback_is_made(bad, message):
+    with pytest.raises(ValueError, match=message):
+        AttentionCallback([SAD], neurons=bad)
+
+
+def test_heads_the_model_lacks_stop_before_training(tmp_path):
+    model, tok, _ = model_zoo.build("bert")
+    with pytest.raises(NeuronViewUnavailableError, match=r"heads \[\(5, 0\)\] that a model of 2 layers x 4 heads"):
+        AttentionRecorder(model, tok, [SAD], tmp_path / "run", neurons={"heads": [(5, 0)]})
+
+
+def _neuron_run(tmp_path):
+    model, tok, _ = model_zoo.build("gpt2")
+    rec = AttentionRecorder(
+        model,
+        tok,
+        [SAD],
+        tmp_path / "logs" / "run",
+        names=["sad"],
+        induction_probe=False,
+        neurons={"heads": [(0, 1), (1, 3)]},
+    )
+    rec.snapshot(0)
+    rec.snapshot(4)
+    rec.close()
+    return read_run(str(tmp_path / "logs" / "run")).probe("sad")
+
+
+def test_the_plugin_serves_one_head_of_a_neuron_record(tmp_path):
+    p = _neuron_run(tmp_path)
+    app = App(tmp_path / "logs")
+    kind = app.json("index")["runs"][0]["probes"][0]["kinds"][0]
+    assert kind["steps"] == [0, 4] and kind["neuron_steps"] == [0, 4]
+    header, data = app.container("neurons", run="run", probe="sad", kind="self", step=4, layer=1, head=3)
+    record = p.neurons(4)
+    q, d = len(p.tokens), record["query"].shape[-1]
+    assert header["heads"] == [[0, 1], [1, 3]] and header["steps"] == [0, 4]
+    assert header["parts"] == [["query", [q, d]], ["key", [q, d]], ["allowed", [q, q]]]
+    np.testing.assert_array_equal(data[: q * d].reshape(q, d), record["query"][1])
+    np.testing.assert_array_equal(data[q * d : 2 * q * d].reshape(q, d), record["key"][1])
+    assert header["scale"] == pytest.approx(float(record["scale"][1]))
+    error = assert_json_error(app.get("neurons", run="run", probe="sad", kind="self", step=4, layer=0, head=0), 404)
+    assert "captured heads: L0H1, L1H3" in error
+    error = assert_json_error(app.get("neurons", run="run", probe="sad", kind="self", step=2, layer=0, head=1), 404)
+    assert "neuron" in error
+    assert_json_error(app.get("neurons", run="run", probe="sad", kind="self", step=4, layer=0, head=-1), 400)
+
+
+def test_damaged_neuron_records_are_refused_by_every_reader(tmp_path):
+    p = _neuron_run(tmp_path)
+    meta = p.meta["self"]
+    record = p.neurons(0)
+    header = fmt.neuron_header(meta, record)
+    blobs = list(fmt.neurons_value(meta, record, header).tensor.string_val)
+    assert fmt.parse_neurons(blobs, meta)["heads"] == [(0, 1), (1, 3)]
+    import json
+
+    def with_header(**change):
+        return [json.dumps(dict(header, **change)).encode()] + blobs[1:]
+
+    for bad in (
+        with_header(heads=[[0, 1], [9, 3]]),  # a layer the probe's model lacks
+        with_header(heads=[[1, 3], [0, 1]]),  # not sorted
+        with_header(dim=10**6),
+        with_header(query_len=3),
+        with_header(bias=True),  # a part missing
+        [b"not json"] + blobs[1:],
+        blobs[:1] + [blobs[3]] + blobs[2:],  # a part of another size
+        blobs[:1] + [b"\x28\xb5\x2f\xfd" + b"\0" * 8] + blobs[2:],
+    ):
+        with pytest.raises(fmt.FormatError):
+            fmt.parse_neurons(bad, meta)
+    with pytest.raises(fmt.FormatError, match="do not match"):
+        fmt.neuron_header(meta, dict(record, allowed=record["allowed"][:, :3]))
