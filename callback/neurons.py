@@ -20,6 +20,10 @@ import threading
 import numpy as np
 import torch
 
+from tb_attention_plugin.neuron_math import softmax_of
+
+from .value_norms import ProjectionWatch, layer_value_norms
+
 CAPTURE_IMPLEMENTATION = "tb_attention_neurons"
 # the recomputed softmax must match the model's weights well within the storage bound of 1/255
 MATCH_TOLERANCE = 1 / 510
@@ -117,6 +121,9 @@ def _capture_attention(module, query, key, value, attention_mask, *args, **kwarg
             Call(
                 query=query,
                 key=key,
+                value=value,
+                output=out[0],
+                projection=None,
                 mask=attention_mask,
                 scaling=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
                 softcap=float(softcap or 0.0),
@@ -143,7 +150,19 @@ def register():
 class Call:
     """What one attention call was given and returned (tensors of the whole batch)."""
 
-    __slots__ = ("query", "key", "mask", "scaling", "softcap", "bias", "sinks", "weights")
+    __slots__ = (
+        "query",
+        "key",
+        "value",
+        "output",
+        "projection",
+        "mask",
+        "scaling",
+        "softcap",
+        "bias",
+        "sinks",
+        "weights",
+    )
 
     def __init__(self, **fields):
         for name, value in fields.items():
@@ -153,13 +172,20 @@ class Call:
 class capturing:
     """Within it, every call of the capturing attention on this thread is kept in `calls`."""
 
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+
     def __enter__(self):
         self.calls = []
-        _active.calls = self.calls
+        if self.enabled:
+            _active.calls = self.calls
+            self.watch = ProjectionWatch(self.calls).__enter__()
         return self
 
     def __exit__(self, *exc):
-        _active.calls = None
+        if self.enabled:
+            _active.calls = None
+            self.watch.__exit__(*exc)
         return False
 
 
@@ -183,9 +209,13 @@ def layer_calls(calls, outputs, model_name, field):
 
 def head_vectors(calls, b, heads_of_layer, queries, keys):
     """One probe's neuron record of one kind: for each captured head its query [Q, D] and key [K, D]
-    vectors, scaling, soft-cap (0: none), additive bias (or None) and allowed keys, as numpy."""
-    heads, q_rows, k_rows, scales, softcaps, biases, allowed = [], [], [], [], [], [], []
+    vectors, scaling, soft-cap (0: none), additive bias (or None), allowed keys and what each key
+    passes on through the head (value_norms.py; None when a layer's projection is not known), as numpy."""
+    heads, q_rows, k_rows, scales, softcaps, biases, allowed, norms = [], [], [], [], [], [], [], []
     for layer, call in enumerate(calls):
+        chosen = heads_of_layer.get(layer, ())
+        layer_norms = layer_value_norms(call, b, chosen, keys) if chosen else {}
+        norms.extend(layer_norms[h] if layer_norms else None for h in chosen)
         if call.sinks is not None and heads_of_layer.get(layer):
             raise NeuronViewUnavailableError(
                 f"layer {layer}'s attention has sink logits (weights summing to less than 1), which the "
@@ -215,6 +245,7 @@ def head_vectors(calls, b, heads_of_layer, queries, keys):
         "softcap": np.array(softcaps, np.float32),
         "bias": None if all(x is None for x in biases) else np.stack([_zero(x, queries, keys) for x in biases]),
         "allowed": np.stack(allowed) if heads else np.zeros((0, queries, keys), bool),
+        "value_norm": np.stack(norms) if heads and all(x is not None for x in norms) else None,
     }
 
 
@@ -248,23 +279,6 @@ def _bias_of(bias, b, head, queries, keys):
 # ---------------------------------------------------------------- the arithmetic, and its check
 
 
-def softmax_of(record, i):
-    """The attention of captured head i recomputed from its record: softmax(q.k * scale + bias) over
-    the allowed keys (what the neuron view shows; with a soft-cap c, c * tanh(q.k * scale / c)
-    before the bias, as Gemma 2), float64 [Q, K]."""
-    q, k = record["query"][i].astype(np.float64), record["key"][i].astype(np.float64)
-    logits = q @ k.T * float(record["scale"][i])
-    cap = float(record["softcap"][i])
-    if cap:
-        logits = cap * np.tanh(logits / cap)
-    if record["bias"] is not None:
-        logits = logits + record["bias"][i]
-    logits = np.where(record["allowed"][i], logits, -np.inf)
-    top = logits.max(-1, keepdims=True)
-    e = np.exp(logits - np.where(np.isfinite(top), top, 0))
-    return e / np.maximum(e.sum(-1, keepdims=True), 1e-300)
-
-
 def verify(record, attention, model_name, probe, kind):
     """The neuron record explains the weights the model returned (float32 [L, H, Q, K] or per-layer
     arrays), or NeuronViewUnavailableError."""
@@ -282,7 +296,7 @@ def verify(record, attention, model_name, probe, kind):
 def record_bytes(record):
     """Stored size of a neuron record before compression (float32 q, k and bias)."""
     size = record["query"].nbytes + record["key"].nbytes + record["allowed"].size // 8
-    return size + (record["bias"].nbytes if record["bias"] is not None else 0)
+    return size + sum(record[k].nbytes for k in ("bias", "value_norm") if record[k] is not None)
 
 
 def log_size(per_snapshot, every, snapshots=200):

@@ -274,6 +274,14 @@ def token_side(meta, side):
     return tokens
 
 
+def key_special(meta):
+    """The special-token mask of a kind's key tokens ([CLS], [SEP], BOS, EOS...): all False where the
+    metadata has none (decoder tokens of older logs)."""
+    side = KIND_SIDES[meta["kind"]][1]
+    special = meta.get("special" if side == "tokens" else "decoder_special")
+    return [bool(s) for s in special] if special is not None else [False] * len(token_side(meta, side))
+
+
 # ---------------------------------------------------------------- snapshots
 
 
@@ -626,7 +634,7 @@ def parse_predictions(blob):
 
 MAX_NEURON_DIM = 4096  # per-head query/key width
 MAX_NEURON_VALUES = 1 << 27  # floats of one record (query, key and bias of every captured head): 512 MiB
-_NEURON_PARTS = ("query", "key", "allowed", "bias")
+_NEURON_PARTS = ("query", "key", "allowed", "bias", "value_norm")
 
 
 def _check_neuron_header(header, meta):
@@ -643,6 +651,7 @@ def _check_neuron_header(header, meta):
             and (header["query_len"], header["key_len"]) == (queries, keys)
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in list(scale) + list(softcap))
             and isinstance(header["bias"], bool)
+            and isinstance(header.get("value_norm", False), bool)
         )
     except (KeyError, TypeError, ValueError, IndexError):
         ok = False
@@ -666,29 +675,34 @@ def neuron_header(meta, record):
         "scale": [float(x) for x in record["scale"]],
         "softcap": [float(x) for x in record["softcap"]],
         "bias": record["bias"] is not None,
+        "value_norm": record.get("value_norm") is not None,
     }
     heads, dim, queries, keys = _check_neuron_header(header, meta)
     n = len(heads)
     shapes = [(query, (n, queries, dim)), (key, (n, keys, dim)), (record["allowed"], (n, queries, keys))]
     if record["bias"] is not None:
         shapes.append((record["bias"], (n, queries, keys)))
+    if header["value_norm"]:
+        shapes.append((record["value_norm"], (n, keys)))
     if any(tuple(a.shape) != shape for a, shape in shapes):
         raise FormatError("attention neuron record's arrays do not match its heads and tokens")
     return header
 
 
 def neurons_value(meta, record, header, *, with_metadata=True):
-    """Summary.Value of a blob sequence [JSON header, query, key, allowed (, bias)]: each captured
-    head's float32 query [Q, D] and key [K, D] vectors, the keys it may attend to (bits [Q, K]) and
-    an additive bias [Q, K] (T5's position bias), zstd-compressed; the header (`neuron_header`) lists
-    the heads with their scale and soft-cap (docs/format.md, "Neurons")."""
+    """Summary.Value of a blob sequence [JSON header, query, key, allowed (, bias) (, value_norm)]:
+    each captured head's float32 query [Q, D] and key [K, D] vectors, the keys it may attend to (bits
+    [Q, K]), an additive bias [Q, K] (T5's position bias) and ||W_O^h v_j|| per key [K],
+    zstd-compressed; the header (`neuron_header`) lists the heads with their scale and soft-cap and
+    which optional parts follow (docs/format.md, "Neurons")."""
     import numpy as np
     from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
     parts = [np.ascontiguousarray(record[k], "<f4").tobytes() for k in ("query", "key")]
     parts.append(np.packbits(np.asarray(record["allowed"], bool)).tobytes())
-    if record["bias"] is not None:
-        parts.append(np.ascontiguousarray(record["bias"], "<f4").tobytes())
+    for name in ("bias", "value_norm"):
+        if header[name]:
+            parts.append(np.ascontiguousarray(record[name], "<f4").tobytes())
     blobs = [json.dumps(header, separators=(",", ":")).encode()] + [_compressor().compress(p) for p in parts]
     tensor = tensor_pb2.TensorProto(
         dtype=types_pb2.DT_STRING,
@@ -703,8 +717,8 @@ def neurons_value(meta, record, header, *, with_metadata=True):
 
 def parse_neurons(blobs, meta):
     """A neuron record's blobs -> {"heads", "scale", "softcap", "query" float32 [n, Q, D], "key"
-    [n, K, D], "allowed" bool [n, Q, K], "bias" float32 [n, Q, K] or None}, every size checked before
-    anything is decompressed."""
+    [n, K, D], "allowed" bool [n, Q, K], "bias" float32 [n, Q, K] or None, "value_norm" [n, K] or
+    None}, every size checked before anything is decompressed."""
     import numpy as np
 
     if not blobs:
@@ -714,12 +728,13 @@ def parse_neurons(blobs, meta):
         raise FormatError("attention neuron record has an invalid header")
     heads, dim, queries, keys = _check_neuron_header(header, meta)
     n = len(heads)
-    if len(blobs) != 4 + header["bias"]:
+    names = [p for p in _NEURON_PARTS if p in ("query", "key", "allowed") or header.get(p, False)]
+    if len(blobs) != 1 + len(names):
         raise FormatError("attention neuron record has the wrong number of parts")
-    shapes = {"query": (n, queries, dim), "key": (n, keys, dim), "bias": (n, queries, keys)}
+    shapes = {"query": (n, queries, dim), "key": (n, keys, dim), "bias": (n, queries, keys), "value_norm": (n, keys, 1)}
     out = {"heads": heads, "scale": np.array(header["scale"], np.float32)}
     out["softcap"] = np.array(header["softcap"], np.float32)
-    for name, blob in zip(_NEURON_PARTS, blobs[1:]):
+    for name, blob in zip(names, blobs[1:]):
         if name == "allowed":
             bits = np.frombuffer(_decompress(blob, (n * queries * keys + 7) // 8), np.uint8)
             out[name] = np.unpackbits(bits, count=n * queries * keys).astype(bool).reshape(n, queries, keys)
@@ -728,8 +743,9 @@ def parse_neurons(blobs, meta):
             raw = _decompress(blob, 4 * shape[0] * shape[1] * shape[2])
             out[name] = np.frombuffer(raw, "<f4").reshape(shape)
     out.setdefault("bias", None)
-    if not all(np.isfinite(out[k]).all() for k in ("query", "key")) or (
-        out["bias"] is not None and np.isnan(out["bias"]).any()
+    out["value_norm"] = out["value_norm"][..., 0] if "value_norm" in out else None
+    if not all(np.isfinite(out[k]).all() for k in ("query", "key")) or any(
+        out[k] is not None and np.isnan(out[k]).any() for k in ("bias", "value_norm")
     ):
         raise FormatError("attention neuron record holds non-finite vectors")
     return out

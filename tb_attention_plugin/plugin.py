@@ -99,6 +99,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
             "/similarity": self._serve_similarity,
             "/predictions": self._serve_predictions,
             "/neurons": self._serve_neurons,
+            "/contributions": self._serve_contributions,
             "/scalars": self._serve_scalars,
             "/index.js": self._serve_static,
             "/*": self._serve_static,
@@ -155,6 +156,12 @@ class AttentionPlugin(base_plugin.TBPlugin):
         ctx, eid = self._ids(request)
         header, array = self._data.neurons(ctx, eid, run, probe, kind, step, layer, head)
         return http_payload.binary_response(header, array)
+
+    @_route
+    def _serve_contributions(self, request):
+        run, probe, kind = (_param(request, n) for n in ("run", "probe", "kind"))
+        ctx, eid = self._ids(request)
+        return http_payload.json_response(self._data.contributions(ctx, eid, run, probe, kind))
 
     @_route
     def _serve_similarity(self, request):

@@ -231,8 +231,9 @@ def neuron_answer(run, probe, kind, step, steps, record, layer, head):
         )
     i = heads.index([layer, head])
     arrays = [("query", record["query"][i]), ("key", record["key"][i]), ("allowed", record["allowed"][i])]
-    if record["bias"] is not None:
-        arrays.append(("bias", record["bias"][i]))
+    for name in ("bias", "value_norm"):
+        if record.get(name) is not None:
+            arrays.append((name, record[name][i]))
     header = {
         "run": run,
         "probe": probe,

@@ -104,6 +104,15 @@ class AttentionData:
             )
         return self.source.neurons(run, probe, kind, step, layer, head)
 
+    def contributions(self, ctx, eid, run, probe, kind):
+        """-> per neuron step and captured head, mass by attention weight and by contribution (JSON)."""
+        if not self.reads_files:
+            raise Unservable(
+                "the neuron view's records are read from the runs' event files, which the plugin cannot open "
+                "here (a log directory it cannot read, or --logdir_spec): start TensorBoard with a local --logdir"
+            )
+        return self.source.contributions(run, probe, kind)
+
     def similarity(self, ctx, eid, run, probe, kind, step):
         """-> (header, float32 [layers, heads, heads]): how alike the heads of each layer attend at a
         step (statistics.head_distances), from the snapshot as stored."""

@@ -34,6 +34,7 @@ from .plugin_answers import (
     stats_of,
     undecodable,
 )
+from .neuron_math import weight_and_contribution
 from .plugin_cache import LRUCache
 from .plugin_errors import Unavailable
 from .run_index import RunIndex
@@ -55,7 +56,7 @@ class _Run:
 
 
 def _neuron_bytes(record):
-    return sum(a.nbytes for a in (record["query"], record["key"], record["allowed"], record["bias"]) if a is not None)
+    return sum(record[k].nbytes for k in ("query", "key", "allowed", "bias", "value_norm") if record.get(k) is not None)
 
 
 def _shape(meta):
@@ -245,6 +246,35 @@ class FileData:
                 f"probe {probe!r} ({kind}) of run {run!r} has no neuron record at step {step}; it has them at "
                 f"steps {sorted(good)[:20]}"
             )
+        return neuron_answer(
+            run, probe, kind, step, sorted(good), self._neuron_record(run, tag, step, entry), layer, head
+        )
+
+    def contributions(self, run, probe, kind):
+        """Per neuron step and captured head, the first-token and [SEP] mass by weight and by
+        contribution (neuron_math.weight_and_contribution)."""
+        tag, meta, good = self._lookup(run, fmt.NEURONS_TAG_PREFIX, probe, kind, "neuron records")
+        steps, shares, heads = [], [], []
+        special, causal = fmt.key_special(meta), bool(meta.get("causal", False))
+        for step, entry in sorted(good.items()):
+            try:
+                record = self._neuron_record(run, tag, step, entry)
+            except Unavailable:
+                continue
+            steps.append(step)
+            heads = [list(h) for h in record["heads"]]
+            shares.append(weight_and_contribution(record, special, causal))
+        return {
+            "run": run,
+            "probe": probe,
+            "kind": kind,
+            "steps": steps,
+            "heads": heads,
+            "first": [s["first"] for s in shares],
+            "sep": [s["sep"] for s in shares],
+        }
+
+    def _neuron_record(self, run, tag, step, entry):
         record = self._neuron_records.get(entry.key)
         if record is None:
             try:
@@ -259,9 +289,9 @@ class FileData:
                     step,
                     e,
                 )
-                raise Unavailable(undecodable(kind, probe, run, step, e)) from None
+                raise Unavailable(undecodable(entry.meta["kind"], entry.meta["probe"], run, step, e)) from None
             self._neuron_records.put(entry.key, record)
-        return neuron_answer(run, probe, kind, step, sorted(good), record, layer, head)
+        return record
 
     def _arrays(self, run, tag, good, decode, what):
         """{step: decode(tensor, metadata)} of a tensor tag's good records (one open file each); a

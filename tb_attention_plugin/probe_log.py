@@ -12,6 +12,7 @@ import numpy as np
 
 from . import format as fmt
 from .head_types import classify_heads
+from .neuron_math import weight_and_contribution
 from .quantize import dequantize
 from .relations import instances as _instances
 from .relations import key_words as _key_words
@@ -255,7 +256,8 @@ class ProbeLog:
     def neurons(self, step, kind=None):
         """The neuron view's record at `step`: {"heads": [(layer, head)], "query" float32 [n, Q, D],
         "key" [n, K, D], "scale" [n], "softcap" [n], "allowed" bool [n, Q, K], "bias" [n, Q, K] or
-        None} (read from its file now); KeyError when none was stored at that step."""
+        None, "value_norm" [n, K] (||W_O^h v_j||) or None} (read from its file now); KeyError when none
+        was stored at that step."""
         kind = self._kind(kind)
         by_step = self._neurons.get(kind, {})
         if step not in by_step:
@@ -264,6 +266,16 @@ class ProbeLog:
                 f"(stored at: {describe_steps(sorted(by_step)) if by_step else 'none'})"
             )
         return by_step[step]()
+
+    def contributions(self, kind=None):
+        """{step: {"first": [[weight, contribution] per captured head], "sep": ...}}: the mass on the
+        first key and on the other special keys by attention weight and by Kobayashi et al.'s
+        norm-based contribution (neuron_math.weight_and_contribution; contribution None where the
+        value norms were not captured)."""
+        kind = self._kind(kind)
+        meta = self.meta[kind]
+        special, causal = fmt.key_special(meta), bool(meta.get("causal", False))
+        return {s: weight_and_contribution(self.neurons(s, kind), special, causal) for s in self.neuron_steps(kind)}
 
     def relation_meta(self, kind=None):
         """The metadata that describes this kind's relation records (instances, words)."""

@@ -12,7 +12,8 @@ import model_zoo
 from plugin_fixtures import App, assert_json_error
 from tb_attention_plugin import AttentionCallback, AttentionRecorder, read_run
 from tb_attention_plugin import format as fmt
-from tb_attention_plugin.callback.neurons import NeuronViewUnavailableError, softmax_of
+from tb_attention_plugin.callback.neurons import NeuronViewUnavailableError
+from tb_attention_plugin.neuron_math import softmax_of
 from test_compatibility import (
     NAMES,
     PROBES,
@@ -149,9 +150,11 @@ def test_the_plugin_serves_one_head_of_a_neuron_record(tmp_path):
     record = p.neurons(4)
     q, d = len(p.tokens), record["query"].shape[-1]
     assert header["heads"] == [[0, 1], [1, 3]] and header["steps"] == [0, 4]
-    assert header["parts"] == [["query", [q, d]], ["key", [q, d]], ["allowed", [q, q]]]
+    assert header["parts"] == [["query", [q, d]], ["key", [q, d]], ["allowed", [q, q]], ["value_norm", [q]]]
     np.testing.assert_array_equal(data[: q * d].reshape(q, d), record["query"][1])
     np.testing.assert_array_equal(data[q * d : 2 * q * d].reshape(q, d), record["key"][1])
+    np.testing.assert_array_equal(data[2 * q * d : 2 * q * d + q * q].reshape(q, q), record["allowed"][1])
+    np.testing.assert_array_equal(data[2 * q * d + q * q :], record["value_norm"][1])
     assert header["scale"] == pytest.approx(float(record["scale"][1]))
     error = assert_json_error(app.get("neurons", run="run", probe="sad", kind="self", step=4, layer=0, head=0), 404)
     assert "captured heads: L0H1, L1H3" in error
@@ -186,3 +189,108 @@ def test_damaged_neuron_records_are_refused_by_every_reader(tmp_path):
             fmt.parse_neurons(bad, meta)
     with pytest.raises(fmt.FormatError, match="do not match"):
         fmt.neuron_header(meta, dict(record, allowed=record["allowed"][:, :3]))
+
+
+def _value_norms_by_hand(family, model, tok):
+    """||W_O^h v_j|| from the model's own modules (its layer inputs, value and output projections):
+    {layer: float32 [heads, K]}."""
+    import torch
+
+    ids = tok(SAD, return_tensors="pt")["input_ids"]
+    if family == "gpt2":
+        ids = torch.tensor([tok.convert_tokens_to_ids(["<s>"] + SAD.split())])
+    with torch.no_grad():
+        hidden = model(input_ids=ids, output_hidden_states=True).hidden_states
+        out = {}
+        for layer in range(model.config.num_hidden_layers):
+            h = hidden[layer][0]
+            if family == "bert":
+                block = model.bert.encoder.layer[layer].attention
+                v, w = block.self.value(h), block.output.dense.weight
+            elif family == "gpt2":
+                block = model.transformer.h[layer]
+                v, w = (
+                    block.attn.c_attn(block.ln_1(h)).split(model.config.n_embd, dim=-1)[2],
+                    block.attn.c_proj.weight.T,
+                )
+            else:  # llama: grouped value heads
+                block = model.model.layers[layer]
+                v, w = block.self_attn.v_proj(block.input_layernorm(h)), block.self_attn.o_proj.weight
+            heads = model.config.num_attention_heads
+            dim = w.shape[1] // heads
+            v = v.reshape(len(h), -1, dim)
+            group = heads // v.shape[1]
+            out[layer] = np.stack(
+                [(v[:, hd // group] @ w[:, hd * dim : (hd + 1) * dim].T).norm(dim=-1).numpy() for hd in range(heads)]
+            )
+    return out
+
+
+@pytest.mark.parametrize("family", ["bert", "gpt2", "llama-gqa"])
+def test_what_each_key_passes_on_is_the_norm_through_the_output_projection(family, tmp_path):
+    model, tok, _ = model_zoo.build(family)
+    model.eval()
+    rec = AttentionRecorder(model, tok, [SAD], tmp_path / "run", names=["sad"], induction_probe=False, neurons=True)
+    rec.snapshot(0)
+    rec.close()
+    record = read_run(str(tmp_path / "run")).probe("sad").neurons(0)
+    by_hand = _value_norms_by_hand(family, model, tok)
+    assert record["value_norm"] is not None
+    for i, (layer, head) in enumerate(record["heads"]):
+        np.testing.assert_allclose(record["value_norm"][i], by_hand[layer][head], rtol=1e-4, atol=1e-5)
+
+
+def test_an_adapter_on_the_output_projection_gives_no_norms_rather_than_wrong_ones(tmp_path):
+    import peft
+    import torch
+
+    model, tok, _ = model_zoo.build("llama-gqa")
+    config = peft.LoraConfig(task_type=peft.TaskType.CAUSAL_LM, r=2, target_modules=["o_proj"], init_lora_weights=False)
+    model = peft.get_peft_model(model, config)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_()
+    rec = AttentionRecorder(model, tok, [SAD], tmp_path / "run", names=["sad"], induction_probe=False, neurons=True)
+    rec.snapshot(0)
+    rec.close()
+    record = read_run(str(tmp_path / "run")).probe("sad").neurons(0)
+    assert record["value_norm"] is None and len(record["heads"]) == 8  # q and k are still there
+
+
+def test_weight_and_contribution_of_a_hand_made_record():
+    from tb_attention_plugin.neuron_math import contributions_of, weight_and_contribution
+
+    record = {
+        "heads": [(0, 0)],
+        "query": np.array([[[1.0], [1.0]]], np.float32),
+        "key": np.array([[[0.0], [np.log(3.0)]]], np.float32),
+        "scale": np.array([1.0], np.float32),
+        "softcap": np.array([0.0], np.float32),
+        "bias": None,
+        "allowed": np.array([[[True, False], [True, True]]]),
+        "value_norm": np.array([[2.0, 1.0]], np.float32),
+    }
+    np.testing.assert_allclose(softmax_of(record, 0), [[1, 0], [0.25, 0.75]], atol=1e-7)
+    np.testing.assert_allclose(contributions_of(record, 0), [[1, 0], [0.4, 0.6]], atol=1e-7)
+    shares = weight_and_contribution(record, [True, True], causal=True)  # row 0 left out
+    np.testing.assert_allclose(shares["first"], [[0.25, 0.4]], atol=1e-7)
+    np.testing.assert_allclose(shares["sep"], [[0.75, 0.6]], atol=1e-7)
+    capped = dict(record, softcap=np.array([0.5], np.float32))  # logits 0.5 * tanh(x / 0.5)
+    row = np.exp([0.0, 0.5 * np.tanh(np.log(3.0) / 0.5)])
+    np.testing.assert_allclose(softmax_of(capped, 0)[1], row / row.sum(), atol=1e-7)
+    [[weight, contribution]] = weight_and_contribution(dict(record, value_norm=None), [True, True], causal=True)[
+        "first"
+    ]
+    assert weight == pytest.approx(0.25) and contribution is None
+
+
+def test_contributions_are_served_as_read_run_computes_them(tmp_path):
+    p = _neuron_run(tmp_path)
+    answer = App(tmp_path / "logs").json("contributions", run="run", probe="sad", kind="self")
+    expected = p.contributions()
+    assert answer["steps"] == [0, 4] and answer["heads"] == [[0, 1], [1, 3]]
+    for i, step in enumerate(answer["steps"]):
+        np.testing.assert_allclose(answer["first"][i], expected[step]["first"], rtol=1e-6)
+        np.testing.assert_allclose(answer["sep"][i], expected[step]["sep"], rtol=1e-6)
+    assert all(w is not None and c is not None for w, c in answer["first"][0])
