@@ -14,6 +14,19 @@ import os
 import sys
 
 
+def _neurons_option(args):
+    """--neurons [L.H ...] and --neurons-every K -> the callback's neurons= value (or None)."""
+    if args.neurons is None:
+        return None
+    heads = []
+    for item in args.neurons:
+        layer, dot, head = item.partition(".")
+        if not (dot and layer.isdigit() and head.isdigit()):
+            raise ValueError(f"--neurons takes heads as LAYER.HEAD (e.g. 0.3), got {item!r}")
+        heads.append((int(layer), int(head)))
+    return {"heads": heads or "all", "every": args.neurons_every}
+
+
 def _replay(args):
     from .callback.replay import replay  # torch and transformers: only for this command
 
@@ -25,7 +38,7 @@ def _replay(args):
     elif source is None:
         raise ValueError("give a Trainer OUTPUT_DIR (its checkpoint-N folders) or --checkpoint DIR:STEP")
     options = {} if args.max_tokens is None else {"max_tokens": args.max_tokens}
-    options.update(relations=args.relations, predictions=args.predictions)
+    options.update(relations=args.relations, predictions=args.predictions, neurons=_neurons_option(args))
     steps = replay(
         source,
         args.probes,
@@ -126,6 +139,16 @@ def parser():
     )
     replay.add_argument(
         "--predictions", type=int, metavar="K", help="also store the model's top-K predictions on each probe"
+    )
+    replay.add_argument(
+        "--neurons",
+        nargs="*",
+        metavar="L.H",
+        help="also store query and key vectors for the neuron view: of the heads named (e.g. 0.3 5.1), or of "
+        "every head when none is named",
+    )
+    replay.add_argument(
+        "--neurons-every", type=int, default=1, metavar="K", help="with --neurons: every K-th checkpoint only"
     )
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
     replay.set_defaults(run=_replay)

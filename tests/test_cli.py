@@ -74,6 +74,7 @@ def test_steepest_fall_by_hand():
         (("replay", "--probes", "a cat"), "give a Trainer OUTPUT_DIR"),
         (("replay", "/nonexistent", "--probes", "a cat"), "is not a directory"),
         (("replay", "--checkpoint", "x:y", "--probes", "a cat", "--log-dir", "/tmp/never"), "must be an integer"),
+        (("replay", "/tmp", "--probes", "a cat", "--neurons", "3"), "--neurons takes heads as LAYER.HEAD"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(args, message, tmp_path):
@@ -113,11 +114,18 @@ def test_replay_from_the_console_script(tmp_path):
         "english",
         "--predictions",
         "3",
+        "--neurons",
+        "1.2",
+        "0.3",
+        "--neurons-every",
+        "2",
     )
     assert with_more.returncode == 0, with_more.stderr[-2000:]
     more = read_run(str(tmp_path / "more"))
     assert "coref: it -> cat" in more.probes and more.probe("sad").predictions()[2]["mode"] == "label"
     assert any(m.relation == "coreference" for m in more.relations())
+    sad = more.probe("sad")  # the first and third checkpoints, two heads
+    assert sad.neuron_steps() == [2, 6] and sad.neurons(6)["heads"] == [(0, 3), (1, 2)]
     again = tb_attention(
         "replay", out, "--probes", PROBES[0], "--names", "sad", "--log-dir", tmp_path / "replayed", "--quiet"
     )
