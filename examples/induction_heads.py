@@ -411,6 +411,9 @@ def main(argv=None):
         # only with 2-5 word segments, shorter than any in training: PROBES
         # holds training-like ones instead.
         induction_probe=False,
+        # the model's top-10 next tokens at every position of every probe, from the same forward: on
+        # the repeated half they turn right (the true next word, rank 1) at the loss cliff
+        predictions=True,
     )
     trainer = Trainer(
         model=model,

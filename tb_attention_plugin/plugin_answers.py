@@ -18,6 +18,7 @@ class Kind(NamedTuple):
     meta: dict
     steps: list
     neuron_steps: list = []
+    neuron_heads: list = []
 
 
 def choose_tags(tagged, warn, where):
@@ -79,6 +80,7 @@ def probe_entry(name, kinds):
                 "causal": bool(kinds[k].meta.get("causal", False)),
                 "steps": kinds[k].steps,
                 "neuron_steps": kinds[k].neuron_steps,
+                "neuron_heads": kinds[k].neuron_heads,
             }
             for k in ordered
         ],

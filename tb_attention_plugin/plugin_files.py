@@ -59,6 +59,15 @@ def _neuron_bytes(record):
     return sum(record[k].nbytes for k in ("query", "key", "allowed", "bias", "value_norm") if record.get(k) is not None)
 
 
+def _neuron_listing(found):
+    """(steps, captured heads) of a (probe, kind)'s neuron tag, from its index entries and metadata."""
+    if found is None or not found[2]:
+        return [], []
+    heads = found[1].get("neuron_heads")
+    valid = isinstance(heads, list) and all(isinstance(h, list) and len(h) == 2 for h in heads)
+    return sorted(found[2]), heads if valid else []
+
+
 def _shape(meta):
     return (int(meta["layers"]),) + tuple(fmt.layer_shape(meta))
 
@@ -159,8 +168,8 @@ class FileData:
             neurons = self._tags(run, view, fmt.NEURONS_TAG_PREFIX)
             for key, (_, meta, good) in self._tags(run, view, fmt.SNAPSHOT_TAG_PREFIX).items():
                 if good:
-                    with_neurons = sorted(neurons[key][2]) if key in neurons else []
-                    probes.setdefault(key[0], {})[key[1]] = Kind(meta, sorted(good), with_neurons)
+                    steps, heads = _neuron_listing(neurons.get(key))
+                    probes.setdefault(key[0], {})[key[1]] = Kind(meta, sorted(good), steps, heads)
         return {"version": fmt.FORMAT_VERSION, "runs": index_runs(per_run)}
 
     def snapshot(self, run, probe, kind, step, layer=None):

@@ -329,7 +329,8 @@ class AttentionSummaryWriter:
 
         def write():
             first = (probe, kind, "neurons") not in self._tags_in_file
-            value = fmt.neurons_value(meta, record, header, with_metadata=first)
+            # the tag's metadata names the captured heads, so that an index lists them without a read
+            value = fmt.neurons_value(dict(meta, neuron_heads=header["heads"]), record, header, with_metadata=first)
             if self._write(event_pb2.Event(step=step, wall_time=wall_time, summary=summary_pb2.Summary(value=[value]))):
                 self._tags_in_file.add((probe, kind, "neurons"))
 

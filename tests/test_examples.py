@@ -185,6 +185,9 @@ def test_induction_quick_run_logs_snapshots_stats_and_losses(induction_run, indu
     assert p.layers() == 2 and p.heads() == 4 and p.causal()
     assert p.tokens[0] == "<bos>" and p.tokens[1:] == induction.PROBES[induction.INDUCTION_PROBE].split()
     assert run.probe("three repeats").steps == p.steps
+    preds = p.predictions()  # predictions=True: the top 10 next words at every position of every snapshot
+    assert sorted(preds) == p.steps and preds[30]["mode"] == "next-token" and len(preds[30]["top"]) == 32
+    assert all(len(row) == 10 for row in preds[30]["top"]) and preds[30]["targets"][:-1] == p.tokens[1:]
     stats = p.stats()
     assert stats["induction"].shape == (4, 2, 4) and np.isfinite(stats["induction"]).all()
     a = p.attention(30)
@@ -212,7 +215,15 @@ def test_minilm_quick_run_logs_snapshots_stats_and_metrics(minilm_run, minilm):
 
     log_dir, stdout = minilm_run
     run = read_run(str(log_dir))
-    assert run.probes == list(minilm.PROBES), "a BERT gets no built-in induction probe"
+    from tb_attention_plugin.callback.relation_sets import ENGLISH
+
+    names = list(minilm.PROBES) + [p["name"] for p in ENGLISH]  # relations="english" adds its set
+    assert run.probes == names, "a BERT gets no built-in induction probe"
+    coreference = next(m for m in run.relations() if m.relation == "coreference")
+    assert ("cat sad | food", "self", "it", "cat") in coreference.instances
+    assert ("cat did not eat", "self", "it", "food") in coreference.instances
+    assert coreference.steps == [0, 2, 4] and coreference.mass.shape == (3, 6, 12)
+    assert "relation coreference (7 pairs): strongest heads at step 4" in stdout
     pair = run.probe("cat sad | food")
     assert pair.steps == [0, 2, 4]
     assert pair.layers() == 6 and pair.heads() == 12 and not pair.causal()

@@ -147,7 +147,7 @@ def test_the_plugin_serves_one_head_of_a_neuron_record(tmp_path):
     p = _neuron_run(tmp_path)
     app = App(tmp_path / "logs")
     kind = app.json("index")["runs"][0]["probes"][0]["kinds"][0]
-    assert kind["steps"] == [0, 4] and kind["neuron_steps"] == [0, 4]
+    assert kind["steps"] == [0, 4] and kind["neuron_steps"] == [0, 4] and kind["neuron_heads"] == [[0, 1], [1, 3]]
     header, data = app.container("neurons", run="run", probe="sad", kind="self", step=4, layer=1, head=3)
     record = p.neurons(4)
     q, d = len(p.tokens), record["query"].shape[-1]

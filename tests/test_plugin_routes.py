@@ -71,6 +71,7 @@ def test_index_lists_runs_with_attention_probes_kinds_and_steps(app):
             "causal": False,
             "steps": list(range(0, 60, 3)),
             "neuron_steps": [],
+            "neuron_heads": [],
         }
     ]
     causal = index["runs"][0]["probes"][0]["kinds"][0]

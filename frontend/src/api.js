@@ -49,4 +49,10 @@ export const api = {
   stats: ({ run, probe, kind }, signal) => fetchContainer('stats', { run, probe, kind }, signal),
   snapshot: ({ run, probe, kind, step, layer }, signal) =>
     fetchContainer('snapshot', { run, probe, kind, step, layer }, signal),
+  relations: (run, signal) => fetchContainer('relations', { run }, signal),
+  similarity: ({ run, probe, kind, step }, signal) => fetchContainer('similarity', { run, probe, kind, step }, signal),
+  predictions: ({ run, probe, kind }, signal) => fetchJson('predictions', { run, probe, kind }, signal),
+  contributions: ({ run, probe, kind }, signal) => fetchJson('contributions', { run, probe, kind }, signal),
+  neurons: ({ run, probe, kind, step, layer, head }, signal) =>
+    fetchContainer('neurons', { run, probe, kind, step, layer, head }, signal),
 };

@@ -25,6 +25,10 @@ import { Timeline } from './views/timeline.js';
 import { ModelView } from './views/modelView.js';
 import { HeadView } from './views/headView.js';
 import { Evolution } from './views/evolution.js';
+import { PredictionsView } from './views/predictionsView.js';
+import { RelationsCard } from './views/relationsCard.js';
+import { OverviewCard } from './views/overviewCard.js';
+import { NeuronView } from './views/neuronView.js';
 import { emptyState, message } from './views/emptyState.js';
 
 const INITIAL = {
@@ -51,6 +55,16 @@ const INITIAL = {
   stats: null,
   compareStats: null,
   scalars: null,
+  predictionPick: null, // the Predictions card's {probe, position, token} (issue #12)
+  // the relations card and the model overview (issue #11)
+  relations: null, // ./relations of the run: {run, header, data} | {run, error} | {run, unavailable}
+  relation: null,
+  relationRank: 'mass',
+  overviewStat: 'drift',
+  overviewRef: null,
+  overviewSort: { key: 'drift', dir: 'desc' },
+  similarityLayer: 'all',
+  neuronQuery: null, // the neuron view's query token {probe, kind, index} (issue #12); null: the default
 };
 
 export class App {
@@ -184,9 +198,17 @@ export class App {
     const head = new HeadView({ data, set: a.set, toggleHead: a.toggleHead });
     const headB = new HeadView({ data, set: a.set, toggleHead: a.toggleHead, compare: true });
     const evolution = new Evolution({ data, set: a.set, setStep: a.setStep });
+    const predictions = new PredictionsView({ data, set: a.set, setStep: a.setStep });
+    const relations = new RelationsCard({ set: a.set, setStep: a.setStep, selectHead: a.selectHead });
+    const overview = new OverviewCard({ data, set: a.set, setStep: a.setStep, selectHead: a.selectHead });
     this.main = el('div', { class: 'tba-main' }, model.el, head.el, headB.el);
-    clear(this.content).append(timeline.el, this.main, evolution.el);
-    this.views = { timeline, model, head, headB, evolution };
+    clear(this.content).append(timeline.el, this.main, evolution.el, relations.el, overview.el);
+    this.views = { timeline, model, head, headB, evolution, relations, overview };
+    evolution.el.after(predictions.el); // the Predictions card under the evolution
+    this.views.predictions = predictions;
+    const neuron = new NeuronView({ data, set: a.set, setStep: a.setStep, selectHead: a.selectHead });
+    this.main.after(neuron.el); // the neuron view under the grid and the head view
+    this.views.neuron = neuron;
   }
 
   onChange(s, changed) {
@@ -210,6 +232,7 @@ export class App {
     }
     if (['run', 'probe', 'kind', 'compareRun', 'index'].some((k) => all.has(k))) this.loader.loadStats();
     if (all.has('run') || (all.has('index') && !s.scalars)) this.loader.loadScalars();
+    if (all.has('run') || all.has('index')) this.loader.loadRelations();
     this.main.classList.toggle('compare', !!s.compareRun);
     // The grid, pickers and timeline update now; the head view and the evolution (lines,
     // filmstrip) once the grid has shown the step, so their requests never compete with the grid's.
@@ -235,6 +258,10 @@ export class App {
         this.views.head.update(this.state, keys);
         this.views.headB.update(this.state, keys);
         this.views.evolution.update(this.state, keys);
+        this.views.predictions.update(this.state, keys);
+        this.views.neuron.update(this.state, keys);
+        this.views.relations.update(this.state, keys);
+        this.views.overview.update(this.state, keys);
       }, 0),
     );
   }

@@ -1,7 +1,7 @@
 // Loads and caches what the views need. Snapshots are fetched on demand and kept in a
 // bounded LRU cache; concurrent requests for the same snapshot share one fetch.
 
-import { api as defaultApi } from './api.js';
+import { api as defaultApi, ApiError } from './api.js';
 import { LruCache } from './lruCache.js';
 
 /** One retry after a network failure or a 5xx (a 4xx is the backend's answer: no retry). */
@@ -24,6 +24,8 @@ export class DataSource {
     this.layerSnapshots = new LruCache({ maxEntries: 96, maxBytes: 128 * 1024 * 1024, sizeOf: snapshotBytes });
     this.stats = new Map(); // key -> {sig, promise}
     this.scalarsCache = new Map(); // run -> {time, promise}
+    this.relationsCache = new Map(); // run -> {sig, promise}
+    this.similarities = new LruCache({ maxEntries: 64, maxBytes: 64 * 1024 * 1024, sizeOf: snapshotBytes });
   }
 
   static key({ run, probe, kind }, step, layer) {
@@ -71,6 +73,27 @@ export class DataSource {
     return promise;
   }
 
+  /** The run's relations (./relations); re-fetched when `sig` (its logged steps) changes. */
+  relations(run, sig = '') {
+    const e = this.relationsCache.get(run);
+    if (e && e.sig === sig) return e.promise;
+    const promise = this.api.relations ? this.api.relations(run) : Promise.resolve(null);
+    promise.catch(() => this.relationsCache.delete(run));
+    this.relationsCache.set(run, { sig, promise });
+    return promise;
+  }
+
+  /** Head-to-head distances of every layer at a step (./similarity), LRU-cached. */
+  similarity(sel, step) {
+    const key = DataSource.key(sel, step);
+    if (!this.api.similarity) return Promise.reject(new ApiError(404, 'this report holds no head similarity'));
+    return this.similarities.fetch(key, () => withRetry(() => this.api.similarity({ ...sel, step })));
+  }
+
+  cachedSimilarity(sel, step) {
+    return this.similarities.get(DataSource.key(sel, step));
+  }
+
   /** Scalars of a run, refreshed at most every `maxAgeMs`. */
   scalars(run, maxAgeMs = 25000) {
     const e = this.scalarsCache.get(run);
@@ -80,5 +103,78 @@ export class DataSource {
     promise.catch(() => this.scalarsCache.delete(run));
     this.scalarsCache.set(run, { time: now, promise });
     return promise;
+  }
+
+  /**
+   * A probe's predictions at every step (./predictions; kind 'self' or 'decoder'), re-fetched when
+   * `steps` (the logged steps) change, or when its answer lacks the last of them (written just after
+   * the snapshot) and is older than 5 s. A 404 (the probe has none) answers {missing: reason}, kept
+   * like data; other failures are not kept.
+   */
+  predictions(sel, steps = []) {
+    this.predictionsCache ??= new Map(); // key -> {sig, time, promise, value}
+    const key = DataSource.key(sel);
+    const sig = steps.join(',');
+    const e = this.predictionsCache.get(key);
+    if (e && e.sig === sig && !this.predictionsBehind(e, steps)) return e.promise;
+    const load = () =>
+      this.api.predictions
+        ? this.api.predictions(sel)
+        : Promise.reject(new ApiError(404, 'this report holds no predictions'));
+    const entry = { sig, time: Date.now(), value: undefined };
+    entry.promise = withRetry(load).then(
+      (answer) => (entry.value = answer),
+      (error) => {
+        if (error && error.status === 404) return (entry.value = { ...sel, missing: error.message });
+        if (this.predictionsCache.get(key) === entry) this.predictionsCache.delete(key);
+        throw error;
+      },
+    );
+    this.predictionsCache.set(key, entry);
+    return entry.promise;
+  }
+
+  /** The predictions answer of `sel` for exactly these `steps`, when loaded (else undefined). */
+  cachedPredictions(sel, steps = []) {
+    const e = this.predictionsCache?.get(DataSource.key(sel));
+    return e && e.sig === steps.join(',') && !this.predictionsBehind(e, steps) ? e.value : undefined;
+  }
+
+  predictionsBehind(e, steps) {
+    const last = steps[steps.length - 1];
+    const v = e.value;
+    return !!v && !v.missing && last !== undefined && !v.steps.includes(last) && Date.now() - e.time > 5000;
+  }
+
+  /** One head's query and key vectors at a step (./neurons), LRU-cached (an export holds none: 404). */
+  neurons(sel, step, layer, head) {
+    this.neuronCache ??= new LruCache({ maxEntries: 64, maxBytes: 64 * 1024 * 1024, sizeOf: snapshotBytes });
+    if (!this.api.neurons) return Promise.reject(new ApiError(404, 'this report holds no neuron view data'));
+    const key = JSON.stringify([DataSource.key(sel, step, layer), head]);
+    return this.neuronCache.fetch(key, () => withRetry(() => this.api.neurons({ ...sel, step, layer, head })));
+  }
+
+  /** Weight against contribution of every captured head over steps (./contributions), refetched when
+   * the neuron steps change (an export holds none). */
+  contributions(sel, neuronSteps) {
+    this.contributionCache ??= new Map();
+    if (!this.api.contributions) return Promise.reject(new ApiError(404, 'this report holds no neuron view data'));
+    const key = DataSource.key(sel);
+    const sig = neuronSteps.join(',');
+    const e = this.contributionCache.get(key);
+    if (e && e.sig === sig) return e.promise;
+    const promise = withRetry(() => this.api.contributions(sel));
+    promise.catch(() => this.contributionCache.delete(key));
+    this.contributionCache.set(key, { sig, promise });
+    return promise;
+  }
+
+  /** Whether this source can answer ./neurons (an exported report cannot). */
+  hasNeurons() {
+    return !!this.api.neurons;
+  }
+
+  cachedNeurons(sel, step, layer, head) {
+    return this.neuronCache?.get(JSON.stringify([DataSource.key(sel, step, layer), head]));
   }
 }

@@ -59,6 +59,26 @@ export class Loader {
     }
   }
 
+  /** The run's relations (./relations), re-asked when the run logs new steps; `{run, error}` on failure. */
+  loadRelations() {
+    const s = this.getState();
+    if (!s.run) return;
+    const run = s.run;
+    const kinds = (s.index?.runs?.find((r) => r.run === run)?.probes || []).flatMap((p) => p.kinds);
+    const sig = kinds.map((k) => k.steps.length + ':' + k.steps.at(-1)).join(',');
+    this.data.relations(run, sig).then(
+      (answer) => {
+        const t = this.getState();
+        const relations = answer ? { run, ...answer } : { run, unavailable: true };
+        const same = t.relations && !t.relations.error && t.relations.data === relations.data;
+        if (t.run === run && !same) this.set({ relations });
+      },
+      (error) => {
+        if (this.getState().run === run) this.set({ relations: { run, error } });
+      },
+    );
+  }
+
   loadScalars(refresh = false) {
     const run = this.getState().run;
     if (!run) return;

@@ -1,7 +1,8 @@
 """The tab over logs made by the real callback: the demo's own scripts (--quick), both runs.
 
-Also the tool that takes the README's screenshot from a full demo run:
+Also the tool that takes the README's screenshots from a full demo run:
     python tests/browser/test_demo_tab.py logs docs/screenshot.png
+    python tests/browser/test_demo_tab.py logs docs/relations.png --relations   # the MiniLM run's Relations card
 """
 
 import os
@@ -53,6 +54,36 @@ def capture(page, tb, out_png, run="induction", probe=None):
     return header["head_types"]
 
 
+def capture_relations(page, tb, out_png, run="minilm", relation="coreference"):
+    """Open the tab on `run` at its last step, show `relation` in the Relations card, select its top head
+    (by mass), save the card. Returns the ranked rows [(layer, head, [cells])]."""
+    page.goto(tb.plugin_page)
+    wait_painted(page)
+    page.locator('[data-testid="run-picker"]').select_option(run)
+    page.wait_for_function(
+        "(run) => { const s = window.tbAttention.state; return s.run === run && s.relations && s.relations.run === run; }",
+        arg=run,
+        timeout=60000,
+    )
+    page.evaluate("window.tbAttention.setStep(1e9)")
+    page.locator('[data-testid="relation-picker"]').select_option(relation)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=relations]').dataset.state === 'data' && "
+        "document.querySelectorAll('[data-testid=relation-row]').length > 0",
+        timeout=60000,
+    )
+    page.locator('[data-testid="relation-row"]').first.click()
+    page.wait_for_timeout(800)
+    rows = page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid=relation-row]')].map((r) =>
+             [+r.dataset.layer, +r.dataset.head, [...r.cells].map((c) => c.textContent)])"""
+    )
+    card = page.locator('[data-testid="relations"]')
+    card.scroll_into_view_if_needed()
+    card.screenshot(path=str(out_png))
+    return rows
+
+
 @pytest.fixture(scope="module")
 def demo_logs(tmp_path_factory):
     logs = tmp_path_factory.mktemp("demo")
@@ -82,6 +113,15 @@ def test_both_demo_runs_show_in_the_tab(demo_logs, browser):
         assert "train/loss" in page.locator('[data-testid="timeline"] .u-legend').inner_text()
         capture(page, tb, ARTIFACTS / "demo-minilm.png", run="minilm")
         assert page.locator('[data-testid="cell"]').count() == 6 * 12  # the real all-MiniLM-L6-v2
+        # its coreference probes (and relations="english"): the heads ranked, the top one selected
+        rows = capture_relations(page, tb, ARTIFACTS / "demo-minilm-relations.png")
+        assert len(rows) == 12 and rows[0][:2] == [
+            page.evaluate("window.tbAttention.state.layer"),
+            page.evaluate("window.tbAttention.state.head"),
+        ]
+        masses = [float(r[2][2]) for r in rows]
+        assert masses == sorted(masses, reverse=True) and masses[0] > 0
+        assert "classifier" in page.locator('[data-testid="relation-classifier"]').inner_text()
         page.close()
     finally:
         tb.close()
@@ -98,8 +138,12 @@ if __name__ == "__main__":
         with sync_playwright() as p:
             b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             page = b.new_page(viewport={"width": 1400, "height": 1000})
-            found = capture(page, tb, out, probe=sys.argv[3] if len(sys.argv) > 3 else None)
-            print("head types at the last step:", [(h["layer"], h["head"], h["type"]) for h in found])
+            if "--relations" in sys.argv[3:]:
+                ranked = capture_relations(page, tb, out, run=tb.wait_for_runs(1)["runs"][0]["run"])
+                print("coreference, strongest heads at the last step:", [(r[0], r[1], r[2][2]) for r in ranked[:5]])
+            else:
+                found = capture(page, tb, out, probe=sys.argv[3] if len(sys.argv) > 3 else None)
+                print("head types at the last step:", [(h["layer"], h["head"], h["type"]) for h in found])
             b.close()
     finally:
         tb.close()

@@ -62,10 +62,15 @@ function notesText(k, query, hideSpecial) {
   return notes.join(' \u00b7 ');
 }
 
-/** Inputs: `tid`, the test id prefix (hv, hv-b). `body`, `focus` and `notes` go in the card; setWeights, renderTokens. */
+/**
+ * Inputs: `tid`, the test id prefix (hv, hv-b); `onHover(token)` and `onPick(token)` get the hovered
+ * (null: none) and the clicked token as {side, index} (its index in the probe's token list).
+ * `body`, `focus` and `notes` go in the card; setWeights, renderTokens.
+ */
 export class HeadLines {
-  constructor(tid) {
-    this.hover = null; // {side: 'q'|'k', index}
+  constructor(tid, { onHover = () => {}, onPick = () => {} } = {}) {
+    Object.assign(this, { onHover, onPick });
+    this.hover = null; // {side: 'q'|'k', index} (index among the tokens shown)
     this.weights = null;
     this.leftEls = [];
     this.rightEls = [];
@@ -102,6 +107,7 @@ export class HeadLines {
     const add = (side, col, els, list) => (idx, i) => {
       const node = col.appendChild(tokenEl(side, list, idx));
       node.addEventListener('pointerenter', () => this.setHover({ side, index: i }));
+      node.addEventListener('click', () => this.onPick({ side, index: idx }));
       els.push(node);
     };
     rows.forEach(add('q', this.leftCol, this.leftEls, query));
@@ -125,6 +131,8 @@ export class HeadLines {
     this.hover = h;
     this.draw();
     this.focus.textContent = h && this.weights?.length ? this.focusText(h) : '\u00a0';
+    const node = h && (h.side === 'q' ? this.leftEls : this.rightEls)[h.index];
+    this.onHover(node ? { side: h.side, index: Number(node.dataset.index) } : null);
   }
 
   /** "tok839 #312 attends to: tok4455 #57 0.61, <bos> #0 0.20" (per head when several). */

@@ -16,6 +16,8 @@ import { matchedHead, matchLabel } from '../compare.js';
 import { HeadLines, headWeights } from './headLines.js';
 import { missingB, wantB, cachedB, loadB } from './compareRun.js';
 import { saveButtons } from './saveButtons.js';
+import { HoverPredictions } from './hoverPredictions.js';
+import { sideHasPredictions } from '../predictions.js';
 
 const LOAD_KEYS = ['index', 'run', 'probe', 'kind', 'layer', 'heads', 'step', 'hideSpecial'];
 
@@ -41,10 +43,11 @@ function headButton(h, on, toggleHead) {
  */
 export class HeadView {
   constructor({ data, set, toggleHead, compare = false }) {
-    Object.assign(this, { data, compare, toggleHead });
+    Object.assign(this, { data, compare, toggleHead, set });
     this.state = null;
     this.slot = new SnapshotSlot();
-    this.lines = new HeadLines(compare ? 'hv-b' : 'hv'); // test ids: hv-canvas... (hv-b-canvas... for B)
+    this.preds = new HoverPredictions({ data, tid: this.tid() }); // hv-predictions: the hovered token's
+    this.lines = new HeadLines(this.tid(), { onHover: (t) => this.preds.hover(t), onPick: (t) => this.pick(t) });
     this.body = this.lines.body;
     this.layerSel = select([], 0, (v) => set({ layer: Number(v) }), { title: 'Layer', 'data-testid': 'hv-layer' });
     this.headsEl = el('span', { class: 'tba-hv-heads', 'data-testid': 'hv-heads' });
@@ -107,6 +110,7 @@ export class HeadView {
       this.missingEl,
       this.body,
       this.lines.focus,
+      this.preds.el,
       this.lines.notes,
     );
   }
@@ -145,6 +149,13 @@ export class HeadView {
       this.lines.renderTokens(this.tokensInfo(), !!state.hideSpecial);
     if (changed.has('hideSpecial')) this.hideBox.checked = !!state.hideSpecial;
     if (keys(this.compare ? [...LOAD_KEYS, 'matchMode'] : LOAD_KEYS)) this.load();
+    if (keys(['index', 'run', 'probe', 'kind', 'step'])) this.preds.update(state, this.run());
+  }
+
+  /** A clicked token with predictions becomes the Predictions card's position (A only). */
+  pick({ side, index }) {
+    if (!this.compare && sideHasPredictions(kindInfo(this.state), side))
+      this.set({ predictionPick: { probe: this.state.probe, position: index, token: null } });
   }
 
   renderControls() {

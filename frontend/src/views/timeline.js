@@ -1,10 +1,14 @@
 // View 1: the timeline. Loss curves (train/loss, eval/loss and any scalar the user adds)
-// over steps, snapshot steps as ticks, the shared step cursor, play/pause and stepping.
+// over steps, snapshot steps as ticks, the shared step cursor, play/pause and stepping, and the
+// events (eventMarks.js): where head types and relations formed, so a loss cliff and the heads
+// that formed there line up.
 
 import uPlot from 'uplot';
 import { el, select, setOptions, clear } from '../dom.js';
 import { timelineMarks } from '../marks.js';
 import { stepsOf } from '../selection.js';
+import { timelineEvents } from '../events.js';
+import { eventsPlugin, renderEventLegend } from './eventMarks.js';
 import {
   AXIS_LEFT,
   AXIS_RIGHT,
@@ -64,12 +68,20 @@ export class Timeline {
         this.note,
         this.ticksKey,
       ),
-      this.chartEl,
+      ...this.eventParts(),
     );
     onWidth(this.chartEl, (w) => {
       this.width = w;
       if (this.u) this.u.setSize({ width: w, height: this.height() });
     });
+  }
+
+  /** The chart with the events' tooltip over it, and the events' legend under it. */
+  eventParts() {
+    this.events = [];
+    this.eventTip = el('div', { class: 'tba-event-tip', 'data-testid': 'event-tip', hidden: true });
+    this.eventsEl = el('div', { class: 'tba-events', 'data-testid': 'timeline-events', hidden: true });
+    return [el('div', { class: 'tba-chart-wrap' }, this.chartEl, this.eventTip), this.eventsEl];
   }
 
   height() {
@@ -105,7 +117,10 @@ export class Timeline {
         el('span', { class: 'tba-sub' }, steps.length ? `  snapshot ${i + 1}/${steps.length}` : '  no snapshots'),
       );
     }
+    const eventsChanged = ['stats', 'relations', 'run', 'probe', 'kind'].some((k) => changed.has(k));
+    if (eventsChanged) this.renderEvents();
     if (['scalars', 'extraTags', 'index', 'run', 'probe', 'kind'].some((k) => changed.has(k))) this.rebuild();
+    else if (eventsChanged && this.u) this.u.redraw(false, false);
     else if (changed.has('compareRun') && this.u) this.u.redraw(false, false);
     if (['compareRun', 'run', 'index'].some((k) => changed.has(k))) {
       // which snapshot ticks are whose: A's filled orange diamonds, B's hollow teal ones above
@@ -117,6 +132,23 @@ export class Timeline {
         ` ${state.compareRun} snapshots`,
       );
     } else if (changed.has('step') && this.u) this.u.redraw(false, false);
+  }
+
+  /** The formation events of the shown probe's head types and of the run's relations. */
+  renderEvents() {
+    const s = this.state;
+    const stats = s.stats;
+    const first = stats?.header?.steps?.[0] ?? null;
+    const relations = s.relations?.header ? s.relations : null;
+    this.events = timelineEvents(stats, relations, first);
+    const types = (stats?.header?.head_types || []).filter((t) => t.formed_step === first).length;
+    const rels = (relations?.header?.relations || []).filter((r) => r.formed_step === first).length;
+    const parts = [
+      types && `${types} head type${types > 1 ? 's' : ''}`,
+      rels && `${rels} relation${rels > 1 ? 's' : ''}`,
+    ];
+    const note = types || rels ? `${parts.filter(Boolean).join(' and ')} held from the first snapshot on` : '';
+    renderEventLegend(this.eventsEl, this.events, note);
   }
 
   rebuild() {
@@ -182,6 +214,7 @@ export class Timeline {
           getCompareSteps: () => (this.state.compareRun ? stepsOf(this.state, this.state.compareRun) : []),
           getMarks: () => timelineMarks(this.state.scalars),
         }),
+        eventsPlugin(() => this.events, this.eventTip),
       ],
       scales: {
         x: { time: false, range: () => xRange(this.state) },
