@@ -119,3 +119,34 @@ def test_minilm_with_lora_logs_what_the_peft_model_computes(tmp_path, monkeypatc
     with torch.no_grad():
         own = np.stack([a[0].numpy() for a in model(**enc, output_attentions=True).attentions])
     assert np.abs(p.attention(2) - own).max() <= 1 / 255 + 1e-5
+
+
+def test_minilm_neuron_view_explains_its_real_attention_and_cls_passes_on_little(tmp_path, monkeypatch):
+    """Loaded on sdpa, as users load it: the capturing pass switches away and back; the stored
+    vectors give the stored attention; and Kobayashi et al.'s finding holds on the real model: the
+    heads look at [CLS] a lot (weight) but it passes on little (contribution)."""
+    import transformers
+
+    from tb_attention_plugin import AttentionRecorder
+    from tb_attention_plugin.neuron_math import softmax_of
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    tok = transformers.AutoTokenizer.from_pretrained(MODEL_DIR)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(MODEL_DIR, num_labels=2)
+    probes = ["The cat did not eat the food because it was not fresh.", ("The cat is very sad.", "It is hungry.")]
+    rec = AttentionRecorder(model, tok, probes, tmp_path / "run", names=["food", "pair"], neurons=True)
+    rec.snapshot(0)
+    rec.close()
+    assert model.config._attn_implementation == "sdpa"  # restored
+    run = read_run(str(tmp_path / "run"))
+    weight, contribution = [], []
+    for name in run.probes:
+        p = run.probe(name)
+        record, stored = p.neurons(0), p.attention(0)
+        assert len(record["heads"]) == 72 and record["value_norm"] is not None
+        for i, (layer, head) in enumerate(record["heads"]):
+            assert np.abs(softmax_of(record, i) - stored[layer, head]).max() <= 1 / 255 + 1e-6
+        first = np.array(p.contributions()[0]["first"])
+        weight.append(first[:, 0].mean())
+        contribution.append(first[:, 1].mean())
+    assert np.mean(weight) > 0.3 and np.mean(contribution) < 0.5 * np.mean(weight), (weight, contribution)
