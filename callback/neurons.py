@@ -124,6 +124,7 @@ def _capture_attention(module, query, key, value, attention_mask, *args, **kwarg
                 value=value,
                 output=out[0],
                 projection=None,
+                projection_weight=None,
                 mask=attention_mask,
                 scaling=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
                 softcap=float(softcap or 0.0),
@@ -151,6 +152,7 @@ class Call:
     """What one attention call was given and returned (tensors of the whole batch)."""
 
     __slots__ = (
+        "projection_weight",
         "query",
         "key",
         "value",
@@ -211,46 +213,60 @@ def head_vectors(calls, b, heads_of_layer, queries, keys):
     """One probe's neuron record of one kind: for each captured head its query [Q, D] and key [K, D]
     vectors, scaling, soft-cap (0: none), additive bias (or None), allowed keys and what each key
     passes on through the head (value_norms.py; None when a layer's projection is not known), as numpy."""
-    heads, q_rows, k_rows, scales, softcaps, biases, allowed, norms = [], [], [], [], [], [], [], []
-    for layer, call in enumerate(calls):
-        chosen = heads_of_layer.get(layer, ())
-        layer_norms = layer_value_norms(call, b, chosen, keys) if chosen else {}
-        norms.extend(layer_norms[h] if layer_norms else None for h in chosen)
-        if call.sinks is not None and heads_of_layer.get(layer):
-            raise NeuronViewUnavailableError(
-                f"layer {layer}'s attention has sink logits (weights summing to less than 1), which the "
-                f"neuron view does not show: turn neurons= off"
-            )
-        n_heads, n_kv = call.query.shape[1], call.key.shape[1]
-        group = n_heads // n_kv if n_kv and n_heads % n_kv == 0 else None
-        mask = _mask_of(call.mask, b, queries, keys)
-        for head in heads_of_layer.get(layer, ()):
-            if group is None:
-                raise NeuronViewUnavailableError(f"layer {layer} has {n_heads} query heads for {n_kv} key heads")
-            heads.append((layer, head))
-            q_rows.append(call.query[b, head, :queries].float().cpu().numpy())
-            k_rows.append(call.key[b, head // group, :keys].float().cpu().numpy())
-            scales.append(call.scaling)
-            softcaps.append(call.softcap)
-            bias = _bias_of(call.bias, b, head, queries, keys)
-            if mask is not None and mask[1] is not None:
-                bias = mask[1] if bias is None else bias + mask[1]
-            biases.append(bias)
-            allowed.append(np.ones((queries, keys), bool) if mask is None else mask[0])
+    parts = [
+        _layer_part(call, b, layer, heads_of_layer[layer], queries, keys)
+        for layer, call in enumerate(calls)
+        if heads_of_layer.get(layer)
+    ]
+    heads = [h for part in parts for h in part["heads"]]
+    if not heads:
+        raise NeuronViewUnavailableError("no head to capture")
+    joined = {
+        name: np.concatenate([part[name] for part in parts]) for name in ("query", "key", "scale", "softcap", "allowed")
+    }
+    biases = [part["bias"] for part in parts]
+    norms = [part["value_norm"] for part in parts]
+    return dict(
+        joined,
+        heads=heads,
+        bias=None
+        if all(x is None for x in biases)
+        else np.concatenate([_zero(x, part) for x, part in zip(biases, parts)]),
+        value_norm=np.concatenate(norms) if all(x is not None for x in norms) else None,
+    )
+
+
+def _layer_part(call, b, layer, chosen, queries, keys):
+    """The captured heads of one layer (one attention call), as for head_vectors."""
+    if call.sinks is not None:
+        raise NeuronViewUnavailableError(
+            f"layer {layer}'s attention has sink logits (weights summing to less than 1), which the "
+            f"neuron view does not show: turn neurons= off"
+        )
+    n_heads, n_kv = call.query.shape[1], call.key.shape[1]
+    if not n_kv or n_heads % n_kv:
+        raise NeuronViewUnavailableError(f"layer {layer} has {n_heads} query heads for {n_kv} key heads")
+    index = torch.tensor(chosen, device=call.query.device)
+    mask = _mask_of(call.mask, b, queries, keys)
+    bias = _bias_of(call.bias, b, index, queries, keys)
+    if mask is not None and mask[1] is not None:
+        bias = mask[1][None] + (0 if bias is None else bias)
+    n = len(chosen)
+    norms = layer_value_norms(call, b, list(chosen), keys)
     return {
-        "heads": heads,
-        "query": np.stack(q_rows) if heads else np.zeros((0, queries, 0), np.float32),
-        "key": np.stack(k_rows) if heads else np.zeros((0, keys, 0), np.float32),
-        "scale": np.array(scales, np.float32),
-        "softcap": np.array(softcaps, np.float32),
-        "bias": None if all(x is None for x in biases) else np.stack([_zero(x, queries, keys) for x in biases]),
-        "allowed": np.stack(allowed) if heads else np.zeros((0, queries, keys), bool),
-        "value_norm": np.stack(norms) if heads and all(x is not None for x in norms) else None,
+        "heads": [(layer, h) for h in chosen],
+        "query": call.query[b, index, :queries].float().cpu().numpy(),
+        "key": call.key[b, index // (n_heads // n_kv), :keys].float().cpu().numpy(),
+        "scale": np.full(n, call.scaling, np.float32),
+        "softcap": np.full(n, call.softcap, np.float32),
+        "allowed": np.broadcast_to(np.ones((queries, keys), bool) if mask is None else mask[0], (n, queries, keys)),
+        "bias": None if bias is None else np.broadcast_to(bias, (n, queries, keys)).astype(np.float32),
+        "value_norm": None if norms is None else np.stack([norms[h] for h in chosen]),
     }
 
 
-def _zero(x, queries, keys):
-    return np.zeros((queries, keys), np.float32) if x is None else x
+def _zero(bias, part):
+    return np.zeros(part["allowed"].shape, np.float32) if bias is None else bias
 
 
 def _mask_of(mask, b, queries, keys):
@@ -268,12 +284,13 @@ def _mask_of(mask, b, queries, keys):
     return allowed.cpu().numpy(), (extra.cpu().numpy() if bool((extra != 0).any()) else None)
 
 
-def _bias_of(bias, b, head, queries, keys):
+def _bias_of(bias, b, index, queries, keys):
+    """The additive bias (T5's position bias) of the chosen heads: float32 [n, Q, K] or None."""
     if bias is None:
         return None
     x = bias[b if bias.shape[0] > 1 else 0]
-    x = x[head if x.shape[0] > 1 else 0]
-    return x[:queries, :keys].float().cpu().numpy()
+    x = x[index] if x.shape[0] > 1 else x[[0] * len(index)]
+    return x[:, :queries, :keys].float().cpu().numpy()
 
 
 # ---------------------------------------------------------------- the arithmetic, and its check

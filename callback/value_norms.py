@@ -77,16 +77,18 @@ def layer_value_norms(call, b, heads, keys):
     layer's output projection could not be found or is not a plain linear map."""
     if not heads or not call.projection or len(call.projection) != 3:
         return None
-    module, x, y = call.projection
-    weight = _effective_weight(module, x, y)
-    value = call.value
+    if call.projection_weight is None:  # checked once per call, for every probe of the batch
+        module, x, y = call.projection
+        call.projection_weight = _effective_weight(module, x, y)
+        if call.projection_weight is None:
+            call.projection = False
+            return None
+    weight, value = call.projection_weight, call.value
     n_heads, n_kv, dim = call.query.shape[1], value.shape[1], value.shape[-1]
-    if weight is None or weight.shape[1] != n_heads * dim:
+    if weight.shape[1] != n_heads * dim:
         return None
-    group = n_heads // n_kv
-    norms = {}
-    for head in heads:
-        w_head = weight[:, head * dim : (head + 1) * dim]  # [hidden, D]
-        passed = value[b, head // group, :keys].float() @ w_head.T  # [K, hidden]
-        norms[head] = passed.norm(dim=-1).cpu().numpy()
-    return norms
+    index = torch.tensor(heads, device=value.device)
+    values = value[b, index // (n_heads // n_kv), :keys].float()  # [n, K, D]
+    slices = weight.reshape(weight.shape[0], n_heads, dim)[:, index]  # [hidden, n, D]
+    norms = torch.einsum("nkd,ond->nko", values, slices).norm(dim=-1).cpu().numpy()  # [n, K]
+    return dict(zip(heads, norms))
