@@ -173,7 +173,7 @@ def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None, neurons=Non
     if neurons is not None:
         neuron_capture.register()
     implementation = "eager" if neurons is None else neuron_capture.CAPTURE_IMPLEMENTATION
-    with probing_mode(model, implementation), neuron_capture.capturing() as capture:
+    with probing_mode(model, implementation), neuron_capture.capturing(enabled=neurons is not None) as capture:
         out = forward_target(model)(**kwargs)
     width = ids.shape[1]
     if encoder_decoder:

@@ -326,3 +326,18 @@ def test_the_neuron_view_under_real_trainer_setups(setup, tmp_path):
                 for i, (layer, head) in enumerate(record["heads"]):
                     error = np.abs(softmax_of(record, i) - stored[layer, head]).max()
                     assert error <= TOLERANCE, (setup, name, kind, step, layer, head, error)
+
+
+def test_without_neurons_the_probe_pass_installs_no_hooks(tmp_path, monkeypatch):
+    """Off by default: no module hooks, no capturing attention function."""
+    from tb_attention_plugin.callback import value_norms
+
+    def refuse(self):
+        raise AssertionError("module hooks installed although neurons= is off")
+
+    monkeypatch.setattr(value_norms.ProjectionWatch, "__enter__", refuse)
+    model, tok, _ = model_zoo.build("gpt2")
+    rec = AttentionRecorder(model, tok, [SAD], tmp_path / "run", names=["sad"])
+    rec.snapshot(0)
+    rec.close()
+    assert read_run(str(tmp_path / "run")).probe("sad").neuron_steps() == []
