@@ -484,15 +484,21 @@ def snapshot_value(meta, step, layer_blobs, queries, keys, *, with_metadata=True
 
     Metadata goes on the first value of a tag in each file (TensorBoard keeps only the first anyway).
     """
+    blobs = [encode_snapshot_header(step, len(layer_blobs), meta["heads"], queries, keys)] + list(layer_blobs)
+    return _blob_sequence_value(snapshot_tag(meta["probe"], meta["kind"]), blobs, meta, with_metadata)
+
+
+def _blob_sequence_value(tag, blobs, meta, with_metadata):
+    """Summary.Value of a string tensor [len(blobs)] (a blob sequence: readers fetch it only when asked
+    for), with the plugin metadata when `with_metadata`."""
     from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
-    blobs = [encode_snapshot_header(step, len(layer_blobs), meta["heads"], queries, keys)] + list(layer_blobs)
     tensor = tensor_pb2.TensorProto(
         dtype=types_pb2.DT_STRING,
         tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(blobs))]),
         string_val=blobs,
     )
-    value = summary_pb2.Summary.Value(tag=snapshot_tag(meta["probe"], meta["kind"]), tensor=tensor)
+    value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
     if with_metadata:
         value.metadata.CopyFrom(_summary_metadata(meta, summary_pb2.DATA_CLASS_BLOB_SEQUENCE))
     return value
@@ -578,18 +584,8 @@ def predictions_value(meta, prediction, *, with_metadata=True):
     """Summary.Value of a string tensor [1]: the JSON of what the model predicted on the probe at this
     step ({"mode", "positions", "top": [[[token, probability], ...] per position], "targets",
     "target_probs"}); a blob sequence, so that readers read it only when asked for."""
-    from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
-
     blob = json.dumps(check_predictions(prediction), separators=(",", ":")).encode("utf-8")
-    tensor = tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_STRING,
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)]),
-        string_val=[blob],
-    )
-    value = summary_pb2.Summary.Value(tag=predictions_tag(meta["probe"], meta["kind"]), tensor=tensor)
-    if with_metadata:
-        value.metadata.CopyFrom(_summary_metadata(meta, summary_pb2.DATA_CLASS_BLOB_SEQUENCE))
-    return value
+    return _blob_sequence_value(predictions_tag(meta["probe"], meta["kind"]), [blob], meta, with_metadata)
 
 
 def check_predictions(prediction):
@@ -696,7 +692,6 @@ def neurons_value(meta, record, header, *, with_metadata=True):
     zstd-compressed; the header (`neuron_header`) lists the heads with their scale and soft-cap and
     which optional parts follow (docs/format.md, "Neurons")."""
     import numpy as np
-    from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
     parts = [np.ascontiguousarray(record[k], "<f4").tobytes() for k in ("query", "key")]
     parts.append(np.packbits(np.asarray(record["allowed"], bool)).tobytes())
@@ -704,15 +699,7 @@ def neurons_value(meta, record, header, *, with_metadata=True):
         if header[name]:
             parts.append(np.ascontiguousarray(record[name], "<f4").tobytes())
     blobs = [json.dumps(header, separators=(",", ":")).encode()] + [_compressor().compress(p) for p in parts]
-    tensor = tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_STRING,
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(blobs))]),
-        string_val=blobs,
-    )
-    value = summary_pb2.Summary.Value(tag=neurons_tag(meta["probe"], meta["kind"]), tensor=tensor)
-    if with_metadata:
-        value.metadata.CopyFrom(_summary_metadata(meta, summary_pb2.DATA_CLASS_BLOB_SEQUENCE))
-    return value
+    return _blob_sequence_value(neurons_tag(meta["probe"], meta["kind"]), blobs, meta, with_metadata)
 
 
 def parse_neurons(blobs, meta):

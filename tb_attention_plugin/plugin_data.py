@@ -77,41 +77,30 @@ class AttentionData:
             return self.source.stats(run, probe, kind)
         return self.source.stats(ctx, eid, run, probe, kind)
 
-    def relations(self, ctx, eid, run):
-        """-> (header, float32 [relations, 2, steps, layers, heads]): the run's labelled relations."""
+    def _files(self, what):
+        """The event-file source, for data only it reads; Unservable (400, what to do) otherwise."""
         if not self.reads_files:
             raise Unservable(
-                "relations are read from the runs' event files, which the plugin cannot open here (a log "
-                "directory it cannot read, or --logdir_spec): start TensorBoard with a local --logdir"
+                f"{what} are read from the runs' event files, which the plugin cannot open here (a log "
+                f"directory it cannot read, or --logdir_spec): start TensorBoard with a local --logdir"
             )
-        return self.source.relations(run)
+        return self.source
+
+    def relations(self, ctx, eid, run):
+        """-> (header, float32 [relations, 2, steps, layers, heads]): the run's labelled relations."""
+        return self._files("relations").relations(run)
 
     def predictions(self, ctx, eid, run, probe, kind):
         """-> the model's predictions on a probe at every step (JSON)."""
-        if not self.reads_files:
-            raise Unservable(
-                "predictions are read from the runs' event files, which the plugin cannot open here (a log "
-                "directory it cannot read, or --logdir_spec): start TensorBoard with a local --logdir"
-            )
-        return self.source.predictions(run, probe, kind)
+        return self._files("predictions").predictions(run, probe, kind)
 
     def neurons(self, ctx, eid, run, probe, kind, step, layer, head):
         """-> (header, float32 data): one captured head's query and key vectors at a step."""
-        if not self.reads_files:
-            raise Unservable(
-                "the neuron view's records are read from the runs' event files, which the plugin cannot open "
-                "here (a log directory it cannot read, or --logdir_spec): start TensorBoard with a local --logdir"
-            )
-        return self.source.neurons(run, probe, kind, step, layer, head)
+        return self._files("the neuron view's records").neurons(run, probe, kind, step, layer, head)
 
     def contributions(self, ctx, eid, run, probe, kind):
         """-> per neuron step and captured head, mass by attention weight and by contribution (JSON)."""
-        if not self.reads_files:
-            raise Unservable(
-                "the neuron view's records are read from the runs' event files, which the plugin cannot open "
-                "here (a log directory it cannot read, or --logdir_spec): start TensorBoard with a local --logdir"
-            )
-        return self.source.contributions(run, probe, kind)
+        return self._files("the neuron view's records").contributions(run, probe, kind)
 
     def similarity(self, ctx, eid, run, probe, kind, step):
         """-> (header, float32 [layers, heads, heads]): how alike the heads of each layer attend at a

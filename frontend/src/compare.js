@@ -14,6 +14,7 @@
 // pairs (9.7G) up front; `matchAll` exists for the tests and small models.
 
 import { mapOffset } from './model.js';
+import { neighbourSteps } from './stepNav.js';
 
 /** Cosine similarity of two uint8 maps of n weights at a[aOff..] and b[bOff..] (0 when one is all zero). */
 export function cosine(a, aOff, b, bOff, n, normA = null, normB = null) {
@@ -122,17 +123,6 @@ export function matchLabel(mode, a, b, { loaded = false } = {}) {
   const rel = mode === 'pattern' ? '\u2248' : '=';
   const score = Number.isFinite(b.score) ? ` (${b.score.toFixed(2)})` : '';
   return `B L${b.layer}H${b.head} ${rel} A L${a.layer}H${a.head}${score}`;
-}
-
-/** B's logged steps just before and after `step` (null at an end). */
-export function neighbourSteps(steps, step) {
-  let before = null;
-  let after = null;
-  for (const s of steps || []) {
-    if (s < step) before = s;
-    else if (s > step && after === null) after = s;
-  }
-  return { before, after };
 }
 
 /** What B's panels say when B has no snapshot at `step` (null when it has one). */

@@ -2,20 +2,11 @@
 // from the index's `neuron_steps` and `neuron_heads` (docs/http-api.md, "index"), and the 404 message
 // of ./neurons for a head that was not captured (it lists the captured heads; older indexes only).
 
+import { neighbourSteps } from './stepNav.js';
+
 export const HOW_TO =
   'AttentionRecorder and the Lightning callback take the same option. neurons=True keeps every head ' +
   '(up to 256); on a larger model name the heads, and keep them every k-th snapshot.';
-
-/** The neuron steps nearest to `step`: the last one before it and the first one after (each or null). */
-export function nearestNeuronSteps(steps, step) {
-  let before = null;
-  let after = null;
-  for (const s of steps || []) {
-    if (s < step) before = s;
-    else if (s > step && after === null) after = s;
-  }
-  return { before, after };
-}
 
 /** "probe “p” (kind)" of every probe/kind of the run entry that has neuron records. */
 export function kindsWithNeurons(runEntry) {
@@ -42,7 +33,7 @@ export function neuronAvailability(runEntry, kindEntry, step, layer, head) {
   const heads = kindEntry.neuron_heads || [];
   if (heads.length && layer !== undefined && !heads.some(([l, h]) => l === layer && h === head))
     return { state: 'not-captured', heads };
-  if (!steps.includes(step)) return { state: 'step-none', ...nearestNeuronSteps(steps, step) };
+  if (!steps.includes(step)) return { state: 'step-none', ...neighbourSteps(steps, step) };
   return { state: 'load' };
 }
 

@@ -67,3 +67,14 @@ export function prefetchSteps(steps, current, ahead = 2) {
   for (let d = 1; d <= ahead && d < steps.length; d++) out.push(steps[(i + d) % steps.length]);
   return out;
 }
+
+/** The sorted `steps` just before and after `step` (null at an end): what to offer instead of a missing step. */
+export function neighbourSteps(steps, step) {
+  let before = null;
+  let after = null;
+  for (const s of steps || []) {
+    if (s < step) before = s;
+    else if (s > step && after === null) after = s;
+  }
+  return { before, after };
+}

@@ -1,6 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 
+import { neighbourSteps } from '../src/stepNav.js';
 import {
   cosine,
   bestMatch,
@@ -8,7 +9,6 @@ import {
   matchedHead,
   matchLabel,
   headSimilarity,
-  neighbourSteps,
   missingStepText,
 } from '../src/compare.js';
 

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  nearestNeuronSteps,
   neuronAvailability,
   capturedHeadsOf,
   notCaptured,
@@ -13,12 +12,6 @@ import { ApiError } from '../src/api.js';
 
 const kind = (k, neuron_steps) => ({ kind: k, steps: [0, 1, 2, 3, 4], neuron_steps });
 const run = (probes) => ({ run: 'r', probes });
-
-test('the nearest steps with a neuron record', () => {
-  assert.deepEqual(nearestNeuronSteps([0, 2, 4], 3), { before: 2, after: 4 });
-  assert.deepEqual(nearestNeuronSteps([0, 2, 4], 5), { before: 4, after: null });
-  assert.deepEqual(nearestNeuronSteps([2, 4], 1), { before: null, after: 2 });
-});
 
 test('what the view can show: load, step without record, kind or run without any', () => {
   const self = kind('self', [0, 2, 4]);

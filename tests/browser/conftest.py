@@ -7,6 +7,7 @@ in frontend/ when tb_attention_plugin/static/index.js or export.js is missing.
 """
 
 import os
+import time
 import shutil
 import subprocess
 from pathlib import Path
@@ -49,6 +50,20 @@ def ensure_bundle():
     if not (fe / "node_modules").exists():
         subprocess.run([npm, "ci"], cwd=fe, check=True)
     subprocess.run([npm, "run", "build"], cwd=fe, check=True)
+
+
+def tab_frame(page, tb):
+    """The Attention tab inside TensorBoard's own page (its iframe, looked up again as the shell may
+    re-create it), once the grid is painted."""
+    page.goto(tb.url + "/#attention")
+    deadline = time.time() + 60
+    frame = None
+    while time.time() < deadline and frame is None:
+        frame = next((f for f in page.frames if "plugin_entry.html?name=attention" in f.url), None)
+        page.wait_for_timeout(200)
+    assert frame is not None, "TensorBoard did not open the Attention tab's iframe"
+    frame.wait_for_function("window.tbAttention && window.tbAttention.paints.length > 0", timeout=30000)
+    return frame
 
 
 class TensorBoard(TensorBoardProcess):

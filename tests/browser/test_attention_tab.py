@@ -6,7 +6,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ARTIFACTS, TensorBoard
+from conftest import ARTIFACTS, TensorBoard, tab_frame
 from grid_pixels import stats_js
 import synthetic_logs
 
@@ -51,14 +51,7 @@ def grid_stats(page):
 
 
 def test_tab_opens_inside_tensorboard(page, tensorboard):
-    page.goto(tensorboard.url + "/#attention")
-    deadline = time.time() + 60
-    frame = None
-    while time.time() < deadline and frame is None:
-        frame = next((f for f in page.frames if "plugin_entry.html?name=attention" in f.url), None)
-        page.wait_for_timeout(200)
-    assert frame is not None, "TensorBoard did not open the Attention tab's iframe"
-    frame.wait_for_function("window.tbAttention && window.tbAttention.paints.length > 0", timeout=30000)
+    frame = tab_frame(page, tensorboard)
     assert frame.locator('[data-testid="cell"]').count() == 3 * 4
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "tensorboard-attention-tab.png"), full_page=True)

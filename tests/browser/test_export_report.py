@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import ARTIFACTS, ensure_bundle
+from conftest import ARTIFACTS, ensure_bundle, tab_frame
 from grid_pixels import stats_js
 from tb_attention_plugin.synthetic import PAIR_PROBE, XSS_TOKEN, write_run
 
@@ -167,14 +167,7 @@ def test_save_buttons_in_the_report(offline, report):
 
 
 def test_save_buttons_in_tensorboard(page, tensorboard):
-    page.goto(tensorboard.url + "/#attention")
-    frame = None
-    for _ in range(300):
-        frame = next((f for f in page.frames if "plugin_entry.html?name=attention" in f.url), None)
-        if frame:
-            break
-        page.wait_for_timeout(200)
-    assert frame is not None, "TensorBoard did not open the Attention tab's iframe"
+    frame = tab_frame(page, tensorboard)
     painted(frame)
     frame.evaluate(f"window.tbAttention.app.set({{probe: {PAIR_PROBE!r}}})")
     frame.wait_for_function(f"window.tbAttention.state.probe === {PAIR_PROBE!r}")

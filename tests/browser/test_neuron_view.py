@@ -9,7 +9,6 @@ was not captured and a run without neuron records say so in place; a failed requ
 import json
 import re
 import sys
-import time
 import warnings
 from pathlib import Path
 from urllib.parse import urlencode
@@ -17,7 +16,7 @@ from urllib.parse import urlencode
 import numpy as np
 import pytest
 
-from conftest import ARTIFACTS, TensorBoard, ensure_bundle
+from conftest import ARTIFACTS, TensorBoard, ensure_bundle, tab_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: model_zoo
 
@@ -101,19 +100,6 @@ def stored_row(tb, run, kind, step, layer, head, query):
     q = urlencode({"run": run, "probe": "sad", "kind": kind, "step": step, "layer": layer})
     header, data = decode_container(tb.get("snapshot?" + q))
     return data[0, head, query].astype(np.float64) * header["scale"]
-
-
-def tab_frame(page, tb):
-    """The Attention tab inside TensorBoard's own page (its iframe), once the grid is painted."""
-    page.goto(tb.url + "/#attention")
-    deadline = time.time() + 60
-    frame = None
-    while time.time() < deadline and frame is None:
-        frame = next((f for f in page.frames if "plugin_entry.html?name=attention" in f.url), None)
-        page.wait_for_timeout(200)
-    assert frame is not None, "TensorBoard did not open the Attention tab's iframe"
-    frame.wait_for_function("window.tbAttention && window.tbAttention.paints.length > 0", timeout=30000)
-    return frame
 
 
 def select(frame, run, kind=None, step=None, head=None):

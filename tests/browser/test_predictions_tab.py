@@ -6,12 +6,11 @@ route's values, a classifier shows its label distributions, a run without predic
 a failed request shows its error in place."""
 
 import json
-import time
 from urllib.parse import urlencode
 
 import pytest
 
-from conftest import ARTIFACTS, TensorBoard, ensure_bundle
+from conftest import ARTIFACTS, TensorBoard, ensure_bundle, tab_frame
 import prediction_logs
 
 
@@ -29,19 +28,6 @@ def tb(tmp_path_factory):
 
 def route(tb, run, probe):
     return json.loads(tb.get("predictions?" + urlencode({"run": run, "probe": probe})))
-
-
-def tab_frame(page, tb):
-    """The Attention tab inside TensorBoard's own page (its iframe), once the grid is painted."""
-    page.goto(tb.url + "/#attention")
-    deadline = time.time() + 60
-    frame = None
-    while time.time() < deadline and frame is None:
-        frame = next((f for f in page.frames if "plugin_entry.html?name=attention" in f.url), None)
-        page.wait_for_timeout(200)
-    assert frame is not None, "TensorBoard did not open the Attention tab's iframe"
-    frame.wait_for_function("window.tbAttention && window.tbAttention.paints.length > 0", timeout=30000)
-    return frame
 
 
 def show(frame, run, probe="sad", step=None, card_state="data"):

@@ -7,13 +7,12 @@ attention sink (300: 0.8 on [CLS]). The loss falls off a cliff at step 500."""
 
 import json
 import math
-import time
 from urllib.parse import urlencode
 
 import numpy as np
 import pytest
 
-from conftest import ARTIFACTS, TensorBoard, ensure_bundle
+from conftest import ARTIFACTS, TensorBoard, ensure_bundle, tab_frame
 from tb_attention_plugin import synthetic
 from tb_attention_plugin.http_payload import decode_container
 from tb_attention_plugin.summary_writer import AttentionSummaryWriter
@@ -110,19 +109,6 @@ def tb(tmp_path_factory):
 
 def route(tb, name, **params):
     return decode_container(tb.get(f"{name}?{urlencode(params)}"))
-
-
-def tab_frame(page, tb):
-    """TensorBoard's own page at #attention; the tab's iframe once it painted its grid."""
-    page.goto(tb.url + "/#attention")
-    deadline = time.time() + 60
-    frame = None
-    while time.time() < deadline and frame is None:
-        frame = next((f for f in page.frames if "plugin_entry.html?name=attention" in f.url), None)
-        page.wait_for_timeout(200)
-    assert frame is not None, "TensorBoard did not open the Attention tab's iframe"
-    frame.wait_for_function("window.tbAttention && window.tbAttention.paints.length > 0", timeout=30000)
-    return frame
 
 
 def pick_run(frame, run, probe="cat food"):

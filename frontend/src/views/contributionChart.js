@@ -5,9 +5,9 @@
 
 import uPlot from 'uplot';
 import { el } from '../dom.js';
-import { kindInfo, seriesOf, stepsOf } from '../selection.js';
+import { kindInfo, seriesOf } from '../selection.js';
 import { contributionSeries, largestGap } from '../contributions.js';
-import { AXIS_LEFT, AXIS_RIGHT, STEP_AXIS, onWidth, stepCursorPlugin, xRange } from './stepChart.js';
+import { onWidth, stepChartOptions } from './stepChart.js';
 
 const HEIGHT = 150;
 const KEYS = ['index', 'run', 'probe', 'kind', 'layer', 'head', 'step'];
@@ -82,24 +82,8 @@ export class ContributionChart {
       return;
     }
     const getState = () => this.state;
-    this.u = new uPlot(
-      {
-        width: this.width,
-        height: HEIGHT,
-        plugins: [stepCursorPlugin({ getStep: () => getState().step, getSnapshotSteps: () => stepsOf(getState()) })],
-        scales: { x: { time: false, range: () => xRange(getState()) }, y: { range: () => [0, 1] } },
-        axes: [
-          STEP_AXIS,
-          { scale: 'y', size: AXIS_LEFT },
-          { scale: 'y', side: 1, size: AXIS_RIGHT, grid: { show: false } },
-        ],
-        cursor: { drag: { x: false, y: false, setScale: false } },
-        legend: { live: true },
-        series: lines,
-      },
-      data,
-      this.plot,
-    );
+    const options = stepChartOptions({ width: this.width, height: HEIGHT, getState, y: () => [0, 1], series: lines });
+    this.u = new uPlot(options, data, this.plot);
   }
 
   destroy() {

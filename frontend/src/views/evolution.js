@@ -9,7 +9,7 @@ import { el, clear, select, setOptions } from '../dom.js';
 import { statSeries, headTypes, typeLabel, statLabel, statNames, curveStats, STATS } from '../model.js';
 import { stepsOf } from '../selection.js';
 import { matchLabel } from '../compare.js';
-import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, attachStepDrag, onWidth, STEP_AXIS, xRange } from './stepChart.js';
+import { attachStepDrag, onWidth, xRange, stepChartOptions } from './stepChart.js';
 import { legendCanvas } from './legend.js';
 import { HeadMaps } from './headMaps.js';
 import { saveButtons } from './saveButtons.js';
@@ -239,28 +239,13 @@ export class Evolution {
 
   /** uPlot's options of the chart: the step cursor and markers, the shared x range, `series`. */
   chartOptions(series) {
-    return {
+    return stepChartOptions({
       width: this.width,
       height: 200,
-      plugins: [
-        stepCursorPlugin({
-          getStep: () => this.state.step,
-          getSnapshotSteps: () => stepsOf(this.state),
-          getCompareSteps: () => (this.state.compareRun ? stepsOf(this.state, this.state.compareRun) : []),
-        }),
-      ],
-      scales: {
-        x: { time: false, range: () => xRange(this.state) },
-        y: { range: (u, min, max) => [0, Math.max(1, Number.isFinite(max) ? max : 1)] },
-      },
-      axes: [
-        STEP_AXIS,
-        { scale: 'y', size: AXIS_LEFT },
-        { scale: 'y', side: 1, size: AXIS_RIGHT, grid: { show: false } },
-      ],
-      cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 5 } },
-      legend: { live: true },
+      getState: () => this.state,
+      cursor: { getCompareSteps: () => (this.state.compareRun ? stepsOf(this.state, this.state.compareRun) : []) },
+      y: (u, min, max) => [0, Math.max(1, Number.isFinite(max) ? max : 1)],
       series,
-    };
+    });
   }
 }

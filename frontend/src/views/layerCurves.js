@@ -3,10 +3,10 @@
 
 import uPlot from 'uplot';
 import { el, clear, select } from '../dom.js';
-import { stepsOf } from '../selection.js';
+
 import { statIndex } from '../model.js';
 import { layerMeans } from '../overview.js';
-import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, attachStepDrag, onWidth, STEP_AXIS, xRange } from './stepChart.js';
+import { attachStepDrag, onWidth, stepChartOptions } from './stepChart.js';
 
 export const LAYER_STATS = [
   ['drift', 'mean drift since the first snapshot'],
@@ -76,22 +76,12 @@ export class LayerCurves {
   }
 
   options(series) {
-    return {
+    return stepChartOptions({
       width: this.width,
       height: 180,
-      plugins: [stepCursorPlugin({ getStep: () => this.state.step, getSnapshotSteps: () => stepsOf(this.state) })],
-      scales: {
-        x: { time: false, range: () => xRange(this.state) },
-        y: { range: (u, min, max) => [0, Math.max(0.05, Number.isFinite(max) ? max * 1.05 : 1)] },
-      },
-      axes: [
-        STEP_AXIS,
-        { scale: 'y', size: AXIS_LEFT },
-        { scale: 'y', side: 1, size: AXIS_RIGHT, grid: { show: false } },
-      ],
-      cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 5 } },
-      legend: { live: true },
+      getState: () => this.state,
+      y: (u, min, max) => [0, Math.max(0.05, Number.isFinite(max) ? max * 1.05 : 1)],
       series,
-    };
+    });
   }
 }

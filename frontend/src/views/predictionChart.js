@@ -5,8 +5,7 @@
 import { headColor, rgbCss } from '../colorScale.js';
 import { tokenLabel } from '../dom.js';
 import { labelSeries, tokenProbs, top1Series } from '../predictions.js';
-import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, STEP_AXIS, xRange } from './stepChart.js';
-import { stepsOf } from '../selection.js';
+import { stepChartOptions } from './stepChart.js';
 
 export const CHART_HEIGHT = 170;
 
@@ -61,21 +60,6 @@ export function labelChart(answer) {
  * `onDraw(u)` after every draw (the strip is placed from the drawn scale).
  */
 export function chartOptions(series, width, getState, onDraw) {
-  return {
-    width,
-    height: CHART_HEIGHT,
-    plugins: [
-      stepCursorPlugin({ getStep: () => getState().step, getSnapshotSteps: () => stepsOf(getState()) }),
-      { hooks: { draw: (u) => onDraw(u) } },
-    ],
-    scales: { x: { time: false, range: () => xRange(getState()) }, y: { range: () => [0, 1] } },
-    axes: [
-      STEP_AXIS,
-      { scale: 'y', size: AXIS_LEFT },
-      { scale: 'y', side: 1, size: AXIS_RIGHT, grid: { show: false } },
-    ],
-    cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 5 } },
-    legend: { live: true },
-    series,
-  };
+  const plugins = [{ hooks: { draw: (u) => onDraw(u) } }];
+  return stepChartOptions({ width, height: CHART_HEIGHT, getState, y: () => [0, 1], series, plugins });
 }

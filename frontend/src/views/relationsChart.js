@@ -4,9 +4,9 @@
 
 import uPlot from 'uplot';
 import { el, clear } from '../dom.js';
-import { stepsOf } from '../selection.js';
+
 import { relationCurve, classifierCurve, relationList, MASS, ACCURACY } from '../relationData.js';
-import { AXIS_LEFT, AXIS_RIGHT, stepCursorPlugin, attachStepDrag, onWidth, STEP_AXIS, xRange } from './stepChart.js';
+import { attachStepDrag, onWidth, stepChartOptions } from './stepChart.js';
 
 const COLORS = ['#1a73e8', '#d93025', '#188038', '#9334e6', '#e37400', '#12b5cb', '#5f6368'];
 export const CLASSIFIER_COLOR = '#202124';
@@ -60,26 +60,14 @@ export class RelationsChart {
 
   options(series, entry) {
     const formed = entry && Number.isFinite(entry.formed_step);
-    return {
+    return stepChartOptions({
       width: this.width,
       height: 200,
-      plugins: [
-        stepCursorPlugin({
-          getStep: () => this.state.step,
-          getSnapshotSteps: () => stepsOf(this.state),
-          getMarks: () => (formed ? [{ step: entry.formed_step, label: `${entry.relation} formed` }] : []),
-        }),
-      ],
-      scales: { x: { time: false, range: () => xRange(this.state) }, y: { range: [0, 1] } },
-      axes: [
-        STEP_AXIS,
-        { scale: 'y', size: AXIS_LEFT },
-        { scale: 'y', side: 1, size: AXIS_RIGHT, grid: { show: false } },
-      ],
-      cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 5 } },
-      legend: { live: true },
+      getState: () => this.state,
+      cursor: { getMarks: () => (formed ? [{ step: entry.formed_step, label: `${entry.relation} formed` }] : []) },
+      y: [0, 1],
       series,
-    };
+    });
   }
 }
 

@@ -1,6 +1,7 @@
-// Shared pieces of the two step-axis charts (loss timeline and head evolution): the same
-// x range and axis widths so both plots line up, the step cursor, the snapshot ticks, and
-// click/drag to choose a step.
+// Shared pieces of the step-axis charts (loss timeline, head evolution, relations, layers,
+// predictions, contributions): the same x range and axis widths so every plot lines up, the step
+// cursor, the snapshot ticks, click/drag to choose a step, and the options of a chart under the
+// timeline (`stepChartOptions`).
 
 import { stepsOf } from '../selection.js';
 
@@ -181,6 +182,31 @@ export function defaultTags(tags) {
   if (picked.length) return picked;
   const loss = names.filter((t) => /loss/i.test(t)).slice(0, 2);
   return loss.length ? loss : names.slice(0, 1);
+}
+
+/**
+ * uPlot's options of a chart on the timeline's step axis: `width` x `height`, the step cursor and
+ * snapshot ticks of `getState()` (more `cursor` options: compare steps, marks), the shared x range,
+ * `y` (uPlot's range: an array or a function), the two y axes, `series`, and extra `plugins`.
+ */
+export function stepChartOptions({ width, height, getState, y, series, cursor = {}, plugins = [] }) {
+  return {
+    width,
+    height,
+    plugins: [
+      stepCursorPlugin({ getStep: () => getState().step, getSnapshotSteps: () => stepsOf(getState()), ...cursor }),
+      ...plugins,
+    ],
+    scales: { x: { time: false, range: () => xRange(getState()) }, y: { range: y } },
+    axes: [
+      STEP_AXIS,
+      { scale: 'y', size: AXIS_LEFT },
+      { scale: 'y', side: 1, size: AXIS_RIGHT, grid: { show: false } },
+    ],
+    cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 5 } },
+    legend: { live: true },
+    series,
+  };
 }
 
 let xKey = null;
