@@ -16,6 +16,7 @@ import math
 import os
 
 from . import format as fmt
+from .export_views import collect_views
 from .http_payload import encode_container, json_response
 from .plugin_errors import Unavailable
 from .plugin_files import FileData
@@ -131,8 +132,9 @@ def _ranges(steps):
 
 def collect(run_dir, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS, max_bytes=DEFAULT_MAX_BYTES):
     """The embedded data of a run: {format, version, run, steps, logged_steps, index, scalars, stats,
-    snapshots}; stats at every logged step (the evolution's curves), snapshots at `steps` (a list,
-    "all", or None: `max_steps` of them spread over the run, fewer if they would exceed `max_bytes`)."""
+    snapshots, and the other cards' answers (export_views.py)}; stats at every logged step (the
+    evolution's curves), snapshots at `steps` (a list, "all", or None: `max_steps` of them spread over
+    the run, fewer if they would exceed `max_bytes`)."""
     run_dir = os.path.abspath(run_dir)
     if not os.path.isdir(run_dir):
         raise FileNotFoundError(f"{run_dir} is not a directory: pass a run directory holding event files")
@@ -158,6 +160,7 @@ def collect(run_dir, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS, max_b
                 stats.append(dict(key, data=_packed(encode_container(*data.stats(run, key["probe"], key["kind"])))))
             except Unavailable as e:  # the tab says it could not load them, as it would in TensorBoard
                 logger.warning("tb-attention export: no statistics: %s", e)
+    views = collect_views(data, run, entry, _packed)  # cuts the index's neuron steps to those embedded
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -168,6 +171,7 @@ def collect(run_dir, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS, max_b
         "scalars": scalars_answer(run, run_dir),
         "stats": stats,
         "snapshots": snapshots,
+        **views,
     }
 
 

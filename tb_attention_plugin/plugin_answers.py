@@ -10,6 +10,8 @@ import numpy as np
 from . import format as fmt
 from .head_types import classify_heads
 from .plugin_errors import Unavailable
+from .quantize import dequantize
+from .statistics import head_distances
 
 
 class Kind(NamedTuple):
@@ -250,3 +252,10 @@ def neuron_answer(run, probe, kind, step, steps, record, layer, head):
         "parts": [[name, list(a.shape)] for name, a in arrays],
     }
     return header, np.concatenate([a.astype(np.float32).ravel() for _, a in arrays])
+
+
+def similarity_answer(header, quantized):
+    """(header, float32 [layers, heads, heads]) of ./similarity from a snapshot answer: the mean
+    Jensen-Shannon distance between the heads of each layer (statistics.head_distances), as stored."""
+    distances = head_distances(dequantize(quantized), header["causal"])
+    return {k: header[k] for k in ("run", "probe", "kind", "step", "layers", "heads")}, distances

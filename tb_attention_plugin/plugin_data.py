@@ -14,12 +14,11 @@ the steps that failed to decode are remembered (bounded) and left out of the ind
 """
 
 from . import format as fmt
+from .plugin_answers import similarity_answer
 from .plugin_errors import Unavailable, Unservable, WarnOnce
 from .plugin_files import STATS_CACHE_BYTES, FileData
 from .plugin_provider import ProviderData
 from .plugin_scalars import read_scalars
-from .quantize import dequantize
-from .statistics import head_distances
 from .storage import storage_for
 
 __all__ = ["AttentionData", "Unavailable", "Unservable"]
@@ -105,9 +104,7 @@ class AttentionData:
     def similarity(self, ctx, eid, run, probe, kind, step):
         """-> (header, float32 [layers, heads, heads]): how alike the heads of each layer attend at a
         step (statistics.head_distances), from the snapshot as stored."""
-        header, quantized = self.snapshot(ctx, eid, run, probe, kind, step)
-        distances = head_distances(dequantize(quantized), header["causal"])
-        return {k: header[k] for k in ("run", "probe", "kind", "step", "layers", "heads")}, distances
+        return similarity_answer(*self.snapshot(ctx, eid, run, probe, kind, step))
 
     def scalars(self, ctx, eid, run):
         """-> ({tag: {"steps", "values"}}, [marks]) of a run (plugin_scalars.py)."""

@@ -14,6 +14,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from card_logs import write_cards_run
 from tb_attention_plugin import AttentionSummaryWriter, read_run
 from tb_attention_plugin.export import BUNDLE, collect, spread, step_bytes
 from tb_attention_plugin.http_payload import decode_container
@@ -171,3 +172,57 @@ def test_bad_arguments_exit_2_with_a_message(run_dir, tmp_path, args, message):
 def test_help():
     done = tb_attention("export", "--help")
     assert done.returncode == 0 and "usage: tb-attention export" in done.stdout and "--steps" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def cards_run(tmp_path_factory):
+    return write_cards_run(tmp_path_factory.mktemp("cards") / "cards")
+
+
+def _inflated(item):
+    return gzip.decompress(base64.b64decode(item if isinstance(item, str) else item["data"]))
+
+
+def test_the_other_cards_answers_are_in_the_report(cards_run, tmp_path):
+    from plugin_fixtures import App
+
+    payload = collect(str(cards_run), steps=[0, 10])
+    run = read_run(str(cards_run))
+    app = App(cards_run.parent)
+    kinds = {(p["name"], k["kind"]): k for p in payload["index"]["runs"][0]["probes"] for k in p["kinds"]}
+    assert kinds[("sad", "self")]["neuron_steps"] == [0, 10] and kinds[("sad", "self")]["neuron_heads"] == [
+        [0, 1],
+        [1, 3],
+    ]
+    header, array = decode_container(_inflated(payload["relations"]))
+    route_header, route_array = app.container("relations", run="cards")
+    assert header == route_header and [r["relation"] for r in header["relations"]] == ["coref"]
+    np.testing.assert_array_equal(array, route_array)
+    predictions = {(p["probe"], p["kind"]): json.loads(_inflated(p)) for p in payload["predictions"]}
+    answer = predictions[("sad", "self")]
+    assert answer["steps"] == [0, 5, 10] and answer["predictions"] == [
+        run.probe("sad").predictions()[s] for s in (0, 5, 10)
+    ]
+    similarity = {(s["probe"], s["step"]): decode_container(_inflated(s)) for s in payload["similarity"]}
+    assert sorted(similarity) == [("sad", 0), ("sad", 10)]  # the report's steps
+    route = app.container("similarity", run="cards", probe="sad", kind="self", step=10)
+    np.testing.assert_array_equal(similarity[("sad", 10)][1], route[1])
+    (contributions,) = [json.loads(_inflated(c)) for c in payload["contributions"]]
+    expected = run.probe("sad").contributions()
+    assert contributions["steps"] == [0, 5, 10]
+    np.testing.assert_allclose(contributions["first"][2], expected[10]["first"], rtol=1e-6)
+    neurons = {(n["step"], n["layer"], n["head"]): decode_container(_inflated(n)) for n in payload["neurons"]}
+    assert sorted(neurons) == [(0, 0, 1), (0, 1, 3), (10, 0, 1), (10, 1, 3)]
+    header, data = neurons[(10, 1, 3)]
+    q, d = header["parts"][0][1]
+    np.testing.assert_array_equal(data[: q * d].reshape(q, d), run.probe("sad").neurons(10)["query"][1])
+
+
+def test_neuron_records_beyond_the_budget_are_left_out_and_the_index_says_so(cards_run, monkeypatch, caplog):
+    from tb_attention_plugin import export_views
+
+    monkeypatch.setattr(export_views, "NEURON_BYTES", 1)
+    payload = collect(str(cards_run), steps=[0, 10])
+    (probe,) = payload["index"]["runs"][0]["probes"]
+    assert probe["kinds"][0]["neuron_steps"] == [] and payload["neurons"] == []
+    assert "neuron records of 2 probe step(s) left out" in caplog.text

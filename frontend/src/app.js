@@ -57,7 +57,7 @@ const INITIAL = {
   scalars: null,
   predictionPick: null, // the Predictions card's {probe, position, token} (issue #12)
   // the relations card and the model overview (issue #11)
-  relations: null, // ./relations of the run: {run, header, data} | {run, error} | {run, unavailable}
+  relations: null, // ./relations of the run: {run, header, data} | {run, error}
   relation: null,
   relationRank: 'mass',
   overviewStat: 'drift',

@@ -1,7 +1,7 @@
 // Loads and caches what the views need. Snapshots are fetched on demand and kept in a
 // bounded LRU cache; concurrent requests for the same snapshot share one fetch.
 
-import { api as defaultApi, ApiError } from './api.js';
+import { api as defaultApi } from './api.js';
 import { LruCache } from './lruCache.js';
 
 /** One retry after a network failure or a 5xx (a 4xx is the backend's answer: no retry). */
@@ -77,7 +77,7 @@ export class DataSource {
   relations(run, sig = '') {
     const e = this.relationsCache.get(run);
     if (e && e.sig === sig) return e.promise;
-    const promise = this.api.relations ? this.api.relations(run) : Promise.resolve(null);
+    const promise = this.api.relations(run);
     promise.catch(() => this.relationsCache.delete(run));
     this.relationsCache.set(run, { sig, promise });
     return promise;
@@ -86,7 +86,6 @@ export class DataSource {
   /** Head-to-head distances of every layer at a step (./similarity), LRU-cached. */
   similarity(sel, step) {
     const key = DataSource.key(sel, step);
-    if (!this.api.similarity) return Promise.reject(new ApiError(404, 'this report holds no head similarity'));
     return this.similarities.fetch(key, () => withRetry(() => this.api.similarity({ ...sel, step })));
   }
 
@@ -117,10 +116,7 @@ export class DataSource {
     const sig = steps.join(',');
     const e = this.predictionsCache.get(key);
     if (e && e.sig === sig && !this.predictionsBehind(e, steps)) return e.promise;
-    const load = () =>
-      this.api.predictions
-        ? this.api.predictions(sel)
-        : Promise.reject(new ApiError(404, 'this report holds no predictions'));
+    const load = () => this.api.predictions(sel);
     const entry = { sig, time: Date.now(), value: undefined };
     entry.promise = withRetry(load).then(
       (answer) => (entry.value = answer),
@@ -149,7 +145,6 @@ export class DataSource {
   /** One head's query and key vectors at a step (./neurons), LRU-cached (an export holds none: 404). */
   neurons(sel, step, layer, head) {
     this.neuronCache ??= new LruCache({ maxEntries: 64, maxBytes: 64 * 1024 * 1024, sizeOf: snapshotBytes });
-    if (!this.api.neurons) return Promise.reject(new ApiError(404, 'this report holds no neuron view data'));
     const key = JSON.stringify([DataSource.key(sel, step, layer), head]);
     return this.neuronCache.fetch(key, () => withRetry(() => this.api.neurons({ ...sel, step, layer, head })));
   }
@@ -158,7 +153,6 @@ export class DataSource {
    * the neuron steps change (an export holds none). */
   contributions(sel, neuronSteps) {
     this.contributionCache ??= new Map();
-    if (!this.api.contributions) return Promise.reject(new ApiError(404, 'this report holds no neuron view data'));
     const key = DataSource.key(sel);
     const sig = neuronSteps.join(',');
     const e = this.contributionCache.get(key);
@@ -167,11 +161,6 @@ export class DataSource {
     promise.catch(() => this.contributionCache.delete(key));
     this.contributionCache.set(key, { sig, promise });
     return promise;
-  }
-
-  /** Whether this source can answer ./neurons (an exported report cannot). */
-  hasNeurons() {
-    return !!this.api.neurons;
   }
 
   cachedNeurons(sel, step, layer, head) {

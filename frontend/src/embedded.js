@@ -1,7 +1,7 @@
 // The plugin's routes answered from the data an exported report embeds (tb_attention_plugin/export.py;
-// docs/http-api.md, "Exported reports"): the index and scalars as the JSON the routes send, each stats
-// and snapshot answer as its TBAT container, gzipped and base64-encoded, inflated when a view asks
-// for it. Same answers, same errors (ApiError 404): the views cannot tell it from the plugin.
+// docs/http-api.md, "Exported reports"): the index and scalars as the JSON the routes send, every
+// other answer (stats, snapshots, relations, predictions, similarity, neurons, contributions) as its
+// TBAT container or JSON body, gzipped and base64-encoded, inflated when a view asks for it. Same answers, same errors (ApiError 404): the views cannot tell it from the plugin.
 
 import { parseContainer } from './container.js';
 import { ApiError } from './api.js';
@@ -22,8 +22,6 @@ export async function gunzip(bytes) {
   return new Response(stream).arrayBuffer();
 }
 
-const keyOf = (probe, kind, step) => JSON.stringify([probe, kind, step ?? null]);
-
 /** One layer of a full snapshot answer, as the route answers `layer=L` (a view, no copy). */
 export function layerOf(full, layer) {
   const h = full.header;
@@ -34,39 +32,72 @@ export function layerOf(full, layer) {
   return { header, data: full.data.subarray(li * size, (li + 1) * size) };
 }
 
-/**
- * An `api` (api.js's shape) over an export's `payload` ({run, index, scalars, stats: [{probe, kind,
- * data}], snapshots: [{probe, kind, step, data}]}); `inflate` turns the decoded base64 into the body.
- */
-export function embeddedApi(payload, inflate = gunzip) {
+/** The embedded answers by route and key: `container(run, key, what)` / `json(...)` inflate one,
+ * ApiError 404 naming `what` when the report does not hold it. */
+function embeddedBodies(payload, inflate) {
   const blobs = new Map();
-  for (const s of payload.snapshots || []) blobs.set(keyOf(s.probe, s.kind, s.step), s.data);
-  for (const s of payload.stats || []) blobs.set(keyOf(s.probe, s.kind), s.data);
+  const put = (route, list, key) => {
+    for (const s of list || []) blobs.set(JSON.stringify([route, ...key(s)]), s.data);
+  };
+  put('snapshot', payload.snapshots, (s) => [s.probe, s.kind, s.step]);
+  put('stats', payload.stats, (s) => [s.probe, s.kind]);
+  put('predictions', payload.predictions, (s) => [s.probe, s.kind]);
+  put('similarity', payload.similarity, (s) => [s.probe, s.kind, s.step]);
+  put('contributions', payload.contributions, (s) => [s.probe, s.kind]);
+  put('neurons', payload.neurons, (s) => [s.probe, s.kind, s.step, s.layer, s.head]);
+  if (payload.relations) blobs.set(JSON.stringify(['relations']), payload.relations);
   const ofRun = (run) => {
     if (run !== payload.run) throw new ApiError(404, `unknown run ${JSON.stringify(run)}; this report holds one`);
   };
-  const open = async (key, what) => {
-    const text = blobs.get(key);
+  const body = async (run, key, what) => {
+    ofRun(run);
+    const text = blobs.get(JSON.stringify(key));
     if (text === undefined) throw new ApiError(404, `${what} is not in this report`);
-    return parseContainer(await inflate(base64Bytes(text)));
+    return inflate(base64Bytes(text));
   };
+  return {
+    ofRun,
+    container: async (...args) => parseContainer(await body(...args)),
+    json: async (...args) => JSON.parse(new TextDecoder().decode(await body(...args))),
+  };
+}
+
+/**
+ * An `api` (api.js's shape) over an export's `payload` ({run, index, scalars, stats: [{probe, kind,
+ * data}], snapshots: [{probe, kind, step, data}], relations, predictions, similarity, contributions,
+ * neurons: the other cards' answers, tb_attention_plugin/export_views.py}); `inflate` turns the decoded
+ * base64 into the body.
+ */
+export function embeddedApi(payload, inflate = gunzip) {
+  const { ofRun, container, json } = embeddedBodies(payload, inflate);
+  const of = (probe) => `probe ${JSON.stringify(probe)}`;
   return {
     index: async () => payload.index,
     scalars: async (run) => {
       ofRun(run);
       return payload.scalars;
     },
-    stats: async ({ run, probe, kind }) => {
-      ofRun(run);
-      return open(keyOf(probe, kind), `the statistics of probe ${JSON.stringify(probe)} (${kind})`);
-    },
+    stats: ({ run, probe, kind }) => container(run, ['stats', probe, kind], `the statistics of ${of(probe)} (${kind})`),
     snapshot: async ({ run, probe, kind, step, layer }) => {
-      ofRun(run);
-      const full = await open(
-        keyOf(probe, kind, step),
-        `the snapshot of probe ${JSON.stringify(probe)} at step ${step}`,
+      const full = await container(
+        run,
+        ['snapshot', probe, kind, step],
+        `the snapshot of ${of(probe)} at step ${step}`,
       );
       return layer === undefined || layer === null ? full : layerOf(full, layer);
     },
+    relations: (run) => container(run, ['relations'], 'relations'),
+    predictions: ({ run, probe, kind = 'self' }) =>
+      json(run, ['predictions', probe, kind], `what the model predicted on ${of(probe)}`),
+    similarity: ({ run, probe, kind, step }) =>
+      container(run, ['similarity', probe, kind, step], `the head similarity of ${of(probe)} at step ${step}`),
+    contributions: ({ run, probe, kind }) =>
+      json(run, ['contributions', probe, kind], `the contributions of ${of(probe)} (${kind})`),
+    neurons: ({ run, probe, kind, step, layer, head }) =>
+      container(
+        run,
+        ['neurons', probe, kind, step, layer, head],
+        `the neuron record of L${layer}H${head} of ${of(probe)} at step ${step}`,
+      ),
   };
 }

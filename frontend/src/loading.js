@@ -69,7 +69,7 @@ export class Loader {
     this.data.relations(run, sig).then(
       (answer) => {
         const t = this.getState();
-        const relations = answer ? { run, ...answer } : { run, unavailable: true };
+        const relations = { run, ...answer };
         const same = t.relations && !t.relations.error && t.relations.data === relations.data;
         if (t.run === run && !same) this.set({ relations });
       },

@@ -63,10 +63,3 @@ test('a failure is kept as {run, error}; an answer for a run no longer selected 
   await settle();
   assert.equal(late.getState().relations, null);
 });
-
-test('a data source without the route (an exported report): unavailable', async () => {
-  const t = setup(async () => null);
-  t.loader.loadRelations();
-  await settle();
-  assert.deepEqual(t.getState().relations, { run: 'a', unavailable: true });
-});

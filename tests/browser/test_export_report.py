@@ -8,7 +8,9 @@ import shutil
 import struct
 import subprocess
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import ARTIFACTS, ensure_bundle, tab_frame
@@ -180,3 +182,47 @@ def test_save_buttons_in_tensorboard(page, tensorboard):
     for view in SAVES:
         page.goto(saved[f"{view}-svg"].as_uri())
         page.screenshot(path=str(ARTIFACTS / f"tensorboard-{view}-svg.png"))
+
+
+@pytest.fixture(scope="module")
+def cards_report(tmp_path_factory):
+    """The report of a recorder's run with a relation probe, predictions and neuron records."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: card_logs, model_zoo
+    from card_logs import write_cards_run
+
+    ensure_bundle()
+    d = tmp_path_factory.mktemp("cards_report")
+    write_cards_run(d / "cards")
+    out = d / "report.html"
+    exe = shutil.which("tb-attention")
+    done = subprocess.run([exe, "export", d / "cards", "-o", out], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return d / "cards", out
+
+
+def test_the_other_cards_work_in_a_report(offline, cards_report):
+    from tb_attention_plugin import read_run
+    from tb_attention_plugin.neuron_math import softmax_of
+
+    run_dir, report = cards_report
+    page = offline
+    page.goto(report.as_uri())
+    painted(page)
+    page.evaluate("window.tbAttention.setStep(10)")
+    page.evaluate("window.tbAttention.selectHead(1, 3)")
+    for card in ("relations", "predictions", "similarity"):
+        page.wait_for_selector(f'[data-testid="{card}"][data-state="data"]', timeout=30000)
+    rows = page.locator('[data-testid="relation-row"]')
+    assert rows.count() > 0 and "coref" in page.locator('[data-testid="relation-picker"]').inner_text()
+    page.wait_for_selector('[data-testid="neuron-view"][data-state="data"][data-step="10"]', timeout=30000)
+    weights = page.evaluate(
+        "[...document.querySelectorAll('[data-testid=\"nv-row\"]')].map(r => Number(r.dataset.weight))"
+    )
+    query = int(page.locator('[data-testid="neuron-view"]').get_attribute("data-query"))
+    record = read_run(str(run_dir)).probe("sad").neurons(10)
+    np.testing.assert_allclose(weights, softmax_of(record, record["heads"].index((1, 3)))[query], atol=1e-6)
+    page.wait_for_selector('[data-testid="nv-contrib"][data-state="data"]', timeout=30000)
+    page.screenshot(path=str(ARTIFACTS / "export-report-cards.png"), full_page=True)
+    assert page.blocked == []

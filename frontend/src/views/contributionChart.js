@@ -53,8 +53,7 @@ export class ContributionChart {
     const s = this.state;
     const k = kindInfo(s);
     const token = ++this.token;
-    const report = this.data.hasNeurons && !this.data.hasNeurons(); // an exported report: none
-    if (!k?.neuron_steps?.length || report) return this.show(null);
+    if (!k?.neuron_steps?.length) return this.show(null);
     try {
       const answer = await this.data.contributions(seriesOf(s), k.neuron_steps);
       if (token === this.token) this.show(contributionSeries(answer, s.layer, s.head));

@@ -85,7 +85,5 @@ export function neuronMessage(status, a) {
   if (status.state === 'kind-none') return kindNone(status, a);
   if (status.state === 'step-none') return stepNone(status, a);
   if (status.state === 'not-captured') return notCaptured(status, a);
-  if (status.state === 'unavailable')
-    return el('div', {}, 'This report holds no neuron view data: open the run in TensorBoard to see it.');
   return null;
 }

@@ -102,9 +102,7 @@ export class NeuronView {
 
   availability() {
     const s = this.state;
-    const avail = neuronAvailability(runInfo(s), kindInfo(s), s.step, s.layer, s.head);
-    const reportOnly = this.data.hasNeurons && !this.data.hasNeurons(); // an exported report
-    return reportOnly && avail.state !== 'run-none' ? { state: 'unavailable' } : avail;
+    return neuronAvailability(runInfo(s), kindInfo(s), s.step, s.layer, s.head);
   }
 
   async load() {

@@ -73,11 +73,9 @@ export class RelationsCard {
       ? ['loading', 'loading relations\u2026']
       : rel.error
         ? ['error', failure(s.run, rel.error)]
-        : rel.unavailable
-          ? ['none', 'Relations are not available here.']
-          : !list.length
-            ? ['none', NONE_TEXT]
-            : null;
+        : !list.length
+          ? ['none', NONE_TEXT]
+          : null;
     this.el.dataset.state = problem ? problem[0] : 'data';
     this.message.hidden = !problem;
     this.message.classList.toggle('error', !!problem && problem[0] === 'error');
