@@ -52,7 +52,8 @@ class AttentionCallback(TrainerCallback):
             a classifier's labels); off by default.
         neurons: True, or {"heads": [(layer, head), ...] or "all", "every": k}: also store the query
             and key vectors of those heads (all heads of models up to 256 heads with True) at every
-            k-th snapshot, for the neuron view; off by default (its size per snapshot is logged).
+            k-th snapshot, for the neuron view (without "every": as often as keeps ~200 snapshots
+            within 256 MB); off by default (its size per snapshot is logged).
     """
 
     def __init__(

@@ -28,6 +28,10 @@ CAPTURE_IMPLEMENTATION = "tb_attention_neurons"
 # the recomputed softmax must match the model's weights well within the storage bound of 1/255
 MATCH_TOLERANCE = 1 / 510
 DEFAULT_MAX_HEADS = 256  # neurons=True on a larger model asks for named heads
+# without an explicit "every", every k-th snapshot is captured so that the automatic schedule's ~200
+# snapshots store at most this many bytes of neuron records (before compression)
+NEURON_BUDGET = 256 << 20
+SCHEDULE_SNAPSHOTS = 200
 
 logger = logging.getLogger("tb_attention")
 _active = threading.local()
@@ -39,10 +43,18 @@ class NeuronViewUnavailableError(ValueError):
 
 
 class NeuronOptions:
-    """What to capture: `heads` (None: every head) and every how many snapshots."""
+    """What to capture: `heads` (None: every head) and every how many snapshots (None: automatic,
+    `every_for`)."""
 
-    def __init__(self, heads=None, every=1):
+    def __init__(self, heads=None, every=None):
         self.heads, self.every = heads, every
+
+    def every_for(self, snapshot_bytes):
+        """The capture interval: as given, or the smallest that keeps SCHEDULE_SNAPSHOTS snapshots of
+        `snapshot_bytes` each within NEURON_BUDGET."""
+        if self.every is not None:
+            return self.every
+        return max(1, -(-snapshot_bytes * SCHEDULE_SNAPSHOTS // NEURON_BUDGET))
 
     def heads_for(self, layers, heads):
         """[(layer, head)] to capture in a model of this size; a clear error for heads it lacks."""
@@ -73,8 +85,8 @@ def check_neurons(neurons):
         raise ValueError(
             "neurons must be True or a dict {'heads': [(layer, head), ...] or 'all', 'every': k}, got " + repr(neurons)
         )
-    every = neurons.get("every", 1)
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+    every = neurons.get("every")
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
         raise ValueError(f"neurons['every'] must be an integer >= 1 (every k-th snapshot), got {every!r}")
     heads = neurons.get("heads", "all")
     if heads == "all":
@@ -316,16 +328,17 @@ def record_bytes(record):
     return size + sum(record[k].nbytes for k in ("bias", "value_norm") if record[k] is not None)
 
 
-def log_size(per_snapshot, every, snapshots=200):
+def log_size(per_snapshot, every, automatic, snapshots=SCHEDULE_SNAPSHOTS):
     """The size estimate users see when the neuron view is on (the automatic schedule takes at most
     ~200 snapshots)."""
     total = per_snapshot * -(-snapshots // every)
     logger.warning(
         "tb-attention: the neuron view stores %s per captured snapshot (query and key vectors, float32, "
-        "before compression), every %d snapshot(s): up to ~%s over %d snapshots; "
-        "neurons={'heads': [...], 'every': k} stores less",
+        "before compression), every %d snapshot(s)%s: up to ~%s over %d snapshots; "
+        "neurons={'heads': [...], 'every': k} chooses",
         _size(per_snapshot),
         every,
+        f" (chosen to stay within {NEURON_BUDGET >> 20} MB)" if automatic else "",
         _size(total),
         snapshots,
     )

@@ -78,7 +78,8 @@ class ProbeRunner:
         check_options(max_tokens, induction_probe)
         self.top_k = check_top_k(top_k)
         self.neurons = neurons if neurons is None or hasattr(neurons, "heads_for") else check_neurons(neurons)
-        self._written = 0  # snapshots written so far: the neuron view captures every `neurons.every`-th
+        self._written = 0  # snapshots written so far: the neuron view captures every `neuron_every`-th
+        self.neuron_every = 1
         self.tokenizer = resolve_tokenizer(tokenizer)
         specs = validate_probes(probes, names)
         tok = resolve_tokenizer(tokenizer)
@@ -116,7 +117,8 @@ class ProbeRunner:
         self.first_outputs = outputs
         self.neuron_bytes = sum(record_bytes(r) for o in outputs for r in (o.neurons or {}).values())
         if self.neuron_bytes:
-            log_size(self.neuron_bytes, self.neurons.every)
+            self.neuron_every = self.neurons.every_for(self.neuron_bytes)
+            log_size(self.neuron_bytes, self.neuron_every, self.neurons.every is None)
         # causal where the model declares it (every pass checks): the writer then need not look for
         # weights above the diagonal; None lets it infer that from the weights (a causal model whose
         # attention modules do not say so)
@@ -148,7 +150,7 @@ class ProbeRunner:
     def _run(self, probes=None, strict=False):
         mask_id = getattr(self.tokenizer, "mask_token_id", None)
         # the first pass always captures (it checks that the neuron view can explain this model)
-        due = strict or self._written % self.neurons.every == 0 if self.neurons is not None else False
+        due = strict or self._written % self.neuron_every == 0 if self.neurons is not None else False
         capture = self.neurons if due else None
         outputs = run_probes(
             self.model,

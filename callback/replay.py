@@ -220,6 +220,6 @@ def _progress(items, enabled):
 def _at_checkpoint(probe_args, index):
     """The runner arguments for the index-th checkpoint: the neuron view captures every k-th one."""
     neurons = probe_args.get("neurons")
-    if neurons is not None and index % neurons.every:
+    if neurons is not None and index % (neurons.every or 1):  # checkpoints are few: all, unless told
         return dict(probe_args, neurons=None)
     return probe_args

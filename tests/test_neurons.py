@@ -341,3 +341,15 @@ def test_without_neurons_the_probe_pass_installs_no_hooks(tmp_path, monkeypatch)
     rec.snapshot(0)
     rec.close()
     assert read_run(str(tmp_path / "run")).probe("sad").neuron_steps() == []
+
+
+def test_without_every_the_interval_keeps_the_schedule_within_the_budget():
+    from tb_attention_plugin.callback.neurons import NEURON_BUDGET, NeuronOptions, check_neurons
+
+    auto = check_neurons(True)
+    assert auto.every is None and auto.every_for(10_000) == 1
+    per_snapshot = 2_170_000  # MiniLM, 8 probes, all 72 heads
+    every = auto.every_for(per_snapshot)
+    assert every == 2 and per_snapshot * 200 / every <= NEURON_BUDGET < per_snapshot * 200
+    assert NeuronOptions(None, 1).every_for(per_snapshot) == 1  # as asked
+    assert check_neurons({"heads": [(0, 1)]}).every is None
