@@ -26,8 +26,9 @@ from minilm_setup import PROBES, load_minilm  # noqa: E402
 CONFIGS = {
     "defaults": {},
     "predictions": {"predictions": True},
-    "neurons": {"neurons": True},
-    "predictions+neurons": {"predictions": True, "neurons": True},
+    # every snapshot captured (without "every", neurons=True captures every 2nd one here)
+    "neurons": {"neurons": {"heads": "all", "every": 1}},
+    "predictions+neurons": {"predictions": True, "neurons": {"heads": "all", "every": 1}},
 }
 
 
