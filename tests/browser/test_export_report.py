@@ -225,4 +225,18 @@ def test_the_other_cards_work_in_a_report(offline, cards_report):
     np.testing.assert_allclose(weights, softmax_of(record, record["heads"].index((1, 3)))[query], atol=1e-6)
     page.wait_for_selector('[data-testid="nv-contrib"][data-state="data"]', timeout=30000)
     page.screenshot(path=str(ARTIFACTS / "export-report-cards.png"), full_page=True)
+    # the step-axis charts of the other cards save as PNG and vector SVG, titled, every curve a path
+    for view, label in (("pred-save", "Predictions"), ("rel-save", "Relations"), ("layers-save", "per layer")):
+        paths = {}
+        for ext in ("png", "svg"):
+            with page.expect_download(timeout=30000) as download:
+                page.click(f'[data-testid="{view}-{ext}"]')
+            paths[ext] = ARTIFACTS / f"export-{view}.{ext}"
+            download.value.save_as(str(paths[ext]))
+        check_png(paths["png"])
+        svg = check_svg(paths["svg"])
+        texts = [t.text or "" for t in svg.iter(SVG + "text")]
+        assert any(label in t for t in texts), (view, texts[:3])
+        assert len(svg.findall(f".//{SVG}polyline")) + len(svg.findall(f".//{SVG}path")) > 3
+        assert not svg.findall(f".//{SVG}image"), "a chart is vector"
     assert page.blocked == []

@@ -1,6 +1,7 @@
-// The head evolution's chart as a figure (figure.js) for its save buttons, pure: axes with ticks,
-// each statistic's curve as a vector polyline (gaps where it is undefined), the step cursor, the
-// snapshot steps as ticks on the x axis, and the legend, all as text and paths.
+// A chart on the step axis as a figure (figure.js) for the save buttons, pure: axes with ticks,
+// each curve as a vector polyline (gaps where it is undefined), the step cursor, the snapshot steps
+// as ticks on the x axis, and the legend, all as text and paths. `seriesFigure` takes a chart's own
+// uPlot data and series (the evolution, predictions, relations, layer and contribution charts).
 
 const M = { left: 44, right: 12, top: 28, bottom: 30 };
 
@@ -65,4 +66,21 @@ export function chartFigure({ title, xs, curves, range, yMax, step, marks = [], 
     items.push({ t: 'path', segs: [[x(step), plot.y, x(step), bottom]], stroke: '#d93025', width: 1.5 });
   const end = legend(items, curves, height + 4, width);
   return { width, height: end + 4, items };
+}
+
+/**
+ * The figure of a chart drawn from uPlot `data` and its `series` ({label, stroke, width?, dash?}; the
+ * first is x), y from 0 to its largest value (at least `yMin`); the rest as for chartFigure.
+ */
+export function seriesFigure({ title, data, series, range, step, marks, width, yMin = 1 }) {
+  const curves = series.slice(1).map((c, i) => ({
+    label: c.label,
+    color: typeof c.stroke === 'function' ? c.stroke() : c.stroke,
+    width: c.width,
+    dash: c.dash,
+    ys: data[i + 1],
+  }));
+  const values = curves.flatMap((c) => c.ys).filter((v) => v !== null && Number.isFinite(v));
+  const yMax = Math.max(yMin, ...values);
+  return chartFigure({ title, xs: data[0], curves, range, yMax, step, marks, width });
 }

@@ -9,11 +9,10 @@ import { el, clear, select, setOptions } from '../dom.js';
 import { statSeries, headTypes, typeLabel, statLabel, statNames, curveStats, STATS } from '../model.js';
 import { stepsOf } from '../selection.js';
 import { matchLabel } from '../compare.js';
-import { attachStepDrag, onWidth, xRange, stepChartOptions } from './stepChart.js';
+import { attachStepDrag, onWidth, stepChartOptions, stepChartFigure } from './stepChart.js';
 import { legendCanvas } from './legend.js';
 import { HeadMaps } from './headMaps.js';
 import { saveButtons } from './saveButtons.js';
-import { chartFigure } from './chartFigure.js';
 
 /** Inputs: `data` (DataSource), the actions `set`, `setStep`; update(state, changed). */
 export class Evolution {
@@ -91,13 +90,9 @@ export class Evolution {
   /** The chart as shown: the head's curves (B's dashed), cursor and snapshot steps (null: none yet). */
   figure() {
     const s = this.state;
-    if (!this.u || !this.lastChart) return null;
-    const { data, series } = this.lastChart;
-    const curves = series.slice(1).map((c, i) => ({ ...c, color: c.stroke, ys: data[i + 1] }));
-    const values = curves.flatMap((c) => c.ys).filter((v) => v !== null && Number.isFinite(v));
+    if (!this.u) return null;
     const title = `${s.run} \u00b7 ${s.probe} (${s.kind}) \u00b7 ${this.title.textContent} \u00b7 ${this.typesEl.textContent}`;
-    const [range, yMax] = [xRange(s), Math.max(1, ...values)];
-    return chartFigure({ title, xs: data[0], curves, range, yMax, step: s.step, marks: stepsOf(s), width: this.width });
+    return stepChartFigure(this.lastChart, s, title, this.width);
   }
 
   fileParts() {

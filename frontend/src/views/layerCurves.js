@@ -6,7 +6,7 @@ import { el, clear, select } from '../dom.js';
 
 import { statIndex } from '../model.js';
 import { layerMeans } from '../overview.js';
-import { attachStepDrag, onWidth, stepChartOptions } from './stepChart.js';
+import { attachStepDrag, onWidth, stepChartOptions, stepChartFigure } from './stepChart.js';
 
 export const LAYER_STATS = [
   ['drift', 'mean drift since the first snapshot'],
@@ -37,6 +37,11 @@ export class LayerCurves {
       this.width = w;
       if (this.u) this.u.setSize({ width: w, height: 180 });
     });
+  }
+
+  /** The chart as shown, titled, for the card's save buttons (null: none drawn). */
+  figure(title) {
+    return this.u ? stepChartFigure(this.lastChart, this.state, title, this.width, 0) : null;
   }
 
   redraw(state) {
@@ -71,6 +76,7 @@ export class LayerCurves {
       }),
     );
     this.chartEl.dataset.layers = String(means.length);
+    this.lastChart = { data: [stats.header.steps.slice(), ...means], series };
     this.u = new uPlot(this.options(series), [stats.header.steps.slice(), ...means], this.chartEl);
     attachStepDrag(this.u, (v) => this.setStep(v, { snap: true }));
   }

@@ -8,6 +8,7 @@ import { LayerCurves } from './layerCurves.js';
 import { HeadTable } from './headTable.js';
 import { Alerts } from './alerts.js';
 import { SimilarityView } from './similarityView.js';
+import { saveButtons } from './saveButtons.js';
 
 const SERIES = ['run', 'probe', 'kind', 'index', 'stats'];
 
@@ -27,6 +28,12 @@ export class OverviewCard {
         el('span', { class: 'tba-card-title' }, 'Model overview'),
         el('span', { class: 'tba-sub' }, 'per layer, mean over its heads:'),
         this.curves.picker,
+        el('span', { class: 'tba-spacer' }),
+        saveButtons(
+          'layers-save',
+          () => this.curves.figure(this.title()),
+          () => ['attention-layers', this.state?.run, this.state?.probe, this.state?.kind, this.curves.picker.value],
+        ),
       ),
       this.curves.el,
       this.alerts.el,
@@ -34,7 +41,15 @@ export class OverviewCard {
     );
   }
 
+  /** The layer chart's title in a saved figure. */
+  title() {
+    const s = this.state;
+    const stat = this.curves.picker.selectedOptions[0]?.textContent || '';
+    return `${s.run} \u00b7 ${s.probe} (${s.kind}) \u00b7 ${stat}, per layer`;
+  }
+
   update(state, changed) {
+    this.state = state;
     const has = (keys) => keys.some((k) => changed.has(k));
     if (has([...SERIES, 'overviewStat'])) this.curves.render(state);
     else if (changed.has('step')) this.curves.redraw(state);

@@ -11,7 +11,8 @@ import { el, clear, select, setOptions, tokenLabel } from '../dom.js';
 import { want, failureText, SnapshotSlot } from '../shown.js';
 import { kindInfo, probeInfo, stepsOf } from '../selection.js';
 import * as P from '../predictions.js';
-import { attachStepDrag, onWidth } from './stepChart.js';
+import { attachStepDrag, onWidth, stepChartFigure } from './stepChart.js';
+import { saveButtons } from './saveButtons.js';
 import { tokenChart, labelChart, chartOptions, CHART_HEIGHT } from './predictionChart.js';
 import { PredictionStrip } from './predictionStrip.js';
 import { LabelRows } from './labelRows.js';
@@ -78,7 +79,19 @@ export class PredictionsView {
       el('span', { class: 'tba-spacer' }),
       this.positionField,
       this.tokenField,
+      saveButtons(
+        'pred-save',
+        () => this.figure(),
+        () => ['attention-predictions', this.state.run, this.state.probe],
+      ),
     );
+  }
+
+  /** The chart as shown, for the save buttons (null: none drawn). */
+  figure() {
+    const s = this.state;
+    const title = `${s.run} \u00b7 ${s.probe} \u00b7 Predictions \u00b7 ${this.sub.textContent}`;
+    return this.u ? stepChartFigure(this.lastChart, s, title, this.width) : null;
   }
 
   /** The user's choice of position/token, kept per probe in the state (`predictionPick`). */

@@ -8,6 +8,7 @@ import { el, clear, select, setOptions } from '../dom.js';
 import { formatStat } from '../model.js';
 import { relationList, relationIndex, rankHeads, relationStep, instancesText } from '../relationData.js';
 import { RelationsChart } from './relationsChart.js';
+import { saveButtons } from './saveButtons.js';
 
 const TABLE_ROWS = 12;
 const CHART_HEADS = 5;
@@ -53,6 +54,13 @@ export class RelationsCard {
       this.picker,
       this.rankBy,
       this.formed,
+      el('span', { class: 'tba-spacer' }),
+      saveButtons(
+        'rel-save',
+        () =>
+          this.chart.figure(`${this.state.run} \u00b7 Relations \u00b7 ${this.picker.value} (${this.rankBy.value})`),
+        () => ['attention-relations', this.state.run, this.picker.value],
+      ),
     );
     this.el = el('section', { class: 'tba-card tba-relations', 'data-testid': 'relations' }, head, this.pairs);
     this.el.append(this.message, this.body);

@@ -6,7 +6,7 @@ import uPlot from 'uplot';
 import { el, clear } from '../dom.js';
 
 import { relationCurve, classifierCurve, relationList, MASS, ACCURACY } from '../relationData.js';
-import { attachStepDrag, onWidth, stepChartOptions } from './stepChart.js';
+import { attachStepDrag, onWidth, stepChartOptions, stepChartFigure } from './stepChart.js';
 
 const COLORS = ['#1a73e8', '#d93025', '#188038', '#9334e6', '#e37400', '#12b5cb', '#5f6368'];
 export const CLASSIFIER_COLOR = '#202124';
@@ -24,6 +24,11 @@ export class RelationsChart {
       this.width = w;
       if (this.u) this.u.setSize({ width: w, height: 200 });
     });
+  }
+
+  /** The chart as shown, titled, for the card's save buttons (null: none drawn). */
+  figure(title) {
+    return this.u ? stepChartFigure(this.lastChart, this.state, title, this.width) : null;
   }
 
   redraw(state) {
@@ -54,6 +59,7 @@ export class RelationsChart {
       series.push({ ...curve('classifier (held-out)', CLASSIFIER_COLOR, 2), dash: [6, 4] });
     }
     this.el.dataset.curves = String(series.length - 1);
+    this.lastChart = { data, series };
     this.u = new uPlot(this.options(series, relationList(rel)[r]), data, this.el);
     attachStepDrag(this.u, (v) => this.setStep(v, { snap: true }));
   }

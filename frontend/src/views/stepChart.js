@@ -4,6 +4,7 @@
 // timeline (`stepChartOptions`).
 
 import { stepsOf } from '../selection.js';
+import { seriesFigure } from './chartFigure.js';
 
 export const AXIS_LEFT = 58;
 export const AXIS_RIGHT = 58;
@@ -234,4 +235,13 @@ export function xRange(s) {
   xKey = key;
   xValue = [lo - pad, hi + pad];
   return xValue;
+}
+
+/** The figure (chartFigure.js) of a step-axis chart as shown: `chart` {data, series} as given to
+ * uPlot (null: nothing drawn yet), titled, with the state's x range, cursor and snapshot steps. */
+export function stepChartFigure(chart, state, title, width, yMin = 1) {
+  if (!chart) return null;
+  const { data, series } = chart;
+  const marks = stepsOf(state);
+  return seriesFigure({ title, data, series, range: xRange(state), step: state.step, marks, width, yMin });
 }
