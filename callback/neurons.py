@@ -333,8 +333,9 @@ def log_size(per_snapshot, every, automatic, snapshots=SCHEDULE_SNAPSHOTS):
     ~200 snapshots)."""
     total = per_snapshot * -(-snapshots // every)
     logger.warning(
-        "tb-attention: the neuron view stores %s per captured snapshot (query and key vectors, float32, "
-        "before compression), every %d snapshot(s)%s: up to ~%s over %d snapshots; "
+        "tb-attention: the neuron view stores up to %s per captured snapshot (query and key vectors as "
+        "float32, before compression; about half where float16 keeps them within the bound), every %d "
+        "snapshot(s)%s: up to ~%s over %d snapshots; "
         "neurons={'heads': [...], 'every': k} chooses",
         _size(per_snapshot),
         every,

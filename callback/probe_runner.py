@@ -183,7 +183,7 @@ class ProbeRunner:
                     if kinds.predictions is not None and kind in ("self", "decoder"):
                         writer.add_predictions(step, probe.name, kinds.predictions, kind=kind)
                     if kinds.neurons is not None and kind in kinds.neurons:
-                        writer.add_neurons(step, probe.name, kinds.neurons[kind], kind=kind)
+                        writer.add_neurons(step, probe.name, kinds.neurons[kind], kind=kind, attention=attention)
                 except ValueError as e:  # e.g. NaN attention of a diverged model: skip, keep training
                     if (probe.name, kind) not in self._skipped:
                         warnings.warn(

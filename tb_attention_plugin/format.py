@@ -631,6 +631,7 @@ def parse_predictions(blob):
 MAX_NEURON_DIM = 4096  # per-head query/key width
 MAX_NEURON_VALUES = 1 << 27  # floats of one record (query, key and bias of every captured head): 512 MiB
 _NEURON_PARTS = ("query", "key", "allowed", "bias", "value_norm")
+NEURON_VECTOR_TYPES = ("<f4", "<f2")  # query and key: float32, or float16 where it keeps the bound
 
 
 def _check_neuron_header(header, meta):
@@ -648,6 +649,7 @@ def _check_neuron_header(header, meta):
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in list(scale) + list(softcap))
             and isinstance(header["bias"], bool)
             and isinstance(header.get("value_norm", False), bool)
+            and header.get("dtype", "<f4") in NEURON_VECTOR_TYPES
         )
     except (KeyError, TypeError, ValueError, IndexError):
         ok = False
@@ -687,13 +689,15 @@ def neuron_header(meta, record):
 
 def neurons_value(meta, record, header, *, with_metadata=True):
     """Summary.Value of a blob sequence [JSON header, query, key, allowed (, bias) (, value_norm)]:
-    each captured head's float32 query [Q, D] and key [K, D] vectors, the keys it may attend to (bits
+    each captured head's query [Q, D] and key [K, D] vectors (header "dtype": float32, or float16
+    where `vector_dtype` allows), the keys it may attend to (bits
     [Q, K]), an additive bias [Q, K] (T5's position bias) and ||W_O^h v_j|| per key [K],
     zstd-compressed; the header (`neuron_header`) lists the heads with their scale and soft-cap and
     which optional parts follow (docs/format.md, "Neurons")."""
     import numpy as np
 
-    parts = [np.ascontiguousarray(record[k], "<f4").tobytes() for k in ("query", "key")]
+    vectors = header.get("dtype", "<f4")
+    parts = [np.ascontiguousarray(record[k], vectors).tobytes() for k in ("query", "key")]
     parts.append(np.packbits(np.asarray(record["allowed"], bool)).tobytes())
     for name in ("bias", "value_norm"):
         if header[name]:
@@ -705,7 +709,7 @@ def neurons_value(meta, record, header, *, with_metadata=True):
 def parse_neurons(blobs, meta):
     """A neuron record's blobs -> {"heads", "scale", "softcap", "query" float32 [n, Q, D], "key"
     [n, K, D], "allowed" bool [n, Q, K], "bias" float32 [n, Q, K] or None, "value_norm" [n, K] or
-    None}, every size checked before anything is decompressed."""
+    None} (float16 vectors widened), every size checked before anything is decompressed."""
     import numpy as np
 
     if not blobs:
@@ -726,9 +730,10 @@ def parse_neurons(blobs, meta):
             bits = np.frombuffer(_decompress(blob, (n * queries * keys + 7) // 8), np.uint8)
             out[name] = np.unpackbits(bits, count=n * queries * keys).astype(bool).reshape(n, queries, keys)
         else:
+            dtype = np.dtype(header.get("dtype", "<f4") if name in ("query", "key") else "<f4")
             shape = shapes[name]
-            raw = _decompress(blob, 4 * shape[0] * shape[1] * shape[2])
-            out[name] = np.frombuffer(raw, "<f4").reshape(shape)
+            raw = _decompress(blob, dtype.itemsize * shape[0] * shape[1] * shape[2])
+            out[name] = np.frombuffer(raw, dtype).reshape(shape).astype(np.float32)
     out.setdefault("bias", None)
     out["value_norm"] = out["value_norm"][..., 0] if "value_norm" in out else None
     if not all(np.isfinite(out[k]).all() for k in ("query", "key")) or any(
@@ -736,3 +741,23 @@ def parse_neurons(blobs, meta):
     ):
         raise FormatError("attention neuron record holds non-finite vectors")
     return out
+
+
+def vector_dtype(record, attention, tolerance=1 / 510):
+    """Float16 ("<f2") when the attention recomputed from float16 query and key vectors stays within
+    `tolerance` of the model's own (float) `attention` ([layer][head] -> [Q, K]) for every head, so
+    that, with the stored attention's own rounding, the view stays within 1/255; "<f4" otherwise."""
+    import numpy as np
+
+    from .neuron_math import softmax_of
+
+    if attention is None:
+        return "<f4"
+    half = {k: record[k].astype(np.float16) for k in ("query", "key")}
+    if not all(np.isfinite(v).all() for v in half.values()):
+        return "<f4"
+    rounded = dict(record, **{k: v.astype(np.float32) for k, v in half.items()})
+    for i, (layer, head) in enumerate(record["heads"]):
+        if not np.abs(softmax_of(rounded, i) - np.asarray(attention[layer][head], np.float64)).max() <= tolerance:
+            return "<f4"
+    return "<f2"

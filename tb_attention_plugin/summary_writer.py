@@ -309,10 +309,12 @@ class AttentionSummaryWriter:
 
         self._run(write)
 
-    def add_neurons(self, step, probe, record, *, kind="self", wall_time=None):
+    def add_neurons(self, step, probe, record, *, kind="self", attention=None, wall_time=None):
         """Write the neuron view's data of a probe at `step` (after that step's attention of `kind`):
         {"heads": [(layer, head)], "query" [n, Q, D], "key" [n, K, D], "scale" [n], "softcap" [n],
-        "allowed" bool [n, Q, K], "bias" [n, Q, K] or None} (docs/format.md, "Neurons")."""
+        "allowed" bool [n, Q, K], "bias" [n, Q, K] or None} (docs/format.md, "Neurons"). With the
+        model's float `attention` of that step ([layer][head] -> [Q, K]), query and key are stored as
+        float16 where that keeps the view within the bound (format.vector_dtype)."""
         step = check_step(step)
         self._check_open()
         meta = self._metas.get((probe, kind))
@@ -329,8 +331,9 @@ class AttentionSummaryWriter:
 
         def write():
             first = (probe, kind, "neurons") not in self._tags_in_file
+            stored = dict(header, dtype=fmt.vector_dtype(record, attention))
             # the tag's metadata names the captured heads, so that an index lists them without a read
-            value = fmt.neurons_value(dict(meta, neuron_heads=header["heads"]), record, header, with_metadata=first)
+            value = fmt.neurons_value(dict(meta, neuron_heads=header["heads"]), record, stored, with_metadata=first)
             if self._write(event_pb2.Event(step=step, wall_time=wall_time, summary=summary_pb2.Summary(value=[value]))):
                 self._tags_in_file.add((probe, kind, "neurons"))
 

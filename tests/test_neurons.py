@@ -3,6 +3,7 @@ recomputed from the stored query and key vectors equals the stored attention (wi
 model's own eager attention at that step's weights; training stays bit-identical; a model whose
 attention cannot be explained from its query and key stops with a clear error before training."""
 
+import json
 import warnings
 
 import numpy as np
@@ -61,7 +62,8 @@ def test_the_neuron_view_explains_the_stored_attention_at_every_step(family, tmp
                 for i, (layer, head) in enumerate(record["heads"]):
                     explained = softmax_of(record, i)
                     assert np.abs(explained - stored[layer, head]).max() <= TOLERANCE, (name, kind, step, layer)
-                    assert np.abs(explained - own[layer, head]).max() <= 1e-4, (name, kind, step, layer)
+                    # float16 vectors are kept only within 1/510 of the model's weights
+                    assert np.abs(explained - own[layer, head]).max() <= 1 / 510 + 1e-6, (name, kind, step, layer)
                     checked += 1
     assert checked > 0
     if family in ("gpt2", "t5", "gemma2"):  # bit-identical training: also under every setup below
@@ -353,3 +355,58 @@ def test_without_every_the_interval_keeps_the_schedule_within_the_budget():
     assert every == 2 and per_snapshot * 200 / every <= NEURON_BUDGET < per_snapshot * 200
     assert NeuronOptions(None, 1).every_for(per_snapshot) == 1  # as asked
     assert check_neurons({"heads": [(0, 1)]}).every is None
+
+
+def _hand_record(query, key):
+    n, q, _ = query.shape
+    return {
+        "heads": [(0, h) for h in range(n)],
+        "query": query.astype(np.float32),
+        "key": key.astype(np.float32),
+        "scale": np.ones(n, np.float32),
+        "softcap": np.zeros(n, np.float32),
+        "bias": None,
+        "allowed": np.ones((n, q, key.shape[1]), bool),
+        "value_norm": None,
+    }
+
+
+@pytest.mark.parametrize("sharp", [False, True])
+def test_vectors_are_stored_as_float16_only_where_the_bound_holds(sharp, tmp_path):
+    """A head whose logits hang on digits float16 drops (large, nearly equal dot products) keeps
+    float32; a usual one is stored in half the bytes. Either way it reads back within 1/255."""
+    from tb_attention_plugin import AttentionSummaryWriter
+
+    rng = np.random.default_rng(0)
+    tokens = [f"t{i}" for i in range(6)]
+    query = rng.normal(size=(2, 6, 8))
+    key = rng.normal(size=(2, 6, 8))
+    if sharp:
+        key = key * 0.01 + 300.0  # q.k ~ 300 * sum(q): float16 keeps ~0.1 of each key component
+    record = _hand_record(query, key)
+    attention = np.stack([softmax_of(record, i) for i in range(2)])[None].astype(np.float32)  # [1 layer, 2, 6, 6]
+    with AttentionSummaryWriter(tmp_path / "run") as writer:
+        writer.add_probe("p", tokens=tokens)
+        writer.add_attention(0, "p", attention)
+        writer.add_neurons(0, "p", record, attention=attention)
+    p = read_run(str(tmp_path / "run")).probe("p")
+    blobs = _neuron_blobs(tmp_path / "run")
+    assert json.loads(blobs[0])["dtype"] == ("<f4" if sharp else "<f2")
+    stored = p.neurons(0)
+    for i in range(2):
+        assert np.abs(softmax_of(stored, i) - p.attention(0)[0, i]).max() <= TOLERANCE
+    if not sharp:
+        np.testing.assert_allclose(stored["query"], record["query"], rtol=1e-3, atol=1e-3)
+    else:
+        np.testing.assert_array_equal(stored["key"], record["key"])
+
+
+def _neuron_blobs(run_dir):
+    from tb_attention_plugin.event_file import event_files, iter_events
+
+    for path in event_files(str(run_dir)):
+        for event in iter_events(path):
+            for value in event.summary.value:
+                if value.tag.startswith("attention_neurons/"):
+                    return list(value.tensor.string_val)
+    raise AssertionError("no neuron record")
