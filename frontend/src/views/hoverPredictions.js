@@ -6,6 +6,7 @@
 
 import { el, clear, tokenLabel } from '../dom.js';
 import { want, failureText, SnapshotSlot } from '../shown.js';
+import { loadPredictionsInto } from '../predictionSlot.js';
 import { kindInfo, probeInfo, stepsOf } from '../selection.js';
 import { kindTokens } from '../model.js';
 import {
@@ -51,22 +52,8 @@ export class HoverPredictions {
     return { sel, w: want({ ...sel, step: s.step }), steps: stepsOf(s, this.run) };
   }
 
-  async load() {
-    const t = this.target();
-    if (!t) {
-      this.slot.reset();
-      this.render();
-      return;
-    }
-    const cached = this.data.cachedPredictions(t.sel, t.steps);
-    if (cached) {
-      this.slot.settle(t.w, cached);
-      this.render();
-      return;
-    }
-    const done = this.slot.request(t.w, () => this.data.predictions(t.sel, t.steps));
-    this.render();
-    if (await done) this.render();
+  load() {
+    return loadPredictionsInto(this.slot, this.data, this.target(), () => this.render());
   }
 
   render() {

@@ -9,6 +9,7 @@
 import uPlot from 'uplot';
 import { el, clear, select, setOptions, tokenLabel } from '../dom.js';
 import { want, failureText, SnapshotSlot } from '../shown.js';
+import { loadPredictionsInto } from '../predictionSlot.js';
 import { kindInfo, probeInfo, stepsOf } from '../selection.js';
 import * as P from '../predictions.js';
 import { attachStepDrag, onWidth, stepChartFigure } from './stepChart.js';
@@ -116,24 +117,10 @@ export class PredictionsView {
     return { sel, w: want({ ...sel, step: 'all' }), steps: stepsOf(s) };
   }
 
-  async load() {
-    const t = this.target();
-    if (!t) {
-      this.slot.reset();
-      this.render();
-      return;
-    }
-    const cached = this.data.cachedPredictions(t.sel, t.steps);
-    if (cached) {
-      const same = this.slot.last?.data === cached && !this.slot.pending && this.rendered === cached;
-      if (same) return; // already drawn (an index poll that changed nothing here)
-      this.slot.settle(t.w, cached);
-      this.render();
-      return;
-    }
-    const done = this.slot.request(t.w, () => this.data.predictions(t.sel, t.steps));
-    this.render();
-    if (await done) this.render();
+  load() {
+    // an index poll that changed nothing here leaves the card as drawn
+    const drawn = (cached) => this.slot.last?.data === cached && !this.slot.pending && this.rendered === cached;
+    return loadPredictionsInto(this.slot, this.data, this.target(), () => this.render(), drawn);
   }
 
   /** The card from exactly what the selection resolves to (shown.js): data, message or error. */
