@@ -212,14 +212,9 @@ class AttentionCallback(TrainerCallback):
 
     def _mark_best_checkpoint(self, args, state):
         """The step whose weights load_best_model_at_end put back, for the tab's timeline."""
-        if not (args.load_best_model_at_end and state.best_model_checkpoint and state.best_metric is not None):
-            return
         step = state.best_global_step
-        if step is None:  # older transformers: the checkpoint folder's name
-            try:
-                step = int(os.path.basename(os.path.normpath(state.best_model_checkpoint)).rsplit("-", 1)[-1])
-            except ValueError:
-                return
+        if not (args.load_best_model_at_end and step is not None and state.best_metric is not None):
+            return
         metric = args.metric_for_best_model or "loss"
         metric = metric if metric.startswith("eval_") else f"eval_{metric}"
         tag = BEST_CHECKPOINT_TAG_PREFIX + next(iter(rewrite_logs({metric: 0})))

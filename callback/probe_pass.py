@@ -62,23 +62,28 @@ def probing_mode(model, implementation="eager"):
     cpu_rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
     switched = False
+
+    def cannot_switch(current, why=""):
+        """The error for a model that refuses the switch (raises) or ignores it (stays on `current`)."""
+        if implementation != "eager":
+            return neuron_capture.NeuronViewUnavailableError(
+                f"{type(base).__name__} cannot switch its attention to the neuron view's capturing function "
+                f"(it stays on {current!r}{why}): turn neurons= off"
+            )
+        return AttentionUnavailableError(_load_eager_hint(model, current) + why)
+
     try:
         if any(impl not in (None, implementation) for impl in previous):
             if not hasattr(base, "set_attn_implementation"):
-                raise AttentionUnavailableError(_load_eager_hint(model, previous[0]))
+                raise cannot_switch(previous[0])
             try:
                 base.set_attn_implementation(implementation)
             except Exception as e:
-                raise AttentionUnavailableError(f"{_load_eager_hint(model, previous[0])} ({e})") from e
+                raise cannot_switch(previous[0], f" ({e})") from e
             switched = True
             still = [impl for impl in _implementations(model) if impl not in (None, implementation)]
             if still:
-                if implementation != "eager":
-                    raise neuron_capture.NeuronViewUnavailableError(
-                        f"{type(base).__name__} cannot switch its attention to the neuron view's capturing "
-                        f"function (it stays on {still[0]!r}): turn neurons= off"
-                    )
-                raise AttentionUnavailableError(_load_eager_hint(model, still[0]))
+                raise cannot_switch(still[0])
         forward_target(model).eval()
         with torch.no_grad():
             yield

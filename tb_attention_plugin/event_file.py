@@ -16,25 +16,14 @@ import time
 
 from tensorboard.compat.proto import event_pb2
 
-try:
-    from crc32c import crc32c as _crc32c
+from crc32c import crc32c as _crc32c
 
-    def _crc32c_chunks(chunks):
-        value = 0
-        for chunk in chunks:
-            value = _crc32c(chunk, value)
-        return value
 
-except ImportError:  # still correct, only slow: the pure-Python checksum TensorBoard itself uses
-    from tensorboard.compat.tensorflow_stub import pywrap_tensorflow as _stub
-
-    _crc32c = _stub.crc32c
-
-    def _crc32c_chunks(chunks):
-        state = _stub.CRC_INIT
-        for chunk in chunks:
-            state = _stub.crc_update(state, chunk)
-        return _stub.crc_finalize(state)
+def _crc32c_chunks(chunks):
+    value = 0
+    for chunk in chunks:
+        value = _crc32c(chunk, value)
+    return value
 
 
 logger = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ import logging
 import struct
 from typing import NamedTuple, Optional
 
+from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
 from . import format as fmt
@@ -257,7 +258,9 @@ class FileScan:
         if length > SMALL_RECORD:
             try:
                 items = _items_of_walk(_walk(window, start, start + length), pos, length)
-            except (ScanError, UnicodeDecodeError, ValueError, struct.error):
+            # a damaged metadata string: UnicodeDecodeError from protobuf's pure-Python parser, DecodeError
+            # from its C (upb) one
+            except (ScanError, DecodeError, UnicodeDecodeError, ValueError, struct.error):
                 items = None  # not the usual shape: parsed whole below
             if items is not None:
                 if any(item.content is not None for item in items):

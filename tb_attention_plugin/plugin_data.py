@@ -70,8 +70,16 @@ class AttentionData:
             return self.source.index(sorted(runs))
         return self.source.index(ctx, eid)
 
+    def _listed(self, ctx, eid, run):
+        """`run` if TensorBoard lists a run of exactly that name, else Unavailable (404): a name that only
+        leads to a run's directory ("run1/", "run1\\x00") is not that run."""
+        if run not in {r.run_name for r in self._provider.list_runs(ctx, experiment_id=eid)}:
+            raise Unavailable(f"unknown run {run!r}; ./index lists the runs with attention logs")
+        return run
+
     def stats(self, ctx, eid, run, probe, kind):
         """-> (header dict, float32 [stats, steps, layers, heads])."""
+        run = self._listed(ctx, eid, run)
         if self.reads_files:
             return self.source.stats(run, probe, kind)
         return self.source.stats(ctx, eid, run, probe, kind)
@@ -87,19 +95,20 @@ class AttentionData:
 
     def relations(self, ctx, eid, run):
         """-> (header, float32 [relations, 2, steps, layers, heads]): the run's labelled relations."""
-        return self._files("relations").relations(run)
+        return self._files("relations").relations(self._listed(ctx, eid, run))
 
     def predictions(self, ctx, eid, run, probe, kind):
         """-> the model's predictions on a probe at every step (JSON)."""
-        return self._files("predictions").predictions(run, probe, kind)
+        return self._files("predictions").predictions(self._listed(ctx, eid, run), probe, kind)
 
     def neurons(self, ctx, eid, run, probe, kind, step, layer, head):
         """-> (header, float32 data): one captured head's query and key vectors at a step."""
+        run = self._listed(ctx, eid, run)
         return self._files("the neuron view's records").neurons(run, probe, kind, step, layer, head)
 
     def contributions(self, ctx, eid, run, probe, kind):
         """-> per neuron step and captured head, mass by attention weight and by contribution (JSON)."""
-        return self._files("the neuron view's records").contributions(run, probe, kind)
+        return self._files("the neuron view's records").contributions(self._listed(ctx, eid, run), probe, kind)
 
     def similarity(self, ctx, eid, run, probe, kind, step):
         """-> (header, float32 [layers, heads, heads]): how alike the heads of each layer attend at a
@@ -108,10 +117,11 @@ class AttentionData:
 
     def scalars(self, ctx, eid, run):
         """-> ({tag: {"steps", "values"}}, [marks]) of a run (plugin_scalars.py)."""
-        return read_scalars(self._provider, ctx, eid, run)
+        return read_scalars(self._provider, ctx, eid, self._listed(ctx, eid, run))
 
     def snapshot(self, ctx, eid, run, probe, kind, step, layer=None):
         """-> (header dict, uint8 [layers, heads, query, key]) exactly as stored."""
+        run = self._listed(ctx, eid, run)
         if self.reads_files:
             return self.source.snapshot(run, probe, kind, step, layer)
         return self.source.snapshot(ctx, eid, run, probe, kind, step, layer)

@@ -53,20 +53,23 @@ def tensorboard_env(tmp_dir=None):
 
 
 class TensorBoardProcess:
-    """`python -m tensorboard.main --logdir LOGDIR *args` on 127.0.0.1; start() waits for its URL."""
+    """`python -m tensorboard.main --logdir LOGDIR *args` on 127.0.0.1; start() waits for its URL.
+    `python` and `cwd`: another environment's interpreter (e.g. a virtualenv with the built wheel), run
+    from a directory where no checkout shadows what it installed."""
 
     _URL = re.compile(r"TensorBoard \S+ at (http://\S+?)/? \(Press CTRL\+C")
 
-    def __init__(self, logdir, *args, env=None):
-        self.cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir)]
+    def __init__(self, logdir, *args, env=None, python=sys.executable, cwd=None):
+        self.cmd = [str(python), "-m", "tensorboard.main", "--logdir", str(logdir)]
         self.cmd += ["--host", "127.0.0.1", "--port", "0", "--reload_interval", "1", *args]
-        self.env = env
+        self.env, self.cwd = env, cwd
         self.proc, self.url, self.stderr = None, None, []
 
     def start(self, timeout=120):
         self.proc = subprocess.Popen(
             self.cmd,
             env=self.env if self.env is not None else tensorboard_env(),
+            cwd=self.cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -17,14 +17,12 @@ SHORT_POSITIONS = 20  # RoBERTa-family tables: with padding_idx 0, 19 tokens fit
 
 
 def _build(cls_name, config_name, **config):
-    def build(vocab_size):
+    def build(vocab_size, attn_implementation=None):
         import transformers as tf
 
-        options = dict(config)
-        attn = options.pop("attn_implementation", None)
-        cfg = getattr(tf, config_name)(vocab_size=vocab_size, **options)
+        cfg = getattr(tf, config_name)(vocab_size=vocab_size, **config)
         cls = getattr(tf, cls_name)
-        return cls._from_config(cfg, attn_implementation=attn) if attn else cls(cfg)
+        return cls._from_config(cfg, attn_implementation=attn_implementation) if attn_implementation else cls(cfg)
 
     return build
 
@@ -177,7 +175,7 @@ FAMILIES = {
         ),
     ),
     "phi3": ("clm", "gpt2", _build("Phi3ForCausalLM", "Phi3Config", **DECODER)),
-    # transformers 5's Falcon cannot switch attention at run time: loaded with eager, as the error says
+    # early transformers 5.x Falcon could not switch to eager at run time (switches_to_eager says)
     "falcon": (
         "clm",
         "gpt2",
@@ -190,7 +188,6 @@ FAMILIES = {
             alibi=False,
             bos_token_id=5,
             eos_token_id=6,
-            attn_implementation="eager",
         ),
     ),
     "mixtral-moe": (
@@ -259,14 +256,91 @@ FAMILIES = {
 }
 
 
-def build(family, seed=0):
-    """-> (model, tokenizer, task) of a family, seeded."""
+def build(family, seed=0, attn_implementation=None):
+    """-> (model, tokenizer, task) of a family, seeded; loaded with its default attention unless
+    `attn_implementation` names one."""
     import torch
 
     task, tok_kind, builder = FAMILIES[family]
     tokenizer = tiny_models.word_tokenizer(tok_kind)
     torch.manual_seed(seed)
-    return builder(len(tokenizer)), tokenizer, task
+    return builder(len(tokenizer), attn_implementation), tokenizer, task
 
 
 dataset = tiny_models.task_dataset
+
+# ---------------------------------------------------------------- what the installed transformers can do
+# Capabilities that differ between transformers releases, asked of the installed one, so that each test
+# expects what this version does (the product's answer, or its clear error) and never a release's bug.
+
+SPY_IMPLEMENTATION = "tb_attention_test_spy"
+_spied = []
+
+
+def _forward(model, task, tokenizer, output_attentions=True):
+    """One eval forward pass on a training item -> every attention layer's weights it returned."""
+    import inspect
+
+    import torch
+
+    item = dataset(task, tokenizer, n=1)[0]
+    batch = {k: v[None] for k, v in item.items() if k != "labels"}
+    if task == "s2s":
+        batch["decoder_input_ids"] = item["labels"][None]
+    if "use_cache" in inspect.signature(model.forward).parameters:
+        batch["use_cache"] = False
+    model.eval()
+    with torch.no_grad():
+        out = model(**batch, output_attentions=output_attentions, return_dict=True)
+    fields = ("attentions", "encoder_attentions", "decoder_attentions", "cross_attentions")
+    return [layer for f in fields for layer in (getattr(out, f, None) or ()) if layer is not None]
+
+
+def switches_to_eager(family):
+    """Whether the installed transformers switches this family to eager attention at run time and it
+    then returns attention weights: probabilities, causal where the model is (early 5.x Falcon kept
+    sdpa with only a logged warning). Where it cannot, the product must stop with its clear error."""
+    import torch
+
+    model, tokenizer, task = build(family)
+    try:
+        model.set_attn_implementation("eager")
+    except Exception:
+        return False
+    if model.config._attn_implementation != "eager":
+        return False
+    layers = _forward(model, task, tokenizer)
+    if not layers:
+        return False
+    sums_to_one = all(torch.allclose(a.sum(-1), torch.ones(()), atol=1e-3) for a in layers)
+    causal = task != "clm" or all(float(torch.triu(a[0], diagonal=1).abs().max()) == 0.0 for a in layers)
+    return sums_to_one and causal
+
+
+def _spy(module, *args, **kwargs):
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    _spied.append(type(module).__name__)
+    return ALL_ATTENTION_FUNCTIONS["sdpa"](module, *args, **kwargs)
+
+
+def attention_goes_through_the_interface(family):
+    """Whether every attention layer of this family calls the function that transformers' attention
+    interface names (what the neuron view captures through) on the installed version: a spy
+    registered under a name of its own must be switched to and called once per layer."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(SPY_IMPLEMENTATION, _spy)
+    AttentionMaskInterface.register(SPY_IMPLEMENTATION, sdpa_mask)
+    model, tokenizer, task = build(family, attn_implementation="eager")
+    layers = len(_forward(model, task, tokenizer))
+    try:
+        model.set_attn_implementation(SPY_IMPLEMENTATION)
+    except Exception:
+        return False
+    if model.config._attn_implementation != SPY_IMPLEMENTATION:
+        return False
+    _spied.clear()
+    _forward(model, task, tokenizer, output_attentions=False)
+    return len(_spied) >= layers > 0

@@ -27,6 +27,8 @@ from tb_attention_plugin.tensorboard_process import TensorBoardProcess, tensorbo
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = "/data/plugin/attention/"
+# TensorBoard's two loaders, each asked for by name (auto would fall back to Python without RustBoard)
+LOADERS = {"rustboard": ("--load_fast=true",), "python": ("--load_fast=false",)}
 
 
 # ------------------------------------------------------------------ synthetic logs

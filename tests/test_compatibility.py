@@ -19,7 +19,8 @@ import transformers
 from transformers import TrainerCallback
 
 import model_zoo
-from tb_attention_plugin import AttentionCallback, read_run
+from tb_attention_plugin import AttentionCallback, AttentionRecorder, read_run
+from tb_attention_plugin.callback import AttentionUnavailableError
 
 TOLERANCE = 1.0 / 255 + 1e-5
 LONG = " ".join(["the cat sat on the mat and the dog was happy"] * 3)  # longer than RoBERTa's 19 here
@@ -99,10 +100,12 @@ def train(
     max_steps=3,
     evaluate=False,
     resume=None,
+    attn_implementation=None,
+    compute_metrics=None,
     **overrides,
 ):
     """One tiny Trainer run -> (trainer, KeepModels, the model as built)."""
-    model, tokenizer, task = model_zoo.build(family)
+    model, tokenizer, task = model_zoo.build(family, attn_implementation=attn_implementation)
     wrapped = wrap(model) if wrap is not None else model
     keep = KeepModels(wrapped)
     args = dict(
@@ -126,6 +129,7 @@ def train(
         args=args_cls(**args),
         train_dataset=data,
         eval_dataset=data if evaluate else None,
+        compute_metrics=compute_metrics,
         processing_class=tokenizer,
         data_collator=transformers.default_data_collator,
         callbacks=[c for c in (callback, keep) if c is not None],
@@ -173,11 +177,20 @@ def _expected_kinds(family):
 
 @pytest.mark.parametrize("family", sorted(model_zoo.FAMILIES))
 def test_family_logs_its_own_attention_at_every_step(family, tmp_path):
+    """Each family as a user loads it; one that the installed transformers cannot switch to eager at run
+    time (early 5.x Falcon) stops before step 1 with the clear error, then is loaded as it says."""
+    load = {}
+    if not model_zoo.switches_to_eager(family):
+        refused = AttentionCallback(PROBES, every_n_steps=1, log_dir=tmp_path / "refused", names=NAMES)
+        with pytest.raises(AttentionUnavailableError, match="attn_implementation='eager'"):
+            train(tmp_path / "r", family, callback=refused)
+        assert not os.path.exists(tmp_path / "refused")
+        load = {"attn_implementation": "eager"}
     cb = AttentionCallback(PROBES, every_n_steps=1, log_dir=tmp_path / "run", names=NAMES)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. the truncation warning of the long probe on RoBERTa
-        trainer, keep, _ = train(tmp_path / "a", family, callback=cb)
-        plain, _, _ = train(tmp_path / "b", family)
+        trainer, keep, _ = train(tmp_path / "a", family, callback=cb, **load)
+        plain, _, _ = train(tmp_path / "b", family, **load)
     assert_same_training(trainer, plain)
     run, _ = assert_every_step_is_the_models_own(
         tmp_path / "run",
@@ -256,12 +269,23 @@ def test_sentence_pairs_keep_their_segments_next_to_the_induction_probe(tmp_path
     assert np.abs(np.stack([a[0].numpy() for a in no_segments]) - with_segments).max() > 3 * TOLERANCE
 
 
+def _falling_metric():
+    """compute_metrics whose "rank" is -1, -2, -3...: the first evaluation is the best."""
+    calls = []
+
+    def compute_metrics(prediction):
+        calls.append(1)
+        return {"rank": -float(len(calls))}
+
+    return compute_metrics
+
+
 def test_load_best_model_at_end_keeps_the_last_steps_weights(tmp_path):
     """The Trainer reloads the best checkpoint before on_train_end: the snapshot labelled with the
     last step must still hold the last step's weights."""
     # the last step (4) is not on the schedule: only the end of training takes it
     cb = AttentionCallback(PROBES[:2], every_n_steps=3, log_dir=tmp_path / "run", names=NAMES[:2])
-    # best = the HIGHEST eval loss: an early checkpoint, never the last one
+    # best = the first evaluation (a metric that falls with every evaluation): never the last step
     options = dict(
         evaluate=True,
         eval_strategy="steps",
@@ -269,15 +293,15 @@ def test_load_best_model_at_end_keeps_the_last_steps_weights(tmp_path):
         save_strategy="steps",
         save_steps=1,
         load_best_model_at_end=True,
-        metric_for_best_model="loss",
+        metric_for_best_model="rank",
         greater_is_better=True,
         max_steps=4,
     )
-    trainer, keep, _ = train(tmp_path / "a", "bert", callback=cb, **options)
-    plain, _, _ = train(tmp_path / "b", "bert", **options)
+    trainer, keep, _ = train(tmp_path / "a", "bert", callback=cb, compute_metrics=_falling_metric(), **options)
+    plain, _, _ = train(tmp_path / "b", "bert", compute_metrics=_falling_metric(), **options)
     assert trainer.state.best_model_checkpoint is not None
     best_step = int(trainer.state.best_model_checkpoint.rsplit("-", 1)[-1])
-    assert best_step != 4
+    assert best_step == 1
     assert_same_training(trainer, plain)  # both end on the best checkpoint's weights
     specs = specs_for(NAMES[:2])
     assert_every_step_is_the_models_own(tmp_path / "run", keep, trainer.processing_class, specs, [0, 3, 4])
@@ -286,7 +310,7 @@ def test_load_best_model_at_end_keeps_the_last_steps_weights(tmp_path):
     best = own_attention(keep.at[best_step], trainer.processing_class, specs["sad"], p, "self")
     assert np.abs(p.attention(4) - best).max() > 3 * TOLERANCE
     # the best checkpoint's step is marked for the tab's timeline, served as a mark, not a curve
-    steps, values = run.scalars("tb_attention/best_checkpoint/eval/loss")
+    steps, values = run.scalars("tb_attention/best_checkpoint/eval/rank")
     assert steps.tolist() == [best_step] and values[0] == pytest.approx(trainer.state.best_metric)
     from plugin_fixtures import App
 
@@ -295,7 +319,7 @@ def test_load_best_model_at_end_keeps_the_last_steps_weights(tmp_path):
         {
             "kind": "best_checkpoint",
             "step": best_step,
-            "metric": "eval/loss",
+            "metric": "eval/rank",
             "value": pytest.approx(trainer.state.best_metric),
         }
     ]
@@ -315,19 +339,41 @@ def test_resume_logs_the_models_own_attention_at_every_step(tmp_path):
     assert_every_step_is_the_models_own(log_dir, keep, resumed.processing_class, specs, [0, 1, 2, 3, 4, 5])
 
 
-def test_model_that_stays_on_sdpa_stops_before_the_first_step(tmp_path):
-    """transformers 5's Falcon ignores set_attn_implementation('eager') (a logged warning only) and
-    then returns values that are not its attention: a clear error before any training."""
-    import transformers as tf
+class IgnoresTheSwitch(transformers.GPT2LMHeadModel):
+    """A model that, like early transformers 5.x Falcon, answers set_attn_implementation('eager') with
+    a logged warning only and stays on sdpa (which returns no weights, or values that are not them)."""
 
-    from tb_attention_plugin.callback import AttentionUnavailableError
+    def set_attn_implementation(self, attn_implementation):
+        transformers.logging.get_logger(__name__).warning("cannot switch to %r at run time", attn_implementation)
 
+
+class RefusesTheSwitch(transformers.GPT2LMHeadModel):
+    """A model whose set_attn_implementation raises (transformers' answer for an implementation a model
+    does not support)."""
+
+    def set_attn_implementation(self, attn_implementation):
+        raise ValueError(f"{type(self).__name__} does not support {attn_implementation!r}")
+
+
+def tiny_gpt2(model_cls, attn_implementation=None):
+    """(a GPT-2 of the given class, its tokenizer)."""
     tokenizer = model_zoo.tiny_models.word_tokenizer("gpt2")
-    model = tf.FalconForCausalLM(
-        tf.FalconConfig(
-            vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, alibi=False
-        )
-    )
+    config = transformers.GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=4, n_positions=64)
+    if attn_implementation:
+        return model_cls._from_config(config, attn_implementation=attn_implementation), tokenizer
+    return model_cls(config), tokenizer
+
+
+def test_model_that_refuses_the_switch_gets_the_clear_error():
+    model, tokenizer = tiny_gpt2(RefusesTheSwitch)
+    with pytest.raises(AttentionUnavailableError, match="RefusesTheSwitch stays on 'sdpa'.*does not support 'eager'"):
+        AttentionRecorder(model, tokenizer, [PROBES[0]], None)
+    assert model.config._attn_implementation == "sdpa"
+
+
+def test_model_that_stays_on_sdpa_stops_before_the_first_step(tmp_path):
+    """A model that ignores the switch to eager: a clear error before any training, nothing changed."""
+    model, tokenizer = tiny_gpt2(IgnoresTheSwitch)
     assert model.config._attn_implementation == "sdpa"
     before = {k: v.clone() for k, v in model.state_dict().items()}
     cb = AttentionCallback(PROBES[:1], every_n_steps=1, log_dir=tmp_path / "run")
@@ -341,9 +387,27 @@ def test_model_that_stays_on_sdpa_stops_before_the_first_step(tmp_path):
         data_collator=transformers.default_data_collator,
         callbacks=[cb],
     )
-    with pytest.raises(AttentionUnavailableError, match="attn_implementation='eager'"):
+    with pytest.raises(
+        AttentionUnavailableError, match="IgnoresTheSwitch stays on 'sdpa'.*attn_implementation='eager'"
+    ):
         trainer.train()
     assert trainer.state.global_step == 0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert model.config._attn_implementation == "sdpa"
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_the_zoos_capability_checks_tell_both_answers():
+    """switches_to_eager and attention_goes_through_the_interface decide what the family tests expect:
+    each must be able to answer no (a model of our own) as well as yes."""
+    model_zoo.FAMILIES["ignores-the-switch"] = (
+        "clm",
+        "gpt2",
+        lambda vocab, attn=None: tiny_gpt2(IgnoresTheSwitch, attn)[0],
+    )
+    try:
+        assert not model_zoo.switches_to_eager("ignores-the-switch")
+        assert not model_zoo.attention_goes_through_the_interface("ignores-the-switch")
+    finally:
+        del model_zoo.FAMILIES["ignores-the-switch"]
+    assert model_zoo.switches_to_eager("gpt2") and model_zoo.attention_goes_through_the_interface("gpt2")

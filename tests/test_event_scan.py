@@ -6,6 +6,8 @@ import struct
 
 import numpy as np
 import pytest
+from google.protobuf.message import DecodeError
+from tensorboard.compat.proto import summary_pb2
 
 from tb_attention_plugin import event_scan, read_run
 from tb_attention_plugin.event_file import event_files
@@ -69,3 +71,33 @@ def test_flipped_bytes_at_record_starts_never_serve_wrong_data(run_dir, seed):
             assert damaged is not None and step in damaged.steps
             np.testing.assert_array_equal(served, expected.quantized(step))
     assert app.get("stats", run="r", probe="p", kind="self").status_code in (200, 404)
+
+
+@pytest.mark.parametrize("error", [DecodeError, UnicodeDecodeError])
+def test_metadata_protobuf_cannot_parse_is_a_damaged_record_under_either_parser(run_dir, monkeypatch, caplog, error):
+    """A record's metadata with a bad string (a flipped byte in the plugin name): protobuf's C parser
+    (upb) raises DecodeError, its pure-Python one UnicodeDecodeError. Either way the record is parsed
+    whole, found damaged and skipped with a warning; no request fails. (The name rides only on the
+    tag's first record, so the tag's other records are not known to be attention: none is served.)"""
+    expected = read_run(str(run_dir)).probe("p")
+    (path,) = event_files(str(run_dir))
+    data = bytearray(open(path, "rb").read())
+    # the plugin name (PluginData.plugin_name, field 1, 9 bytes) rides on the tag's first record: step 0's
+    at = data.index(b"\n\tattention") + 2
+    assert at < min(pos for pos, length in _records(path)[2:] if length > SMALL)
+    data[at] = 0xFF  # not UTF-8 any more
+    open(path, "wb").write(bytes(data))
+    parse = summary_pb2.SummaryMetadata.FromString
+
+    def refuse_bad_utf8(raw):
+        if b"\xffttention" in raw:
+            raise UnicodeDecodeError("utf-8", raw, 0, 1, "invalid") if error is UnicodeDecodeError else error("bad")
+        return parse(raw)
+
+    monkeypatch.setattr(summary_pb2.SummaryMetadata, "FromString", refuse_bad_utf8)
+    app = App(run_dir.parent)
+    assert app.get("index").status_code == 200
+    for step in expected.steps:
+        assert app.get("snapshot", run="r", probe="p", kind="self", step=step).status_code == 404
+    assert app.get("stats", run="r", probe="p", kind="self").status_code == 404
+    assert "record with a bad checksum" in caplog.text and "at byte 40 skipped" in caplog.text

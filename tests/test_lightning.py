@@ -3,16 +3,15 @@ optimizer step (gradient accumulation included), into the TensorBoardLogger's ru
 
 import copy
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
 
 import model_zoo
 from tb_attention_plugin import read_run
+from tb_attention_plugin.callback.lightning import AttentionLightningCallback
 from test_compatibility import TOLERANCE, own_attention
-
-L = pytest.importorskip("lightning")
-from tb_attention_plugin.callback.lightning import AttentionLightningCallback  # noqa: E402
 
 PAIR = ("the dog sat on the mat", "a cat was happy")
 
@@ -90,3 +89,34 @@ def test_lightning_callback_errors(tmp_path):
     )
     with pytest.raises(ValueError, match="no attribute 'missing'"):
         trainer.fit(Module(model), loader)
+
+
+@pytest.mark.parametrize("installed", ["lightning", "pytorch_lightning", "neither"])
+def test_the_callback_subclasses_the_installed_lightnings_callback(installed, monkeypatch):
+    """`lightning.pytorch` when installed, else the older `pytorch_lightning` (a stand-in here: its
+    Trainer accepts only its own Callback class), else a clear ImportError."""
+    import importlib
+    import sys
+    import types
+
+    import tb_attention_plugin.callback.lightning as module
+
+    class OldCallback:
+        pass
+
+    if installed != "lightning":
+        monkeypatch.setitem(sys.modules, "lightning", None)
+        monkeypatch.setitem(sys.modules, "lightning.pytorch", None)
+        old = types.ModuleType("pytorch_lightning")
+        old.Callback = OldCallback
+        monkeypatch.setitem(sys.modules, "pytorch_lightning", old if installed == "pytorch_lightning" else None)
+    try:
+        if installed == "neither":
+            with pytest.raises(ImportError, match="pip install lightning"):
+                importlib.reload(module)
+        else:
+            base = importlib.reload(module).AttentionLightningCallback.__mro__[1]
+            assert base is (L.pytorch.Callback if installed == "lightning" else OldCallback)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(module)

@@ -20,9 +20,8 @@ from tb_attention_plugin import read_run
 from tb_attention_plugin.event_file import event_files, frame_record, iter_events
 from tb_attention_plugin.http_payload import decode_container
 
-from plugin_fixtures import App, TensorBoardProcess, assert_json_error, tensorboard_env, write_run
+from plugin_fixtures import LOADERS, App, TensorBoardProcess, assert_json_error, tensorboard_env, write_run
 
-LOADERS = {"rustboard": (), "python": ("--load_fast=false",)}
 STEPS = range(0, 9, 3)
 PROBE_NAMES = [
     'She said "no" to the cat.',

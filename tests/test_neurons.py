@@ -16,6 +16,9 @@ from tb_attention_plugin import format as fmt
 from tb_attention_plugin.callback.neurons import NeuronViewUnavailableError
 from tb_attention_plugin.neuron_math import softmax_of
 from test_compatibility import (
+    IgnoresTheSwitch,
+    RefusesTheSwitch,
+    tiny_gpt2,
     NAMES,
     SETUPS,
     PROBES,
@@ -27,8 +30,6 @@ from test_compatibility import (
     train,
 )
 
-# the families whose attention does not go through transformers' attention interface
-NOT_CAPTURABLE = {"deberta-v2", "falcon"}
 SAD = "the cat is very sad because it could not find food to eat ."
 
 
@@ -41,7 +42,9 @@ def _train(tmp_path, family, neurons):
 
 @pytest.mark.parametrize("family", sorted(model_zoo.FAMILIES))
 def test_the_neuron_view_explains_the_stored_attention_at_every_step(family, tmp_path):
-    if family in NOT_CAPTURABLE:
+    # on the installed transformers (DeBERTa-v2 computes its attention itself; early 5.x Falcon could not
+    # switch): where the interface cannot be used, the clear error before training
+    if not model_zoo.attention_goes_through_the_interface(family):
         with pytest.raises(NeuronViewUnavailableError, match="turn neurons= off"):
             _train(tmp_path, family, True)
         assert not (tmp_path / "run").exists() or not read_run(str(tmp_path / "run")).probes
@@ -83,6 +86,10 @@ def test_rotary_grouped_heads_and_position_bias_are_what_the_view_shows(tmp_path
     assert not np.array_equal(record["key"][1], record["key"][2])
     assert record["bias"] is None and not record["allowed"][0][0, 1:].any()  # causal
     model, tok, _ = model_zoo.build("t5")
+    if not model_zoo.attention_goes_through_the_interface("t5"):  # early transformers 5.x
+        with pytest.raises(NeuronViewUnavailableError, match="turn neurons= off"):
+            AttentionRecorder(model, tok, [SAD], None, names=["sad"], neurons=True)
+        return
     rec = AttentionRecorder(model, tok, [SAD], tmp_path / "t5", names=["sad"], neurons=True)
     rec.snapshot(0)
     rec.close()
@@ -307,6 +314,10 @@ def test_the_neuron_view_under_real_trainer_setups(setup, tmp_path):
     options = dict(SETUPS[setup])
     family = options.pop("family")
     cb = AttentionCallback(PROBES, every_n_steps=1, log_dir=tmp_path / "run", names=NAMES, neurons=True)
+    if not model_zoo.attention_goes_through_the_interface(family):  # T5 in early transformers 5.x
+        with pytest.raises(NeuronViewUnavailableError, match="turn neurons= off"):
+            train(tmp_path / "a", family, callback=cb, **options)
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer, keep, _ = train(tmp_path / "a", family, callback=cb, **options)
@@ -410,3 +421,13 @@ def _neuron_blobs(run_dir):
                 if value.tag.startswith("attention_neurons/"):
                     return list(value.tensor.string_val)
     raise AssertionError("no neuron record")
+
+
+@pytest.mark.parametrize("model_cls", [IgnoresTheSwitch, RefusesTheSwitch])
+def test_a_model_that_cannot_switch_to_the_capture_says_turn_neurons_off(model_cls):
+    """Loaded with eager, so the attention itself is fine; the neuron view's capturing function is
+    refused (an exception) or ignored (a logged warning): the error names neurons=, not the loading."""
+    model, tok = tiny_gpt2(model_cls, "eager")
+    with pytest.raises(NeuronViewUnavailableError, match="cannot switch its attention.*turn neurons= off"):
+        AttentionRecorder(model, tok, [SAD], None, induction_probe=False, neurons=True)
+    assert model.config._attn_implementation == "eager"

@@ -71,6 +71,27 @@ def test_unknown_run_scalars_is_404(app):
     assert_json_error(app.get("scalars", run="nope"), 404)
 
 
+# names that lead to run r's directory without being its name
+NOT_QUITE_RUN_R = ["r\x00", "r/", "./r", "r/.", "r//", "r\\", " r", "R"]
+EVERY_RUN_ROUTE = {
+    "snapshot": GOOD,
+    "stats": without(GOOD, "step"),
+    "similarity": GOOD,
+    "relations": {"run": "r"},
+    "predictions": {"run": "r", "probe": "p"},
+    "neurons": dict(GOOD, layer="0", head="0"),
+    "contributions": without(GOOD, "step"),
+    "scalars": {"run": "r"},
+}
+
+
+@pytest.mark.parametrize("route", sorted(EVERY_RUN_ROUTE))
+@pytest.mark.parametrize("run", NOT_QUITE_RUN_R)
+def test_a_run_is_named_exactly_or_not_found(app, route, run):
+    message = assert_json_error(app.get(route, **dict(EVERY_RUN_ROUTE[route], run=run)), 404)
+    assert f"unknown run {run!r}" in message
+
+
 def test_extra_and_repeated_parameters_are_harmless(app):
     r = app.client.get("/data/plugin/attention/snapshot?run=r&probe=p&kind=self&step=2&step=abc&x=1")
     assert r.status_code == 200

@@ -19,12 +19,11 @@ from tb_attention_plugin import read_run
 from tb_attention_plugin.event_file import event_files, iter_events
 from tb_attention_plugin.http_payload import decode_container
 
-from plugin_fixtures import tensorboard, write_run  # noqa: F401 - the fixture
+from plugin_fixtures import LOADERS, tensorboard, write_run  # noqa: F401 - the fixture
 
 RSS_BOUND = 300 << 20
 # The Python loader checksums records in pure Python (~0.2 s per MiB): a smaller log, read to its end.
 LOG_BYTES = {"rustboard": 400e6, "python": 160e6}
-LOADERS = {"rustboard": (), "python": ("--load_fast=false",)}
 SHAPE = dict(layers=12, heads=12, tokens=128)
 
 

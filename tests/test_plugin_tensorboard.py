@@ -14,10 +14,9 @@ from tb_attention_plugin import read_run
 from tb_attention_plugin.http_payload import decode_container
 from tb_attention_plugin.summary_writer import AttentionSummaryWriter
 
-from plugin_fixtures import tensorboard, write_run  # noqa: F401 - the fixture
+from plugin_fixtures import LOADERS, tensorboard, write_run  # noqa: F401 - the fixture
 
 N_STEPS = 120  # > RustBoard's default of 100 kept tensors and the default 10 kept blob sequences
-LOADERS = {"rustboard": (), "python": ("--load_fast=false",)}
 
 
 def q(route, **params):
@@ -45,8 +44,7 @@ def test_every_snapshot_is_served_by_real_tensorboard(tensorboard, big_logs, loa
     tb = tensorboard(big_logs, *LOADERS[loader])
     expected = list(range(0, 10 * N_STEPS, 10))
     tb.poll(lambda: _steps(tb) == expected and len(_steps(tb, "run2")) == N_STEPS // 4, timeout=120)
-    rustboard = "experimental fast data loading" in "".join(tb.stderr)
-    assert rustboard == (loader == "rustboard"), "".join(tb.stderr)
+    assert reads_with_rustboard(tb) == (loader == "rustboard"), "".join(tb.stderr)
     listing = tb.json("data/plugins_listing")
     assert listing["attention"]["enabled"] is True
     assert listing["attention"]["loading_mechanism"] == {
@@ -77,6 +75,26 @@ def test_every_snapshot_is_served_by_real_tensorboard(tensorboard, big_logs, loa
     for raw in ("../../../../etc/passwd", "..%2F..%2F..%2F..%2Fetc%2Fpasswd", "%2e%2e/%2e%2e/plugin.py"):
         status, body = raw_get(tb.url, "/data/plugin/attention/" + raw)
         assert status in (400, 404) and b"root:" not in body and b"import" not in body, raw
+    # a run is named exactly: a NUL byte or a trailing slash still leads to run1's directory
+    for run in ("run1\x00", "run1/", "./run1", "run1\\"):
+        for route, params in (
+            ("snapshot", dict(probe="p", kind="self", step=0)),
+            ("stats", dict(probe="p", kind="self")),
+            ("relations", {}),
+            ("neurons", dict(probe="p", kind="self", step=0, layer=0, head=0)),
+            ("scalars", {}),
+        ):
+            status, ctype, body = tb.get(q(route, run=run, **params))
+            assert status == 404 and ctype.startswith("application/json"), (route, run, status, body[:200])
+            assert b"unknown run" in body, (route, run, body[:200])
+
+
+def reads_with_rustboard(tb):
+    """Whether this TensorBoard reads through RustBoard: its data server is a child process."""
+    import psutil
+
+    children = psutil.Process(tb.proc.pid).children(recursive=True)
+    return any("tensorboard_data_server" in " ".join(c.cmdline()) for c in children)
 
 
 def raw_get(url, path):

@@ -114,7 +114,7 @@ def test_non_causal_weights_of_a_causal_model_are_refused(monkeypatch):
 
 
 def test_everything_is_restored_when_the_probe_pass_fails(monkeypatch):
-    model, tok, _ = model_zoo.build("bert")
+    model, tok, _ = model_zoo.build("bert", attn_implementation="sdpa")
     rec = AttentionRecorder(model, tok, ["the cat is very sad"], None)
     model.train()
     rng = torch.get_rng_state()
