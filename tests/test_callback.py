@@ -290,7 +290,7 @@ def test_model_without_attention_fails_before_the_first_step(tmp_path, monkeypat
 def test_custom_model_without_attention_weights(tmp_path):
     import transformers
 
-    class Config(transformers.PretrainedConfig):
+    class Config(transformers.PreTrainedConfig):
         model_type = "no-attention-test"
 
     class Model(transformers.PreTrainedModel):

@@ -20,8 +20,12 @@ from conftest import ARTIFACTS, TensorBoard, ensure_bundle, tab_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: model_zoo
 
+import model_zoo  # noqa: E402 - from tests/, put on the path above
+
 SAD = "the cat is very sad because it could not find food to eat ."
 TOL = 1 / 255 + 1e-9
+# T5 goes through transformers' attention interface (what the capture needs) in later 5.x releases only
+T5_CAPTURED = model_zoo.attention_goes_through_the_interface("t5")
 
 
 # a tiny model's attention at initialisation is nearly uniform: its query and key weights are scaled
@@ -71,7 +75,7 @@ def logs(tmp_path_factory):
     # GPT-2 (causal): two heads, every second snapshot -> neuron records at steps 0 and 2 only
     _write(d / "gpt2", "gpt2", [0, 1, 2], {"heads": [(0, 1), (1, 3)], "every": 2})
     _write(d / "bert", "bert", [0, 3], True)  # [CLS] ... [SEP]
-    _write(d / "t5", "t5", [0, 1], True)  # encoder (position bias), decoder, cross
+    _write(d / "t5", "t5", [0, 1], T5_CAPTURED or None)  # encoder (position bias), decoder, cross
     _write(d / "plain", "gpt2", [0, 1], None)  # no neuron records
     return d
 
@@ -225,6 +229,7 @@ def test_a_step_without_record_and_a_head_not_captured_say_so(page, tb, logs):
     assert frame.evaluate("[window.tbAttention.state.layer, window.tbAttention.state.head]") == [0, 1]
 
 
+@pytest.mark.skipif(not T5_CAPTURED, reason="this transformers' T5 does not use the attention interface")
 def test_t5_encoder_bias_and_cross_attention(page, tb, logs):
     frame = tab_frame(page, tb)
     select(frame, "t5", kind="encoder", step=1, head=(1, 2))
