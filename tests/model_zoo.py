@@ -318,10 +318,11 @@ def switches_to_eager(family):
 
 
 def _spy(module, *args, **kwargs):
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    """Counts the call, then attends as the module's own eager function does (sdpa cannot soft-cap)."""
+    import sys
 
     _spied.append(type(module).__name__)
-    return ALL_ATTENTION_FUNCTIONS["sdpa"](module, *args, **kwargs)
+    return sys.modules[type(module).__module__].eager_attention_forward(module, *args, **kwargs)
 
 
 def attention_goes_through_the_interface(family):
@@ -329,10 +330,10 @@ def attention_goes_through_the_interface(family):
     interface names (what the neuron view captures through) on the installed version: a spy
     registered under a name of its own must be switched to and called once per layer."""
     from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
     AttentionInterface.register(SPY_IMPLEMENTATION, _spy)
-    AttentionMaskInterface.register(SPY_IMPLEMENTATION, sdpa_mask)
+    AttentionMaskInterface.register(SPY_IMPLEMENTATION, eager_mask)
     model, tokenizer, task = build(family, attn_implementation="eager")
     layers = len(_forward(model, task, tokenizer))
     try:
