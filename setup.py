@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 
-from setuptools import setup
+from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 from setuptools.command.sdist import sdist
 
@@ -60,7 +60,10 @@ class SdistWithFrontend(sdist):
 
 
 setup(
-    packages=["tb_attention_plugin", "tb_attention_plugin.callback"],
+    # every subpackage: tb_attention_plugin/... as it lies, ./callback/... as tb_attention_plugin.callback...
+    packages=find_packages(HERE, include=["tb_attention_plugin", "tb_attention_plugin.*"])
+    + ["tb_attention_plugin.callback"]
+    + ["tb_attention_plugin.callback." + p for p in find_packages(os.path.join(HERE, "callback"))],
     package_dir={"tb_attention_plugin": "tb_attention_plugin", "tb_attention_plugin.callback": "callback"},
     package_data={"tb_attention_plugin": ["static/*"]},
     include_package_data=False,

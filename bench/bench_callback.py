@@ -120,7 +120,7 @@ class _Timers:
 
     def __init__(self):
         import tb_attention_plugin.callback.probe_runner as runner_module
-        from tb_attention_plugin.summary_writer import AttentionSummaryWriter
+        from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
         self.forward, self.blocked, self.encode = [], [], []  # seconds; encode: (seconds, weights)
         self._patches = [

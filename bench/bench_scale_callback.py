@@ -42,7 +42,7 @@ def main():
     import transformers
 
     from tb_attention_plugin import AttentionRecorder
-    from tb_attention_plugin.summary_writer import AttentionSummaryWriter
+    from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
     torch.manual_seed(0)
     tok = word_tokenizer(1000)

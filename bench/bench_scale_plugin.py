@@ -2,7 +2,7 @@
 """Scale benchmark of the plugin inside a real `tensorboard`: memory and latency on a large log.
 
 Writes (once, cached under --logdir) a run of `--gigabytes` of attention records with
-`tb_attention_plugin.bulk_logs` (the writer's own records, repeated at every step), then for each
+`tb_attention_plugin.devtools.bulk_logs` (the writer's own records, repeated at every step), then for each
 loader (RustBoard, `--load_fast=false`) starts TensorBoard and reports:
 - open: TensorBoard started -> ./index lists every step of the run,
 - the first snapshot request, then median / p90 of random snapshot requests (all layers),
@@ -32,9 +32,9 @@ import psutil
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from tb_attention_plugin import bulk_logs  # noqa: E402
-from tb_attention_plugin.http_payload import decode_container  # noqa: E402
-from tb_attention_plugin.tensorboard_process import TensorBoardProcess  # noqa: E402
+from tb_attention_plugin.devtools import bulk_logs  # noqa: E402
+from tb_attention_plugin.server.http_payload import decode_container  # noqa: E402
+from tb_attention_plugin.devtools.tensorboard_process import TensorBoardProcess  # noqa: E402
 
 LOADERS = {"rustboard": (), "python": ("--load_fast=false",)}
 

@@ -8,12 +8,12 @@ import warnings
 from transformers import TrainerCallback
 from transformers.integrations.integration_utils import rewrite_logs  # its tag names: train/..., eval/...
 
-from tb_attention_plugin.format import BEST_CHECKPOINT_TAG_PREFIX, KIND_SIDES
-from tb_attention_plugin.summary_writer import AttentionSummaryWriter
+from tb_attention_plugin.format.metadata import BEST_CHECKPOINT_TAG_PREFIX, KIND_SIDES
+from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
 from . import log_dir as log_dirs
 from .probe_runner import ProbeRunner, probe_arguments, resolve_tokenizer
-from .probes import DEFAULT_MAX_TOKENS
+from .probes.sentences import DEFAULT_MAX_TOKENS
 from .schedule import SnapshotSchedule
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """A Lightning callback: attention snapshots of the transformers model inside a LightningModule.
 
-    from tb_attention_plugin.callback.lightning import AttentionLightningCallback
+    from .lightning import AttentionLightningCallback
     trainer = lightning.Trainer(callbacks=[AttentionLightningCallback(probes, tokenizer=tok)])
 
 Lightning is an optional dependency (`pip install tb-attention[lightning]`), imported only here. The
@@ -19,10 +19,10 @@ except ImportError:  # the older package name
     except ImportError:
         raise ImportError("AttentionLightningCallback needs Lightning: pip install lightning") from None
 
-from tb_attention_plugin.summary_writer import AttentionSummaryWriter
+from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
 from .probe_runner import ProbeRunner, probe_arguments
-from .probes import DEFAULT_MAX_TOKENS
+from .probes.sentences import DEFAULT_MAX_TOKENS
 from .schedule import SnapshotSchedule
 
 

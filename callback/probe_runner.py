@@ -6,12 +6,12 @@ probe sees the same inputs and the same checks whatever runs the training.
 
 import warnings
 
-from .model_access import causal_self_attention, is_encoder_decoder, token_limit
-from .probe_pass import run_probes
-from .neurons import check_neurons, log_size, record_bytes
-from .predictions import check_top_k, named
-from .probes import DEFAULT_MAX_TOKENS, induction_probe, tokenize, validate_probes
-from .relation_sets import relation_probes
+from .capture.model_access import causal_self_attention, is_encoder_decoder, token_limit
+from .capture.probe_pass import run_probes
+from .capture.neurons import check_neurons, log_size, record_bytes
+from .capture.predictions import check_top_k, named
+from .probes.sentences import DEFAULT_MAX_TOKENS, induction_probe, tokenize, validate_probes
+from .probes.relation_sets import relation_probes
 
 
 def check_options(max_tokens, induction):

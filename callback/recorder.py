@@ -11,10 +11,10 @@ The probes run exactly as under the Trainer callback: eager attention, eval mode
 and every module's mode restored afterwards (also on error), so training is unchanged.
 """
 
-from tb_attention_plugin.summary_writer import AttentionSummaryWriter
+from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
 from .probe_runner import ProbeRunner, probe_arguments
-from .probes import DEFAULT_MAX_TOKENS
+from .probes.sentences import DEFAULT_MAX_TOKENS
 
 
 class AttentionRecorder:

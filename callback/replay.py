@@ -1,6 +1,6 @@
 """Attention over training for runs that never had the callback: replay their saved checkpoints.
 
-    from tb_attention_plugin.callback.replay import replay
+    from .replay import replay
     replay("out", ["The cat sat on the mat."], log_dir="logs/replayed")   # out/checkpoint-N/ ...
 
 or `tb-attention replay out --probes "The cat sat on the mat."`. Every `checkpoint-N` folder of a
@@ -17,11 +17,11 @@ import os
 import re
 from typing import NamedTuple
 
-from tb_attention_plugin.reader import read_run
-from tb_attention_plugin.summary_writer import AttentionSummaryWriter
+from tb_attention_plugin.reading.reader import read_run
+from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
 from .probe_runner import ProbeRunner, probe_arguments
-from .probes import DEFAULT_MAX_TOKENS
+from .probes.sentences import DEFAULT_MAX_TOKENS
 
 _CHECKPOINT = re.compile(r"^checkpoint-([0-9]+)$")
 _TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json")

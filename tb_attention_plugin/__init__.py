@@ -11,14 +11,14 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "AttentionCallback": ".callback",
     "AttentionRecorder": ".callback",
-    "AttentionSummaryWriter": ".summary_writer",
-    "read_run": ".reader",
-    "RunLog": ".reader",
-    "ProbeLog": ".reader",
-    "STAT_NAMES": ".format",
-    "FORMAT_VERSION": ".format",
-    "PLUGIN_NAME": ".format",
-    "HEAD_TYPES": ".head_types",
+    "AttentionSummaryWriter": ".writer.summary_writer",
+    "read_run": ".reading.reader",
+    "RunLog": ".reading.reader",
+    "ProbeLog": ".reading.reader",
+    "STAT_NAMES": ".format.metadata",
+    "FORMAT_VERSION": ".format.metadata",
+    "PLUGIN_NAME": ".format.metadata",
+    "HEAD_TYPES": ".analysis.head_types",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,7 +1,7 @@
 """Helpers and fixtures of the plugin tests (imported by tests/test_plugin*.py, not by conftest).
 
 - `write_run` and `tokens`: runs of synthetic maps drifting slowly over steps, so that the writer
-  stores delta layers as it does for real training (`tb_attention_plugin.synthetic`),
+  stores delta layers as it does for real training (`tb_attention_plugin.devtools.synthetic`),
 - an in-process TensorBoard app over the Python data provider (werkzeug test client),
 - a real `tensorboard` process (RustBoard by default) on a free port, always killed at teardown.
 """
@@ -20,10 +20,10 @@ from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.plugins import base_plugin
 from werkzeug import test as werkzeug_test
 
-from tb_attention_plugin import synthetic
-from tb_attention_plugin.http_payload import decode_container
-from tb_attention_plugin.plugin import AttentionPlugin
-from tb_attention_plugin.tensorboard_process import TensorBoardProcess, tensorboard_env  # noqa: F401 (re-export)
+from tb_attention_plugin.devtools import synthetic
+from tb_attention_plugin.server.http_payload import decode_container
+from tb_attention_plugin.server.routes import AttentionPlugin
+from tb_attention_plugin.devtools.tensorboard_process import TensorBoardProcess, tensorboard_env  # noqa: F401 (re-export)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = "/data/plugin/attention/"
@@ -32,7 +32,7 @@ LOADERS = {"rustboard": ("--load_fast=true",), "python": ("--load_fast=false",)}
 
 
 # ------------------------------------------------------------------ synthetic logs
-# The shared generator (tb_attention_plugin/synthetic.py): DriftingMaps under write_run, tokens(n) =
+# The shared generator (tb_attention_plugin/devtools/synthetic.py): DriftingMaps under write_run, tokens(n) =
 # [CLS] t1 .. [SEP]. Under these names because the plugin tests import them from here.
 tokens = synthetic.plain_tokens
 write_run = synthetic.write_drifting_run
@@ -44,7 +44,7 @@ class App:
 
     def __init__(self, logdir, *, static_dir=None, purge_orphaned_data=True, read_files=None):
         """read_files=False: everything through the data provider, as for a log directory the
-        plugin cannot read itself (plugin_data.py)."""
+        plugin cannot read itself (server/data.py)."""
         self.logdir = str(logdir)
         self.multiplexer = plugin_event_multiplexer.EventMultiplexer(
             size_guidance={"tensors": 0},  # keep every record, as fix_flags makes TensorBoard do

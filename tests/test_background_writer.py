@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tb_attention_plugin import read_run
-from tb_attention_plugin.summary_writer import AttentionSummaryWriter
-from tb_attention_plugin.synthetic import DriftingMaps, plain_tokens
+from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
+from tb_attention_plugin.devtools.synthetic import DriftingMaps, plain_tokens
 
 STEPS = range(0, 60, 5)
 
@@ -128,8 +128,8 @@ def test_a_failing_background_write_warns_and_later_snapshots_are_written(tmp_pa
 SCRIPT = textwrap.dedent(
     """
     import sys
-    from tb_attention_plugin.summary_writer import AttentionSummaryWriter
-    from tb_attention_plugin.synthetic import DriftingMaps, plain_tokens
+    from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
+    from tb_attention_plugin.devtools.synthetic import DriftingMaps, plain_tokens
 
     maps = DriftingMaps(4, 8, 64, seed=1)  # big enough to still be queued at the end
     w = AttentionSummaryWriter(sys.argv[1], background=True)

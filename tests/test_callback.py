@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from tb_attention_plugin import AttentionCallback, read_run
-from tb_attention_plugin import event_file
+from tb_attention_plugin.format import event_file
 from tb_attention_plugin.callback import AttentionUnavailableError
-from tb_attention_plugin.event_file import event_files
+from tb_attention_plugin.format.event_file import event_files
 from tiny_models import (
     make_trainer,
     own_attention,
@@ -129,7 +129,7 @@ def test_report_to_tensorboard_shares_its_run_dir_without_duplicate_curves(tmp_p
     assert [e.step for e in acc.Scalars("train/loss")] == [1, 2, 3]
     ours = [f for f in event_files(cb.log_dir) if f.endswith(".attention")]
     assert len(ours) == 1
-    from tb_attention_plugin.event_file import iter_events
+    from tb_attention_plugin.format.event_file import iter_events
 
     assert not any(v.HasField("simple_value") for e in iter_events(ours[0]) for v in e.summary.value)
     assert read_run(cb.log_dir).probe(read_run(cb.log_dir).probes[0]).steps == [0, 2, 3]
@@ -370,8 +370,8 @@ def test_resume_from_checkpoint_into_the_same_log_dir(tmp_path, resume_at):
         assert np.abs(p.attention(4) - first.attention(4)).max() > 0
     assert np.abs(p.attention(0) - first.attention(0)).max() == 0
     # drift after the resume is still measured against step 0 of the first run
-    from tb_attention_plugin.format import STAT_NAMES
-    from tb_attention_plugin.statistics import head_statistics
+    from tb_attention_plugin.format.metadata import STAT_NAMES
+    from tb_attention_plugin.analysis.statistics import head_statistics
 
     stats = p.stats()
     assert p.stats_steps() == p.steps
@@ -398,6 +398,6 @@ def test_resume_from_checkpoint_into_the_same_log_dir(tmp_path, resume_at):
 
 def layer_steps(run_dir, tag):
     """Every step at which `tag` was written, duplicates included, over all event files."""
-    from tb_attention_plugin.event_file import iter_events
+    from tb_attention_plugin.format.event_file import iter_events
 
     return [e.step for f in event_files(str(run_dir)) for e in iter_events(f) for v in e.summary.value if v.tag == tag]

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from tb_attention_plugin import read_run
-from tb_attention_plugin.event_file import event_files
+from tb_attention_plugin.format.event_file import event_files
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

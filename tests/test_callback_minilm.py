@@ -128,7 +128,7 @@ def test_minilm_neuron_view_explains_its_real_attention_and_cls_passes_on_little
     import transformers
 
     from tb_attention_plugin import AttentionRecorder
-    from tb_attention_plugin.neuron_math import softmax_of
+    from tb_attention_plugin.analysis.neuron_math import softmax_of
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     tok = transformers.AutoTokenizer.from_pretrained(MODEL_DIR)

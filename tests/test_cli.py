@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tb_attention_plugin import read_run
-from tb_attention_plugin.run_summary import steepest_fall
-from tb_attention_plugin.synthetic import REPEATED_PROBE, write_run
+from tb_attention_plugin.tools.run_summary import steepest_fall
+from tb_attention_plugin.devtools.synthetic import REPEATED_PROBE, write_run
 
 
 def tb_attention(*args, timeout=300):

@@ -9,10 +9,11 @@ import pytest
 from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import summary_pb2
 
-from tb_attention_plugin import event_scan, read_run
-from tb_attention_plugin.event_file import event_files
-from tb_attention_plugin.run_index import RunIndex
-from tb_attention_plugin.storage import LocalStorage
+from tb_attention_plugin import read_run
+from tb_attention_plugin.reading import event_scan
+from tb_attention_plugin.format.event_file import event_files
+from tb_attention_plugin.reading.run_index import RunIndex
+from tb_attention_plugin.reading.storage import LocalStorage
 
 from plugin_fixtures import App, write_run
 

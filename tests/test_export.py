@@ -16,9 +16,9 @@ import pytest
 
 from card_logs import write_cards_run
 from tb_attention_plugin import AttentionSummaryWriter, read_run
-from tb_attention_plugin.export import BUNDLE, collect, spread, step_bytes
-from tb_attention_plugin.http_payload import decode_container
-from tb_attention_plugin.synthetic import PAIR_PROBE, REPEATED_PROBE, write_drifting_run, write_run
+from tb_attention_plugin.tools.export import BUNDLE, collect, spread, step_bytes
+from tb_attention_plugin.server.http_payload import decode_container
+from tb_attention_plugin.devtools.synthetic import PAIR_PROBE, REPEATED_PROBE, write_drifting_run, write_run
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -219,7 +219,7 @@ def test_the_other_cards_answers_are_in_the_report(cards_run, tmp_path):
 
 
 def test_neuron_records_beyond_the_budget_are_left_out_and_the_index_says_so(cards_run, monkeypatch, caplog):
-    from tb_attention_plugin import export_views
+    from tb_attention_plugin.tools import export_views
 
     monkeypatch.setattr(export_views, "NEURON_BYTES", 1)
     payload = collect(str(cards_run), steps=[0, 10])

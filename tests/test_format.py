@@ -6,9 +6,26 @@ import zlib
 import numpy as np
 import pytest
 
-from tb_attention_plugin import format as fmt
-from tb_attention_plugin.event_file import frame_record, iter_records
-from tb_attention_plugin.quantize import SCALE, dequantize, quantize
+from tb_attention_plugin.format.blobs import (
+    ENCODING_DELTA,
+    ENCODING_KEYFRAME,
+    decode_layer,
+    encode_layer,
+    layer_blob_info,
+    parse_snapshot_header,
+)
+from tb_attention_plugin.format.metadata import (
+    FORMAT_VERSION,
+    FormatError,
+    PLUGIN_NAME,
+    STAT_NAMES,
+    parse_plugin_content,
+    probe_metadata,
+    token_side,
+)
+from tb_attention_plugin.format.records import decode_stats, snapshot_value, stats_value
+from tb_attention_plugin.format.event_file import frame_record, iter_records
+from tb_attention_plugin.format.quantize import SCALE, dequantize, quantize
 from tensorboard.compat.proto import summary_pb2
 
 STEP = 1.0 / 255
@@ -76,20 +93,20 @@ def _layer(seed, shape=(4, 9, 9)):
 
 def test_keyframe_round_trip_and_header():
     q = _layer(0)
-    blob = fmt.encode_layer(q)
-    encoding, ref_step, ref_crc, shape = fmt.layer_blob_info(blob)
-    assert (encoding, ref_step, ref_crc, shape) == (fmt.ENCODING_KEYFRAME, 0, 0, (4, 9, 9))
+    blob = encode_layer(q)
+    encoding, ref_step, ref_crc, shape = layer_blob_info(blob)
+    assert (encoding, ref_step, ref_crc, shape) == (ENCODING_KEYFRAME, 0, 0, (4, 9, 9))
     assert blob[:2] == b"TA" and len(blob) > 22
-    np.testing.assert_array_equal(fmt.decode_layer(blob), q)
+    np.testing.assert_array_equal(decode_layer(blob), q)
 
 
 def test_delta_round_trip_is_exact_even_when_bytes_wrap():
     key = _layer(0)
     later = _layer(1)  # unrelated values: differences wrap around modulo 256
-    blob = fmt.encode_layer(later, reference=key, ref_step=7)
-    encoding, ref_step, ref_crc, shape = fmt.layer_blob_info(blob)
-    assert encoding == fmt.ENCODING_DELTA and ref_step == 7 and ref_crc == zlib.crc32(key)
-    np.testing.assert_array_equal(fmt.decode_layer(blob, reference=key), later)
+    blob = encode_layer(later, reference=key, ref_step=7)
+    encoding, ref_step, ref_crc, shape = layer_blob_info(blob)
+    assert encoding == ENCODING_DELTA and ref_step == 7 and ref_crc == zlib.crc32(key)
+    np.testing.assert_array_equal(decode_layer(blob, reference=key), later)
 
 
 def test_delta_of_a_similar_layer_is_smaller_than_a_keyframe():
@@ -99,24 +116,24 @@ def test_delta_of_a_similar_layer_is_smaller_than_a_keyframe():
     b = np.clip(b, 0, None)
     b /= b.sum(axis=-1, keepdims=True)
     qa, qb = quantize(a), quantize(b)
-    assert len(fmt.encode_layer(qb, reference=qa, ref_step=0)) < len(fmt.encode_layer(qb))
+    assert len(encode_layer(qb, reference=qa, ref_step=0)) < len(encode_layer(qb))
 
 
 def test_delta_whose_keyframe_was_overwritten_raises_format_error():
     key, other, later = _layer(0), _layer(5), _layer(1)
-    blob = fmt.encode_layer(later, reference=key, ref_step=3)
-    with pytest.raises(fmt.FormatError, match="step 3"):
-        fmt.decode_layer(blob, reference=other)
-    with pytest.raises(fmt.FormatError):
-        fmt.decode_layer(blob)  # no keyframe at all
-    with pytest.raises(fmt.FormatError):
-        fmt.decode_layer(blob, reference=_layer(0, shape=(4, 8, 8)))
+    blob = encode_layer(later, reference=key, ref_step=3)
+    with pytest.raises(FormatError, match="step 3"):
+        decode_layer(blob, reference=other)
+    with pytest.raises(FormatError):
+        decode_layer(blob)  # no keyframe at all
+    with pytest.raises(FormatError):
+        decode_layer(blob, reference=_layer(0, shape=(4, 8, 8)))
 
 
 @pytest.mark.parametrize("damage", ["truncated", "magic", "zlib", "size", "version"])
 def test_damaged_layer_blobs_raise_format_error(damage):
     q = _layer(0)
-    blob = fmt.encode_layer(q)
+    blob = encode_layer(q)
     if damage == "truncated":
         blob = blob[:10]
     elif damage == "magic":
@@ -126,9 +143,9 @@ def test_damaged_layer_blobs_raise_format_error(damage):
     elif damage == "size":
         blob = blob[:22] + zlib.compress(b"\0" * 10)
     elif damage == "version":
-        blob = blob[:2] + bytes([fmt.FORMAT_VERSION + 1]) + blob[3:]
-    with pytest.raises(fmt.FormatError):
-        fmt.decode_layer(blob)
+        blob = blob[:2] + bytes([FORMAT_VERSION + 1]) + blob[3:]
+    with pytest.raises(FormatError):
+        decode_layer(blob)
 
 
 # ---------------------------------------------------------------- metadata and values
@@ -143,36 +160,36 @@ PROBE = {
 
 
 def test_metadata_round_trip_and_data_classes():
-    meta = fmt.probe_metadata(PROBE, "self", causal=False, layers=2, heads=3)
+    meta = probe_metadata(PROBE, "self", causal=False, layers=2, heads=3)
     a = softmax_rows(np.random.default_rng(0), (2, 3, 4, 4))
-    blobs = [fmt.encode_layer(quantize(a[l])) for l in range(2)]
-    snap = fmt.snapshot_value(meta, 12, blobs, 4, 4)
-    stats = fmt.stats_value(meta, np.zeros((len(fmt.STAT_NAMES), 2, 3)))
+    blobs = [encode_layer(quantize(a[l])) for l in range(2)]
+    snap = snapshot_value(meta, 12, blobs, 4, 4)
+    stats = stats_value(meta, np.zeros((len(STAT_NAMES), 2, 3)))
     assert snap.tag == "attention/cat/self" and stats.tag == "attention_stats/cat/self"
     assert snap.metadata.data_class == summary_pb2.DATA_CLASS_BLOB_SEQUENCE
     assert stats.metadata.data_class == summary_pb2.DATA_CLASS_TENSOR
     for value in (snap, stats):
-        assert value.metadata.plugin_data.plugin_name == fmt.PLUGIN_NAME == "attention"
-        parsed = fmt.parse_plugin_content(value.metadata.plugin_data.content)
+        assert value.metadata.plugin_data.plugin_name == PLUGIN_NAME == "attention"
+        parsed = parse_plugin_content(value.metadata.plugin_data.content)
         assert parsed["probe"] == "cat" and parsed["probe_index"] == 2 and parsed["tokens"] == PROBE["tokens"]
-        assert parsed["query"] == parsed["key"] == "tokens" and parsed["stats"] == list(fmt.STAT_NAMES)
-    header = fmt.parse_snapshot_header(snap.tensor.string_val[0])
+        assert parsed["query"] == parsed["key"] == "tokens" and parsed["stats"] == list(STAT_NAMES)
+    header = parse_snapshot_header(snap.tensor.string_val[0])
     assert header == {"version": 1, "step": 12, "layers": 2, "heads": 3, "query_len": 4, "key_len": 4}
     assert len(snap.tensor.string_val) == 3
-    np.testing.assert_array_equal(fmt.decode_layer(snap.tensor.string_val[2]), quantize(a[1]))
+    np.testing.assert_array_equal(decode_layer(snap.tensor.string_val[2]), quantize(a[1]))
 
 
 def test_cross_kind_sides_and_stats_shape_checks():
     info = dict(PROBE, decoder_tokens=["<s>", "a"], decoder_special=[True, False])
-    meta = fmt.probe_metadata(info, "cross", causal=False, layers=1, heads=2)
+    meta = probe_metadata(info, "cross", causal=False, layers=1, heads=2)
     assert (meta["query"], meta["key"]) == ("decoder_tokens", "tokens")
-    assert fmt.token_side(meta, meta["query"]) == ["<s>", "a"]
+    assert token_side(meta, meta["query"]) == ["<s>", "a"]
     with pytest.raises(ValueError, match="shape"):
-        fmt.stats_value(meta, np.zeros((3, 1, 2)))
-    good = np.arange(len(fmt.STAT_NAMES) * 2, dtype="<f4")
-    np.testing.assert_array_equal(fmt.decode_stats(good.tobytes(), meta).ravel(), good)
-    with pytest.raises(fmt.FormatError):
-        fmt.decode_stats(good.tobytes()[:-4], meta)
+        stats_value(meta, np.zeros((3, 1, 2)))
+    good = np.arange(len(STAT_NAMES) * 2, dtype="<f4")
+    np.testing.assert_array_equal(decode_stats(good.tobytes(), meta).ravel(), good)
+    with pytest.raises(FormatError):
+        decode_stats(good.tobytes()[:-4], meta)
 
 
 @pytest.mark.parametrize(
@@ -180,7 +197,7 @@ def test_cross_kind_sides_and_stats_shape_checks():
     [
         (b"\xff\xfe", "JSON"),
         (b"[1, 2]", "version"),
-        (json.dumps({"version": fmt.FORMAT_VERSION + 1}).encode(), "upgrade"),
+        (json.dumps({"version": FORMAT_VERSION + 1}).encode(), "upgrade"),
         (json.dumps({"version": 1, "probe": "p", "kind": "self"}).encode(), "lacks"),
         (
             json.dumps(
@@ -202,14 +219,14 @@ def test_cross_kind_sides_and_stats_shape_checks():
     ],
 )
 def test_bad_metadata_raises_format_error(content, message):
-    with pytest.raises(fmt.FormatError, match=message):
-        fmt.parse_plugin_content(content)
+    with pytest.raises(FormatError, match=message):
+        parse_plugin_content(content)
 
 
 def test_bad_snapshot_header_raises_format_error():
     for blob in (b"{", b"[]", json.dumps({"step": 1}).encode(), b"\xff"):
-        with pytest.raises(fmt.FormatError):
-            fmt.parse_snapshot_header(blob)
+        with pytest.raises(FormatError):
+            parse_snapshot_header(blob)
 
 
 # ---------------------------------------------------------------- TFRecord framing
@@ -254,12 +271,12 @@ def test_layers_encode_and_decode_concurrently():
 
     rng = np.random.default_rng(0)
     layers = [rng.integers(0, 256, size=(16, 64, 64), dtype=np.uint8) for _ in range(24)]
-    blobs = [fmt.encode_layer(q) for q in layers]
+    blobs = [encode_layer(q) for q in layers]
 
     def round_trip(i):
         for _ in range(20):
-            np.testing.assert_array_equal(fmt.decode_layer(blobs[i]), layers[i])
-            assert fmt.encode_layer(layers[i]) is not None
+            np.testing.assert_array_equal(decode_layer(blobs[i]), layers[i])
+            assert encode_layer(layers[i]) is not None
         return i
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:

@@ -12,7 +12,7 @@ import torch
 
 import model_zoo
 from tb_attention_plugin import read_run
-from tb_attention_plugin.event_file import event_files
+from tb_attention_plugin.format.event_file import event_files
 from test_compatibility import TOLERANCE, own_attention
 
 HERE = os.path.dirname(os.path.abspath(__file__))

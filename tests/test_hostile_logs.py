@@ -25,10 +25,31 @@ import pytest
 import zstandard
 
 from tb_attention_plugin import AttentionSummaryWriter, read_run
-from tb_attention_plugin import format as fmt
-from tb_attention_plugin.event_file import frame_record
-from tb_attention_plugin.http_payload import decode_container
-from tb_attention_plugin.synthetic import DriftingMaps
+from tb_attention_plugin.format.blobs import (
+    ENCODING_KEYFRAME,
+    LAYER_HEADER,
+    decode_layer,
+    encode_layer,
+    encode_snapshot_header,
+    parse_snapshot_header,
+)
+from tb_attention_plugin.format.metadata import (
+    FORMAT_VERSION,
+    FormatError,
+    MAX_HEADS,
+    MAX_LAYERS,
+    MAX_METADATA_BYTES,
+    MAX_TOKENS,
+    PLUGIN_NAME,
+    SNAPSHOT_TAG_PREFIX,
+    STATS_TAG_PREFIX,
+    STAT_NAMES,
+    parse_plugin_content,
+    snapshot_tag,
+)
+from tb_attention_plugin.format.event_file import frame_record
+from tb_attention_plugin.server.http_payload import decode_container
+from tb_attention_plugin.devtools.synthetic import DriftingMaps
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
 from plugin_fixtures import LOADERS, App, TensorBoardProcess, assert_json_error, tensorboard_env, tokens, write_run
@@ -44,7 +65,7 @@ HOSTILE_404 = ("bomb_declared", "bomb_undeclared", "huge_declared", "hqk")
 # ------------------------------------------------------------------ crafting records
 def probe_meta(name="p", layers=LAYERS, heads=HEADS, n=N):
     return {
-        "version": fmt.FORMAT_VERSION,
+        "version": FORMAT_VERSION,
         "probe": name,
         "probe_index": 0,
         "kind": "self",
@@ -58,19 +79,19 @@ def probe_meta(name="p", layers=LAYERS, heads=HEADS, n=N):
         "special": [True] + [False] * (n - 2) + [True],
         "decoder_tokens": None,
         "decoder_special": None,
-        "stats": list(fmt.STAT_NAMES),
+        "stats": list(STAT_NAMES),
     }
 
 
 def metadata(content, data_class):
     return summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=fmt.PLUGIN_NAME, content=content),
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=PLUGIN_NAME, content=content),
         data_class=data_class,
     )
 
 
 def layer_blob(shape, frame):
-    return fmt._LAYER_HEADER.pack(b"TA", fmt.FORMAT_VERSION, fmt.ENCODING_KEYFRAME, 0, 0, *shape) + frame
+    return LAYER_HEADER.pack(b"TA", FORMAT_VERSION, ENCODING_KEYFRAME, 0, 0, *shape) + frame
 
 
 def zero_frame(size, declare=True):
@@ -91,15 +112,15 @@ def declaring_frame(declared):
 def snapshot_values(content, blobs, step=0, with_metadata=True, tag=None):
     """[blob sequence value, stats value] of one probe at one step, with the given metadata content."""
     meta = json.loads(content) if content.startswith(b"{") else probe_meta()
-    tag = tag or fmt.snapshot_tag(meta["probe"], "self")
-    header = fmt.encode_snapshot_header(step, len(blobs), HEADS, N, N)
+    tag = tag or snapshot_tag(meta["probe"], "self")
+    header = encode_snapshot_header(step, len(blobs), HEADS, N, N)
     seq = summary_pb2.Summary.Value(tag=tag)
     seq.tensor.dtype = 7  # DT_STRING
     seq.tensor.tensor_shape.dim.add(size=1 + len(blobs))
     seq.tensor.string_val.extend([header] + list(blobs))
-    stats = summary_pb2.Summary.Value(tag=tag.replace(fmt.SNAPSHOT_TAG_PREFIX, fmt.STATS_TAG_PREFIX, 1))
+    stats = summary_pb2.Summary.Value(tag=tag.replace(SNAPSHOT_TAG_PREFIX, STATS_TAG_PREFIX, 1))
     stats.tensor.dtype = 19  # DT_HALF
-    shape = (len(fmt.STAT_NAMES), meta["layers"], meta["heads"])
+    shape = (len(STAT_NAMES), meta["layers"], meta["heads"])
     for n in shape:
         stats.tensor.tensor_shape.dim.add(size=n)
     stats.tensor.tensor_content = np.full(shape, 0.5, "<f2").tobytes()
@@ -120,7 +141,7 @@ def write_events(run_dir, values_per_step, name="events.out.tfevents.0000000001.
 
 
 def good_blobs():
-    return [fmt.encode_layer(np.full((HEADS, N, N), 42, np.uint8)) for _ in range(LAYERS)]
+    return [encode_layer(np.full((HEADS, N, N), 42, np.uint8)) for _ in range(LAYERS)]
 
 
 def write_hostile(root):
@@ -129,7 +150,7 @@ def write_hostile(root):
     bomb = layer_blob((HEADS, N, N), zero_frame(BOMB))
     write_events(root / "bomb_declared", [(0, snapshot_values(ok, [bomb, good_blobs()[1]]))])
     undeclared = layer_blob((HEADS, N, N), zero_frame(BOMB, declare=False))
-    assert zstandard.frame_content_size(undeclared[fmt._LAYER_HEADER.size :]) == -1
+    assert zstandard.frame_content_size(undeclared[LAYER_HEADER.size :]) == -1
     write_events(root / "bomb_undeclared", [(0, snapshot_values(ok, [undeclared, good_blobs()[1]]))])
     huge = layer_blob((HEADS, N, N), declaring_frame(1 << 40))
     write_events(root / "huge_declared", [(0, snapshot_values(ok, [huge, good_blobs()[1]]))])
@@ -151,7 +172,7 @@ def logs(tmp_path_factory):
     write_run(root / "good", range(0, 12, 3), layers=LAYERS, heads=HEADS, n_tokens=N)
     sizes = write_hostile(root)
     # a hostile record of another probe in a run the writer then logs into (it reads it back first)
-    write_events(root / "mixed", [(0, snapshot_values(NESTED, good_blobs(), tag=fmt.snapshot_tag("evil", "self")))])
+    write_events(root / "mixed", [(0, snapshot_values(NESTED, good_blobs(), tag=snapshot_tag("evil", "self")))])
     write_run(root / "mixed", range(0, 12, 3), layers=LAYERS, heads=HEADS, n_tokens=N, seed=7)
     print("hostile file sizes:", sizes)
     return root
@@ -171,38 +192,38 @@ def mixed(logs):
 
 # ------------------------------------------------------------------ the format module
 def test_format_rejects_nested_and_oversized_json():
-    with pytest.raises(fmt.FormatError, match="nested too deeply"):
-        fmt.parse_plugin_content(NESTED)
-    with pytest.raises(fmt.FormatError, match="nested too deeply"):
-        fmt.parse_snapshot_header(b"[" * 20_000 + b"]" * 20_000)
-    with pytest.raises(fmt.FormatError, match="bytes, more than"):
-        fmt.parse_snapshot_header(NESTED)
-    with pytest.raises(fmt.FormatError, match="bytes, more than"):
-        fmt.parse_plugin_content(b" " * (fmt.MAX_METADATA_BYTES + 1))
-    big = probe_meta(layers=1, heads=1, n=fmt.MAX_TOKENS)  # at every limit, still legal
-    assert fmt.parse_plugin_content(json.dumps(big).encode())["tokens"] == big["tokens"]
+    with pytest.raises(FormatError, match="nested too deeply"):
+        parse_plugin_content(NESTED)
+    with pytest.raises(FormatError, match="nested too deeply"):
+        parse_snapshot_header(b"[" * 20_000 + b"]" * 20_000)
+    with pytest.raises(FormatError, match="bytes, more than"):
+        parse_snapshot_header(NESTED)
+    with pytest.raises(FormatError, match="bytes, more than"):
+        parse_plugin_content(b" " * (MAX_METADATA_BYTES + 1))
+    big = probe_meta(layers=1, heads=1, n=MAX_TOKENS)  # at every limit, still legal
+    assert parse_plugin_content(json.dumps(big).encode())["tokens"] == big["tokens"]
 
 
 @pytest.mark.parametrize(
     "claim, message",
     [
-        (dict(heads=fmt.MAX_HEADS + 1), "heads, more than"),
-        (dict(layers=fmt.MAX_LAYERS + 1), "layers, more than"),
-        (dict(n=fmt.MAX_TOKENS + 1), "tokens, more than"),
+        (dict(heads=MAX_HEADS + 1), "heads, more than"),
+        (dict(layers=MAX_LAYERS + 1), "layers, more than"),
+        (dict(n=MAX_TOKENS + 1), "tokens, more than"),
         (dict(layers=1024, heads=1024, n=64), "weights, more than"),  # each within bounds, together 4 G
         (dict(layers=1, heads=1024, n=1024), "weights, more than"),  # one layer of 1 G
     ],
 )
 def test_metadata_cannot_claim_gigabytes(claim, message):
-    with pytest.raises(fmt.FormatError, match=message):
-        fmt.parse_plugin_content(json.dumps(probe_meta(**claim)).encode())
+    with pytest.raises(FormatError, match=message):
+        parse_plugin_content(json.dumps(probe_meta(**claim)).encode())
 
 
 def test_writer_refuses_snapshots_beyond_the_limits(tmp_path):
     w = AttentionSummaryWriter(str(tmp_path))
     w.add_probe("p", tokens(4))
     with pytest.raises(ValueError, match="cannot be logged.*heads, more than"):
-        w.add_attention(0, "p", np.full((1, fmt.MAX_HEADS + 1, 4, 4), 0.25, np.float32))
+        w.add_attention(0, "p", np.full((1, MAX_HEADS + 1, 4, 4), 0.25, np.float32))
     w.close()
 
 
@@ -218,18 +239,18 @@ def test_layer_blob_checked_against_the_metadata_before_allocating():
     for message, blob in cases.items():
         tracemalloc.start()
         try:
-            with pytest.raises(fmt.FormatError, match=message):
-                fmt.decode_layer(blob, expected=expected)
+            with pytest.raises(FormatError, match=message):
+                decode_layer(blob, expected=expected)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
         assert peak < 64 * 1024, (message, peak)
-    np.testing.assert_array_equal(fmt.decode_layer(good_blobs()[0], expected=expected), np.full(expected, 42))
+    np.testing.assert_array_equal(decode_layer(good_blobs()[0], expected=expected), np.full(expected, 42))
 
 
 # ------------------------------------------------------------------ read_run and the writer
 def test_read_run_skips_or_refuses_hostile_records(logs, caplog):
-    with caplog.at_level(logging.WARNING, logger="tb_attention_plugin.reader"):
+    with caplog.at_level(logging.WARNING, logger="tb_attention_plugin.reading.reader"):
         assert read_run(str(logs / "nested")).probes == []
         assert read_run(str(logs / "giant")).probes == []
     assert "nested too deeply" in caplog.text and "8192 heads, more than" in caplog.text
@@ -242,9 +263,9 @@ def test_read_run_skips_or_refuses_hostile_records(logs, caplog):
         probe = read_run(str(logs / run)).probe("p")
         tracemalloc.start()
         try:
-            with pytest.raises(fmt.FormatError, match=message):
+            with pytest.raises(FormatError, match=message):
                 probe.attention(0)
-            with pytest.raises(fmt.FormatError, match=message):
+            with pytest.raises(FormatError, match=message):
                 probe.quantized(0, layer=0)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
@@ -257,10 +278,10 @@ def test_writer_keeps_writing_into_a_directory_with_hostile_metadata(tmp_path, c
     """The writer reads its directory back before its first snapshot (resume): a hostile record
     there, under the very tag it writes, is skipped with a log line, and every snapshot is written."""
     run_dir = tmp_path / "run"
-    write_events(run_dir, [(0, snapshot_values(NESTED, good_blobs(), tag=fmt.snapshot_tag("p", "self")))])
+    write_events(run_dir, [(0, snapshot_values(NESTED, good_blobs(), tag=snapshot_tag("p", "self")))])
     maps = DriftingMaps(LAYERS, HEADS, N, seed=4)
     written = {}
-    with caplog.at_level(logging.WARNING, logger="tb_attention_plugin.reader"):
+    with caplog.at_level(logging.WARNING, logger="tb_attention_plugin.reading.reader"):
         w = AttentionSummaryWriter(str(run_dir))
         w.add_probe("p", tokens(N))
         for step in (0, 1, 2):

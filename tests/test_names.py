@@ -15,10 +15,10 @@ import urllib.parse
 import numpy as np
 import pytest
 
-from tb_attention_plugin import format as fmt
+from tb_attention_plugin.format.metadata import PLUGIN_NAME, parse_plugin_content, snapshot_tag, stats_tag
 from tb_attention_plugin import read_run
-from tb_attention_plugin.event_file import event_files, frame_record, iter_events
-from tb_attention_plugin.http_payload import decode_container
+from tb_attention_plugin.format.event_file import event_files, frame_record, iter_events
+from tb_attention_plugin.server.http_payload import decode_container
 
 from plugin_fixtures import LOADERS, App, TensorBoardProcess, assert_json_error, tensorboard_env, write_run
 
@@ -48,8 +48,8 @@ def rewrite_old_spelling(run_dir):
     metas = {}
     for event in events:
         for value in event.summary.value:
-            if value.HasField("metadata") and value.metadata.plugin_data.plugin_name == fmt.PLUGIN_NAME:
-                metas[value.tag] = fmt.parse_plugin_content(value.metadata.plugin_data.content)
+            if value.HasField("metadata") and value.metadata.plugin_data.plugin_name == PLUGIN_NAME:
+                metas[value.tag] = parse_plugin_content(value.metadata.plugin_data.content)
     for event in events:
         for value in event.summary.value:
             if value.tag in metas:
@@ -97,10 +97,10 @@ def tb(request, logs, expected, tmp_path_factory):
 
 
 def test_tag_spelling_escapes_only_what_rustboard_cannot_carry():
-    assert fmt.snapshot_tag('She said "no" to the cat.', "self") == "attention/She said %22no%22 to the cat./self"
-    assert fmt.stats_tag("a\\b\tc\nd\x07e\x7ff", "cross") == "attention_stats/a%5Cb%09c%0Ad%07e%7Ff/cross"
-    assert fmt.snapshot_tag("100% sure/x", "self") == "attention/100%25 sure%2Fx/self"
-    assert fmt.snapshot_tag("Katze 猫 ünïcode [CLS]'s", "decoder") == "attention/Katze 猫 ünïcode [CLS]'s/decoder"
+    assert snapshot_tag('She said "no" to the cat.', "self") == "attention/She said %22no%22 to the cat./self"
+    assert stats_tag("a\\b\tc\nd\x07e\x7ff", "cross") == "attention_stats/a%5Cb%09c%0Ad%07e%7Ff/cross"
+    assert snapshot_tag("100% sure/x", "self") == "attention/100%25 sure%2Fx/self"
+    assert snapshot_tag("Katze 猫 ünïcode [CLS]'s", "decoder") == "attention/Katze 猫 ünïcode [CLS]'s/decoder"
 
 
 def test_read_run_takes_names_from_the_metadata(logs, expected):
@@ -180,14 +180,14 @@ def test_run_names_never_leave_the_log_directory(logs):
 def test_remote_log_directory_answers_what_to_do(logs, monkeypatch):
     """Where the plugin cannot read the files itself (a log directory it cannot open, or
     --logdir_spec), a refused blob key is a 400 that says how to see the run."""
-    from tb_attention_plugin import plugin_snapshot
+    from tb_attention_plugin.server.provider import snapshot
 
     app = App(logs, read_files=False)
 
     def refuse(*args, **kwargs):
-        raise plugin_snapshot.BlobKeyRefused("failed to parse blob key: BadJson")
+        raise snapshot.BlobKeyRefused("failed to parse blob key: BadJson")
 
-    monkeypatch.setattr(plugin_snapshot.SnapshotReader, "read", refuse)
+    monkeypatch.setattr(snapshot.SnapshotReader, "read", refuse)
     response = app.get("snapshot", run=BAD_RUNS[0], probe="p", kind="self", step=3)
     message = assert_json_error(response, 400)
     assert "rename the run directory" in message.lower() and "--load_fast=false" in message, message

@@ -12,9 +12,10 @@ import pytest
 import model_zoo
 from plugin_fixtures import App, assert_json_error
 from tb_attention_plugin import AttentionCallback, AttentionRecorder, read_run
-from tb_attention_plugin import format as fmt
-from tb_attention_plugin.callback.neurons import NeuronViewUnavailableError
-from tb_attention_plugin.neuron_math import softmax_of
+from tb_attention_plugin.format.metadata import FormatError
+from tb_attention_plugin.format.records import neuron_header, neurons_value, parse_neurons
+from tb_attention_plugin.callback.capture.neurons import NeuronViewUnavailableError
+from tb_attention_plugin.analysis.neuron_math import softmax_of
 from test_compatibility import (
     IgnoresTheSwitch,
     RefusesTheSwitch,
@@ -178,9 +179,9 @@ def test_damaged_neuron_records_are_refused_by_every_reader(tmp_path):
     p = _neuron_run(tmp_path)
     meta = p.meta["self"]
     record = p.neurons(0)
-    header = fmt.neuron_header(meta, record)
-    blobs = list(fmt.neurons_value(meta, record, header).tensor.string_val)
-    assert fmt.parse_neurons(blobs, meta)["heads"] == [(0, 1), (1, 3)]
+    header = neuron_header(meta, record)
+    blobs = list(neurons_value(meta, record, header).tensor.string_val)
+    assert parse_neurons(blobs, meta)["heads"] == [(0, 1), (1, 3)]
     import json
 
     def with_header(**change):
@@ -196,10 +197,10 @@ def test_damaged_neuron_records_are_refused_by_every_reader(tmp_path):
         blobs[:1] + [blobs[3]] + blobs[2:],  # a part of another size
         blobs[:1] + [b"\x28\xb5\x2f\xfd" + b"\0" * 8] + blobs[2:],
     ):
-        with pytest.raises(fmt.FormatError):
-            fmt.parse_neurons(bad, meta)
-    with pytest.raises(fmt.FormatError, match="do not match"):
-        fmt.neuron_header(meta, dict(record, allowed=record["allowed"][:, :3]))
+        with pytest.raises(FormatError):
+            parse_neurons(bad, meta)
+    with pytest.raises(FormatError, match="do not match"):
+        neuron_header(meta, dict(record, allowed=record["allowed"][:, :3]))
 
 
 def _value_norms_by_hand(family, model, tok):
@@ -270,7 +271,7 @@ def test_an_adapter_on_the_output_projection_gives_no_norms_rather_than_wrong_on
 
 
 def test_weight_and_contribution_of_a_hand_made_record():
-    from tb_attention_plugin.neuron_math import contributions_of, weight_and_contribution
+    from tb_attention_plugin.analysis.neuron_math import contributions_of, weight_and_contribution
 
     record = {
         "heads": [(0, 0)],
@@ -343,7 +344,7 @@ def test_the_neuron_view_under_real_trainer_setups(setup, tmp_path):
 
 def test_without_neurons_the_probe_pass_installs_no_hooks(tmp_path, monkeypatch):
     """Off by default: no module hooks, no capturing attention function."""
-    from tb_attention_plugin.callback import value_norms
+    from tb_attention_plugin.callback.capture import value_norms
 
     def refuse(self):
         raise AssertionError("module hooks installed although neurons= is off")
@@ -357,7 +358,7 @@ def test_without_neurons_the_probe_pass_installs_no_hooks(tmp_path, monkeypatch)
 
 
 def test_without_every_the_interval_keeps_the_schedule_within_the_budget():
-    from tb_attention_plugin.callback.neurons import NEURON_BUDGET, NeuronOptions, check_neurons
+    from tb_attention_plugin.callback.capture.neurons import NEURON_BUDGET, NeuronOptions, check_neurons
 
     auto = check_neurons(True)
     assert auto.every is None and auto.every_for(10_000) == 1
@@ -413,7 +414,7 @@ def test_vectors_are_stored_as_float16_only_where_the_bound_holds(sharp, tmp_pat
 
 
 def _neuron_blobs(run_dir):
-    from tb_attention_plugin.event_file import event_files, iter_events
+    from tb_attention_plugin.format.event_file import event_files, iter_events
 
     for path in event_files(str(run_dir)):
         for event in iter_events(path):

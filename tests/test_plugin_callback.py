@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tb_attention_plugin import AttentionCallback, read_run
-from tb_attention_plugin import format as fmt
+from tb_attention_plugin.format.metadata import STAT_NAMES
 
 from plugin_fixtures import App
 from tiny_models import make_trainer
@@ -62,7 +62,7 @@ def test_callback_logs_are_served(trained):
     assert runs["gpt2"]["probes"][0]["kinds"][0]["causal"] is True
     assert "repeated random tokens" in [p["name"] for p in runs["gpt2"]["probes"]]
     induction = app.container("stats", run="gpt2", probe="repeated random tokens", kind="self")[1]
-    assert np.isfinite(induction[fmt.STAT_NAMES.index("induction")]).all()
+    assert np.isfinite(induction[STAT_NAMES.index("induction")]).all()
 
 
 def test_scalars_of_both_event_files(trained):

@@ -6,13 +6,14 @@ import os
 import numpy as np
 import pytest
 
-from tb_attention_plugin import format as fmt
+from tb_attention_plugin.format.blobs import ENCODING_DELTA, ENCODING_KEYFRAME, LAYER_HEADER, layer_blob_info
+from tb_attention_plugin.format.metadata import SNAPSHOT_TAG_PREFIX, STATS_TAG_PREFIX
 from tb_attention_plugin import read_run
-from tb_attention_plugin.event_file import event_files, frame_record, iter_events
+from tb_attention_plugin.format.event_file import event_files, frame_record, iter_events
 
 from plugin_fixtures import App, assert_json_error, write_run
 
-LOGGER = "tb_attention_plugin.plugin_data"
+LOGGER = "tb_attention_plugin.server.data"
 
 
 def rewrite(run_dir, mutate):
@@ -25,7 +26,7 @@ def rewrite(run_dir, mutate):
                 f.write(frame_record(e.SerializeToString()))
 
 
-def change_blob(step, index, change, tag_prefix=fmt.SNAPSHOT_TAG_PREFIX):
+def change_blob(step, index, change, tag_prefix=SNAPSHOT_TAG_PREFIX):
     def mutate(event):
         if event.step == step:
             for value in event.summary.value:
@@ -41,7 +42,7 @@ def snapshot(app, step, **extra):
 
 
 def encodings(run_dir, step):
-    return [fmt.layer_blob_info(b)[0] for b in read_run(str(run_dir)).probe("p")._snapshots["self"][step][1:]]
+    return [layer_blob_info(b)[0] for b in read_run(str(run_dir)).probe("p")._snapshots["self"][step][1:]]
 
 
 def steps_in_index(app):
@@ -85,8 +86,8 @@ def test_flipped_bytes_in_the_file_skip_that_record(tmp_path):
     [
         (lambda b: b[:10], "truncated layer header"),
         (lambda b: b"XX" + b[2:], "bad magic"),
-        (lambda b: b[: fmt._LAYER_HEADER.size + 3], "truncated payload"),
-        (lambda b: b[: fmt._LAYER_HEADER.size] + b"\x00" * 40, "payload that is not compressed data"),
+        (lambda b: b[: LAYER_HEADER.size + 3], "truncated payload"),
+        (lambda b: b[: LAYER_HEADER.size] + b"\x00" * 40, "payload that is not compressed data"),
     ],
 )
 def test_damaged_layer_blob_is_a_404_and_the_step_leaves_the_index(tmp_path, caplog, damage, what):
@@ -111,7 +112,7 @@ def test_random_flips_inside_a_layer_payload_never_give_500(tmp_path):
 
     def flip(blob):
         b = bytearray(blob)
-        for i in rng.integers(fmt._LAYER_HEADER.size, len(b), size=4):
+        for i in rng.integers(LAYER_HEADER.size, len(b), size=4):
             b[i] ^= 0xA5
         return bytes(b)
 
@@ -129,13 +130,13 @@ def test_delta_whose_keyframe_was_overwritten_is_a_404(tmp_path):
     keyframe (as after a resume that rewrote step 0 but not the steps after it)."""
     write_run(tmp_path / "a" / "r", range(6), seed=1, n_tokens=16, drift=0.003)
     write_run(tmp_path / "b" / "r", range(1), seed=2, n_tokens=16, drift=0.003)
-    assert fmt.ENCODING_DELTA in encodings(tmp_path / "a" / "r", 3)
+    assert ENCODING_DELTA in encodings(tmp_path / "a" / "r", 3)
     (other,) = event_files(str(tmp_path / "b" / "r"))
     replacement = {}
     for e in iter_events(other):
         if e.step == 0 and e.HasField("summary"):
             for v in e.summary.value:
-                if v.tag.startswith(fmt.SNAPSHOT_TAG_PREFIX):
+                if v.tag.startswith(SNAPSHOT_TAG_PREFIX):
                     replacement[v.tag] = list(v.tensor.string_val)
 
     def swap_keyframe(event):
@@ -164,8 +165,8 @@ def reaches_step_0(run_dir, step):
     for layer in range(1, len(records[step])):
         current = step
         while True:
-            encoding, ref_step, _, _ = fmt.layer_blob_info(records[current][layer])
-            if encoding == fmt.ENCODING_KEYFRAME:
+            encoding, ref_step, _, _ = layer_blob_info(records[current][layer])
+            if encoding == ENCODING_KEYFRAME:
                 break
             if ref_step == 0:
                 return True
@@ -179,7 +180,7 @@ def test_snapshot_with_the_wrong_number_of_blobs_is_left_out(tmp_path, caplog):
     def drop_layer(event):
         if event.step == 2:
             for v in event.summary.value:
-                if v.tag.startswith(fmt.SNAPSHOT_TAG_PREFIX):
+                if v.tag.startswith(SNAPSHOT_TAG_PREFIX):
                     del v.tensor.string_val[-1]
                     v.tensor.tensor_shape.dim[0].size -= 1  # a well-formed sequence, one layer short
         return event
@@ -198,7 +199,7 @@ def shrink_stats(step, consistent):
     def mutate(event):
         if event.step == step:
             for v in event.summary.value:
-                if v.tag.startswith(fmt.STATS_TAG_PREFIX):
+                if v.tag.startswith(STATS_TAG_PREFIX):
                     one_stat = len(v.tensor.tensor_content) // v.tensor.tensor_shape.dim[0].size
                     v.tensor.tensor_content = v.tensor.tensor_content[:-one_stat]
                     if consistent:  # a well-formed tensor with one statistic too few
@@ -261,7 +262,7 @@ def test_blob_sequence_that_contradicts_its_shape_is_a_404(tmp_path):
     def drop_blob(event):
         if event.step == 2:
             for v in event.summary.value:
-                if v.tag.startswith(fmt.SNAPSHOT_TAG_PREFIX):
+                if v.tag.startswith(SNAPSHOT_TAG_PREFIX):
                     del v.tensor.string_val[-1]  # the shape still says layers + 1 blobs
         return event
 

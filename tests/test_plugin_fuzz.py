@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
-from tb_attention_plugin import format as fmt
-from tb_attention_plugin.event_file import EventFileWriter
+from tb_attention_plugin.format.metadata import STAT_NAMES
+from tb_attention_plugin.format.event_file import EventFileWriter
 
 from plugin_fixtures import PREFIX, App
 
@@ -32,7 +32,7 @@ VALID_META = {
     "special": [True, False, True],
     "decoder_tokens": None,
     "decoder_special": None,
-    "stats": list(fmt.STAT_NAMES),
+    "stats": list(STAT_NAMES),
 }
 
 json_values = st.recursive(

@@ -1,7 +1,7 @@
 """TensorBoard's memory does not grow with the attention logs (both loaders), and records that fail
 their checksum are never served.
 
-The logs are a few hundred MB of real records (tb_attention_plugin.bulk_logs). Before the plugin
+The logs are a few hundred MB of real records (tb_attention_plugin.devtools.bulk_logs). Before the plugin
 read its records itself, TensorBoard kept every one of them: this test measured 627 MiB (RustBoard,
 0.4 GB of logs) and 418 MiB (the Python loader, 0.16 GB) there, against 120 and 167 MiB now.
 """
@@ -13,11 +13,11 @@ import numpy as np
 import psutil
 import pytest
 
-from tb_attention_plugin import bulk_logs
-from tb_attention_plugin import format as fmt
+from tb_attention_plugin.devtools import bulk_logs
+from tb_attention_plugin.format.metadata import STATS_TAG_PREFIX
 from tb_attention_plugin import read_run
-from tb_attention_plugin.event_file import event_files, iter_events
-from tb_attention_plugin.http_payload import decode_container
+from tb_attention_plugin.format.event_file import event_files, iter_events
+from tb_attention_plugin.server.http_payload import decode_container
 
 from plugin_fixtures import LOADERS, tensorboard, write_run  # noqa: F401 - the fixture
 
@@ -91,7 +91,7 @@ def _flip_byte_in_stats(run_dir, step):
     for event in iter_events(path):
         if event.step == step:
             for value in event.summary.value:
-                if value.tag.startswith(fmt.STATS_TAG_PREFIX):
+                if value.tag.startswith(STATS_TAG_PREFIX):
                     content = value.tensor.tensor_content
                     at = data.find(content)
                     assert at > 0 and data.find(content, at + 1) < 0

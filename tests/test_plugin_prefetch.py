@@ -1,4 +1,4 @@
-"""Read-ahead of stored layer blobs (plugin_prefetch.py) over TensorBoard's Python data provider."""
+"""Read-ahead of stored layer blobs (prefetch.py) over TensorBoard's Python data provider."""
 
 import threading
 import time
@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from tensorboard import context
-from tb_attention_plugin import plugin_prefetch
+from tb_attention_plugin.server.provider import prefetch
 from tb_attention_plugin import read_run
-from tb_attention_plugin.plugin_data import AttentionData
-from tb_attention_plugin.summary_writer import AttentionSummaryWriter
+from tb_attention_plugin.server.data import AttentionData
+from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
 from plugin_fixtures import App, write_run
 
@@ -84,7 +84,7 @@ def test_warm_cache_holds_the_stored_bytes_and_serves_without_reading(logs):
 
 def test_small_budget_keeps_the_requested_steps_neighbours(logs):
     probe = read_run(str(logs / "run")).probe("p")
-    blob = len(probe._snapshots["self"][20][2]) + plugin_prefetch.ENTRY_OVERHEAD
+    blob = len(probe._snapshots["self"][20][2]) + prefetch.ENTRY_OVERHEAD
     budget = 12 * 3 * blob  # about a dozen steps of 3 layers out of 40
     app, counting, data = make_app(logs, blob_cache_bytes=budget)
     app.json("index")
@@ -174,8 +174,8 @@ def threads_of(data):
 
 
 def test_workers_are_bounded_daemons_that_stop(logs, monkeypatch):
-    monkeypatch.setattr(plugin_prefetch, "IDLE_EXIT_S", 0.2)
-    monkeypatch.setattr(plugin_prefetch, "ACTIVE_S", 0.2)
+    monkeypatch.setattr(prefetch, "IDLE_EXIT_S", 0.2)
+    monkeypatch.setattr(prefetch, "ACTIVE_S", 0.2)
     app, counting, data = make_app(logs, prefetch_workers=3, poll_s=0.05)
     app.json("index")
     for step in range(0, 40, 2):

@@ -10,13 +10,14 @@ import threading
 import numpy as np
 import pytest
 
-from tb_attention_plugin import format as fmt
+from tb_attention_plugin.format.blobs import ENCODING_DELTA, layer_blob_info
+from tb_attention_plugin.format.metadata import FORMAT_VERSION, SNAPSHOT_TAG_PREFIX, STAT_NAMES
 from tb_attention_plugin import read_run
-from tb_attention_plugin.event_file import event_files, iter_events
-from tb_attention_plugin.plugin_data import AttentionData
-from tb_attention_plugin.plugin_entry import AttentionLoader
-from tb_attention_plugin.summary_writer import AttentionSummaryWriter
-from tb_attention_plugin.synthetic import DriftingMaps
+from tb_attention_plugin.format.event_file import event_files, iter_events
+from tb_attention_plugin.server.data import AttentionData
+from tb_attention_plugin.server.entry import AttentionLoader
+from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
+from tb_attention_plugin.devtools.synthetic import DriftingMaps
 
 from plugin_fixtures import REPO, App, assert_json_error, tokens, write_run
 
@@ -27,8 +28,8 @@ def layer_encodings(run_dir):
     for path in event_files(str(run_dir)):
         for event in iter_events(path):
             for value in event.summary.value:
-                if value.tag.startswith(fmt.SNAPSHOT_TAG_PREFIX):
-                    found += [fmt.layer_blob_info(b)[0] for b in value.tensor.string_val[1:]]
+                if value.tag.startswith(SNAPSHOT_TAG_PREFIX):
+                    found += [layer_blob_info(b)[0] for b in value.tensor.string_val[1:]]
     return found
 
 
@@ -52,7 +53,7 @@ def app(logs, request):
 
 def test_index_lists_runs_with_attention_probes_kinds_and_steps(app):
     index = app.json("index")
-    assert index["version"] == fmt.FORMAT_VERSION
+    assert index["version"] == FORMAT_VERSION
     assert [r["run"] for r in index["runs"]] == ["a_causal", "b_run"]  # no "scalars_only"
     b = index["runs"][1]
     assert [p["name"] for p in b["probes"]] == ["first", "second"]  # the order they were added in
@@ -79,7 +80,7 @@ def test_index_lists_runs_with_attention_probes_kinds_and_steps(app):
 
 
 def test_snapshot_bytes_equal_the_stored_quantized_values(app, logs):
-    assert fmt.ENCODING_DELTA in layer_encodings(logs / "b_run")  # the keyframe path is exercised
+    assert ENCODING_DELTA in layer_encodings(logs / "b_run")  # the keyframe path is exercised
     run = read_run(str(logs / "b_run"))
     for name in ("first", "second"):
         probe = run.probe(name)
@@ -109,8 +110,8 @@ def test_stats_equal_the_reader_with_head_types_and_thresholds(app, logs):
     probe = read_run(str(logs / "b_run")).probe("second")
     header, data = app.container("stats", run="b_run", probe="second", kind="self")
     expected = probe.stats()
-    assert header["stats"] == list(fmt.STAT_NAMES) and header["steps"] == probe.stats_steps()
-    assert data.dtype == np.float32 and data.shape == (len(fmt.STAT_NAMES), len(probe.stats_steps()), 2, 3)
+    assert header["stats"] == list(STAT_NAMES) and header["steps"] == probe.stats_steps()
+    assert data.dtype == np.float32 and data.shape == (len(STAT_NAMES), len(probe.stats_steps()), 2, 3)
     for i, name in enumerate(header["stats"]):
         np.testing.assert_array_equal(data[i], expected[name])
     assert header["head_types"] == probe.head_types()
@@ -283,8 +284,8 @@ def test_fix_flags_through_tensorboards_own_flag_parsing(tmp_path):
 
 def test_plugin_side_never_imports_torch_or_transformers():
     code = (
-        "import sys; import tb_attention_plugin.plugin_entry as e; import tb_attention_plugin.plugin; "
-        "import tb_attention_plugin.plugin_data, tb_attention_plugin.http_payload; "
+        "import sys; import tb_attention_plugin.server.entry as e; import tb_attention_plugin.server.routes; "
+        "import tb_attention_plugin.server.data, tb_attention_plugin.server.http_payload; "
         "e.AttentionLoader().fix_flags(type('F', (), {'samples_per_plugin': {}, 'reload_multifile': None})()); "
         "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
@@ -297,7 +298,7 @@ def test_entry_point_takes_the_format_names_without_numpy_or_zstandard():
     """TensorBoard imports the entry point at start-up: it reads PLUGIN_NAME from format.py (the one
     home of the format), which imports numpy, zstandard and protos only where it encodes or decodes."""
     code = (
-        "import sys; import tb_attention_plugin.plugin_entry as e; from tb_attention_plugin import format as f; "
+        "import sys; import tb_attention_plugin.server.entry as e; from tb_attention_plugin import format as f; "
         "e.AttentionLoader().fix_flags(type('F', (), {'samples_per_plugin': {}, 'reload_multifile': None})()); "
         "assert e.PLUGIN_NAME == f.PLUGIN_NAME == 'attention'; "
         "bad = [m for m in ('numpy', 'zstandard', 'torch', 'transformers') if m in sys.modules]; "
@@ -340,11 +341,11 @@ def test_encoder_decoder_kinds(tmp_path):
     assert (header["query_len"], header["key_len"]) == (4, 5)
     np.testing.assert_array_equal(data, read_run(str(tmp_path / "s2s")).probe("tr").quantized(2, kind="cross"))
     _, stats = app.container("stats", run="s2s", probe="tr", kind="cross")
-    assert np.isnan(stats[fmt.STAT_NAMES.index("self")]).all()
+    assert np.isnan(stats[STAT_NAMES.index("self")]).all()
 
 
 def test_similarity_of_heads_is_computed_from_the_stored_snapshot(app, logs):
-    from tb_attention_plugin.statistics import head_distances
+    from tb_attention_plugin.analysis.statistics import head_distances
 
     probe = read_run(str(logs / "a_causal")).probe("p")
     step = probe.steps[-1]

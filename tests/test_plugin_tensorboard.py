@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tb_attention_plugin import read_run
-from tb_attention_plugin.http_payload import decode_container
-from tb_attention_plugin.summary_writer import AttentionSummaryWriter
+from tb_attention_plugin.server.http_payload import decode_container
+from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
 from plugin_fixtures import LOADERS, tensorboard, write_run  # noqa: F401 - the fixture
 

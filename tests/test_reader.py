@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from tb_attention_plugin import AttentionSummaryWriter, read_run
-from tb_attention_plugin import format as fmt
-from tb_attention_plugin.event_file import EventFileWriter
+from tb_attention_plugin.format.blobs import encode_layer
+from tb_attention_plugin.format.metadata import FORMAT_VERSION, STAT_NAMES, probe_metadata
+from tb_attention_plugin.format.records import snapshot_value
+from tb_attention_plugin.format.event_file import EventFileWriter
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
 
@@ -34,8 +36,8 @@ def test_other_plugins_newer_versions_and_damaged_records_are_skipped(tmp_path, 
             plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="images", content=b"{}")
         ),
     )
-    newer = fmt.snapshot_value(
-        fmt.probe_metadata(
+    newer = snapshot_value(
+        probe_metadata(
             {"name": "future", "index": 0, "tokens": ["a"], "segments": [0], "special": [False]},
             "self",
             causal=False,
@@ -43,16 +45,16 @@ def test_other_plugins_newer_versions_and_damaged_records_are_skipped(tmp_path, 
             heads=1,
         ),
         1,
-        [fmt.encode_layer(np.full((1, 1, 1), 255, np.uint8))],
+        [encode_layer(np.full((1, 1, 1), 255, np.uint8))],
         1,
         1,
     )
     meta = json.loads(newer.metadata.plugin_data.content)
-    meta["version"] = fmt.FORMAT_VERSION + 1
+    meta["version"] = FORMAT_VERSION + 1
     newer.metadata.plugin_data.content = json.dumps(meta).encode()
     # a snapshot with a missing layer blob
-    broken = fmt.snapshot_value(
-        fmt.probe_metadata(
+    broken = snapshot_value(
+        probe_metadata(
             {"name": "broken", "index": 1, "tokens": ["a"], "segments": [0], "special": [False]},
             "self",
             causal=False,
@@ -60,7 +62,7 @@ def test_other_plugins_newer_versions_and_damaged_records_are_skipped(tmp_path, 
             heads=1,
         ),
         1,
-        [fmt.encode_layer(np.full((1, 1, 1), 255, np.uint8))],
+        [encode_layer(np.full((1, 1, 1), 255, np.uint8))],
         1,
         1,
     )
@@ -101,7 +103,7 @@ def _softmax(seed, shape):
 def test_one_probe_at_two_model_sizes_is_read_per_size_never_stacked(tmp_path):
     """Two writers in sequence log probe 'p' with a 2 x 4 and then a 3 x 2 heads model (the second also
     rewrites step 2): a clear error names the sizes and their steps; each size reads on its own."""
-    from tb_attention_plugin.statistics import head_statistics
+    from tb_attention_plugin.analysis.statistics import head_statistics
 
     tokens = ["[CLS]", "a", "b", "[SEP]"]
     written = {}
@@ -149,7 +151,7 @@ def test_one_probe_at_two_model_sizes_is_read_per_size_never_stacked(tmp_path):
                 key_special=[1, 0, 0, 1],
                 reference=None if step == steps[0] else reference,
             )
-            for i, name in enumerate(fmt.STAT_NAMES):
+            for i, name in enumerate(STAT_NAMES):
                 np.testing.assert_allclose(stats[name][k], want[i], rtol=1e-3, atol=1e-3, equal_nan=True)
         assert {(h["layer"], h["head"]) for h in p.head_types(size=size)} <= {
             (layer, head) for layer in range(size[0]) for head in range(size[1])

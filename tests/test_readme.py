@@ -68,7 +68,7 @@ def test_console_block_exports_a_run(tmp_path):
     import shlex
     import shutil
 
-    from tb_attention_plugin.synthetic import write_run
+    from tb_attention_plugin.devtools.synthetic import write_run
 
     (block,) = [code for lang, code in _blocks() if lang == "console" and "tb-attention export" in code]
     (command,) = [shlex.split(line) for line in block.strip().splitlines()]

@@ -8,8 +8,8 @@ import pytest
 import model_zoo
 from plugin_fixtures import App
 from tb_attention_plugin import AttentionCallback, AttentionRecorder, read_run
-from tb_attention_plugin import relations as rel
-from tb_attention_plugin.summary_writer import AttentionSummaryWriter
+from tb_attention_plugin.analysis import relations as rel
+from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
 SAD = "the cat is very sad because it could not find food to eat ."
 PROBES = [
@@ -184,7 +184,7 @@ def test_a_span_over_two_words_is_refused_when_the_probes_are_tokenized(tmp_path
 def test_the_built_in_english_set_and_a_jsonl_file_are_one_argument(tmp_path):
     import json
 
-    from tb_attention_plugin.callback.relation_sets import ENGLISH
+    from tb_attention_plugin.callback.probes.sentences.relation_sets import ENGLISH
 
     cb = AttentionCallback(probes=["a plain probe"], relations="english")
     specs = cb._probe_args["probes"]
@@ -225,7 +225,7 @@ def test_the_built_in_english_set_and_a_jsonl_file_are_one_argument(tmp_path):
 def test_metadata_whose_relations_do_not_fit_its_tokens_is_not_ours(change):
     import json
 
-    from tb_attention_plugin import format as fmt
+    from tb_attention_plugin.format.metadata import FormatError, parse_plugin_content, probe_metadata
 
     info = {
         "name": "p",
@@ -238,8 +238,8 @@ def test_metadata_whose_relations_do_not_fit_its_tokens_is_not_ours(change):
         word_of={"tokens": [-1, 0, 1, 2, -1]},
         relations=[dict(RELATION_C_TO_A)],
     )
-    meta = fmt.probe_metadata(info, "self", causal=False, layers=1, heads=2)
-    assert fmt.parse_plugin_content(json.dumps(meta).encode()) == meta
+    meta = probe_metadata(info, "self", causal=False, layers=1, heads=2)
+    assert parse_plugin_content(json.dumps(meta).encode()) == meta
     change(meta)
-    with pytest.raises(fmt.FormatError):
-        fmt.parse_plugin_content(json.dumps(meta).encode())
+    with pytest.raises(FormatError):
+        parse_plugin_content(json.dumps(meta).encode())

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from tb_attention_plugin import read_run
-from tb_attention_plugin.event_file import event_files
-from tb_attention_plugin.http_payload import decode_container
-from tb_attention_plugin.tensorboard_process import TensorBoardProcess, tensorboard_env
+from tb_attention_plugin.format.event_file import event_files
+from tb_attention_plugin.server.http_payload import decode_container
+from tb_attention_plugin.devtools.tensorboard_process import TensorBoardProcess, tensorboard_env
 
 from plugin_fixtures import write_run
 

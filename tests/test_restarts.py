@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tb_attention_plugin import AttentionSummaryWriter, read_run
-from tb_attention_plugin.event_file import event_files
+from tb_attention_plugin.format.event_file import event_files
 from tiny_models import tensorboard_python_read
 
 TOKENS = ["[CLS]", "a", "b", "[SEP]"]
@@ -106,7 +106,7 @@ def test_a_plain_writer_rerun_warns_once_when_it_replaces_earlier_steps(tmp_path
 
 def test_a_resume_only_logs_what_it_replaces(tmp_path, caplog):
     callback_like_run(tmp_path, [0, 2, 4, 6, 8]).close()
-    caplog.set_level(logging.INFO, logger="tb_attention_plugin.summary_writer")
+    caplog.set_level(logging.INFO, logger="tb_attention_plugin.writer.summary_writer")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # the callback resuming from the checkpoint of step 4: a START at 5, step 4 is not written again
@@ -132,7 +132,7 @@ def test_a_resume_without_restart_markers_only_logs_what_it_replaces(tmp_path, c
         w.add_probe("p", TOKENS)
         for step in (0, 2, 4, 6, 8):
             w.add_attention(step, "p", attention(step))
-    caplog.set_level(logging.INFO, logger="tb_attention_plugin.summary_writer")
+    caplog.set_level(logging.INFO, logger="tb_attention_plugin.writer.summary_writer")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         w = AttentionSummaryWriter(tmp_path)
@@ -229,7 +229,7 @@ def test_two_open_writers_of_one_process_and_another_hosts_recent_file_are_repor
 
 def test_the_directory_is_read_once_before_the_first_record(tmp_path, monkeypatch):
     callback_like_run(tmp_path, [0, 1]).close()
-    from tb_attention_plugin import reader
+    from tb_attention_plugin.reading import reader
 
     calls = []
     original = reader.read_run

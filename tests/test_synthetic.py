@@ -1,4 +1,4 @@
-"""The shared synthetic-log generator (tb_attention_plugin/synthetic.py) and the dev server over it
+"""The shared synthetic-log generator (tb_attention_plugin/devtools/synthetic.py) and the dev server over it
 (frontend/dev/serve.py): what they write reads back with read_run as promised."""
 
 import json
@@ -14,8 +14,10 @@ import urllib.request
 import numpy as np
 import pytest
 
-from tb_attention_plugin import format as fmt
-from tb_attention_plugin import read_run, synthetic
+from tb_attention_plugin.format.blobs import ENCODING_DELTA, ENCODING_KEYFRAME, layer_blob_info
+from tb_attention_plugin.format.metadata import BEST_CHECKPOINT_TAG_PREFIX
+from tb_attention_plugin import read_run
+from tb_attention_plugin.devtools import synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVE = os.path.join(REPO, "frontend", "dev", "serve.py")
@@ -46,7 +48,7 @@ def test_write_run_reads_back_with_its_sizes_steps_scalars_and_best_checkpoint(t
 
     assert {"train/loss", "train/learning_rate", "eval/loss"} <= set(run.scalar_tags)
     assert list(run.scalars("eval/loss")[0]) == [0, 200, 400]
-    best_steps, best_values = run.scalars(fmt.BEST_CHECKPOINT_TAG_PREFIX + "eval/loss")
+    best_steps, best_values = run.scalars(BEST_CHECKPOINT_TAG_PREFIX + "eval/loss")
     assert list(best_steps) == [200] and best_values[0] == run.scalars("eval/loss")[1][1]
 
     synthetic.write_run(tmp_path / "plain", steps=2, causal=False, pair_probe=False, scalars=False)
@@ -106,8 +108,8 @@ def test_drifting_run_continues_and_stores_deltas(tmp_path):
     probe = read_run(str(tmp_path / "r")).probe("p")
     assert probe.steps == list(range(6)) and probe.tokens == synthetic.plain_tokens(8)
     assert probe.attention(5).shape == (2, 3, 8, 8)
-    encodings = {fmt.layer_blob_info(blob)[0] for s in range(6) for blob in probe._snapshots["self"][s][1:]}
-    assert encodings == {fmt.ENCODING_KEYFRAME, fmt.ENCODING_DELTA}
+    encodings = {layer_blob_info(blob)[0] for s in range(6) for blob in probe._snapshots["self"][s][1:]}
+    assert encodings == {ENCODING_KEYFRAME, ENCODING_DELTA}
     step_1 = synthetic.DriftingMaps(2, 3, 8, seed=0)
     step_1.next()
     np.testing.assert_allclose(probe.attention(1), step_1.next(), atol=1 / 255 + 1e-6)
@@ -119,7 +121,7 @@ def test_demo_command_line_writes_the_demo_runs(tmp_path, capsys):
     assert "tensorboard --logdir" in capsys.readouterr().out
     run = read_run(str(tmp_path / "induction"))
     assert run.probe(synthetic.REPEATED_PROBE).steps == [0, 100, 200]
-    assert fmt.BEST_CHECKPOINT_TAG_PREFIX + "eval/loss" in run.scalar_tags
+    assert BEST_CHECKPOINT_TAG_PREFIX + "eval/loss" in run.scalar_tags
 
 
 @pytest.mark.parametrize("flags, runs", [(["--encdec"], ["induction", "induction-b", "t5"]), (["--empty"], [])])

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from tb_attention_plugin import AttentionSummaryWriter, read_run
-from tb_attention_plugin import event_file
-from tb_attention_plugin import format as fmt
-from tb_attention_plugin.event_file import event_files, iter_events
-from tb_attention_plugin.quantize import dequantize, quantize
-from tb_attention_plugin.statistics import head_statistics
+from tb_attention_plugin.format import event_file
+from tb_attention_plugin.format.blobs import ENCODING_DELTA, ENCODING_KEYFRAME, layer_blob_info
+from tb_attention_plugin.format.metadata import FormatError, STAT_NAMES
+from tb_attention_plugin.format.event_file import event_files, iter_events
+from tb_attention_plugin.format.quantize import dequantize, quantize
+from tb_attention_plugin.analysis.statistics import head_statistics
 from tiny_models import tensorboard_python_read
 
 STEP = 1.0 / 255
@@ -40,7 +41,7 @@ def layer_encodings(run_dir, tag):
         for event in iter_events(path):
             for value in event.summary.value:
                 if value.tag == tag:
-                    out[event.step] = [fmt.layer_blob_info(b)[0] for b in value.tensor.string_val[1:]]
+                    out[event.step] = [layer_blob_info(b)[0] for b in value.tensor.string_val[1:]]
     return out
 
 
@@ -77,13 +78,13 @@ def test_round_trip_values_stats_and_metadata(tmp_path):
             key_special=SPECIAL,
             reference=None if k == 0 else series[0],
         )
-        for i, name in enumerate(fmt.STAT_NAMES):
+        for i, name in enumerate(STAT_NAMES):
             np.testing.assert_allclose(stats[name][k], want[i], rtol=1e-3, atol=1e-3, equal_nan=True)  # float16
     assert (stats["drift"][0] == 0).all() and (stats["drift"][-1] > 0).all()
     # small changes are stored as deltas against the keyframe of step 0
     encodings = layer_encodings(str(tmp_path), "attention/pair/self")
-    assert encodings[0] == [fmt.ENCODING_KEYFRAME] * 2
-    assert fmt.ENCODING_DELTA in encodings[5] + encodings[10] + encodings[15]
+    assert encodings[0] == [ENCODING_KEYFRAME] * 2
+    assert ENCODING_DELTA in encodings[5] + encodings[10] + encodings[15]
     assert run.scalars("train/loss")[1].tolist() == [2.5]
 
 
@@ -238,7 +239,7 @@ def test_resume_drops_the_abandoned_steps_and_drift_uses_the_first_snapshot(tmp_
             key_tokens=tokens,
             key_special=[False] * 8,
             reference=None if s == 0 else first[0],
-        )[fmt.STAT_NAMES.index("drift")]
+        )[STAT_NAMES.index("drift")]
         np.testing.assert_allclose(drift[k], want, atol=0.02)
         assert s == 0 or (drift[k] > 0.05).all()
     # TensorBoard's Python loader sees the same: without the restart mark it keeps a step's FIRST record
@@ -287,7 +288,7 @@ def test_delta_whose_keyframe_was_overwritten_is_reported_not_misdecoded(tmp_pat
     w.add_attention(1, "p", attention(1, base=base, noise=0.001))
     w.add_attention(2, "p", attention(2, base=base, noise=0.001))
     w.close()
-    assert layer_encodings(str(tmp_path), "attention/p/self")[2] == [fmt.ENCODING_DELTA] * 2
+    assert layer_encodings(str(tmp_path), "attention/p/self")[2] == [ENCODING_DELTA] * 2
     w = AttentionSummaryWriter(tmp_path)  # a later run rewrites step 0 only
     w.add_probe("p", TOKENS)
     with pytest.warns(UserWarning, match="already holds"):
@@ -295,7 +296,7 @@ def test_delta_whose_keyframe_was_overwritten_is_reported_not_misdecoded(tmp_pat
     w.close()
     p = read_run(str(tmp_path)).probe("p")
     assert np.abs(p.attention(0) - attention(7)).max() <= STEP + 1e-6
-    with pytest.raises(fmt.FormatError, match="overwritten"):
+    with pytest.raises(FormatError, match="overwritten"):
         p.attention(2)
 
 
@@ -349,7 +350,7 @@ def test_disk_full_warns_once_and_keeps_what_was_written(tmp_path, monkeypatch):
     p = run.probe("p")
     assert p.steps == [0, 6]
     assert np.abs(p.attention(6) - a6).max() <= STEP + 1e-6
-    assert layer_encodings(str(tmp_path), "attention/p/self")[6] == [fmt.ENCODING_KEYFRAME] * 2
+    assert layer_encodings(str(tmp_path), "attention/p/self")[6] == [ENCODING_KEYFRAME] * 2
     assert run.scalars("train/loss")[0].tolist() == [0]
 
 
@@ -388,7 +389,7 @@ def test_run_directory_removed_mid_training_warns_once_and_starts_over(tmp_path)
     p = run.probe("p")
     assert p.steps == [2, 3, 4]  # what was deleted is gone; everything after is on disk and readable
     assert np.abs(p.attention(4) - attention(4, base=a0)).max() <= STEP + 1e-6
-    assert layer_encodings(str(run_dir), "attention/p/self")[2] == [fmt.ENCODING_KEYFRAME] * 2
+    assert layer_encodings(str(run_dir), "attention/p/self")[2] == [ENCODING_KEYFRAME] * 2
     assert run.scalars("train/loss")[0].tolist() == [2, 3, 4]
 
 

@@ -134,23 +134,24 @@ def tensorboard_python_read(logdir):
     from tensorboard import context
     from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 
-    from tb_attention_plugin import format as fmt
-    from tb_attention_plugin.quantize import dequantize
+    from tb_attention_plugin.format.blobs import decode_layer_at
+    from tb_attention_plugin.format.metadata import PLUGIN_NAME, parse_plugin_content
+    from tb_attention_plugin.format.quantize import dequantize
 
     keep_all = {"tensors": 0, "scalars": 0}
-    mux = plugin_event_multiplexer.EventMultiplexer(size_guidance=keep_all, tensor_size_guidance={fmt.PLUGIN_NAME: 0})
+    mux = plugin_event_multiplexer.EventMultiplexer(size_guidance=keep_all, tensor_size_guidance={PLUGIN_NAME: 0})
     mux.AddRunsFromDirectory(logdir)
     mux.Reload()
     provider = data_provider.MultiplexerDataProvider(mux, logdir)
     ctx = context.RequestContext()
     big = 10**9
     out = {}
-    listing = provider.list_blob_sequences(ctx, experiment_id="", plugin_name=fmt.PLUGIN_NAME)
-    sequences = provider.read_blob_sequences(ctx, experiment_id="", plugin_name=fmt.PLUGIN_NAME, downsample=big)
+    listing = provider.list_blob_sequences(ctx, experiment_id="", plugin_name=PLUGIN_NAME)
+    sequences = provider.read_blob_sequences(ctx, experiment_id="", plugin_name=PLUGIN_NAME, downsample=big)
     for run, tags in sequences.items():
         entry = out.setdefault(run, {"attention": {}, "stats": {}, "scalars": {}, "meta": {}})
         for tag, data in tags.items():
-            entry["meta"][tag] = fmt.parse_plugin_content(listing[run][tag].plugin_content)
+            entry["meta"][tag] = parse_plugin_content(listing[run][tag].plugin_content)
             blobs = {}
             for datum in data:
                 blobs[datum.step] = [provider.read_blob(ctx, blob_key=ref.blob_key) for ref in datum.values]
@@ -158,12 +159,10 @@ def tensorboard_python_read(logdir):
             for step, step_blobs in sorted(blobs.items()):
                 layers = []
                 for layer in range(len(step_blobs) - 1):
-                    layers.append(
-                        fmt.decode_layer_at(step, lambda at, l=layer: blobs[at][1 + l] if at in blobs else None)
-                    )
+                    layers.append(decode_layer_at(step, lambda at, l=layer: blobs[at][1 + l] if at in blobs else None))
                 decoded[step] = dequantize(np.stack(layers))
             entry["attention"][tag] = decoded
-    tensors = provider.read_tensors(ctx, experiment_id="", plugin_name=fmt.PLUGIN_NAME, downsample=big)
+    tensors = provider.read_tensors(ctx, experiment_id="", plugin_name=PLUGIN_NAME, downsample=big)
     for run, tags in tensors.items():
         entry = out.setdefault(run, {"attention": {}, "stats": {}, "scalars": {}, "meta": {}})
         for tag, data in tags.items():

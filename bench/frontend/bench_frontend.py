@@ -2,7 +2,7 @@
 """Frontend benchmark of the Attention tab, in headless Chromium (Debian's /usr/bin/chromium).
 
 For each configuration (layers x heads, probe length, number of snapshots) it writes logs with the
-real writer from synthetic attention maps (`tb_attention_plugin.synthetic`, cached under
+real writer from synthetic attention maps (`tb_attention_plugin.devtools.synthetic`, cached under
 bench/results/logs/), starts a real `tensorboard` on them, and measures from the frontend's own
 performance marks (`tba:grid-painted`, `tba:snapshot-received`):
 
@@ -32,10 +32,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-from tb_attention_plugin.tensorboard_process import TensorBoardProcess  # noqa: E402
+from tb_attention_plugin.devtools.tensorboard_process import TensorBoardProcess  # noqa: E402
 
-from tb_attention_plugin import synthetic  # noqa: E402
-from tb_attention_plugin.summary_writer import AttentionSummaryWriter  # noqa: E402
+from tb_attention_plugin.devtools import synthetic  # noqa: E402
+from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 CHROMIUM = os.environ.get("TBA_CHROMIUM", "/usr/bin/chromium")

@@ -3,7 +3,7 @@
 12 layers x 12 heads, a 128-token probe, 200 snapshots of synthetic maps (softmax of scaled Gaussians
 drifting slowly over steps, so the writer stores keyframes and deltas as in training). Measures:
 - the first snapshot request right after ./index lists every step (cold: the read-ahead of
-  plugin_prefetch.py has just started), then how long until TensorBoard goes idle (read-ahead done),
+  server/provider/prefetch.py has just started), then how long until TensorBoard goes idle (read-ahead done),
 - median and p90 latency of one snapshot request (one step, all layers), random steps, after that
   (target <= 50 ms),
 - median latency of the stats request (target <= 50 ms),
@@ -31,11 +31,11 @@ import psutil
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
-from tb_attention_plugin.tensorboard_process import TensorBoardProcess  # noqa: E402
+from tb_attention_plugin.devtools.tensorboard_process import TensorBoardProcess  # noqa: E402
 
-from tb_attention_plugin.http_payload import decode_container  # noqa: E402
-from tb_attention_plugin.summary_writer import AttentionSummaryWriter  # noqa: E402
-from tb_attention_plugin.synthetic import DriftingMaps  # noqa: E402
+from tb_attention_plugin.server.http_payload import decode_container  # noqa: E402
+from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter  # noqa: E402
+from tb_attention_plugin.devtools.synthetic import DriftingMaps  # noqa: E402
 
 LAYERS, HEADS, TOKENS, STEPS, EVERY = 12, 12, 128, 200, 50
 

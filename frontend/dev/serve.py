@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Frontend development without training: synthetic logs served by the real TensorBoard.
 
-Writes synthetic attention logs (heads that form at known steps, `tb_attention_plugin/synthetic.py`,
+Writes synthetic attention logs (heads that form at known steps, `tb_attention_plugin/devtools/synthetic.py`,
 through the real writer) into a temporary directory, runs `tensorboard --logdir` on it on 127.0.0.1
 (the real plugin backend and the built bundle, under TensorBoard's own CSP), and removes the logs
 when TensorBoard stops (Ctrl+C).
@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 
-from tb_attention_plugin import synthetic
+from tb_attention_plugin.devtools import synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUNDLE = os.path.join(ROOT, "tb_attention_plugin", "static", "index.js")

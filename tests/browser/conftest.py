@@ -1,5 +1,5 @@
 """Fixtures of the browser tests: logs written by the real writer from the shared synthetic generator
-(`tb_attention_plugin.synthetic`), a real `tensorboard` process serving them (with the real plugin
+(`tb_attention_plugin.devtools.synthetic`), a real `tensorboard` process serving them (with the real plugin
 backend and the built bundle), and headless Debian Chromium.
 
 Skipped, with the reason, when /usr/bin/chromium is missing. The bundle is built with `npm run build`
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tb_attention_plugin import synthetic
-from tb_attention_plugin.tensorboard_process import TensorBoardProcess
+from tb_attention_plugin.devtools import synthetic
+from tb_attention_plugin.devtools.tensorboard_process import TensorBoardProcess
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

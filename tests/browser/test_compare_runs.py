@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from conftest import ARTIFACTS, TensorBoard
 from grid_pixels import stats_js
-from tb_attention_plugin import synthetic
+from tb_attention_plugin.devtools import synthetic
 
 A, B = "seed-a", "seed-b"
 

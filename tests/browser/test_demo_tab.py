@@ -29,7 +29,7 @@ def capture(page, tb, out_png, run="induction", probe=None):
     Returns the head types the plugin reports for the shown probe."""
     from urllib.parse import urlencode
 
-    from tb_attention_plugin.http_payload import decode_container
+    from tb_attention_plugin.server.http_payload import decode_container
 
     page.goto(tb.plugin_page)
     wait_painted(page)

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import ARTIFACTS, ensure_bundle, tab_frame
 from grid_pixels import stats_js
-from tb_attention_plugin.synthetic import PAIR_PROBE, XSS_TOKEN, write_run
+from tb_attention_plugin.devtools.synthetic import PAIR_PROBE, XSS_TOKEN, write_run
 
 SVG = "{http://www.w3.org/2000/svg}"
 INKED_JS = stats_js(
@@ -204,7 +204,7 @@ def cards_report(tmp_path_factory):
 
 def test_the_other_cards_work_in_a_report(offline, cards_report):
     from tb_attention_plugin import read_run
-    from tb_attention_plugin.neuron_math import softmax_of
+    from tb_attention_plugin.analysis.neuron_math import softmax_of
 
     run_dir, report = cards_report
     page = offline

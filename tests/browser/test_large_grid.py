@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from conftest import ARTIFACTS, TensorBoard
 from grid_pixels import stats_js
-from tb_attention_plugin import synthetic
+from tb_attention_plugin.devtools import synthetic
 
 LAYERS, HEADS = 48, 32
 INKED_JS = stats_js(

@@ -99,7 +99,7 @@ def record_of(logs, run, step, kind="self"):
 
 def stored_row(tb, run, kind, step, layer, head, query):
     """The stored attention of one query row (./snapshot, byte/255)."""
-    from tb_attention_plugin.http_payload import decode_container
+    from tb_attention_plugin.server.http_payload import decode_container
 
     q = urlencode({"run": run, "probe": "sad", "kind": kind, "step": step, "layer": layer})
     header, data = decode_container(tb.get("snapshot?" + q))
@@ -140,7 +140,7 @@ def card_rows(frame):
 def check_row(tb, logs, frame, run, kind, step, layer, head, query):
     """The card's weights = ./snapshot within 1/255 and numpy's softmax_of; its logits and
     contributions = numpy's; masked keys masked. -> the weights."""
-    from tb_attention_plugin.neuron_math import contributions_of, softmax_of
+    from tb_attention_plugin.analysis.neuron_math import contributions_of, softmax_of
 
     rows = card_rows(frame)
     record = record_of(logs, run, step, kind)

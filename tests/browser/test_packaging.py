@@ -15,14 +15,14 @@ import zipfile
 
 import pytest
 
-from tb_attention_plugin.tensorboard_process import TensorBoardProcess
+from tb_attention_plugin.devtools.tensorboard_process import TensorBoardProcess
 
 from conftest import BUNDLE, EXPORT_BUNDLE, ROOT, ensure_bundle, tab_frame
 
 PACKAGE_FILES = [
     "tb_attention_plugin/static/index.js",
     "tb_attention_plugin/static/export.js",
-    "tb_attention_plugin/plugin_entry.py",
+    "tb_attention_plugin/server/entry.py",
     "tb_attention_plugin/callback/attention_callback.py",
 ]
 
@@ -62,8 +62,8 @@ def test_the_sdist_and_the_wheel_carry_the_built_tab(dist):
         assert whl.read("tb_attention_plugin/static/export.js") == EXPORT_BUNDLE.read_bytes()
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         text = whl.read(entry_points).decode()
-    assert "attention = tb_attention_plugin.plugin_entry:AttentionLoader" in text
-    assert "tb-attention = tb_attention_plugin.cli:main" in text
+    assert "attention = tb_attention_plugin.server.entry:AttentionLoader" in text
+    assert "tb-attention = tb_attention_plugin.tools.cli:main" in text
     assert not any(n.startswith(("callback/", "tests/", "frontend/")) for n in names)
 
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from conftest import ARTIFACTS, TensorBoard, ensure_bundle, tab_frame
-from tb_attention_plugin import synthetic
-from tb_attention_plugin.http_payload import decode_container
-from tb_attention_plugin.summary_writer import AttentionSummaryWriter
+from tb_attention_plugin.devtools import synthetic
+from tb_attention_plugin.server.http_payload import decode_container
+from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
 STEPS = list(range(0, 1000, 100))
 LAYERS, HEADS = 2, 4

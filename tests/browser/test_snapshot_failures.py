@@ -25,10 +25,10 @@ INKED_JS = """(sel) => Array.from(document.querySelectorAll(sel)).map((c) => {
 
 def corrupt_step(run_dir, probe, kind, step):
     """Break every layer blob of one probe's snapshot at one step (bad magic), keeping valid framing."""
-    from tb_attention_plugin import format as fmt
-    from tb_attention_plugin.event_file import event_files, frame_record, iter_events
+    from tb_attention_plugin.format.metadata import snapshot_tag
+    from tb_attention_plugin.format.event_file import event_files, frame_record, iter_events
 
-    tag = fmt.snapshot_tag(probe, kind)
+    tag = snapshot_tag(probe, kind)
     hit = 0
     for path in event_files(str(run_dir)):
         events = list(iter_events(path))

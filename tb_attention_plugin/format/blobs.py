@@ -1,0 +1,235 @@
+"""Layer blobs and their delta chains (docs/format.md): one layer's quantized attention [heads, query,
+key], zstd-compressed, either whole (a keyframe) or as a byte-wise difference to the previous snapshot
+of the same tag and layer; a keyframe starts every chain of at most MAX_CHAIN blobs. Also the JSON
+header (blob 0) of a snapshot's blob sequence. numpy and zstandard are imported where they code.
+"""
+
+import json
+import struct
+import threading
+import zlib
+from typing import NamedTuple
+
+from .metadata import FORMAT_VERSION, MAX_HEADER_BYTES, MAX_LAYER_WEIGHTS, FormatError, load_json
+
+ENCODING_KEYFRAME = 0
+ENCODING_DELTA = 1
+# A delta refers to the previous snapshot of its tag and layer; a keyframe starts every chain of at
+# most MAX_CHAIN blobs, so any layer of any step decodes from at most MAX_CHAIN blobs.
+MAX_CHAIN = 4
+LAYER_MAGIC = b"TA"
+LAYER_HEADER = struct.Struct("<2sBBqIHHH")  # magic, version, encoding, ref step, ref crc32, H, Q, K
+# zstd level 1: as small as zlib -6 on attention bytes, at a tenth of the time (bench/bench_callback.py).
+ZSTD_LEVEL = 1
+_codecs = threading.local()  # zstd (de)compressor objects must never be shared between threads
+
+
+def compressor():
+    if not hasattr(_codecs, "compressor"):
+        import zstandard
+
+        # with its checksum, a frame with flipped bytes fails to decode instead of decoding wrongly
+        _codecs.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
+    return _codecs.compressor
+
+
+def _decompressor():
+    if not hasattr(_codecs, "decompressor"):
+        import zstandard
+
+        _codecs.decompressor = zstandard.ZstdDecompressor()
+    return _codecs.decompressor
+
+
+def encode_layer(q, reference=None, ref_step=0):
+    """uint8 [H, Q, K] -> layer blob; a delta to `reference` (uint8, same shape) when given."""
+    import numpy as np
+
+    heads, queries, keys = q.shape
+    if reference is None:
+        encoding, ref_crc, payload = ENCODING_KEYFRAME, 0, q
+        ref_step = 0
+    else:
+        encoding, ref_crc = ENCODING_DELTA, zlib.crc32(reference)
+        payload = q - reference  # uint8 arithmetic wraps: exact and reversible
+    header = LAYER_HEADER.pack(LAYER_MAGIC, FORMAT_VERSION, encoding, int(ref_step), ref_crc, heads, queries, keys)
+    return header + compressor().compress(np.ascontiguousarray(payload).tobytes())
+
+
+class LayerInfo(NamedTuple):
+    """What a layer blob's header says (`layer_blob_info`)."""
+
+    encoding: int  # ENCODING_KEYFRAME or ENCODING_DELTA
+    ref_step: int  # the step a delta refers to (0 for a keyframe)
+    ref_crc: int  # CRC32 of the reference layer's bytes (0 for a keyframe)
+    shape: tuple  # (heads, query, key)
+
+
+def layer_blob_info(blob, expected=None):
+    """LayerInfo(encoding, ref_step, ref_crc, (H, Q, K)) of a layer blob, without decompressing it.
+
+    expected: the (H, Q, K) the probe's metadata says (`layer_shape(meta)`); a blob whose header
+    disagrees is rejected here, before anything is allocated. Without it only the format's limits
+    apply."""
+    if len(blob) < LAYER_HEADER.size:
+        raise FormatError("attention layer blob is truncated")
+    magic, version, encoding, ref_step, ref_crc, h, qn, kn = LAYER_HEADER.unpack_from(blob)
+    if magic != LAYER_MAGIC or version > FORMAT_VERSION or encoding not in (ENCODING_KEYFRAME, ENCODING_DELTA):
+        raise FormatError("not an attention layer blob of a known version")
+    shape = (h, qn, kn)
+    if expected is not None:
+        if shape != tuple(expected):
+            raise FormatError(
+                "attention layer blob holds %dx%dx%d (heads x query x key) weights but the "
+                "probe's metadata says %dx%dx%d" % (shape + tuple(expected))
+            )
+    elif not h or not qn or not kn or h * qn * kn > MAX_LAYER_WEIGHTS:
+        raise FormatError("attention layer blob claims %dx%dx%d weights" % shape)
+    return LayerInfo(encoding, ref_step, ref_crc, shape)
+
+
+def decompress(frame, size):
+    """The zstd frame of a layer -> exactly `size` bytes, never allocating more: `max_output_size`
+    bounds a frame that does not declare its content size, and is ignored by zstandard when the
+    frame does, so a declared size other than `size` is rejected before decompressing."""
+    import zstandard
+
+    try:
+        declared = zstandard.frame_content_size(frame)
+    except zstandard.ZstdError:
+        raise FormatError("attention layer blob holds no zstd frame") from None
+    if declared not in (-1, size):
+        raise FormatError(f"attention layer blob declares {declared} bytes for a {size}-byte layer")
+    try:
+        raw = _decompressor().decompress(frame, max_output_size=size, allow_extra_data=False)
+    except zstandard.ZstdError as e:
+        raise FormatError(f"attention layer blob does not decompress to {size} bytes: {e}") from None
+    if len(raw) != size:
+        raise FormatError("attention layer blob has the wrong size")
+    return raw
+
+
+def decode_layer(blob, reference=None, expected=None):
+    """Layer blob -> uint8 [H, Q, K]. A delta blob needs its reference step's decoded bytes as
+    `reference` (decode_layer_at follows a whole chain). `expected`: see layer_blob_info; readers
+    pass `layer_shape(meta)`, so no blob makes them allocate more than the metadata says."""
+    import numpy as np
+
+    encoding, ref_step, ref_crc, shape = layer_blob_info(blob, expected)
+    raw = decompress(blob[LAYER_HEADER.size :], shape[0] * shape[1] * shape[2])
+    q = np.frombuffer(raw, dtype=np.uint8).reshape(shape)
+    if encoding == ENCODING_KEYFRAME:
+        return q
+    if reference is None or reference.shape != q.shape or zlib.crc32(np.ascontiguousarray(reference)) != ref_crc:
+        raise FormatError(f"reference snapshot at step {ref_step} is missing or was overwritten")
+    return q + reference
+
+
+class Link(NamedTuple):
+    """One blob of a delta chain: the step it is logged at, its bytes, what its header says."""
+
+    step: int
+    blob: bytes
+    info: LayerInfo
+
+
+class Chain(NamedTuple):
+    """What one layer at a step decodes from (`walk_chain`): `links`, newest first, back to a keyframe
+    or to the layer after `base`, a layer already decoded at `base_step` (None, None: a keyframe)."""
+
+    links: list
+    base: object
+    base_step: object
+
+
+def walk_chain(step, blob_of, decoded_of=None, expected=None, label=""):
+    """Follow one layer's delta chain back from `step`: the one walk of the writer's chains, used by
+    `read_run` (decode_layer_at) and the plugin (server/provider/snapshot.py).
+
+    blob_of(step) -> that layer's blob at a step; it raises FormatError (with the reader's own words)
+    when the step is not at hand. decoded_of(step) -> the layer already decoded at a step, or None:
+    the walk stops there. `expected`: the (H, Q, K) of the probe's metadata (layer_shape), checked
+    on every blob's header before anything is decompressed; `label` prefixes that check's errors.
+    A chain longer than MAX_CHAIN blobs, or a delta that does not refer to an earlier step, is a
+    FormatError. Decode the result with `decode_chain`."""
+    links, current = [], step
+    while True:
+        base = None if decoded_of is None else decoded_of(current)
+        if base is not None:
+            return Chain(links, base, current)
+        blob = blob_of(current)
+        try:
+            info = layer_blob_info(blob, expected)
+        except FormatError as e:
+            raise FormatError(f"{label}{e}") from None
+        links.append(Link(current, blob, info))
+        if info.encoding == ENCODING_KEYFRAME:
+            return Chain(links, None, None)
+        if info.ref_step >= current or len(links) >= MAX_CHAIN:
+            raise FormatError(
+                f"snapshot at step {current} refers to step {info.ref_step}: not an earlier step within "
+                f"{MAX_CHAIN} blobs"
+            )
+        current = info.ref_step
+
+
+def decode_chain(chain, expected=None, keep=None):
+    """Decode a `walk_chain` result forward -> uint8 [H, Q, K] at the chain's first step; keep(step,
+    layer) is called with every layer decoded on the way (a cache). Each delta checks the CRC of its
+    reference: a reference overwritten by another record is a FormatError, never a wrong layer."""
+    layer = chain.base
+    for link in reversed(chain.links):
+        layer = decode_layer(link.blob, None if link.info.encoding == ENCODING_KEYFRAME else layer, expected)
+        if keep is not None:
+            keep(link.step, layer)
+    return layer
+
+
+def decode_layer_at(step, layer_blob_of, decoded=None, expected=None):
+    """Decode one layer at `step`, following its delta chain back to the keyframe.
+
+    layer_blob_of(step) -> that layer's blob at another step (None if that step is not logged);
+    `decoded` is an optional dict step -> uint8 layer that callers keep as a cache (filled here);
+    `expected`: the (H, Q, K) of the probe's metadata (layer_shape), checked on every blob.
+    """
+    decoded = {} if decoded is None else decoded
+
+    def blob_of(at):
+        blob = layer_blob_of(at)
+        if blob is None:
+            raise FormatError(f"reference snapshot at step {at} is missing")
+        return blob
+
+    chain = walk_chain(step, blob_of, decoded.get, expected)
+    return decode_chain(chain, expected, decoded.__setitem__)
+
+
+def encode_snapshot_header(step, layers, heads, queries, keys):
+    return json.dumps(
+        {
+            "version": FORMAT_VERSION,
+            "step": int(step),
+            "layers": int(layers),
+            "heads": int(heads),
+            "query_len": int(queries),
+            "key_len": int(keys),
+        }
+    ).encode()
+
+
+def parse_snapshot_header(blob):
+    header = load_json(blob, "attention snapshot header", MAX_HEADER_BYTES)
+    try:
+        int(header["layers"]), int(header["step"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise FormatError("attention snapshot header is not valid JSON") from None
+    return header
+
+
+def check_snapshot_blobs(blobs, meta):
+    """A snapshot record's blob sequence [header, layer 0, ...] as read: FormatError unless it holds
+    a header and one blob per layer of its metadata."""
+    header = parse_snapshot_header(blobs[0]) if blobs else None
+    if header is None or len(blobs) != int(meta["layers"]) + 1:
+        raise FormatError("snapshot has the wrong number of layers")
+    return blobs

@@ -1,0 +1,261 @@
+"""The shapes of the routes' answers (docs/http-api.md), shared by both ways the plugin reads data
+(its own index of the event files, server/files.py; TensorBoard's data provider, server/provider/series.py):
+which tag stands for a probe, the index's probe entries, a snapshot's header, head types' stats."""
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from ..format.metadata import FormatError, KIND_SIDES, STAT_NAMES, parse_plugin_content, snapshot_tag, stats_tag
+from ..analysis.head_types import classify_heads
+from .errors import Unavailable
+from ..format.quantize import dequantize
+from ..analysis.statistics import head_distances
+
+
+class Kind(NamedTuple):
+    """One kind of a probe in the index: its metadata, its good steps and those with a neuron record."""
+
+    meta: dict
+    steps: list
+    neuron_steps: list = []
+    neuron_heads: list = []
+
+
+def choose_tags(tagged, warn, where):
+    """{(probe, kind): (tag, meta, payload)} of [(tag, metadata content or parsed dict, payload)]: bad
+    metadata is skipped (logged once under `where`); a probe listed under an older tag spelling as
+    well as the current one is shown under the current one."""
+    result = {}
+    for tag, content, payload in sorted(tagged, key=lambda item: item[0]):
+        try:
+            meta = content if isinstance(content, dict) else parse_plugin_content(content)
+        except (FormatError, KeyError, TypeError, ValueError) as e:
+            warn(("meta",) + where + (tag,), "skipped tag %r of run %r: %s", tag, where[-1], e)
+            continue
+        key = (meta["probe"], meta["kind"])
+        if key in result and tag not in (snapshot_tag(*key), stats_tag(*key)):
+            continue
+        result[key] = (tag, meta, payload)
+    return result
+
+
+def missing(run, tags, probe, kind, what):
+    """The Unavailable message for a (probe, kind) not among a run's `tags` {(probe, kind): ...}."""
+    probes = sorted({p for p, _ in tags})
+    if probe not in probes:
+        return f"run {run!r} has no probe {probe!r} with attention {what} (probes: {probes})"
+    kinds = [k for k in KIND_SIDES if (probe, k) in tags]
+    return f"probe {probe!r} of run {run!r} has no {kind!r} attention {what} (kinds: {kinds})"
+
+
+def index_runs(per_run):
+    """The index's "runs" from {run: {probe: {kind: Kind}}} (runs and probes without steps left out)."""
+    runs = []
+    for run in sorted(per_run):
+        probes = {name: kinds for name, kinds in per_run[run].items() if kinds}
+        if probes:
+            entries = [probe_entry(name, kinds) for name, kinds in sorted(probes.items(), key=_probe_order)]
+            runs.append({"run": run, "probes": entries})
+    return runs
+
+
+def probe_entry(name, kinds):
+    """One probe of the index: {kind: Kind} -> its JSON entry."""
+    ordered = [k for k in KIND_SIDES if k in kinds]
+    first = kinds[ordered[0]].meta
+    return {
+        "name": name,
+        "tokens": first["tokens"],
+        "segments": first["segments"],
+        "special": first["special"],
+        "decoder_tokens": first.get("decoder_tokens"),
+        "decoder_special": first.get("decoder_special"),
+        "kinds": [
+            {
+                "kind": k,
+                "layers": kinds[k].meta["layers"],
+                "heads": kinds[k].meta["heads"],
+                "query": kinds[k].meta["query"],
+                "key": kinds[k].meta["key"],
+                "causal": bool(kinds[k].meta.get("causal", False)),
+                "steps": kinds[k].steps,
+                "neuron_steps": kinds[k].neuron_steps,
+                "neuron_heads": kinds[k].neuron_heads,
+            }
+            for k in ordered
+        ],
+    }
+
+
+def _probe_order(item):
+    name, kinds = item
+    first = next(iter(kinds.values())).meta
+    index = first.get("probe_index", 0)
+    return (index if isinstance(index, int) else 0, name)
+
+
+def requested_layers(logged, run, probe, kind, step, meta, layer):
+    """The layer ids a snapshot request asks for; Unavailable for a step not logged (`logged` False)
+    or a layer the model does not have."""
+    if not logged:
+        raise Unavailable(
+            f"no {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step}; logged steps are listed by ./index"
+        )
+    n_layers = meta["layers"]
+    if layer is not None and layer >= n_layers:
+        raise Unavailable(f"layer {layer} does not exist: the model has {n_layers} layers (0..{n_layers - 1})")
+    return list(range(n_layers)) if layer is None else [layer]
+
+
+def snapshot_answer(run, probe, kind, step, layer_ids, decoded, meta):
+    """(header, uint8 [layers, heads, query, key]) of the `snapshot` route."""
+    shapes = {a.shape for a in decoded}
+    if len(shapes) != 1:
+        raise FormatError(f"layers have different shapes {sorted(shapes)}")
+    heads, queries, keys_len = decoded[0].shape
+    array = np.stack(decoded) if len(decoded) > 1 else decoded[0][None]
+    header = {
+        "run": run,
+        "probe": probe,
+        "kind": kind,
+        "step": step,
+        "layers": layer_ids,
+        "heads": heads,
+        "query_len": queries,
+        "key_len": keys_len,
+        "causal": bool(meta.get("causal", False)),
+        "scale": 1.0 / 255,
+    }
+    return header, array
+
+
+def undecodable(kind, probe, run, step, error):
+    return (
+        f"the {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step} "
+        f"cannot be decoded ({error}); it is skipped"
+    )
+
+
+class Stats(NamedTuple):
+    """One statistics tag, decoded: `fingerprint` is what it was read from."""
+
+    fingerprint: tuple
+    steps: list
+    array: object  # float32 [stats, steps, layers, heads]
+    head_types: list
+    names: list
+
+
+def stats_of(fingerprint, by_step, meta):
+    """Stats of {step: float32 [stats, layers, heads]}, with the head types derived from them."""
+    names = list(meta.get("stats", STAT_NAMES))
+    steps = sorted(by_step)
+    shape = (len(names), len(steps), meta["layers"], meta["heads"])
+    array = np.stack([by_step[s] for s in steps], axis=1) if steps else np.zeros(shape, np.float32)
+    head_types = classify_heads(steps, {n: array[i] for i, n in enumerate(names)})
+    for entry in head_types:
+        if not math.isfinite(entry["score"]):
+            entry["score"] = None
+    return Stats(fingerprint, steps, np.ascontiguousarray(array, dtype="<f4"), head_types, names)
+
+
+def stats_answer(run, probe, kind, meta, stats):
+    """(header, float32 [stats, steps, layers, heads]) of the `stats` route."""
+    header = {
+        "run": run,
+        "probe": probe,
+        "kind": kind,
+        "steps": stats.steps,
+        "stats": stats.names,
+        "layers": meta["layers"],
+        "heads": meta["heads"],
+        "head_types": stats.head_types,
+    }
+    return header, stats.array
+
+
+def relations_answer(run, series, warn):
+    """(header, float32 [relations, 2 (mass, accuracy), steps, layers, heads]) of the `relations`
+    route from {(layers, heads): [(probe, kind, meta, steps, features)]} (relations.measure); one
+    model size is shown (the largest group), the others logged."""
+    from ..analysis.relations import measure
+
+    if not series:
+        return {"run": run, "relations": [], "steps": [], "layers": 0, "heads": 0}, np.zeros(
+            (0, 2, 0, 0, 0), np.float32
+        )
+    size = max(series, key=lambda s: len(series[s]))
+    if len(series) > 1:
+        warn(("relsize", run), "run %r holds relation probes of several model sizes: showing %s", run, size)
+    measured = measure(series[size])
+    steps = sorted({s for m in measured for s in m.steps})
+    array = np.full((len(measured), 2, len(steps)) + tuple(size), np.nan, np.float32)
+    for r, m in enumerate(measured):
+        at = [steps.index(s) for s in m.steps]
+        array[r, 0, at], array[r, 1, at] = m.mass, m.accuracy
+    return {
+        "run": run,
+        "steps": steps,
+        "layers": size[0],
+        "heads": size[1],
+        "relations": [_relation_entry(m) for m in measured],
+    }, array
+
+
+def _relation_entry(m):
+    weights = np.nan_to_num(m.classifier_weights, nan=0.0)
+    top = np.argsort(-np.abs(weights), axis=None)[:10]
+    return {
+        "relation": m.relation,
+        "instances": [{"probe": p, "kind": k, "source": s, "target": t} for p, k, s, t in m.instances],
+        "steps": m.steps,
+        "formed_step": m.formed_step,
+        "classifier": {
+            "steps": m.classifier_steps,
+            "heldout_accuracy": [None if not math.isfinite(a) else a for a in m.classifier_accuracy],
+            "top_heads": [
+                {"layer": int(l), "head": int(h), "weight": float(weights[l, h])}
+                for l, h in zip(*np.unravel_index(top, weights.shape))
+            ],
+        },
+    }
+
+
+def neuron_answer(run, probe, kind, step, steps, record, layer, head):
+    """(header, float32 1-D data) of one head of a neuron record: its query [Q, D], key [K, D],
+    allowed keys [Q, K] (1/0) and, when the model adds one, bias [Q, K], concatenated in the order of
+    the header's "parts" (docs/http-api.md)."""
+    heads = [list(h) for h in record["heads"]]
+    if [layer, head] not in heads:
+        raise Unavailable(
+            f"layer {layer} head {head} of probe {probe!r} ({kind}) was not captured for the neuron view; captured "
+            f"heads: {', '.join(f'L{lay}H{h}' for lay, h in heads[:32])}{' ...' if len(heads) > 32 else ''}"
+        )
+    i = heads.index([layer, head])
+    arrays = [("query", record["query"][i]), ("key", record["key"][i]), ("allowed", record["allowed"][i])]
+    for name in ("bias", "value_norm"):
+        if record.get(name) is not None:
+            arrays.append((name, record[name][i]))
+    header = {
+        "run": run,
+        "probe": probe,
+        "kind": kind,
+        "step": step,
+        "layer": layer,
+        "head": head,
+        "steps": steps,
+        "heads": heads,
+        "scale": float(record["scale"][i]),
+        "softcap": float(record["softcap"][i]),
+        "parts": [[name, list(a.shape)] for name, a in arrays],
+    }
+    return header, np.concatenate([a.astype(np.float32).ravel() for _, a in arrays])
+
+
+def similarity_answer(header, quantized):
+    """(header, float32 [layers, heads, heads]) of ./similarity from a snapshot answer: the mean
+    Jensen-Shannon distance between the heads of each layer (statistics.head_distances), as stored."""
+    distances = head_distances(dequantize(quantized), header["causal"])
+    return {k: header[k] for k in ("run", "probe", "kind", "step", "layers", "heads")}, distances

@@ -1,0 +1,101 @@
+"""The routes' data read through TensorBoard's data provider, for log directories the plugin cannot
+read itself (server/data.py decides): the loaders then keep every record of the plugin in memory.
+
+- `index`: the runs, probes and logged steps (server/provider/series.py: tags and cached blob references);
+- `snapshot`: a snapshot's layers, read with `read_blob` (server/provider/snapshot.py: concurrently, following
+  delta chains, with a bounded cache of decoded uint8 layers). Every listed series is read ahead
+  into a bounded cache of stored blobs (prefetch.py), because RustBoard answers a lone
+  `read_blob` slowly; the runs requested recently are re-listed in the background;
+- `stats`: server/provider/stats.py.
+"""
+
+from tensorboard import errors
+
+from ...format.metadata import FormatError, layer_shape, needs_json_escape, snapshot_tag
+from . import prefetch
+from ..answers import requested_layers, snapshot_answer, undecodable
+from ..errors import Unavailable, Unservable
+from .series import SeriesListing
+from .snapshot import BlobKeyRefused, SnapshotReader
+from .stats import StatsReader
+
+
+class ProviderData:
+    def __init__(
+        self,
+        data_provider,
+        warn,
+        *,
+        decoded_cache_bytes,
+        stats_cache_bytes,
+        blob_cache_bytes=prefetch.BLOB_CACHE_BYTES,
+        prefetch_workers=prefetch.WORKERS,
+        poll_s=prefetch.SERIES_POLL_S,
+    ):
+        self._warn_once = warn
+        self._listing = SeriesListing(data_provider, warn)
+        self._series = self._listing.series  # (eid, run, tag) -> plugin_series.Series
+        self._stats = StatsReader(data_provider, warn, cache_bytes=stats_cache_bytes)
+        blobs = prefetch.blob_cache(blob_cache_bytes)
+        self._snapshots = SnapshotReader(data_provider, decoded_cache_bytes=decoded_cache_bytes, blobs=blobs)
+        self.prefetch = prefetch.Prefetcher(
+            self._snapshots.read_blob,
+            blobs,
+            workers=prefetch_workers if blob_cache_bytes > 0 else 0,
+            refresh=self._listing.refresh_run,  # the poll re-lists a run; the listing never calls back
+            poll_s=poll_s,
+        )
+
+    def index(self, ctx, eid):
+        answer, listed = self._listing.index(ctx, eid)
+        for key, series in listed.items():  # every listed series is read ahead, after the requested ones
+            self.prefetch.watch(key, ctx, series)
+        return answer
+
+    def stats(self, ctx, eid, run, probe, kind):
+        return self._stats.stats(ctx, eid, run, probe, kind)
+
+    def snapshot(self, ctx, eid, run, probe, kind, step, layer=None):
+        tag, meta, series = self._listing.snapshot_series(ctx, eid, run, probe, kind, step)
+        self.prefetch.watch((eid, run, tag), ctx, series, focus=step, requested=True)
+        record = series.refs.get(step)
+        layer_ids = requested_layers(record is not None, run, probe, kind, step, meta, layer)
+        try:
+            decoded = self._snapshots.read(ctx, series, step, layer_ids, layer_shape(meta))
+            return snapshot_answer(run, probe, kind, step, layer_ids, decoded, meta)
+        except BlobKeyRefused as e:  # the loader's limit (RustBoard's blob keys), not a bad record
+            self._warn_once(("key", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r: %s", tag, run, e)
+            raise Unservable(_refused_message(run, probe, kind, tag, e)) from None
+        except (FormatError, errors.NotFoundError, ValueError, TypeError, IndexError) as e:
+            self._listing.mark_bad(eid, run, tag, step, record)
+            self._warn_once(
+                ("snap", eid, run, tag, step, record.wall_time),
+                "skipped snapshot %r of run %r at step %d: %s",
+                tag,
+                run,
+                step,
+                e,
+            )
+            raise Unavailable(undecodable(kind, probe, run, step, e)) from None
+
+
+def _refused_message(run, probe, kind, tag, error):
+    """What to tell the user when the data provider refuses a blob key (RustBoard's keys are JSON
+    that cannot carry `"`, `\\` or control characters, escaped or not)."""
+    if needs_json_escape(run):
+        renamed = "".join("_" if needs_json_escape(c) else c for c in run)
+        return (
+            f"TensorBoard's default data loader (RustBoard) cannot read the snapshots of run {run!r}: "
+            f"its directory name holds a character it cannot carry ('\"', '\\', a tab or another "
+            f"control character), and the plugin cannot read the run's files itself here (a log "
+            f"directory it cannot open, or --logdir_spec). Rename the run directory (e.g. to "
+            f"{renamed!r}) or start TensorBoard with --load_fast=false; its statistics and scalars are shown either way"
+        )
+    if needs_json_escape(tag):
+        return (
+            f"TensorBoard's default data loader (RustBoard) cannot read the snapshots of probe {probe!r} "
+            f"in run {run!r}: they were written by an older tb-attention under the tag {tag!r}, which "
+            f"it cannot carry (logs written now use {snapshot_tag(probe, kind)!r}). "
+            f"Start TensorBoard with --load_fast=false to see them; statistics are shown either way"
+        )
+    return f"TensorBoard's data loader refused to read this snapshot: {error}"

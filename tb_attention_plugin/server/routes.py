@@ -1,0 +1,196 @@
+"""The Attention tab's backend: the routes of docs/http-api.md over TensorBoard's data provider.
+
+Every route validates its query string (400 with {"error": ...} on a missing or malformed parameter,
+or when TensorBoard's loader cannot serve the data, e.g. RustBoard and a run directory named with `"`),
+answers 404 for anything that does not exist or cannot be decoded, and reads only through
+`context.data_provider` (or the fixed static directory), so no request can touch other files.
+"""
+
+import functools
+import logging
+import re
+
+from tensorboard import errors, plugin_util
+from tensorboard.backend import http_util
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+from ..format.metadata import PLUGIN_NAME
+from ..analysis import head_types
+from . import http_payload
+from . import static
+from .data import AttentionData, Unavailable, Unservable
+
+logger = logging.getLogger(__name__)
+
+_INT = re.compile(r"^-?[0-9]{1,19}$")
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+_MAX_PARAM = 4096
+_PLUGIN_PREFIX = f"/data/plugin/{PLUGIN_NAME}/"
+
+
+class BadRequest(Exception):
+    """A missing or malformed query parameter (HTTP 400)."""
+
+
+def _param(request, name, required=True):
+    value = request.args.get(name)
+    if value is None or value == "":
+        if required:
+            raise BadRequest(f"missing query parameter {name!r}")
+        return None
+    if len(value) > _MAX_PARAM:
+        raise BadRequest(f"query parameter {name!r} is too long")
+    return value
+
+
+def _int_param(request, name, required=True, minimum=None):
+    value = _param(request, name, required)
+    if value is None:
+        return None
+    if not _INT.match(value) or not _INT64[0] <= int(value) <= _INT64[1]:
+        raise BadRequest(f"query parameter {name!r} must be an integer, got {value[:40]!r}")
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise BadRequest(f"query parameter {name!r} must be >= {minimum}, got {number}")
+    return number
+
+
+def _route(handler):
+    """Turns exceptions into JSON answers: 400 bad input, 404 unknown/undecodable, 500 (logged) bugs."""
+
+    @functools.wraps(handler)
+    @wrappers.Request.application
+    def app(self, request):
+        try:
+            return handler(self, request)
+        except (BadRequest, Unservable) as e:
+            return http_payload.error_response(400, str(e))
+        except (Unavailable, errors.NotFoundError) as e:
+            return http_payload.error_response(404, str(e))
+        except errors.PublicError as e:
+            return http_payload.error_response(e.http_code, str(e))
+        except Exception as e:  # a bug: say so in JSON, keep the trace in TensorBoard's log
+            logger.exception("tb-attention: %s failed", request.full_path)
+            return http_payload.error_response(500, f"internal error in the attention plugin: {type(e).__name__}")
+
+    return app
+
+
+class AttentionPlugin(base_plugin.TBPlugin):
+    """Serves attention snapshots, per-head statistics and the run's scalars to the Attention tab."""
+
+    plugin_name = PLUGIN_NAME
+
+    def __init__(self, context, static_dir=static.STATIC_DIR, read_files=None):
+        """read_files: whether to read the runs' event files (server/files.py); None = when the
+        log directory can be read (plugin_entry decides from TensorBoard's flags)."""
+        self._data = AttentionData(
+            context.data_provider, logdir=getattr(context, "logdir", None), read_files=read_files
+        )
+        self._static_dir = static_dir
+
+    def get_plugin_apps(self):
+        return {
+            "/index": self._serve_index,
+            "/snapshot": self._serve_snapshot,
+            "/stats": self._serve_stats,
+            "/relations": self._serve_relations,
+            "/similarity": self._serve_similarity,
+            "/predictions": self._serve_predictions,
+            "/neurons": self._serve_neurons,
+            "/contributions": self._serve_contributions,
+            "/scalars": self._serve_scalars,
+            "/index.js": self._serve_static,
+            "/*": self._serve_static,
+        }
+
+    def is_active(self):
+        return False  # TensorBoard activates the tab from data_plugin_names() and the provider
+
+    def data_plugin_names(self):
+        return (PLUGIN_NAME,)
+
+    def frontend_metadata(self):
+        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="Attention")
+
+    @staticmethod
+    def _ids(request):
+        return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+
+    @_route
+    def _serve_index(self, request):
+        ctx, eid = self._ids(request)
+        return http_payload.json_response(self._data.index(ctx, eid))
+
+    @_route
+    def _serve_snapshot(self, request):
+        run, probe, kind = (_param(request, n) for n in ("run", "probe", "kind"))
+        step = _int_param(request, "step")
+        layer = _int_param(request, "layer", required=False, minimum=0)
+        ctx, eid = self._ids(request)
+        header, array = self._data.snapshot(ctx, eid, run, probe, kind, step, layer)
+        return http_payload.binary_response(header, array)
+
+    @_route
+    def _serve_stats(self, request):
+        run, probe, kind = (_param(request, n) for n in ("run", "probe", "kind"))
+        ctx, eid = self._ids(request)
+        header, array = self._data.stats(ctx, eid, run, probe, kind)
+        # Keyed by statistic (docs/http-api.md): the level at which a head gets the type of that stat.
+        header["thresholds"] = {t["stat"]: t["threshold"] for t in head_types.thresholds().values()}
+        return http_payload.binary_response(header, array)
+
+    @_route
+    def _serve_predictions(self, request):
+        run, probe = _param(request, "run"), _param(request, "probe")
+        kind = _param(request, "kind", required=False) or "self"
+        ctx, eid = self._ids(request)
+        return http_payload.json_response(self._data.predictions(ctx, eid, run, probe, kind))
+
+    @_route
+    def _serve_neurons(self, request):
+        run, probe, kind = (_param(request, n) for n in ("run", "probe", "kind"))
+        step = _int_param(request, "step")
+        layer, head = (_int_param(request, n, minimum=0) for n in ("layer", "head"))
+        ctx, eid = self._ids(request)
+        header, array = self._data.neurons(ctx, eid, run, probe, kind, step, layer, head)
+        return http_payload.binary_response(header, array)
+
+    @_route
+    def _serve_contributions(self, request):
+        run, probe, kind = (_param(request, n) for n in ("run", "probe", "kind"))
+        ctx, eid = self._ids(request)
+        return http_payload.json_response(self._data.contributions(ctx, eid, run, probe, kind))
+
+    @_route
+    def _serve_similarity(self, request):
+        run, probe, kind = (_param(request, n) for n in ("run", "probe", "kind"))
+        step = _int_param(request, "step")
+        ctx, eid = self._ids(request)
+        header, array = self._data.similarity(ctx, eid, run, probe, kind, step)
+        return http_payload.binary_response(header, array)
+
+    @_route
+    def _serve_relations(self, request):
+        run = _param(request, "run")
+        ctx, eid = self._ids(request)
+        header, array = self._data.relations(ctx, eid, run)
+        return http_payload.binary_response(header, array)
+
+    @_route
+    def _serve_scalars(self, request):
+        run = _param(request, "run")
+        ctx, eid = self._ids(request)
+        tags, marks = self._data.scalars(ctx, eid, run)
+        return http_payload.json_response({"run": run, "tags": tags, "marks": marks})
+
+    @_route
+    def _serve_static(self, request):
+        path = request.path
+        relative = path[path.find(_PLUGIN_PREFIX) + len(_PLUGIN_PREFIX) :] if _PLUGIN_PREFIX in path else ""
+        found = static.read(relative, self._static_dir)
+        if found is None:
+            raise Unavailable(f"no such file of the attention plugin: {relative[:80]!r}")
+        body, content_type = found
+        return http_util.Respond(request, body, content_type)

@@ -1,0 +1,475 @@
+"""Framework-agnostic writer: numpy attention in, TensorBoard event records out.
+
+The Trainer callback uses it, and so can a plain PyTorch loop or a Lightning callback:
+
+    w = AttentionSummaryWriter("logs/run1")
+    w.add_probe("cat", tokens=["[CLS]", "the", "cat", "[SEP]"], special=[1, 0, 0, 1])
+    w.add_attention(step, "cat", attentions)         # [layers, heads, query, key] per kind
+    w.add_scalar("train/loss", loss, step)
+    w.close()
+
+A failing disk never stops training: the first I/O error is reported once as a warning, the broken
+file is left as it was (everything written before stays readable), and later writes go to a new file.
+
+Nothing already in the run directory disappears without a word (run_history.py), and input that cannot
+be stored as given is refused before anything is written (writer/input_checks.py).
+
+A little over 300 lines by design: one class, the writer's whole public API (probes, attention,
+restart markers, scalars, hparams) and the file it writes; what it checks and what it warns about
+already live in writer/input_checks.py, run_history.py and concurrent_writers.py.
+"""
+
+import math
+import numbers
+import os
+import time
+import typing
+import warnings
+
+import numpy as np
+
+from tensorboard.compat.proto import event_pb2, summary_pb2
+
+from ..analysis.neuron_math import vector_dtype
+from ..format.blobs import MAX_CHAIN, encode_layer
+from ..format.metadata import FormatError, KIND_SIDES, neurons_tag, predictions_tag, probe_metadata, snapshot_tag
+from ..format.records import (
+    check_predictions,
+    neuron_header,
+    neurons_value,
+    predictions_value,
+    relations_value,
+    snapshot_value,
+    stats_value,
+)
+from ..format.event_file import EventFileWriter
+from ..format.quantize import quantize
+from .concurrent_writers import file_closed, file_opened
+from .run_history import RunHistory
+from ..format.metadata import check_relations
+from ..analysis.relations import features as relation_features
+from ..analysis.statistics import DriftReference, ProbeTemplates, head_statistics
+from .write_queue import WriteQueue
+from .input_checks import FirstSize, as_mask, check_attention, check_model_size, check_step
+
+# A new keyframe is written once a delta is this large relative to the chain's keyframe (the head
+# moved a lot since the last snapshot), or when the chain reaches blobs.MAX_CHAIN blobs.
+KEYFRAME_WHEN_DELTA_EXCEEDS = 0.7
+
+
+class _LastLayer(typing.NamedTuple):
+    step: int
+    q: np.ndarray  # uint8 [H, Q, K] as stored
+    chain: int  # blobs in its chain, keyframe included
+    keyframe_size: int  # compressed size of the chain's keyframe
+
+
+class AttentionSummaryWriter:
+    """Writes attention snapshots, per-head statistics, scalars and hparams into one run directory."""
+
+    def __init__(self, log_dir, *, filename_suffix=".attention", background=False, max_queued_bytes=1 << 30):
+        """background: encode and write on a thread of its own (write_queue.py), so that callers wait
+        only for the input checks; at most `max_queued_bytes` of attention waits there."""
+        self.log_dir = str(log_dir)
+        self._queue = WriteQueue(max_queued_bytes) if background else None
+        self._suffix = filename_suffix
+        self._file = None
+        self._io_warned = False
+        self._probes = {}
+        self._last_layers = {}  # (probe, kind, layer) -> _LastLayer: the reference of the next delta
+        self._references = {}  # (probe, kind) -> statistics.DriftReference of the first snapshot, for drift
+        self._templates = {}  # (probe, kind, causal) -> ProbeTemplates
+        self._tags_in_file = set()  # (probe, kind) whose metadata the current file already holds
+        self._closed = False
+        self._history = RunHistory(self.log_dir, filename_suffix)
+        self._sizes = {}  # (probe, kind) -> writer_input.FirstSize of this writer's snapshots
+        self._metas = {}  # (probe, kind) -> the metadata of its latest snapshot (predictions reuse it)
+
+    # ------------------------------------------------------------------ probes
+    def add_probe(
+        self,
+        name,
+        tokens,
+        *,
+        segments=None,
+        special=None,
+        decoder_tokens=None,
+        decoder_special=None,
+        word_of=None,
+        relations=None,
+    ):
+        """Declare a probe once, before its first snapshot. Tokens are the strings shown to the user.
+
+        word_of, relations: labelled relations between the probe's words (docs/format.md,
+        "Relations"; the callback builds them from relation probes): {"tokens": [word index or -1 per
+        token], "decoder_tokens": ...} and [{"relation", "source": [[side, word]], "target": [[side,
+        word]], "source_text", "target_text"}]."""
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(f"probe name must be a non-empty string without '/', got {name!r}")
+        if name in self._probes:
+            raise ValueError(f"probe {name!r} was already added; probe names must be unique")
+        tokens = [str(t) for t in tokens]
+        if not tokens:
+            raise ValueError(f"probe {name!r} has no tokens")
+        segs = [0] * len(tokens) if segments is None else [int(s) for s in segments]
+        if len(segs) != len(tokens):
+            raise ValueError(f"segments has {len(segs)} entries but probe {name!r} has {len(tokens)} tokens")
+        info = {
+            "name": name,
+            "index": len(self._probes),
+            "tokens": tokens,
+            "segments": segs,
+            "special": as_mask(special, len(tokens), "special"),
+            "decoder_tokens": None,
+            "decoder_special": None,
+        }
+        if decoder_tokens is not None:
+            info["decoder_tokens"] = [str(t) for t in decoder_tokens]
+            info["decoder_special"] = as_mask(decoder_special, len(decoder_tokens), "decoder_special")
+        if relations:
+            info["word_of"] = {side: [int(w) for w in of] for side, of in (word_of or {}).items()}
+            info["relations"] = [dict(r) for r in relations]
+            try:
+                check_relations({**info, "query": "tokens", "key": "tokens"})
+            except FormatError as e:
+                raise ValueError(f"probe {name!r}: {e}") from None
+        self._probes[name] = info
+
+    @property
+    def probes(self):
+        return list(self._probes)
+
+    # ------------------------------------------------------------------ attention
+    def add_attention(self, step, probe, attention, *, kind="self", causal=None, wall_time=None, copy=True):
+        """Write one probe's attention of one kind at `step`.
+
+        attention: float array [layers, heads, query, key] (or a sequence of per-layer [heads, query,
+        key] arrays, e.g. a model's `outputs.attentions` for batch item 0), real tokens only.
+        causal: None infers it (decoder kinds, or self-attention with nothing above the diagonal).
+        copy=False: the writer may read your arrays after this returns (with background=True, until
+        they are written), so they must not change until then; it saves the caller a copy of the
+        attention (the callback hands over the model's own outputs this way).
+
+        Input that cannot be stored as given raises before anything is written: a step that is not a
+        non-negative integer, no layers or heads, another model size than the probe's first snapshot,
+        weights that are NaN, infinite or negative, or a query row that sums to more than
+        1 + writer_input.ROW_SUM_TOLERANCE (rows that sum to less are kept as they are, within 1/255 per weight).
+        """
+        step = check_step(step)
+        self._check_open()
+        if probe not in self._probes:
+            raise KeyError(f"unknown probe {probe!r}: call add_probe first (known: {self.probes})")
+        if kind not in KIND_SIDES:
+            raise ValueError(f"kind must be one of {sorted(KIND_SIDES)}, got {kind!r}")
+        info = self._probes[probe]
+        # A float32 copy of its own (the caller may reuse theirs), or their layers, stacked off their thread
+        checked = check_attention(attention, info, kind, copy=copy)
+        layers, (heads, q, k) = len(checked), checked[0].shape
+        check_model_size(self._sizes.get((probe, kind)), probe, kind, step, layers, heads)
+        tag = snapshot_tag(probe, kind)
+        self._history.before_snapshot(probe, kind, layers, heads, info["tokens"])
+        self._history.before_record([tag], step)
+        if causal is None:
+            causal = kind == "decoder" or (
+                kind == "self" and q == k and q > 1 and not any(np.triu(layer, 1).any() for layer in checked)
+            )
+        meta = probe_metadata(info, kind, causal=causal, layers=layers, heads=heads)
+        self._metas[(probe, kind)] = meta
+        self._sizes.setdefault((probe, kind), FirstSize(layers, heads, step))
+        self._history.after_record([tag], step)
+        wall_time = wall_time or time.time()
+        nbytes = sum(layer.nbytes for layer in checked)
+
+        def encode():
+            a = checked if isinstance(checked, np.ndarray) else np.stack(checked)
+            self._encode_snapshot(probe, kind, step, a, causal, meta, wall_time)
+
+        self._run(encode, nbytes)
+
+    def _encode_snapshot(self, probe, kind, step, a, causal, meta, wall_time):
+        """Quantize, compute statistics, encode layers and write: the costly part (maybe in the
+        background), after every check has passed."""
+        self._check_removed()
+        layers, _, q, k = a.shape
+        quantized = quantize(a)
+        stats = self._statistics(probe, kind, step, a, causal)
+        layer_blobs = [self._encode_layer(probe, kind, layer, step, quantized[layer]) for layer in range(layers)]
+        first_in_file = (probe, kind) not in self._tags_in_file
+        values = [
+            snapshot_value(meta, step, layer_blobs, q, k, with_metadata=first_in_file),
+            stats_value(meta, stats, with_metadata=first_in_file),
+        ]
+        relations = relation_features(a, meta)
+        if relations is not None:
+            values.append(relations_value(meta, relations, with_metadata=first_in_file))
+        summary = summary_pb2.Summary(value=values)
+        if self._write(event_pb2.Event(step=step, wall_time=wall_time, summary=summary)):
+            self._tags_in_file.add((probe, kind))
+
+    def _statistics(self, probe, kind, step, a, causal):
+        """Per-head statistics [stats, layers, heads] of float attention `a` (docs/format.md)."""
+        info = self._probes[probe]
+        query_side, key_side = KIND_SIDES[kind]
+        reference = self._reference(probe, kind, step, a)
+        stat_args = dict(
+            causal=causal,
+            self_attention=kind != "cross",
+            query_tokens=info[query_side],
+            key_tokens=info[key_side],
+            key_special=info["special" if key_side == "tokens" else "decoder_special"],
+        )
+        templates = self._templates.get((probe, kind, causal))
+        if templates is None:
+            templates = self._templates[(probe, kind, causal)] = ProbeTemplates(**stat_args)
+        return head_statistics(a, reference=reference, templates=templates, **stat_args)
+
+    def _encode_layer(self, probe, kind, layer, step, q):
+        """A delta to the previous snapshot while deltas pay and the chain is short, else a keyframe."""
+        key = (probe, kind, layer)
+        previous = self._last_layers.get(key)
+        if previous is not None and previous.q.shape == q.shape and previous.step < step and previous.chain < MAX_CHAIN:
+            delta = encode_layer(q, reference=previous.q, ref_step=previous.step)
+            if len(delta) < KEYFRAME_WHEN_DELTA_EXCEEDS * previous.keyframe_size:
+                self._last_layers[key] = _LastLayer(int(step), q, previous.chain + 1, previous.keyframe_size)
+                return delta
+        keyframe = encode_layer(q)
+        self._last_layers[key] = _LastLayer(int(step), q, 1, len(keyframe))
+        return keyframe
+
+    def _reference(self, probe, kind, step, attention):
+        """The first snapshot of this (probe, kind): this one, or an earlier one on disk after a resume
+        (as a DriftReference, prepared once)."""
+        key = (probe, kind)
+        if key not in self._references:
+            on_disk = self._reference_on_disk(probe, kind, step, attention.shape)
+            self._references[key] = DriftReference(attention if on_disk is None else on_disk)
+            if on_disk is None:
+                return None
+        return self._references[key]
+
+    def _reference_on_disk(self, probe, kind, step, shape):
+        past = self._history.past(probe, kind)
+        if (
+            past is not None
+            and past.first is not None
+            and past.first_step < step
+            and past.tokens == self._probes[probe]["tokens"]
+            and past.first.shape == shape
+        ):
+            return past.first
+        return None
+
+    # ------------------------------------------------------------------ what the directory held before
+    def logged_before(self, probe, kind):
+        """Steps of (probe, kind) that the run directory held before this writer started (and that
+        this writer's restart marker, if any, left visible)."""
+        return self._history.logged_before(probe, kind)
+
+    def add_session_start(self, step, *, wall_time=None):
+        """Mark that training (re)starts at `step`; write it before the run's first record.
+
+        TensorBoard's convention for restarts: from the second START of a run on, readers (its Python
+        loader and read_run) drop what was logged earlier at steps >= `step`, i.e. the records of the
+        continuation that a resume from a checkpoint abandons. Without it TensorBoard's Python loader
+        would keep the FIRST record of a step logged twice: the stale one.
+
+        What the marker hides is never hidden silently: when records stay visible before `step` (a
+        resume from a checkpoint) it is logged at INFO; when it hides everything the directory held (a
+        new run at step 0 into a used log_dir) it warns, once, with the probes, steps and files.
+        """
+        step = check_step(step)
+        self._check_open()
+        self._history.before_session_start(step)
+        event = event_pb2.Event(
+            step=step,
+            wall_time=wall_time or time.time(),
+            session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START),
+        )
+        self._history.after_session_start(step)
+        self._run(lambda: self._write(event))
+
+    # ------------------------------------------------------------------ scalars and hparams
+    def add_predictions(self, step, probe, prediction, *, kind="self", wall_time=None):
+        """Write what the model predicted on a probe at `step` (after that step's attention of `kind`):
+        {"mode": "next-token" | "masked" | "label", "positions", "top": [[[token, probability], ...]
+        per position], "targets", "target_probs"} (docs/format.md, "Predictions")."""
+        step = check_step(step)
+        self._check_open()
+        meta = self._metas.get((probe, kind))
+        if meta is None:
+            raise KeyError(f"probe {probe!r} has no {kind!r} attention logged yet: add_attention first")
+        try:
+            check_predictions(prediction)
+        except FormatError as e:
+            raise ValueError(f"probe {probe!r}: {e}") from None
+        tag = predictions_tag(probe, kind)
+        self._history.before_record([tag], step)
+        self._history.after_record([tag], step)
+        wall_time = wall_time or time.time()
+
+        def write():
+            first = (probe, kind, "predictions") not in self._tags_in_file
+            value = predictions_value(meta, prediction, with_metadata=first)
+            if self._write(event_pb2.Event(step=step, wall_time=wall_time, summary=summary_pb2.Summary(value=[value]))):
+                self._tags_in_file.add((probe, kind, "predictions"))
+
+        self._run(write)
+
+    def add_neurons(self, step, probe, record, *, kind="self", attention=None, wall_time=None):
+        """Write the neuron view's data of a probe at `step` (after that step's attention of `kind`):
+        {"heads": [(layer, head)], "query" [n, Q, D], "key" [n, K, D], "scale" [n], "softcap" [n],
+        "allowed" bool [n, Q, K], "bias" [n, Q, K] or None} (docs/format.md, "Neurons"). With the
+        model's float `attention` of that step ([layer][head] -> [Q, K]), query and key are stored as
+        float16 where that keeps the view within the bound (neuron_math.vector_dtype)."""
+        step = check_step(step)
+        self._check_open()
+        meta = self._metas.get((probe, kind))
+        if meta is None:
+            raise KeyError(f"probe {probe!r} has no {kind!r} attention logged yet: add_attention first")
+        tag = neurons_tag(probe, kind)
+        try:
+            header = neuron_header(meta, record)  # checked here; compressed on the writer's thread
+        except FormatError as e:
+            raise ValueError(f"probe {probe!r}: {e}") from None
+        self._history.before_record([tag], step)
+        self._history.after_record([tag], step)
+        wall_time = wall_time or time.time()
+
+        def write():
+            first = (probe, kind, "neurons") not in self._tags_in_file
+            stored = dict(header, dtype=vector_dtype(record, attention))
+            # the tag's metadata names the captured heads, so that an index lists them without a read
+            value = neurons_value(dict(meta, neuron_heads=header["heads"]), record, stored, with_metadata=first)
+            if self._write(event_pb2.Event(step=step, wall_time=wall_time, summary=summary_pb2.Summary(value=[value]))):
+                self._tags_in_file.add((probe, kind, "neurons"))
+
+        self._run(write)
+
+    def add_scalar(self, tag, value, step, *, wall_time=None):
+        step = check_step(step)
+        self._check_open()
+        if not isinstance(tag, str) or not tag:
+            raise ValueError(f"scalar tag must be a non-empty string, got {tag!r}")
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise TypeError(f"scalar {tag!r} must be a real number, got {type(value).__name__}")
+        self._history.before_record([tag], step)
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=float(value))])
+        event = event_pb2.Event(step=step, wall_time=wall_time or time.time(), summary=summary)
+        self._history.after_record([tag], step)
+        self._run(lambda: self._write(event))
+
+    def add_scalars(self, values, step, *, wall_time=None):
+        """Write every finite real number of a dict (other values are skipped)."""
+        step = check_step(step)
+        self._check_open()
+        kept = [
+            summary_pb2.Summary.Value(tag=str(tag), simple_value=float(v))
+            for tag, v in values.items()
+            if isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+        ]
+        if kept:
+            self._history.before_record([v.tag for v in kept], step)
+            summary = summary_pb2.Summary(value=kept)
+            event = event_pb2.Event(step=step, wall_time=wall_time or time.time(), summary=summary)
+            self._history.after_record([v.tag for v in kept], step)
+            self._run(lambda: self._write(event))
+
+    def add_hparams(self, hparams):
+        """Hyperparameters for TensorBoard's HParams tab (bool, number or string values; others as str)."""
+        self._check_open()
+        from tensorboard.plugins.hparams import summary_v2 as hp
+
+        clean = {}
+        for k, v in hparams.items():
+            if v is None:
+                continue
+            if isinstance(v, (bool, int, float, str)) and not (isinstance(v, float) and not math.isfinite(v)):
+                clean[str(k)] = v
+            else:
+                clean[str(k)] = str(v)
+        event = event_pb2.Event(wall_time=time.time(), summary=hp.hparams_pb(clean))
+        self._run(lambda: self._write(event))
+
+    # ------------------------------------------------------------------ file handling
+    def _check_open(self):
+        if self._closed:
+            raise RuntimeError("AttentionSummaryWriter is closed")
+
+    def _run(self, job, nbytes=0):
+        """Run a write now, or queue it for the background thread (in order with every other write)."""
+        self._history.read()  # on this thread: what the directory held, before the first record
+        if self._queue is None:
+            job()
+        else:
+            self._queue.submit(job, nbytes)
+
+    def _check_removed(self):
+        """A run directory removed under us: open writes would vanish silently. Report it now, before
+        the next event is encoded, so that it starts a fresh file (keyframes and metadata included)."""
+        if self._file is not None and not os.path.exists(self._file.path):
+            self._on_io_error(FileNotFoundError(f"{self._file.path} was removed"))
+
+    def _write(self, event):
+        """Append and flush one event; False if it could not be written."""
+        try:
+            if self._file is None:
+                self._history.read()  # what the directory held before this writer, read before its first record
+                self._file = EventFileWriter(self.log_dir, self._suffix)
+                self._tags_in_file.clear()
+                file_opened(self._file)
+            self._file.write(event)
+            self._file.flush()
+            return True
+        except OSError as e:
+            self._on_io_error(e)
+            return False
+
+    def _on_io_error(self, error):
+        if not self._io_warned:
+            warnings.warn(
+                f"tb-attention could not write to {self.log_dir}: {error}. Training goes on; "
+                f"what was written before stays readable, and writing resumes in a new file "
+                f"if the problem goes away.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self._io_warned = True
+        broken, self._file = self._file, None
+        if broken is not None:
+            file_closed(broken)
+            try:
+                broken.close()
+            except OSError:
+                pass
+        # Later keyframes must be in the new file: a delta against a lost record is unreadable; and
+        # the new file needs each tag's metadata again (decided before the file is opened).
+        self._last_layers.clear()
+        self._tags_in_file.clear()
+
+    def flush(self):
+        """Everything written so far is on disk when this returns (queued writes included)."""
+        if self._queue is not None:
+            self._queue.drain()
+        if self._file is not None:
+            try:
+                self._file.flush()
+            except OSError as e:
+                self._on_io_error(e)
+
+    def close(self):
+        if self._queue is not None:
+            self._queue.close()  # writes what is queued first
+        if self._file is not None:
+            file_closed(self._file)
+            try:
+                self._file.close()
+            except OSError as e:
+                self._on_io_error(e)
+            self._file = None
+        self._closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
