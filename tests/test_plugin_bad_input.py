@@ -15,7 +15,7 @@ def app(tmp_path_factory):
     static.mkdir(parents=True)
     (static / "index.js").write_text("export function render() {}\n")
     (root / "pkg" / "secret.js").write_text("const SECRET = 'root:x:0:0';\n")
-    (root / "pkg" / "server/routes.py").write_text("SECRET = 'root:x:0:0'\n")
+    (root / "pkg" / "plugin.py").write_text("SECRET = 'root:x:0:0'\n")
     return App(root, static_dir=static)
 
 
@@ -123,7 +123,7 @@ def test_overlong_parameter_is_400(app):
         "a/b/c/d/e.js",
         "%252e%252e%252fsecret.js",
         "static/../secret.js",
-        "server/routes.py",
+        "plugin.py",
         "__init__.py",
         "index.py",
     ],

@@ -295,10 +295,11 @@ def test_plugin_side_never_imports_torch_or_transformers():
 
 
 def test_entry_point_takes_the_format_names_without_numpy_or_zstandard():
-    """TensorBoard imports the entry point at start-up: it reads PLUGIN_NAME from format.py (the one
-    home of the format), which imports numpy, zstandard and protos only where it encodes or decodes."""
+    """TensorBoard imports the entry point at start-up: it reads PLUGIN_NAME from format/metadata.py
+    (the format's names), which imports the standard library only."""
     code = (
-        "import sys; import tb_attention_plugin.server.entry as e; from tb_attention_plugin import format as f; "
+        "import sys; import tb_attention_plugin.server.entry as e; "
+        "from tb_attention_plugin.format import metadata as f; "
         "e.AttentionLoader().fix_flags(type('F', (), {'samples_per_plugin': {}, 'reload_multifile': None})()); "
         "assert e.PLUGIN_NAME == f.PLUGIN_NAME == 'attention'; "
         "bad = [m for m in ('numpy', 'zstandard', 'torch', 'transformers') if m in sys.modules]; "

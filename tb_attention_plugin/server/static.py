@@ -9,7 +9,8 @@ to build it, instead of an error page inside the tab.
 import os
 import re
 
-STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tb_attention_plugin/
+STATIC_DIR = os.path.join(PACKAGE_DIR, "static")
 
 CONTENT_TYPES = {
     ".js": "text/javascript",

@@ -23,7 +23,7 @@ from ..server.files import FileData
 from ..reading.run_index import RunIndex
 from ..reading.storage import LocalStorage
 
-BUNDLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", "export.js")
+BUNDLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static", "export.js")
 DEFAULT_MAX_STEPS = 30
 # By default fewer steps for a large model: at most this many snapshot bytes (uint8 weights, before
 # compression; a 12 x 12 head, 128-token probe is 2.4 MB a step). --steps / --max-steps override it.
