@@ -214,7 +214,7 @@ def test_minilm_quick_run_logs_snapshots_stats_and_metrics(minilm_run, minilm):
 
     log_dir, stdout = minilm_run
     run = read_run(str(log_dir))
-    from tb_attention_plugin.callback.probes.sentences.relation_sets import ENGLISH
+    from tb_attention_plugin.callback.probes.relation_sets import ENGLISH
 
     names = list(minilm.PROBES) + [p["name"] for p in ENGLISH]  # relations="english" adds its set
     assert run.probes == names, "a BERT gets no built-in induction probe"

@@ -184,7 +184,7 @@ def test_a_span_over_two_words_is_refused_when_the_probes_are_tokenized(tmp_path
 def test_the_built_in_english_set_and_a_jsonl_file_are_one_argument(tmp_path):
     import json
 
-    from tb_attention_plugin.callback.probes.sentences.relation_sets import ENGLISH
+    from tb_attention_plugin.callback.probes.relation_sets import ENGLISH
 
     cb = AttentionCallback(probes=["a plain probe"], relations="english")
     specs = cb._probe_args["probes"]

@@ -240,7 +240,7 @@ def _induction_score(probe, head):
 
 @pytest.mark.parametrize("tokenizer_kind", ["tiny", "big"])
 def test_induction_probe_layout(tokenizer_kind):
-    from tb_attention_plugin.callback.probes.sentences.sentences import induction_probe
+    from tb_attention_plugin.callback.probes.sentences import induction_probe
     from tiny_models import word_tokenizer
 
     tok = word_tokenizer("gpt2") if tokenizer_kind == "tiny" else _big_tokenizer()
@@ -261,7 +261,7 @@ def test_induction_probe_layout(tokenizer_kind):
 
 @pytest.mark.parametrize("seed", range(8))
 def test_fixed_distance_heads_do_not_score_as_induction_but_induction_heads_do(seed):
-    from tb_attention_plugin.callback.probes.sentences.sentences import induction_probe
+    from tb_attention_plugin.callback.probes.sentences import induction_probe
     from tiny_models import word_tokenizer
 
     p = induction_probe(word_tokenizer("gpt2"), 128, seed=seed)
@@ -285,7 +285,7 @@ def test_fixed_distance_heads_do_not_score_as_induction_but_induction_heads_do(s
 
 
 def test_induction_probe_is_deterministic_and_reports_a_too_small_budget():
-    from tb_attention_plugin.callback.probes.sentences.sentences import induction_probe
+    from tb_attention_plugin.callback.probes.sentences import induction_probe
     from tiny_models import word_tokenizer
 
     tok = word_tokenizer("gpt2")
