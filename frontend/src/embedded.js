@@ -1,4 +1,4 @@
-// The plugin's routes answered from the data an exported report embeds (tb_attention_plugin/export.py;
+// The plugin's routes answered from the data an exported report embeds (tb_attention_plugin/tools/export.py;
 // docs/http-api.md, "Exported reports"): the index and scalars as the JSON the routes send, every
 // other answer (stats, snapshots, relations, predictions, similarity, neurons, contributions) as its
 // TBAT container or JSON body, gzipped and base64-encoded, inflated when a view asks for it. Same answers, same errors (ApiError 404): the views cannot tell it from the plugin.

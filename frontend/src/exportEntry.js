@@ -1,5 +1,5 @@
 // Entry of an exported report (`tb-attention export`, bundled as static/export.js and inlined in the
-// HTML by tb_attention_plugin/export.py): the tab rendered from the page's embedded data
+// HTML by tb_attention_plugin/tools/export.py): the tab rendered from the page's embedded data
 // (embedded.js) instead of the plugin's routes; nothing is fetched.
 
 import { render } from './index.js';

@@ -10,7 +10,7 @@ from ..reading.lru_cache import LRUCache
 
 logger = logging.getLogger("tb_attention_plugin.server.data")  # the name the plugin always logged under
 
-# "every point": the loaders keep everything for this plugin (plugin_entry sets the flag)
+# "every point": the loaders keep everything for this plugin (server/entry.py sets the flag)
 DOWNSAMPLE_ALL = 1_000_000
 
 # What a data provider raises on a record it cannot convert (e.g. a tensor whose content does not

@@ -84,7 +84,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context, static_dir=static.STATIC_DIR, read_files=None):
         """read_files: whether to read the runs' event files (server/files.py); None = when the
-        log directory can be read (plugin_entry decides from TensorBoard's flags)."""
+        log directory can be read (server/entry.py decides from TensorBoard's flags)."""
         self._data = AttentionData(
             context.data_provider, logdir=getattr(context, "logdir", None), read_files=read_files
         )
