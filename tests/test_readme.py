@@ -1,7 +1,8 @@
-"""Every code block of the README runs, so the front door cannot rot.
+"""Every code block of the README and of the guides it links to (PAGES) runs, so they cannot rot.
 
-Python blocks are executed in order (the Trainer block against a tiny BERT); shell blocks must name
-scripts that exist and parse; the Jupyter block is checked against TensorBoard's notebook magic.
+Python blocks are executed in order, page after page (the Trainer block against a tiny BERT); shell
+blocks must name scripts that exist and parse; console blocks run as written; the Jupyter block is
+checked against TensorBoard's notebook magic.
 """
 
 import os
@@ -14,9 +15,24 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
+# the pages with code blocks, in reading order (the README's Trainer block runs first)
+PAGES = ["README.md", "docs/usage.md"]
+
+
 def _blocks():
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    return re.findall(r"```(\w*)\n(.*?)```", text, flags=re.S)
+    blocks = []
+    for page in PAGES:
+        text = open(os.path.join(ROOT, page), encoding="utf-8").read()
+        blocks += re.findall(r"```(\w*)\n(.*?)```", text, flags=re.S)
+    return blocks
+
+
+def test_no_other_page_holds_code_this_test_would_not_run():
+    docs = os.path.join(ROOT, "docs")
+    guides = [f"docs/{name}" for name in os.listdir(docs) if name.endswith(".md")]
+    with_code = {page for page in guides if "```" in open(os.path.join(ROOT, page), encoding="utf-8").read()}
+    # the reference pages' blocks show formats and layouts, not commands to run
+    assert with_code - set(PAGES) <= {"docs/architecture.md", "docs/format.md", "docs/http-api.md", "docs/frontend.md"}
 
 
 def test_readme_has_the_blocks_this_test_knows():
@@ -116,7 +132,7 @@ def test_python_blocks_run(tmp_path, monkeypatch):
     }
     for lang, code in _blocks():
         if lang == "python":
-            exec(compile(code, "README.md", "exec"), namespace)
+            exec(compile(code, "README.md and docs/usage.md", "exec"), namespace)
     # the Trainer block logged into transformers' default run directory
     runs = os.listdir(tmp_path / "out" / "runs")
     assert len(runs) == 1
