@@ -1,6 +1,7 @@
 """The shapes of the routes' answers (docs/http-api.md), shared by both ways the plugin reads data
 (its own index of the event files, server/files.py; TensorBoard's data provider, server/provider/series.py):
-which tag stands for a probe, the index's probe entries, a snapshot's header, head types' stats."""
+which tag stands for a probe, the index's probe entries, a snapshot's header, head types' stats; and
+`Series`, the value naming what a request asks for, which both sources take."""
 
 import math
 from typing import NamedTuple
@@ -12,6 +13,15 @@ from ..analysis.head_types import classify_heads
 from .errors import Unavailable
 from ..format.quantize import dequantize
 from ..analysis.statistics import head_distances
+
+
+class Series(NamedTuple):
+    """One (run, probe, kind) series of records: what a route names (server/routes.py builds it from
+    the query string) and what both sources (server/files.py, server/provider/data.py) take."""
+
+    run: str
+    probe: str
+    kind: str
 
 
 class Kind(NamedTuple):
@@ -41,8 +51,9 @@ def choose_tags(tagged, warn, where):
     return result
 
 
-def missing(run, tags, probe, kind, what):
-    """The Unavailable message for a (probe, kind) not among a run's `tags` {(probe, kind): ...}."""
+def missing(series, tags, what):
+    """The Unavailable message for a series whose (probe, kind) is not among its run's `tags` {(probe, kind): ...}."""
+    run, probe, kind = series
     probes = sorted({p for p, _ in tags})
     if probe not in probes:
         return f"run {run!r} has no probe {probe!r} with attention {what} (probes: {probes})"
@@ -96,9 +107,10 @@ def _probe_order(item):
     return (index if isinstance(index, int) else 0, name)
 
 
-def requested_layers(logged, run, probe, kind, step, meta, layer):
+def requested_layers(logged, series, step, meta, layer):
     """The layer ids a snapshot request asks for; Unavailable for a step not logged (`logged` False)
     or a layer the model does not have."""
+    run, probe, kind = series
     if not logged:
         raise Unavailable(
             f"no {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step}; logged steps are listed by ./index"
@@ -109,7 +121,7 @@ def requested_layers(logged, run, probe, kind, step, meta, layer):
     return list(range(n_layers)) if layer is None else [layer]
 
 
-def snapshot_answer(run, probe, kind, step, layer_ids, decoded, meta):
+def snapshot_answer(series, step, layer_ids, decoded, meta):
     """(header, uint8 [layers, heads, query, key]) of the `snapshot` route."""
     shapes = {a.shape for a in decoded}
     if len(shapes) != 1:
@@ -117,9 +129,7 @@ def snapshot_answer(run, probe, kind, step, layer_ids, decoded, meta):
     heads, queries, keys_len = decoded[0].shape
     array = np.stack(decoded) if len(decoded) > 1 else decoded[0][None]
     header = {
-        "run": run,
-        "probe": probe,
-        "kind": kind,
+        **series._asdict(),  # "run", "probe", "kind"
         "step": step,
         "layers": layer_ids,
         "heads": heads,
@@ -131,7 +141,8 @@ def snapshot_answer(run, probe, kind, step, layer_ids, decoded, meta):
     return header, array
 
 
-def undecodable(kind, probe, run, step, error):
+def undecodable(series, step, error):
+    run, probe, kind = series
     return (
         f"the {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step} "
         f"cannot be decoded ({error}); it is skipped"
@@ -161,12 +172,10 @@ def stats_of(fingerprint, by_step, meta):
     return Stats(fingerprint, steps, np.ascontiguousarray(array, dtype="<f4"), head_types, names)
 
 
-def stats_answer(run, probe, kind, meta, stats):
+def stats_answer(series, meta, stats):
     """(header, float32 [stats, steps, layers, heads]) of the `stats` route."""
     header = {
-        "run": run,
-        "probe": probe,
-        "kind": kind,
+        **series._asdict(),  # "run", "probe", "kind"
         "steps": stats.steps,
         "stats": stats.names,
         "layers": meta["layers"],
@@ -223,10 +232,11 @@ def _relation_entry(m):
     }
 
 
-def neuron_answer(run, probe, kind, step, steps, record, layer, head):
+def neuron_answer(series, step, steps, record, layer, head):
     """(header, float32 1-D data) of one head of a neuron record: its query [Q, D], key [K, D],
     allowed keys [Q, K] (1/0) and, when the model adds one, bias [Q, K], concatenated in the order of
     the header's "parts" (docs/http-api.md)."""
+    probe, kind = series.probe, series.kind
     heads = [list(h) for h in record["heads"]]
     if [layer, head] not in heads:
         raise Unavailable(
@@ -239,9 +249,7 @@ def neuron_answer(run, probe, kind, step, steps, record, layer, head):
         if record.get(name) is not None:
             arrays.append((name, record[name][i]))
     header = {
-        "run": run,
-        "probe": probe,
-        "kind": kind,
+        **series._asdict(),  # "run", "probe", "kind"
         "step": step,
         "layer": layer,
         "head": head,

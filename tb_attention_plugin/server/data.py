@@ -1,32 +1,38 @@
 """What the plugin's routes read: the runs' own event files, or TensorBoard's data provider.
 
-`AttentionData` answers each route from one of two sources:
+`AttentionData` hands each route one of two sources, which implement the same methods with the same
+signatures over a `Series` (run, probe, kind) (answers.py): `index(runs)`, `snapshot(series, step,
+layer)`, `stats(series)`, `relations(run)`, `predictions(series)`, `neurons(series, step, layer, head)`,
+`contributions(series)`:
 - `FileData` (server/files.py), whenever the log directory is one the plugin can read (local, or a
-  URL TensorBoard's filesystem layer reads): `index`, `snapshot` and `stats` come from the runs'
-  event files, read by offset, and TensorBoard's loaders keep only one sample of the plugin's data
+  URL TensorBoard's filesystem layer reads): every route's data but the scalars comes from the
+  runs' event files, read by offset, and TensorBoard's loaders keep only one sample of the plugin's data
   (server/entry.py), so TensorBoard's memory does not grow with the attention logs; the provider
   only lists the runs;
 - `ProviderData` (server/provider/data.py) otherwise (e.g. `gs://` without gcsfs, or `--logdir_spec`):
-  everything through the data provider, whose loaders then keep every record;
+  index, snapshots and statistics through the data provider, whose loaders then keep every record,
+  bound to each request's context (`ProviderData.bound(ctx, eid)`); the data only the event files
+  hold (relations, predictions, the neuron view's records) answer Unservable (400, what to do);
 - `scalars` always come from the provider (server/scalars.py).
 Corrupted or inconsistent records raise `Unavailable` (-> 404) and are logged once (server/errors.py);
 the steps that failed to decode are remembered (bounded) and left out of the index.
 """
 
 from ..format.metadata import PLUGIN_NAME
-from .answers import similarity_answer
+from .answers import Series
 from .errors import Unavailable, Unservable, WarnOnce
 from .files import STATS_CACHE_BYTES, FileData
 from .provider.data import ProviderData
 from .scalars import read_scalars
 from ..reading.storage import storage_for
 
-__all__ = ["AttentionData", "Unavailable", "Unservable"]
+__all__ = ["AttentionData", "Series", "Unavailable", "Unservable"]
 
 
 class AttentionData:
-    """One method per route; index, snapshot and stats from the runs' files (FileData) or the data
-    provider (ProviderData), as the module doc says."""
+    """Chooses the source (as the module doc says) and hands it to the routes: `source_for(ctx, eid,
+    run)` checks the run and returns the source of that request; both sources answer the same
+    methods with the same signatures over a `Series` (run, probe, kind)."""
 
     def __init__(
         self,
@@ -51,6 +57,7 @@ class AttentionData:
                 decoded_cache_bytes=decoded_cache_bytes,
                 stats_cache_bytes=stats_cache_bytes or STATS_CACHE_BYTES,
             )
+            self._bound = lambda ctx, eid: self.source  # the files need no request context
         else:
             self.source = ProviderData(
                 data_provider,
@@ -59,16 +66,22 @@ class AttentionData:
                 stats_cache_bytes=stats_cache_bytes or 32 << 20,
                 **provider_options,
             )
+            self._bound = self.source.bound
 
     @property
     def reads_files(self):
         return isinstance(self.source, FileData)
 
     def index(self, ctx, eid):
-        if self.reads_files:
-            runs = self._provider.list_blob_sequences(ctx, experiment_id=eid, plugin_name=PLUGIN_NAME)
-            return self.source.index(sorted(runs))
-        return self.source.index(ctx, eid)
+        """The `index` route's answer: the runs TensorBoard lists with the plugin's data, by the source."""
+        runs = self._provider.list_blob_sequences(ctx, experiment_id=eid, plugin_name=PLUGIN_NAME)
+        return self._bound(ctx, eid).index(runs)
+
+    def source_for(self, ctx, eid, run):
+        """The source answering a request about `run` (FileData, or ProviderData bound to `ctx` and
+        `eid`), once `run` is a run TensorBoard lists (Unavailable, 404, otherwise)."""
+        self._listed(ctx, eid, run)
+        return self._bound(ctx, eid)
 
     def _listed(self, ctx, eid, run):
         """`run` if TensorBoard lists a run of exactly that name, else Unavailable (404): a name that only
@@ -77,51 +90,6 @@ class AttentionData:
             raise Unavailable(f"unknown run {run!r}; ./index lists the runs with attention logs")
         return run
 
-    def stats(self, ctx, eid, run, probe, kind):
-        """-> (header dict, float32 [stats, steps, layers, heads])."""
-        run = self._listed(ctx, eid, run)
-        if self.reads_files:
-            return self.source.stats(run, probe, kind)
-        return self.source.stats(ctx, eid, run, probe, kind)
-
-    def _files(self, what):
-        """The event-file source, for data only it reads; Unservable (400, what to do) otherwise."""
-        if not self.reads_files:
-            raise Unservable(
-                f"{what} are read from the runs' event files, which the plugin cannot open here (a log "
-                f"directory it cannot read, or --logdir_spec): start TensorBoard with a local --logdir"
-            )
-        return self.source
-
-    def relations(self, ctx, eid, run):
-        """-> (header, float32 [relations, 2, steps, layers, heads]): the run's labelled relations."""
-        return self._files("relations").relations(self._listed(ctx, eid, run))
-
-    def predictions(self, ctx, eid, run, probe, kind):
-        """-> the model's predictions on a probe at every step (JSON)."""
-        return self._files("predictions").predictions(self._listed(ctx, eid, run), probe, kind)
-
-    def neurons(self, ctx, eid, run, probe, kind, step, layer, head):
-        """-> (header, float32 data): one captured head's query and key vectors at a step."""
-        run = self._listed(ctx, eid, run)
-        return self._files("the neuron view's records").neurons(run, probe, kind, step, layer, head)
-
-    def contributions(self, ctx, eid, run, probe, kind):
-        """-> per neuron step and captured head, mass by attention weight and by contribution (JSON)."""
-        return self._files("the neuron view's records").contributions(self._listed(ctx, eid, run), probe, kind)
-
-    def similarity(self, ctx, eid, run, probe, kind, step):
-        """-> (header, float32 [layers, heads, heads]): how alike the heads of each layer attend at a
-        step (statistics.head_distances), from the snapshot as stored."""
-        return similarity_answer(*self.snapshot(ctx, eid, run, probe, kind, step))
-
     def scalars(self, ctx, eid, run):
-        """-> ({tag: {"steps", "values"}}, [marks]) of a run (server/scalars.py)."""
+        """-> ({tag: {"steps", "values"}}, [marks]) of a run (server/scalars.py), always from the provider."""
         return read_scalars(self._provider, ctx, eid, self._listed(ctx, eid, run))
-
-    def snapshot(self, ctx, eid, run, probe, kind, step, layer=None):
-        """-> (header dict, uint8 [layers, heads, query, key]) exactly as stored."""
-        run = self._listed(ctx, eid, run)
-        if self.reads_files:
-            return self.source.snapshot(run, probe, kind, step, layer)
-        return self.source.snapshot(ctx, eid, run, probe, kind, step, layer)

@@ -35,6 +35,7 @@ from ..format.records import decode_relations, decode_stats, parse_neurons, pars
 from ..reading.event_scan import read_value
 from .answers import (
     Kind,
+    Series,
     choose_tags,
     index_runs,
     missing,
@@ -85,7 +86,10 @@ def _shape(meta):
 
 
 class FileData:
-    """index / snapshot / stats of runs under `logdir` (a storage.py storage)."""
+    """Every route's data of the runs under `logdir` (a storage.py storage): the source interface
+    (`index(runs)`, `snapshot(series, step, layer)`, `stats(series)`, `relations(run)`,
+    `predictions(series)`, `neurons(series, step, layer, head)`, `contributions(series)`) that
+    server/provider/data.py's `ProviderSource` implements with the same signatures."""
 
     def __init__(
         self,
@@ -155,16 +159,17 @@ class FileData:
             good[step] = entry
         return good
 
-    def _lookup(self, run, prefix, probe, kind, what, step=None):
-        """(tag, meta, good entries) of (probe, kind); the files are looked at again when `step` is
-        not among them (a new step of a live run)."""
+    def _lookup(self, series, prefix, what, step=None):
+        """(tag, meta, good entries) of a series; the files are looked at again when `step` is not
+        among them (a new step of a live run)."""
+        run = series.run
         for fresh in (False, True):
             tags = self._tags(run, self._view(run, fresh), prefix, skip_bad=step is None)
-            found = tags.get((probe, kind))
+            found = tags.get(series[1:])
             if found is not None and (step is None or step in found[2]):
                 return found
         if found is None:
-            raise Unavailable(missing(run, tags, probe, kind, what) if tags else f"run {run!r} has no attention {what}")
+            raise Unavailable(missing(series, tags, what) if tags else f"run {run!r} has no attention {what}")
         return found
 
     def _fail(self, entry, key, message, *args):
@@ -173,8 +178,9 @@ class FileData:
 
     # ------------------------------------------------------------ routes
     def index(self, runs):
+        """The `index` route's answer of `runs` (their names: the keys of TensorBoard's listing)."""
         per_run = {}
-        for run in runs:
+        for run in sorted(runs):
             probes = per_run.setdefault(run, {})
             view = self._view(run, True)
             neurons = self._tags(run, view, NEURONS_TAG_PREFIX)
@@ -184,14 +190,16 @@ class FileData:
                     probes.setdefault(key[0], {})[key[1]] = Kind(meta, sorted(good), steps, heads)
         return {"version": FORMAT_VERSION, "runs": index_runs(per_run)}
 
-    def snapshot(self, run, probe, kind, step, layer=None):
-        tag, meta, good = self._lookup(run, SNAPSHOT_TAG_PREFIX, probe, kind, "snapshots", step)
+    def snapshot(self, series, step, layer=None):
+        """(header, uint8 [layers, heads, query, key]) exactly as stored."""
+        run = series.run
+        tag, meta, good = self._lookup(series, SNAPSHOT_TAG_PREFIX, "snapshots", step)
         entry = good.get(step)
-        layer_ids = requested_layers(entry is not None, run, probe, kind, step, meta, layer)
+        layer_ids = requested_layers(entry is not None, series, step, meta, layer)
         shape = layer_shape(meta)
         try:
             decoded = [self._layer(good, step, l, shape) for l in layer_ids]
-            return snapshot_answer(run, probe, kind, step, layer_ids, decoded, meta)
+            return snapshot_answer(series, step, layer_ids, decoded, meta)
         except DECODE_ERRORS as e:
             self._fail(
                 entry,
@@ -202,16 +210,18 @@ class FileData:
                 step,
                 e,
             )
-            raise Unavailable(undecodable(kind, probe, run, step, e)) from None
+            raise Unavailable(undecodable(series, step, e)) from None
 
-    def stats(self, run, probe, kind):
-        tag, meta, good = self._lookup(run, STATS_TAG_PREFIX, probe, kind, "statistics")
+    def stats(self, series):
+        """(header, float32 [stats, steps, layers, heads]), with the head types."""
+        run = series.run
+        tag, meta, good = self._lookup(series, STATS_TAG_PREFIX, "statistics")
         fingerprint = tuple((step, entry.key) for step, entry in sorted(good.items()))
         cached = self._stats.get((run, tag))
         if cached is None or cached.fingerprint != fingerprint:
             cached = stats_of(fingerprint, self._arrays(run, tag, good, decode_stats, "statistics"), meta)
             self._stats.put((run, tag), cached)
-        return stats_answer(run, probe, kind, meta, cached)
+        return stats_answer(series, meta, cached)
 
     def relations(self, run):
         """(header, float32 [relations, 2 (mass, accuracy), steps, layers, heads]) of a run."""
@@ -230,9 +240,10 @@ class FileData:
             self._relations.put(run, cached)
         return cached[1]
 
-    def predictions(self, run, probe, kind):
+    def predictions(self, series):
         """{"run", "probe", "kind", "mode", "steps", "predictions": [per step]} of a probe."""
-        tag, meta, good = self._lookup(run, PREDICTIONS_TAG_PREFIX, probe, kind, "predictions")
+        run = series.run
+        tag, meta, good = self._lookup(series, PREDICTIONS_TAG_PREFIX, "predictions")
         by_step = {}
         for step, entry in sorted(good.items()):
             try:
@@ -250,31 +261,29 @@ class FileData:
         steps = sorted(by_step)
         mode = by_step[steps[-1]]["mode"] if steps else None
         return {
-            "run": run,
-            "probe": probe,
-            "kind": kind,
+            **series._asdict(),  # "run", "probe", "kind"
             "mode": mode,
             "steps": steps,
             "predictions": [by_step[s] for s in steps],
         }
 
-    def neurons(self, run, probe, kind, step, layer, head):
+    def neurons(self, series, step, layer, head):
         """(header, float32 data) of one captured head at a step (neuron_answer)."""
-        tag, meta, good = self._lookup(run, NEURONS_TAG_PREFIX, probe, kind, "neuron records", step)
+        run, probe, kind = series
+        tag, meta, good = self._lookup(series, NEURONS_TAG_PREFIX, "neuron records", step)
         entry = good.get(step)
         if entry is None:
             raise Unavailable(
                 f"probe {probe!r} ({kind}) of run {run!r} has no neuron record at step {step}; it has them at "
                 f"steps {sorted(good)[:20]}"
             )
-        return neuron_answer(
-            run, probe, kind, step, sorted(good), self._neuron_record(run, tag, step, entry), layer, head
-        )
+        return neuron_answer(series, step, sorted(good), self._neuron_record(run, tag, step, entry), layer, head)
 
-    def contributions(self, run, probe, kind):
+    def contributions(self, series):
         """Per neuron step and captured head, the first-token and [SEP] mass by weight and by
         contribution (neuron_math.weight_and_contribution)."""
-        tag, meta, good = self._lookup(run, NEURONS_TAG_PREFIX, probe, kind, "neuron records")
+        run = series.run
+        tag, meta, good = self._lookup(series, NEURONS_TAG_PREFIX, "neuron records")
         steps, shares, heads = [], [], []
         special, causal = key_special(meta), bool(meta.get("causal", False))
         for step, entry in sorted(good.items()):
@@ -286,9 +295,7 @@ class FileData:
             heads = [list(h) for h in record["heads"]]
             shares.append(weight_and_contribution(record, special, causal))
         return {
-            "run": run,
-            "probe": probe,
-            "kind": kind,
+            **series._asdict(),  # "run", "probe", "kind"
             "steps": steps,
             "heads": heads,
             "first": [s["first"] for s in shares],
@@ -310,7 +317,8 @@ class FileData:
                     step,
                     e,
                 )
-                raise Unavailable(undecodable(entry.meta["kind"], entry.meta["probe"], run, step, e)) from None
+                series = Series(run, entry.meta["probe"], entry.meta["kind"])
+                raise Unavailable(undecodable(series, step, e)) from None
             self._neuron_records.put(entry.key, record)
         return record
 

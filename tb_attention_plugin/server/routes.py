@@ -19,6 +19,7 @@ from ..format.metadata import PLUGIN_NAME
 from ..analysis import head_types
 from . import http_payload
 from . import static
+from .answers import Series, similarity_answer
 from .data import AttentionData, Unavailable, Unservable
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,13 @@ def _int_param(request, name, required=True, minimum=None):
     if minimum is not None and number < minimum:
         raise BadRequest(f"query parameter {name!r} must be >= {minimum}, got {number}")
     return number
+
+
+def _series(request, default_kind=None):
+    """The Series (run, probe, kind) a request names; `kind` may be left out where there is a default."""
+    run, probe = _param(request, "run"), _param(request, "probe")
+    kind = _param(request, "kind", required=default_kind is None) or default_kind
+    return Series(run, probe, kind)
 
 
 def _route(handler):
@@ -118,6 +126,10 @@ class AttentionPlugin(base_plugin.TBPlugin):
     def _ids(request):
         return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
 
+    def _source(self, request, run):
+        """The source of this request's run (server/data.py): 404 for a run TensorBoard does not list."""
+        return self._data.source_for(*self._ids(request), run)
+
     @_route
     def _serve_index(self, request):
         ctx, eid = self._ids(request)
@@ -125,57 +137,51 @@ class AttentionPlugin(base_plugin.TBPlugin):
 
     @_route
     def _serve_snapshot(self, request):
-        run, probe, kind = (_param(request, n) for n in ("run", "probe", "kind"))
+        series = _series(request)
         step = _int_param(request, "step")
         layer = _int_param(request, "layer", required=False, minimum=0)
-        ctx, eid = self._ids(request)
-        header, array = self._data.snapshot(ctx, eid, run, probe, kind, step, layer)
+        header, array = self._source(request, series.run).snapshot(series, step, layer)
         return http_payload.binary_response(header, array)
 
     @_route
     def _serve_stats(self, request):
-        run, probe, kind = (_param(request, n) for n in ("run", "probe", "kind"))
-        ctx, eid = self._ids(request)
-        header, array = self._data.stats(ctx, eid, run, probe, kind)
+        series = _series(request)
+        header, array = self._source(request, series.run).stats(series)
         # Keyed by statistic (docs/http-api.md): the level at which a head gets the type of that stat.
         header["thresholds"] = {t["stat"]: t["threshold"] for t in head_types.thresholds().values()}
         return http_payload.binary_response(header, array)
 
     @_route
     def _serve_predictions(self, request):
-        run, probe = _param(request, "run"), _param(request, "probe")
-        kind = _param(request, "kind", required=False) or "self"
-        ctx, eid = self._ids(request)
-        return http_payload.json_response(self._data.predictions(ctx, eid, run, probe, kind))
+        series = _series(request, default_kind="self")
+        return http_payload.json_response(self._source(request, series.run).predictions(series))
 
     @_route
     def _serve_neurons(self, request):
-        run, probe, kind = (_param(request, n) for n in ("run", "probe", "kind"))
+        series = _series(request)
         step = _int_param(request, "step")
         layer, head = (_int_param(request, n, minimum=0) for n in ("layer", "head"))
-        ctx, eid = self._ids(request)
-        header, array = self._data.neurons(ctx, eid, run, probe, kind, step, layer, head)
+        header, array = self._source(request, series.run).neurons(series, step, layer, head)
         return http_payload.binary_response(header, array)
 
     @_route
     def _serve_contributions(self, request):
-        run, probe, kind = (_param(request, n) for n in ("run", "probe", "kind"))
-        ctx, eid = self._ids(request)
-        return http_payload.json_response(self._data.contributions(ctx, eid, run, probe, kind))
+        series = _series(request)
+        return http_payload.json_response(self._source(request, series.run).contributions(series))
 
     @_route
     def _serve_similarity(self, request):
-        run, probe, kind = (_param(request, n) for n in ("run", "probe", "kind"))
+        series = _series(request)
         step = _int_param(request, "step")
-        ctx, eid = self._ids(request)
-        header, array = self._data.similarity(ctx, eid, run, probe, kind, step)
+        # How alike the heads of each layer attend at a step (statistics.head_distances), from the
+        # snapshot as stored.
+        header, array = similarity_answer(*self._source(request, series.run).snapshot(series, step))
         return http_payload.binary_response(header, array)
 
     @_route
     def _serve_relations(self, request):
         run = _param(request, "run")
-        ctx, eid = self._ids(request)
-        header, array = self._data.relations(ctx, eid, run)
+        header, array = self._source(request, run).relations(run)
         return http_payload.binary_response(header, array)
 
     @_route

@@ -19,6 +19,7 @@ from ..format.metadata import BEST_CHECKPOINT_TAG_PREFIX
 from .export_views import collect_views
 from ..server.http_payload import encode_container, json_response
 from ..server.errors import Unavailable
+from ..server.answers import Series
 from ..server.files import FileData
 from ..reading.run_index import RunIndex
 from ..reading.storage import LocalStorage
@@ -157,7 +158,8 @@ def collect(run_dir, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS, max_b
         for kind in probe["kinds"]:
             key = {"probe": probe["name"], "kind": kind["kind"]}
             try:
-                stats.append(dict(key, data=_packed(encode_container(*data.stats(run, key["probe"], key["kind"])))))
+                answer = data.stats(Series(run, key["probe"], key["kind"]))
+                stats.append(dict(key, data=_packed(encode_container(*answer))))
             except Unavailable as e:  # the tab says it could not load them, as it would in TensorBoard
                 logger.warning("tb-attention export: no statistics: %s", e)
     views = collect_views(data, run, entry, _packed)  # cuts the index's neuron steps to those embedded
@@ -178,7 +180,7 @@ def collect(run_dir, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS, max_b
 def _add_snapshot(data, run, key, step, snapshots):
     """Append one snapshot answer; False (and a warning) for a record the plugin would not serve."""
     try:
-        body = encode_container(*data.snapshot(run, key["probe"], key["kind"], step))
+        body = encode_container(*data.snapshot(Series(run, key["probe"], key["kind"]), step))
     except Unavailable as e:
         logger.warning("tb-attention export: left out: %s", e)
         return False

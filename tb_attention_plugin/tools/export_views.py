@@ -10,7 +10,7 @@ card offers those instead of failing.
 import logging
 
 from ..server.http_payload import encode_container, json_response
-from ..server.answers import similarity_answer
+from ..server.answers import Series, similarity_answer
 from ..server.errors import Unavailable
 
 NEURON_BYTES = 64 << 20  # of neuron answers (float32) embedded at most
@@ -32,18 +32,18 @@ def collect_views(data, run, entry, packed):
     views["predictions"] = [
         dict(probe=probe, kind=k["kind"], data=packed(_json_body(answer)))
         for probe, k in kinds
-        if k["kind"] in PREDICTION_KINDS and (answer := _or_none(data.predictions, run, probe, k["kind"]))
+        if k["kind"] in PREDICTION_KINDS and (answer := _or_none(data.predictions, Series(run, probe, k["kind"])))
     ]
     views["similarity"] = [
         dict(probe=probe, kind=k["kind"], step=step, data=packed(encode_container(*answer)))
         for probe, k in kinds
         for step in k["steps"]
-        if (answer := _similarity(data, run, probe, k["kind"], step)) is not None
+        if (answer := _similarity(data, Series(run, probe, k["kind"]), step)) is not None
     ]
     views["contributions"] = [
         dict(probe=probe, kind=k["kind"], data=packed(_json_body(answer)))
         for probe, k in kinds
-        if k.get("neuron_steps") and (answer := _or_none(data.contributions, run, probe, k["kind"]))
+        if k.get("neuron_steps") and (answer := _or_none(data.contributions, Series(run, probe, k["kind"])))
     ]
     views["neurons"] = _neurons(data, run, kinds, packed)
     return views
@@ -56,8 +56,8 @@ def _or_none(route, *args):
         return None
 
 
-def _similarity(data, run, probe, kind, step):
-    snapshot = _or_none(data.snapshot, run, probe, kind, step)
+def _similarity(data, series, step):
+    snapshot = _or_none(data.snapshot, series, step)
     return similarity_answer(*snapshot) if snapshot is not None else None
 
 
@@ -66,9 +66,9 @@ def _neurons(data, run, kinds, packed):
     NEURON_BYTES; each kind's `neuron_steps` is cut to the steps embedded."""
     out, used, dropped = [], 0, 0
     for probe, k in kinds:
-        kept = []
+        kept, series = [], Series(run, probe, k["kind"])
         for step in [s for s in k.get("neuron_steps") or () if s in set(k["steps"])]:
-            answers = [_or_none(data.neurons, run, probe, k["kind"], step, lay, h) for lay, h in k["neuron_heads"]]
+            answers = [_or_none(data.neurons, series, step, lay, h) for lay, h in k["neuron_heads"]]
             size = sum(a[1].nbytes for a in answers if a is not None)
             if None in answers or used + size > NEURON_BYTES:
                 dropped += 1

@@ -78,7 +78,7 @@ class Prefetcher:
 
     read_blob(ctx, blob key) -> bytes reads one blob; refresh(ctx, eid, run) re-lists a run's series
     -> ({key: series listed now}, [keys of the series gone]): the poll watches the first and forgets
-    the others (refresh never calls back into the Prefetcher). Series objects are plugin_series.Series:
+    the others (refresh never calls back into the Prefetcher). Series objects are series.BlobSeries:
     `.refs` {step: Record (wall time, (header key, layer keys...))} and sorted `.steps`.
     """
 

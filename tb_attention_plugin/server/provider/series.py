@@ -7,8 +7,8 @@
   provider lists for the tag (max step, max wall time, max length): new steps of a live run show up
   at once, and an unchanged run costs one listing call. The steps that failed to decode are
   remembered (bounded) and left out of the index.
-This module knows nothing of the read-ahead: server/data.py hands it the series read here, and the
-read-ahead's poll calls `refresh_run`, which only answers what changed.
+This module knows nothing of the read-ahead: server/provider/data.py hands it the series read here,
+and the read-ahead's poll calls `refresh_run`, which only answers what changed.
 """
 
 from typing import NamedTuple
@@ -42,7 +42,7 @@ class Record(NamedTuple):
         return [BlobEntry(key, self.wall_time) for key in self.keys[1:]]
 
 
-class Series:
+class BlobSeries:
     """Blob keys of one snapshot tag: step -> Record, latest record wins; `version` is what the
     provider listed for the tag when it was read."""
 
@@ -56,7 +56,7 @@ class Series:
 
 class Tag(NamedTuple):
     """One (probe, kind) of a run: its tag, its parsed metadata, and a series (the provider's time
-    series in a listing; a Series of blob references from `snapshot_series`)."""
+    series in a listing; a BlobSeries of blob references from `snapshot_series`)."""
 
     tag: str
     meta: dict
@@ -73,14 +73,16 @@ def run_tags(listing, warn, eid, run):
     return {key: Tag(*found) for key, found in choose_tags(tagged, warn, (eid, run)).items()}
 
 
-def lookup(listing, warn, eid, run, probe, kind, what):
-    """The Tag of (probe, kind) in a listing {run: {tag: time series}}; Unavailable naming what exists."""
+def lookup(listing, warn, eid, series, what):
+    """The Tag of a series (answers.Series) in a listing {run: {tag: time series}}; Unavailable naming
+    what exists."""
+    run = series.run
     if run not in listing:
         raise Unavailable(f"run {run!r} has no attention {what}; ./index lists the runs that do")
     tags = run_tags(listing[run], warn, eid, run)
-    if (probe, kind) in tags:
-        return tags[(probe, kind)]
-    raise Unavailable(missing(run, tags, probe, kind, what))
+    if series[1:] in tags:
+        return tags[series[1:]]
+    raise Unavailable(missing(series, tags, what))
 
 
 class SeriesListing:
@@ -89,7 +91,7 @@ class SeriesListing:
     def __init__(self, data_provider, warn):
         self._provider = data_provider
         self._warn = warn
-        self.series = LRUCache(256, sizeof=lambda s: 64 * len(s.refs))  # (eid, run, tag) -> Series
+        self.series = LRUCache(256, sizeof=lambda s: 64 * len(s.refs))  # (eid, run, tag) -> BlobSeries
         self._tag_of = LRUCache(1024)  # (eid, run, probe, kind) -> the Tag of a snapshot tag
         self._bad_steps = LRUCache(4096)  # (eid, run, tag, step, wall time) of records that failed
 
@@ -104,7 +106,7 @@ class SeriesListing:
         return (ts.max_step, ts.max_wall_time, getattr(ts, "max_length", None))
 
     def read(self, ctx, eid, wanted):
-        """wanted: {(run, tag): (meta, time series)} -> {(run, tag): Series}, reading stale ones."""
+        """wanted: {(run, tag): (meta, time series)} -> {(run, tag): BlobSeries}, reading stale ones."""
         out, stale = {}, {}
         for (run, tag), (meta, ts) in wanted.items():
             cached = self.series.get((eid, run, tag))
@@ -115,7 +117,8 @@ class SeriesListing:
         if stale:
             data = self._read_blob_sequences(ctx, eid, stale)
             for (run, tag), (meta, ts) in stale.items():
-                series = Series(self._version(ts), self._records(data.get(run, {}).get(tag, []), eid, run, tag, meta))
+                records = self._records(data.get(run, {}).get(tag, []), eid, run, tag, meta)
+                series = BlobSeries(self._version(ts), records)
                 self.series.put((eid, run, tag), series)
                 out[(run, tag)] = series
         return out
@@ -173,7 +176,7 @@ class SeriesListing:
 
     def refresh_run(self, ctx, eid, run):
         """Re-list one run's snapshot series: new versions replace the cached ones. -> ({(eid, run,
-        tag): Series} listed now, [(eid, run, tag) of the series gone from the listing, forgotten])."""
+        tag): BlobSeries} listed now, [(eid, run, tag) of the series gone from the listing, forgotten])."""
         tags = run_tags(self.list_run(ctx, eid, run).get(run, {}), self._warn, eid, run)
         found = self.read(ctx, eid, {(run, t.tag): (t.meta, t.series) for t in tags.values()})
         listed = {t.tag for t in tags.values()}
@@ -192,24 +195,26 @@ class SeriesListing:
     def mark_bad(self, eid, run, tag, step, record):
         self._bad_steps.put((eid, run, tag, step, record.wall_time), True)
 
-    def snapshot_series(self, ctx, eid, run, probe, kind, step):
-        """Tag(tag, meta, Series) of a snapshot tag. A step already known needs no listing call (one
-        RustBoard round trip less): its blob keys name (run, tag, step, index), so reading them
-        returns the current record even after a resume rewrote it; ./index refreshes the series."""
-        known = self._tag_of.get((eid, run, probe, kind))
+    def snapshot_series(self, ctx, eid, series, step):
+        """Tag(tag, meta, BlobSeries) of the snapshot tag of a series (answers.Series). A step already
+        known needs no listing call (one RustBoard round trip less): its blob keys name (run, tag,
+        step, index), so reading them returns the current record even after a resume rewrote it;
+        ./index refreshes the series."""
+        run = series.run
+        known = self._tag_of.get((eid, *series))
         if known is not None:
-            series = self.series.get((eid, run, known.tag))
-            if series is not None and step in series.refs:
-                return Tag(known.tag, known.meta, series)
-        found = lookup(self.list_run(ctx, eid, run), self._warn, eid, run, probe, kind, "snapshots")
-        series = self.read(ctx, eid, {(run, found.tag): (found.meta, found.series)})[(run, found.tag)]
-        self._tag_of.put((eid, run, probe, kind), found)
-        return Tag(found.tag, found.meta, series)
+            blobs = self.series.get((eid, run, known.tag))
+            if blobs is not None and step in blobs.refs:
+                return Tag(known.tag, known.meta, blobs)
+        found = lookup(self.list_run(ctx, eid, run), self._warn, eid, series, "snapshots")
+        blobs = self.read(ctx, eid, {(run, found.tag): (found.meta, found.series)})[(run, found.tag)]
+        self._tag_of.put((eid, *series), found)
+        return Tag(found.tag, found.meta, blobs)
 
-    def index(self, ctx, eid):
+    def index(self, ctx, eid, listing):
         """-> (the `index` route's answer: every run with a probe that has good steps (docs/http-api.md),
-        {(eid, run, tag): Series} of every snapshot series listed)."""
-        listing = self._provider.list_blob_sequences(ctx, experiment_id=eid, plugin_name=PLUGIN_NAME)
+        {(eid, run, tag): BlobSeries} of every snapshot series listed), from `listing`: the provider's
+        listing of the plugin's blob sequences {run: {tag: time series}}."""
         per_run = {run: run_tags(tags, self._warn, eid, run) for run, tags in listing.items()}
         wanted = {(run, t.tag): (t.meta, t.series) for run, tags in per_run.items() for t in tags.values()}
         series = self.read(ctx, eid, wanted)

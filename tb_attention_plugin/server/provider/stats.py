@@ -20,32 +20,33 @@ class StatsReader:
         self._cache = LRUCache(64, max_bytes=cache_bytes, sizeof=lambda s: s.array.nbytes + 16 * len(s.fingerprint))
         self._tag_of = LRUCache(1024)  # (eid, run, probe, kind) -> the Tag of a statistics tag
 
-    def stats(self, ctx, eid, run, probe, kind):
-        """-> (header dict, float32 [stats, steps, layers, heads]).
+    def stats(self, ctx, eid, series):
+        """-> (header dict, float32 [stats, steps, layers, heads]) of a series (answers.Series).
 
         A tag seen before is read without listing it first (on RustBoard a listing answer costs ~40
         ms, the tensors themselves a few): the answer is recomputed when the (step, wall time) pairs
         read differ from the cached ones, so new or rewritten steps show up at once."""
-        known = self._tag_of.get((eid, run, probe, kind))
+        run = series.run
+        known = self._tag_of.get((eid, *series))
         if known is None:
             listing = self._provider.list_tensors(
                 ctx, experiment_id=eid, plugin_name=PLUGIN_NAME, run_tag_filter=provider.RunTagFilter(runs=[run])
             )
-            found = lookup(listing, self._warn, eid, run, probe, kind, "statistics")
-            self._tag_of.put((eid, run, probe, kind), found)
+            found = lookup(listing, self._warn, eid, series, "statistics")
+            self._tag_of.put((eid, *series), found)
         else:
             found = known
         tag, meta = found.tag, found.meta
         data = self._read_tensors(ctx, eid, run, tag)
         if not data and known is not None:  # the run or tag is gone (logdir changed): look again
-            self._tag_of.pop((eid, run, probe, kind))
-            return self.stats(ctx, eid, run, probe, kind)
+            self._tag_of.pop((eid, *series))
+            return self.stats(ctx, eid, series)
         fingerprint = tuple((d.step, d.wall_time) for d in data)
         cached = self._cache.get((eid, run, tag))
         if cached is None or cached.fingerprint != fingerprint:
             cached = self._decode(fingerprint, data, eid, run, tag, meta)
             self._cache.put((eid, run, tag), cached)
-        return stats_answer(run, probe, kind, meta, cached)
+        return stats_answer(series, meta, cached)
 
     def _read_tensors(self, ctx, eid, run, tag):
         try:
