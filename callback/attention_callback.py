@@ -8,13 +8,15 @@ import warnings
 from transformers import TrainerCallback
 from transformers.integrations.integration_utils import rewrite_logs  # its tag names: train/..., eval/...
 
-from tb_attention_plugin.format.metadata import BEST_CHECKPOINT_TAG_PREFIX, KIND_SIDES
+from tb_attention_plugin.format.metadata import BEST_CHECKPOINT_TAG_PREFIX
 from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
 from . import log_dir as log_dirs
-from .probe_runner import ProbeRunner, probe_arguments, resolve_tokenizer
+from .probe_options import ProbeOptions
+from .probe_runner import resolve_tokenizer
 from .probes.sentences import DEFAULT_MAX_TOKENS
 from .schedule import SnapshotSchedule
+from .snapshot_driver import SnapshotDriver
 
 logger = logging.getLogger(__name__)
 
@@ -70,19 +72,17 @@ class AttentionCallback(TrainerCallback):
         predictions=None,
         neurons=None,
     ):
-        self._schedule = SnapshotSchedule(every_n_steps)
+        schedule = SnapshotSchedule(every_n_steps)
         if tokenizer is not None and not callable(tokenizer):
             raise TypeError(f"tokenizer must be a Hugging Face tokenizer, got {type(tokenizer).__name__}")
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"log_dir must be a path, got {type(log_dir).__name__}")
         # bad probes fail here, when the callback is made
-        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations, predictions, neurons)
+        options = ProbeOptions(probes, names, max_tokens, induction_probe, relations, predictions, neurons)
+        self._driver = SnapshotDriver(options, schedule)
         self._explicit_log_dir = log_dir
         self._tokenizer = tokenizer
-        self._runner = None
-        self._writer = None
         self._write_scalars = True
-        self._last_snapshot_step = None
         self._step_started = None
         self.log_dir = None
 
@@ -90,7 +90,7 @@ class AttentionCallback(TrainerCallback):
     @property
     def every_n_steps(self):
         """The snapshot interval in use (None until the automatic one is chosen)."""
-        return self._schedule.every
+        return self._driver.every
 
     def _tokenizer_or(self, processing_class):
         return self._tokenizer if self._tokenizer is not None else processing_class
@@ -109,37 +109,36 @@ class AttentionCallback(TrainerCallback):
         except ImportError:
             return False
 
-    def _runs_probes(self, args, state):
-        return state.is_world_process_zero or self._forward_everywhere(args)
-
     def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
-        self._schedule.max_steps = state.max_steps
-        if not self._runs_probes(args, state):
+        sharded = self._forward_everywhere(args)
+        self._driver.begin(state.max_steps, broadcast=_broadcast_from_rank0 if sharded else None)
+        if not (state.is_world_process_zero or sharded):
             return
-        started = time.perf_counter()
-        # tokenizes the probes and checks, before the first update, that the model returns attention
-        self._runner = ProbeRunner(model, self._tokenizer_or(processing_class), **self._probe_args)
-        if state.is_world_process_zero:
-            self._open_writer(args, state, model)
-            step = state.global_step
-            self._runner.write(
-                self._writer, step, self._runner.first_outputs, skip=self._logged_at(step) if step > 0 else ()
-            )
-            logger.info("tb-attention: logging attention of %d probes to %s", len(self._runner.probes), self.log_dir)
-        self._schedule.record_probe_cost(time.perf_counter() - started)
-        self._last_snapshot_step = state.global_step
+        # tokenizes the probes and checks, before the first update, that the model returns attention;
+        # a resumed run's step is not written twice
+        self._driver.start(
+            model,
+            self._tokenizer_or(processing_class),
+            state.global_step,
+            (lambda runner: self._open_writer(args, state, model, runner)) if state.is_world_process_zero else None,
+            skip_done=True,
+        )
+        if self._driver.writer is not None:
+            probes = len(self._driver.runner.probes)
+            logger.info("tb-attention: logging attention of %d probes to %s", probes, self.log_dir)
 
-    def _open_writer(self, args, state, model):
+    def _open_writer(self, args, state, model, runner):
         self.log_dir, self._write_scalars = log_dirs.resolve(args, self._explicit_log_dir)
-        self._writer = AttentionSummaryWriter(self.log_dir, background=True)
+        writer = AttentionSummaryWriter(self.log_dir, background=True)
         step = state.global_step
         if self._write_scalars:
             # A resume abandons what an earlier run logged after the checkpoint (TensorBoard's restart
             # convention). Not in transformers' TensorBoardCallback's directory: its new file may
             # sort before ours, and TensorBoard would then drop its fresh curves.
-            self._writer.add_session_start(step + 1 if step > 0 else 0)
-        self._runner.declare(self._writer)
-        self._writer.add_hparams(self._hparams(args, model))
+            writer.add_session_start(step + 1 if step > 0 else 0)
+        runner.declare(writer)
+        writer.add_hparams(self._hparams(args, model))
+        return writer
 
     def _hparams(self, args, model):
         hp = dict(args.to_sanitized_dict())
@@ -150,50 +149,26 @@ class AttentionCallback(TrainerCallback):
         return hp
 
     # ------------------------------------------------------------------ snapshots
-    def _logged_at(self, step):
-        """(probe, kind) already logged at `step` by the run we resume: the checkpoint's weights, so
-        not written twice (a step logged twice is read differently by TensorBoard's two loaders)."""
-        return {
-            (name, kind)
-            for name in self._runner.names
-            for kind in KIND_SIDES
-            if step in self._writer.logged_before(name, kind)
-        }
-
-    def _snapshot(self, args, state):
-        if self._runner is None or state.global_step == self._last_snapshot_step:
-            return
-        started = time.perf_counter()
-        outputs = self._runner.run()
-        if self._writer is not None:
-            self._runner.write(self._writer, state.global_step, outputs)
-        self._schedule.record_probe_cost(time.perf_counter() - started)
-        self._last_snapshot_step = state.global_step
-
     def on_step_begin(self, args, state, control, **kwargs):
         self._step_started = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
+        seconds = None
         if self._step_started is not None:
-            self._schedule.record_step_time(time.perf_counter() - self._step_started)
+            seconds = time.perf_counter() - self._step_started
             self._step_started = None
-        if not self._schedule.fixed and self._schedule.every is not None and self._forward_everywhere(args):
-            # Sharded ranks must run every probe forward together: all take rank 0's interval, at the
-            # same step (the automatic interval is first chosen after the same number of steps).
-            self._schedule.freeze(_broadcast_from_rank0(self._schedule.every))
         # The last step (DefaultFlowCallback, which runs first, has set should_training_stop) is taken
         # here: by on_train_end the Trainer may have loaded the best checkpoint's weights instead.
-        if self._schedule.due(state.global_step) or control.should_training_stop:
-            self._snapshot(args, state)
+        self._driver.step_end(state.global_step, seconds, stop=control.should_training_stop)
 
     def on_epoch_end(self, args, state, control, **kwargs):
         # Stopped after on_step_end (early stopping decides in on_evaluate): the weights are still
         # those of the last step until the Trainer's _load_best_model after the loop.
         if control.should_training_stop:
-            self._snapshot(args, state)
+            self._driver.snapshot(state.global_step)
 
     def on_train_end(self, args, state, control, **kwargs):
-        if self._runner is not None and state.global_step != self._last_snapshot_step:
+        if self._driver.pending(state.global_step):
             if args.load_best_model_at_end and state.best_model_checkpoint is not None:
                 # the model now holds the best checkpoint's weights, not those of the last step
                 warnings.warn(
@@ -204,11 +179,10 @@ class AttentionCallback(TrainerCallback):
                     stacklevel=2,
                 )
             else:
-                self._snapshot(args, state)
-        if self._writer is not None:
+                self._driver.snapshot(state.global_step)
+        if self._driver.writer is not None:
             self._mark_best_checkpoint(args, state)
-            self._writer.close()
-            self._writer = None
+            self._driver.close()
 
     def _mark_best_checkpoint(self, args, state):
         """The step whose weights load_best_model_at_end put back, for the tab's timeline."""
@@ -218,10 +192,10 @@ class AttentionCallback(TrainerCallback):
         metric = args.metric_for_best_model or "loss"
         metric = metric if metric.startswith("eval_") else f"eval_{metric}"
         tag = BEST_CHECKPOINT_TAG_PREFIX + next(iter(rewrite_logs({metric: 0})))
-        self._writer.add_scalar(tag, float(state.best_metric), int(step))
+        self._driver.writer.add_scalar(tag, float(state.best_metric), int(step))
 
     # ------------------------------------------------------------------ scalars
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self._writer is None or not self._write_scalars or not logs:
+        if self._driver.writer is None or not self._write_scalars or not logs:
             return
-        self._writer.add_scalars(rewrite_logs(logs), state.global_step)
+        self._driver.writer.add_scalars(rewrite_logs(logs), state.global_step)

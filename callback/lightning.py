@@ -21,9 +21,10 @@ except ImportError:  # the older package name
 
 from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
-from .probe_runner import ProbeRunner, probe_arguments
+from .probe_options import ProbeOptions
 from .probes.sentences import DEFAULT_MAX_TOKENS
 from .schedule import SnapshotSchedule
+from .snapshot_driver import SnapshotDriver
 
 
 def _find_transformers_model(pl_module, attribute):
@@ -70,20 +71,18 @@ class AttentionLightningCallback(Callback):
         predictions=None,
         neurons=None,
     ):
-        self._schedule = SnapshotSchedule(every_n_steps)
-        self._probe_args = probe_arguments(probes, names, max_tokens, induction_probe, relations, predictions, neurons)
+        schedule = SnapshotSchedule(every_n_steps)
+        options = ProbeOptions(probes, names, max_tokens, induction_probe, relations, predictions, neurons)
+        self._driver = SnapshotDriver(options, schedule)
         self._tokenizer = tokenizer
         self._attribute = model
         self._explicit_log_dir = log_dir
-        self._runner = None
-        self._writer = None
-        self._last_step = None
         self._clock, self._clock_step = None, None
         self.log_dir = None
 
     @property
     def every_n_steps(self):
-        return self._schedule.every
+        return self._driver.every
 
     def _log_dir(self, trainer):
         if self._explicit_log_dir is not None:
@@ -100,46 +99,35 @@ class AttentionLightningCallback(Callback):
 
     def on_train_start(self, trainer, pl_module):
         total = trainer.estimated_stepping_batches
-        self._schedule.max_steps = int(total) if total != float("inf") else 0
-        if not (trainer.is_global_zero or self._everyone_probes(trainer)):
+        sharded = self._everyone_probes(trainer)
+        broadcast = (lambda every: trainer.strategy.broadcast(every, src=0)) if sharded else None
+        self._driver.begin(int(total) if total != float("inf") else 0, broadcast=broadcast)
+        if not (trainer.is_global_zero or sharded):
             return
-        started = time.perf_counter()
         model = _find_transformers_model(pl_module, self._attribute)
-        self._runner = ProbeRunner(model, self._tokenizer, **self._probe_args)
-        if trainer.is_global_zero:
-            self.log_dir = self._log_dir(trainer)
-            self._writer = AttentionSummaryWriter(self.log_dir, background=True)
-            self._runner.declare(self._writer)
-            self._runner.write(self._writer, trainer.global_step, self._runner.first_outputs)
-        self._schedule.record_probe_cost(time.perf_counter() - started)
-        self._last_step = trainer.global_step
+        self._driver.start(
+            model,
+            self._tokenizer,
+            trainer.global_step,
+            (lambda runner: self._open_writer(trainer, runner)) if trainer.is_global_zero else None,
+        )
         self._clock, self._clock_step = time.perf_counter(), trainer.global_step
 
-    def _snapshot(self, step):
-        if self._runner is None or step == self._last_step:
-            return
-        started = time.perf_counter()
-        outputs = self._runner.run()
-        if self._writer is not None:
-            self._runner.write(self._writer, step, outputs)
-        self._schedule.record_probe_cost(time.perf_counter() - started)
-        self._last_step = step
+    def _open_writer(self, trainer, runner):
+        self.log_dir = self._log_dir(trainer)
+        writer = AttentionSummaryWriter(self.log_dir, background=True)
+        runner.declare(writer)
+        return writer
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         step = trainer.global_step  # optimizer steps: unchanged while gradients accumulate
         if step == self._clock_step:
             return
-        if self._clock is not None:  # time per optimizer step, probe passes left out
-            self._schedule.record_step_time((time.perf_counter() - self._clock) / (step - self._clock_step))
-        if not self._schedule.fixed and self._schedule.every is not None and self._everyone_probes(trainer):
-            # sharded ranks run every probe forward together: all take rank 0's interval
-            self._schedule.freeze(trainer.strategy.broadcast(self._schedule.every, src=0))
-        if self._schedule.due(step):
-            self._snapshot(step)
+        # time per optimizer step, probe passes left out
+        seconds = (time.perf_counter() - self._clock) / (step - self._clock_step) if self._clock is not None else None
+        self._driver.step_end(step, seconds)
         self._clock, self._clock_step = time.perf_counter(), step
 
     def on_train_end(self, trainer, pl_module):
-        self._snapshot(trainer.global_step)
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        self._driver.snapshot(trainer.global_step)
+        self._driver.close()

@@ -8,41 +8,9 @@ import warnings
 
 from .capture.model_access import causal_self_attention, is_encoder_decoder, token_limit
 from .capture.probe_pass import run_probes
-from .capture.neurons import check_neurons, log_size, record_bytes
-from .capture.predictions import check_top_k, named
-from .probes.sentences import DEFAULT_MAX_TOKENS, induction_probe, tokenize, validate_probes
-from .probes.relation_sets import relation_probes
-
-
-def check_options(max_tokens, induction):
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 2:
-        raise ValueError(f"max_tokens must be an integer >= 2, got {max_tokens!r}")
-    if induction not in (None, True, False):
-        raise TypeError("induction_probe must be True, False or None (automatic)")
-
-
-def probe_arguments(probes, names, max_tokens, induction_probe, relations=None, predictions=None, neurons=None):
-    """The ProbeRunner arguments a callback keeps until training starts, checked when it is made;
-    `relations` ("english" or a JSON / JSONL file, relation_sets.py) adds relation probes,
-    `predictions` (True or a top-k) stores what the model predicts on them (predictions.py),
-    `neurons` (True or {"heads", "every"}) the query and key vectors of the neuron view (neurons.py)."""
-    check_options(max_tokens, induction_probe)
-    top_k = check_top_k(predictions)
-    neuron_options = check_neurons(neurons)
-    if relations is not None:
-        extra = relation_probes(relations)
-        if isinstance(probes, (list, tuple)):
-            names = None if names is None else list(names) + [p.get("name") for p in extra]
-            probes = list(probes) + extra
-    validate_probes(probes, names)
-    return dict(
-        probes=probes,
-        names=names,
-        max_tokens=max_tokens,
-        induction_probe=induction_probe,
-        top_k=top_k,
-        neurons=neuron_options,
-    )
+from .capture.neurons import log_size, record_bytes
+from .capture.predictions import named
+from .probes.sentences import induction_probe, tokenize
 
 
 def resolve_tokenizer(tokenizer):
@@ -63,26 +31,21 @@ class ProbeRunner:
     models with causal self-attention (or when asked for).
     """
 
-    def __init__(
-        self,
-        model,
-        tokenizer,
-        probes,
-        *,
-        names=None,
-        max_tokens=DEFAULT_MAX_TOKENS,
-        induction_probe=None,
-        top_k=0,
-        neurons=None,
-    ):
-        check_options(max_tokens, induction_probe)
-        self.top_k = check_top_k(top_k)
-        self.neurons = neurons if neurons is None or hasattr(neurons, "heads_for") else check_neurons(neurons)
+    def __init__(self, model, tokenizer, options, *, capture_neurons=True, depth=0):
+        """`options`: a ProbeOptions (checked when it was made); `capture_neurons=False` leaves its
+        neuron view out of this runner (replay: only every k-th checkpoint); `depth`: the frames
+        between the runner and the entry point that makes it (its warnings name the entry point's
+        caller)."""
+        self.options = options
+        self._depth = depth
+        self.top_k = options.top_k
+        self.neurons = options.neuron_options if capture_neurons else None
         self._written = 0  # snapshots written so far: the neuron view captures every `neuron_every`-th
         self.neuron_every = 1
         self.tokenizer = resolve_tokenizer(tokenizer)
-        specs = validate_probes(probes, names)
+        specs = options.specs
         tok = resolve_tokenizer(tokenizer)
+        max_tokens, induction_probe = options.max_tokens, options.induction_probe
         self.model = model
         limit = token_limit(model)
         # a probe longer than the model's position table would crash its forward pass
@@ -132,7 +95,7 @@ class ProbeRunner:
         except ValueError as e:
             if explicit:
                 raise
-            warnings.warn(f"tb-attention: no built-in induction probe: {e}", UserWarning, stacklevel=4)
+            warnings.warn(f"tb-attention: no built-in induction probe: {e}", UserWarning, stacklevel=4 + self._depth)
             return None
         if extra.name in {p.name for p in self.probes}:
             extra.name = extra.name + " (built-in)"
@@ -169,8 +132,9 @@ class ProbeRunner:
         for p in self.probes:
             writer.add_probe(p.name, **p.writer_kwargs())
 
-    def write(self, writer, step, outputs, skip=()):
-        """Write one snapshot of every probe; (probe, kind) pairs in `skip` are left out."""
+    def write(self, writer, step, outputs, skip=(), stacklevel=3):
+        """Write one snapshot of every probe; (probe, kind) pairs in `skip` are left out; a snapshot
+        the writer refuses warns at `stacklevel` (as warnings.warn counts, from here)."""
         self._written += 1
         for probe, kinds in zip(self.probes, outputs):
             for kind, attention in kinds.items():
@@ -189,6 +153,6 @@ class ProbeRunner:
                         warnings.warn(
                             f"tb-attention: snapshot of {probe.name!r} ({kind}) at step {step} skipped: {e}",
                             RuntimeWarning,
-                            stacklevel=3,
+                            stacklevel=stacklevel,
                         )
                         self._skipped.add((probe.name, kind))

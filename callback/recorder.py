@@ -13,8 +13,9 @@ and every module's mode restored afterwards (also on error), so training is unch
 
 from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
-from .probe_runner import ProbeRunner, probe_arguments
+from .probe_options import ProbeOptions
 from .probes.sentences import DEFAULT_MAX_TOKENS
+from .snapshot_driver import SnapshotDriver
 
 
 class AttentionRecorder:
@@ -46,14 +47,18 @@ class AttentionRecorder:
         predictions=None,
         neurons=None,
     ):
-        self.runner = ProbeRunner(
-            model,
-            tokenizer,
-            **probe_arguments(probes, names, max_tokens, induction_probe, relations, predictions, neurons),
-        )
-        self.writer = AttentionSummaryWriter(log_dir, background=True) if log_dir is not None else None
-        if self.writer is not None:
-            self.runner.declare(self.writer)
+        options = ProbeOptions(probes, names, max_tokens, induction_probe, relations, predictions, neurons)
+        self._driver = SnapshotDriver(options)
+        open_writer = (lambda runner: _open_writer(log_dir, runner)) if log_dir is not None else None
+        self._driver.start(model, tokenizer, None, open_writer, write_first=False)
+
+    @property
+    def runner(self):
+        return self._driver.runner
+
+    @property
+    def writer(self):
+        return self._driver.writer
 
     @property
     def probes(self):
@@ -63,10 +68,7 @@ class AttentionRecorder:
         """Run the probes at the current weights and log them at `step` (an integer)."""
         if isinstance(step, bool) or not hasattr(step, "__index__"):
             raise TypeError(f"step must be an integer, got {step!r}")
-        outputs = self.runner.run()
-        if self.writer is not None:
-            self.runner.write(self.writer, int(step), outputs)
-        return outputs
+        return self._driver.take(int(step))
 
     def close(self):
         if self.writer is not None:
@@ -77,3 +79,9 @@ class AttentionRecorder:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _open_writer(log_dir, runner):
+    writer = AttentionSummaryWriter(log_dir, background=True)
+    runner.declare(writer)
+    return writer

@@ -20,8 +20,9 @@ from typing import NamedTuple
 from tb_attention_plugin.reading.reader import read_run
 from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
-from .probe_runner import ProbeRunner, probe_arguments
+from .probe_options import ProbeOptions
 from .probes.sentences import DEFAULT_MAX_TOKENS
+from .snapshot_driver import SnapshotDriver
 
 _CHECKPOINT = re.compile(r"^checkpoint-([0-9]+)$")
 _TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json")
@@ -183,7 +184,7 @@ def replay(
     checkpoints = find_checkpoints(os.fspath(source)) if from_output_dir else explicit_checkpoints(source)
     for checkpoint in checkpoints:
         check_checkpoint(checkpoint)
-    probe_args = probe_arguments(
+    options = ProbeOptions(
         probes, names, max_tokens, induction_probe, relations, predictions, neurons
     )  # bad probes: now
     log_dir = os.fspath(log_dir) if log_dir is not None else os.path.join(os.fspath(source), "runs", "replay")
@@ -194,16 +195,26 @@ def replay(
         tokenizer = load_tokenizer(paths + ([os.fspath(source)] if from_output_dir else []))
     bar = _progress(todo, progress)
     with AttentionSummaryWriter(log_dir, background=True) as writer:
-        declared = False
-        for checkpoint in bar:
-            model = load_model(checkpoint.path, base_model)
-            runner = ProbeRunner(model, tokenizer, **_at_checkpoint(probe_args, checkpoints.index(checkpoint)))
+        declared = []
+
+        def open_writer(runner):  # the writer of the whole replay, its probes declared once
             if not declared:
                 runner.declare(writer)
-                declared = True
-            runner.write(writer, checkpoint.step, runner.first_outputs)  # the first pass: these weights
+                declared.append(True)
+            return writer
+
+        for checkpoint in bar:
+            # each checkpoint is a run of its own: the first pass, at these weights, is its snapshot
+            driver = SnapshotDriver(options)
+            driver.start(
+                load_model(checkpoint.path, base_model),
+                tokenizer,
+                checkpoint.step,
+                open_writer,
+                capture_neurons=_captures_neurons(options, checkpoints.index(checkpoint)),
+            )
             writer.flush()
-            del model, runner
+            del driver
             gc.collect()
         _write_scalars(writer, _log_history(checkpoints), scalars)
     return [c.step for c in todo]
@@ -217,9 +228,7 @@ def _progress(items, enabled):
     return tqdm(items, desc="tb-attention replay", unit="checkpoint")
 
 
-def _at_checkpoint(probe_args, index):
-    """The runner arguments for the index-th checkpoint: the neuron view captures every k-th one."""
-    neurons = probe_args.get("neurons")
-    if neurons is not None and index % (neurons.every or 1):  # checkpoints are few: all, unless told
-        return dict(probe_args, neurons=None)
-    return probe_args
+def _captures_neurons(options, index):
+    """Whether the index-th checkpoint captures the neuron view: every k-th one."""
+    neurons = options.neuron_options
+    return not (neurons is not None and index % (neurons.every or 1))  # checkpoints are few: all, unless told

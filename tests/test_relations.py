@@ -187,7 +187,7 @@ def test_the_built_in_english_set_and_a_jsonl_file_are_one_argument(tmp_path):
     from tb_attention_plugin.callback.probes.relation_sets import ENGLISH
 
     cb = AttentionCallback(probes=["a plain probe"], relations="english")
-    specs = cb._probe_args["probes"]
+    specs = cb._driver.options.specs
     assert len(specs) == 1 + len(ENGLISH)
     names = {r for p in ENGLISH for (_, _, r) in p["relations"]}
     assert {"coreference", "determiner", "modifier", "object", "possessive"} <= names
