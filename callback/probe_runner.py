@@ -1,7 +1,7 @@
 """Probes made ready for one model, run through it and written: the part every loop shares.
 
-The Trainer callback, the custom-loop recorder and the Lightning callback all use this class, so a
-probe sees the same inputs and the same checks whatever runs the training.
+The Trainer callback, the custom-loop recorder, the Lightning callback and replay all use this class
+(through SnapshotDriver), so a probe sees the same inputs and the same checks whatever runs the training.
 """
 
 import warnings
