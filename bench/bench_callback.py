@@ -120,13 +120,13 @@ class _Timers:
 
     def __init__(self):
         import tb_attention_plugin.callback.probe_runner as runner_module
-        from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
+        from tb_attention_plugin.writer.snapshot_stream import SnapshotStream
 
         self.forward, self.blocked, self.encode = [], [], []  # seconds; encode: (seconds, weights)
         self._patches = [
             (runner_module, "run_probes"),
             (runner_module.ProbeRunner, "write"),
-            (AttentionSummaryWriter, "_encode_snapshot"),
+            (SnapshotStream, "_encode"),
         ]
         self._saved = [getattr(obj, name) for obj, name in self._patches]
         run_probes, write, encode = self._saved
@@ -143,15 +143,15 @@ class _Timers:
             self.blocked.append(time.perf_counter() - t)
             return out
 
-        def timed_encode(writer, probe, kind, step, attention, *a):  # on the background thread
+        def timed_encode(stream, index, layer):  # one layer, on the background thread
             t = time.perf_counter()
-            out = encode(writer, probe, kind, step, attention, *a)
-            self.encode.append((time.perf_counter() - t, attention.size))
+            out = encode(stream, index, layer)
+            self.encode.append((time.perf_counter() - t, layer.size))
             return out
 
         runner_module.run_probes = timed_run_probes
         runner_module.ProbeRunner.write = timed_write
-        AttentionSummaryWriter._encode_snapshot = timed_encode
+        SnapshotStream._encode = timed_encode
 
     def restore(self):
         for (obj, name), value in zip(self._patches, self._saved):

@@ -42,7 +42,7 @@ def main():
     import transformers
 
     from tb_attention_plugin import AttentionRecorder
-    from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
+    from tb_attention_plugin.writer.snapshot_stream import SnapshotStream
 
     torch.manual_seed(0)
     tok = word_tokenizer(1000)
@@ -59,20 +59,20 @@ def main():
     probes = [" ".join(f"w{(p * 37 + i * 11) % 1000}" for i in range(a.tokens)) for p in range(a.probes)]
 
     forward, encode = [], []
-    encode_snapshot = AttentionSummaryWriter._encode_snapshot
+    encode_layer = SnapshotStream._encode
     started = []
     # The probe forward is the model's own forward call; everything else the snapshot call spends
     # (output conversion, checks, handing over to the writer) counts as blocked.
     model.register_forward_pre_hook(lambda module, args: started.append(time.perf_counter()))
     model.register_forward_hook(lambda module, args, out: forward.append(time.perf_counter() - started.pop()))
 
-    def timed_encode(writer, probe, kind, step, attention, *args):
+    def timed_encode(stream, index, layer):
         t = time.perf_counter()
-        out = encode_snapshot(writer, probe, kind, step, attention, *args)
-        encode.append((time.perf_counter() - t, attention.size))
+        out = encode_layer(stream, index, layer)
+        encode.append((time.perf_counter() - t, layer.size))
         return out
 
-    AttentionSummaryWriter._encode_snapshot = timed_encode
+    SnapshotStream._encode = timed_encode
     blocked = []
     with tempfile.TemporaryDirectory() as d:
         recorder = AttentionRecorder(model, tok, probes, d, max_tokens=a.tokens, induction_probe=False)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tb_attention_plugin import read_run
+from tb_attention_plugin.writer.snapshot_stream import SnapshotStream
 from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 from tb_attention_plugin.devtools.synthetic import DriftingMaps, plain_tokens
 
@@ -40,19 +41,19 @@ def test_background_stores_exactly_what_the_synchronous_writer_stores(tmp_path):
 
 
 class _Gate:
-    """Holds the background thread inside the encoding of every snapshot until opened."""
+    """Holds the background thread inside the encoding of every layer until opened."""
 
     def __init__(self, monkeypatch):
         self.open = threading.Event()
         self.entered = threading.Semaphore(0)
-        original = AttentionSummaryWriter._encode_snapshot
+        original = SnapshotStream._encode
 
-        def gated(writer, *args):
+        def gated(stream, *args):
             self.entered.release()
             assert self.open.wait(30), "the test never opened the gate"
-            return original(writer, *args)
+            return original(stream, *args)
 
-        monkeypatch.setattr(AttentionSummaryWriter, "_encode_snapshot", gated)
+        monkeypatch.setattr(SnapshotStream, "_encode", gated)
 
 
 def test_the_caller_may_reuse_its_array_unless_it_hands_it_over_with_copy_false(tmp_path):
@@ -112,14 +113,14 @@ def test_back_pressure_bounds_what_waits_in_memory(tmp_path, monkeypatch):
 
 
 def test_a_failing_background_write_warns_and_later_snapshots_are_written(tmp_path, monkeypatch):
-    original = AttentionSummaryWriter._encode_snapshot
+    original = SnapshotStream._encode
 
-    def fail_at_5(writer, probe, kind, step, *args):
-        if step == 5:
+    def fail_at_5(stream, *args):
+        if stream.step == 5:
             raise MemoryError("test: no memory for step 5")
-        return original(writer, probe, kind, step, *args)
+        return original(stream, *args)
 
-    monkeypatch.setattr(AttentionSummaryWriter, "_encode_snapshot", fail_at_5)
+    monkeypatch.setattr(SnapshotStream, "_encode", fail_at_5)
     with pytest.warns(RuntimeWarning, match="could not be written in the background.*step 5"):
         run = _write(tmp_path, True, steps=[0, 5, 10])
     assert run.probe("p").steps == [0, 10]

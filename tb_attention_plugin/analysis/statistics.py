@@ -89,9 +89,9 @@ class DriftReference:
         self.smoothed, self.neg_entropy = smoothed, neg_entropy
         self.shape = self.smoothed.shape
 
-    def layers(self, block):
-        """The reference of a slice of layers (views, nothing recomputed)."""
-        return DriftReference(None, smoothed=self.smoothed[block], neg_entropy=self.neg_entropy[block])
+    def part(self, index):
+        """The reference of a slice of layers and heads (views, nothing recomputed)."""
+        return DriftReference(None, smoothed=self.smoothed[index], neg_entropy=self.neg_entropy[index])
 
 
 def js_distance(p, q):
@@ -144,11 +144,22 @@ def head_statistics(
     out = np.full((len(STAT_NAMES), layers, heads), np.nan, dtype=np.float64)
     if reference is not None and not isinstance(reference, DriftReference):
         reference = DriftReference(reference)
-    step = max(1, BLOCK // max(1, a[0].size))
-    for start in range(0, layers, step):
-        block = slice(start, start + step)
-        _block_statistics(a[block], out[:, block], templates, None if reference is None else reference.layers(block))
+    for block in _blocks(layers, heads, a[0, 0].size):
+        _block_statistics(
+            a[block], out[(slice(None),) + block], templates, None if reference is None else reference.part(block)
+        )
     return out.astype(np.float32)
+
+
+def _blocks(layers, heads, head_size):
+    """(layer slice, head slice) blocks of about BLOCK weights: whole layers while they are small, a
+    few heads of one layer at a time when a layer is large (long probes), so the temporaries stay a
+    small part of one layer."""
+    if heads * head_size <= BLOCK:
+        step = max(1, BLOCK // (heads * head_size))
+        return [(slice(s, s + step), slice(None)) for s in range(0, layers, step)]
+    step = max(1, BLOCK // head_size)
+    return [(slice(layer, layer + 1), slice(h, h + step)) for layer in range(layers) for h in range(0, heads, step)]
 
 
 def _block_statistics(a, out, templates, reference):

@@ -102,6 +102,24 @@ def check_attention(attention, info, kind, copy=True):
     return np.stack(layers) if copy else layers
 
 
+def check_layer(weights, info, kind, index, shape, heads=None):
+    """One layer handed over on its own (a snapshot written layer by layer): float32 [heads, query,
+    key] of the probe's `shape` (query x key) and, after the first layer, of the first layer's heads."""
+    what = f"probe {info['name']!r} kind {kind!r}: attention"
+    layer = _as_array(weights, f"{what} layer {index}")
+    if layer.ndim != 3 or layer.shape[0] == 0:
+        raise ValueError(f"{what} layers must be [heads, query, key] with at least one head, got shape {layer.shape}")
+    if heads is not None and layer.shape[0] != heads:
+        raise ValueError(f"{what}: layer {index} has {layer.shape[0]} heads, layer 0 had {heads}")
+    if layer.shape[1:] != tuple(shape):
+        raise ValueError(
+            f"{what} layer {index} is {layer.shape[1]}x{layer.shape[2]} (query x key) but the probe has "
+            f"{shape[0]}x{shape[1]} tokens; pass real tokens only (drop padding)"
+        )
+    _check_layer(layer, index, info, kind, what)
+    return layer
+
+
 def _check_layer(layer, index, info, kind, what):
     sums = layer.sum(axis=-1)  # float32 pairwise sums: ~1e-6 off for 16k keys, against a 1/255 tolerance
     # NaN and inf reach the row sums; the full-size masks are only built to say where they are

@@ -13,7 +13,6 @@ import typing
 import urllib.parse
 import warnings
 
-import numpy as np
 
 from ..format.metadata import SNAPSHOT_TAG_PREFIX, STATS_TAG_PREFIX, snapshot_tag
 from .concurrent_writers import concurrent_writers
@@ -28,7 +27,9 @@ class _Past(typing.NamedTuple):
     """A (probe, kind) as the run directory held it before this writer's first record."""
 
     first_step: typing.Optional[int]  # its first visible step (None once a restart hid it)
-    first: typing.Optional[np.ndarray]  # float32 [L, H, Q, K] at first_step, the drift reference
+    # layer -> float32 [heads, query, key] at first_step, read from its file when asked (the drift
+    # reference of a resumed run; never the whole snapshot in memory)
+    first: typing.Optional[typing.Callable]
     tokens: list
     sizes: dict  # step -> (layers, heads)
 
@@ -74,10 +75,7 @@ class RunHistory:
                 p = run.probe(name)
                 for kind in p.kinds:
                     steps = p.steps_of(kind)
-                    try:
-                        first = p.attention(steps[0], kind=kind) if steps else None
-                    except (KeyError, IndexError, ValueError):  # FormatError is a ValueError
-                        first = None
+                    first = _first_layers(p, kind, steps[0]) if steps else None
                     sizes = {s: size for size, at in p.sizes(kind).items() for s in at}
                     self._previous[(name, kind)] = _Past(steps[0] if steps else None, first, p.tokens, sizes)
         return self._previous
@@ -261,3 +259,13 @@ def _series_name(tag):
         probe, _, kind = tag[len(SNAPSHOT_TAG_PREFIX) :].rpartition("/")
         return f"probe {urllib.parse.unquote(probe, errors='surrogatepass')!r} ({kind})"  # tag_name
     return f"scalar {tag!r}"
+
+
+def _first_layers(probe_log, kind, step):
+    """layer -> the layer's float attention at `step` (read then), or None when its first layer
+    cannot be read."""
+    try:
+        probe_log.attention(step, kind=kind, layer=0)
+    except (KeyError, IndexError, ValueError):  # FormatError is a ValueError
+        return None
+    return lambda layer: probe_log.attention(step, kind=kind, layer=layer)

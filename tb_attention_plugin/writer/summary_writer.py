@@ -23,7 +23,6 @@ import math
 import numbers
 import os
 import time
-import typing
 import warnings
 
 import numpy as np
@@ -31,8 +30,7 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
 from ..analysis.neuron_math import vector_dtype
-from ..format.blobs import MAX_CHAIN, encode_layer
-from ..format.metadata import FormatError, KIND_SIDES, neurons_tag, predictions_tag, probe_metadata, snapshot_tag
+from ..format.metadata import FormatError, KIND_SIDES, neurons_tag, predictions_tag
 from ..format.records import (
     check_predictions,
     neuron_header,
@@ -43,25 +41,12 @@ from ..format.records import (
     stats_value,
 )
 from ..format.event_file import EventFileWriter
-from ..format.quantize import quantize
 from .concurrent_writers import file_closed, file_opened
 from .run_history import RunHistory
 from ..format.metadata import check_relations
-from ..analysis.relations import features as relation_features
-from ..analysis.statistics import DriftReference, ProbeTemplates, head_statistics
 from .write_queue import WriteQueue
-from .input_checks import FirstSize, as_mask, check_attention, check_model_size, check_step
-
-# A new keyframe is written once a delta is this large relative to the chain's keyframe (the head
-# moved a lot since the last snapshot), or when the chain reaches blobs.MAX_CHAIN blobs.
-KEYFRAME_WHEN_DELTA_EXCEEDS = 0.7
-
-
-class _LastLayer(typing.NamedTuple):
-    step: int
-    q: np.ndarray  # uint8 [H, Q, K] as stored
-    chain: int  # blobs in its chain, keyframe included
-    keyframe_size: int  # compressed size of the chain's keyframe
+from .input_checks import as_mask, check_attention, check_model_size, check_step
+from .snapshot_stream import SnapshotStream, TagState
 
 
 class AttentionSummaryWriter:
@@ -76,9 +61,9 @@ class AttentionSummaryWriter:
         self._file = None
         self._io_warned = False
         self._probes = {}
-        self._last_layers = {}  # (probe, kind, layer) -> _LastLayer: the reference of the next delta
-        self._references = {}  # (probe, kind) -> statistics.DriftReference of the first snapshot, for drift
-        self._templates = {}  # (probe, kind, causal) -> ProbeTemplates
+        self._tag_states = {}  # (probe, kind) -> snapshot_stream.TagState: delta and drift references
+        self._streams = set()  # (probe, kind) of the snapshots being written
+        self._generation = 0  # counts abandoned files: a delta must be written to its reference's file
         self._tags_in_file = set()  # (probe, kind) whose metadata the current file already holds
         self._closed = False
         self._history = RunHistory(self.log_dir, filename_suffix)
@@ -148,113 +133,80 @@ class AttentionSummaryWriter:
         causal: None infers it (decoder kinds, or self-attention with nothing above the diagonal).
         copy=False: the writer may read your arrays after this returns (with background=True, until
         they are written), so they must not change until then; it saves the caller a copy of the
-        attention (the callback hands over the model's own outputs this way).
+        attention.
 
         Input that cannot be stored as given raises before anything is written: a step that is not a
         non-negative integer, no layers or heads, another model size than the probe's first snapshot,
         weights that are NaN, infinite or negative, or a query row that sums to more than
         1 + writer_input.ROW_SUM_TOLERANCE (rows that sum to less are kept as they are, within 1/255 per weight).
+        A model too large to hold whole is written a layer at a time with `open_snapshot`.
         """
         step = check_step(step)
         self._check_open()
-        if probe not in self._probes:
-            raise KeyError(f"unknown probe {probe!r}: call add_probe first (known: {self.probes})")
-        if kind not in KIND_SIDES:
-            raise ValueError(f"kind must be one of {sorted(KIND_SIDES)}, got {kind!r}")
-        info = self._probes[probe]
-        # A float32 copy of its own (the caller may reuse theirs), or their layers, stacked off their thread
+        info = self._probe_info(probe, kind)
+        # A float32 copy of its own (the caller may reuse theirs), or their layers, read off their thread
         checked = check_attention(attention, info, kind, copy=copy)
         layers, (heads, q, k) = len(checked), checked[0].shape
         check_model_size(self._sizes.get((probe, kind)), probe, kind, step, layers, heads)
-        tag = snapshot_tag(probe, kind)
-        self._history.before_snapshot(probe, kind, layers, heads, info["tokens"])
-        self._history.before_record([tag], step)
         if causal is None:
             causal = kind == "decoder" or (
                 kind == "self" and q == k and q > 1 and not any(np.triu(layer, 1).any() for layer in checked)
             )
-        meta = probe_metadata(info, kind, causal=causal, layers=layers, heads=heads)
-        self._metas[(probe, kind)] = meta
-        self._sizes.setdefault((probe, kind), FirstSize(layers, heads, step))
-        self._history.after_record([tag], step)
-        wall_time = wall_time or time.time()
-        nbytes = sum(layer.nbytes for layer in checked)
+        stream = self.open_snapshot(step, probe, kind, causal=causal, wall_time=wall_time)
+        for layer in checked:
+            stream.add_checked_layer(layer)
+        stream.commit()
 
-        def encode():
-            a = checked if isinstance(checked, np.ndarray) else np.stack(checked)
-            self._encode_snapshot(probe, kind, step, a, causal, meta, wall_time)
+    def open_snapshot(self, step, probe, kind="self", *, causal, wall_time=None):
+        """A snapshot written one layer at a time (writer/snapshot_stream.py): `add_layer` each layer's
+        float [heads, query, key] in order, then `commit()` (or `abort()`). No whole snapshot is held:
+        a model of any size is written within a few layers' memory."""
+        step = check_step(step)
+        self._check_open()
+        self._probe_info(probe, kind)
+        if (probe, kind) in self._streams:
+            raise RuntimeError(f"a snapshot of probe {probe!r} ({kind}) is being written already: commit it first")
+        stream = SnapshotStream(self, step, probe, kind, causal, wall_time or time.time())
+        self._streams.add((probe, kind))
+        return stream
 
-        self._run(encode, nbytes)
+    def _probe_info(self, probe, kind):
+        if probe not in self._probes:
+            raise KeyError(f"unknown probe {probe!r}: call add_probe first (known: {self.probes})")
+        if kind not in KIND_SIDES:
+            raise ValueError(f"kind must be one of {sorted(KIND_SIDES)}, got {kind!r}")
+        return self._probes[probe]
 
-    def _encode_snapshot(self, probe, kind, step, a, causal, meta, wall_time):
-        """Quantize, compute statistics, encode layers and write: the costly part (maybe in the
-        background), after every check has passed."""
-        self._check_removed()
-        layers, _, q, k = a.shape
-        quantized = quantize(a)
-        stats = self._statistics(probe, kind, step, a, causal)
-        layer_blobs = [self._encode_layer(probe, kind, layer, step, quantized[layer]) for layer in range(layers)]
+    def _tag_state(self, probe, kind):
+        return self._tag_states.setdefault((probe, kind), TagState())
+
+    def _write_snapshot(self, stream, meta, layer_blobs, stats, relations):
+        """The record of a finished stream (on the writer's thread); False if it could not be written."""
+        probe, kind = stream.probe, stream.kind
         first_in_file = (probe, kind) not in self._tags_in_file
+        q, k = stream.shape
         values = [
-            snapshot_value(meta, step, layer_blobs, q, k, with_metadata=first_in_file),
+            snapshot_value(meta, stream.step, layer_blobs, q, k, with_metadata=first_in_file),
             stats_value(meta, stats, with_metadata=first_in_file),
         ]
-        relations = relation_features(a, meta)
         if relations is not None:
             values.append(relations_value(meta, relations, with_metadata=first_in_file))
-        summary = summary_pb2.Summary(value=values)
-        if self._write(event_pb2.Event(step=step, wall_time=wall_time, summary=summary)):
+        event = event_pb2.Event(step=stream.step, wall_time=stream.wall_time, summary=summary_pb2.Summary(value=values))
+        if self._write(event):
             self._tags_in_file.add((probe, kind))
+            return True
+        return False
 
-    def _statistics(self, probe, kind, step, a, causal):
-        """Per-head statistics [stats, layers, heads] of float attention `a` (docs/format.md)."""
-        info = self._probes[probe]
-        query_side, key_side = KIND_SIDES[kind]
-        reference = self._reference(probe, kind, step, a)
-        stat_args = dict(
-            causal=causal,
-            self_attention=kind != "cross",
-            query_tokens=info[query_side],
-            key_tokens=info[key_side],
-            key_special=info["special" if key_side == "tokens" else "decoder_special"],
-        )
-        templates = self._templates.get((probe, kind, causal))
-        if templates is None:
-            templates = self._templates[(probe, kind, causal)] = ProbeTemplates(**stat_args)
-        return head_statistics(a, reference=reference, templates=templates, **stat_args)
-
-    def _encode_layer(self, probe, kind, layer, step, q):
-        """A delta to the previous snapshot while deltas pay and the chain is short, else a keyframe."""
-        key = (probe, kind, layer)
-        previous = self._last_layers.get(key)
-        if previous is not None and previous.q.shape == q.shape and previous.step < step and previous.chain < MAX_CHAIN:
-            delta = encode_layer(q, reference=previous.q, ref_step=previous.step)
-            if len(delta) < KEYFRAME_WHEN_DELTA_EXCEEDS * previous.keyframe_size:
-                self._last_layers[key] = _LastLayer(int(step), q, previous.chain + 1, previous.keyframe_size)
-                return delta
-        keyframe = encode_layer(q)
-        self._last_layers[key] = _LastLayer(int(step), q, 1, len(keyframe))
-        return keyframe
-
-    def _reference(self, probe, kind, step, attention):
-        """The first snapshot of this (probe, kind): this one, or an earlier one on disk after a resume
-        (as a DriftReference, prepared once)."""
-        key = (probe, kind)
-        if key not in self._references:
-            on_disk = self._reference_on_disk(probe, kind, step, attention.shape)
-            self._references[key] = DriftReference(attention if on_disk is None else on_disk)
-            if on_disk is None:
-                return None
-        return self._references[key]
-
-    def _reference_on_disk(self, probe, kind, step, shape):
+    def _reference_on_disk(self, probe, kind, step, layer_shape):
+        """An earlier writer's first snapshot of this (probe, kind) when this run resumes it (same
+        tokens, layers of `layer_shape`): layer -> float [heads, query, key]; None when there is none."""
         past = self._history.past(probe, kind)
         if (
             past is not None
             and past.first is not None
             and past.first_step < step
             and past.tokens == self._probes[probe]["tokens"]
-            and past.first.shape == shape
+            and past.first(0).shape == layer_shape
         ):
             return past.first
         return None
@@ -443,7 +395,9 @@ class AttentionSummaryWriter:
                 pass
         # Later keyframes must be in the new file: a delta against a lost record is unreadable; and
         # the new file needs each tag's metadata again (decided before the file is opened).
-        self._last_layers.clear()
+        for state in self._tag_states.values():
+            state.last.clear()
+        self._generation += 1
         self._tags_in_file.clear()
 
     def flush(self):

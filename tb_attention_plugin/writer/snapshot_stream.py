@@ -1,0 +1,246 @@
+"""One snapshot of one (probe, kind), written a layer at a time, so that no whole snapshot is ever held.
+
+A model of 80 layers x 64 heads at 1024 tokens holds 21 GB of float attention per probe: the probe
+pass hands each layer over as the model computes it (callback/capture/streaming.py), and each layer
+is checked, quantized, measured (statistics, relations) and compressed on its own, then dropped. What
+stays until the record is written is what goes into it (the compressed layer blobs and the per-head
+numbers) and, for the next snapshot, each layer as stored (compressed: the reference of the next
+delta and, for the first snapshot, of drift).
+
+    stream = writer.open_snapshot(step, "cat", "self", causal=True)
+    for layer in model_layers:
+        stream.add_layer(layer)            # float [heads, query, key], real tokens only
+    stream.commit()                        # the record; stream.abort() writes nothing
+
+A layer that cannot be stored raises on the caller's thread and aborts the stream: nothing of the
+snapshot is written.
+"""
+
+import typing
+
+import numpy as np
+
+from ..analysis.relations import features as relation_features
+from ..analysis.statistics import DriftReference, ProbeTemplates, head_statistics
+from ..format.blobs import MAX_CHAIN, compressor, decompress, encode_layer
+from ..format.metadata import KIND_SIDES, probe_metadata, snapshot_tag
+from ..format.quantize import quantize
+from .input_checks import check_layer, check_model_size, FirstSize
+
+# A new keyframe is written once a delta is this large relative to the chain's keyframe (the head
+# moved a lot since the last snapshot), or when the chain reaches blobs.MAX_CHAIN blobs.
+KEYFRAME_WHEN_DELTA_EXCEEDS = 0.7
+
+
+class PackedLayer(typing.NamedTuple):
+    """A layer [heads, query, key] kept compressed between snapshots."""
+
+    shape: tuple
+    dtype: np.dtype
+    data: bytes
+
+    @classmethod
+    def pack(cls, a):
+        return cls(a.shape, a.dtype, compressor().compress(np.ascontiguousarray(a).tobytes()))
+
+    def unpack(self):
+        size = int(np.prod(self.shape)) * self.dtype.itemsize
+        return np.frombuffer(decompress(self.data, size), self.dtype).reshape(self.shape)
+
+
+class LastLayer(typing.NamedTuple):
+    """The latest stored snapshot of a layer: the reference of its next delta."""
+
+    step: int
+    q: PackedLayer
+    chain: int  # blobs in its chain, keyframe included
+    keyframe_size: int  # compressed size of the chain's keyframe
+
+
+class TagState:
+    """What the next snapshot of a (probe, kind) needs from the earlier ones."""
+
+    def __init__(self):
+        self.last = {}  # layer -> LastLayer (cleared when a file is abandoned: deltas need their reference)
+        self.reference = None  # a callable: layer -> float32 [heads, query, key] of the first snapshot
+        self.reference_looked_up = False  # whether an earlier writer's first snapshot was looked for
+        self.templates = {}  # causal -> ProbeTemplates
+
+
+class SnapshotStream:
+    """A snapshot being written layer by layer (see the module doc); made by
+    AttentionSummaryWriter.open_snapshot."""
+
+    def __init__(self, writer, step, probe, kind, causal, wall_time):
+        self._writer, self.step, self.probe, self.kind = writer, step, probe, kind
+        self.causal = bool(causal)
+        self.wall_time = wall_time
+        info = writer._probes[probe]
+        query_side, key_side = KIND_SIDES[kind]
+        if info[query_side] is None or info[key_side] is None:
+            raise ValueError(f"kind {kind!r} needs decoder_tokens: pass them to add_probe({probe!r}, ...)")
+        self.shape = (len(info[query_side]), len(info[key_side]))
+        self._info, self._sides = info, (query_side, key_side)
+        self._state = writer._tag_state(probe, kind)
+        self._heads = None
+        self._submitted = 0  # layers handed over
+        self._layers = []  # per layer: (blob, LastLayer, stats [S, 1, H], relations or None), filled by jobs
+        self._failed = None
+        self._open = True
+        self._generation = None  # the writer's file generation when the first layer was encoded
+
+    # ---------------------------------------------------------------- the caller's side
+    def add_layer(self, weights):
+        """The next layer's float weights [heads, query, key] (the writer may read them until they are
+        written: they must not change). Raises ValueError (and aborts) for a layer that cannot be stored."""
+        if not self._open:
+            raise RuntimeError("this snapshot stream was committed or aborted")
+        try:
+            layer = check_layer(weights, self._info, self.kind, self._submitted, self.shape, self._heads)
+        except (TypeError, ValueError):
+            self.abort()
+            raise
+        self.add_checked_layer(layer)
+
+    def add_checked_layer(self, layer):
+        """A float32 layer that passed input_checks already (add_attention checks the whole snapshot
+        before anything of it is written)."""
+        index = self._submitted
+        self._heads = layer.shape[0]
+        self._submitted += 1
+        self._writer._run(lambda: self._encode(index, layer), layer.nbytes)
+
+    def commit(self):
+        """Write the snapshot (every layer added so far); its metadata, model size and history are
+        recorded here, so an aborted stream leaves no trace."""
+        if not self._open:
+            raise RuntimeError("this snapshot stream was committed or aborted")
+        self._open = False
+        self._writer._streams.discard((self.probe, self.kind))
+        layers = self._submitted
+        w = self._writer
+        try:
+            if not layers:
+                raise ValueError(f"probe {self.probe!r} kind {self.kind!r}: a snapshot needs at least one layer")
+            check_model_size(
+                w._sizes.get((self.probe, self.kind)), self.probe, self.kind, self.step, layers, self._heads
+            )
+        except ValueError:
+            self._failed = "refused"
+            raise
+        w._history.before_snapshot(self.probe, self.kind, layers, self._heads, self._info["tokens"])
+        tag_record = [snapshot_tag(self.probe, self.kind)]
+        w._history.before_record(tag_record, self.step)
+        meta = probe_metadata(self._info, self.kind, causal=self.causal, layers=layers, heads=self._heads)
+        w._metas[(self.probe, self.kind)] = meta
+        w._sizes.setdefault((self.probe, self.kind), FirstSize(layers, self._heads, self.step))
+        w._history.after_record(tag_record, self.step)
+        w._run(lambda: self._write(meta))
+
+    def abort(self):
+        """Write nothing of this snapshot."""
+        if self._open:
+            self._open = False
+            self._failed = self._failed or "aborted"
+            self._writer._streams.discard((self.probe, self.kind))
+
+    # ---------------------------------------------------------------- the writer's thread
+    def _encode(self, index, layer):
+        """Quantize, measure and compress one layer (maybe in the background)."""
+        if self._failed is not None:
+            return
+        try:
+            if self._generation is None:
+                self._writer._check_removed()
+                self._generation = self._writer._generation
+            q = quantize(layer)
+            stats = self._statistics(index, layer)
+            relations = relation_features(layer[None], self._meta_for_relations())
+            blob, last = self._blob(index, q)
+            # the drift reference, should this be the first snapshot: float16 keeps drift within 1e-3
+            # of float32's (the stored bytes' 1/255 steps would add ~0.02 of noise)
+            reference = PackedLayer.pack(layer.astype(np.float16)) if self._state.reference is None else None
+            self._layers.append((blob, last, stats, relations, reference))
+        except BaseException as e:
+            self._failed = e
+            raise
+
+    def _meta_for_relations(self):
+        query_side, key_side = self._sides
+        return dict(self._info, query=query_side, key=key_side)
+
+    def _statistics(self, index, layer):
+        query_side, key_side = self._sides
+        args = dict(
+            causal=self.causal,
+            self_attention=self.kind != "cross",
+            query_tokens=self._info[query_side],
+            key_tokens=self._info[key_side],
+            key_special=self._info["special" if key_side == "tokens" else "decoder_special"],
+        )
+        templates = self._state.templates.get(self.causal)
+        if templates is None:
+            templates = self._state.templates[self.causal] = ProbeTemplates(**args)
+        reference = self._reference_layer(index, layer.shape)
+        return head_statistics(layer[None], reference=reference, templates=templates, **args)
+
+    def _reference_layer(self, index, shape):
+        """The drift reference of this layer (the first snapshot as stored), or None when this is it."""
+        state = self._state
+        if not state.reference_looked_up:
+            state.reference = self._writer._reference_on_disk(self.probe, self.kind, self.step, shape)
+            state.reference_looked_up = True
+        reference = state.reference
+        if reference is None:
+            return None
+        try:
+            first = reference(index)
+        except (IndexError, KeyError, ValueError, OSError):
+            first = None  # unreadable since: drift left out (NaN) for this layer
+        if first is None or first.shape != shape:
+            return DriftReference(np.full((1,) + shape, np.nan, np.float32))
+        return DriftReference(first[None])
+
+    def _blob(self, index, q):
+        """A delta to the previous snapshot while deltas pay and the chain is short, else a keyframe."""
+        previous = self._state.last.get(index)
+        packed = PackedLayer.pack(q)
+        if (
+            previous is not None
+            and previous.q.shape == q.shape
+            and previous.step < self.step
+            and previous.chain < MAX_CHAIN
+        ):
+            delta = encode_layer(q, reference=previous.q.unpack(), ref_step=previous.step)
+            if len(delta) < KEYFRAME_WHEN_DELTA_EXCEEDS * previous.keyframe_size:
+                return delta, LastLayer(self.step, packed, previous.chain + 1, previous.keyframe_size)
+        keyframe = encode_layer(q)
+        return keyframe, LastLayer(self.step, packed, 1, len(keyframe))
+
+    def _write(self, meta):
+        """The record, once every layer is encoded; deltas made before a file was abandoned are
+        written as keyframes (their reference is lost with that file)."""
+        w = self._writer
+        if self._failed is not None:
+            return
+        w._check_removed()
+        layers = self._layers
+        if self._generation != w._generation:
+            layers = [self._as_keyframe(entry) for entry in layers]
+        stats = np.concatenate([entry[2] for entry in layers], axis=1)
+        relations = [entry[3] for entry in layers]
+        relations = None if relations[0] is None else np.concatenate(relations, axis=-2)
+        first_snapshot = self._state.reference is None
+        written = w._write_snapshot(self, meta, [entry[0] for entry in layers], stats, relations)
+        if written:
+            for index, entry in enumerate(layers):
+                self._state.last[index] = entry[1]
+            if first_snapshot:
+                kept = [entry[4] for entry in layers]
+                self._state.reference = lambda index: kept[index].unpack().astype(np.float32)
+
+    @staticmethod
+    def _as_keyframe(entry):
+        blob, last, *measured = entry
+        keyframe = encode_layer(last.q.unpack())
+        return (keyframe, LastLayer(last.step, last.q, 1, len(keyframe)), *measured)
