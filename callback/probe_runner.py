@@ -7,10 +7,11 @@ The Trainer callback, the custom-loop recorder, the Lightning callback and repla
 import warnings
 
 from .capture.model_access import causal_self_attention, is_encoder_decoder, token_limit
-from .capture.probe_pass import run_probes
+from .capture.probe_pass import discover_layers, run_probes, stream_probes
 from .capture.neurons import log_size, record_bytes
 from .capture.predictions import named
 from .probes.sentences import induction_probe, tokenize
+from .layer_sinks import DiscardingSink, FirstPassSink, WritingSink
 
 
 def resolve_tokenizer(tokenizer):
@@ -26,9 +27,9 @@ def resolve_tokenizer(tokenizer):
 class ProbeRunner:
     """Tokenized probes for `model`, checked by a first pass before any training.
 
-    The first pass (kept as `first_outputs`, the snapshot before the first update) stops with a clear
-    error when the model cannot return its attention. The built-in induction probe is added for
-    models with causal self-attention (or when asked for).
+    The first pass stops with a clear error when the model cannot return its attention; it keeps
+    nothing (the snapshot at the first step is a pass of its own, written a layer at a time). The
+    built-in induction probe is added for models with causal self-attention (or when asked for).
     """
 
     def __init__(self, model, tokenizer, options, *, capture_neurons=True, depth=0):
@@ -42,6 +43,7 @@ class ProbeRunner:
         self.neurons = options.neuron_options if capture_neurons else None
         self._written = 0  # snapshots written so far: the neuron view captures every `neuron_every`-th
         self.neuron_every = 1
+        self.neuron_bytes = 0
         self.tokenizer = resolve_tokenizer(tokenizer)
         specs = options.specs
         tok = resolve_tokenizer(tokenizer)
@@ -66,27 +68,39 @@ class ProbeRunner:
             for name, text, pair, relations, masked in specs
         ]
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
-        outputs = self._run(strict=True)
-        causal = (
-            not encoder_decoder
-            and len(self.probes[0].input_ids) > 1
-            and not any((layer[:, 0, 1:] != 0).any() for layer in outputs[0]["self"])
-        )
-        if induction_probe or (induction_probe is None and causal):
+        # which attention call is which layer: then every pass holds one layer at a time
+        self.layer_map = discover_layers(model, self.probes[0], self.pad_id)
+        looks_ahead = self._first_pass(self.probes)
+        inferred_causal = not encoder_decoder and len(self.probes[0].input_ids) > 1 and not looks_ahead
+        if induction_probe or (induction_probe is None and inferred_causal):
             extra = self._induction_probe(tok, explicit=bool(induction_probe))
             if extra is not None:
                 self.probes.append(extra)
-                outputs += self._run([extra], strict=True)
-        self.first_outputs = outputs
-        self.neuron_bytes = sum(record_bytes(r) for o in outputs for r in (o.neurons or {}).values())
+                self._first_pass([extra])
         if self.neuron_bytes:
             self.neuron_every = self.neurons.every_for(self.neuron_bytes)
             log_size(self.neuron_bytes, self.neuron_every, self.neurons.every is None)
-        # causal where the model declares it (every pass checks): the writer then need not look for
-        # weights above the diagonal; None lets it infer that from the weights (a causal model whose
-        # attention modules do not say so)
-        self.causal = {"self": True if causal_self_attention(model) else None, "decoder": True}
+        # causal where the model declares it (every pass checks) or where its weights show it
+        self.causal = {
+            "self": bool(causal_self_attention(model)) or inferred_causal,
+            "decoder": True,
+            "encoder": False,
+            "cross": False,
+        }
         self._skipped = set()
+
+    def _first_pass(self, probes):
+        """The strict pass before training: every weight checked (a model that gives no attention
+        stops here, before the first update); whether the first probe's first token looks ahead."""
+        if self.neurons is not None:  # the neuron view checks that it explains the model's weights
+            outputs = self._outputs(probes, strict=True, neurons=self.neurons)
+            self.neuron_bytes += sum(record_bytes(r) for o in outputs for r in (o.neurons or {}).values())
+            sink = FirstPassSink()
+            _replay(outputs, sink)
+            return sink.looks_ahead
+        sink = FirstPassSink()
+        self._pass(probes, sink, strict=True)
+        return sink.looks_ahead
 
     def _induction_probe(self, tok, explicit):
         """The built-in induction probe; when only added automatically, a too-small budget skips it."""
@@ -105,24 +119,66 @@ class ProbeRunner:
     def names(self):
         return [p.name for p in self.probes]
 
-    def run(self):
-        """[probe_pass.ProbeOutputs {kind: Layers (float32 [H, Q, K] per layer)}] of every probe at the
-        current weights, with `.predictions` (text) and `.neurons` when asked for."""
-        return self._run()
+    def snapshot(self, writer, step, skip=(), stacklevel=3):
+        """One snapshot of every probe at the current weights, written by `writer` a layer at a time
+        (None: the pass only runs, a sharded rank that does not write); (probe, kind) pairs in `skip`
+        are left out; a snapshot the writer refuses warns at `stacklevel` (as warnings.warn counts,
+        from here)."""
+        name_prediction = lambda p: named(p, self.tokenizer, self.model)  # noqa: E731
+        sink = (
+            DiscardingSink()
+            if writer is None
+            else WritingSink(writer, step, self.names, self.causal, skip, name_prediction)
+        )
+        due = self._neurons_due()
+        self._written += 1
+        outputs = self._outputs(self.probes, neurons=self.neurons) if due else None
+        try:
+            if outputs is not None:
+                _replay(outputs, sink)
+            else:
+                self._pass(self.probes, sink)
+        except BaseException:
+            if writer is not None:
+                sink.abort()
+            raise
+        if writer is None:
+            return
+        committed = sink.commit()
+        if outputs is not None:
+            for i, (probe, kinds) in enumerate(zip(self.probes, outputs)):
+                for kind, record in (kinds.neurons or {}).items():
+                    if (i, kind) in committed:
+                        writer.add_neurons(step, probe.name, record, kind=kind, attention=kinds[kind])
+        for probe, kind, error in sink.refused:  # e.g. NaN attention of a diverged model: skip, keep training
+            if (probe, kind) not in self._skipped:
+                warnings.warn(
+                    f"tb-attention: snapshot of {probe!r} ({kind}) at step {step} skipped: {error}",
+                    RuntimeWarning,
+                    stacklevel=stacklevel,
+                )
+                self._skipped.add((probe, kind))
 
-    def _run(self, probes=None, strict=False):
+    def _neurons_due(self):
+        return self.neurons is not None and self._written % self.neuron_every == 0
+
+    def _pass(self, probes, sink, strict=False):
+        """One pass of `probes` into `sink`: a layer at a time where the model streams, else from its
+        outputs (indices in `sink` count from probes[0])."""
         mask_id = getattr(self.tokenizer, "mask_token_id", None)
-        # the first pass always captures (it checks that the neuron view can explain this model)
-        due = strict or self._written % self.neuron_every == 0 if self.neurons is not None else False
-        capture = self.neurons if due else None
+        if self.layer_map is None:
+            _replay(self._outputs(probes, strict=strict), sink)
+            return
+        stream_probes(
+            self.model, probes, self.pad_id, self.layer_map, sink, strict=strict, top_k=self.top_k, mask_id=mask_id
+        )
+
+    def _outputs(self, probes, strict=False, neurons=None):
+        """Every layer of `probes` at once (the model's outputs): the neuron view, and models that
+        cannot stream."""
+        mask_id = getattr(self.tokenizer, "mask_token_id", None)
         outputs = run_probes(
-            self.model,
-            probes or self.probes,
-            self.pad_id,
-            strict=strict,
-            top_k=self.top_k,
-            mask_id=mask_id,
-            neurons=capture,
+            self.model, probes, self.pad_id, strict=strict, top_k=self.top_k, mask_id=mask_id, neurons=neurons
         )
         for kinds in outputs:
             kinds.predictions = named(kinds.predictions, self.tokenizer, self.model)
@@ -132,27 +188,11 @@ class ProbeRunner:
         for p in self.probes:
             writer.add_probe(p.name, **p.writer_kwargs())
 
-    def write(self, writer, step, outputs, skip=(), stacklevel=3):
-        """Write one snapshot of every probe; (probe, kind) pairs in `skip` are left out; a snapshot
-        the writer refuses warns at `stacklevel` (as warnings.warn counts, from here)."""
-        self._written += 1
-        for probe, kinds in zip(self.probes, outputs):
-            for kind, attention in kinds.items():
-                if (probe.name, kind) in skip:
-                    continue
-                try:
-                    writer.add_attention(
-                        step, probe.name, attention, kind=kind, causal=self.causal.get(kind), copy=False
-                    )
-                    if kinds.predictions is not None and kind in ("self", "decoder"):
-                        writer.add_predictions(step, probe.name, kinds.predictions, kind=kind)
-                    if kinds.neurons is not None and kind in kinds.neurons:
-                        writer.add_neurons(step, probe.name, kinds.neurons[kind], kind=kind, attention=attention)
-                except ValueError as e:  # e.g. NaN attention of a diverged model: skip, keep training
-                    if (probe.name, kind) not in self._skipped:
-                        warnings.warn(
-                            f"tb-attention: snapshot of {probe.name!r} ({kind}) at step {step} skipped: {e}",
-                            RuntimeWarning,
-                            stacklevel=stacklevel,
-                        )
-                        self._skipped.add((probe.name, kind))
+
+def _replay(outputs, sink):
+    """Outputs that hold every layer, handed to a sink as a streamed pass would."""
+    for i, kinds in enumerate(outputs):
+        for kind, layers in kinds.items():
+            for index, layer in enumerate(layers):
+                sink.layer(i, kind, index, layer)
+        sink.predictions(i, kinds.predictions)

@@ -68,7 +68,7 @@ class AttentionRecorder:
         """Run the probes at the current weights and log them at `step` (an integer)."""
         if isinstance(step, bool) or not hasattr(step, "__index__"):
             raise TypeError(f"step must be an integer, got {step!r}")
-        return self._driver.take(int(step))
+        self._driver.take(int(step))
 
     def close(self):
         if self.writer is not None:

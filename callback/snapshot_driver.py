@@ -58,9 +58,9 @@ class SnapshotDriver:
         self.runner = ProbeRunner(model, tokenizer, self.options, depth=1, **runner)
         if open_writer is not None:
             self.writer = open_writer(self.runner)
-            if write_first:
-                skip = self.logged_at(step) if skip_done and step > 0 else ()
-                self.runner.write(self.writer, step, self.runner.first_outputs, skip=skip, stacklevel=_WRITE_STACKLEVEL)
+        if write_first:  # every rank that runs probes: a sharded forward needs them all
+            skip = self.logged_at(step) if skip_done and step > 0 and self.writer is not None else ()
+            self.runner.snapshot(self.writer, step, skip=skip, stacklevel=_WRITE_STACKLEVEL)
         self.schedule.record_probe_cost(time.perf_counter() - started)
         self.last_step = step
 
@@ -96,17 +96,14 @@ class SnapshotDriver:
             self._take(step, _WRITE_STACKLEVEL)
 
     def take(self, step):
-        """The probes' outputs at the current weights, written at `step` (even a step written before)."""
-        return self._take(step, _WRITE_STACKLEVEL + 1)
+        """A snapshot at the current weights, written at `step` (even a step written before)."""
+        self._take(step, _WRITE_STACKLEVEL + 1)
 
     def _take(self, step, stacklevel):
         started = time.perf_counter()
-        outputs = self.runner.run()
-        if self.writer is not None:
-            self.runner.write(self.writer, step, outputs, stacklevel=stacklevel)
+        self.runner.snapshot(self.writer, step, stacklevel=stacklevel)
         self.schedule.record_probe_cost(time.perf_counter() - started)
         self.last_step = step
-        return outputs
 
     def close(self):
         if self.writer is not None:

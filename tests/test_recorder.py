@@ -67,8 +67,7 @@ def test_a_compiled_model_in_a_custom_loop(tmp_path):
 def test_recorder_without_log_dir_runs_the_probes_and_writes_nothing(tmp_path):
     model, tok, _ = model_zoo.build("bert")
     rec = AttentionRecorder(model, tok, ["the cat is very sad"], None)
-    outputs = rec.snapshot(3)
-    assert outputs[0]["self"].shape[:2] == (2, 4)
+    assert rec.snapshot(3) is None  # the pass ran (a sharded rank joins it); nothing is kept
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(TypeError, match="step must be an integer"):
         rec.snapshot(1.5)

@@ -109,7 +109,7 @@ def _index(x):
 # ---------------------------------------------------------------- capture
 
 
-def _own_eager(module):
+def own_eager(module):
     """The eager attention function of the module's own modeling file."""
     import sys
 
@@ -122,7 +122,7 @@ def _own_eager(module):
 
 
 def _capture_attention(module, query, key, value, attention_mask, *args, **kwargs):
-    own = _own_eager(module)
+    own = own_eager(module)
     out = own(module, query, key, value, attention_mask, *args, **kwargs)
     calls = getattr(_active, "calls", None)
     if calls is not None:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from . import neurons as neuron_capture
+from . import streaming
 from .predictions import batch_predictions
 from .model_access import accepted_inputs, base_model, causal_self_attention, forward_target, is_encoder_decoder
 
@@ -23,6 +24,9 @@ from .model_access import accepted_inputs, base_model, causal_self_attention, fo
 # (weights summing to less than 1) is fine, more than 1 is not attention.
 ROW_SUM_TOLERANCE = 1e-2
 CAUSAL_TOLERANCE = 1e-6
+# Probes run together while one layer's float32 weights of the batch stay within this (a long probe runs
+# alone): what the model holds of attention at a time, besides its own temporaries.
+BATCH_BYTES = 64 << 20
 
 
 class AttentionUnavailableError(RuntimeError):
@@ -144,45 +148,44 @@ class ProbeOutputs(dict):
 
 
 def run_probes(model, probes, pad_id=0, *, strict=False, top_k=0, mask_id=None, neurons=None):
-    """Probes -> [ProbeOutputs {kind: Layers}] (one per probe, in order); with top_k, their
-    predictions too; with `neurons` (neurons.NeuronOptions), the captured heads' query and key.
+    """Probes -> [ProbeOutputs {kind: Layers}] (one per probe, in order), every layer of every probe
+    held at once (the model's `output_attentions`); with top_k, their predictions too; with `neurons`
+    (neurons.NeuronOptions), the captured heads' query and key. `stream_probes` is the pass that holds
+    one layer at a time; this one serves the neuron view and models whose attention cannot be streamed.
 
     One batched forward per group of probes with the same kinds of inputs. `strict` also checks that
     every weight is a probability (the first pass, before training, uses it: a model that gives no
     attention must stop before the first update, not be skipped silently later).
     """
-    groups = {}
-    for i, probe in enumerate(probes):
-        groups.setdefault(_inputs_key(probe), []).append(i)
     result = [None] * len(probes)
-    for indices in groups.values():
+    for indices in _groups(probes):
         batch = [probes[i] for i in indices]
         for i, kinds in zip(indices, _run_batch(model, batch, pad_id, strict, top_k, mask_id, neurons)):
             result[i] = kinds
     return result
 
 
-def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None, neurons=None):
-    encoder_decoder = is_encoder_decoder(model)
+def _groups(probes):
+    groups = {}
+    for i, probe in enumerate(probes):
+        groups.setdefault(_inputs_key(probe), []).append(i)
+    return list(groups.values())
+
+
+def batch_inputs(model, probes, pad_id):
+    """The keyword arguments of one batched forward of `probes` (without output_attentions), and per
+    kind (output field, padded query length, padded key length)."""
     accepted = accepted_inputs(model) or set()
     device = _device_of(model)
     ids, mask = _pad([p.input_ids for p in probes], pad_id)
-    kwargs = dict(input_ids=ids.to(device), attention_mask=mask.to(device), output_attentions=True, return_dict=True)
+    kwargs = dict(input_ids=ids.to(device), attention_mask=mask.to(device), return_dict=True)
     if probes[0].token_type_ids is not None and "token_type_ids" in accepted:
         kwargs["token_type_ids"] = _pad([p.token_type_ids for p in probes], 0)[0].to(device)
-    if encoder_decoder:
+    width = ids.shape[1]
+    if is_encoder_decoder(model):
         dec_ids, dec_mask = _pad([p.decoder_input_ids for p in probes], pad_id)
         kwargs.update(decoder_input_ids=dec_ids.to(device), decoder_attention_mask=dec_mask.to(device))
-    if "use_cache" in accepted or encoder_decoder:
-        kwargs["use_cache"] = False
-    if neurons is not None:
-        neuron_capture.register()
-    implementation = "eager" if neurons is None else neuron_capture.CAPTURE_IMPLEMENTATION
-    with probing_mode(model, implementation), neuron_capture.capturing(enabled=neurons is not None) as capture:
-        out = forward_target(model)(**kwargs)
-    width = ids.shape[1]
-    if encoder_decoder:
-        dec_width = kwargs["decoder_input_ids"].shape[1]
+        dec_width = dec_ids.shape[1]
         fields = {
             "encoder": ("encoder_attentions", width, width),
             "decoder": ("decoder_attentions", dec_width, dec_width),
@@ -190,8 +193,33 @@ def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None, neurons=Non
         }
     else:
         fields = {"self": ("attentions", width, width)}
+    if "use_cache" in accepted or is_encoder_decoder(model):
+        kwargs["use_cache"] = False
+    return kwargs, fields
+
+
+def probe_lengths(probe, encoder_decoder):
+    """(query, key) tokens of each kind of one probe."""
+    n = len(probe.input_ids)
+    m = len(probe.decoder_input_ids) if encoder_decoder else n
+    return {"self": (n, n), "encoder": (n, n), "decoder": (m, m), "cross": (m, n)}
+
+
+def causal_kinds(model):
+    return {"self": causal_self_attention(model), "encoder": False, "decoder": True, "cross": False}
+
+
+def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None, neurons=None):
+    encoder_decoder = is_encoder_decoder(model)
+    kwargs, fields = batch_inputs(model, probes, pad_id)
+    kwargs["output_attentions"] = True
+    if neurons is not None:
+        neuron_capture.register()
+    implementation = "eager" if neurons is None else neuron_capture.CAPTURE_IMPLEMENTATION
+    with probing_mode(model, implementation), neuron_capture.capturing(enabled=neurons is not None) as capture:
+        out = forward_target(model)(**kwargs)
     layers = {kind: _layers(out, field, model, len(probes), q, k) for kind, (field, q, k) in fields.items()}
-    causal = {"self": causal_self_attention(model), "encoder": False, "decoder": True, "cross": False}
+    causal = causal_kinds(model)
     predicted = batch_predictions(out, model, probes, top_k, mask_id) if top_k else [None] * len(probes)
     calls = (
         {
@@ -203,20 +231,82 @@ def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None, neurons=Non
     )
     result = []
     for b, p in enumerate(probes):
-        n = len(p.input_ids)
-        m = len(p.decoder_input_ids) if encoder_decoder else n
-        lengths = {"self": (n, n), "encoder": (n, n), "decoder": (m, m), "cross": (m, n)}
+        lengths = probe_lengths(p, encoder_decoder)
         kinds = ProbeOutputs()
         kinds.predictions = predicted[b]
         for kind, stack in layers.items():
             q, k = lengths[kind]
-            # The model's own outputs (views; copies from an accelerator), stacked by the writer's thread
+            last = len(stack) - 1
+            for index, layer in enumerate(stack):
+                if strict or index == last:
+                    check_layer_weights(layer[b, :, :q, :k], model, p.name, kind, causal[kind], strict)
+            # The model's own outputs (views; copies from an accelerator)
             kinds[kind] = Layers(layer[b, :, :q, :k].float().cpu().numpy() for layer in stack)
-            _check_weights(kinds[kind], model, p.name, kind, causal[kind], strict)
         if calls is not None:
             kinds.neurons = _neuron_records(calls, b, kinds, neurons, lengths, model, p.name, strict)
         result.append(kinds)
     return result
+
+
+def discover_layers(model, probe, pad_id):
+    """Which attention call is which layer (streaming.LayerMap), learnt from a pass over the first
+    few tokens of `probe`; None when the model's attention cannot be streamed."""
+    streaming.register()
+    kwargs, fields = batch_inputs(model, [streaming.short_probe(probe)], pad_id)
+    kwargs["output_attentions"] = True
+
+    def short_pass():
+        with probing_mode(model, streaming.STREAM_IMPLEMENTATION):
+            return forward_target(model)(**kwargs)
+
+    return streaming.discover(short_pass, {kind: field for kind, (field, _, _) in fields.items()})
+
+
+def stream_probes(model, probes, pad_id, layer_map, sink, *, strict=False, top_k=0, mask_id=None):
+    """Run the probes holding one layer at a time: `sink.layer(i, kind, layer, weights)` gets probe i's
+    float32 [heads, query, key] weights of each layer as the model computes it (checked as
+    run_probes checks them), `sink.predictions(i, prediction)` what the model predicted (top_k).
+
+    Probes with the same kinds of inputs run together while their layer's weights stay within
+    BATCH_BYTES (a long probe runs alone)."""
+    encoder_decoder = is_encoder_decoder(model)
+    causal = causal_kinds(model)
+    heads = max(layer_map.heads.values())
+    for indices in _groups(probes):
+        for batch in _batches(indices, probes, heads):
+            chosen = [probes[i] for i in batch]
+            kwargs, fields = batch_inputs(model, chosen, pad_id)
+            lengths = [probe_lengths(p, encoder_decoder) for p in chosen]
+
+            def on_layer(kind, layer, weights, batch=batch, chosen=chosen, lengths=lengths, fields=fields):
+                _check_shape(weights, model, fields[kind][0], len(chosen), *fields[kind][1:])
+                for b, (i, p) in enumerate(zip(batch, chosen)):
+                    q, k = lengths[b][kind]
+                    w = weights[b, :, :q, :k]
+                    if strict or layer == layer_map.layers[kind] - 1:
+                        check_layer_weights(w, model, p.name, kind, causal[kind], strict)
+                    sink.layer(i, kind, layer, w.float().cpu().numpy())
+
+            with probing_mode(model, streaming.STREAM_IMPLEMENTATION):
+                out = streaming.stream_forward(model, kwargs, layer_map, on_layer)
+            if top_k:
+                for i, prediction in zip(batch, batch_predictions(out, model, chosen, top_k, mask_id)):
+                    sink.predictions(i, prediction)
+            del out
+
+
+def _batches(indices, probes, heads):
+    """Consecutive probes whose padded layer of float32 weights fits BATCH_BYTES together."""
+    batches, current, width = [], [], 0
+    for i in indices:
+        n = max(len(probes[i].input_ids), len(getattr(probes[i], "decoder_input_ids", None) or ()))
+        grown = max(width, n)
+        if current and (len(current) + 1) * heads * grown * grown * 4 > BATCH_BYTES:
+            batches.append(current)
+            current, grown = [], n
+        current.append(i)
+        width = grown
+    return batches + [current] if current else batches
 
 
 def _neuron_records(calls, b, kinds, options, lengths, model, probe, strict):
@@ -244,40 +334,48 @@ def _layers(out, field, model, batch, queries, keys):
             f"return its attention weights: load it with attn_implementation='eager'"
         )
     for layer in value:
-        if layer.dim() != 4 or layer.shape[0] != batch or tuple(layer.shape[2:]) != (queries, keys):
-            raise AttentionUnavailableError(
-                f"{type(model).__name__} returned {field} of shape {tuple(layer.shape)} for a batch of "
-                f"{batch} x {queries} x {keys} tokens: its attention covers positions that are not the "
-                f"probe's tokens (e.g. virtual tokens of PEFT prompt or prefix tuning), so tb-attention "
-                f"cannot tell which weight belongs to which token"
-            )
+        _check_shape(layer, model, field, batch, queries, keys)
     return value
 
 
-def _check_weights(layers, model, probe, kind, causal, strict):
-    """The first (strict) pass checks every weight; later passes, which run while training waits, check
-    causality on the last layer only (what would break it is the attention implementation, the same
-    for every layer) and leave NaN to the writer."""
-    name = type(base_model(model)).__name__
-    a = np.stack(layers) if strict else layers[-1][None]
-    if causal and a.shape[-2] > 1 and _above_diagonal(a) > CAUSAL_TOLERANCE:
+def _check_shape(layer, model, field, batch, queries, keys):
+    if layer.dim() != 4 or layer.shape[0] != batch or tuple(layer.shape[2:]) != (queries, keys):
         raise AttentionUnavailableError(
-            f"{name}'s {kind} attention for probe {probe!r} weights later tokens although its attention "
-            f"is causal: these are not its attention weights (attention implementation "
-            f"{_implementations(model)[0]!r}); load it with attn_implementation='eager'"
+            f"{type(model).__name__} returned {field} of shape {tuple(layer.shape)} for a batch of "
+            f"{batch} x {queries} x {keys} tokens: its attention covers positions that are not the "
+            f"probe's tokens (e.g. virtual tokens of PEFT prompt or prefix tuning), so tb-attention "
+            f"cannot tell which weight belongs to which token"
         )
+
+
+def check_layer_weights(w, model, probe, kind, causal, strict):
+    """One probe's layer [heads, query, key] as the model computed it (on its device). Every pass
+    checks causality where the model says its attention is causal (passes that run while training
+    waits: on the last layer only, what would break it is the attention implementation, the same for
+    every layer); the first (strict) pass also checks that every weight is a probability. NaN of a
+    diverged model later on is left to the writer, which skips that snapshot with a warning."""
+    name = type(base_model(model)).__name__
+    if causal and w.shape[-2] > 1:
+        above = float(torch.triu(w, 1).abs().amax()) if w.shape[-1] > 1 else 0.0
+        if above > CAUSAL_TOLERANCE:
+            raise AttentionUnavailableError(
+                f"{name}'s {kind} attention for probe {probe!r} weights later tokens although its attention "
+                f"is causal: these are not its attention weights (attention implementation "
+                f"{_implementations(model)[0]!r}); load it with attn_implementation='eager'"
+            )
     if not strict:
-        return  # NaN of a diverged model later on: the writer skips that snapshot with a warning
+        return
+    a = w.float()
     sums = a.sum(-1)
-    if not np.isfinite(a).all() or a.min() < -CAUSAL_TOLERANCE or sums.max() > 1 + ROW_SUM_TOLERANCE or sums.min() <= 0:
+    low, high = float(a.min()), float(a.max())
+    if (
+        not bool(torch.isfinite(a).all())
+        or low < -CAUSAL_TOLERANCE
+        or float(sums.max()) > 1 + ROW_SUM_TOLERANCE
+        or float(sums.min()) <= 0
+    ):
         raise AttentionUnavailableError(
             f"{name}'s {kind} attention for probe {probe!r} is not a probability distribution over keys "
-            f"(weights in [{a.min():.3g}, {a.max():.3g}], row sums in [{sums.min():.3g}, {sums.max():.3g}]): "
+            f"(weights in [{low:.3g}, {high:.3g}], row sums in [{float(sums.min()):.3g}, {float(sums.max()):.3g}]): "
             f"tb-attention stores attention weights only"
         )
-
-
-def _above_diagonal(a):
-    """The largest |weight| above the diagonal of [..., query, key] maps, one query row at a time
-    (no full-size copy)."""
-    return max((float(np.abs(a[..., i, i + 1 :]).max()) for i in range(min(a.shape[-2], a.shape[-1] - 1))), default=0.0)

@@ -1,0 +1,155 @@
+"""Each layer's attention handed over as the model computes it: never the whole model's at once.
+
+With `output_attentions=True` a model returns every layer's [batch, heads, T, T] together: 80 layers x
+64 heads x 1024^2 tokens x 8 probes is 86 GB in bf16 next to the training state. Instead the model is
+switched to a registered attention function (transformers' AttentionInterface) that calls the model's
+*own* eager function, so the weights are exactly those of an eager pass, and gives each layer's
+weights to a listener before the next layer runs; nothing asks the model to keep them.
+
+Which call is which layer is learnt once, before training, from a pass over a few tokens with
+`output_attentions=True`: the weights a call returned are the very tensors the outputs list
+(`discover`). A model whose attention does not go through the interface, or whose outputs are not
+what its calls returned, is not streamed (the probe pass then takes its outputs as before).
+"""
+
+import logging
+import threading
+import typing
+
+import torch
+
+from .model_access import forward_target
+from .neurons import own_eager
+
+STREAM_IMPLEMENTATION = "tb_attention_stream"
+DISCOVERY_TOKENS = 8  # the pass that learns which call is which layer runs on this many tokens at most
+
+logger = logging.getLogger("tb_attention")
+_active = threading.local()
+_registered = False
+
+
+def _stream_attention(module, query, key, value, attention_mask, *args, **kwargs):
+    """The model's own eager attention; its weights go to this thread's listener."""
+    out = own_eager(module)(module, query, key, value, attention_mask, *args, **kwargs)
+    listener = getattr(_active, "listener", None)
+    if listener is not None:
+        listener(module, out[1])
+    return out
+
+
+def register():
+    """Register the streaming attention (and eager's mask) under STREAM_IMPLEMENTATION, once."""
+    global _registered
+    if not _registered:
+        from transformers import AttentionInterface
+        from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+        AttentionInterface.register(STREAM_IMPLEMENTATION, _stream_attention)
+        AttentionMaskInterface.register(STREAM_IMPLEMENTATION, eager_mask)
+        _registered = True
+
+
+class listening:
+    """Within it, `listener(module, weights)` gets every streaming attention call on this thread."""
+
+    def __init__(self, listener):
+        self.listener = listener
+
+    def __enter__(self):
+        _active.listener = self.listener
+        return self
+
+    def __exit__(self, *exc):
+        _active.listener = None
+        return False
+
+
+class LayerMap(typing.NamedTuple):
+    """Which attention module computes which (kind, layer), and how many layers each kind has."""
+
+    where: dict  # module -> [(kind, layer)] of its calls in one forward, in order
+    layers: dict  # kind -> number of layers
+    heads: dict  # kind -> heads per layer
+
+
+def discover(run_short_pass, fields):
+    """The LayerMap of a model, or None when its attention cannot be streamed.
+
+    `run_short_pass()` runs the model on a few tokens with output_attentions=True (inside
+    probing_mode(model, STREAM_IMPLEMENTATION)) and returns its outputs; `fields` maps each kind to
+    the output field that lists its layers."""
+    calls = []
+    quiet = logging.getLogger("transformers")  # a model that cannot switch says so: not the user's concern
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with listening(lambda module, weights: calls.append((module, weights))):
+            out = run_short_pass()
+    except Exception as e:  # noqa: BLE001 - any failure here only means: take the outputs instead
+        logger.debug("tb-attention: attention not streamed (%s: %s)", type(e).__name__, e)
+        return None
+    finally:
+        quiet.setLevel(level)
+    module_of = {w.data_ptr(): m for m, w in calls if isinstance(w, torch.Tensor)}
+    where, layers, heads = {}, {}, {}
+    for kind, field in fields.items():
+        value = getattr(out, field, None)
+        if not value:
+            return None
+        for layer, weights in enumerate(value):
+            module = module_of.get(weights.data_ptr()) if isinstance(weights, torch.Tensor) else None
+            if module is None:
+                return None
+            where.setdefault(module, []).append((kind, layer))  # ALBERT runs one module in every layer
+        layers[kind], heads[kind] = len(value), value[0].shape[1]
+    calls_of = {}
+    for module, _ in calls:
+        calls_of[module] = calls_of.get(module, 0) + 1
+    if any(calls_of.get(module, 0) != len(places) for module, places in where.items()):
+        return None  # a module whose calls are not all listed layers: which call is which is unclear
+    return LayerMap(where, layers, heads)
+
+
+def short_probe(probe):
+    """The probe cut to its first DISCOVERY_TOKENS tokens (both sides): enough to see every layer."""
+    import copy
+
+    short = copy.copy(probe)
+    short.input_ids = probe.input_ids[:DISCOVERY_TOKENS]
+    if probe.token_type_ids is not None:
+        short.token_type_ids = probe.token_type_ids[:DISCOVERY_TOKENS]
+    if getattr(probe, "decoder_input_ids", None) is not None:
+        short.decoder_input_ids = probe.decoder_input_ids[:DISCOVERY_TOKENS]
+    return short
+
+
+def stream_forward(model, kwargs, layer_map, on_layer):
+    """Run the model with `kwargs` (no output_attentions), calling `on_layer(kind, layer, weights)`
+    with each layer's [batch, heads, query, key] weights in order; returns the model's outputs.
+    Raises when a layer comes out of order or one never comes (the model ran something else)."""
+    done = {kind: 0 for kind in layer_map.layers}
+    calls = {}
+
+    def listener(module, weights):
+        places = layer_map.where.get(module)
+        if places is None:
+            return  # an attention outside the probed kinds (e.g. a vision tower)
+        n = calls[module] = calls.get(module, -1) + 1
+        if n >= len(places):
+            raise StreamOrderError(f"{type(module).__name__} ran {n + 1} times, {len(places)} expected")
+        kind, layer = places[n]
+        if layer != done[kind]:
+            raise StreamOrderError(f"{kind} layer {layer} computed when layer {done[kind]} was expected")
+        done[kind] += 1
+        on_layer(kind, layer, weights)
+
+    with listening(listener):
+        out = forward_target(model)(**kwargs)
+    if done != layer_map.layers:
+        raise StreamOrderError(f"the forward computed {done} attention layers, {layer_map.layers} expected")
+    return out
+
+
+class StreamOrderError(RuntimeError):
+    """The model's attention calls were not the layers learnt before training, in order."""

@@ -1,0 +1,89 @@
+"""Where each probe's layers go as the probe pass hands them over (capture/probe_pass.stream_probes):
+into the writer a layer at a time, or only through the checks (the first pass before training, ranks
+that join a sharded forward without writing): never all of them into memory.
+
+Every sink takes `layer(i, kind, layer, weights)` (probe i's float32 [heads, query, key], in layer
+order) and `predictions(i, prediction)`.
+"""
+
+
+class DiscardingSink:
+    """Keeps nothing: the pass only runs and checks (a sharded rank that does not write)."""
+
+    def layer(self, i, kind, layer, weights):
+        pass
+
+    def predictions(self, i, prediction):
+        pass
+
+
+class FirstPassSink(DiscardingSink):
+    """Keeps only whether the first probe's first token attends to later ones in any layer (then
+    the model is not causal, whatever its modules declare)."""
+
+    def __init__(self):
+        self.looks_ahead = False
+
+    def layer(self, i, kind, layer, weights):
+        if i == 0 and kind == "self" and weights.shape[-1] > 1:
+            self.looks_ahead = self.looks_ahead or bool((weights[:, 0, 1:] != 0).any())
+
+
+class WritingSink:
+    """Each probe's layers into its own writer stream (writer.open_snapshot), committed when the pass
+    has finished; nothing of a pass that fails is written. A (probe, kind) whose layer the writer
+    refuses (NaN of a diverged model) is left out of this snapshot and listed in `refused`; a (probe,
+    kind) in `skip` is not written."""
+
+    def __init__(self, writer, step, names, causal, skip=(), name_prediction=None):
+        self.writer, self.step, self.names, self.causal = writer, step, names, causal
+        self.skip = set(skip)
+        self.name_prediction = name_prediction
+        self.refused = []  # (probe, kind, error)
+        self._streams = {}  # (i, kind) -> SnapshotStream, or None once refused
+        self._predictions = {}
+
+    def layer(self, i, kind, layer, weights):
+        key = (i, kind)
+        if (self.names[i], kind) in self.skip:
+            return
+        if layer == 0:
+            self._streams[key] = self.writer.open_snapshot(self.step, self.names[i], kind, causal=self.causal[kind])
+        stream = self._streams.get(key)
+        if stream is None:
+            return
+        try:
+            stream.add_layer(weights)
+        except ValueError as e:
+            self._refuse(key, e)
+
+    def predictions(self, i, prediction):
+        self._predictions[i] = prediction
+
+    def commit(self):
+        """Write every snapshot of the pass, then what the model predicted after its attention."""
+        committed = set()
+        for key, stream in self._streams.items():
+            if stream is not None:
+                try:
+                    stream.commit()
+                    committed.add(key)
+                except ValueError as e:
+                    self._refuse(key, e)
+        for i, prediction in self._predictions.items():
+            for kind in ("self", "decoder"):
+                if prediction is not None and (i, kind) in committed:
+                    self.writer.add_predictions(self.step, self.names[i], self.name_prediction(prediction), kind=kind)
+        return committed
+
+    def abort(self):
+        for stream in self._streams.values():
+            if stream is not None:
+                stream.abort()
+
+    def _refuse(self, key, error):
+        stream = self._streams.get(key)
+        if stream is not None:
+            stream.abort()
+        self._streams[key] = None
+        self.refused.append((self.names[key[0]], key[1], error))
