@@ -1,0 +1,146 @@
+"""Peak extra host memory and time of one snapshot of a Llama-shaped model (CPU, a tiny head size),
+against one layer's attention of one probe and against the same model's eager forward.
+
+Each case runs in fresh processes (peak RSS only grows): one builds the model and takes snapshots
+through AttentionRecorder (the Trainer callback's runner, streaming and writer), one builds it and runs
+its eager forward on the same tokens without attention output. Both report the peak resident memory
+above the process's size once the model is built, so the ratios compare like with like.
+
+    python bench/bench_capture_memory.py [--cases 8b-512,70b-512] [--out bench/results/capture-memory.json]
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+CASES = {  # name: (layers, heads, kv heads, tokens, probes)
+    "bert-128x8": (12, 12, 12, 128, 8),
+    "8b-512": (32, 32, 8, 512, 1),
+    "8b-1024": (32, 32, 8, 1024, 1),
+    "8b-1024x4": (32, 32, 8, 1024, 4),
+    "8b-2048": (32, 32, 8, 2048, 1),
+    "8b-4096": (32, 32, 8, 4096, 1),
+    "70b-512": (80, 64, 8, 512, 1),
+    "70b-2048": (80, 64, 8, 2048, 1),
+}
+HEAD_DIM = 4
+SNAPSHOTS = 2
+
+
+def _peak_bytes():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _model(layers, heads, kv, tokens):
+    import torch
+    import transformers
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from bench_scale_callback import word_tokenizer
+
+    torch.manual_seed(0)
+    tok = word_tokenizer(1000)
+    config = transformers.LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=HEAD_DIM * heads,
+        intermediate_size=4 * HEAD_DIM * heads,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        max_position_embeddings=2 * tokens,
+    )
+    model = transformers.LlamaForCausalLM._from_config(config, attn_implementation="sdpa")
+    return model, tok
+
+
+def _probes(tokens, count):
+    # one word per token: `tokens` words (the tokenizer adds no special tokens)
+    return [" ".join(f"w{(p * 37 + i * 11) % 1000}" for i in range(tokens)) for p in range(count)]
+
+
+def child(kind, case):
+    """One measurement in this process: 'snapshot' or 'forward'."""
+    import torch
+
+    layers, heads, kv, tokens, count = CASES[case]
+    model, tok = _model(layers, heads, kv, tokens)
+    probes = _probes(tokens, count)
+    base = _peak_bytes()
+    times = []
+    stored = 0
+    if kind == "forward":
+        model.set_attn_implementation("eager")
+        model.eval()
+        ids = tok(probes, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            for _ in range(SNAPSHOTS):
+                started = time.perf_counter()
+                model(input_ids=ids, use_cache=False)
+                times.append(time.perf_counter() - started)
+    else:
+        from tb_attention_plugin import AttentionRecorder
+
+        with tempfile.TemporaryDirectory() as d:
+            recorder = AttentionRecorder(model, tok, probes, d, max_tokens=tokens, induction_probe=False)
+            for step in range(SNAPSHOTS):
+                started = time.perf_counter()
+                recorder.snapshot(step)
+                recorder.writer.flush()
+                times.append(time.perf_counter() - started)
+            recorder.close()
+            stored = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)) // SNAPSHOTS
+    print(json.dumps({"peak_extra": _peak_bytes() - base, "seconds": min(times), "bytes_per_snapshot": stored}))
+
+
+def measure(case):
+    layers, heads, kv, tokens, count = CASES[case]
+    one_layer = heads * tokens * tokens * 4  # float32 [heads, T, T] of one probe
+    out = {}
+    for kind in ("forward", "snapshot"):
+        run = subprocess.run(
+            [sys.executable, __file__, "--child", kind, case], capture_output=True, text=True, check=False
+        )
+        if run.returncode:
+            out[kind] = {"error": (run.stderr.strip().splitlines() or ["killed"])[-1], "returncode": run.returncode}
+        else:
+            out[kind] = json.loads(run.stdout.strip().splitlines()[-1])
+    row = {
+        "case": case,
+        "layout": f"{layers} layers x {heads} heads ({kv} KV), {tokens} tokens x {count} probes",
+        "one_layer_MiB": one_layer / 2**20,
+        **{f"{kind}_{k}": v for kind, values in out.items() for k, v in values.items()},
+    }
+    if "peak_extra" in out["snapshot"]:
+        row["snapshot_peak_over_one_layer"] = out["snapshot"]["peak_extra"] / one_layer
+    if "peak_extra" in out["forward"]:
+        row["eager_forward_peak_over_one_layer"] = out["forward"]["peak_extra"] / one_layer
+        if "seconds" in out["snapshot"]:
+            row["snapshot_over_eager_forward_time"] = out["snapshot"]["seconds"] / out["forward"]["seconds"]
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--cases", default="bert-128x8,8b-512,8b-1024,8b-1024x4,70b-512")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "capture-memory.json"))
+    a = ap.parse_args()
+    if a.child:
+        child(*a.child)
+        return
+    rows = []
+    for case in a.cases.split(","):
+        rows.append(measure(case))
+        print(json.dumps(rows[-1]), flush=True)
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w") as f:
+        json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
