@@ -4,14 +4,18 @@ The Trainer callback, the custom-loop recorder, the Lightning callback and repla
 (through SnapshotDriver), so a probe sees the same inputs and the same checks whatever runs the training.
 """
 
+import logging
 import warnings
 
-from .capture.model_access import causal_self_attention, is_encoder_decoder, token_limit
+from .capture.model_access import base_model, causal_self_attention, is_encoder_decoder, token_limit
 from .capture.probe_pass import discover_layers, run_probes, stream_probes
 from .capture.neurons import log_size, record_bytes
 from .capture.predictions import named
 from .probes.sentences import induction_probe, tokenize
 from .layer_sinks import DiscardingSink, FirstPassSink, WritingSink
+
+logger = logging.getLogger("tb_attention")
+HELD_WARNING_BYTES = 1 << 30  # a pass that holds more than this of attention at once is said loudly
 
 
 def resolve_tokenizer(tokenizer):
@@ -44,6 +48,7 @@ class ProbeRunner:
         self._written = 0  # snapshots written so far: the neuron view captures every `neuron_every`-th
         self.neuron_every = 1
         self.neuron_bytes = 0
+        self.held_at_once = 0  # bytes of attention a pass from the model's outputs holds (not streamed)
         self.tokenizer = resolve_tokenizer(tokenizer)
         specs = options.specs
         tok = resolve_tokenizer(tokenizer)
@@ -77,6 +82,7 @@ class ProbeRunner:
             if extra is not None:
                 self.probes.append(extra)
                 self._first_pass([extra])
+        self._say_what_is_held()
         if self.neuron_bytes:
             self.neuron_every = self.neurons.every_for(self.neuron_bytes)
             log_size(self.neuron_bytes, self.neuron_every, self.neurons.every is None)
@@ -92,15 +98,30 @@ class ProbeRunner:
     def _first_pass(self, probes):
         """The strict pass before training: every weight checked (a model that gives no attention
         stops here, before the first update); whether the first probe's first token looks ahead."""
-        if self.neurons is not None:  # the neuron view checks that it explains the model's weights
-            outputs = self._outputs(probes, strict=True, neurons=self.neurons)
-            self.neuron_bytes += sum(record_bytes(r) for o in outputs for r in (o.neurons or {}).values())
-            sink = FirstPassSink()
-            _replay(outputs, sink)
-            return sink.looks_ahead
         sink = FirstPassSink()
-        self._pass(probes, sink, strict=True)
+        if self.layer_map is not None and self.neurons is None:
+            self._pass(probes, sink, strict=True)
+            return sink.looks_ahead
+        # the neuron view checks that it explains the model's weights, from the model's outputs
+        outputs = self._outputs(probes, strict=True, neurons=self.neurons)
+        self.neuron_bytes += sum(record_bytes(r) for o in outputs for r in (o.neurons or {}).values())
+        held = sum(layer.nbytes for o in outputs for layers in o.values() for layer in layers)
+        self.held_at_once = max(self.held_at_once, held)
+        _replay(outputs, sink)
         return sink.looks_ahead
+
+    def _say_what_is_held(self):
+        """A model whose attention cannot stream holds every layer of a pass at once: say how much
+        before training, loudly when it is large."""
+        if self.layer_map is not None:
+            return
+        name = type(base_model(self.model)).__name__
+        message = (
+            "tb-attention: %s's attention does not go through transformers' attention interface, so each "
+            "snapshot holds every layer's attention of its probes at once: %.0f MiB (the first pass's)"
+        )
+        level = logging.WARNING if self.held_at_once > HELD_WARNING_BYTES else logging.INFO
+        logger.log(level, message, name, self.held_at_once / 2**20)
 
     def _induction_probe(self, tok, explicit):
         """The built-in induction probe; when only added automatically, a too-small budget skips it."""
