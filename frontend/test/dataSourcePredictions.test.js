@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DataSource } from '../src/dataSource.js';
-import { ApiError } from '../src/api.js';
+import { DataSource } from '../src/data/dataSource.js';
+import { ApiError } from '../src/data/api.js';
 
 const SEL = { run: 'r', probe: 'p', kind: 'self' };
 
