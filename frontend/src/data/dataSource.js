@@ -1,8 +1,11 @@
 // Loads and caches what the views need. Snapshots are fetched on demand and kept in a
-// bounded LRU cache; concurrent requests for the same snapshot share one fetch.
+// bounded LRU cache; concurrent requests for the same snapshot share one fetch. The answers about a
+// whole series or run (stats, relations, scalars, predictions, contributions) are KeyedPromises,
+// asked again when the logged steps change (scalars: when too old).
 
 import { api as defaultApi } from './api.js';
 import { LruCache } from './lruCache.js';
+import { KeyedPromises } from './keyedPromises.js';
 
 /** One retry after a network failure or a 5xx (a 4xx is the backend's answer: no retry). */
 export async function withRetry(load, delayMs = 300) {
@@ -17,14 +20,29 @@ export async function withRetry(load, delayMs = 300) {
 
 const snapshotBytes = (s) => s?.data?.byteLength || 0;
 
+/** A list of logged steps as a KeyedPromises signature: an answer is re-asked when it changes. */
+const stepsSig = (steps) => (steps ? steps.join(',') : '');
+
+/**
+ * A predictions answer that lacks the last of `steps` (written just after the snapshot) and is older
+ * than 5 s: stale (an answer {missing} never is).
+ */
+const behindLastStep = (steps) => (e) => {
+  const last = steps[steps.length - 1];
+  const v = e.value;
+  return !!v && !v.missing && last !== undefined && !v.steps.includes(last) && Date.now() - e.time > 5000;
+};
+
 export class DataSource {
   constructor({ api = defaultApi, maxSnapshots = 48, maxBytes = 384 * 1024 * 1024 } = {}) {
     this.api = api;
     this.snapshots = new LruCache({ maxEntries: maxSnapshots, maxBytes, sizeOf: snapshotBytes });
     this.layerSnapshots = new LruCache({ maxEntries: 96, maxBytes: 128 * 1024 * 1024, sizeOf: snapshotBytes });
-    this.stats = new Map(); // key -> {sig, promise}
-    this.scalarsCache = new Map(); // run -> {time, promise}
-    this.relationsCache = new Map(); // run -> {sig, promise}
+    this.statsCache = new KeyedPromises(); // by series key
+    this.scalarsCache = new KeyedPromises(); // by run
+    this.relationsCache = new KeyedPromises(); // by run
+    this.predictionsCache = new KeyedPromises(); // by series key
+    this.contributionsCache = new KeyedPromises(); // by series key
     this.similarities = new LruCache({ maxEntries: 64, maxBytes: 64 * 1024 * 1024, sizeOf: snapshotBytes });
   }
 
@@ -63,24 +81,12 @@ export class DataSource {
 
   /** Stats of a kind; re-fetched when its list of steps changes (live runs). */
   statsFor(sel, steps) {
-    const key = DataSource.key(sel);
-    const sig = steps ? steps.join(',') : '';
-    const e = this.stats.get(key);
-    if (e && e.sig === sig) return e.promise;
-    const promise = this.api.stats(sel);
-    promise.catch(() => this.stats.delete(key));
-    this.stats.set(key, { sig, promise });
-    return promise;
+    return this.statsCache.fetch(DataSource.key(sel), stepsSig(steps), () => this.api.stats(sel));
   }
 
   /** The run's relations (./relations); re-fetched when `sig` (its logged steps) changes. */
   relations(run, sig = '') {
-    const e = this.relationsCache.get(run);
-    if (e && e.sig === sig) return e.promise;
-    const promise = this.api.relations(run);
-    promise.catch(() => this.relationsCache.delete(run));
-    this.relationsCache.set(run, { sig, promise });
-    return promise;
+    return this.relationsCache.fetch(run, sig, () => this.api.relations(run));
   }
 
   /** Head-to-head distances of every layer at a step (./similarity), LRU-cached. */
@@ -95,13 +101,8 @@ export class DataSource {
 
   /** Scalars of a run, refreshed at most every `maxAgeMs`. */
   scalars(run, maxAgeMs = 25000) {
-    const e = this.scalarsCache.get(run);
-    const now = Date.now();
-    if (e && now - e.time < maxAgeMs) return e.promise;
-    const promise = this.api.scalars(run);
-    promise.catch(() => this.scalarsCache.delete(run));
-    this.scalarsCache.set(run, { time: now, promise });
-    return promise;
+    const tooOld = (e) => Date.now() - e.time >= maxAgeMs;
+    return this.scalarsCache.fetch(run, '', () => this.api.scalars(run), tooOld);
   }
 
   /**
@@ -111,35 +112,17 @@ export class DataSource {
    * like data; other failures are not kept.
    */
   predictions(sel, steps = []) {
-    this.predictionsCache ??= new Map(); // key -> {sig, time, promise, value}
-    const key = DataSource.key(sel);
-    const sig = steps.join(',');
-    const e = this.predictionsCache.get(key);
-    if (e && e.sig === sig && !this.predictionsBehind(e, steps)) return e.promise;
-    const load = () => this.api.predictions(sel);
-    const entry = { sig, time: Date.now(), value: undefined };
-    entry.promise = withRetry(load).then(
-      (answer) => (entry.value = answer),
-      (error) => {
-        if (error && error.status === 404) return (entry.value = { ...sel, missing: error.message });
-        if (this.predictionsCache.get(key) === entry) this.predictionsCache.delete(key);
+    const load = () =>
+      withRetry(() => this.api.predictions(sel)).catch((error) => {
+        if (error && error.status === 404) return { ...sel, missing: error.message };
         throw error;
-      },
-    );
-    this.predictionsCache.set(key, entry);
-    return entry.promise;
+      });
+    return this.predictionsCache.fetch(DataSource.key(sel), stepsSig(steps), load, behindLastStep(steps));
   }
 
   /** The predictions answer of `sel` for exactly these `steps`, when loaded (else undefined). */
   cachedPredictions(sel, steps = []) {
-    const e = this.predictionsCache?.get(DataSource.key(sel));
-    return e && e.sig === steps.join(',') && !this.predictionsBehind(e, steps) ? e.value : undefined;
-  }
-
-  predictionsBehind(e, steps) {
-    const last = steps[steps.length - 1];
-    const v = e.value;
-    return !!v && !v.missing && last !== undefined && !v.steps.includes(last) && Date.now() - e.time > 5000;
+    return this.predictionsCache.entry(DataSource.key(sel), stepsSig(steps), behindLastStep(steps))?.value;
   }
 
   /** One head's query and key vectors at a step (./neurons), LRU-cached (an export holds none: 404). */
@@ -152,15 +135,8 @@ export class DataSource {
   /** Weight against contribution of every captured head over steps (./contributions), refetched when
    * the neuron steps change (an export holds none). */
   contributions(sel, neuronSteps) {
-    this.contributionCache ??= new Map();
-    const key = DataSource.key(sel);
-    const sig = neuronSteps.join(',');
-    const e = this.contributionCache.get(key);
-    if (e && e.sig === sig) return e.promise;
-    const promise = withRetry(() => this.api.contributions(sel));
-    promise.catch(() => this.contributionCache.delete(key));
-    this.contributionCache.set(key, { sig, promise });
-    return promise;
+    const load = () => withRetry(() => this.api.contributions(sel));
+    return this.contributionsCache.fetch(DataSource.key(sel), stepsSig(neuronSteps), load);
   }
 
   cachedNeurons(sel, step, layer, head) {
