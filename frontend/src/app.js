@@ -2,13 +2,13 @@
 // (selection.js) to every patch, hands each view its data and a few named actions, and
 // passes state changes on; loading.js loads, playback.js plays, keys.js reads the keyboard.
 
-import { createStore } from './store.js';
-import { DataSource } from './dataSource.js';
-import { el, clear } from './dom.js';
-import { mark } from './perf.js';
-import { keyAction } from './keys.js';
-import { Loader } from './loading.js';
-import { Playback } from './playback.js';
+import { createStore } from './state/store.js';
+import { DataSource } from './data/dataSource.js';
+import { el, clear } from './paint/dom.js';
+import { mark } from './views/grid/perf.js';
+import { keyAction } from './state/keys.js';
+import { Loader } from './state/loading.js';
+import { Playback } from './state/playback.js';
 import {
   nextSelection,
   kindInfo,
@@ -19,17 +19,17 @@ import {
   stepByPatch,
   headPatch,
   toggleHeadPatch,
-} from './selection.js';
-import { Pickers } from './views/pickers.js';
-import { Timeline } from './views/timeline.js';
-import { ModelView } from './views/modelView.js';
-import { HeadView } from './views/headView.js';
-import { Evolution } from './views/evolution.js';
-import { PredictionsView } from './views/predictionsView.js';
-import { RelationsCard } from './views/relationsCard.js';
-import { OverviewCard } from './views/overviewCard.js';
-import { NeuronView } from './views/neuronView.js';
-import { emptyState, message } from './views/emptyState.js';
+} from './state/selection.js';
+import { Pickers } from './views/common/pickers.js';
+import { Timeline } from './views/timeline/timeline.js';
+import { ModelView } from './views/grid/modelView.js';
+import { HeadView } from './views/headView/headView.js';
+import { Evolution } from './views/evolution/evolution.js';
+import { PredictionsView } from './views/predictions/predictionsView.js';
+import { RelationsCard } from './views/relations/relationsCard.js';
+import { ModelOverviewCard } from './views/overview/modelOverviewCard.js';
+import { NeuronView } from './views/neuron/neuronView.js';
+import { emptyState, message } from './views/common/emptyState.js';
 
 const INITIAL = {
   index: null,
@@ -200,7 +200,7 @@ export class App {
     const evolution = new Evolution({ data, set: a.set, setStep: a.setStep });
     const predictions = new PredictionsView({ data, set: a.set, setStep: a.setStep });
     const relations = new RelationsCard({ set: a.set, setStep: a.setStep, selectHead: a.selectHead });
-    const overview = new OverviewCard({ data, set: a.set, setStep: a.setStep, selectHead: a.selectHead });
+    const overview = new ModelOverviewCard({ data, set: a.set, setStep: a.setStep, selectHead: a.selectHead });
     this.main = el('div', { class: 'tba-main' }, model.el, head.el, headB.el);
     clear(this.content).append(timeline.el, this.main, evolution.el, relations.el, overview.el);
     this.views = { timeline, model, head, headB, evolution, relations, overview };

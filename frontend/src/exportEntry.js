@@ -3,9 +3,9 @@
 // (embedded.js) instead of the plugin's routes; nothing is fetched.
 
 import { render } from './index.js';
-import { DataSource } from './dataSource.js';
-import { embeddedApi } from './embedded.js';
-import { el } from './dom.js';
+import { DataSource } from './data/dataSource.js';
+import { embeddedApi } from './data/embedded.js';
+import { el } from './paint/dom.js';
 
 const DAY_MS = 24 * 3600 * 1000; // the index never changes: it is polled as seldom as the App allows
 

@@ -4,7 +4,7 @@
 
 import { injectStyles } from './styles.js';
 import { App } from './app.js';
-import { el } from './dom.js';
+import { el } from './paint/dom.js';
 
 let app = null;
 

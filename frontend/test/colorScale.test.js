@@ -10,7 +10,7 @@ import {
   driftRGBA,
   headColor,
   contrastText,
-} from '../src/colorScale.js';
+} from '../src/paint/colorScale.js';
 
 const lum = ([r, g, b]) => 0.2126 * r + 0.7152 * g + 0.0722 * b;
 

@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 
-import { neighbourSteps } from '../src/stepNav.js';
+import { neighbourSteps } from '../src/answers/stepNav.js';
 import {
   cosine,
   bestMatch,
@@ -10,7 +10,7 @@ import {
   matchLabel,
   headSimilarity,
   missingStepText,
-} from '../src/compare.js';
+} from '../src/state/compare.js';
 
 const N = 4; // tokens
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseContainer, encodeContainer, ContainerError } from '../src/container.js';
+import { parseContainer, encodeContainer, ContainerError } from '../src/data/container.js';
 
 test('round-trips a uint8 snapshot and pads the header to 4 bytes', () => {
   const data = new Uint8Array([0, 255, 128, 127, 1, 2, 3, 4]);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { contributionSeries, largestGap } from '../src/contributions.js';
+import { contributionSeries, largestGap } from '../src/answers/contributions.js';
 
 const answer = {
   steps: [0, 10],

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DataSource } from '../src/dataSource.js';
-import { ApiError } from '../src/api.js';
+import { DataSource } from '../src/data/dataSource.js';
+import { ApiError } from '../src/data/api.js';
 
 const SEL = { run: 'r', probe: 'p', kind: 'self' };
 
@@ -54,7 +54,7 @@ test('an answer lacking the last logged step is asked again after 5 s', async ()
   const data = new DataSource({ api });
   await data.predictions(SEL, [0, 10]);
   assert.ok(data.cachedPredictions(SEL, [0, 10]), 'young: kept');
-  data.predictionsCache.get(DataSource.key(SEL)).time -= 6000;
+  data.predictionsCache.entries.get(DataSource.key(SEL)).time -= 6000;
   assert.equal(data.cachedPredictions(SEL, [0, 10]), undefined);
   assert.deepEqual((await data.predictions(SEL, [0, 10])).steps, [0, 10]);
 });

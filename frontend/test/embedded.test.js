@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
-import { encodeContainer } from '../src/container.js';
-import { embeddedApi, base64Bytes, gunzip, layerOf } from '../src/embedded.js';
+import { encodeContainer } from '../src/data/container.js';
+import { embeddedApi, base64Bytes, gunzip, layerOf } from '../src/data/embedded.js';
 
 const packed = (buffer) => gzipSync(Buffer.from(buffer)).toString('base64');
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { timelineEvents, eventText, eventNear } from '../src/events.js';
+import { timelineEvents, eventText, eventNear } from '../src/answers/events.js';
 
 const stats = {
   header: {

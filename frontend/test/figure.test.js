@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { xmlText, figureSvg, besideEachOther, fileName } from '../src/figure.js';
-import { headFigure, levelOf, LEVELS } from '../src/views/headFigure.js';
-import { chartFigure, niceTicks } from '../src/views/chartFigure.js';
-import { labelsInView, gridGeometry } from '../src/gridGeometry.js';
+import { xmlText, figureSvg, besideEachOther, fileName } from '../src/paint/figure.js';
+import { headFigure, levelOf, LEVELS } from '../src/views/headView/headFigure.js';
+import { chartFigure, niceTicks } from '../src/views/charts/chartFigure.js';
+import { labelsInView, gridGeometry } from '../src/paint/gridGeometry.js';
 
 test('token text is escaped and characters XML cannot hold are replaced', () => {
   assert.equal(xmlText('<img src=x onerror="a()"> & co'), '&lt;img src=x onerror=&quot;a()&quot;&gt; &amp; co');

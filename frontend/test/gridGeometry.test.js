@@ -10,7 +10,7 @@ import {
   scrollToCell,
   labelEvery,
   gapFor,
-} from '../src/gridGeometry.js';
+} from '../src/paint/gridGeometry.js';
 
 test('fit: the largest cell whose row of heads (with its gaps) fits the width', () => {
   for (const [width, heads] of [

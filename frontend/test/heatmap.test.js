@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fillPixels, fillCell, fillDiffCell, spans, pooledSize, nonBlankFraction } from '../src/heatmap.js';
+import { fillPixels, fillCell, fillDiffCell, spans, pooledSize, nonBlankFraction } from '../src/paint/heatmap.js';
 
 const identityLut = Uint32Array.from({ length: 256 }, (_, i) => i);
 const divIdLut = Uint32Array.from({ length: 511 }, (_, i) => i); // stores diff + 255

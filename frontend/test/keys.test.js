@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { keyAction } from '../src/keys.js';
+import { keyAction } from '../src/state/keys.js';
 
 const key = (k, target = { tagName: 'BODY' }, mods = {}) => keyAction({ key: k, target, ...mods });
 

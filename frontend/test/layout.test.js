@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attentionLines, filmstripCount, tokenRows } from '../src/layout.js';
+import { attentionLines, filmstripCount, tokenRows } from '../src/paint/layout.js';
 
 test('attention lines filter small weights and isolate a hovered token', () => {
   const w = new Float32Array([0.9, 0.1, 0.005, 0.6, 0.4, 0]);

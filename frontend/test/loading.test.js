@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Loader } from '../src/loading.js';
+import { Loader } from '../src/state/loading.js';
 
 const INDEX = { runs: [{ run: 'a', probes: [{ name: 'p', kinds: [{ kind: 'self', steps: [0, 10] }] }] }] };
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LruCache } from '../src/lruCache.js';
+import { LruCache } from '../src/data/lruCache.js';
 
 test('evicts the least recently used entry by count', () => {
   const c = new LruCache({ maxEntries: 2, sizeOf: () => 1 });

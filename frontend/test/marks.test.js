@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { timelineMarks } from '../src/marks.js';
+import { timelineMarks } from '../src/answers/marks.js';
 
 test('the best checkpoint is labelled with its metric', () => {
   const marks = timelineMarks({ marks: [{ kind: 'best_checkpoint', step: 40, metric: 'eval/loss', value: 0.512345 }] });

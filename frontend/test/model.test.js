@@ -11,8 +11,8 @@ import {
   statMaxAt,
   headTypes,
   formatStat,
-} from '../src/model.js';
-import { parseContainer, encodeContainer } from '../src/container.js';
+} from '../src/answers/model.js';
+import { parseContainer, encodeContainer } from '../src/data/container.js';
 
 const index = {
   runs: [
@@ -130,7 +130,7 @@ test('stats are indexed [stat, step, layer, head]; NaN stays NaN', () => {
 });
 
 test('statistics: names from the stats header, labels and curves from one table', async () => {
-  const { STATS, statLabel, statNames, curveStats } = await import('../src/model.js');
+  const { STATS, statLabel, statNames, curveStats } = await import('../src/answers/model.js');
   const stats = { header: { stats: ['entropy', 'max', 'self', 'prev', 'novel', 'duplicate'] } };
   assert.deepEqual(statNames(stats), ['entropy', 'max', 'self', 'prev', 'novel', 'duplicate']);
   assert.deepEqual(statNames(null), []);

@@ -14,8 +14,8 @@ import {
   queryVector,
   keyVector,
   shortNumber,
-} from '../src/neuronMath.js';
-import { encodeContainer, parseContainer } from '../src/container.js';
+} from '../src/answers/neuronMath.js';
+import { encodeContainer, parseContainer } from '../src/data/container.js';
 
 // one head, 2 queries, 3 keys, 2 dimensions, as ./neurons sends it (a causal mask on query 0)
 const QUERY = [1, 0, 0.5, 2];

@@ -6,9 +6,9 @@ import {
   notCaptured,
   pickedQuery,
   kindsWithNeurons,
-} from '../src/neuronStatus.js';
-import { NeuronSlot, neuronWant, neuronKey, neuronFailureText } from '../src/neuronSlot.js';
-import { ApiError } from '../src/api.js';
+} from '../src/answers/neuronStatus.js';
+import { NeuronSlot, neuronWant, neuronKey, neuronFailureText } from '../src/state/neuronSlot.js';
+import { ApiError } from '../src/data/api.js';
 
 const kind = (k, neuron_steps) => ({ kind: k, steps: [0, 1, 2, 3, 4], neuron_steps });
 const run = (probes) => ({ run: 'r', probes });

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { similarityPixels, similarityCell } from '../src/views/similarityView.js';
-import { tableColumns, addRelationScores } from '../src/views/headTable.js';
-import { sequentialLUT } from '../src/colorScale.js';
+import { similarityPixels, similarityCell } from '../src/views/overview/similarityView.js';
+import { tableColumns, addRelationScores } from '../src/views/overview/headTable.js';
+import { sequentialLUT } from '../src/paint/colorScale.js';
 
 test('similarity pixels: each cell a block coloured by 1 - distance, dark = alike', () => {
   const lut = sequentialLUT('linear');

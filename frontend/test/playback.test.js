@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Playback, IDLE_PREFETCH_MS } from '../src/playback.js';
+import { Playback, IDLE_PREFETCH_MS } from '../src/state/playback.js';
 
 const STEPS = [0, 10, 20, 30, 40];
 const INDEX = { runs: [{ run: 'r', probes: [{ name: 'p', kinds: [{ kind: 'self', steps: STEPS }] }] }] };

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tokenChart, labelChart, chartOptions } from '../src/views/predictionChart.js';
+import { tokenChart, labelChart, chartOptions } from '../src/views/predictions/predictionChart.js';
 
 const row = (top, target, p) => ({
   mode: 'next-token',

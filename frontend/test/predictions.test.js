@@ -17,7 +17,7 @@ import {
   labelSeries,
   defaultPosition,
   resolvePick,
-} from '../src/predictions.js';
+} from '../src/answers/predictions.js';
 
 // A causal LM on "a b c" at steps 0, 10, 20: position 0 predicts b, position 1 predicts c, 2 nothing.
 const entry = (top0, top1, pb, pc) => ({

@@ -13,7 +13,7 @@ import {
   classifierCurve,
   instancesText,
   headScores,
-} from '../src/relationData.js';
+} from '../src/answers/relationData.js';
 
 // 2 relations, steps [0, 10, 20], 1 layer x 3 heads; relation "object" was not logged at step 0.
 // data [relations, 2, steps, layers, heads]

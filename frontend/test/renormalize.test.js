@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { keptIndices, subMatrix } from '../src/renormalize.js';
+import { keptIndices, subMatrix } from '../src/answers/renormalize.js';
 
 const close = (a, b, eps = 1e-6) => assert.ok(Math.abs(a - b) < eps, `${a} != ${b}`);
 

@@ -10,7 +10,7 @@ import {
   headPatch,
   toggleHeadPatch,
   headRefPatch,
-} from '../src/selection.js';
+} from '../src/state/selection.js';
 
 const kind = (k, layers, heads, steps) => ({ kind: k, layers, heads, query: 'tokens', key: 'tokens', steps });
 const probe = (name, kinds) => ({ name, tokens: ['a', 'b'], kinds });

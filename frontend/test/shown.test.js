@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { want, wantKey, sameWant, sameSeries, shown, failureText, SnapshotSlot } from '../src/shown.js';
-import { ApiError } from '../src/api.js';
-import { ContainerError } from '../src/container.js';
+import { want, wantKey, sameWant, sameSeries, shown, failureText, SnapshotSlot } from '../src/state/shown.js';
+import { ApiError } from '../src/data/api.js';
+import { ContainerError } from '../src/data/container.js';
 
 const A = want({ run: 'r', probe: 'p', kind: 'self', step: 100 });
 const A200 = { ...A, step: 200 };

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { xRange, defaultTags, formatStep } from '../src/views/stepChart.js';
+import { xRange, defaultTags, formatStep } from '../src/views/charts/stepChart.js';
 
 const index = {
   runs: [

@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nearestIndex, nearestStep, atOrBeforeIndex, offsetStep, evenlySpaced, prefetchSteps } from '../src/stepNav.js';
+import {
+  nearestIndex,
+  nearestStep,
+  atOrBeforeIndex,
+  offsetStep,
+  evenlySpaced,
+  prefetchSteps,
+} from '../src/answers/stepNav.js';
 
 const steps = [0, 50, 100, 200, 400];
 

@@ -1,0 +1,145 @@
+// Loads and caches what the views need. Snapshots are fetched on demand and kept in a
+// bounded LRU cache; concurrent requests for the same snapshot share one fetch. The answers about a
+// whole series or run (stats, relations, scalars, predictions, contributions) are KeyedPromises,
+// asked again when the logged steps change (scalars: when too old).
+
+import { api as defaultApi } from './api.js';
+import { LruCache } from './lruCache.js';
+import { KeyedPromises } from './keyedPromises.js';
+
+/** One retry after a network failure or a 5xx (a 4xx is the backend's answer: no retry). */
+export async function withRetry(load, delayMs = 300) {
+  try {
+    return await load();
+  } catch (e) {
+    if (e && e.status && e.status < 500) throw e;
+    await new Promise((r) => setTimeout(r, delayMs));
+    return load();
+  }
+}
+
+const snapshotBytes = (s) => s?.data?.byteLength || 0;
+
+/** A list of logged steps as a KeyedPromises signature: an answer is re-asked when it changes. */
+const stepsSig = (steps) => (steps ? steps.join(',') : '');
+
+/**
+ * A predictions answer that lacks the last of `steps` (written just after the snapshot) and is older
+ * than 5 s: stale (an answer {missing} never is).
+ */
+const behindLastStep = (steps) => (e) => {
+  const last = steps[steps.length - 1];
+  const v = e.value;
+  return !!v && !v.missing && last !== undefined && !v.steps.includes(last) && Date.now() - e.time > 5000;
+};
+
+export class DataSource {
+  constructor({ api = defaultApi, maxSnapshots = 48, maxBytes = 384 * 1024 * 1024 } = {}) {
+    this.api = api;
+    this.snapshots = new LruCache({ maxEntries: maxSnapshots, maxBytes, sizeOf: snapshotBytes });
+    this.layerSnapshots = new LruCache({ maxEntries: 96, maxBytes: 128 * 1024 * 1024, sizeOf: snapshotBytes });
+    this.statsCache = new KeyedPromises(); // by series key
+    this.scalarsCache = new KeyedPromises(); // by run
+    this.relationsCache = new KeyedPromises(); // by run
+    this.predictionsCache = new KeyedPromises(); // by series key
+    this.contributionsCache = new KeyedPromises(); // by series key
+    this.similarities = new LruCache({ maxEntries: 64, maxBytes: 64 * 1024 * 1024, sizeOf: snapshotBytes });
+  }
+
+  static key({ run, probe, kind }, step, layer) {
+    return JSON.stringify([run, probe, kind, step, layer ?? null]);
+  }
+
+  /** Every layer of a snapshot. */
+  snapshot(sel, step) {
+    const key = DataSource.key(sel, step);
+    return this.snapshots.fetch(key, () => withRetry(() => this.api.snapshot({ ...sel, step })));
+  }
+
+  cachedSnapshot(sel, step) {
+    return this.snapshots.get(DataSource.key(sel, step));
+  }
+
+  /** One layer of a snapshot; served from the full snapshot when that one is cached or loading. */
+  layerSnapshot(sel, step, layer) {
+    const full = this.cachedSnapshot(sel, step);
+    if (full) return Promise.resolve(full);
+    const loading = this.snapshots.inflight.get(DataSource.key(sel, step));
+    if (loading) return loading;
+    const key = DataSource.key(sel, step, layer);
+    return this.layerSnapshots.fetch(key, () => withRetry(() => this.api.snapshot({ ...sel, step, layer })));
+  }
+
+  cachedLayerSnapshot(sel, step, layer) {
+    return this.cachedSnapshot(sel, step) || this.layerSnapshots.get(DataSource.key(sel, step, layer));
+  }
+
+  /** Start loading snapshots without waiting (errors are ignored: they'll be retried). */
+  prefetch(sel, steps) {
+    for (const s of steps) this.snapshot(sel, s).catch(() => {});
+  }
+
+  /** Stats of a kind; re-fetched when its list of steps changes (live runs). */
+  statsFor(sel, steps) {
+    return this.statsCache.fetch(DataSource.key(sel), stepsSig(steps), () => this.api.stats(sel));
+  }
+
+  /** The run's relations (./relations); re-fetched when `sig` (its logged steps) changes. */
+  relations(run, sig = '') {
+    return this.relationsCache.fetch(run, sig, () => this.api.relations(run));
+  }
+
+  /** Head-to-head distances of every layer at a step (./similarity), LRU-cached. */
+  similarity(sel, step) {
+    const key = DataSource.key(sel, step);
+    return this.similarities.fetch(key, () => withRetry(() => this.api.similarity({ ...sel, step })));
+  }
+
+  cachedSimilarity(sel, step) {
+    return this.similarities.get(DataSource.key(sel, step));
+  }
+
+  /** Scalars of a run, refreshed at most every `maxAgeMs`. */
+  scalars(run, maxAgeMs = 25000) {
+    const tooOld = (e) => Date.now() - e.time >= maxAgeMs;
+    return this.scalarsCache.fetch(run, '', () => this.api.scalars(run), tooOld);
+  }
+
+  /**
+   * A probe's predictions at every step (./predictions; kind 'self' or 'decoder'), re-fetched when
+   * `steps` (the logged steps) change, or when its answer lacks the last of them (written just after
+   * the snapshot) and is older than 5 s. A 404 (the probe has none) answers {missing: reason}, kept
+   * like data; other failures are not kept.
+   */
+  predictions(sel, steps = []) {
+    const load = () =>
+      withRetry(() => this.api.predictions(sel)).catch((error) => {
+        if (error && error.status === 404) return { ...sel, missing: error.message };
+        throw error;
+      });
+    return this.predictionsCache.fetch(DataSource.key(sel), stepsSig(steps), load, behindLastStep(steps));
+  }
+
+  /** The predictions answer of `sel` for exactly these `steps`, when loaded (else undefined). */
+  cachedPredictions(sel, steps = []) {
+    return this.predictionsCache.entry(DataSource.key(sel), stepsSig(steps), behindLastStep(steps))?.value;
+  }
+
+  /** One head's query and key vectors at a step (./neurons), LRU-cached (an export holds none: 404). */
+  neurons(sel, step, layer, head) {
+    this.neuronCache ??= new LruCache({ maxEntries: 64, maxBytes: 64 * 1024 * 1024, sizeOf: snapshotBytes });
+    const key = JSON.stringify([DataSource.key(sel, step, layer), head]);
+    return this.neuronCache.fetch(key, () => withRetry(() => this.api.neurons({ ...sel, step, layer, head })));
+  }
+
+  /** Weight against contribution of every captured head over steps (./contributions), refetched when
+   * the neuron steps change (an export holds none). */
+  contributions(sel, neuronSteps) {
+    const load = () => withRetry(() => this.api.contributions(sel));
+    return this.contributionsCache.fetch(DataSource.key(sel), stepsSig(neuronSteps), load);
+  }
+
+  cachedNeurons(sel, step, layer, head) {
+    return this.neuronCache?.get(JSON.stringify([DataSource.key(sel, step, layer), head]));
+  }
+}

@@ -1,0 +1,185 @@
+// The compare run B's maps in the head evolution card: B's large map beside A's (B's head matched
+// to A's selected head, compare.js, or B \u2212 A in diverging colours) with its readout (B, A, \u0394),
+// and B's filmstrip under A's at A's frame steps; when B lacks a step, that message. The same
+// components as A's (bigMap.js, filmstrip.js), drawn for run B.
+
+import { el, tokenLabel } from '../../paint/dom.js';
+import { mapOffset, kindTokens } from '../../answers/model.js';
+import { kindInfo, probeInfo, stepsOf } from '../../state/selection.js';
+import { want, SnapshotSlot } from '../../state/shown.js';
+import { matchedHead, matchLabel, missingStepText } from '../../state/compare.js';
+import { BigMap, paintMap, clearCanvas } from './bigMap.js';
+import { Filmstrip } from './filmstrip.js';
+import { missingB, wantB, cachedB, loadB } from '../common/compareRun.js';
+
+const headKey = (x) => (x ? `${x.layer},${x.head}` : '');
+
+/**
+ * Inputs: `data` (DataSource), the action `setStep`, `onMatch()` (B's head matched to A's selected
+ * head changed: `match`) and `frameSteps()` (A's filmstrip steps); render(state) after A's maps.
+ */
+export class CompareMaps {
+  constructor({ data, setStep, onMatch, frameSteps }) {
+    Object.assign(this, { data, onMatch, frameSteps });
+    this.state = null;
+    this.match = null; // B's head shown for A's selected head: {layer, head, score} | null
+    this.slot = new SnapshotSlot();
+    this.want = null;
+    this.big = new BigMap({
+      tid: 'bigmap-b',
+      compare: true,
+      readoutText: (shown, qi, ki) => this.readout(shown, qi, ki),
+    });
+    this.film = new Filmstrip({ testid: 'filmstrip-b', setStep });
+    this.filmLabel = el('div', { class: 'tba-sub', 'data-testid': 'filmstrip-b-label' });
+    this.filmWrap = el('div', { class: 'tba-film-b', hidden: true }, this.filmLabel, this.film.el);
+  }
+
+  render(state) {
+    this.state = state;
+    this.loadAndRenderBig();
+    this.renderFilm();
+  }
+
+  setMatch(m) {
+    const key = (x) => (x ? `${x.layer},${x.head},${x.score}` : '');
+    const changed = key(m) !== key(this.match);
+    const moved = headKey(m) !== headKey(this.match);
+    this.match = m;
+    if (moved && this.state) this.renderFilm();
+    if (changed) this.onMatch();
+  }
+
+  /** Request B's pair (or take it from the cache) and show it. */
+  loadAndRenderBig() {
+    const w = (this.want = wantB(this.state));
+    let done = Promise.resolve(false);
+    if (!w) this.slot.reset();
+    else if (!this.slot.reuse(w)) {
+      const cached = cachedB(this.data, w);
+      if (cached) this.slot.settle(w, cached);
+      else done = this.slot.request(w, () => loadB(this.data, w));
+    }
+    this.renderBig();
+    done.then((current) => current && this.renderBig());
+  }
+
+  /** B's large map: its head matched to A's selected one (or B \u2212 A), the message, or the error. */
+  renderBig() {
+    const s = this.state;
+    const w = this.want;
+    const view = this.slot.shown(w);
+    const missing = missingB(s);
+    this.big.el.hidden = !s.compareRun;
+    this.big.showState(view.state, missing);
+    this.big.el.dataset.diff = String(!!s.compareDiff);
+    if (view.state === 'data' || view.state === 'stale') {
+      this.paintBig(view);
+      return;
+    }
+    const mode = s.matchMode || 'index';
+    this.setMatch(mode === 'index' && s.compareRun ? { layer: s.layer, head: s.head, score: NaN } : null);
+    clearCanvas(this.big.canvas);
+    const what = this.what();
+    if (view.state === 'error') {
+      this.big.caption.textContent = `${what} \u00b7 step ${w.step}: could not load`;
+      this.big.showError(w, view.error);
+    } else {
+      this.big.caption.textContent = missing
+        ? `${what} \u00b7 step ${s.step}`
+        : view.state === 'loading'
+          ? `${what} \u00b7 loading\u2026`
+          : '';
+    }
+  }
+
+  what() {
+    return this.state.compareDiff ? 'B \u2212 A' : `B: ${this.state.compareRun}`;
+  }
+
+  /** B's data (or the previous step's): the matched head, or B \u2212 A, and its caption. */
+  paintBig(view) {
+    const s = this.state;
+    const mode = s.matchMode || 'index';
+    const { snap, ref } = view.data;
+    const m = matchedHead(mode, s.layer, s.head, ref, snap);
+    this.setMatch(m);
+    const pair = { snap, ref: s.compareDiff ? ref : null };
+    if (m) {
+      paintMap(this.big.canvas, pair, 220, s.contrast, m.layer, m.head, [s.layer, s.head]);
+      this.big.shown = { snap, ref, m };
+    } else clearCanvas(this.big.canvas);
+    const shownStep = view.state === 'stale' ? view.step : this.want.step;
+    const label = matchLabel(mode, { layer: s.layer, head: s.head }, m, { loaded: true });
+    this.big.caption.textContent = `${this.what()} \u00b7 step ${shownStep} \u00b7 ${label}`;
+  }
+
+  /** B's weight under the pointer, A's at the same cell and their difference (B's tokens). */
+  readout({ snap, ref, m }, qi, ki) {
+    const s = this.state;
+    const at = (x, layer, head) => {
+      const off = mapOffset(x, layer, head);
+      const xh = x.header;
+      return off < 0 || qi >= xh.query_len || ki >= xh.key_len
+        ? NaN
+        : x.data[off + qi * xh.key_len + ki] * (xh.scale ?? 1 / 255);
+    };
+    const vb = at(snap, m.layer, m.head);
+    const va = at(ref, s.layer, s.head);
+    const { query, key } = kindTokens(probeInfo(s, s.compareRun), kindInfo(s, s.compareRun));
+    let text = `${tokenLabel(query.tokens[qi])} \u2192 ${tokenLabel(key.tokens[ki])}: B ${vb.toFixed(3)}`;
+    if (Number.isFinite(va))
+      text += ` \u00b7 A ${va.toFixed(3)} (\u0394 ${vb - va >= 0 ? '+' : ''}${(vb - va).toFixed(3)})`;
+    return text;
+  }
+
+  /**
+   * B's filmstrip under A's, at A's frame steps: B's head matched to A's selected one (the match at
+   * the cursor step); a step B lacks is marked "\u2013" with the nearest ones in its tooltip.
+   */
+  renderFilm() {
+    const s = this.state;
+    const steps = this.frameSteps();
+    const show = !!s.compareRun && steps.length > 0;
+    this.filmWrap.hidden = !show;
+    if (!show) {
+      this.film.reset();
+      return;
+    }
+    this.film.build(steps, JSON.stringify([steps, s.compareRun, s.probe, s.kind]));
+    const m = this.match;
+    this.filmLabel.textContent = `B: ${s.compareRun} \u00b7 ${m ? `L${m.layer}H${m.head}` : 'matching\u2026'}`;
+    this.film.markCurrent(s.step);
+    const stepsB = stepsOf(s, s.compareRun);
+    for (const fr of this.film.frames) this.loadFrame(fr, m, missingStepText(s.compareRun, stepsB, fr.step));
+  }
+
+  /** One frame of B's filmstrip: B's layer snapshot at its step (from the cache or requested). */
+  loadFrame(fr, m, missing) {
+    const s = this.state;
+    fr.want =
+      missing || !m ? null : want({ run: s.compareRun, probe: s.probe, kind: s.kind, step: fr.step, layer: m.layer });
+    fr.f.title = missing || `step ${fr.step}`;
+    if (!fr.want) {
+      fr.slot.reset();
+      this.renderFrame(fr, missing);
+      return;
+    }
+    const sel = { run: fr.want.run, probe: fr.want.probe, kind: fr.want.kind };
+    let done = Promise.resolve(false);
+    if (!fr.slot.reuse(fr.want)) {
+      const cached = this.data.cachedLayerSnapshot(sel, fr.step, m.layer);
+      if (cached) fr.slot.settle(fr.want, cached);
+      else done = fr.slot.request(fr.want, () => this.data.layerSnapshot(sel, fr.step, fr.want.layer));
+    }
+    this.renderFrame(fr, null);
+    done.then((current) => current && this.renderFrame(fr, null));
+  }
+
+  renderFrame(fr, missing) {
+    const m = this.match;
+    const contrast = this.state.contrast;
+    const paint = m ? (canvas, snap) => paintMap(canvas, { snap, ref: null }, 96, contrast, m.layer, m.head) : null;
+    this.film.renderFrame(fr, { paint, missing, errorTitle: (t) => t.reason });
+  }
+}

@@ -1,0 +1,60 @@
+// A filmstrip: one frame (a small map and its step) per step, a click goes to the step. The same
+// component for run A's frames and, under them, the compare run B's at the same steps (headMaps.js,
+// compareMaps.js); each frame holds its own SnapshotSlot and shows exactly its want (shown.js).
+
+import { el, clear } from '../../paint/dom.js';
+import { failureText, SnapshotSlot } from '../../state/shown.js';
+import { formatStep } from '../charts/stepChart.js';
+import { clearCanvas } from './bigMap.js';
+
+/** Inputs: `testid` (filmstrip, filmstrip-b), the action `setStep`. */
+export class Filmstrip {
+  constructor({ testid, setStep }) {
+    this.setStep = setStep;
+    this.frames = []; // [{step, f, canvas, label, slot, want}]
+    this.sig = null;
+    this.el = el('div', { class: 'tba-film', 'data-testid': testid });
+  }
+
+  reset() {
+    clear(this.el);
+    this.frames = [];
+    this.sig = null;
+  }
+
+  /** Rebuild the frames' DOM when `sig` (the steps and what they show) changes. */
+  build(steps, sig) {
+    if (this.sig === sig) return;
+    this.sig = sig;
+    clear(this.el);
+    this.frames = steps.map((step) => {
+      const canvas = el('canvas', { width: 1, height: 1 });
+      const label = el('span', {}, `step ${formatStep(step)}`);
+      const onclick = () => this.setStep(step);
+      const f = el('div', { class: 'tba-frame', 'data-step': step, title: `step ${step}`, onclick }, canvas, label);
+      this.el.appendChild(f);
+      return { step, f, canvas, label, slot: new SnapshotSlot(), want: null };
+    });
+  }
+
+  markCurrent(step) {
+    for (const fr of this.frames) fr.f.classList.toggle('current', fr.step === step);
+  }
+
+  /**
+   * One frame: its step's map (`paint(canvas, data)`; null: nothing to paint), or blank and marked
+   * failed (✕, `errorTitle(failureText)` as tooltip) or missing (–, the step is not in the run).
+   */
+  renderFrame(fr, { paint, errorTitle, missing = null }) {
+    const view = fr.slot.shown(fr.want, { keepStale: false });
+    fr.f.dataset.state = missing ? 'missing' : view.state;
+    fr.f.classList.toggle('failed', view.state === 'error');
+    if (view.state === 'data' && paint) {
+      paint(fr.canvas, view.data);
+      fr.f.title = `step ${fr.step}`;
+    } else clearCanvas(fr.canvas);
+    if (view.state === 'error') fr.f.title = errorTitle(failureText(fr.want, view.error));
+    const mark = missing ? ' \u2013' : view.state === 'error' ? ' \u2715' : '';
+    fr.label.textContent = `step ${formatStep(fr.step)}${mark}`;
+  }
+}

@@ -1,0 +1,216 @@
+// One panel of the model view: a run's layers x heads grid (gridCanvas.js), its minimap, its
+// title and its error. Painted from what its want resolves to (shown.js); decorated with badges,
+// drift colours, head types, the selection outlines and the hover readout.
+
+import { el, clear } from '../../paint/dom.js';
+import { driftRGBA, lutsFor } from '../../paint/colorScale.js';
+import { statAt, statsStepIndex, statMaxAt, headTypes, typeLabel, formatStat, statLabel } from '../../answers/model.js';
+import { wantKey, failureText, SnapshotSlot } from '../../state/shown.js';
+import { visibleRange, zoomCell, fitCell } from '../../paint/gridGeometry.js';
+
+// Width beside the cells: the frozen layer labels and a vertical scrollbar.
+const GUTTERS = 30 + 16;
+import { GridCanvas } from './gridCanvas.js';
+import { GridMinimap, minimapPixels } from './gridMinimap.js';
+
+/**
+ * A panel of `run` (its stats are `state[statsKey]`) for a kind of `layers` x `heads`; `actions`:
+ * `selectHead(layer, head, opts)`, `onScroll(panel)` (its viewport moved).
+ */
+export function buildPanel({ run, statsKey }, layers, heads, { selectHead, onScroll }) {
+  const panel = {
+    spec: { run, statsKey },
+    title: el('div', { class: 'tba-panel-title' }),
+    errorEl: el('div', { class: 'tba-panel-error', 'data-testid': 'grid-error', role: 'alert', hidden: true }),
+    missingEl: el('div', { class: 'tba-panel-error tba-missing', 'data-testid': 'no-snapshot', hidden: true }),
+    missing: null,
+    layers,
+    heads,
+    step: null,
+    slot: new SnapshotSlot(),
+    paintSig: '',
+    state: null,
+  };
+  panel.grid = new GridCanvas({
+    run,
+    layers,
+    heads,
+    onPick: (l, h, e) => selectHead(l, h, { add: e.shiftKey || e.metaKey || e.ctrlKey }),
+    onScroll: () => {
+      updateMinimap(panel, {});
+      onScroll(panel);
+    },
+    readout: (l, h) => readoutText(panel, l, h),
+  });
+  panel.minimap = new GridMinimap({
+    layers,
+    heads,
+    onPick: (l, h) => {
+      selectHead(l, h);
+      panel.grid.reveal(l, h);
+    },
+    onPan: (l, h) => {
+      const g = panel.grid.geom;
+      const v = panel.grid.view();
+      panel.grid.scrollTo(h * g.pitch - v.w / 2, l * g.pitch - v.h / 2);
+    },
+    readout: (l, h) => readoutText(panel, l, h),
+  });
+  const body = el('div', { class: 'tba-panel-body' }, panel.minimap.el, panel.grid.el, panel.errorEl, panel.missingEl);
+  panel.el = el('div', { class: 'tba-panel', 'data-testid': 'panel', 'data-run': run }, panel.title, body);
+  return panel;
+}
+
+/**
+ * The cell size of a panel `width` px wide at `zoom` ('fit' or px). 'fit' shows the whole grid:
+ * every head in the width and every layer in the viewport's 75vh (80 layers: ~10 px cells);
+ * only where that would be under 6 px does it fit the width beside the minimap, and scroll.
+ */
+export function panelCell(p, zoom, width) {
+  const w = width - GUTTERS;
+  if (zoom !== 'fit') return zoomCell(zoom, w, p.heads);
+  const all = Math.min(fitCell(w, p.heads), fitCell(0.75 * window.innerHeight, p.layers));
+  return all >= 6 ? all : fitCell(w - p.minimap.width, p.heads);
+}
+
+/** Cells of `cell` px (the zoom): the minimap shows when the grid does not fit its viewport. */
+export function layoutPanel(p, cell) {
+  p.grid.setCell(cell);
+  p.paintSig = '';
+}
+
+/** The minimap's viewport and visibility (and whatever else `patch` gives it). */
+function updateMinimap(p, patch) {
+  const g = p.grid.geom;
+  if (!g) return;
+  const v = p.grid.view();
+  const shown = g.width > p.grid.scroll.clientWidth + 1 || g.height > p.grid.scroll.clientHeight + 1;
+  p.minimap.update({ ...patch, shown, range: visibleRange(g, v.left, v.top, v.w, v.h) });
+}
+
+/** Hover text of head (layer, head): its badge statistic and head types at the panel's step. */
+function readoutText(p, layer, head) {
+  const s = p.state;
+  if (!s) return '';
+  const stats = s[p.spec.statsKey];
+  const si = statsStepIndex(stats, p.step);
+  let text = `L${layer} H${head}`;
+  if (stats) text += ` \u00b7 ${statLabel(s.badgeStat)} ${formatStat(statAt(stats, s.badgeStat, si, layer, head))}`;
+  for (const t of stats ? headTypes(stats, layer, head) : [])
+    text += ` \u00b7 ${typeLabel(t.type)} (formed @${t.formed_step ?? '?'})`;
+  return text;
+}
+
+function setTitle(panel, view, state) {
+  const w = panel.slot.pending || panel.slot.last?.want;
+  const minus = w && w.vs !== null && w.vs !== undefined ? ` \u2212 ${w.vs}` : '';
+  const parts = [el('b', {}, panel.spec.run + minus), `step ${panel.step ?? state.step ?? '\u2013'}`];
+  if (panel.missing) parts.push(el('span', { class: 'tba-message' }, 'no snapshot'));
+  if (view.state === 'loading') parts.push(el('span', { class: 'tba-loading' }, 'loading\u2026'));
+  if (view.state === 'stale')
+    parts.push(el('span', { class: 'tba-loading' }, `loading\u2026 (showing step ${view.step})`));
+  if (view.state === 'error') parts.push(el('span', { class: 'tba-message error' }, 'could not load'));
+  clear(panel.title).append(...parts);
+}
+
+/**
+ * Show what a panel's want resolves to (shown.js): the cells painted from its snapshot, the
+ * previous step's pixels marked stale while loading, or blank cells under the error.
+ * Returns the number of cells painted from data.
+ */
+export function renderPanel(panel, w, state) {
+  const view = panel.slot.shown(w);
+  panel.step = w ? w.step : null;
+  panel.el.dataset.state = panel.missing ? 'missing' : view.state;
+  panel.missingEl.textContent = panel.missing || '';
+  panel.missingEl.hidden = !panel.missing;
+  setTitle(panel, view, state);
+  panel.grid.el.classList.toggle('stale', view.state === 'stale');
+  if (view.state === 'error') {
+    const t = failureText(w, view.error);
+    clear(panel.errorEl).append(
+      el('b', {}, t.title),
+      el('div', {}, t.reason),
+      el('div', { class: 'tba-hint' }, t.hint),
+    );
+    panel.errorEl.hidden = false;
+  } else {
+    panel.errorEl.hidden = true;
+  }
+  if (view.state === 'data' || view.state === 'stale') return paintCells(panel, view.data, state.contrast);
+  blankCells(panel);
+  return 0;
+}
+
+function blankCells(panel) {
+  if (panel.paintSig === '') return;
+  panel.paintSig = '';
+  panel.grid.source = null;
+  panel.grid.paint();
+}
+
+function paintCells(panel, { snap, ref }, contrast) {
+  const sig = JSON.stringify([wantKey(panel.slot.last.want), contrast]);
+  if (sig === panel.paintSig) return panel.painted; // these very pixels are on screen
+  panel.grid.source = { snap, ref, luts: lutsFor(contrast) };
+  panel.painted = panel.grid.paint();
+  panel.paintSig = sig;
+  return panel.painted;
+}
+
+/** Badges, drift colouring, head types, outlines and the minimap of a panel at `step`. */
+export function decoratePanel(p, s, step) {
+  p.state = s;
+  const stats = s[p.spec.statsKey];
+  const si = statsStepIndex(stats, step);
+  const grid = p.grid;
+  const frames = s.colorByDrift && stats ? driftFrames(stats, si, p.layers, p.heads) : null;
+  if (frames || grid.frames) {
+    grid.frames = frames;
+    grid.paint();
+  }
+  const types = typesByHead(stats);
+  grid.overlay.setLabels((l, h) => ({
+    badge: stats ? formatStat(statAt(stats, s.badgeStat, si, l, h)) : '',
+    types: (types.get(l * p.heads + h) || [])
+      .filter((t) => step === null || t.formed_step === undefined || t.formed_step === null || t.formed_step <= step)
+      .map((t) => typeLabel(t.type))
+      .join(', '),
+  }));
+  const primary = p.spec.run === s.run;
+  grid.overlay.setMarks(primary ? [s.layer, s.head] : null, primary ? (s.heads || []).map((h) => [s.layer, h]) : []);
+  if (grid.active.layer !== s.layer || grid.active.head !== s.head) {
+    grid.active = { layer: s.layer, head: s.head };
+    if (grid.geom) grid.drawLabels(grid.view(), window.devicePixelRatio || 1);
+  }
+  const values = new Float32Array(p.layers * p.heads);
+  for (let i = 0; i < values.length; i++)
+    values[i] = stats ? statAt(stats, s.badgeStat, si, Math.floor(i / p.heads), i % p.heads) : NaN;
+  updateMinimap(p, { pixels: minimapPixels(values), label: statLabel(s.badgeStat), selected: [s.layer, s.head] });
+}
+
+/** (layer, head) -> packed drift colour at step index `si`, relative to the largest drift of the run. */
+function driftFrames(stats, si, layers, heads) {
+  const max = statMaxAt(stats, 'drift', stats.header.steps.length - 1);
+  const colors = new Uint32Array(layers * heads);
+  for (let l = 0; l < layers; l++)
+    for (let h = 0; h < heads; h++) colors[l * heads + h] = driftRGBA(statAt(stats, 'drift', si, l, h), max);
+  return (l, h) => colors[l * heads + h];
+}
+
+const typeCache = new WeakMap();
+
+/** The head types of a stats answer by head (layer * heads + head), built once per answer. */
+function typesByHead(stats) {
+  if (!stats) return new Map();
+  let m = typeCache.get(stats);
+  if (!m) {
+    m = new Map();
+    for (const t of stats.header.head_types || []) {
+      const key = t.layer * stats.header.heads + t.head;
+      m.set(key, [...(m.get(key) || []), t]);
+    }
+    typeCache.set(stats, m);
+  }
+  return m;
+}
