@@ -281,3 +281,88 @@ def test_layers_encode_and_decode_concurrently():
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
         assert sorted(pool.map(round_trip, range(len(blobs)))) == list(range(len(blobs)))
+
+
+# ---------------------------------------------------------------- the metadata written, byte for byte
+
+
+RELATION = {
+    "relation": "nsubj",
+    "source": [["tokens", 2]],
+    "target": [["tokens", 1]],
+    "source_text": "sat",
+    "target_text": "cat",
+}
+
+
+def _written_metadata(tmp_path):
+    """{tag: plugin content bytes} of what the writer writes for an encoder probe (causal self), an
+    encoder-decoder probe (cross, with predictions) and a relation probe (with a neuron record)."""
+    from tb_attention_plugin import AttentionSummaryWriter
+    from tb_attention_plugin.format.event_file import iter_events
+
+    rng = np.random.default_rng(0)
+    with AttentionSummaryWriter(tmp_path) as w:
+        w.add_probe("cat", ["[CLS]", "a", "cat"], special=[1, 0, 0], segments=[0, 0, 1])
+        w.add_probe("mt", ["a", "b"], decoder_tokens=["<s>", "x", "y"], decoder_special=[1, 0, 0])
+        w.add_probe("rel", ["the", "cat", "sat"], word_of={"tokens": [0, 1, 2]}, relations=[RELATION])
+        w.add_attention(0, "cat", softmax_rows(rng, (2, 2, 3, 3), causal=True))
+        w.add_attention(0, "mt", softmax_rows(rng, (1, 2, 3, 2)), kind="cross")
+        w.add_predictions(
+            0,
+            "mt",
+            {"mode": "label", "positions": [], "top": [[["x", 0.5]]], "targets": [None], "target_probs": [None]},
+            kind="cross",
+        )
+        w.add_attention(0, "rel", softmax_rows(rng, (1, 2, 3, 3)))
+        record = {
+            "heads": [(0, 1)],
+            "query": np.zeros((1, 3, 4), np.float32),
+            "key": np.zeros((1, 3, 4), np.float32),
+            "scale": [0.5],
+            "softcap": [0.0],
+            "allowed": np.ones((1, 3, 3), bool),
+            "bias": None,
+        }
+        w.add_neurons(0, "rel", record)
+    return {
+        value.tag: value.metadata.plugin_data.content
+        for path in sorted(tmp_path.iterdir())
+        for event in iter_events(str(path))
+        for value in event.summary.value
+        if value.metadata.plugin_data.content
+    }
+
+
+def test_the_metadata_written_stays_byte_for_byte_what_older_versions_wrote(tmp_path):
+    stats = list(STAT_NAMES)
+    cat = {
+        "version": 1, "probe": "cat", "probe_index": 0, "kind": "self", "query": "tokens", "key": "tokens",
+        "causal": True, "layers": 2, "heads": 2, "tokens": ["[CLS]", "a", "cat"], "segments": [0, 0, 1],
+        "special": [True, False, False], "decoder_tokens": None, "decoder_special": None, "stats": stats,
+    }  # fmt: skip
+    mt = {
+        "version": 1, "probe": "mt", "probe_index": 1, "kind": "cross", "query": "decoder_tokens", "key": "tokens",
+        "causal": False, "layers": 1, "heads": 2, "tokens": ["a", "b"], "segments": [0, 0], "special": [False, False],
+        "decoder_tokens": ["<s>", "x", "y"], "decoder_special": [True, False, False], "stats": stats,
+    }  # fmt: skip
+    rel = {
+        "version": 1, "probe": "rel", "probe_index": 2, "kind": "self", "query": "tokens", "key": "tokens",
+        "causal": False, "layers": 1, "heads": 2, "tokens": ["the", "cat", "sat"], "segments": [0, 0, 0],
+        "special": [False, False, False], "decoder_tokens": None, "decoder_special": None, "stats": stats,
+        "word_of": {"tokens": [0, 1, 2]},
+        "relations": [RELATION],
+    }  # fmt: skip
+    expected = {
+        "attention/cat/self": cat,
+        "attention_stats/cat/self": cat,
+        "attention/mt/cross": mt,
+        "attention_stats/mt/cross": mt,
+        "attention_predictions/mt/cross": mt,
+        "attention/rel/self": rel,
+        "attention_stats/rel/self": rel,
+        "attention_relations/rel/self": rel,
+        "attention_neurons/rel/self": dict(rel, neuron_heads=[[0, 1]]),
+    }
+    written = _written_metadata(tmp_path)
+    assert written == {tag: json.dumps(meta, separators=(",", ":")).encode() for tag, meta in expected.items()}
