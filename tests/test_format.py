@@ -19,10 +19,8 @@ from tb_attention_plugin.format.metadata import (
     FormatError,
     PLUGIN_NAME,
     STAT_NAMES,
-    parse_plugin_content,
-    probe_metadata,
-    token_side,
 )
+from tb_attention_plugin.format.plugin_metadata import ProbeMetadata, probe_metadata
 from tb_attention_plugin.format.records import decode_stats, snapshot_value, stats_value
 from tb_attention_plugin.format.event_file import frame_record, iter_records
 from tb_attention_plugin.format.quantize import SCALE, dequantize, quantize
@@ -170,9 +168,9 @@ def test_metadata_round_trip_and_data_classes():
     assert stats.metadata.data_class == summary_pb2.DATA_CLASS_TENSOR
     for value in (snap, stats):
         assert value.metadata.plugin_data.plugin_name == PLUGIN_NAME == "attention"
-        parsed = parse_plugin_content(value.metadata.plugin_data.content)
-        assert parsed["probe"] == "cat" and parsed["probe_index"] == 2 and parsed["tokens"] == PROBE["tokens"]
-        assert parsed["query"] == parsed["key"] == "tokens" and parsed["stats"] == list(STAT_NAMES)
+        parsed = ProbeMetadata.from_json(value.metadata.plugin_data.content)
+        assert parsed == meta and parsed.probe == "cat" and parsed.probe_index == 2 and parsed.tokens == PROBE["tokens"]
+        assert parsed.query == parsed.key == "tokens" and parsed.stats == list(STAT_NAMES)
     header = parse_snapshot_header(snap.tensor.string_val[0])
     assert header == {"version": 1, "step": 12, "layers": 2, "heads": 3, "query_len": 4, "key_len": 4}
     assert len(snap.tensor.string_val) == 3
@@ -182,8 +180,8 @@ def test_metadata_round_trip_and_data_classes():
 def test_cross_kind_sides_and_stats_shape_checks():
     info = dict(PROBE, decoder_tokens=["<s>", "a"], decoder_special=[True, False])
     meta = probe_metadata(info, "cross", causal=False, layers=1, heads=2)
-    assert (meta["query"], meta["key"]) == ("decoder_tokens", "tokens")
-    assert token_side(meta, meta["query"]) == ["<s>", "a"]
+    assert (meta.query, meta.key) == ("decoder_tokens", "tokens")
+    assert meta.token_side(meta.query) == ["<s>", "a"]
     with pytest.raises(ValueError, match="shape"):
         stats_value(meta, np.zeros((3, 1, 2)))
     good = np.arange(len(STAT_NAMES) * 2, dtype="<f4")
@@ -220,7 +218,7 @@ def test_cross_kind_sides_and_stats_shape_checks():
 )
 def test_bad_metadata_raises_format_error(content, message):
     with pytest.raises(FormatError, match=message):
-        parse_plugin_content(content)
+        ProbeMetadata.from_json(content)
 
 
 def test_bad_snapshot_header_raises_format_error():

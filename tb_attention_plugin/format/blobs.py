@@ -230,6 +230,6 @@ def check_snapshot_blobs(blobs, meta):
     """A snapshot record's blob sequence [header, layer 0, ...] as read: FormatError unless it holds
     a header and one blob per layer of its metadata."""
     header = parse_snapshot_header(blobs[0]) if blobs else None
-    if header is None or len(blobs) != int(meta["layers"]) + 1:
+    if header is None or len(blobs) != meta.layers + 1:
         raise FormatError("snapshot has the wrong number of layers")
     return blobs

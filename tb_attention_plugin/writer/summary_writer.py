@@ -32,7 +32,8 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 
 from ..analysis.neuron_math import vector_dtype
 from ..format.blobs import MAX_CHAIN, encode_layer
-from ..format.metadata import FormatError, KIND_SIDES, neurons_tag, predictions_tag, probe_metadata, snapshot_tag
+from ..format.metadata import FormatError, KIND_SIDES, neurons_tag, predictions_tag, snapshot_tag
+from ..format.plugin_metadata import probe_metadata
 from ..format.records import (
     check_predictions,
     neuron_header,
@@ -46,7 +47,7 @@ from ..format.event_file import EventFileWriter
 from ..format.quantize import quantize
 from .concurrent_writers import file_closed, file_opened
 from .run_history import RunHistory
-from ..format.metadata import check_relations
+from ..format.plugin_metadata import check_relations
 from ..analysis.relations import features as relation_features
 from ..analysis.statistics import DriftReference, ProbeTemplates, head_statistics
 from .write_queue import WriteQueue
@@ -130,7 +131,7 @@ class AttentionSummaryWriter:
             info["word_of"] = {side: [int(w) for w in of] for side, of in (word_of or {}).items()}
             info["relations"] = [dict(r) for r in relations]
             try:
-                check_relations({**info, "query": "tokens", "key": "tokens"})
+                check_relations(info["word_of"], info["relations"], info)
             except FormatError as e:
                 raise ValueError(f"probe {name!r}: {e}") from None
         self._probes[name] = info
@@ -339,7 +340,7 @@ class AttentionSummaryWriter:
             first = (probe, kind, "neurons") not in self._tags_in_file
             stored = dict(header, dtype=vector_dtype(record, attention))
             # the tag's metadata names the captured heads, so that an index lists them without a read
-            value = neurons_value(dict(meta, neuron_heads=header["heads"]), record, stored, with_metadata=first)
+            value = neurons_value(meta.with_neuron_heads(header["heads"]), record, stored, with_metadata=first)
             if self._write(event_pb2.Event(step=step, wall_time=wall_time, summary=summary_pb2.Summary(value=[value]))):
                 self._tags_in_file.add((probe, kind, "neurons"))
 
