@@ -175,9 +175,8 @@ def replay(
     tokenizer: a tokenizer or its directory (default: the one saved in the checkpoints).
     base_model: the base model directory of PEFT adapter checkpoints (default: the adapter's config).
     Other arguments (names, max_tokens, induction_probe, relations, predictions, neurons) as for
-    AttentionCallback (neurons' "every" counts checkpoints). -> the
-    steps written (checkpoints already in log_dir
-    are skipped)."""
+    AttentionCallback (neurons' "every" counts checkpoints).
+    -> the steps written (checkpoints already in log_dir are skipped)."""
     from_output_dir = isinstance(source, (str, os.PathLike))
     if log_dir is None and not from_output_dir:
         raise ValueError("log_dir is needed when the checkpoints are given as a list")
@@ -190,34 +189,47 @@ def replay(
     log_dir = os.fspath(log_dir) if log_dir is not None else os.path.join(os.fspath(source), "runs", "replay")
     done, scalars = _logged(log_dir)
     todo = [c for c in checkpoints if c.step not in done]
-    if tokenizer is None or isinstance(tokenizer, (str, os.PathLike)):
-        paths = [os.fspath(tokenizer)] if tokenizer is not None else [c.path for c in checkpoints]
-        tokenizer = load_tokenizer(paths + ([os.fspath(source)] if from_output_dir else []))
+    tokenizer = _tokenizer_of(tokenizer, checkpoints, os.fspath(source) if from_output_dir else None)
     bar = _progress(todo, progress)
     with AttentionSummaryWriter(log_dir, background=True) as writer:
-        declared = []
-
-        def open_writer(runner):  # the writer of the whole replay, its probes declared once
-            if not declared:
-                runner.declare(writer)
-                declared.append(True)
-            return writer
-
-        for checkpoint in bar:
-            # each checkpoint is a run of its own: the first pass, at these weights, is its snapshot
-            driver = SnapshotDriver(options)
-            driver.start(
-                load_model(checkpoint.path, base_model),
-                tokenizer,
-                checkpoint.step,
-                open_writer,
-                capture_neurons=_captures_neurons(options, checkpoints.index(checkpoint)),
-            )
-            writer.flush()
-            del driver
-            gc.collect()
+        _snapshot_each(writer, bar, checkpoints, options, tokenizer, base_model)
         _write_scalars(writer, _log_history(checkpoints), scalars)
     return [c.step for c in todo]
+
+
+def _tokenizer_of(tokenizer, checkpoints, output_dir):
+    """The tokenizer given, or loaded from the directory given, else from the checkpoints' folders
+    (then the output directory)."""
+    if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
+        return tokenizer
+    paths = [os.fspath(tokenizer)] if tokenizer is not None else [c.path for c in checkpoints]
+    return load_tokenizer(paths + ([output_dir] if output_dir is not None else []))
+
+
+def _snapshot_each(writer, todo, checkpoints, options, tokenizer, base_model):
+    """Load each checkpoint of `todo` in turn (one model at a time) and write its probes' snapshot
+    with the replay's one writer; `checkpoints` (all of them) count which capture the neuron view."""
+    declared = []
+
+    def open_writer(runner):  # the writer of the whole replay, its probes declared once
+        if not declared:
+            runner.declare(writer)
+            declared.append(True)
+        return writer
+
+    for checkpoint in todo:
+        # each checkpoint is a run of its own: the first pass, at these weights, is its snapshot
+        driver = SnapshotDriver(options)
+        driver.start(
+            load_model(checkpoint.path, base_model),
+            tokenizer,
+            checkpoint.step,
+            open_writer,
+            capture_neurons=_captures_neurons(options, checkpoints.index(checkpoint)),
+        )
+        writer.flush()
+        del driver
+        gc.collect()
 
 
 def _progress(items, enabled):

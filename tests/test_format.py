@@ -19,10 +19,8 @@ from tb_attention_plugin.format.metadata import (
     FormatError,
     PLUGIN_NAME,
     STAT_NAMES,
-    parse_plugin_content,
-    probe_metadata,
-    token_side,
 )
+from tb_attention_plugin.format.plugin_metadata import ProbeMetadata, probe_metadata
 from tb_attention_plugin.format.records import decode_stats, snapshot_value, stats_value
 from tb_attention_plugin.format.event_file import frame_record, iter_records
 from tb_attention_plugin.format.quantize import SCALE, dequantize, quantize
@@ -170,9 +168,9 @@ def test_metadata_round_trip_and_data_classes():
     assert stats.metadata.data_class == summary_pb2.DATA_CLASS_TENSOR
     for value in (snap, stats):
         assert value.metadata.plugin_data.plugin_name == PLUGIN_NAME == "attention"
-        parsed = parse_plugin_content(value.metadata.plugin_data.content)
-        assert parsed["probe"] == "cat" and parsed["probe_index"] == 2 and parsed["tokens"] == PROBE["tokens"]
-        assert parsed["query"] == parsed["key"] == "tokens" and parsed["stats"] == list(STAT_NAMES)
+        parsed = ProbeMetadata.from_json(value.metadata.plugin_data.content)
+        assert parsed == meta and parsed.probe == "cat" and parsed.probe_index == 2 and parsed.tokens == PROBE["tokens"]
+        assert parsed.query == parsed.key == "tokens" and parsed.stats == list(STAT_NAMES)
     header = parse_snapshot_header(snap.tensor.string_val[0])
     assert header == {"version": 1, "step": 12, "layers": 2, "heads": 3, "query_len": 4, "key_len": 4}
     assert len(snap.tensor.string_val) == 3
@@ -182,8 +180,8 @@ def test_metadata_round_trip_and_data_classes():
 def test_cross_kind_sides_and_stats_shape_checks():
     info = dict(PROBE, decoder_tokens=["<s>", "a"], decoder_special=[True, False])
     meta = probe_metadata(info, "cross", causal=False, layers=1, heads=2)
-    assert (meta["query"], meta["key"]) == ("decoder_tokens", "tokens")
-    assert token_side(meta, meta["query"]) == ["<s>", "a"]
+    assert (meta.query, meta.key) == ("decoder_tokens", "tokens")
+    assert meta.token_side(meta.query) == ["<s>", "a"]
     with pytest.raises(ValueError, match="shape"):
         stats_value(meta, np.zeros((3, 1, 2)))
     good = np.arange(len(STAT_NAMES) * 2, dtype="<f4")
@@ -220,7 +218,7 @@ def test_cross_kind_sides_and_stats_shape_checks():
 )
 def test_bad_metadata_raises_format_error(content, message):
     with pytest.raises(FormatError, match=message):
-        parse_plugin_content(content)
+        ProbeMetadata.from_json(content)
 
 
 def test_bad_snapshot_header_raises_format_error():
@@ -281,3 +279,88 @@ def test_layers_encode_and_decode_concurrently():
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
         assert sorted(pool.map(round_trip, range(len(blobs)))) == list(range(len(blobs)))
+
+
+# ---------------------------------------------------------------- the metadata written, byte for byte
+
+
+RELATION = {
+    "relation": "nsubj",
+    "source": [["tokens", 2]],
+    "target": [["tokens", 1]],
+    "source_text": "sat",
+    "target_text": "cat",
+}
+
+
+def _written_metadata(tmp_path):
+    """{tag: plugin content bytes} of what the writer writes for an encoder probe (causal self), an
+    encoder-decoder probe (cross, with predictions) and a relation probe (with a neuron record)."""
+    from tb_attention_plugin import AttentionSummaryWriter
+    from tb_attention_plugin.format.event_file import iter_events
+
+    rng = np.random.default_rng(0)
+    with AttentionSummaryWriter(tmp_path) as w:
+        w.add_probe("cat", ["[CLS]", "a", "cat"], special=[1, 0, 0], segments=[0, 0, 1])
+        w.add_probe("mt", ["a", "b"], decoder_tokens=["<s>", "x", "y"], decoder_special=[1, 0, 0])
+        w.add_probe("rel", ["the", "cat", "sat"], word_of={"tokens": [0, 1, 2]}, relations=[RELATION])
+        w.add_attention(0, "cat", softmax_rows(rng, (2, 2, 3, 3), causal=True))
+        w.add_attention(0, "mt", softmax_rows(rng, (1, 2, 3, 2)), kind="cross")
+        w.add_predictions(
+            0,
+            "mt",
+            {"mode": "label", "positions": [], "top": [[["x", 0.5]]], "targets": [None], "target_probs": [None]},
+            kind="cross",
+        )
+        w.add_attention(0, "rel", softmax_rows(rng, (1, 2, 3, 3)))
+        record = {
+            "heads": [(0, 1)],
+            "query": np.zeros((1, 3, 4), np.float32),
+            "key": np.zeros((1, 3, 4), np.float32),
+            "scale": [0.5],
+            "softcap": [0.0],
+            "allowed": np.ones((1, 3, 3), bool),
+            "bias": None,
+        }
+        w.add_neurons(0, "rel", record)
+    return {
+        value.tag: value.metadata.plugin_data.content
+        for path in sorted(tmp_path.iterdir())
+        for event in iter_events(str(path))
+        for value in event.summary.value
+        if value.metadata.plugin_data.content
+    }
+
+
+def test_the_metadata_written_stays_byte_for_byte_what_older_versions_wrote(tmp_path):
+    stats = list(STAT_NAMES)
+    cat = {
+        "version": 1, "probe": "cat", "probe_index": 0, "kind": "self", "query": "tokens", "key": "tokens",
+        "causal": True, "layers": 2, "heads": 2, "tokens": ["[CLS]", "a", "cat"], "segments": [0, 0, 1],
+        "special": [True, False, False], "decoder_tokens": None, "decoder_special": None, "stats": stats,
+    }  # fmt: skip
+    mt = {
+        "version": 1, "probe": "mt", "probe_index": 1, "kind": "cross", "query": "decoder_tokens", "key": "tokens",
+        "causal": False, "layers": 1, "heads": 2, "tokens": ["a", "b"], "segments": [0, 0], "special": [False, False],
+        "decoder_tokens": ["<s>", "x", "y"], "decoder_special": [True, False, False], "stats": stats,
+    }  # fmt: skip
+    rel = {
+        "version": 1, "probe": "rel", "probe_index": 2, "kind": "self", "query": "tokens", "key": "tokens",
+        "causal": False, "layers": 1, "heads": 2, "tokens": ["the", "cat", "sat"], "segments": [0, 0, 0],
+        "special": [False, False, False], "decoder_tokens": None, "decoder_special": None, "stats": stats,
+        "word_of": {"tokens": [0, 1, 2]},
+        "relations": [RELATION],
+    }  # fmt: skip
+    expected = {
+        "attention/cat/self": cat,
+        "attention_stats/cat/self": cat,
+        "attention/mt/cross": mt,
+        "attention_stats/mt/cross": mt,
+        "attention_predictions/mt/cross": mt,
+        "attention/rel/self": rel,
+        "attention_stats/rel/self": rel,
+        "attention_relations/rel/self": rel,
+        "attention_neurons/rel/self": dict(rel, neuron_heads=[[0, 1]]),
+    }
+    written = _written_metadata(tmp_path)
+    assert written == {tag: json.dumps(meta, separators=(",", ":")).encode() for tag, meta in expected.items()}

@@ -44,9 +44,9 @@ from tb_attention_plugin.format.metadata import (
     SNAPSHOT_TAG_PREFIX,
     STATS_TAG_PREFIX,
     STAT_NAMES,
-    parse_plugin_content,
     snapshot_tag,
 )
+from tb_attention_plugin.format.plugin_metadata import ProbeMetadata
 from tb_attention_plugin.format.event_file import frame_record
 from tb_attention_plugin.server.http_payload import decode_container
 from tb_attention_plugin.devtools.synthetic import DriftingMaps
@@ -193,15 +193,15 @@ def mixed(logs):
 # ------------------------------------------------------------------ the format module
 def test_format_rejects_nested_and_oversized_json():
     with pytest.raises(FormatError, match="nested too deeply"):
-        parse_plugin_content(NESTED)
+        ProbeMetadata.from_json(NESTED)
     with pytest.raises(FormatError, match="nested too deeply"):
         parse_snapshot_header(b"[" * 20_000 + b"]" * 20_000)
     with pytest.raises(FormatError, match="bytes, more than"):
         parse_snapshot_header(NESTED)
     with pytest.raises(FormatError, match="bytes, more than"):
-        parse_plugin_content(b" " * (MAX_METADATA_BYTES + 1))
+        ProbeMetadata.from_json(b" " * (MAX_METADATA_BYTES + 1))
     big = probe_meta(layers=1, heads=1, n=MAX_TOKENS)  # at every limit, still legal
-    assert parse_plugin_content(json.dumps(big).encode())["tokens"] == big["tokens"]
+    assert ProbeMetadata.from_json(json.dumps(big).encode()).tokens == big["tokens"]
 
 
 @pytest.mark.parametrize(
@@ -216,7 +216,7 @@ def test_format_rejects_nested_and_oversized_json():
 )
 def test_metadata_cannot_claim_gigabytes(claim, message):
     with pytest.raises(FormatError, match=message):
-        parse_plugin_content(json.dumps(probe_meta(**claim)).encode())
+        ProbeMetadata.from_json(json.dumps(probe_meta(**claim)).encode())
 
 
 def test_writer_refuses_snapshots_beyond_the_limits(tmp_path):

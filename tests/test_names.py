@@ -15,7 +15,8 @@ import urllib.parse
 import numpy as np
 import pytest
 
-from tb_attention_plugin.format.metadata import PLUGIN_NAME, parse_plugin_content, snapshot_tag, stats_tag
+from tb_attention_plugin.format.metadata import PLUGIN_NAME, snapshot_tag, stats_tag
+from tb_attention_plugin.format.plugin_metadata import ProbeMetadata
 from tb_attention_plugin import read_run
 from tb_attention_plugin.format.event_file import event_files, frame_record, iter_events
 from tb_attention_plugin.server.http_payload import decode_container
@@ -49,13 +50,13 @@ def rewrite_old_spelling(run_dir):
     for event in events:
         for value in event.summary.value:
             if value.HasField("metadata") and value.metadata.plugin_data.plugin_name == PLUGIN_NAME:
-                metas[value.tag] = parse_plugin_content(value.metadata.plugin_data.content)
+                metas[value.tag] = ProbeMetadata.from_json(value.metadata.plugin_data.content)
     for event in events:
         for value in event.summary.value:
             if value.tag in metas:
                 meta = metas[value.tag]
                 prefix = value.tag[: value.tag.index("/") + 1]
-                value.tag = f"{prefix}{meta['probe']}/{meta['kind']}"
+                value.tag = f"{prefix}{meta.probe}/{meta.kind}"
     with open(path, "wb") as f:
         for event in events:
             f.write(frame_record(event.SerializeToString()))

@@ -8,7 +8,8 @@ import pytest
 
 from tb_attention_plugin import AttentionSummaryWriter, read_run
 from tb_attention_plugin.format.blobs import encode_layer
-from tb_attention_plugin.format.metadata import FORMAT_VERSION, STAT_NAMES, probe_metadata
+from tb_attention_plugin.format.metadata import FORMAT_VERSION, STAT_NAMES
+from tb_attention_plugin.format.plugin_metadata import probe_metadata
 from tb_attention_plugin.format.records import snapshot_value
 from tb_attention_plugin.format.event_file import EventFileWriter
 from tensorboard.compat.proto import event_pb2, summary_pb2

@@ -225,7 +225,8 @@ def test_the_built_in_english_set_and_a_jsonl_file_are_one_argument(tmp_path):
 def test_metadata_whose_relations_do_not_fit_its_tokens_is_not_ours(change):
     import json
 
-    from tb_attention_plugin.format.metadata import FormatError, parse_plugin_content, probe_metadata
+    from tb_attention_plugin.format.metadata import FormatError
+    from tb_attention_plugin.format.plugin_metadata import ProbeMetadata, probe_metadata
 
     info = {
         "name": "p",
@@ -239,7 +240,8 @@ def test_metadata_whose_relations_do_not_fit_its_tokens_is_not_ours(change):
         relations=[dict(RELATION_C_TO_A)],
     )
     meta = probe_metadata(info, "self", causal=False, layers=1, heads=2)
-    assert parse_plugin_content(json.dumps(meta).encode()) == meta
-    change(meta)
+    assert ProbeMetadata.from_json(meta.to_json()) == meta
+    raw = json.loads(meta.to_json())
+    change(raw)
     with pytest.raises(FormatError):
-        parse_plugin_content(json.dumps(meta).encode())
+        ProbeMetadata.from_json(json.dumps(raw).encode())

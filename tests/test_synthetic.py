@@ -33,7 +33,7 @@ def test_write_run_reads_back_with_its_sizes_steps_scalars_and_best_checkpoint(t
 
     rep = run.probe(synthetic.REPEATED_PROBE)
     assert rep.steps == steps and rep.tokens == synthetic.repeated_tokens(12, 0)
-    assert rep.meta["self"]["causal"] is True
+    assert rep.meta["self"].causal is True
     for s in steps:
         a = rep.attention(s)
         assert a.shape == (2, 3, 12, 12)
@@ -44,7 +44,7 @@ def test_write_run_reads_back_with_its_sizes_steps_scalars_and_best_checkpoint(t
     tokens, segments, special = synthetic.pair_tokens()
     assert pair.tokens == tokens and synthetic.XSS_TOKEN in pair.tokens
     assert pair.segments == segments and pair.special == special
-    assert pair.meta["self"]["causal"] is False and pair.attention(500).shape == (2, 3, len(tokens), len(tokens))
+    assert pair.meta["self"].causal is False and pair.attention(500).shape == (2, 3, len(tokens), len(tokens))
 
     assert {"train/loss", "train/learning_rate", "eval/loss"} <= set(run.scalar_tags)
     assert list(run.scalars("eval/loss")[0]) == [0, 200, 400]
@@ -54,7 +54,7 @@ def test_write_run_reads_back_with_its_sizes_steps_scalars_and_best_checkpoint(t
     synthetic.write_run(tmp_path / "plain", steps=2, causal=False, pair_probe=False, scalars=False)
     plain = read_run(str(tmp_path / "plain"))
     assert plain.probes == [synthetic.REPEATED_PROBE] and plain.scalar_tags == []
-    assert plain.probe(synthetic.REPEATED_PROBE).meta["self"]["causal"] is False
+    assert plain.probe(synthetic.REPEATED_PROBE).meta["self"].causal is False
 
 
 def test_heads_form_at_their_steps(tmp_path):
@@ -94,7 +94,7 @@ def test_encoder_decoder_run_has_three_kinds(tmp_path):
     assert probe.attention(200, kind="encoder").shape == (2, 4, 10, 10)
     assert probe.attention(200, kind="decoder").shape == (2, 4, 7, 7)
     assert probe.attention(200, kind="cross").shape == (2, 4, 7, 10)
-    assert probe.meta["decoder"]["causal"] is True
+    assert probe.meta["decoder"].causal is True
     assert (np.triu(probe.attention(100, kind="decoder"), 1) == 0).all()
 
 

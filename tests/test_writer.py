@@ -112,7 +112,7 @@ def test_tensorboard_python_loader_sees_the_same_values(tmp_path):
         assert np.abs(from_tb - a).max() <= STEP + 1e-6
         assert (from_tb[..., np.triu(np.ones((8, 8), bool), 1)] == 0).all()
         np.testing.assert_array_equal(tb["stats"]["attention_stats/lm/self"][step], p._stats["self"][step])
-    assert tb["meta"]["attention/lm/self"]["causal"] is True
+    assert tb["meta"]["attention/lm/self"].causal is True
     assert tb["scalars"]["train/loss"][120] == pytest.approx(1.8)
     assert set(tb["scalars"]) == {"train/loss", "train/epoch"}  # bools, NaN and strings are not scalars
 

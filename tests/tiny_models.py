@@ -135,7 +135,8 @@ def tensorboard_python_read(logdir):
     from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 
     from tb_attention_plugin.format.blobs import decode_layer_at
-    from tb_attention_plugin.format.metadata import PLUGIN_NAME, parse_plugin_content
+    from tb_attention_plugin.format.metadata import PLUGIN_NAME
+    from tb_attention_plugin.format.plugin_metadata import ProbeMetadata
     from tb_attention_plugin.format.quantize import dequantize
 
     keep_all = {"tensors": 0, "scalars": 0}
@@ -151,7 +152,7 @@ def tensorboard_python_read(logdir):
     for run, tags in sequences.items():
         entry = out.setdefault(run, {"attention": {}, "stats": {}, "scalars": {}, "meta": {}})
         for tag, data in tags.items():
-            entry["meta"][tag] = parse_plugin_content(listing[run][tag].plugin_content)
+            entry["meta"][tag] = ProbeMetadata.from_json(listing[run][tag].plugin_content)
             blobs = {}
             for datum in data:
                 blobs[datum.step] = [provider.read_blob(ctx, blob_key=ref.blob_key) for ref in datum.values]

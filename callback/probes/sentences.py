@@ -58,48 +58,58 @@ def validate_probes(probes, names):
         raise ValueError("probes is empty: give at least one probe sentence")
     specs, labelled = [], []
     for i, probe in enumerate(probes):
-        relations = None
-        if isinstance(probe, str):
-            text, pair = probe, None
-        elif isinstance(probe, (tuple, list)) and len(probe) == 2 and all(isinstance(p, str) for p in probe):
-            text, pair = probe
-        elif isinstance(probe, dict) and isinstance(probe.get("text"), str) and isinstance(probe.get("pair", ""), str):
-            unknown = set(probe) - {"text", "pair", "relations", "name", "mask"}
-            if unknown:
-                raise TypeError(
-                    f"probes[{i}] has unknown keys {sorted(unknown)}: a probe dict has text, pair, relations, "
-                    f"mask, name"
-                )
-            text, pair, relations = probe["text"], probe.get("pair"), probe.get("relations")
-        else:
-            raise TypeError(
-                f"probes[{i}] is {probe!r}: each probe must be a string, a (text, text_pair) tuple of two strings, "
-                f"or a relation probe {{'text': ..., 'relations': [(source, target, relation)]}}"
-            )
-        if not text.strip() or (pair is not None and not pair.strip()):
-            raise ValueError(f"probes[{i}] is empty: give some text")
+        text, pair, relations = _probe_parts(i, probe)
         specs.append((text, pair))
         given = probe if isinstance(probe, dict) else {}
         labelled.append((relations, given.get("name"), given.get("mask")))
-    if names is None:
-        names = [given or default for (_, given, _), default in zip(labelled, _default_names(specs))]
-    else:
-        names = list(names)
-        if len(names) != len(specs):
-            raise ValueError(f"names has {len(names)} entries but there are {len(specs)} probes")
-        defaults = _default_names(specs)
-        names = [
-            n if n is not None else (given or default) for n, (_, given, _), default in zip(names, labelled, defaults)
-        ]
-        for n in names:
-            if not isinstance(n, str) or not n.strip() or "/" in n:
-                raise ValueError(f"probe name {n!r} must be a non-empty string without '/'")
-        if len(set(names)) != len(names):
-            raise ValueError(f"probe names must be unique, got {names}")
+    names = _probe_names(names, specs, [given for _, given, _ in labelled])
     return [
         (n, t, p, None if r is None else parse_relations(r, t, p, n), None if m is None else parse_masked(m, t, p, n))
         for n, (t, p), (r, _, m) in zip(names, specs, labelled)
     ]
+
+
+def _probe_parts(i, probe):
+    """(text, text_pair or None, relations or None) of the user's i-th probe: a string, a (text,
+    text_pair) pair or a relation probe dict; TypeError or ValueError saying what to change."""
+    relations = None
+    if isinstance(probe, str):
+        text, pair = probe, None
+    elif isinstance(probe, (tuple, list)) and len(probe) == 2 and all(isinstance(p, str) for p in probe):
+        text, pair = probe
+    elif isinstance(probe, dict) and isinstance(probe.get("text"), str) and isinstance(probe.get("pair", ""), str):
+        unknown = set(probe) - {"text", "pair", "relations", "name", "mask"}
+        if unknown:
+            raise TypeError(
+                f"probes[{i}] has unknown keys {sorted(unknown)}: a probe dict has text, pair, relations, mask, name"
+            )
+        text, pair, relations = probe["text"], probe.get("pair"), probe.get("relations")
+    else:
+        raise TypeError(
+            f"probes[{i}] is {probe!r}: each probe must be a string, a (text, text_pair) tuple of two strings, "
+            f"or a relation probe {{'text': ..., 'relations': [(source, target, relation)]}}"
+        )
+    if not text.strip() or (pair is not None and not pair.strip()):
+        raise ValueError(f"probes[{i}] is empty: give some text")
+    return text, pair, relations
+
+
+def _probe_names(names, specs, given):
+    """Each probe's name: the user's `names` entry, else the probe dict's own name (`given`), else
+    one made from its text; the user's names are checked (non-empty, no '/', unique)."""
+    defaults = _default_names(specs)
+    if names is None:
+        return [own or default for own, default in zip(given, defaults)]
+    names = list(names)
+    if len(names) != len(specs):
+        raise ValueError(f"names has {len(names)} entries but there are {len(specs)} probes")
+    names = [n if n is not None else (own or default) for n, own, default in zip(names, given, defaults)]
+    for n in names:
+        if not isinstance(n, str) or not n.strip() or "/" in n:
+            raise ValueError(f"probe name {n!r} must be a non-empty string without '/'")
+    if len(set(names)) != len(names):
+        raise ValueError(f"probe names must be unique, got {names}")
+    return names
 
 
 def _default_names(specs, width=40):
@@ -146,17 +156,7 @@ def tokenize(
     if (relations or masked) and not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"probe {name!r} names words: that needs a fast tokenizer (with word offsets)")
     offsets = {"return_offsets_mapping": True} if relations or masked else {}
-    full = tokenizer(text, enc_pair, add_special_tokens=True, truncation=False, **offsets)
-    n_full = len(full["input_ids"])
-    encoding = full
-    if n_full > max_tokens:
-        warnings.warn(
-            f"probe {name!r} has {n_full} tokens; it is truncated to {max_tokens} (max_tokens, capped "
-            f"at the model's maximum positions): shorten the probe to see all of it",
-            UserWarning,
-            stacklevel=3,
-        )
-        encoding = tokenizer(text, enc_pair, add_special_tokens=True, truncation=True, max_length=max_tokens, **offsets)
+    encoding = _encode(tokenizer, name, text, enc_pair, max_tokens, offsets)
     ids = [int(i) for i in encoding["input_ids"]]
     tt = encoding.get("token_type_ids")
     probe = Probe(
@@ -175,22 +175,42 @@ def tokenize(
         if not encoder_decoder:
             sides[("tokens", "pair")] = (1, spans)
     if encoder_decoder:
-        target = pair if pair is not None else text
-        labelled = tokenizer(text_target=target, truncation=True, max_length=max_tokens, **offsets)
-        labels = labelled["input_ids"]
-        dec = _decoder_inputs(model, [int(i) for i in labels])
-        probe.decoder_input_ids = dec
-        probe.decoder_tokens = list(tokenizer.convert_ids_to_tokens(dec))
-        probe.decoder_special = _special_mask(tokenizer, dec)
-        if relations:
-            of, spans = word_index(labelled)
-            probe.word_of["decoder_tokens"] = ([-1] + of)[: len(dec)]  # the decoder input is shifted right
-            sides[("decoder_tokens", "pair" if pair is not None else "text")] = (0, spans)
+        _add_decoder_side(probe, tokenizer, model, text, pair, max_tokens, offsets, sides if relations else None)
     if relations:
         probe.relations = _token_relations(relations, sides, name, text, pair)
     if masked:
         _mask_words(probe, tokenizer, encoding, masked, name, text, pair)
     return probe
+
+
+def _encode(tokenizer, name, text, pair, max_tokens, offsets):
+    """The tokenizer's encoding of a probe, truncated to max_tokens with a warning."""
+    full = tokenizer(text, pair, add_special_tokens=True, truncation=False, **offsets)
+    n_full = len(full["input_ids"])
+    if n_full <= max_tokens:
+        return full
+    warnings.warn(
+        f"probe {name!r} has {n_full} tokens; it is truncated to {max_tokens} (max_tokens, capped "
+        f"at the model's maximum positions): shorten the probe to see all of it",
+        UserWarning,
+        stacklevel=4,
+    )
+    return tokenizer(text, pair, add_special_tokens=True, truncation=True, max_length=max_tokens, **offsets)
+
+
+def _add_decoder_side(probe, tokenizer, model, text, pair, max_tokens, offsets, sides):
+    """An encoder-decoder probe's decoder side: the teacher-forced decoder input of its target (the
+    pair, else the text); with relations (`sides`, else None), its words too."""
+    target = pair if pair is not None else text
+    labelled = tokenizer(text_target=target, truncation=True, max_length=max_tokens, **offsets)
+    dec = _decoder_inputs(model, [int(i) for i in labelled["input_ids"]])
+    probe.decoder_input_ids = dec
+    probe.decoder_tokens = list(tokenizer.convert_ids_to_tokens(dec))
+    probe.decoder_special = _special_mask(tokenizer, dec)
+    if sides is not None:
+        of, spans = word_index(labelled)
+        probe.word_of["decoder_tokens"] = ([-1] + of)[: len(dec)]  # the decoder input is shifted right
+        sides[("decoder_tokens", "pair" if pair is not None else "text")] = (0, spans)
 
 
 def _mask_words(probe, tokenizer, encoding, masked, name, text, pair):

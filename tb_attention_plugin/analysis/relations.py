@@ -19,7 +19,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..format.metadata import relation_instances, relation_key_words
 
 FORMED_ACCURACY = 0.5  # a relation has "formed" once its best head picks the target this often
 CLASSIFIER_STEPS = 64  # steps the classifier is fitted at, at most (evenly spread, the last included)
@@ -29,7 +28,7 @@ RIDGE = 1e-2
 def features(attention, meta):
     """float attention [L, H, Q, K] -> float32 [instances, key words, L, H] (see the module doc), or
     None when this kind measures no relation."""
-    found, words = relation_instances(meta), relation_key_words(meta)
+    found, words = meta.relation_instances(), meta.relation_key_words()
     if not found or not words:
         return None
     a = np.asarray(attention, dtype=np.float32)
@@ -37,11 +36,11 @@ def features(attention, meta):
     for w, tokens in enumerate(words):
         membership[tokens, w] = 1.0
     out = np.empty((len(found), len(words)) + a.shape[:2], np.float32)
-    query_of = (meta.get("word_of") or {}).get(meta["query"])
+    query_of = (meta.word_of or {}).get(meta.query)
     for i, inst in enumerate(found):
         rows = a[:, :, inst.source_tokens, :].mean(axis=2)  # [L, H, K]
         out[i] = np.moveaxis(rows @ membership, -1, 0)
-        if meta["query"] == meta["key"]:
+        if meta.query == meta.key:
             out[i, query_of[inst.source_tokens[0]]] = np.nan  # the source word itself
     return out
 
@@ -65,7 +64,7 @@ def measure(series):
     [Measured], one per relation name (steps: those every probe holding that relation logged)."""
     by_name = {}
     for probe, kind, meta, steps, feats in series:
-        for i, inst in enumerate(relation_instances(meta)):
+        for i, inst in enumerate(meta.relation_instances()):
             by_name.setdefault(inst.relation, []).append(
                 (probe, kind, inst, dict(zip(steps, range(len(steps)))), feats, i)
             )

@@ -68,9 +68,9 @@ class LayerInfo(NamedTuple):
 def layer_blob_info(blob, expected=None):
     """LayerInfo(encoding, ref_step, ref_crc, (H, Q, K)) of a layer blob, without decompressing it.
 
-    expected: the (H, Q, K) the probe's metadata says (`layer_shape(meta)`); a blob whose header
-    disagrees is rejected here, before anything is allocated. Without it only the format's limits
-    apply."""
+    expected: the (H, Q, K) the probe's metadata says (`ProbeMetadata.layer_shape()`); a blob whose
+    header disagrees is rejected here, before anything is allocated. Without it only the format's
+    limits apply."""
     if len(blob) < LAYER_HEADER.size:
         raise FormatError("attention layer blob is truncated")
     magic, version, encoding, ref_step, ref_crc, h, qn, kn = LAYER_HEADER.unpack_from(blob)
@@ -112,7 +112,7 @@ def decompress(frame, size):
 def decode_layer(blob, reference=None, expected=None):
     """Layer blob -> uint8 [H, Q, K]. A delta blob needs its reference step's decoded bytes as
     `reference` (decode_layer_at follows a whole chain). `expected`: see layer_blob_info; readers
-    pass `layer_shape(meta)`, so no blob makes them allocate more than the metadata says."""
+    pass `meta.layer_shape()`, so no blob makes them allocate more than the metadata says."""
     import numpy as np
 
     encoding, ref_step, ref_crc, shape = layer_blob_info(blob, expected)
@@ -148,8 +148,8 @@ def walk_chain(step, blob_of, decoded_of=None, expected=None, label=""):
 
     blob_of(step) -> that layer's blob at a step; it raises FormatError (with the reader's own words)
     when the step is not at hand. decoded_of(step) -> the layer already decoded at a step, or None:
-    the walk stops there. `expected`: the (H, Q, K) of the probe's metadata (layer_shape), checked
-    on every blob's header before anything is decompressed; `label` prefixes that check's errors.
+    the walk stops there. `expected`: the (H, Q, K) of the probe's metadata (its layer_shape()),
+    checked on every blob's header before anything is decompressed; `label` prefixes that check's errors.
     A chain longer than MAX_CHAIN blobs, or a delta that does not refer to an earlier step, is a
     FormatError. Decode the result with `decode_chain`."""
     links, current = [], step
@@ -190,7 +190,7 @@ def decode_layer_at(step, layer_blob_of, decoded=None, expected=None):
 
     layer_blob_of(step) -> that layer's blob at another step (None if that step is not logged);
     `decoded` is an optional dict step -> uint8 layer that callers keep as a cache (filled here);
-    `expected`: the (H, Q, K) of the probe's metadata (layer_shape), checked on every blob.
+    `expected`: the (H, Q, K) of the probe's metadata (ProbeMetadata.layer_shape), checked on every blob.
     """
     decoded = {} if decoded is None else decoded
 
@@ -230,6 +230,6 @@ def check_snapshot_blobs(blobs, meta):
     """A snapshot record's blob sequence [header, layer 0, ...] as read: FormatError unless it holds
     a header and one blob per layer of its metadata."""
     header = parse_snapshot_header(blobs[0]) if blobs else None
-    if header is None or len(blobs) != int(meta["layers"]) + 1:
+    if header is None or len(blobs) != meta.layers + 1:
         raise FormatError("snapshot has the wrong number of layers")
     return blobs

@@ -1,14 +1,13 @@
-"""The format's names, tags and metadata (docs/format.md): what every record of a probe and kind is
-tagged with, and the JSON plugin metadata that describes it, checked the same way by every reader.
+"""The format's names, tags and limits (docs/format.md): what every record of a probe and kind is
+tagged with, and the bounds on what its metadata and records may claim.
 
-The other parts of the format: blobs.py (layer blobs and their delta chains), records.py (the codecs
-of each record). This part imports nothing but the standard library (TensorBoard's protos only inside
-summary_metadata), so that the TensorBoard entry point (server/entry.py) can take PLUGIN_NAME from
-here without loading anything heavy at start-up.
+The other parts of the format: plugin_metadata.py (ProbeMetadata, the JSON plugin metadata that
+describes a probe and kind), blobs.py (layer blobs and their delta chains), records.py (the codecs of
+each record). This part imports nothing but the standard library, so that the TensorBoard entry point
+(server/entry.py) can take PLUGIN_NAME from here without loading anything heavy at start-up.
 """
 
 import json
-from typing import NamedTuple
 
 PLUGIN_NAME = "attention"
 FORMAT_VERSION = 1
@@ -88,47 +87,6 @@ def neurons_tag(probe, kind):
     return f"{NEURONS_TAG_PREFIX}{tag_name(probe)}/{kind}"
 
 
-def probe_metadata(probe_info, kind, *, causal, layers, heads):
-    """The JSON description of one (probe, kind), written with the first value of each of its two
-    tags in each event file."""
-    query, key = KIND_SIDES[kind]
-    meta = {
-        "version": FORMAT_VERSION,
-        "probe": probe_info["name"],
-        "probe_index": probe_info["index"],
-        "kind": kind,
-        "query": query,
-        "key": key,
-        "causal": bool(causal),
-        "layers": int(layers),
-        "heads": int(heads),
-        "tokens": list(probe_info["tokens"]),
-        "segments": [int(s) for s in probe_info["segments"]],
-        "special": [bool(s) for s in probe_info["special"]],
-        "decoder_tokens": probe_info.get("decoder_tokens"),
-        "decoder_special": probe_info.get("decoder_special"),
-        "stats": list(STAT_NAMES),
-    }
-    if probe_info.get("relations"):
-        meta["word_of"] = probe_info["word_of"]
-        meta["relations"] = probe_info["relations"]
-    try:
-        return _check_values(meta)
-    except FormatError as e:  # e.g. a model or probe beyond the format's limits: nothing is written
-        raise ValueError(f"probe {meta['probe']!r} kind {kind!r} cannot be logged: {e}") from None
-
-
-def summary_metadata(meta, data_class):
-    from tensorboard.compat.proto import summary_pb2
-
-    return summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(
-            plugin_name=PLUGIN_NAME, content=json.dumps(meta, separators=(",", ":")).encode("utf-8")
-        ),
-        data_class=data_class,
-    )
-
-
 # Bounds on what a record may claim (docs/format.md, "Limits"): every reader allocates at most a
 # small multiple of what a probe's metadata says, and the metadata cannot claim more than this. The
 # writer refuses larger snapshots (a ValueError before anything is written).
@@ -153,162 +111,3 @@ def load_json(data, what, limit):
         raise FormatError(f"{what} is nested too deeply to be ours") from None
     except (ValueError, UnicodeDecodeError, TypeError) as e:
         raise FormatError(f"{what} is not JSON: {e}") from None
-
-
-def parse_plugin_content(content):
-    """bytes from SummaryMetadata.plugin_data.content -> metadata dict (FormatError if not ours)."""
-    meta = load_json(content, "attention metadata", MAX_METADATA_BYTES)
-    if not isinstance(meta, dict) or isinstance(meta.get("version"), bool) or not isinstance(meta.get("version"), int):
-        raise FormatError("attention metadata has no version")
-    if meta["version"] > FORMAT_VERSION:
-        raise FormatError(
-            f"attention log format v{meta['version']} is newer than this reader "
-            f"(v{FORMAT_VERSION}): upgrade tb-attention"
-        )
-    required = ("probe", "kind", "layers", "heads", "tokens", "segments", "special", "query", "key")
-    missing = [k for k in required if k not in meta]
-    if missing or not isinstance(meta["kind"], str) or meta["kind"] not in KIND_SIDES:
-        raise FormatError(f"attention metadata lacks {missing or 'a known kind'}")
-    return _check_values(meta)
-
-
-def _check_values(meta):
-    """Reject metadata whose values no reader can use safely (types, sizes, consistent sides)."""
-    if not isinstance(meta["probe"], str) or not meta["probe"]:
-        raise FormatError(f"attention metadata has an invalid probe name: {meta['probe']!r}")
-    for key, limit in (("layers", MAX_LAYERS), ("heads", MAX_HEADS)):
-        value = meta[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise FormatError(f"attention metadata has an invalid {key}: {value!r}")
-        if value > limit:
-            raise FormatError(f"attention metadata claims {value} {key}, more than the {limit} this format accepts")
-    for key in ("tokens", "decoder_tokens"):
-        value = meta.get(key)
-        if value is None and key == "decoder_tokens":
-            continue
-        if (
-            not isinstance(value, list)
-            or not (value or key == "decoder_tokens")
-            or not all(isinstance(t, str) for t in value)
-        ):
-            raise FormatError(f"attention metadata has invalid {key}")
-        if len(value) > MAX_TOKENS:
-            raise FormatError(
-                f"attention metadata claims {len(value)} {key}, more than the {MAX_TOKENS} this format accepts"
-            )
-    for key in ("segments", "special"):
-        if not isinstance(meta[key], list) or len(meta[key]) != len(meta["tokens"]):
-            raise FormatError(f"attention metadata has an invalid {key} list")
-    value = meta.get("decoder_special")
-    if value is not None and (not isinstance(value, list) or len(value) > MAX_TOKENS):
-        raise FormatError("attention metadata has an invalid decoder_special")
-    if (meta["query"], meta["key"]) != KIND_SIDES[meta["kind"]]:
-        raise FormatError("attention metadata has query/key sides that do not match its kind")
-    heads, queries, keys = layer_shape(meta)
-    weights = meta["layers"] * heads * queries * keys
-    if weights > MAX_SNAPSHOT_WEIGHTS or heads * queries * keys > MAX_LAYER_WEIGHTS:
-        raise FormatError(
-            f"attention metadata claims snapshots of {meta['layers']} layers x {heads} heads x "
-            f"{queries} x {keys} tokens = {weights} weights, more than this format accepts "
-            f"({MAX_LAYER_WEIGHTS} per layer, {MAX_SNAPSHOT_WEIGHTS} per snapshot): shorten "
-            f"the probe"
-        )
-    names = meta.get("stats", list(STAT_NAMES))
-    if not isinstance(names, list) or not names or len(names) > MAX_STATS or not all(isinstance(n, str) for n in names):
-        raise FormatError("attention metadata has an invalid stats list")
-    return check_relations(meta)
-
-
-def layer_shape(meta):
-    """(heads, query length, key length) that every layer blob of this probe and kind must hold:
-    the metadata's heads and the lengths of the token lists its kind's query and key refer to."""
-    query, key = KIND_SIDES[meta["kind"]]
-    return int(meta["heads"]), len(token_side(meta, query)), len(token_side(meta, key))
-
-
-def token_side(meta, side):
-    """The token list a kind's query or key axis refers to."""
-    tokens = meta.get(side)
-    if tokens is None:
-        raise FormatError(f"attention metadata lacks {side}")
-    return tokens
-
-
-def key_special(meta):
-    """The special-token mask of a kind's key tokens ([CLS], [SEP], BOS, EOS...): all False where the
-    metadata has none (decoder tokens of older logs)."""
-    side = KIND_SIDES[meta["kind"]][1]
-    special = meta.get("special" if side == "tokens" else "decoder_special")
-    return [bool(s) for s in special] if special is not None else [False] * len(token_side(meta, side))
-
-
-# ---------------------------------------------------------------- relation words
-
-
-class Instance(NamedTuple):
-    relation: str
-    source_tokens: list  # query-side token indices of the source word
-    target: int  # key-side word index of the target
-    source_text: str
-    target_text: str
-
-
-def check_relations(meta):
-    """FormatError unless the metadata's relations fit its token lists (every reader checks)."""
-    word_of, relations = meta.get("word_of"), meta.get("relations")
-    if word_of is None and relations is None:
-        return meta
-    if not isinstance(word_of, dict) or not isinstance(relations, list) or len(relations) > MAX_TOKENS:
-        raise FormatError("attention metadata has invalid relations")
-    words = {}
-    for side, of in word_of.items():
-        tokens = meta.get(side) if side in ("tokens", "decoder_tokens") else None
-        if not isinstance(tokens, list) or not isinstance(of, list) or len(of) != len(tokens):
-            raise FormatError("attention metadata has a word list that does not match its tokens")
-        if not all(isinstance(w, int) and not isinstance(w, bool) and -1 <= w < len(tokens) for w in of):
-            raise FormatError("attention metadata has invalid word indices")
-        words[side] = set(of) - {-1}
-    for r in relations:
-        if not isinstance(r, dict) or not isinstance(r.get("relation"), str) or not r["relation"]:
-            raise FormatError("attention metadata has an invalid relation")
-        for end in ("source", "target"):
-            places = r.get(end)
-            if (
-                not isinstance(places, list)
-                or not places
-                or not all(
-                    isinstance(p, list) and len(p) == 2 and p[0] in words and p[1] in words[p[0]] for p in places
-                )
-            ):
-                raise FormatError(f"attention metadata has a relation whose {end} is not one of its words")
-        for text in ("source_text", "target_text"):
-            if not isinstance(r.get(text), str):
-                raise FormatError("attention metadata has a relation without its words' text")
-    return meta
-
-
-def relation_key_words(meta):
-    """Token indices of every word of the key side, by word index."""
-    of = (meta.get("word_of") or {}).get(meta["key"])
-    if of is None:
-        return []
-    groups = {}
-    for t, w in enumerate(of):
-        if w >= 0:
-            groups.setdefault(w, []).append(t)
-    return [groups.get(w, []) for w in range(max(groups) + 1)] if groups else []
-
-
-def relation_instances(meta):
-    """The relation instances measured in this metadata's kind (query side holds the source, key side
-    the target)."""
-    of = meta.get("word_of") or {}
-    query, key = meta["query"], meta["key"]
-    found = []
-    for r in meta.get("relations") or []:
-        sources = [w for side, w in r["source"] if side == query]
-        targets = [w for side, w in r["target"] if side == key]
-        if sources and targets and query in of:
-            tokens = [t for t, w in enumerate(of[query]) if w == sources[0]]
-            found.append(Instance(r["relation"], tokens, targets[0], r["source_text"], r["target_text"]))
-    return found

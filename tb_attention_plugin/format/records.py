@@ -17,17 +17,14 @@ from .metadata import (
     MAX_TOKENS,
     STAT_NAMES,
     FormatError,
-    layer_shape,
     load_json,
     neurons_tag,
     predictions_tag,
-    relation_instances,
-    relation_key_words,
     relations_tag,
     snapshot_tag,
     stats_tag,
-    summary_metadata,
 )
+from .plugin_metadata import summary_metadata
 
 
 def snapshot_value(meta, step, layer_blobs, queries, keys, *, with_metadata=True):
@@ -35,8 +32,8 @@ def snapshot_value(meta, step, layer_blobs, queries, keys, *, with_metadata=True
 
     Metadata goes on the first value of a tag in each file (TensorBoard keeps only the first anyway).
     """
-    blobs = [encode_snapshot_header(step, len(layer_blobs), meta["heads"], queries, keys)] + list(layer_blobs)
-    return _blob_sequence_value(snapshot_tag(meta["probe"], meta["kind"]), blobs, meta, with_metadata)
+    blobs = [encode_snapshot_header(step, len(layer_blobs), meta.heads, queries, keys)] + list(layer_blobs)
+    return _blob_sequence_value(snapshot_tag(meta.probe, meta.kind), blobs, meta, with_metadata)
 
 
 def _blob_sequence_value(tag, blobs, meta, with_metadata):
@@ -64,9 +61,9 @@ def stats_value(meta, stats, *, with_metadata=True):
     import numpy as np
 
     arr = np.ascontiguousarray(stats, dtype="<f2")
-    if arr.shape != (len(STAT_NAMES), meta["layers"], meta["heads"]):
-        raise ValueError(f"stats must have shape {(len(STAT_NAMES), meta['layers'], meta['heads'])}, got {arr.shape}")
-    return _half_tensor_value(stats_tag(meta["probe"], meta["kind"]), arr, meta, with_metadata)
+    if arr.shape != (len(STAT_NAMES), meta.layers, meta.heads):
+        raise ValueError(f"stats must have shape {(len(STAT_NAMES), meta.layers, meta.heads)}, got {arr.shape}")
+    return _half_tensor_value(stats_tag(meta.probe, meta.kind), arr, meta, with_metadata)
 
 
 def _half_tensor_value(tag, arr, meta, with_metadata):
@@ -88,11 +85,10 @@ def _half_tensor_value(tag, arr, meta, with_metadata):
 
 def decode_stats(array, meta):
     """A decoded stats tensor (any float dtype; raw bytes are read as float32) -> float32
-    [len(meta['stats']), layers, heads]."""
+    [len(meta.stats), layers, heads]."""
     import numpy as np
 
-    names = meta.get("stats", STAT_NAMES)
-    shape = (len(names), int(meta["layers"]), int(meta["heads"]))
+    shape = (len(meta.stats), meta.layers, meta.heads)
     arr = np.frombuffer(array, dtype="<f4") if isinstance(array, (bytes, bytearray)) else np.asarray(array)
     if arr.dtype.kind != "f" or arr.size != shape[0] * shape[1] * shape[2]:
         raise FormatError("attention stats tensor has the wrong size or type")
@@ -108,7 +104,7 @@ def relations_value(meta, features, *, with_metadata=True):
     import numpy as np
 
     arr = np.ascontiguousarray(features, dtype="<f2")
-    return _half_tensor_value(relations_tag(meta["probe"], meta["kind"]), arr, meta, with_metadata)
+    return _half_tensor_value(relations_tag(meta.probe, meta.kind), arr, meta, with_metadata)
 
 
 def decode_relations(array, meta):
@@ -116,7 +112,7 @@ def decode_relations(array, meta):
     against the metadata."""
     import numpy as np
 
-    shape = (len(relation_instances(meta)), len(relation_key_words(meta)), int(meta["layers"]), int(meta["heads"]))
+    shape = (len(meta.relation_instances()), len(meta.relation_key_words()), meta.layers, meta.heads)
     arr = np.asarray(array)
     if arr.dtype.kind != "f" or arr.shape != shape:
         raise FormatError(f"attention relations tensor has shape {arr.shape}, not {shape}")
@@ -134,7 +130,7 @@ def predictions_value(meta, prediction, *, with_metadata=True):
     step ({"mode", "positions", "top": [[[token, probability], ...] per position], "targets",
     "target_probs"}); a blob sequence, so that readers read it only when asked for."""
     blob = json.dumps(check_predictions(prediction), separators=(",", ":")).encode("utf-8")
-    return _blob_sequence_value(predictions_tag(meta["probe"], meta["kind"]), [blob], meta, with_metadata)
+    return _blob_sequence_value(predictions_tag(meta.probe, meta.kind), [blob], meta, with_metadata)
 
 
 def check_predictions(prediction):
@@ -185,13 +181,13 @@ NEURON_VECTOR_TYPES = ("<f4", "<f2")  # query and key: float32, or float16 where
 
 def _check_neuron_header(header, meta):
     """(heads, dim, queries, keys) of a neuron record's header, checked against its probe's metadata."""
-    _, queries, keys = layer_shape(meta)
+    _, queries, keys = meta.layer_shape()
     try:
         heads = [(int(lh[0]), int(lh[1])) for lh in header["heads"]]
         dim, scale, softcap = int(header["dim"]), header["scale"], header["softcap"]
         ok = (
             len(heads) == len(header["heads"]) == len(scale) == len(softcap)
-            and all(0 <= lay < meta["layers"] and 0 <= h < meta["heads"] for lay, h in heads)
+            and all(0 <= lay < meta.layers and 0 <= h < meta.heads for lay, h in heads)
             and heads == sorted(set(heads))
             and 0 < dim <= MAX_NEURON_DIM
             and (header["query_len"], header["key_len"]) == (queries, keys)
@@ -252,7 +248,7 @@ def neurons_value(meta, record, header, *, with_metadata=True):
         if header[name]:
             parts.append(np.ascontiguousarray(record[name], "<f4").tobytes())
     blobs = [json.dumps(header, separators=(",", ":")).encode()] + [compressor().compress(p) for p in parts]
-    return _blob_sequence_value(neurons_tag(meta["probe"], meta["kind"]), blobs, meta, with_metadata)
+    return _blob_sequence_value(neurons_tag(meta.probe, meta.kind), blobs, meta, with_metadata)
 
 
 def parse_neurons(blobs, meta):

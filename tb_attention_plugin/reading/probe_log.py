@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..format.blobs import decode_layer_at
-from ..format.metadata import KIND_SIDES, STAT_NAMES, key_special, layer_shape, relation_instances, relation_key_words
+from ..format.metadata import KIND_SIDES
 from ..analysis.head_types import classify_heads
 from ..analysis.neuron_math import weight_and_contribution
 from ..format.quantize import dequantize
@@ -39,7 +39,7 @@ class ProbeLog:
 
     def __init__(self, name):
         self.name = name
-        self.meta = {}  # kind -> metadata dict (first seen)
+        self.meta = {}  # kind -> its ProbeMetadata (first seen)
         self._snapshots = {}  # kind -> {step: list of blobs}
         self._stats = {}  # kind -> {step: float32 [stats, L, H]}
         self._snapshot_sizes = {}  # kind -> {step: (layers, heads)} of the record read for that step
@@ -54,7 +54,7 @@ class ProbeLog:
     # -- filled by read_run
     def _add(self, kind, meta, step, snapshot=None, stats=None, relations=None, predictions=None, neurons=None):
         self.meta.setdefault(kind, meta)
-        size = Size(int(meta["layers"]), int(meta["heads"]))
+        size = Size(meta.layers, meta.heads)
         self._size_meta.setdefault(kind, {}).setdefault(size, meta)
         if snapshot is not None:
             self._snapshots.setdefault(kind, {})[step] = snapshot
@@ -68,7 +68,7 @@ class ProbeLog:
             self._neurons.setdefault(kind, {})[step] = neurons
         if relations is not None:
             previous = self._relation_meta.setdefault(kind, meta)
-            if relations.shape == (len(relation_instances(previous)), len(relation_key_words(previous)), *size):
+            if relations.shape == (len(previous.relation_instances()), len(previous.relation_key_words()), *size):
                 self._relations.setdefault(kind, {})[step] = relations  # one set of relations per kind
 
     # -- public API
@@ -82,23 +82,23 @@ class ProbeLog:
 
     @property
     def tokens(self):
-        return list(self._first_meta["tokens"])
+        return list(self._first_meta.tokens)
 
     @property
     def segments(self):
-        return list(self._first_meta["segments"])
+        return list(self._first_meta.segments)
 
     @property
     def special(self):
-        return list(self._first_meta["special"])
+        return list(self._first_meta.special)
 
     @property
     def decoder_tokens(self):
-        return self._first_meta.get("decoder_tokens")
+        return self._first_meta.decoder_tokens
 
     @property
     def decoder_special(self):
-        return self._first_meta.get("decoder_special")
+        return self._first_meta.decoder_special
 
     def _kind(self, kind):
         if kind is None:
@@ -154,7 +154,7 @@ class ProbeLog:
         if sizes:
             return next(iter(sizes))
         meta = self.meta[kind]
-        return Size(int(meta["layers"]), int(meta["heads"]))
+        return Size(meta.layers, meta.heads)
 
     @staticmethod
     def _sizes_text(sizes):
@@ -186,7 +186,7 @@ class ProbeLog:
         return (self._size_at(kind, step) if step is not None else self._one_size(kind, size)).heads
 
     def causal(self, kind=None):
-        return bool(self.meta[self._kind(kind)].get("causal", False))
+        return self.meta[self._kind(kind)].causal
 
     def quantized(self, step, kind=None, layer=None):
         """uint8 [layers, heads, query, key] (or [heads, query, key] for one layer) as stored."""
@@ -206,7 +206,7 @@ class ProbeLog:
             sequence = series.get(at)
             return None if sequence is None or len(sequence) != n_layers + 1 else sequence[1 + l]
 
-        shape = layer_shape(self._meta_at(kind, step))  # every blob is checked against it before decoding
+        shape = self._meta_at(kind, step).layer_shape()  # every blob is checked against it before decoding
         out = [decode_layer_at(step, lambda at, l=l: blob_at(at, l), expected=shape) for l in layer_ids]
         return out[0] if layer is not None else np.stack(out)
 
@@ -220,7 +220,7 @@ class ProbeLog:
         kind = self._kind(kind)
         by_step = self._stats.get(kind, {})
         steps = self.stats_steps(kind, size)
-        names = self.meta[kind].get("stats", STAT_NAMES)
+        names = self.meta[kind].stats
         if not steps:
             shape = (0,) + self._one_size(kind, size)
             return {n: np.zeros(shape, np.float32) for n in names}
@@ -273,7 +273,7 @@ class ProbeLog:
         value norms were not captured)."""
         kind = self._kind(kind)
         meta = self.meta[kind]
-        special, causal = key_special(meta), bool(meta.get("causal", False))
+        special, causal = meta.key_special(), meta.causal
         return {s: weight_and_contribution(self.neurons(s, kind), special, causal) for s in self.neuron_steps(kind)}
 
     def relation_meta(self, kind=None):

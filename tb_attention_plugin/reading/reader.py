@@ -81,7 +81,7 @@ class RunLog:
                 steps, feats = probe.relation_features(kind)
                 if steps:
                     meta = probe.meta[kind]
-                    key = (int(meta["layers"]), int(meta["heads"]))
+                    key = (meta.layers, meta.heads)
                     series.setdefault(key, []).append((name, kind, probe.relation_meta(kind), steps, feats))
         return [m for group in series.values() for m in measure(group)]
 
@@ -162,18 +162,18 @@ def read_run(path):
     for tag, by_step in index.view.tags.items():
         for step, entry in by_step.items():
             meta = entry.meta
-            probe = run._probes.get(meta["probe"])
+            probe = run._probes.get(meta.probe)
             if probe is None:
-                probe = run._probes[meta["probe"]] = ProbeLog(meta["probe"])
-                probe._order = int(meta.get("probe_index", 0))
+                probe = run._probes[meta.probe] = ProbeLog(meta.probe)
+                probe._order = meta.probe_index
             if tag.startswith(SNAPSHOT_TAG_PREFIX):
-                probe._add(meta["kind"], meta, step, snapshot=StoredSnapshot(entry, records, int(meta["layers"]) + 1))
+                probe._add(meta.kind, meta, step, snapshot=StoredSnapshot(entry, records, meta.layers + 1))
             elif tag.startswith(RELATIONS_TAG_PREFIX):
-                probe._add(meta["kind"], meta, step, relations=stats[entry.key])
+                probe._add(meta.kind, meta, step, relations=stats[entry.key])
             elif tag.startswith(PREDICTIONS_TAG_PREFIX):
-                probe._add(meta["kind"], meta, step, predictions=stats[entry.key])
+                probe._add(meta.kind, meta, step, predictions=stats[entry.key])
             elif tag.startswith(NEURONS_TAG_PREFIX):
-                probe._add(meta["kind"], meta, step, neurons=functools.partial(_neurons, entry))
+                probe._add(meta.kind, meta, step, neurons=functools.partial(_neurons, entry))
             else:
-                probe._add(meta["kind"], meta, step, stats=stats[entry.key])
+                probe._add(meta.kind, meta, step, stats=stats[entry.key])
     return run

@@ -14,7 +14,8 @@ rebuilds the view when something changed.
 import logging
 from typing import NamedTuple
 
-from ..format.metadata import FormatError, parse_plugin_content
+from ..format.metadata import FormatError
+from ..format.plugin_metadata import ProbeMetadata
 from .event_scan import FileScan, SessionStart
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ class Entry(NamedTuple):
     ref: object  # event_scan.ValueRef
     path: str  # its event file
     generation: int  # the FileScan generation it was scanned in (a rewritten file voids it)
-    meta: dict  # the parsed metadata in force for it (its file's, for its tag)
+    meta: ProbeMetadata  # the metadata in force for it (its file's, for its tag)
 
     @property
     def key(self):
@@ -71,7 +72,7 @@ def build_view(files, scans, accept=None, warn=None):
             meta = parsed.get(content)
             if meta is None:
                 try:
-                    meta = parse_plugin_content(content)
+                    meta = ProbeMetadata.from_json(content)
                 except (FormatError, KeyError, TypeError, ValueError) as e:
                     meta = e
                 parsed[content] = meta

@@ -8,7 +8,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..format.metadata import FormatError, KIND_SIDES, STAT_NAMES, parse_plugin_content, snapshot_tag, stats_tag
+from ..format.metadata import FormatError, KIND_SIDES, snapshot_tag, stats_tag
+from ..format.plugin_metadata import ProbeMetadata
 from ..analysis.head_types import classify_heads
 from .errors import Unavailable
 from ..format.quantize import dequantize
@@ -27,24 +28,24 @@ class Series(NamedTuple):
 class Kind(NamedTuple):
     """One kind of a probe in the index: its metadata, its good steps and those with a neuron record."""
 
-    meta: dict
+    meta: ProbeMetadata
     steps: list
     neuron_steps: list = []
     neuron_heads: list = []
 
 
 def choose_tags(tagged, warn, where):
-    """{(probe, kind): (tag, meta, payload)} of [(tag, metadata content or parsed dict, payload)]: bad
+    """{(probe, kind): (tag, meta, payload)} of [(tag, metadata content or ProbeMetadata, payload)]: bad
     metadata is skipped (logged once under `where`); a probe listed under an older tag spelling as
     well as the current one is shown under the current one."""
     result = {}
     for tag, content, payload in sorted(tagged, key=lambda item: item[0]):
         try:
-            meta = content if isinstance(content, dict) else parse_plugin_content(content)
+            meta = content if isinstance(content, ProbeMetadata) else ProbeMetadata.from_json(content)
         except (FormatError, KeyError, TypeError, ValueError) as e:
             warn(("meta",) + where + (tag,), "skipped tag %r of run %r: %s", tag, where[-1], e)
             continue
-        key = (meta["probe"], meta["kind"])
+        key = (meta.probe, meta.kind)
         if key in result and tag not in (snapshot_tag(*key), stats_tag(*key)):
             continue
         result[key] = (tag, meta, payload)
@@ -78,19 +79,19 @@ def probe_entry(name, kinds):
     first = kinds[ordered[0]].meta
     return {
         "name": name,
-        "tokens": first["tokens"],
-        "segments": first["segments"],
-        "special": first["special"],
-        "decoder_tokens": first.get("decoder_tokens"),
-        "decoder_special": first.get("decoder_special"),
+        "tokens": first.tokens,
+        "segments": first.segments,
+        "special": first.special,
+        "decoder_tokens": first.decoder_tokens,
+        "decoder_special": first.decoder_special,
         "kinds": [
             {
                 "kind": k,
-                "layers": kinds[k].meta["layers"],
-                "heads": kinds[k].meta["heads"],
-                "query": kinds[k].meta["query"],
-                "key": kinds[k].meta["key"],
-                "causal": bool(kinds[k].meta.get("causal", False)),
+                "layers": kinds[k].meta.layers,
+                "heads": kinds[k].meta.heads,
+                "query": kinds[k].meta.query,
+                "key": kinds[k].meta.key,
+                "causal": kinds[k].meta.causal,
                 "steps": kinds[k].steps,
                 "neuron_steps": kinds[k].neuron_steps,
                 "neuron_heads": kinds[k].neuron_heads,
@@ -102,9 +103,7 @@ def probe_entry(name, kinds):
 
 def _probe_order(item):
     name, kinds = item
-    first = next(iter(kinds.values())).meta
-    index = first.get("probe_index", 0)
-    return (index if isinstance(index, int) else 0, name)
+    return (next(iter(kinds.values())).meta.probe_index, name)
 
 
 def requested_layers(logged, series, step, meta, layer):
@@ -115,7 +114,7 @@ def requested_layers(logged, series, step, meta, layer):
         raise Unavailable(
             f"no {kind!r} snapshot of probe {probe!r} in run {run!r} at step {step}; logged steps are listed by ./index"
         )
-    n_layers = meta["layers"]
+    n_layers = meta.layers
     if layer is not None and layer >= n_layers:
         raise Unavailable(f"layer {layer} does not exist: the model has {n_layers} layers (0..{n_layers - 1})")
     return list(range(n_layers)) if layer is None else [layer]
@@ -135,7 +134,7 @@ def snapshot_answer(series, step, layer_ids, decoded, meta):
         "heads": heads,
         "query_len": queries,
         "key_len": keys_len,
-        "causal": bool(meta.get("causal", False)),
+        "causal": meta.causal,
         "scale": 1.0 / 255,
     }
     return header, array
@@ -161,9 +160,9 @@ class Stats(NamedTuple):
 
 def stats_of(fingerprint, by_step, meta):
     """Stats of {step: float32 [stats, layers, heads]}, with the head types derived from them."""
-    names = list(meta.get("stats", STAT_NAMES))
+    names = list(meta.stats)
     steps = sorted(by_step)
-    shape = (len(names), len(steps), meta["layers"], meta["heads"])
+    shape = (len(names), len(steps), meta.layers, meta.heads)
     array = np.stack([by_step[s] for s in steps], axis=1) if steps else np.zeros(shape, np.float32)
     head_types = classify_heads(steps, {n: array[i] for i, n in enumerate(names)})
     for entry in head_types:
@@ -178,8 +177,8 @@ def stats_answer(series, meta, stats):
         **series._asdict(),  # "run", "probe", "kind"
         "steps": stats.steps,
         "stats": stats.names,
-        "layers": meta["layers"],
-        "heads": meta["heads"],
+        "layers": meta.layers,
+        "heads": meta.heads,
         "head_types": stats.head_types,
     }
     return header, stats.array

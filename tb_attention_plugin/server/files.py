@@ -28,8 +28,6 @@ from ..format.metadata import (
     RELATIONS_TAG_PREFIX,
     SNAPSHOT_TAG_PREFIX,
     STATS_TAG_PREFIX,
-    key_special,
-    layer_shape,
 )
 from ..format.records import decode_relations, decode_stats, parse_neurons, parse_predictions
 from ..reading.event_scan import read_value
@@ -76,13 +74,11 @@ def _neuron_listing(found):
     """(steps, captured heads) of a (probe, kind)'s neuron tag, from its index entries and metadata."""
     if found is None or not found[2]:
         return [], []
-    heads = found[1].get("neuron_heads")
-    valid = isinstance(heads, list) and all(isinstance(h, list) and len(h) == 2 for h in heads)
-    return sorted(found[2]), heads if valid else []
+    return sorted(found[2]), found[1].neuron_heads or []
 
 
 def _shape(meta):
-    return (int(meta["layers"]),) + tuple(layer_shape(meta))
+    return (meta.layers,) + tuple(meta.layer_shape())
 
 
 class FileData:
@@ -196,7 +192,7 @@ class FileData:
         tag, meta, good = self._lookup(series, SNAPSHOT_TAG_PREFIX, "snapshots", step)
         entry = good.get(step)
         layer_ids = requested_layers(entry is not None, series, step, meta, layer)
-        shape = layer_shape(meta)
+        shape = meta.layer_shape()
         try:
             decoded = [self._layer(good, step, l, shape) for l in layer_ids]
             return snapshot_answer(series, step, layer_ids, decoded, meta)
@@ -234,7 +230,7 @@ class FileData:
                 arrays = self._arrays(run, tag, good, decode_relations, "relations")
                 if arrays:
                     steps = sorted(arrays)
-                    size = (meta["layers"], meta["heads"])
+                    size = (meta.layers, meta.heads)
                     series.setdefault(size, []).append((probe, kind, meta, steps, np.stack([arrays[s] for s in steps])))
             cached = (fingerprint, relations_answer(run, series, self._warn))
             self._relations.put(run, cached)
@@ -285,7 +281,7 @@ class FileData:
         run = series.run
         tag, meta, good = self._lookup(series, NEURONS_TAG_PREFIX, "neuron records")
         steps, shares, heads = [], [], []
-        special, causal = key_special(meta), bool(meta.get("causal", False))
+        special, causal = meta.key_special(), meta.causal
         for step, entry in sorted(good.items()):
             try:
                 record = self._neuron_record(run, tag, step, entry)
@@ -317,7 +313,7 @@ class FileData:
                     step,
                     e,
                 )
-                series = Series(run, entry.meta["probe"], entry.meta["kind"])
+                series = Series(run, entry.meta.probe, entry.meta.kind)
                 raise Unavailable(undecodable(series, step, e)) from None
             self._neuron_records.put(entry.key, record)
         return record

@@ -111,9 +111,7 @@ def _export_parser(commands):
     export.set_defaults(run=_export)
 
 
-def parser():
-    ap = argparse.ArgumentParser(prog="tb-attention", description="Attention heads over training, in TensorBoard.")
-    commands = ap.add_subparsers(dest="command", required=True)
+def _replay_parser(commands):
     replay = commands.add_parser(
         "replay",
         help="run probes through every saved checkpoint and write attention logs",
@@ -152,6 +150,9 @@ def parser():
     )
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
     replay.set_defaults(run=_replay)
+
+
+def _summary_parser(commands):
     summary = commands.add_parser(
         "summary",
         help="where the loss fell, which heads formed and when, what changed most",
@@ -160,6 +161,13 @@ def parser():
     summary.add_argument("run_dir", help="a run directory holding event files")
     summary.add_argument("--json", action="store_true", help="print JSON instead of text")
     summary.set_defaults(run=_summary)
+
+
+def parser():
+    ap = argparse.ArgumentParser(prog="tb-attention", description="Attention heads over training, in TensorBoard.")
+    commands = ap.add_subparsers(dest="command", required=True)
+    _replay_parser(commands)
+    _summary_parser(commands)
     _export_parser(commands)
     return ap
 

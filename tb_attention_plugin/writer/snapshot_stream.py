@@ -23,7 +23,8 @@ import numpy as np
 from ..analysis.relations import features as relation_features
 from ..analysis.statistics import DriftReference, ProbeTemplates, head_statistics
 from ..format.blobs import MAX_CHAIN, compressor, decompress, encode_layer
-from ..format.metadata import KIND_SIDES, probe_metadata, snapshot_tag
+from ..format.metadata import KIND_SIDES, snapshot_tag
+from ..format.plugin_metadata import probe_metadata
 from ..format.quantize import quantize
 from .input_checks import check_layer, check_model_size, FirstSize
 
@@ -88,6 +89,7 @@ class SnapshotStream:
         self._failed = None
         self._open = True
         self._generation = None  # the writer's file generation when the first layer was encoded
+        self._words = None
 
     # ---------------------------------------------------------------- the caller's side
     def add_layer(self, weights):
@@ -155,7 +157,9 @@ class SnapshotStream:
                 self._generation = self._writer._generation
             q = quantize(layer)
             stats = self._statistics(index, layer)
-            relations = relation_features(layer[None], self._meta_for_relations())
+            if self._words is None:  # the relation words of this kind, from the metadata
+                self._words = probe_metadata(self._info, self.kind, causal=self.causal, layers=1, heads=layer.shape[0])
+            relations = relation_features(layer[None], self._words)
             blob, last = self._blob(index, q)
             # the drift reference, should this be the first snapshot: float16 keeps drift within 1e-3
             # of float32's (the stored bytes' 1/255 steps would add ~0.02 of noise)
@@ -164,10 +168,6 @@ class SnapshotStream:
         except BaseException as e:
             self._failed = e
             raise
-
-    def _meta_for_relations(self):
-        query_side, key_side = self._sides
-        return dict(self._info, query=query_side, key=key_side)
 
     def _statistics(self, index, layer):
         query_side, key_side = self._sides

@@ -43,7 +43,7 @@ from ..format.records import (
 from ..format.event_file import EventFileWriter
 from .concurrent_writers import file_closed, file_opened
 from .run_history import RunHistory
-from ..format.metadata import check_relations
+from ..format.plugin_metadata import check_relations
 from .write_queue import WriteQueue
 from .input_checks import as_mask, check_attention, check_model_size, check_step
 from .snapshot_stream import SnapshotStream, TagState
@@ -117,7 +117,7 @@ class AttentionSummaryWriter:
             info["word_of"] = {side: [int(w) for w in of] for side, of in (word_of or {}).items()}
             info["relations"] = [dict(r) for r in relations]
             try:
-                check_relations({**info, "query": "tokens", "key": "tokens"})
+                check_relations(info["word_of"], info["relations"], info)
             except FormatError as e:
                 raise ValueError(f"probe {name!r}: {e}") from None
         self._probes[name] = info
@@ -293,7 +293,7 @@ class AttentionSummaryWriter:
             first = (probe, kind, "neurons") not in self._tags_in_file
             stored = dict(header, dtype=vector_dtype(record, attention))
             # the tag's metadata names the captured heads, so that an index lists them without a read
-            value = neurons_value(dict(meta, neuron_heads=header["heads"]), record, stored, with_metadata=first)
+            value = neurons_value(meta.with_neuron_heads(header["heads"]), record, stored, with_metadata=first)
             if self._write(event_pb2.Event(step=step, wall_time=wall_time, summary=summary_pb2.Summary(value=[value]))):
                 self._tags_in_file.add((probe, kind, "neurons"))
 

@@ -15,7 +15,7 @@ answering one request, with the methods and signatures of server/files.py's `Fil
 
 from tensorboard import errors
 
-from ...format.metadata import FormatError, layer_shape, needs_json_escape, snapshot_tag
+from ...format.metadata import FormatError, needs_json_escape, snapshot_tag
 from . import prefetch
 from ..answers import requested_layers, snapshot_answer, undecodable
 from ..errors import Unavailable, Unservable
@@ -91,7 +91,7 @@ class ProviderSource:
         record = blobs.refs.get(step)
         layer_ids = requested_layers(record is not None, series, step, meta, layer)
         try:
-            decoded = data._snapshots.read(ctx, blobs, step, layer_ids, layer_shape(meta))
+            decoded = data._snapshots.read(ctx, blobs, step, layer_ids, meta.layer_shape())
             return snapshot_answer(series, step, layer_ids, decoded, meta)
         except BlobKeyRefused as e:  # the loader's limit (RustBoard's blob keys), not a bad record
             data._warn_once(("key", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r: %s", tag, run, e)

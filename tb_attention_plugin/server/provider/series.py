@@ -16,6 +16,7 @@ from typing import NamedTuple
 from tensorboard.data import provider
 
 from ...format.metadata import FORMAT_VERSION, PLUGIN_NAME, SNAPSHOT_TAG_PREFIX, STATS_TAG_PREFIX
+from ...format.plugin_metadata import ProbeMetadata
 from ...reading.lru_cache import LRUCache
 from ..answers import Kind, choose_tags, index_runs, missing
 from ..errors import DOWNSAMPLE_ALL, PROVIDER_DECODE_ERRORS, Unavailable
@@ -59,7 +60,7 @@ class Tag(NamedTuple):
     series in a listing; a BlobSeries of blob references from `snapshot_series`)."""
 
     tag: str
-    meta: dict
+    meta: ProbeMetadata
     series: object
 
 
@@ -129,7 +130,7 @@ class SeriesListing:
         refs = {}
         for datum in data:
             keys = tuple(ref.blob_key for ref in datum.values)
-            if len(keys) != meta["layers"] + 1:
+            if len(keys) != meta.layers + 1:
                 self._warn(
                     ("len", eid, run, tag, datum.step),
                     "skipped snapshot %r of run %r at step %d: %d blobs for %d layers",
@@ -137,7 +138,7 @@ class SeriesListing:
                     run,
                     datum.step,
                     len(keys),
-                    meta["layers"],
+                    meta.layers,
                 )
                 refs.pop(datum.step, None)
                 continue

@@ -121,7 +121,7 @@ class SnapshotReader:
         return info
 
     def read(self, ctx, series, step, layer_ids, shape):
-        """-> list of uint8 [H, Q, K], one per layer id; `shape` = metadata.layer_shape(meta), which
+        """-> list of uint8 [H, Q, K], one per layer id; `shape` = ProbeMetadata.layer_shape(), which
         every blob's header must match before it is decompressed. Raises FormatError (or the
         provider's NotFoundError/ValueError) when a layer cannot be decoded, BlobKeyRefused when the
         provider cannot read the run's blobs at all."""
