@@ -49,34 +49,19 @@ class ProbeRunner:
         self.neuron_every = 1
         self.neuron_bytes = 0
         self.held_at_once = 0  # bytes of attention a pass from the model's outputs holds (not streamed)
-        self.tokenizer = resolve_tokenizer(tokenizer)
-        specs = options.specs
-        tok = resolve_tokenizer(tokenizer)
-        max_tokens, induction_probe = options.max_tokens, options.induction_probe
+        self.tokenizer = tok = resolve_tokenizer(tokenizer)
         self.model = model
         limit = token_limit(model)
         # a probe longer than the model's position table would crash its forward pass
-        self.max_tokens = min(max_tokens, limit) if limit is not None else max_tokens
+        self.max_tokens = min(options.max_tokens, limit) if limit is not None else options.max_tokens
         encoder_decoder = is_encoder_decoder(model)
-        self.probes = [
-            tokenize(
-                tok,
-                name,
-                text,
-                pair,
-                self.max_tokens,
-                encoder_decoder=encoder_decoder,
-                model=model,
-                relations=relations,
-                masked=masked,
-            )
-            for name, text, pair, relations, masked in specs
-        ]
+        self.probes = [self._tokenized(*spec) for spec in options.specs]
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
         # which attention call is which layer: then every pass holds one layer at a time
         self.layer_map = discover_layers(model, self.probes[0], self.pad_id)
         looks_ahead = self._first_pass(self.probes)
         inferred_causal = not encoder_decoder and len(self.probes[0].input_ids) > 1 and not looks_ahead
+        induction_probe = options.induction_probe
         if induction_probe or (induction_probe is None and inferred_causal):
             extra = self._induction_probe(tok, explicit=bool(induction_probe))
             if extra is not None:
@@ -94,6 +79,19 @@ class ProbeRunner:
             "cross": False,
         }
         self._skipped = set()
+
+    def _tokenized(self, name, text, pair, relations, masked):
+        return tokenize(
+            self.tokenizer,
+            name,
+            text,
+            pair,
+            self.max_tokens,
+            encoder_decoder=is_encoder_decoder(self.model),
+            model=self.model,
+            relations=relations,
+            masked=masked,
+        )
 
     def _first_pass(self, probes):
         """The strict pass before training: every weight checked (a model that gives no attention

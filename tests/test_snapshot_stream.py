@@ -102,7 +102,7 @@ def test_deltas_encoded_before_a_file_is_abandoned_are_written_as_keyframes(tmp_
         stream.add_layer(layer)  # encoded now (no background thread): deltas to step 0
     assert [entry[0][3] for entry in stream._layers] == [ENCODING_DELTA] * 3  # the blobs' encoding byte
     with pytest.warns(RuntimeWarning, match="the disk went away"):
-        w._on_io_error(OSError("test: the disk went away"))
+        w._file.abandon(OSError("test: the disk went away"))
     stream.commit()
     w.add_attention(20, "p", maps[2])
     w.close()

@@ -48,6 +48,19 @@ def _top(log_probs, k):
     return ids.cpu().tolist(), values.exp().float().cpu().tolist()
 
 
+def _label_prediction(logits, k):
+    """The top-k labels of a sequence classifier (one prediction for the whole probe)."""
+    ids, probs = _top(torch.log_softmax(logits.float(), -1), k)
+    return {
+        "mode": "label",
+        "positions": [],
+        "top_ids": [ids],
+        "top_probs": [probs],
+        "target_ids": [None],
+        "target_probs": [None],
+    }
+
+
 def batch_predictions(out, model, probes, k, mask_id):
     """[{"mode", "positions", "top_ids", "top_probs", "target_ids", "target_probs"} or None] per probe
     of a batch; ids are turned into text by the probe runner (it has the tokenizer)."""
@@ -58,17 +71,7 @@ def batch_predictions(out, model, probes, k, mask_id):
     result = []
     for b, p in enumerate(probes):
         if mode == "label":
-            ids, probs = _top(torch.log_softmax(logits[b].float(), -1), k)
-            result.append(
-                {
-                    "mode": mode,
-                    "positions": [],
-                    "top_ids": [ids],
-                    "top_probs": [probs],
-                    "target_ids": [None],
-                    "target_probs": [None],
-                }
-            )
+            result.append(_label_prediction(logits[b], k))
             continue
         tokens = p.decoder_input_ids if is_encoder_decoder(model) else p.input_ids
         if mode == "masked":

@@ -153,8 +153,8 @@ class SnapshotStream:
             return
         try:
             if self._generation is None:
-                self._writer._check_removed()
-                self._generation = self._writer._generation
+                self._writer._file.check_removed()
+                self._generation = self._writer._file.generation
             q = quantize(layer)
             stats = self._statistics(index, layer)
             if self._words is None:  # the relation words of this kind, from the metadata
@@ -223,9 +223,9 @@ class SnapshotStream:
         w = self._writer
         if self._failed is not None:
             return
-        w._check_removed()
+        w._file.check_removed()
         layers = self._layers
-        if self._generation != w._generation:
+        if self._generation != w._file.generation:
             layers = [self._as_keyframe(entry) for entry in layers]
         stats = np.concatenate([entry[2] for entry in layers], axis=1)
         relations = [entry[3] for entry in layers]

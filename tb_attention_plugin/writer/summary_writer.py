@@ -8,22 +8,20 @@ The Trainer callback uses it, and so can a plain PyTorch loop or a Lightning cal
     w.add_scalar("train/loss", loss, step)
     w.close()
 
-A failing disk never stops training: the first I/O error is reported once as a warning, the broken
-file is left as it was (everything written before stays readable), and later writes go to a new file.
+A failing disk never stops training (run_file.py): the first I/O error is reported once as a
+warning, the broken file is left as it was, and later writes go to a new file.
 
 Nothing already in the run directory disappears without a word (run_history.py), and input that cannot
 be stored as given is refused before anything is written (writer/input_checks.py).
 
-A little over 300 lines by design: one class, the writer's whole public API (probes, attention,
-restart markers, scalars, hparams) and the file it writes; what it checks and what it warns about
-already live in writer/input_checks.py, run_history.py and concurrent_writers.py.
+One class, the writer's whole public API (probes, attention, restart markers, scalars, hparams,
+predictions, neuron records); a snapshot's encoding is snapshot_stream.py's, the file run_file.py's,
+what it checks and warns about input_checks.py's, run_history.py's and concurrent_writers.py's.
 """
 
 import math
 import numbers
-import os
 import time
-import warnings
 
 import numpy as np
 
@@ -40,8 +38,7 @@ from ..format.records import (
     snapshot_value,
     stats_value,
 )
-from ..format.event_file import EventFileWriter
-from .concurrent_writers import file_closed, file_opened
+from .run_file import RunFile
 from .run_history import RunHistory
 from ..format.plugin_metadata import check_relations
 from .write_queue import WriteQueue
@@ -59,14 +56,12 @@ class AttentionSummaryWriter:
         probe's pass holds about two of its layers)."""
         self.log_dir = str(log_dir)
         self._queue = WriteQueue(max_queued_bytes) if background else None
-        self._suffix = filename_suffix
-        self._file = None
-        self._io_warned = False
+        self._file = RunFile(
+            self.log_dir, filename_suffix, before_open=lambda: self._history.read(), on_abandon=self._forget_deltas
+        )
         self._probes = {}
         self._tag_states = {}  # (probe, kind) -> snapshot_stream.TagState: delta and drift references
         self._streams = set()  # (probe, kind) of the snapshots being written
-        self._generation = 0  # counts abandoned files: a delta must be written to its reference's file
-        self._tags_in_file = set()  # (probe, kind) whose metadata the current file already holds
         self._closed = False
         self._history = RunHistory(self.log_dir, filename_suffix)
         self._sizes = {}  # (probe, kind) -> writer_input.FirstSize of this writer's snapshots
@@ -185,7 +180,7 @@ class AttentionSummaryWriter:
     def _write_snapshot(self, stream, meta, layer_blobs, stats, relations):
         """The record of a finished stream (on the writer's thread); False if it could not be written."""
         probe, kind = stream.probe, stream.kind
-        first_in_file = (probe, kind) not in self._tags_in_file
+        first_in_file = (probe, kind) not in self._file.tags
         q, k = stream.shape
         values = [
             snapshot_value(meta, stream.step, layer_blobs, q, k, with_metadata=first_in_file),
@@ -195,7 +190,7 @@ class AttentionSummaryWriter:
             values.append(relations_value(meta, relations, with_metadata=first_in_file))
         event = event_pb2.Event(step=stream.step, wall_time=stream.wall_time, summary=summary_pb2.Summary(value=values))
         if self._write(event):
-            self._tags_in_file.add((probe, kind))
+            self._file.tags.add((probe, kind))
             return True
         return False
 
@@ -262,10 +257,10 @@ class AttentionSummaryWriter:
         wall_time = wall_time or time.time()
 
         def write():
-            first = (probe, kind, "predictions") not in self._tags_in_file
+            first = (probe, kind, "predictions") not in self._file.tags
             value = predictions_value(meta, prediction, with_metadata=first)
             if self._write(event_pb2.Event(step=step, wall_time=wall_time, summary=summary_pb2.Summary(value=[value]))):
-                self._tags_in_file.add((probe, kind, "predictions"))
+                self._file.tags.add((probe, kind, "predictions"))
 
         self._run(write)
 
@@ -290,12 +285,12 @@ class AttentionSummaryWriter:
         wall_time = wall_time or time.time()
 
         def write():
-            first = (probe, kind, "neurons") not in self._tags_in_file
+            first = (probe, kind, "neurons") not in self._file.tags
             stored = dict(header, dtype=vector_dtype(record, attention))
             # the tag's metadata names the captured heads, so that an index lists them without a read
             value = neurons_value(meta.with_neuron_heads(header["heads"]), record, stored, with_metadata=first)
             if self._write(event_pb2.Event(step=step, wall_time=wall_time, summary=summary_pb2.Summary(value=[value]))):
-                self._tags_in_file.add((probe, kind, "neurons"))
+                self._file.tags.add((probe, kind, "neurons"))
 
         self._run(write)
 
@@ -357,71 +352,24 @@ class AttentionSummaryWriter:
         else:
             self._queue.submit(job, nbytes)
 
-    def _check_removed(self):
-        """A run directory removed under us: open writes would vanish silently. Report it now, before
-        the next event is encoded, so that it starts a fresh file (keyframes and metadata included)."""
-        if self._file is not None and not os.path.exists(self._file.path):
-            self._on_io_error(FileNotFoundError(f"{self._file.path} was removed"))
-
     def _write(self, event):
-        """Append and flush one event; False if it could not be written."""
-        try:
-            if self._file is None:
-                self._history.read()  # what the directory held before this writer, read before its first record
-                self._file = EventFileWriter(self.log_dir, self._suffix)
-                self._tags_in_file.clear()
-                file_opened(self._file)
-            self._file.write(event)
-            self._file.flush()
-            return True
-        except OSError as e:
-            self._on_io_error(e)
-            return False
+        return self._file.write(event)
 
-    def _on_io_error(self, error):
-        if not self._io_warned:
-            warnings.warn(
-                f"tb-attention could not write to {self.log_dir}: {error}. Training goes on; "
-                f"what was written before stays readable, and writing resumes in a new file "
-                f"if the problem goes away.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            self._io_warned = True
-        broken, self._file = self._file, None
-        if broken is not None:
-            file_closed(broken)
-            try:
-                broken.close()
-            except OSError:
-                pass
-        # Later keyframes must be in the new file: a delta against a lost record is unreadable; and
-        # the new file needs each tag's metadata again (decided before the file is opened).
+    def _forget_deltas(self):
+        """A file was abandoned: every layer's next blob is a keyframe (deltas need their reference)."""
         for state in self._tag_states.values():
             state.last.clear()
-        self._generation += 1
-        self._tags_in_file.clear()
 
     def flush(self):
         """Everything written so far is on disk when this returns (queued writes included)."""
         if self._queue is not None:
             self._queue.drain()
-        if self._file is not None:
-            try:
-                self._file.flush()
-            except OSError as e:
-                self._on_io_error(e)
+        self._file.flush()
 
     def close(self):
         if self._queue is not None:
             self._queue.close()  # writes what is queued first
-        if self._file is not None:
-            file_closed(self._file)
-            try:
-                self._file.close()
-            except OSError as e:
-                self._on_io_error(e)
-            self._file = None
+        self._file.close()
         self._closed = True
 
     def __enter__(self):
