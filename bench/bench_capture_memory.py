@@ -67,6 +67,8 @@ def child(kind, case):
     """One measurement in this process: 'snapshot' or 'forward'."""
     import torch
 
+    from tb_attention_plugin import AttentionRecorder  # imported by both, before the baseline
+
     layers, heads, kv, tokens, count = CASES[case]
     model, tok = _model(layers, heads, kv, tokens)
     probes = _probes(tokens, count)
@@ -83,8 +85,6 @@ def child(kind, case):
                 model(input_ids=ids, use_cache=False)
                 times.append(time.perf_counter() - started)
     else:
-        from tb_attention_plugin import AttentionRecorder
-
         with tempfile.TemporaryDirectory() as d:
             recorder = AttentionRecorder(model, tok, probes, d, max_tokens=tokens, induction_probe=False)
             for step in range(SNAPSHOTS):

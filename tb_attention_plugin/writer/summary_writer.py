@@ -39,6 +39,7 @@ from ..format.records import (
     stats_value,
 )
 from .run_file import RunFile
+from .scratch_file import ScratchFile
 from .run_history import RunHistory
 from ..format.plugin_metadata import check_relations
 from .write_queue import WriteQueue
@@ -60,6 +61,7 @@ class AttentionSummaryWriter:
             self.log_dir, filename_suffix, before_open=lambda: self._history.read(), on_abandon=self._forget_deltas
         )
         self._probes = {}
+        self._scratch = ScratchFile()  # drift's references, read back a layer at a time
         self._tag_states = {}  # (probe, kind) -> snapshot_stream.TagState: delta and drift references
         self._streams = set()  # (probe, kind) of the snapshots being written
         self._closed = False
@@ -370,6 +372,7 @@ class AttentionSummaryWriter:
         if self._queue is not None:
             self._queue.close()  # writes what is queued first
         self._file.close()
+        self._scratch.close()
         self._closed = True
 
     def __enter__(self):
