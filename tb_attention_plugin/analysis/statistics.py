@@ -127,8 +127,8 @@ def head_statistics(
 ):
     """attention float [L, H, Q, K] -> float32 [len(STAT_NAMES), L, H].
 
-    `reference` is the same head's attention at the first snapshot (for `drift`; an array or a
-    DriftReference); None means this is it.
+    `reference` is the same head's attention at the first snapshot (for `drift`; an array, float16
+    included, prepared a block at a time, or a DriftReference prepared once); None means this is it.
     `templates` (ProbeTemplates of the same arguments) saves rebuilding them at every snapshot.
     """
     if templates is None:
@@ -142,13 +142,17 @@ def head_statistics(
     a = np.asarray(attention, dtype=np.float32)
     layers, heads = a.shape[:2]
     out = np.full((len(STAT_NAMES), layers, heads), np.nan, dtype=np.float64)
-    if reference is not None and not isinstance(reference, DriftReference):
-        reference = DriftReference(reference)
     for block in _blocks(layers, heads, a[0, 0].size):
-        _block_statistics(
-            a[block], out[(slice(None),) + block], templates, None if reference is None else reference.part(block)
-        )
+        _block_statistics(a[block], out[(slice(None),) + block], templates, _reference_part(reference, block))
     return out.astype(np.float32)
+
+
+def _reference_part(reference, block):
+    """Drift's reference of one block: a DriftReference prepared once, or an array prepared a block at
+    a time (a whole layer's smoothed copy would be several times the layer)."""
+    if reference is None or isinstance(reference, DriftReference):
+        return None if reference is None else reference.part(block)
+    return DriftReference(np.asarray(reference[block], dtype=np.float32))
 
 
 def _blocks(layers, heads, head_size):

@@ -30,7 +30,7 @@ class ScratchFile:
 
     def put(self, array):
         """Keep `array` (compressed) on disk -> a SpilledLayer to read it back."""
-        data = compressor().compress(np.ascontiguousarray(array).tobytes())
+        data = compressor().compress(np.ascontiguousarray(array))
         with self._lock:
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix="tb-attention-")

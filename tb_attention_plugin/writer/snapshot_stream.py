@@ -21,7 +21,7 @@ import typing
 import numpy as np
 
 from ..analysis.relations import features as relation_features
-from ..analysis.statistics import DriftReference, ProbeTemplates, head_statistics
+from ..analysis.statistics import ProbeTemplates, head_statistics
 from ..format.blobs import MAX_CHAIN, compressor, decompress, encode_layer
 from ..format.metadata import KIND_SIDES, snapshot_tag
 from ..format.plugin_metadata import probe_metadata
@@ -42,7 +42,9 @@ class PackedLayer(typing.NamedTuple):
 
     @classmethod
     def pack(cls, a):
-        return cls(a.shape, a.dtype, compressor().compress(np.ascontiguousarray(a).tobytes()))
+        # a copy of its own: zstandard's result keeps the memory of its worst case (the input's size)
+        data = memoryview(compressor().compress(np.ascontiguousarray(a))).tobytes()
+        return cls(a.shape, a.dtype, data)
 
     def unpack(self):
         size = int(np.prod(self.shape)) * self.dtype.itemsize
@@ -199,8 +201,8 @@ class SnapshotStream:
         except (IndexError, KeyError, ValueError, OSError):
             first = None  # unreadable since: drift left out (NaN) for this layer
         if first is None or first.shape != shape:
-            return DriftReference(np.full((1,) + shape, np.nan, np.float32))
-        return DriftReference(first[None])
+            return np.full((1,) + shape, np.nan, np.float16)
+        return first[None]
 
     def _blob(self, index, q):
         """A delta to the previous snapshot while deltas pay and the chain is short, else a keyframe."""
@@ -238,7 +240,7 @@ class SnapshotStream:
                 self._state.last[index] = entry[1]
             if first_snapshot:
                 kept, scratch = [entry[4] for entry in layers], self._writer._scratch
-                self._state.reference = lambda index: scratch.get(kept[index]).astype(np.float32)
+                self._state.reference = lambda index: scratch.get(kept[index])  # float16
 
     @staticmethod
     def _as_keyframe(entry):
