@@ -196,12 +196,9 @@ class ProbeRunner:
         """Every layer of `probes` at once (the model's outputs): the neuron view, and models that
         cannot stream."""
         mask_id = getattr(self.tokenizer, "mask_token_id", None)
-        outputs = run_probes(
+        return run_probes(
             self.model, probes, self.pad_id, strict=strict, top_k=self.top_k, mask_id=mask_id, neurons=neurons
         )
-        for kinds in outputs:
-            kinds.predictions = named(kinds.predictions, self.tokenizer, self.model)
-        return outputs
 
     def declare(self, writer):
         for p in self.probes:
