@@ -62,9 +62,18 @@ def test_each_request_gets_its_source_bound_to_its_context(apps):
     assert isinstance(bound, ProviderSource) and bound.stats(Series(**SERIES))[0]["steps"] == [0, 1, 2, 3]
 
 
-@pytest.mark.parametrize("route", ["snapshot", "stats", "similarity"])
-def test_both_sources_answer_the_same_bytes(apps, route):
-    params = dict(SERIES, step=2) if route != "stats" else SERIES
+@pytest.mark.parametrize(
+    "route, extra",
+    [
+        ("snapshot", {}),
+        ("snapshot", {"pool": 3}),
+        ("snapshot", {"pool": 2, "layer": 1}),
+        ("stats", {}),
+        ("similarity", {}),
+    ],
+)
+def test_both_sources_answer_the_same_bytes(apps, route, extra):
+    params = dict(SERIES, step=2, **extra) if route != "stats" else SERIES
     files, provider = (app.get(route, **params) for app in apps)
     assert files.status_code == provider.status_code == 200
     assert files.get_data() == provider.get_data()

@@ -156,7 +156,10 @@ def bench_config(browser, cfg, repeats, step_samples, seed=0):
         # cached: walk back over snapshots just visited
         warm_steps = pool[: min(step_samples, 20)]
         for s in warm_steps:
-            page.evaluate("(s) => window.tbAttention.app.data.snapshot(window.tbAttention.app.sel(), s)", s)
+            page.evaluate(  # at the resolution the grid paints (its pooled snapshot, when it pools)
+                "(s) => { const a = window.tbAttention.app; return a.data.snapshot(a.sel(), s, a.views.model.pool()); }",
+                s,
+            )
         current = page.evaluate("window.tbAttention.state.step")
         cached = [page.evaluate(STEP_JS, s) for s in warm_steps[::-1] if s != current]
         cells = page.evaluate(

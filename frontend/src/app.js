@@ -79,7 +79,7 @@ export class App {
     this.playback = new Playback({
       getState,
       set,
-      prefetch: (sel, steps) => data.prefetch(sel, steps),
+      prefetch: (sel, steps) => data.prefetch(sel, steps, this.views?.model.pool()), // what the grid paints
       frameMs: playFrameMs,
     });
     // the actions the views are given (never the App)

@@ -27,7 +27,7 @@ function snapshot(kinds, { layers = [0, 1] } = {}) {
       }
     }),
   );
-  return { header: { layers, heads, query_len: N, key_len: N }, data };
+  return { header: { layers, heads, query_len: N, key_len: N, shape: [layers.length, heads, N, N] }, data };
 }
 
 test('cosine of uint8 maps: 1 for the same map, 0 for disjoint ones', () => {
@@ -86,7 +86,10 @@ test('a one-layer snapshot of A is matched against every layer of B', () => {
 
 test('maps of another probe length are not compared', () => {
   const A = snapshot([['self']], { layers: [0] });
-  const B = { header: { layers: [0], heads: 1, query_len: 3, key_len: 3 }, data: new Uint8Array(9) };
+  const B = {
+    header: { layers: [0], heads: 1, query_len: 3, key_len: 3, shape: [1, 1, 3, 3] },
+    data: new Uint8Array(9),
+  };
   assert.equal(bestMatch(A, 0, 0, B), null);
   assert.ok(Number.isNaN(headSimilarity(A, 0, 0, B, 0, 0)));
 });

@@ -10,15 +10,16 @@ const B = { ...A, probe: 'q' };
 const snapA = { header: { step: 100 } };
 const err = new ApiError(404, "the 'self' snapshot of probe 'q' in run 'r' at step 100 cannot be decoded");
 
-test('a want needs run, probe, kind and step; layer and ref default to null', () => {
+test('a want needs run, probe, kind and step; layer, ref and pool default to null', () => {
   assert.equal(want({ run: 'r', probe: 'p', kind: 'self', step: null }), null);
   assert.equal(want({ run: 'r', probe: null, kind: 'self', step: 1 }), null);
   assert.equal(want(null), null);
-  assert.deepEqual(A, { run: 'r', probe: 'p', kind: 'self', step: 100, layer: null, ref: null });
+  assert.deepEqual(A, { run: 'r', probe: 'p', kind: 'self', step: 100, layer: null, ref: null, pool: null });
   assert.equal(wantKey(A), wantKey({ ...A, layer: undefined }));
   assert.ok(sameWant(A, { ...A }));
   assert.ok(!sameWant(A, { ...A, layer: 0 }));
   assert.ok(!sameWant(A, { ...A, ref: 0 }));
+  assert.ok(!sameWant(A, { ...A, pool: 4 }), 'block means are not the stored weights');
   assert.ok(!sameWant(A, null));
   assert.equal(want({ run: 'r', probe: 'p', kind: 'self', step: 0 }).step, 0, 'step 0 is a step');
 });
@@ -32,8 +33,9 @@ test('a reference in another run (B \u2212 A) is part of the want and of its fai
   assert.match(failureText(BA, new ApiError(404, 'gone')).title, /with run a at step 100/);
 });
 
-test('series: only the step may differ', () => {
+test('series: only the step and the resolution may differ', () => {
   assert.ok(sameSeries(A, A200));
+  assert.ok(sameSeries(A, { ...A200, pool: 4 }), 'another zoom shows the last step meanwhile');
   assert.ok(!sameSeries(A, B));
   assert.ok(!sameSeries(A, { ...A200, kind: 'cross' }));
   assert.ok(!sameSeries(A, { ...A200, run: 'other' }));

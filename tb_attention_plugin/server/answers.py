@@ -14,6 +14,7 @@ from ..analysis.head_types import classify_heads
 from .errors import Unavailable
 from ..format.quantize import dequantize
 from ..analysis.statistics import head_distances
+from .pooling import LEVELS, block_means
 
 
 class Series(NamedTuple):
@@ -120,12 +121,17 @@ def requested_layers(logged, series, step, meta, layer):
     return list(range(n_layers)) if layer is None else [layer]
 
 
-def snapshot_answer(series, step, layer_ids, decoded, meta):
-    """(header, uint8 [layers, heads, query, key]) of the `snapshot` route."""
+def snapshot_answer(series, step, layer_ids, decoded, meta, pool=None):
+    """(header, uint8 [layers, heads, query, key]) of the `snapshot` route; with `pool` B > 1,
+    (header, uint16 [layers, heads, ceil(query / B), ceil(key / B)]) of each head's block means
+    (server/pooling.py), pooled a layer at a time."""
     shapes = {a.shape for a in decoded}
     if len(shapes) != 1:
         raise FormatError(f"layers have different shapes {sorted(shapes)}")
     heads, queries, keys_len = decoded[0].shape
+    pooled = pool is not None and pool > 1
+    if pooled:
+        decoded = [block_means(a, pool) for a in decoded]
     array = np.stack(decoded) if len(decoded) > 1 else decoded[0][None]
     header = {
         **series._asdict(),  # "run", "probe", "kind"
@@ -137,6 +143,8 @@ def snapshot_answer(series, step, layer_ids, decoded, meta):
         "causal": meta.causal,
         "scale": 1.0 / 255,
     }
+    if pooled:
+        header.update(scale=1.0 / LEVELS, pool=pool)
     return header, array
 
 

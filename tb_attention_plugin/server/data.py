@@ -2,7 +2,7 @@
 
 `AttentionData` hands each route one of two sources, which implement the same methods with the same
 signatures over a `Series` (run, probe, kind) (answers.py): `index(runs)`, `snapshot(series, step,
-layer)`, `stats(series)`, `relations(run)`, `predictions(series)`, `neurons(series, step, layer, head)`,
+layer, pool)`, `stats(series)`, `relations(run)`, `predictions(series)`, `neurons(series, step, layer, head)`,
 `contributions(series)`:
 - `FileData` (server/files.py), whenever the log directory is one the plugin can read (local, or a
   URL TensorBoard's filesystem layer reads): every route's data but the scalars comes from the

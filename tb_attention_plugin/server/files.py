@@ -83,7 +83,7 @@ def _shape(meta):
 
 class FileData:
     """Every route's data of the runs under `logdir` (a storage.py storage): the source interface
-    (`index(runs)`, `snapshot(series, step, layer)`, `stats(series)`, `relations(run)`,
+    (`index(runs)`, `snapshot(series, step, layer, pool)`, `stats(series)`, `relations(run)`,
     `predictions(series)`, `neurons(series, step, layer, head)`, `contributions(series)`) that
     server/provider/data.py's `ProviderSource` implements with the same signatures."""
 
@@ -186,8 +186,9 @@ class FileData:
                     probes.setdefault(key[0], {})[key[1]] = Kind(meta, sorted(good), steps, heads)
         return {"version": FORMAT_VERSION, "runs": index_runs(per_run)}
 
-    def snapshot(self, series, step, layer=None):
-        """(header, uint8 [layers, heads, query, key]) exactly as stored."""
+    def snapshot(self, series, step, layer=None, pool=None):
+        """(header, uint8 [layers, heads, query, key]) exactly as stored, or with `pool` the block
+        means of each map (answers.snapshot_answer)."""
         run = series.run
         tag, meta, good = self._lookup(series, SNAPSHOT_TAG_PREFIX, "snapshots", step)
         entry = good.get(step)
@@ -195,7 +196,7 @@ class FileData:
         shape = meta.layer_shape()
         try:
             decoded = [self._layer(good, step, l, shape) for l in layer_ids]
-            return snapshot_answer(series, step, layer_ids, decoded, meta)
+            return snapshot_answer(series, step, layer_ids, decoded, meta, pool)
         except DECODE_ERRORS as e:
             self._fail(
                 entry,

@@ -13,16 +13,16 @@ from werkzeug import wrappers
 
 MAGIC = b"TBAT"
 _LENGTH = struct.Struct("<I")
-_DTYPES = {"uint8": np.dtype("u1"), "float32": np.dtype("<f4")}
+_DTYPES = {"uint8": np.dtype("u1"), "uint16": np.dtype("<u2"), "float32": np.dtype("<f4")}
 BINARY_TYPE = "application/octet-stream"
 JSON_TYPE = "application/json"
 
 
 def encode_container(header, array):
     """(dict, ndarray) -> bytes. Adds `shape` and `dtype` to a copy of the header."""
-    dtype_name = {"u1": "uint8", "f4": "float32"}.get(np.dtype(array.dtype).str[1:])
+    dtype_name = {"u1": "uint8", "u2": "uint16", "f4": "float32"}.get(np.dtype(array.dtype).str[1:])
     if dtype_name is None:
-        raise TypeError(f"TBAT carries uint8 or float32 data, not {array.dtype}")
+        raise TypeError(f"TBAT carries uint8, uint16 or float32 data, not {array.dtype}")
     data = np.ascontiguousarray(array, dtype=_DTYPES[dtype_name])
     header = dict(header, shape=list(data.shape), dtype=dtype_name)
     text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")

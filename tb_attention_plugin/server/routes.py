@@ -20,6 +20,7 @@ from ..analysis import head_types
 from . import http_payload
 from . import static
 from .answers import Series, similarity_answer
+from .pooling import MAX_POOL
 from .data import AttentionData, Unavailable, Unservable
 
 logger = logging.getLogger(__name__)
@@ -140,7 +141,10 @@ class AttentionPlugin(base_plugin.TBPlugin):
         series = _series(request)
         step = _int_param(request, "step")
         layer = _int_param(request, "layer", required=False, minimum=0)
-        header, array = self._source(request, series.run).snapshot(series, step, layer)
+        pool = _int_param(request, "pool", required=False, minimum=1)
+        if pool is not None and pool > MAX_POOL:
+            raise BadRequest(f"query parameter 'pool' must be <= {MAX_POOL}, got {pool}")
+        header, array = self._source(request, series.run).snapshot(series, step, layer, pool)
         return http_payload.binary_response(header, array)
 
     @_route

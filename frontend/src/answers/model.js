@@ -44,12 +44,15 @@ export function comparableRuns(index, run, probe, kind) {
 
 // ---- snapshots ------------------------------------------------------------------------
 
-/** Offset of map (layer, head) in a snapshot's data, or -1 when that layer is absent. */
+/**
+ * Offset of map (layer, head) in a snapshot's data, or -1 when that layer is absent; maps are
+ * `header.shape[2]` x `header.shape[3]` (the tokens, or the blocks of a pooled snapshot).
+ */
 export function mapOffset(snapshot, layer, head) {
   const h = snapshot.header;
   const li = h.layers.indexOf(layer);
   if (li < 0 || head < 0 || head >= h.heads) return -1;
-  return (li * h.heads + head) * h.query_len * h.key_len;
+  return (li * h.heads + head) * h.shape[2] * h.shape[3];
 }
 
 // ---- stats ----------------------------------------------------------------------------

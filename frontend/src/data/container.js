@@ -1,9 +1,9 @@
 // Parser of the "TBAT" binary container used by the `snapshot` and `stats` routes
 // (docs/http-api.md): magic "TBAT", uint32 LE header length, JSON header padded so the
-// data starts 4-aligned, then a C-ordered uint8/float32 little-endian array.
+// data starts 4-aligned, then a C-ordered uint8/uint16/float32 little-endian array.
 
 const MAGIC = [0x54, 0x42, 0x41, 0x54]; // "TBAT"
-const DTYPES = { uint8: Uint8Array, float32: Float32Array };
+const DTYPES = { uint8: Uint8Array, uint16: Uint16Array, float32: Float32Array };
 
 export class ContainerError extends Error {}
 
@@ -16,7 +16,7 @@ export function product(shape) {
 /**
  * Parse a TBAT container.
  * @param {ArrayBuffer} buffer
- * @returns {{header: object, data: Uint8Array|Float32Array}}
+ * @returns {{header: object, data: Uint8Array|Uint16Array|Float32Array}}
  */
 export function parseContainer(buffer) {
   if (!(buffer instanceof ArrayBuffer)) {

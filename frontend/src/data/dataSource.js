@@ -1,5 +1,6 @@
 // Loads and caches what the views need. Snapshots are fetched on demand and kept in a
-// bounded LRU cache; concurrent requests for the same snapshot share one fetch. The answers about a
+// bounded LRU cache; concurrent requests for the same snapshot share one fetch. A snapshot pooled
+// for thumbnails (the means of each map's B x B blocks) is another entry than the exact one. The answers about a
 // whole series or run (stats, relations, scalars, predictions, contributions) are KeyedPromises,
 // asked again when the logged steps change (scalars: when too old).
 
@@ -46,21 +47,24 @@ export class DataSource {
     this.similarities = new LruCache({ maxEntries: 64, maxBytes: 64 * 1024 * 1024, sizeOf: snapshotBytes });
   }
 
-  static key({ run, probe, kind }, step, layer) {
-    return JSON.stringify([run, probe, kind, step, layer ?? null]);
+  static key({ run, probe, kind }, step, layer, pool) {
+    return JSON.stringify([run, probe, kind, step, layer ?? null, pool ?? null]);
   }
 
-  /** Every layer of a snapshot. */
-  snapshot(sel, step) {
-    const key = DataSource.key(sel, step);
-    return this.snapshots.fetch(key, () => withRetry(() => this.api.snapshot({ ...sel, step })));
+  /**
+   * Every layer of a snapshot: the stored weights, or with `pool` B the means of each map's B x B
+   * blocks (./snapshot?pool=B: what a grid of small cells paints, a fraction of the bytes).
+   */
+  snapshot(sel, step, pool = null) {
+    const key = DataSource.key(sel, step, null, pool);
+    return this.snapshots.fetch(key, () => withRetry(() => this.api.snapshot({ ...sel, step, pool })));
   }
 
-  cachedSnapshot(sel, step) {
-    return this.snapshots.get(DataSource.key(sel, step));
+  cachedSnapshot(sel, step, pool = null) {
+    return this.snapshots.get(DataSource.key(sel, step, null, pool));
   }
 
-  /** One layer of a snapshot; served from the full snapshot when that one is cached or loading. */
+  /** One layer of a snapshot, exact; served from the exact full snapshot when that one is cached or loading. */
   layerSnapshot(sel, step, layer) {
     const full = this.cachedSnapshot(sel, step);
     if (full) return Promise.resolve(full);
@@ -74,9 +78,9 @@ export class DataSource {
     return this.cachedSnapshot(sel, step) || this.layerSnapshots.get(DataSource.key(sel, step, layer));
   }
 
-  /** Start loading snapshots without waiting (errors are ignored: they'll be retried). */
-  prefetch(sel, steps) {
-    for (const s of steps) this.snapshot(sel, s).catch(() => {});
+  /** Start loading snapshots (pooled by `pool`) without waiting (errors are ignored: they'll be retried). */
+  prefetch(sel, steps, pool = null) {
+    for (const s of steps) this.snapshot(sel, s, pool).catch(() => {});
   }
 
   /** Stats of a kind; re-fetched when its list of steps changes (live runs). */

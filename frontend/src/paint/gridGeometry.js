@@ -50,6 +50,25 @@ export function gridGeometry(layers, heads, cell) {
   };
 }
 
+/**
+ * Device pixels of a cell at `dpr`: `size` the cell, `pad` its frame (doubled when `framed`, the
+ * drift colour) and `map` the attention map inside it.
+ */
+export function cellPixels(g, dpr, framed = false) {
+  const size = Math.max(1, Math.round(g.cell * dpr));
+  const pad = Math.round((framed ? 2 * g.pad : g.pad) * dpr);
+  return { size, pad, map: Math.max(1, size - 2 * pad) };
+}
+
+/**
+ * The block a map of `tokens` tokens painted `pixels` px wide is fetched at (./snapshot?pool=B):
+ * ceil(tokens / pixels), each pixel one block's mean; null (the stored weights) below 2.
+ */
+export function poolFor(tokens, pixels) {
+  const block = Math.ceil(tokens / Math.max(1, pixels));
+  return block >= 2 ? block : null;
+}
+
 /** The cell under content point (x, y) (a gap belongs to the cell before it), or null. */
 export function cellAt(g, x, y) {
   if (x < 0 || y < 0) return null;

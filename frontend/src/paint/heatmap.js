@@ -155,6 +155,24 @@ export function fillDiffCell(out32, stride, dst, a, aOff, b, bOff, q, k, divLut,
   return out32;
 }
 
+const levelCache = new WeakMap(); // uint16 data -> its colour levels
+
+/**
+ * A map's colour levels (LUT indices 0..255): uint8 weights as they are; uint16 block means (a
+ * pooled snapshot, steps of 1/65535) rounded to steps of 1/255, once per array. Colours only: a
+ * number shown to the user is read from the data itself.
+ */
+export function byteLevels(data) {
+  if (data instanceof Uint8Array) return data;
+  let levels = levelCache.get(data);
+  if (!levels) {
+    levels = new Uint8Array(data.length);
+    for (let i = 0; i < data.length; i++) levels[i] = (2 * data[i] + 257) / 514; // round(v / 257)
+    levelCache.set(data, levels);
+  }
+  return levels;
+}
+
 /** Fraction of pixels that differ from the LUT's zero colour (used by tests and the bench). */
 export function nonBlankFraction(out32, blank) {
   let n = 0;

@@ -11,9 +11,10 @@ import { ContainerError } from '../data/container.js';
 
 /**
  * The fields that identify the snapshot a view shows. `layer`/`ref` are null when not used; `vs`
- * is the run of the reference when it is another run (B − A, and the pair a compare view loads).
+ * is the run of the reference when it is another run (B − A, and the pair a compare view loads);
+ * `pool` the block of a pooled snapshot (the grid's thumbnails), null for the stored weights.
  */
-const FIELDS = ['run', 'probe', 'kind', 'step', 'layer', 'ref', 'vs'];
+const FIELDS = ['run', 'probe', 'kind', 'step', 'layer', 'ref', 'vs', 'pool'];
 
 export function want(sel) {
   if (!sel) return null;
@@ -31,9 +32,9 @@ export function sameWant(a, b) {
   return !!a && !!b && wantKey(a) === wantKey(b);
 }
 
-/** Same run/probe/kind/layer/ref: only the step may differ. */
+/** Same run/probe/kind/layer/ref: only the step and the resolution (`pool`) may differ. */
 export function sameSeries(a, b) {
-  return !!a && !!b && FIELDS.every((f) => f === 'step' || (a[f] ?? null) === (b[f] ?? null));
+  return !!a && !!b && FIELDS.every((f) => f === 'step' || f === 'pool' || (a[f] ?? null) === (b[f] ?? null));
 }
 
 /**

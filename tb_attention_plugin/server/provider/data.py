@@ -83,8 +83,9 @@ class ProviderSource:
             data.prefetch.watch(key, ctx, series)
         return answer
 
-    def snapshot(self, series, step, layer=None):
-        """(header, uint8 [layers, heads, query, key]) exactly as stored."""
+    def snapshot(self, series, step, layer=None, pool=None):
+        """(header, uint8 [layers, heads, query, key]) exactly as stored, or with `pool` the block
+        means of each map (answers.snapshot_answer)."""
         data, ctx, eid, run = self._data, self._ctx, self._eid, series.run
         tag, meta, blobs = data._listing.snapshot_series(ctx, eid, series, step)
         data.prefetch.watch((eid, run, tag), ctx, blobs, focus=step, requested=True)
@@ -92,7 +93,7 @@ class ProviderSource:
         layer_ids = requested_layers(record is not None, series, step, meta, layer)
         try:
             decoded = data._snapshots.read(ctx, blobs, step, layer_ids, meta.layer_shape())
-            return snapshot_answer(series, step, layer_ids, decoded, meta)
+            return snapshot_answer(series, step, layer_ids, decoded, meta, pool)
         except BlobKeyRefused as e:  # the loader's limit (RustBoard's blob keys), not a bad record
             data._warn_once(("key", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r: %s", tag, run, e)
             raise Unservable(_refused_message(series, tag, e)) from None

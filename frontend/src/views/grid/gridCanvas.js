@@ -4,7 +4,7 @@
 // (gridGeometry.js). Badges, outlines and hover live in gridOverlay.js; this knows no state.
 
 import { el } from '../../paint/dom.js';
-import { fillCell, fillDiffCell } from '../../paint/heatmap.js';
+import { fillCell, fillDiffCell, byteLevels } from '../../paint/heatmap.js';
 import { mapOffset } from '../../answers/model.js';
 import {
   gridGeometry,
@@ -13,6 +13,8 @@ import {
   scrollToCell,
   labelEvery,
   labelsInView,
+  cellPixels,
+  poolFor,
 } from '../../paint/gridGeometry.js';
 import { packRGBA } from '../../paint/colorScale.js';
 import { GridOverlay } from './gridOverlay.js';
@@ -26,9 +28,11 @@ function fillRect(out32, stride, dst, w, h, color) {
   for (let y = 0; y < h; y++) out32.fill(color, dst + y * stride, dst + y * stride + w);
 }
 
-/** Whether `ref` can be subtracted from `snap` (same query and key lengths). */
+/** Whether `ref` can be subtracted from `snap` (same query and key lengths, pooled alike). */
 const sameShape = (snap, ref) =>
-  ref.header.query_len === snap.header.query_len && ref.header.key_len === snap.header.key_len;
+  ref.header.query_len === snap.header.query_len &&
+  ref.header.key_len === snap.header.key_len &&
+  (ref.header.pool ?? null) === (snap.header.pool ?? null);
 
 /**
  * Inputs: `run`, `layers`, `heads`, `onPick(layer, head, event)` (a click on a head),
@@ -85,6 +89,14 @@ export class GridCanvas {
     Object.assign(this.content.style, { width: `${this.geom.width}px`, height: `${this.geom.height}px` });
     Object.assign(this.content.dataset, { cell, pitch: this.geom.pitch });
     this.overlay.setGeometry(this.geom);
+  }
+
+  /**
+   * The block (./snapshot?pool=B) at which maps of `tokens` tokens are fetched to fill these cells
+   * (null: the stored weights); the drift frame is left out, so colouring by drift fetches nothing.
+   */
+  pool(tokens) {
+    return this.geom ? poolFor(tokens, cellPixels(this.geom, window.devicePixelRatio || 1).map) : null;
   }
 
   /** The viewport in content pixels: {left, top, w, h}. */
@@ -157,15 +169,13 @@ export class GridCanvas {
   /** Cells of `range` into `out32` (`stride` px a row, cell (l0, h0) at 0, `p` device px apart). */
   paintCells(out32, stride, range, p, dpr) {
     const g = this.geom;
-    const cs = Math.max(1, Math.round(g.cell * dpr));
-    const padCss = this.frames ? 2 * g.pad : g.pad;
-    this.content.dataset.pad = padCss; // where the maps are (tests read their pixels)
-    const pad = Math.round(padCss * dpr);
-    const inner = Math.max(1, cs - 2 * pad);
+    const { size: cs, pad, map: inner } = cellPixels(g, dpr, !!this.frames);
+    this.content.dataset.pad = this.frames ? 2 * g.pad : g.pad; // where the maps are (tests read their pixels)
     const src = this.source;
     const ok = src && (!src.ref || sameShape(src.snap, src.ref));
-    const q = src?.snap.header.query_len;
-    const k = src?.snap.header.key_len;
+    const [q, k] = src ? src.snap.header.shape.slice(2) : [0, 0]; // tokens, or blocks when pooled
+    const data = src && byteLevels(src.snap.data);
+    const refData = src?.ref && byteLevels(src.ref.data);
     let n = 0;
     for (let l = range.l0; l < range.l1; l++) {
       for (let h = range.h0; h < range.h1; h++) {
@@ -178,22 +188,8 @@ export class GridCanvas {
           fillRect(out32, stride, at, inner, inner, WHITE);
           continue;
         }
-        if (src.ref)
-          fillDiffCell(
-            out32,
-            stride,
-            at,
-            src.snap.data,
-            off,
-            src.ref.data,
-            refOff,
-            q,
-            k,
-            src.luts.divLut,
-            inner,
-            inner,
-          );
-        else fillCell(out32, stride, at, src.snap.data, off, q, k, src.luts.lut, inner, inner);
+        if (src.ref) fillDiffCell(out32, stride, at, data, off, refData, refOff, q, k, src.luts.divLut, inner, inner);
+        else fillCell(out32, stride, at, data, off, q, k, src.luts.lut, inner, inner);
         n++;
       }
     }

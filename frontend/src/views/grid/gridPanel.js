@@ -88,7 +88,10 @@ function updateMinimap(p, patch) {
   p.minimap.update({ ...patch, shown, range: visibleRange(g, v.left, v.top, v.w, v.h) });
 }
 
-/** Hover text of head (layer, head): its badge statistic and head types at the panel's step. */
+/**
+ * Hover text of head (layer, head): its badge statistic and head types at the panel's step, and
+ * that its map shows block means when the snapshot painted is pooled (never a weight as exact).
+ */
 function readoutText(p, layer, head) {
   const s = p.state;
   if (!s) return '';
@@ -98,6 +101,8 @@ function readoutText(p, layer, head) {
   if (stats) text += ` \u00b7 ${statLabel(s.badgeStat)} ${formatStat(statAt(stats, s.badgeStat, si, layer, head))}`;
   for (const t of stats ? headTypes(stats, layer, head) : [])
     text += ` \u00b7 ${typeLabel(t.type)} (formed @${t.formed_step ?? '?'})`;
+  const pool = p.grid.source?.snap.header.pool;
+  if (pool) text += ` \u00b7 map: means of ${pool}\u00d7${pool}-token blocks (exact in the head view)`;
   return text;
 }
 

@@ -5,8 +5,8 @@
 // grids side by side at the same step and scrolled together (gridPanel.js: one panel).
 
 import { el, clear, select, setOptions } from '../../paint/dom.js';
-import { typeLabel, formatStat, statLabel, statNames } from '../../answers/model.js';
-import { kindInfo, stepsOf, diffRefStep } from '../../state/selection.js';
+import { typeLabel, formatStat, statLabel, statNames, kindTokens } from '../../answers/model.js';
+import { kindInfo, probeInfo, stepsOf, diffRefStep } from '../../state/selection.js';
 import { want } from '../../state/shown.js';
 import { missingStepText } from '../../state/compare.js';
 import { mark } from './perf.js';
@@ -224,23 +224,37 @@ export class ModelView {
   }
 
   /**
-   * The snapshot a panel shows: its run, the probe and kind, its step and the diff reference (a
-   * step of the same run, or for the compare panel in B \u2212 A mode the selected run at this step).
+   * The block the cells' maps are fetched at (./snapshot?pool=B: each pixel one block's mean), from
+   * the longer token side and a cell's pixels; null (the stored weights) when a pixel is a token.
+   */
+  pool() {
+    const s = this.state;
+    const probe = s && probeInfo(s);
+    if (!probe || !this.panels.length) return null;
+    const { query, key } = kindTokens(probe, kindInfo(s));
+    return this.panels[0].grid.pool(Math.max(query.tokens.length, key.tokens.length));
+  }
+
+  /**
+   * The snapshot a panel shows: its run, the probe and kind, its step, the diff reference (a step
+   * of the same run, or for the compare panel in B \u2212 A mode the selected run at this step) and
+   * the block its thumbnails are fetched at.
    */
   panelWant(panel) {
     const s = this.state;
     const step = this.panelStep(panel);
+    const pool = this.pool();
     if (step !== null && panel.spec.run !== s.run && s.compareDiff)
-      return want({ run: panel.spec.run, probe: s.probe, kind: s.kind, step, ref: step, vs: s.run });
+      return want({ run: panel.spec.run, probe: s.probe, kind: s.kind, step, ref: step, vs: s.run, pool });
     const ref = s.diffMode && step !== null ? diffRefStep(s, panel.spec.run) : null;
-    return want({ run: panel.spec.run, probe: s.probe, kind: s.kind, step, ref });
+    return want({ run: panel.spec.run, probe: s.probe, kind: s.kind, step, ref, pool });
   }
 
   /** {snap, ref} of a want when both are cached, else null. */
   cachedPair(w) {
     const sel = { run: w.run, probe: w.probe, kind: w.kind };
-    const snap = this.data.cachedSnapshot(sel, w.step);
-    const ref = w.ref === null ? null : this.data.cachedSnapshot({ ...sel, run: w.vs ?? w.run }, w.ref);
+    const snap = this.data.cachedSnapshot(sel, w.step, w.pool);
+    const ref = w.ref === null ? null : this.data.cachedSnapshot({ ...sel, run: w.vs ?? w.run }, w.ref, w.pool);
     return snap && (w.ref === null || ref) ? { snap, ref } : null;
   }
 
@@ -248,8 +262,8 @@ export class ModelView {
     const sel = { run: w.run, probe: w.probe, kind: w.kind };
     const refSel = { ...sel, run: w.vs ?? w.run };
     return Promise.all([
-      this.data.snapshot(sel, w.step),
-      w.ref === null ? null : this.data.snapshot(refSel, w.ref),
+      this.data.snapshot(sel, w.step, w.pool),
+      w.ref === null ? null : this.data.snapshot(refSel, w.ref, w.pool),
     ]).then(([snap, ref]) => ({ snap, ref }));
   }
 
