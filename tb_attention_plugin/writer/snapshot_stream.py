@@ -22,7 +22,7 @@ import numpy as np
 
 from ..analysis.relations import features as relation_features
 from ..analysis.statistics import ProbeTemplates, head_statistics
-from ..format.blobs import MAX_CHAIN, compressor, decompress, encode_layer
+from ..format.blobs import LAYER_HEADER, MAX_CHAIN, compressor, decompress, encode_layer
 from ..format.metadata import KIND_SIDES, snapshot_tag
 from ..format.plugin_metadata import probe_metadata
 from ..format.quantize import quantize
@@ -45,6 +45,11 @@ class PackedLayer(typing.NamedTuple):
         # a copy of its own: zstandard's result keeps the memory of its worst case (the input's size)
         data = memoryview(compressor().compress(np.ascontiguousarray(a))).tobytes()
         return cls(a.shape, a.dtype, data)
+
+    @classmethod
+    def from_keyframe(cls, blob, q):
+        """A keyframe's payload is this layer compressed: kept as it is (one compression, not two)."""
+        return cls(q.shape, q.dtype, blob[LAYER_HEADER.size :])
 
     def unpack(self):
         size = int(np.prod(self.shape)) * self.dtype.itemsize
@@ -207,18 +212,13 @@ class SnapshotStream:
     def _blob(self, index, q):
         """A delta to the previous snapshot while deltas pay and the chain is short, else a keyframe."""
         previous = self._state.last.get(index)
-        packed = PackedLayer.pack(q)
-        if (
-            previous is not None
-            and previous.q.shape == q.shape
-            and previous.step < self.step
-            and previous.chain < MAX_CHAIN
-        ):
+        fits = previous is not None and previous.q.shape == q.shape
+        if fits and previous.step < self.step and previous.chain < MAX_CHAIN:
             delta = encode_layer(q, reference=previous.q.unpack(), ref_step=previous.step)
             if len(delta) < KEYFRAME_WHEN_DELTA_EXCEEDS * previous.keyframe_size:
-                return delta, LastLayer(self.step, packed, previous.chain + 1, previous.keyframe_size)
+                return delta, LastLayer(self.step, PackedLayer.pack(q), previous.chain + 1, previous.keyframe_size)
         keyframe = encode_layer(q)
-        return keyframe, LastLayer(self.step, packed, 1, len(keyframe))
+        return keyframe, LastLayer(self.step, PackedLayer.from_keyframe(keyframe, q), 1, len(keyframe))
 
     def _write(self, meta):
         """The record, once every layer is encoded; deltas made before a file was abandoned are

@@ -31,12 +31,14 @@ class WriteQueue:
         _OPEN.add(self)
 
     def submit(self, job, nbytes=0):
-        """Queue `job()`; waits first while the queued input would exceed max_bytes (an item larger
-        than the whole budget waits until the queue is empty, then goes alone)."""
+        """Queue `job()`; waits first while the queued input would exceed max_bytes. An item of more
+        than a quarter of the budget (a large model's layer) waits until the queue is empty, then goes
+        alone: what waits is then at most one such item besides the caller's."""
         with self._cond:
             if self._closed:
                 raise RuntimeError("the write queue is closed")
-            while self._jobs and self._queued_bytes + nbytes > self.max_bytes:
+            large = nbytes > self.max_bytes // 4
+            while self._jobs and (large or self._queued_bytes + nbytes > self.max_bytes):
                 self._cond.wait()
             self._jobs.append((job, nbytes))
             self._queued_bytes += nbytes
