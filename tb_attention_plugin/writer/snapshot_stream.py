@@ -70,7 +70,7 @@ class TagState:
 
     def __init__(self):
         self.last = {}  # layer -> LastLayer (cleared when a file is abandoned: deltas need their reference)
-        self.reference = None  # a callable: layer -> float32 [heads, query, key] of the first snapshot
+        self.reference = None  # a callable: layer -> [heads, query, key] weights of the first snapshot
         self.reference_looked_up = False  # whether an earlier writer's first snapshot was looked for
         self.templates = {}  # causal -> ProbeTemplates
 
@@ -92,7 +92,9 @@ class SnapshotStream:
         self._state = writer._tag_state(probe, kind)
         self._heads = None
         self._submitted = 0  # layers handed over
-        self._layers = []  # per layer: (blob, LastLayer, stats [S, 1, H], relations or None), filled by jobs
+        # per layer, filled by the writer's jobs: (blob, LastLayer, stats [S, 1, H], relations or None,
+        # the scratch file's float16 copy when this is the first snapshot, else None)
+        self._layers = []
         self._failed = None
         self._open = True
         self._generation = None  # the writer's file generation when the first layer was encoded
