@@ -22,6 +22,8 @@ import torch
 
 from tb_attention_plugin.analysis.neuron_math import softmax_of
 
+from . import registered_attention
+from .registered_attention import own_eager
 from .value_norms import ProjectionWatch, layer_value_norms
 
 CAPTURE_IMPLEMENTATION = "tb_attention_neurons"
@@ -35,7 +37,6 @@ SCHEDULE_SNAPSHOTS = 200
 
 logger = logging.getLogger("tb_attention")
 _active = threading.local()
-_registered = False
 
 
 class NeuronViewUnavailableError(ValueError):
@@ -109,11 +110,8 @@ def _index(x):
 # ---------------------------------------------------------------- capture
 
 
-def own_eager(module):
-    """The eager attention function of the module's own modeling file."""
-    import sys
-
-    fn = getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
+def _own_eager(module):
+    fn = own_eager(module)
     if fn is None:
         raise NeuronViewUnavailableError(
             f"{type(module).__name__} has no eager attention function to capture query and key from"
@@ -122,7 +120,7 @@ def own_eager(module):
 
 
 def _capture_attention(module, query, key, value, attention_mask, *args, **kwargs):
-    own = own_eager(module)
+    own = _own_eager(module)
     out = own(module, query, key, value, attention_mask, *args, **kwargs)
     calls = getattr(_active, "calls", None)
     if calls is not None:
@@ -149,15 +147,8 @@ def _capture_attention(module, query, key, value, attention_mask, *args, **kwarg
 
 
 def register():
-    """Register the capturing attention (and eager's mask) under CAPTURE_IMPLEMENTATION, once."""
-    global _registered
-    if not _registered:
-        from transformers import AttentionInterface
-        from transformers.masking_utils import AttentionMaskInterface, eager_mask
-
-        AttentionInterface.register(CAPTURE_IMPLEMENTATION, _capture_attention)
-        AttentionMaskInterface.register(CAPTURE_IMPLEMENTATION, eager_mask)
-        _registered = True
+    """Register the capturing attention under CAPTURE_IMPLEMENTATION, once."""
+    registered_attention.register(CAPTURE_IMPLEMENTATION, _capture_attention)
 
 
 class Call:

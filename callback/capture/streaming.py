@@ -19,19 +19,22 @@ import typing
 import torch
 
 from .model_access import forward_target
-from .neurons import own_eager
+from . import registered_attention
+from .registered_attention import own_eager
 
 STREAM_IMPLEMENTATION = "tb_attention_stream"
 DISCOVERY_TOKENS = 8  # the pass that learns which call is which layer runs on this many tokens at most
 
 logger = logging.getLogger("tb_attention")
 _active = threading.local()
-_registered = False
 
 
 def _stream_attention(module, query, key, value, attention_mask, *args, **kwargs):
     """The model's own eager attention; its weights go to this thread's listener."""
-    out = own_eager(module)(module, query, key, value, attention_mask, *args, **kwargs)
+    eager = own_eager(module)
+    if eager is None:  # not streamed: the pass that learns the layers fails, and the outputs are taken
+        raise RuntimeError(f"{type(module).__name__} has no eager attention function")
+    out = eager(module, query, key, value, attention_mask, *args, **kwargs)
     listener = getattr(_active, "listener", None)
     if listener is not None:
         listener(module, out[1])
@@ -39,15 +42,8 @@ def _stream_attention(module, query, key, value, attention_mask, *args, **kwargs
 
 
 def register():
-    """Register the streaming attention (and eager's mask) under STREAM_IMPLEMENTATION, once."""
-    global _registered
-    if not _registered:
-        from transformers import AttentionInterface
-        from transformers.masking_utils import AttentionMaskInterface, eager_mask
-
-        AttentionInterface.register(STREAM_IMPLEMENTATION, _stream_attention)
-        AttentionMaskInterface.register(STREAM_IMPLEMENTATION, eager_mask)
-        _registered = True
+    """Register the streaming attention under STREAM_IMPLEMENTATION, once."""
+    registered_attention.register(STREAM_IMPLEMENTATION, _stream_attention)
 
 
 class listening:
