@@ -3,6 +3,7 @@ which layer, no forward asks for `output_attentions`, and a snapshot's memory do
 number of layers. (Exactness at every step, on every family, is test_compatibility.py's.)"""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -89,11 +90,16 @@ MEASURE = textwrap.dedent(
 
 
 def _peak_extra(layers, heads, tokens):
+    # glibc keeps freed blocks of up to 32 MB for reuse (its mmap threshold grows as they are freed):
+    # the peak then varies by ~10 layers from run to run. A fixed threshold returns them at once, so
+    # the peak measures what the pass holds.
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(1 << 20))
     run = subprocess.run(
         [sys.executable, "-c", MEASURE, str(layers), str(heads), str(tokens)],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     return json.loads(run.stdout.strip().splitlines()[-1])["peak_extra"]
 
