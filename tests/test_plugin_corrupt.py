@@ -165,7 +165,7 @@ def reaches_step_0(run_dir, step):
     for layer in range(1, len(records[step])):
         current = step
         while True:
-            encoding, ref_step, _, _ = layer_blob_info(records[current][layer])
+            encoding, ref_step = layer_blob_info(records[current][layer])[:2]
             if encoding == ENCODING_KEYFRAME:
                 break
             if ref_step == 0:

@@ -10,10 +10,14 @@ import threading
 import zlib
 from typing import NamedTuple
 
-from .metadata import FORMAT_VERSION, MAX_HEADER_BYTES, MAX_LAYER_WEIGHTS, FormatError, load_json
+from .metadata import FORMAT_VERSION, MAX_HEADER_BYTES, MAX_HEADS, MAX_LAYER_WEIGHTS, FormatError, load_json
 
 ENCODING_KEYFRAME = 0
 ENCODING_DELTA = 1
+# Some heads of a layer (a storage budget): after the header, one HEAD_ENTRY per stored head (its index
+# in the layer, the length of its zstd frame), then those frames; never a delta's reference.
+ENCODING_HEADS = 2
+HEAD_ENTRY = struct.Struct("<HI")
 # A delta refers to the previous snapshot of its tag and layer; a keyframe starts every chain of at
 # most MAX_CHAIN blobs, so any layer of any step decodes from at most MAX_CHAIN blobs.
 MAX_CHAIN = 4
@@ -56,13 +60,29 @@ def encode_layer(q, reference=None, ref_step=0):
     return header + compressor().compress(np.ascontiguousarray(payload).tobytes())
 
 
+def encode_heads(heads, frames, queries, keys):
+    """Some heads of a layer -> a layer blob of ENCODING_HEADS: `heads`, their sorted indices in the
+    layer; `frames`, each head's [query, key] uint8 weights as one zstd frame (`compress_head`)."""
+    header = LAYER_HEADER.pack(LAYER_MAGIC, FORMAT_VERSION, ENCODING_HEADS, 0, 0, len(heads), queries, keys)
+    entries = b"".join(HEAD_ENTRY.pack(int(h), len(f)) for h, f in zip(heads, frames))
+    return header + entries + b"".join(frames)
+
+
+def compress_head(q):
+    """One head's uint8 [query, key] weights as the zstd frame `encode_heads` takes."""
+    import numpy as np
+
+    return memoryview(compressor().compress(np.ascontiguousarray(q))).tobytes()
+
+
 class LayerInfo(NamedTuple):
     """What a layer blob's header says (`layer_blob_info`)."""
 
-    encoding: int  # ENCODING_KEYFRAME or ENCODING_DELTA
+    encoding: int  # ENCODING_KEYFRAME, ENCODING_DELTA or ENCODING_HEADS
     ref_step: int  # the step a delta refers to (0 for a keyframe)
     ref_crc: int  # CRC32 of the reference layer's bytes (0 for a keyframe)
-    shape: tuple  # (heads, query, key)
+    shape: tuple  # (heads, query, key) of the layer (ENCODING_HEADS: of the metadata, when expected)
+    stored: object = None  # ENCODING_HEADS: the indices of the heads it holds; else None (every head)
 
 
 def layer_blob_info(blob, expected=None):
@@ -74,9 +94,11 @@ def layer_blob_info(blob, expected=None):
     if len(blob) < LAYER_HEADER.size:
         raise FormatError("attention layer blob is truncated")
     magic, version, encoding, ref_step, ref_crc, h, qn, kn = LAYER_HEADER.unpack_from(blob)
-    if magic != LAYER_MAGIC or version > FORMAT_VERSION or encoding not in (ENCODING_KEYFRAME, ENCODING_DELTA):
+    if magic != LAYER_MAGIC or version > FORMAT_VERSION or encoding not in _ENCODINGS:
         raise FormatError("not an attention layer blob of a known version")
     shape = (h, qn, kn)
+    if encoding == ENCODING_HEADS:
+        return _heads_info(blob, shape, expected)
     if expected is not None:
         if shape != tuple(expected):
             raise FormatError(
@@ -86,6 +108,41 @@ def layer_blob_info(blob, expected=None):
     elif not h or not qn or not kn or h * qn * kn > MAX_LAYER_WEIGHTS:
         raise FormatError("attention layer blob claims %dx%dx%d weights" % shape)
     return LayerInfo(encoding, ref_step, ref_crc, shape)
+
+
+_ENCODINGS = (ENCODING_KEYFRAME, ENCODING_DELTA, ENCODING_HEADS)
+
+
+def _heads_info(blob, shape, expected):
+    """LayerInfo of an ENCODING_HEADS blob: its head entries checked against the layer's heads
+    (sorted, distinct, below the metadata's heads) and against the blob's length."""
+    stored, (qn, kn) = shape[0], shape[1:]
+    heads = expected[0] if expected is not None else MAX_HEADS
+    if expected is not None and tuple(expected[1:]) != (qn, kn):
+        raise FormatError(
+            "attention layer blob holds %dx%d (query x key) maps but the probe's metadata says %dx%d"
+            % ((qn, kn) + tuple(expected[1:]))
+        )
+    if stored > heads or qn * kn * max(stored, 1) > MAX_LAYER_WEIGHTS or not qn or not kn:
+        raise FormatError("attention layer blob claims %d heads of %dx%d weights" % shape)
+    end = LAYER_HEADER.size + stored * HEAD_ENTRY.size
+    if len(blob) < end:
+        raise FormatError("attention layer blob is truncated")
+    entries = list(HEAD_ENTRY.iter_unpack(blob[LAYER_HEADER.size : end]))
+    indices = tuple(h for h, _ in entries)
+    if any(b <= a for a, b in zip(indices, indices[1:])) or any(h >= heads for h in indices):
+        raise FormatError("attention layer blob lists heads that are not sorted, distinct layer heads")
+    if end + sum(n for _, n in entries) != len(blob):
+        raise FormatError("attention layer blob's head frames do not fill it")
+    return LayerInfo(ENCODING_HEADS, 0, 0, (heads, qn, kn), indices)
+
+
+def head_frames(blob, info):
+    """(head index, zstd frame) of each head an ENCODING_HEADS blob holds (`info` from layer_blob_info)."""
+    offset = LAYER_HEADER.size + len(info.stored) * HEAD_ENTRY.size
+    for head, size in HEAD_ENTRY.iter_unpack(blob[LAYER_HEADER.size : offset]):
+        yield head, blob[offset : offset + size]
+        offset += size
 
 
 def decompress(frame, size):
@@ -115,7 +172,10 @@ def decode_layer(blob, reference=None, expected=None):
     pass `meta.layer_shape()`, so no blob makes them allocate more than the metadata says."""
     import numpy as np
 
-    encoding, ref_step, ref_crc, shape = layer_blob_info(blob, expected)
+    info = layer_blob_info(blob, expected)
+    encoding, ref_step, ref_crc, shape = info[:4]
+    if encoding == ENCODING_HEADS:
+        return _decode_heads(blob, info)
     raw = decompress(blob[LAYER_HEADER.size :], shape[0] * shape[1] * shape[2])
     q = np.frombuffer(raw, dtype=np.uint8).reshape(shape)
     if encoding == ENCODING_KEYFRAME:
@@ -123,6 +183,18 @@ def decode_layer(blob, reference=None, expected=None):
     if reference is None or reference.shape != q.shape or zlib.crc32(np.ascontiguousarray(reference)) != ref_crc:
         raise FormatError(f"reference snapshot at step {ref_step} is missing or was overwritten")
     return q + reference
+
+
+def _decode_heads(blob, info):
+    """An ENCODING_HEADS blob -> uint8 [H, Q, K] of the whole layer: the heads it does not hold are
+    zeros (info.stored says which it holds)."""
+    import numpy as np
+
+    heads, qn, kn = info.shape
+    out = np.zeros(info.shape, np.uint8)
+    for head, frame in head_frames(blob, info):
+        out[head] = np.frombuffer(decompress(frame, qn * kn), np.uint8).reshape(qn, kn)
+    return out
 
 
 class Link(NamedTuple):
@@ -163,7 +235,7 @@ def walk_chain(step, blob_of, decoded_of=None, expected=None, label=""):
         except FormatError as e:
             raise FormatError(f"{label}{e}") from None
         links.append(Link(current, blob, info))
-        if info.encoding == ENCODING_KEYFRAME:
+        if info.encoding in (ENCODING_KEYFRAME, ENCODING_HEADS):
             return Chain(links, None, None)
         if info.ref_step >= current or len(links) >= MAX_CHAIN:
             raise FormatError(
@@ -179,7 +251,7 @@ def decode_chain(chain, expected=None, keep=None):
     reference: a reference overwritten by another record is a FormatError, never a wrong layer."""
     layer = chain.base
     for link in reversed(chain.links):
-        layer = decode_layer(link.blob, None if link.info.encoding == ENCODING_KEYFRAME else layer, expected)
+        layer = decode_layer(link.blob, layer if link.info.encoding == ENCODING_DELTA else None, expected)
         if keep is not None:
             keep(link.step, layer)
     return layer

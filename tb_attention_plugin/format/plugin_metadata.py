@@ -28,7 +28,7 @@ from .metadata import (
 )
 
 
-def probe_metadata(probe_info, kind, *, causal, layers, heads):
+def probe_metadata(probe_info, kind, *, causal, layers, heads, storage=None):
     """The ProbeMetadata of one (probe, kind) of the writer's probe `probe_info` (its add_probe
     dict), written with the first value of each of its tags in each event file."""
     relations = bool(probe_info.get("relations"))
@@ -46,6 +46,7 @@ def probe_metadata(probe_info, kind, *, causal, layers, heads):
         decoder_special=probe_info.get("decoder_special"),
         word_of=probe_info["word_of"] if relations else None,
         relations=probe_info["relations"] if relations else None,
+        storage=storage,
     )
     try:
         return meta.checked()
@@ -86,6 +87,7 @@ class ProbeMetadata:
     word_of: Optional[dict] = None  # relation probes only: {side: word index or -1 per token}
     relations: Optional[list] = None  # relation probes only: [{relation, source, target, source_text, target_text}]
     neuron_heads: Optional[list] = None  # neuron tags only: the captured [layer, head]s
+    storage: Optional[dict] = None  # a storage budget: {"maps": heads with a map per snapshot, "choice"}
     version: int = FORMAT_VERSION
 
     @property
@@ -127,6 +129,7 @@ class ProbeMetadata:
             word_of=raw.get("word_of"),
             relations=raw.get("relations"),
             neuron_heads=_captured_heads(raw.get("neuron_heads")),
+            storage=_storage(raw.get("storage")),
             version=raw["version"],
         ).checked()
 
@@ -149,7 +152,12 @@ class ProbeMetadata:
             "decoder_special": self.decoder_special,
             "stats": self.stats,
         }
-        optional = {"word_of": self.word_of, "relations": self.relations, "neuron_heads": self.neuron_heads}
+        optional = {
+            "word_of": self.word_of,
+            "relations": self.relations,
+            "neuron_heads": self.neuron_heads,
+            "storage": self.storage,
+        }
         out.update((name, value) for name, value in optional.items() if value is not None)
         return json.dumps(out, separators=(",", ":"))
 
@@ -248,6 +256,13 @@ def _captured_heads(heads):
     lists no captured heads rather than refusing the tag)."""
     valid = isinstance(heads, list) and all(isinstance(h, list) and len(h) == 2 for h in heads)
     return heads if valid else None
+
+
+def _storage(storage):
+    """The storage budget's description as read, or None when absent or malformed (the snapshots'
+    own blobs say which heads they hold; this only describes the choice)."""
+    valid = isinstance(storage, dict) and isinstance(storage.get("maps"), int) and isinstance(storage.get("choice"), str)
+    return {"maps": storage["maps"], "choice": storage["choice"][:16]} if valid else None
 
 
 def _check_size(name, value, limit):

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..format.blobs import decode_layer_at
+from ..format.blobs import decode_layer_at, layer_blob_info
 from ..format.metadata import KIND_SIDES
 from ..analysis.head_types import classify_heads
 from ..analysis.neuron_math import weight_and_contribution
@@ -211,8 +211,26 @@ class ProbeLog:
         return out[0] if layer is not None else np.stack(out)
 
     def attention(self, step, kind=None, layer=None):
-        """float32 [layers, heads, query, key] at a logged step (real tokens only; error <= 1/255)."""
-        return dequantize(self.quantized(step, kind, layer))
+        """float32 [layers, heads, query, key] at a logged step (real tokens only; error <= 1/255);
+        NaN for the heads whose maps a storage budget left out (`stored_heads`). `quantized` gives
+        those heads as zeros."""
+        a = dequantize(self.quantized(step, kind, layer))
+        stored = self.stored_heads(step, kind)
+        for l, heads in stored.items():
+            if heads is not None and (layer is None or l == layer):
+                missing = np.setdiff1d(np.arange(a.shape[-3]), heads)
+                (a[l] if layer is None else a)[missing] = np.nan
+        return a
+
+    def stored_heads(self, step, kind=None):
+        """{layer: sorted head indices with a map at `step`, or None for every head}: a run with a
+        storage budget (the callback's attention_budget=) keeps the maps of some heads only."""
+        kind = self._kind(kind)
+        blobs = self._snapshots[kind].get(step)
+        if blobs is None:
+            raise KeyError(f"probe {self.name!r} has no {kind!r} snapshot at step {step}")
+        shape = self._meta_at(kind, step).layer_shape()
+        return {l: layer_blob_info(blob, shape).stored for l, blob in enumerate(blobs[1:])}
 
     def stats(self, kind=None, size=None):
         """{stat name: float32 [len(steps), layers, heads]} over every step that has statistics (of

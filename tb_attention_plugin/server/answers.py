@@ -96,6 +96,7 @@ def probe_entry(name, kinds):
                 "steps": kinds[k].steps,
                 "neuron_steps": kinds[k].neuron_steps,
                 "neuron_heads": kinds[k].neuron_heads,
+                **({} if kinds[k].meta.storage is None else {"storage": kinds[k].meta.storage}),
             }
             for k in ordered
         ],
@@ -121,10 +122,11 @@ def requested_layers(logged, series, step, meta, layer):
     return list(range(n_layers)) if layer is None else [layer]
 
 
-def snapshot_answer(series, step, layer_ids, decoded, meta, pool=None):
+def snapshot_answer(series, step, layer_ids, decoded, meta, pool=None, stored=None):
     """(header, uint8 [layers, heads, query, key]) of the `snapshot` route; with `pool` B > 1,
     (header, uint16 [layers, heads, ceil(query / B), ceil(key / B)]) of each head's block means
-    (server/pooling.py), pooled a layer at a time."""
+    (server/pooling.py), pooled a layer at a time. `stored`: per layer, the heads whose maps it
+    holds (None: every head); when a storage budget left heads out, the header lists them."""
     shapes = {a.shape for a in decoded}
     if len(shapes) != 1:
         raise FormatError(f"layers have different shapes {sorted(shapes)}")
@@ -145,6 +147,8 @@ def snapshot_answer(series, step, layer_ids, decoded, meta, pool=None):
     }
     if pooled:
         header.update(scale=1.0 / LEVELS, pool=pool)
+    if stored is not None and any(s is not None for s in stored):
+        header["stored"] = [list(range(heads)) if s is None else list(s) for s in stored]
     return header, array
 
 

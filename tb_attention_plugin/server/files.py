@@ -19,7 +19,7 @@ import numpy as np
 
 from tensorboard.util import tensor_util
 
-from ..format.blobs import check_snapshot_blobs, decode_chain, walk_chain
+from ..format.blobs import check_snapshot_blobs, decode_chain, layer_blob_info, walk_chain
 from ..format.metadata import (
     FORMAT_VERSION,
     FormatError,
@@ -196,7 +196,8 @@ class FileData:
         shape = meta.layer_shape()
         try:
             decoded = [self._layer(good, step, l, shape) for l in layer_ids]
-            return snapshot_answer(series, step, layer_ids, decoded, meta, pool)
+            stored = [layer_blob_info(self._blobs(entry)[1 + l]).stored for l in layer_ids]
+            return snapshot_answer(series, step, layer_ids, decoded, meta, pool, stored)
         except DECODE_ERRORS as e:
             self._fail(
                 entry,

@@ -23,14 +23,17 @@ import numpy as np
 from ..analysis.relations import features as relation_features
 from ..analysis.statistics import ProbeTemplates, head_statistics
 from ..format.blobs import LAYER_HEADER, MAX_CHAIN, compressor, decompress, encode_layer
-from ..format.metadata import KIND_SIDES, snapshot_tag
+from ..format.metadata import KIND_SIDES, STAT_NAMES, snapshot_tag
 from ..format.plugin_metadata import probe_metadata
 from ..format.quantize import quantize
+from .head_choice import ChoiceState
 from .input_checks import check_layer, check_model_size, FirstSize
 
 # A new keyframe is written once a delta is this large relative to the chain's keyframe (the head
 # moved a lot since the last snapshot), or when the chain reaches blobs.MAX_CHAIN blobs.
 KEYFRAME_WHEN_DELTA_EXCEEDS = 0.7
+_UNSET = object()
+_DRIFT = STAT_NAMES.index("drift")  # measured from the first snapshot: not a change since the last one
 
 
 class PackedLayer(typing.NamedTuple):
@@ -73,13 +76,15 @@ class TagState:
         self.reference = None  # a callable: layer -> [heads, query, key] weights of the first snapshot
         self.reference_looked_up = False  # whether an earlier writer's first snapshot was looked for
         self.templates = {}  # causal -> ProbeTemplates
+        self.choice = _UNSET  # its first snapshot's heads=: None (every head) or a HeadChoice
+        self.chosen = ChoiceState()  # what the choice keeps between snapshots
 
 
 class SnapshotStream:
     """A snapshot being written layer by layer (see the module doc); made by
     AttentionSummaryWriter.open_snapshot."""
 
-    def __init__(self, writer, step, probe, kind, causal, wall_time):
+    def __init__(self, writer, step, probe, kind, causal, wall_time, choice=None):
         self._writer, self.step, self.probe, self.kind = writer, step, probe, kind
         self.causal = bool(causal)
         self.wall_time = wall_time
@@ -90,6 +95,11 @@ class SnapshotStream:
         self.shape = (len(info[query_side]), len(info[key_side]))
         self._info, self._sides = info, (query_side, key_side)
         self._state = writer._tag_state(probe, kind)
+        if self._state.choice is _UNSET:
+            self._state.choice = choice
+        elif self._state.choice is not choice:
+            raise ValueError(f"probe {probe!r} ({kind}) keeps the heads= of its first snapshot in this writer")
+        self._selection = None if choice is None else choice.selection(self._state.chosen)
         self._heads = None
         self._submitted = 0  # layers handed over
         # per layer, filled by the writer's jobs: (blob, LastLayer, stats [S, 1, H], relations or None,
@@ -142,11 +152,16 @@ class SnapshotStream:
         w._history.before_snapshot(self.probe, self.kind, layers, self._heads, self._info["tokens"])
         tag_record = [snapshot_tag(self.probe, self.kind)]
         w._history.before_record(tag_record, self.step)
-        meta = probe_metadata(self._info, self.kind, causal=self.causal, layers=layers, heads=self._heads)
+        meta = probe_metadata(
+            self._info, self.kind, causal=self.causal, layers=layers, heads=self._heads, storage=self._storage()
+        )
         w._metas[(self.probe, self.kind)] = meta
         w._sizes.setdefault((self.probe, self.kind), FirstSize(layers, self._heads, self.step))
         w._history.after_record(tag_record, self.step)
         w._run(lambda: self._write(meta))
+
+    def _storage(self):
+        return None if self._selection is None else self._selection.choice.describe()
 
     def abort(self):
         """Write nothing of this snapshot."""
@@ -169,7 +184,11 @@ class SnapshotStream:
             if self._words is None:  # the relation words of this kind, from the metadata
                 self._words = probe_metadata(self._info, self.kind, causal=self.causal, layers=1, heads=layer.shape[0])
             relations = relation_features(layer[None], self._words)
-            blob, last = self._blob(index, q)
+            if self._selection is None:
+                blob, last = self._blob(index, q)
+            else:  # some heads: chosen once every layer was seen (_write)
+                self._selection.offer(index, layer, q, np.delete(stats[:, 0], _DRIFT, axis=0))
+                blob = last = None
             # the drift reference, should this be the first snapshot: float16 keeps drift within 1e-4 of
             # float32's (the stored bytes' 1/255 steps are too coarse for it: 0.25 for 0.004 at 512 tokens)
             first = self._state.reference is None
@@ -230,7 +249,10 @@ class SnapshotStream:
             return
         w._file.check_removed()
         layers = self._layers
-        if self._generation != w._file.generation:
+        if self._selection is not None:
+            blobs = self._selection.blobs(len(layers), *self.shape)
+            layers = [(blob,) + entry[1:] for blob, entry in zip(blobs, layers)]
+        elif self._generation != w._file.generation:
             layers = [self._as_keyframe(entry) for entry in layers]
         stats = np.concatenate([entry[2] for entry in layers], axis=1)
         relations = [entry[3] for entry in layers]
@@ -239,7 +261,8 @@ class SnapshotStream:
         written = w._write_snapshot(self, meta, [entry[0] for entry in layers], stats, relations)
         if written:
             for index, entry in enumerate(layers):
-                self._state.last[index] = entry[1]
+                if entry[1] is not None:
+                    self._state.last[index] = entry[1]
             if first_snapshot:
                 kept, scratch = [entry[4] for entry in layers], self._writer._scratch
                 self._state.reference = lambda index: scratch.get(kept[index])  # float16

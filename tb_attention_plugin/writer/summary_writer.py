@@ -156,16 +156,20 @@ class AttentionSummaryWriter:
             stream.add_checked_layer(layer)
         stream.commit()
 
-    def open_snapshot(self, step, probe, kind="self", *, causal, wall_time=None):
+    def open_snapshot(self, step, probe, kind="self", *, causal, wall_time=None, heads=None):
         """A snapshot written one layer at a time (writer/snapshot_stream.py): `add_layer` each layer's
         float [heads, query, key] in order, then `commit()` (or `abort()`). No whole snapshot is held:
-        a model of any size is written within a few layers' memory."""
+        a model of any size is written within a few layers' memory.
+
+        heads: None stores every head's map; a head_choice.HeadChoice stores the maps of the heads it
+        chooses (a storage budget) and the statistics of every head. One probe and kind keeps one
+        choice for the writer's life."""
         step = check_step(step)
         self._check_open()
         self._probe_info(probe, kind)
         if (probe, kind) in self._streams:
             raise RuntimeError(f"a snapshot of probe {probe!r} ({kind}) is being written already: commit it first")
-        stream = SnapshotStream(self, step, probe, kind, causal, wall_time or time.time())
+        stream = SnapshotStream(self, step, probe, kind, causal, wall_time or time.time(), heads)
         self._streams.add((probe, kind))
         return stream
 

@@ -93,7 +93,8 @@ class ProviderSource:
         layer_ids = requested_layers(record is not None, series, step, meta, layer)
         try:
             decoded = data._snapshots.read(ctx, blobs, step, layer_ids, meta.layer_shape())
-            return snapshot_answer(series, step, layer_ids, decoded, meta, pool)
+            stored = [data._snapshots.stored(ctx, blobs, step, l) for l in layer_ids]
+            return snapshot_answer(series, step, layer_ids, decoded, meta, pool, stored)
         except BlobKeyRefused as e:  # the loader's limit (RustBoard's blob keys), not a bad record
             data._warn_once(("key", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r: %s", tag, run, e)
             raise Unservable(_refused_message(series, tag, e)) from None

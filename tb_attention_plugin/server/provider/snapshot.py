@@ -17,7 +17,7 @@ import concurrent.futures
 
 from tensorboard import errors
 
-from ...format.blobs import ENCODING_KEYFRAME, MAX_CHAIN, decode_chain, layer_blob_info, walk_chain
+from ...format.blobs import ENCODING_DELTA, MAX_CHAIN, decode_chain, layer_blob_info, walk_chain
 from ...format.metadata import FormatError
 from ...reading.lru_cache import LRUCache
 from .prefetch import blob_cache
@@ -99,7 +99,7 @@ class SnapshotReader:
             plan.append(entry)
             info = self._chain_info(entry)
             if info is not None:
-                if info.encoding == ENCODING_KEYFRAME:
+                if info.encoding != ENCODING_DELTA:
                     break
                 current = info.ref_step
             else:
@@ -119,6 +119,14 @@ class SnapshotReader:
                     return None
                 self._info.put(entry, info)
         return info
+
+    def stored(self, ctx, series, step, layer):
+        """The heads whose maps a layer at a step holds (a storage budget's), or None: every head."""
+        entry = self._entry(series, step, layer)
+        info = self._chain_info(entry)
+        if info is None:
+            info = layer_blob_info(self._fetch(ctx, [entry], {})[entry].result())
+        return info.stored
 
     def read(self, ctx, series, step, layer_ids, shape):
         """-> list of uint8 [H, Q, K], one per layer id; `shape` = ProbeMetadata.layer_shape(), which

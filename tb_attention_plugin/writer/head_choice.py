@@ -1,0 +1,141 @@
+"""Which heads keep their full maps at a snapshot when a storage budget cannot hold every head's.
+
+The statistics of every head are stored at every snapshot whatever the choice; a head left out has no
+map at that step (docs/format.md, "Storage budget"). Choices:
+- "changed": the N heads that changed most since the previous snapshot of the same probe and kind.
+  A head's change is the larger of (a) the mean total variation distance between its rows now and
+  then, on the map pooled to at most SKETCH x SKETCH blocks (row blocks averaged, key blocks summed),
+  and (b) the largest change of one of its statistics other than drift (which is measured from the
+  first snapshot). At the first snapshot nothing has changed yet: the first N heads in layer order.
+- "rotate": N heads at a time in layer order, the next N at the next snapshot, round and round.
+- a list of (layer, head): those heads at every snapshot.
+
+The layers arrive one at a time (writer/snapshot_stream.py): a `Selection` keeps, as zstd frames,
+only the heads that are among the N best so far, so a snapshot never holds more than N maps.
+"""
+
+import heapq
+import itertools
+
+import numpy as np
+
+from ..format.blobs import compress_head, encode_heads
+
+SKETCH = 16  # blocks per side of the pooled map "changed" compares
+CHOICES = ("changed", "rotate")
+
+
+class HeadChoice:
+    """`maps` heads of each probe and kind keep their full map at each snapshot, chosen by `choice`."""
+
+    def __init__(self, maps, choice="changed"):
+        if isinstance(maps, bool) or not isinstance(maps, int) or maps < 0:
+            raise ValueError(f"maps must be a number of heads >= 0, got {maps!r}")
+        if isinstance(choice, str):
+            if choice not in CHOICES:
+                raise ValueError(f"the heads to store are 'changed', 'rotate' or a list of (layer, head), got {choice!r}")
+            self.named = None
+        else:
+            self.named = frozenset(_layer_head(lh) for lh in choice)
+            maps = len(self.named)
+        self.maps, self.choice = maps, choice if self.named is None else "named"
+
+    def describe(self):
+        """What the metadata says of it (`storage`), for readers and the tab."""
+        return {"maps": self.maps, "choice": self.choice}
+
+    def selection(self, state):
+        """A Selection for one snapshot of a (probe, kind) whose earlier snapshots left `state`."""
+        return Selection(self, state)
+
+
+def _layer_head(lh):
+    try:
+        layer, head = (int(x) for x in lh)
+    except (TypeError, ValueError):
+        raise ValueError(f"heads to store are (layer, head) pairs of integers, got {lh!r}") from None
+    if layer < 0 or head < 0:
+        raise ValueError(f"heads to store are (layer, head) pairs of integers >= 0, got {lh!r}")
+    return layer, head
+
+
+class ChoiceState:
+    """What a (probe, kind) keeps from snapshot to snapshot for the choice: each layer's sketch and
+    statistics (for "changed"), the snapshots taken (for "rotate"), the heads per layer seen."""
+
+    def __init__(self):
+        self.sketches, self.stats = {}, {}
+        self.taken = 0
+        self.total = None  # layers x heads, once one snapshot was written
+
+
+class Selection:
+    """The heads chosen so far in one snapshot, offered a layer at a time (`offer`), made into one
+    layer blob per layer at the end (`blobs`)."""
+
+    def __init__(self, choice, state):
+        self.choice, self.state = choice, state
+        self._heap = []  # (score, tie-break, layer, head, frame): the best N so far, worst first
+        self._order = itertools.count()
+        self._sketches, self._stats = {}, {}
+        self._heads = None
+
+    def offer(self, index, layer, q, stats):
+        """Layer `index`: its float weights [H, Q, K], their quantized bytes, its statistics [S, H]
+        (drift excluded)."""
+        self._heads = heads = layer.shape[0]
+        first = index * heads
+        scores = self._scores(index, layer, stats, heads, first)
+        for head in np.flatnonzero(scores > -np.inf):
+            entry = (float(scores[head]), -(first + int(head)))
+            if len(self._heap) < self.choice.maps:
+                heapq.heappush(self._heap, entry + (index, int(head), compress_head(q[head])))
+            elif self._heap and entry > self._heap[0][:2]:
+                heapq.heapreplace(self._heap, entry + (index, int(head), compress_head(q[head])))
+
+    def _scores(self, index, layer, stats, heads, first):
+        """One score per head of this layer: higher is kept first; -inf is never kept."""
+        choice = self.choice
+        if choice.named is not None:
+            return np.array([0.0 if (index, h) in choice.named else -np.inf for h in range(heads)])
+        flat = np.arange(first, first + heads)
+        if choice.choice == "rotate":
+            total = self.state.total or max(choice.maps, 1)
+            start = (self.state.taken * choice.maps) % total
+            return np.where((flat - start) % total < choice.maps, 0.0, -np.inf)
+        sketch = pooled_rows(layer)
+        self._sketches[index], self._stats[index] = sketch, stats
+        before = self.state.sketches.get(index)
+        if before is None or before.shape != sketch.shape:
+            return -flat.astype(float)  # nothing to compare with: layer order
+        moved = 0.5 * np.abs(sketch - before).sum(-1).mean(-1)
+        with np.errstate(invalid="ignore"):
+            shifted = np.abs(stats - self.state.stats[index])
+        shifted = np.nanmax(np.where(np.isnan(shifted), -np.inf, shifted), axis=0)
+        return np.maximum(moved, shifted)
+
+    def blobs(self, layers, queries, keys):
+        """One layer blob per layer with the heads kept; remembers this snapshot for the next one."""
+        by_layer = {}
+        for _, _, index, head, frame in self._heap:
+            by_layer.setdefault(index, []).append((head, frame))
+        out = []
+        for index in range(layers):
+            kept = sorted(by_layer.get(index, []))
+            out.append(encode_heads([h for h, _ in kept], [f for _, f in kept], queries, keys))
+        state = self.state
+        state.sketches.update(self._sketches)
+        state.stats.update(self._stats)
+        state.taken += 1
+        state.total = layers * (self._heads or 0) or None
+        return out
+
+
+def pooled_rows(layer):
+    """float32 [H, Q, K] -> [H, q, k] with q, k <= SKETCH: each row block's mean row, summed over key
+    blocks (every row still a distribution over the key blocks)."""
+    _, queries, keys = layer.shape
+    rows = np.linspace(0, queries, min(queries, SKETCH) + 1).astype(int)
+    cols = np.linspace(0, keys, min(keys, SKETCH) + 1).astype(int)
+    summed = np.add.reduceat(np.add.reduceat(layer, cols[:-1], axis=2), rows[:-1], axis=1)
+    return (summed / np.diff(rows)[None, :, None]).astype(np.float32)
