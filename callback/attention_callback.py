@@ -56,6 +56,13 @@ class AttentionCallback(TrainerCallback):
             and key vectors of those heads (all heads of models up to 256 heads with True) at every
             k-th snapshot, for the neuron view (without "every": as often as keeps ~200 snapshots
             within 256 MB); off by default (its size per snapshot is logged).
+        attention_budget: bytes the run's attention maps may take before compression (an integer or a
+            size such as "500MB"; default 4 GB). When every head's map of every probe fits over the
+            run's snapshots, all are stored; else the statistics of every head and the maps of as many
+            heads per snapshot as fit. What is stored is logged before training; a budget too small
+            for one head's map is refused then.
+        attention_heads: which heads keep their map when not all fit: "changed" (those that changed
+            most since the previous snapshot), "rotate" (each in turn) or [(layer, head), ...].
     """
 
     def __init__(
@@ -71,6 +78,8 @@ class AttentionCallback(TrainerCallback):
         relations=None,
         predictions=None,
         neurons=None,
+        attention_budget=None,
+        attention_heads="changed",
     ):
         schedule = SnapshotSchedule(every_n_steps)
         if tokenizer is not None and not callable(tokenizer):
@@ -78,7 +87,17 @@ class AttentionCallback(TrainerCallback):
         if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"log_dir must be a path, got {type(log_dir).__name__}")
         # bad probes fail here, when the callback is made
-        options = ProbeOptions(probes, names, max_tokens, induction_probe, relations, predictions, neurons)
+        options = ProbeOptions(
+            probes,
+            names,
+            max_tokens,
+            induction_probe,
+            relations,
+            predictions,
+            neurons,
+            attention_budget,
+            attention_heads,
+        )
         self._driver = SnapshotDriver(options, schedule)
         self._explicit_log_dir = log_dir
         self._tokenizer = tokenizer

@@ -19,12 +19,15 @@ class DiscardingSink:
 
 class FirstPassSink(DiscardingSink):
     """Keeps only whether the first probe's first token attends to later ones in any layer (then
-    the model is not causal, whatever its modules declare)."""
+    the model is not causal, whatever its modules declare), and each (probe, kind)'s size: `shapes`
+    {(i, kind): (layers, heads, query, key)} (what the storage plan counts)."""
 
     def __init__(self):
         self.looks_ahead = False
+        self.shapes = {}
 
     def layer(self, i, kind, layer, weights):
+        self.shapes[(i, kind)] = (layer + 1,) + tuple(weights.shape)
         if i == 0 and kind == "self" and weights.shape[-1] > 1:
             self.looks_ahead = self.looks_ahead or bool((weights[:, 0, 1:] != 0).any())
 
@@ -35,8 +38,9 @@ class WritingSink:
     refuses (NaN of a diverged model) is left out of this snapshot and listed in `refused`; a (probe,
     kind) in `skip` is not written."""
 
-    def __init__(self, writer, step, names, causal, skip=(), name_prediction=None):
+    def __init__(self, writer, step, names, causal, skip=(), name_prediction=None, heads=None):
         self.writer, self.step, self.names, self.causal = writer, step, names, causal
+        self.heads = heads  # the storage plan's HeadChoice, or None: every head's map
         self.skip = set(skip)
         self.name_prediction = name_prediction
         self.refused = []  # (probe, kind, error)
@@ -48,7 +52,9 @@ class WritingSink:
         if (self.names[i], kind) in self.skip:
             return
         if layer == 0:
-            self._streams[key] = self.writer.open_snapshot(self.step, self.names[i], kind, causal=self.causal[kind])
+            self._streams[key] = self.writer.open_snapshot(
+                self.step, self.names[i], kind, causal=self.causal[kind], heads=self.heads
+            )
         stream = self._streams.get(key)
         if stream is None:
             return

@@ -54,6 +54,7 @@ class AttentionLightningCallback(Callback):
         model: name of the LightningModule's attribute that holds the transformers model; default:
             the first transformers model found in the module.
         log_dir: default: the TensorBoardLogger's log_dir, else `<default_root_dir>/attention`.
+        relations, predictions, neurons, attention_budget, attention_heads: as for AttentionCallback.
     """
 
     def __init__(
@@ -70,9 +71,21 @@ class AttentionLightningCallback(Callback):
         relations=None,
         predictions=None,
         neurons=None,
+        attention_budget=None,
+        attention_heads="changed",
     ):
         schedule = SnapshotSchedule(every_n_steps)
-        options = ProbeOptions(probes, names, max_tokens, induction_probe, relations, predictions, neurons)
+        options = ProbeOptions(
+            probes,
+            names,
+            max_tokens,
+            induction_probe,
+            relations,
+            predictions,
+            neurons,
+            attention_budget,
+            attention_heads,
+        )
         self._driver = SnapshotDriver(options, schedule)
         self._tokenizer = tokenizer
         self._attribute = model

@@ -12,6 +12,7 @@ from .capture.neurons import check_neurons
 from .capture.predictions import check_top_k
 from .probes.relation_sets import relation_probes
 from .probes.sentences import DEFAULT_MAX_TOKENS, validate_probes
+from .storage_plan import check_heads, parse_budget
 
 
 def check_options(max_tokens, induction):
@@ -23,7 +24,7 @@ def check_options(max_tokens, induction):
 
 @dataclass(frozen=True)
 class ProbeOptions:
-    """The probes and the six probe options, as given; checked in the constructor.
+    """The probes and the probe options, as given; checked in the constructor.
 
     probes: strings, (text, text_pair) tuples or relation probes (sentences.validate_probes).
     names, max_tokens, induction_probe: the probes' names, their token limit, the built-in induction
@@ -31,10 +32,12 @@ class ProbeOptions:
     relations: "english" or a JSON / JSONL file of relation probes (relation_sets.py), added to `probes`.
     predictions: True or a top-k: store what the model predicts on the probes (predictions.py).
     neurons: True or {"heads", "every"}: the query and key vectors of the neuron view (neurons.py).
+    attention_budget, attention_heads: what a run may store of its maps, and which heads keep theirs
+        when not all fit (storage_plan.py).
 
     What the checks make of them: `specs` ([(name, text, pair, relations, masked)] of every probe,
-    the relation probes included), `top_k` (0: no predictions) and `neuron_options` (NeuronOptions
-    or None).
+    the relation probes included), `top_k` (0: no predictions), `neuron_options` (NeuronOptions
+    or None), `budget` (bytes) and `heads` (checked attention_heads).
     """
 
     probes: object
@@ -44,9 +47,13 @@ class ProbeOptions:
     relations: object = None
     predictions: object = None
     neurons: object = None
+    attention_budget: object = None
+    attention_heads: object = "changed"
     specs: tuple = field(init=False, repr=False, compare=False)
     top_k: int = field(init=False, repr=False, compare=False)
     neuron_options: object = field(init=False, repr=False, compare=False)
+    budget: int = field(init=False, repr=False, compare=False)
+    heads: object = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         check_options(self.max_tokens, self.induction_probe)
@@ -62,3 +69,5 @@ class ProbeOptions:
         object.__setattr__(self, "specs", tuple(specs))
         object.__setattr__(self, "top_k", top_k)
         object.__setattr__(self, "neuron_options", neuron_options)
+        object.__setattr__(self, "budget", parse_budget(self.attention_budget))
+        object.__setattr__(self, "heads", check_heads(self.attention_heads))

@@ -13,6 +13,7 @@ from .capture.neurons import log_size, record_bytes
 from .capture.predictions import named
 from .probes.sentences import induction_probe, tokenize
 from .layer_sinks import DiscardingSink, FirstPassSink, WritingSink
+from .storage_plan import log_plan, plan_storage
 
 logger = logging.getLogger("tb_attention")
 HELD_WARNING_BYTES = 1 << 30  # a pass that holds more than this of attention at once is said loudly
@@ -59,6 +60,8 @@ class ProbeRunner:
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
         # which attention call is which layer: then every pass holds one layer at a time
         self.layer_map = discover_layers(model, self.probes[0], self.pad_id)
+        self.shapes = {}  # (probe name, kind) -> (layers, heads, query, key), from the first pass
+        self.plan = None  # the StoragePlan (plan_storage): every head's map until one is made
         looks_ahead = self._first_pass(self.probes)
         inferred_causal = not encoder_decoder and len(self.probes[0].input_ids) > 1 and not looks_ahead
         induction_probe = options.induction_probe
@@ -99,6 +102,7 @@ class ProbeRunner:
         sink = FirstPassSink()
         if self.layer_map is not None and self.neurons is None:
             self._pass(probes, sink, strict=True)
+            self._keep_shapes(probes, sink)
             return sink.looks_ahead
         # the neuron view checks that it explains the model's weights, from the model's outputs
         outputs = self._outputs(probes, strict=True, neurons=self.neurons)
@@ -106,7 +110,17 @@ class ProbeRunner:
         held = sum(layer.nbytes for o in outputs for layers in o.values() for layer in layers)
         self.held_at_once = max(self.held_at_once, held)
         _replay(outputs, sink)
+        self._keep_shapes(probes, sink)
         return sink.looks_ahead
+
+    def _keep_shapes(self, probes, sink):
+        self.shapes.update(((probes[i].name, kind), shape) for (i, kind), shape in sink.shapes.items())
+
+    def plan_storage(self, snapshots):
+        """Fix what each snapshot stores within the options' budget, for a run of `snapshots`
+        snapshots, and say it (storage_plan.py); ValueError, before training, when it cannot fit."""
+        self.plan = plan_storage(self.shapes, snapshots, self.options.budget, self.options.heads)
+        log_plan(self.plan)
 
     def _say_what_is_held(self):
         """A model whose attention cannot stream holds every layer of a pass at once: say how much
@@ -144,11 +158,13 @@ class ProbeRunner:
         are left out; a snapshot the writer refuses warns at `stacklevel` (as warnings.warn counts,
         from here)."""
         name_prediction = lambda p: named(p, self.tokenizer, self.model)  # noqa: E731
+        heads = None if self.plan is None else self.plan.choice
         sink = (
             DiscardingSink()
             if writer is None
-            else WritingSink(writer, step, self.names, self.causal, skip, name_prediction)
+            else WritingSink(writer, step, self.names, self.causal, skip, name_prediction, heads)
         )
+        self._beyond_plan(stacklevel)
         due = self._neurons_due()
         self._written += 1
         outputs = self._outputs(self.probes, neurons=self.neurons) if due else None
@@ -177,6 +193,20 @@ class ProbeRunner:
                     stacklevel=stacklevel,
                 )
                 self._skipped.add((probe, kind))
+
+    def _beyond_plan(self, stacklevel):
+        """Once, when a run takes more snapshots than its storage plan assumed: nothing is dropped,
+        the log grows past the budget, and the user is told."""
+        plan = self.plan
+        if plan is not None and self._written == plan.snapshots:
+            warnings.warn(
+                f"tb-attention: this run takes more snapshots than the {plan.snapshots} its storage plan "
+                f"assumed: each stores up to {plan.stored_bytes / 1e6:.1f} MB, so the log grows past "
+                f"attention_budget={plan.budget / 1e9:.2f} GB; give AttentionRecorder(planned_snapshots=) "
+                f"or a larger attention_budget=",
+                UserWarning,
+                stacklevel=stacklevel + 1,
+            )
 
     def _neurons_due(self):
         return self.neurons is not None and self._written % self.neuron_every == 0

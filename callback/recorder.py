@@ -27,7 +27,10 @@ class AttentionRecorder:
         probes: strings or (text, text_pair) tuples.
         log_dir: run directory. None runs the probes and writes nothing: the other ranks of a sharded
             (FSDP / ZeRO-3) run, which must join every probe forward while rank 0 writes.
-        names, max_tokens, induction_probe, relations, predictions, neurons: as for AttentionCallback.
+        names, max_tokens, induction_probe, relations, predictions, neurons, attention_budget,
+            attention_heads: as for AttentionCallback.
+        planned_snapshots: how many times you will call `snapshot` (default: 202, as the Trainer's
+            automatic interval): the storage budget is shared among them.
 
     Construction runs the probes once to check that the model returns its attention (a clear error
     otherwise, before any training); `snapshot(step)` logs them at the model's current weights.
@@ -46,11 +49,24 @@ class AttentionRecorder:
         relations=None,
         predictions=None,
         neurons=None,
+        attention_budget=None,
+        attention_heads="changed",
+        planned_snapshots=None,
     ):
-        options = ProbeOptions(probes, names, max_tokens, induction_probe, relations, predictions, neurons)
+        options = ProbeOptions(
+            probes,
+            names,
+            max_tokens,
+            induction_probe,
+            relations,
+            predictions,
+            neurons,
+            attention_budget,
+            attention_heads,
+        )
         self._driver = SnapshotDriver(options)
         open_writer = (lambda runner: _open_writer(log_dir, runner)) if log_dir is not None else None
-        self._driver.start(model, tokenizer, None, open_writer, write_first=False)
+        self._driver.start(model, tokenizer, None, open_writer, write_first=False, planned_snapshots=planned_snapshots)
 
     @property
     def runner(self):

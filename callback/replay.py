@@ -167,6 +167,8 @@ def replay(
     relations=None,
     predictions=None,
     neurons=None,
+    attention_budget=None,
+    attention_heads="changed",
 ):
     """Write attention snapshots of `probes` at every checkpoint of `source` into `log_dir`.
 
@@ -174,8 +176,9 @@ def replay(
         ["DIR:STEP"]. log_dir: the run directory (default: SOURCE/runs/replay for an output directory).
     tokenizer: a tokenizer or its directory (default: the one saved in the checkpoints).
     base_model: the base model directory of PEFT adapter checkpoints (default: the adapter's config).
-    Other arguments (names, max_tokens, induction_probe, relations, predictions, neurons) as for
-    AttentionCallback (neurons' "every" counts checkpoints).
+    Other arguments (names, max_tokens, induction_probe, relations, predictions, neurons,
+    attention_budget, attention_heads) as for AttentionCallback (neurons' "every" counts checkpoints;
+    the budget is shared among the checkpoints).
     -> the steps written (checkpoints already in log_dir are skipped)."""
     from_output_dir = isinstance(source, (str, os.PathLike))
     if log_dir is None and not from_output_dir:
@@ -184,7 +187,7 @@ def replay(
     for checkpoint in checkpoints:
         check_checkpoint(checkpoint)
     options = ProbeOptions(
-        probes, names, max_tokens, induction_probe, relations, predictions, neurons
+        probes, names, max_tokens, induction_probe, relations, predictions, neurons, attention_budget, attention_heads
     )  # bad probes: now
     log_dir = os.fspath(log_dir) if log_dir is not None else os.path.join(os.fspath(source), "runs", "replay")
     done, scalars = _logged(log_dir)
@@ -226,6 +229,7 @@ def _snapshot_each(writer, todo, checkpoints, options, tokenizer, base_model):
             checkpoint.step,
             open_writer,
             capture_neurons=_captures_neurons(options, checkpoints.index(checkpoint)),
+            planned_snapshots=len(checkpoints),
         )
         writer.flush()
         del driver

@@ -18,6 +18,7 @@ from tb_attention_plugin.format.metadata import KIND_SIDES
 
 from .probe_runner import ProbeRunner
 from .schedule import SnapshotSchedule
+from .storage_plan import planned_snapshots as planned
 
 # runner.write's warnings name the code that called the driver (as each entry point's own call did):
 # write, the driver's method, the entry point's
@@ -50,12 +51,27 @@ class SnapshotDriver:
         self.schedule.max_steps = max_steps
         self._broadcast = broadcast
 
-    def start(self, model, tokenizer, step, open_writer=None, *, skip_done=False, write_first=True, **runner):
-        """Make the runner (its first pass checks the model, before any update); on the writing rank,
+    def start(
+        self,
+        model,
+        tokenizer,
+        step,
+        open_writer=None,
+        *,
+        skip_done=False,
+        write_first=True,
+        planned_snapshots=None,
+        **runner,
+    ):
+        """Make the runner (its first pass checks the model, before any update) and its storage plan
+        for `planned_snapshots` (default: what the schedule takes over max_steps); on the writing rank,
         `open_writer(runner)` opens the writer and declares the probes, and the first pass is the
         snapshot at `step` (`skip_done`: leave out what the resumed run logged there already)."""
         started = time.perf_counter()
         self.runner = ProbeRunner(model, tokenizer, self.options, depth=1, **runner)
+        schedule = self.schedule
+        every = schedule.every if schedule.fixed else None
+        self.runner.plan_storage(planned_snapshots or planned(schedule.max_steps, every))
         if open_writer is not None:
             self.writer = open_writer(self.runner)
         if write_first:  # every rank that runs probes: a sharded forward needs them all

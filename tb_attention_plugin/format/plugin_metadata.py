@@ -261,7 +261,9 @@ def _captured_heads(heads):
 def _storage(storage):
     """The storage budget's description as read, or None when absent or malformed (the snapshots'
     own blobs say which heads they hold; this only describes the choice)."""
-    valid = isinstance(storage, dict) and isinstance(storage.get("maps"), int) and isinstance(storage.get("choice"), str)
+    valid = (
+        isinstance(storage, dict) and isinstance(storage.get("maps"), int) and isinstance(storage.get("choice"), str)
+    )
     return {"maps": storage["maps"], "choice": storage["choice"][:16]} if valid else None
 
 

@@ -33,12 +33,24 @@ class HeadChoice:
             raise ValueError(f"maps must be a number of heads >= 0, got {maps!r}")
         if isinstance(choice, str):
             if choice not in CHOICES:
-                raise ValueError(f"the heads to store are 'changed', 'rotate' or a list of (layer, head), got {choice!r}")
+                raise ValueError(
+                    f"the heads to store are 'changed', 'rotate' or a list of (layer, head), got {choice!r}"
+                )
             self.named = None
         else:
             self.named = frozenset(_layer_head(lh) for lh in choice)
             maps = len(self.named)
         self.maps, self.choice = maps, choice if self.named is None else "named"
+
+    def __eq__(self, other):  # replay makes one per checkpoint: the same choice continues a tag
+        return isinstance(other, HeadChoice) and (self.maps, self.choice, self.named) == (
+            other.maps,
+            other.choice,
+            other.named,
+        )
+
+    def __hash__(self):
+        return hash((self.maps, self.choice, self.named))
 
     def describe(self):
         """What the metadata says of it (`storage`), for readers and the tab."""

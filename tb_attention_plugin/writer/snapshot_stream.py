@@ -97,7 +97,7 @@ class SnapshotStream:
         self._state = writer._tag_state(probe, kind)
         if self._state.choice is _UNSET:
             self._state.choice = choice
-        elif self._state.choice is not choice:
+        elif self._state.choice != choice:
             raise ValueError(f"probe {probe!r} ({kind}) keeps the heads= of its first snapshot in this writer")
         self._selection = None if choice is None else choice.selection(self._state.chosen)
         self._heads = None
