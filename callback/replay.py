@@ -180,15 +180,15 @@ def replay(
     attention_budget, attention_heads) as for AttentionCallback (neurons' "every" counts checkpoints;
     the budget is shared among the checkpoints).
     -> the steps written (checkpoints already in log_dir are skipped)."""
+    options = ProbeOptions(
+        probes, names, max_tokens, induction_probe, relations, predictions, neurons, attention_budget, attention_heads
+    )  # bad options: first
     from_output_dir = isinstance(source, (str, os.PathLike))
     if log_dir is None and not from_output_dir:
         raise ValueError("log_dir is needed when the checkpoints are given as a list")
     checkpoints = find_checkpoints(os.fspath(source)) if from_output_dir else explicit_checkpoints(source)
     for checkpoint in checkpoints:
         check_checkpoint(checkpoint)
-    options = ProbeOptions(
-        probes, names, max_tokens, induction_probe, relations, predictions, neurons, attention_budget, attention_heads
-    )  # bad probes: now
     log_dir = os.fspath(log_dir) if log_dir is not None else os.path.join(os.fspath(source), "runs", "replay")
     done, scalars = _logged(log_dir)
     todo = [c for c in checkpoints if c.step not in done]

@@ -75,6 +75,8 @@ def test_steepest_fall_by_hand():
         (("replay", "/nonexistent", "--probes", "a cat"), "is not a directory"),
         (("replay", "--checkpoint", "x:y", "--probes", "a cat", "--log-dir", "/tmp/never"), "must be an integer"),
         (("replay", "/tmp", "--probes", "a cat", "--neurons", "3"), "--neurons takes heads as LAYER.HEAD"),
+        (("replay", "/tmp", "--probes", "a cat", "--attention-heads", "most"), "--attention-heads takes 'changed'"),
+        (("replay", "/tmp", "--probes", "a cat", "--attention-budget", "lots"), "attention_budget must be"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(args, message, tmp_path):
@@ -119,6 +121,9 @@ def test_replay_from_the_console_script(tmp_path):
         "0.3",
         "--neurons-every",
         "2",
+        "--attention-heads",
+        "0.1",
+        "1.2",
     )
     assert with_more.returncode == 0, with_more.stderr[-2000:]
     more = read_run(str(tmp_path / "more"))
@@ -126,6 +131,8 @@ def test_replay_from_the_console_script(tmp_path):
     assert any(m.relation == "coreference" for m in more.relations())
     sad = more.probe("sad")  # the first and third checkpoints, two heads
     assert sad.neuron_steps() == [2, 6] and sad.neurons(6)["heads"] == [(0, 3), (1, 2)]
+    assert sad.stored_heads(4) == {0: (1,), 1: (2,)}  # the maps of the heads named, the statistics of all
+    assert not np.isnan(sad.stats()["entropy"]).any()
     again = tb_attention(
         "replay", out, "--probes", PROBES[0], "--names", "sad", "--log-dir", tmp_path / "replayed", "--quiet"
     )

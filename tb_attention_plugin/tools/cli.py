@@ -27,6 +27,19 @@ def _neurons_option(args):
     return {"heads": heads or "all", "every": args.neurons_every}
 
 
+def _heads_option(value):
+    """--attention-heads changed | rotate | L.H [L.H ...] -> the callback's attention_heads= value."""
+    if value in (["changed"], ["rotate"]):
+        return value[0]
+    heads = []
+    for item in value:
+        layer, dot, head = item.partition(".")
+        if not (dot and layer.isdigit() and head.isdigit()):
+            raise ValueError(f"--attention-heads takes 'changed', 'rotate' or heads as LAYER.HEAD, got {item!r}")
+        heads.append((int(layer), int(head)))
+    return heads
+
+
 def _replay(args):
     from ..callback.replay import replay  # torch and transformers: only for this command
 
@@ -39,6 +52,7 @@ def _replay(args):
         raise ValueError("give a Trainer OUTPUT_DIR (its checkpoint-N folders) or --checkpoint DIR:STEP")
     options = {} if args.max_tokens is None else {"max_tokens": args.max_tokens}
     options.update(relations=args.relations, predictions=args.predictions, neurons=_neurons_option(args))
+    options.update(attention_budget=args.attention_budget, attention_heads=_heads_option(args.attention_heads))
     steps = replay(
         source,
         args.probes,
@@ -147,6 +161,19 @@ def _replay_parser(commands):
     )
     replay.add_argument(
         "--neurons-every", type=int, default=1, metavar="K", help="with --neurons: every K-th checkpoint only"
+    )
+    replay.add_argument(
+        "--attention-budget",
+        metavar="SIZE",
+        help="what the checkpoints' attention maps may take, e.g. 500MB (default 4GB); beyond it, the maps of "
+        "the heads --attention-heads chooses and the statistics of every head",
+    )
+    replay.add_argument(
+        "--attention-heads",
+        nargs="+",
+        default=["changed"],
+        metavar="CHOICE",
+        help="heads that keep their maps when not all fit: changed (default), rotate, or heads as LAYER.HEAD",
     )
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
     replay.set_defaults(run=_replay)
