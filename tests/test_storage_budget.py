@@ -191,3 +191,27 @@ def test_a_damaged_heads_blob_is_refused_before_it_is_decompressed(damage, messa
         layer_blob_info(damage(_blob()), (4, 5, 6))
     with pytest.raises(FormatError, match="5x6"):
         layer_blob_info(_blob(), (4, 6, 6))
+
+
+# ------------------------------------------------------------------ under the Trainer
+def test_the_trainer_plans_from_max_steps_and_refuses_before_the_first_update(tmp_path, caplog):
+    from tiny_models import make_trainer
+
+    from tb_attention_plugin import AttentionCallback
+
+    callback = AttentionCallback(PROBES, every_n_steps=2, log_dir=tmp_path / "small", attention_budget="1kB")
+    trainer = make_trainer("llama", tmp_path, callback, max_steps=4)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with pytest.raises(ValueError, match="over 4 snapshots leaves 250 B per snapshot"):
+        trainer.train()
+    assert trainer.state.global_step == 0
+    assert all(torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
+
+    callback = AttentionCallback(PROBES, every_n_steps=2, log_dir=tmp_path / "run", attention_budget="40kB")
+    trainer = make_trainer("llama", tmp_path, callback, max_steps=4)
+    with caplog.at_level("WARNING", logger="tb_attention"):
+        trainer.train()
+    assert "allows over 4 snapshots" in caplog.text  # step 0, 2, 4 and the end (planned as its own)
+    probe = read_run(str(tmp_path / "run")).probe(callback._driver.runner.names[0])
+    assert probe.steps == [0, 2, 4]
+    assert all(len(hs) < 4 for step in probe.steps for hs in probe.stored_heads(step).values())
