@@ -1,5 +1,7 @@
 """Peak extra host memory and time of one snapshot of a Llama-shaped model (CPU, a tiny head size),
-against one layer's attention of one probe and against the same model's eager forward.
+against one layer's attention of one probe and against the same model's eager forward; and the
+bytes each snapshot writes against its share of the storage budget (the default attention_budget over
+the automatic schedule's planned snapshots, or --budget).
 
 Each case runs in fresh processes (peak RSS only grows): one builds the model and takes snapshots
 through AttentionRecorder (the Trainer callback's runner, streaming and writer), one builds it and runs
@@ -63,7 +65,7 @@ def _probes(tokens, count):
     return [" ".join(f"w{(p * 37 + i * 11) % 1000}" for i in range(tokens)) for p in range(count)]
 
 
-def child(kind, case):
+def child(kind, case, budget=None):
     """One measurement in this process: 'snapshot' or 'forward'."""
     import torch
 
@@ -86,7 +88,10 @@ def child(kind, case):
                 times.append(time.perf_counter() - started)
     else:
         with tempfile.TemporaryDirectory() as d:
-            recorder = AttentionRecorder(model, tok, probes, d, max_tokens=tokens, induction_probe=False)
+            recorder = AttentionRecorder(
+                model, tok, probes, d, max_tokens=tokens, induction_probe=False, attention_budget=budget
+            )
+            plan = recorder.runner.plan
             for step in range(SNAPSHOTS):
                 started = time.perf_counter()
                 recorder.snapshot(step)
@@ -94,16 +99,23 @@ def child(kind, case):
                 times.append(time.perf_counter() - started)
             recorder.close()
             stored = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)) // SNAPSHOTS
-    print(json.dumps({"peak_extra": _peak_bytes() - base, "seconds": min(times), "bytes_per_snapshot": stored}))
+    result = {"peak_extra": _peak_bytes() - base, "seconds": min(times), "bytes_per_snapshot": stored}
+    if kind == "snapshot":
+        result["budget_per_snapshot"] = plan.budget // plan.snapshots
+        result["maps_per_probe"] = "all" if plan.choice is None else plan.choice.maps
+    print(json.dumps(result))
 
 
-def measure(case):
+def measure(case, budget=None):
     layers, heads, kv, tokens, count = CASES[case]
     one_layer = heads * tokens * tokens * 4  # float32 [heads, T, T] of one probe
     out = {}
     for kind in ("forward", "snapshot"):
         run = subprocess.run(
-            [sys.executable, __file__, "--child", kind, case], capture_output=True, text=True, check=False
+            [sys.executable, __file__, "--child", kind, case] + ([] if budget is None else ["--budget", budget]),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if run.returncode:
             out[kind] = {"error": (run.stderr.strip().splitlines() or ["killed"])[-1], "returncode": run.returncode}
@@ -115,6 +127,8 @@ def measure(case):
         "one_layer_MiB": one_layer / 2**20,
         **{f"{kind}_{k}": v for kind, values in out.items() for k, v in values.items()},
     }
+    if "budget_per_snapshot" in out["snapshot"]:
+        row["bytes_over_budget"] = out["snapshot"]["bytes_per_snapshot"] / out["snapshot"]["budget_per_snapshot"]
     if "peak_extra" in out["snapshot"]:
         row["snapshot_peak_over_one_layer"] = out["snapshot"]["peak_extra"] / one_layer
     if "peak_extra" in out["forward"]:
@@ -128,14 +142,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--cases", default="bert-128x8,8b-512,8b-1024,8b-1024x4,70b-512")
+    ap.add_argument("--budget", help="attention_budget= of the runs (default: the callback's)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "capture-memory.json"))
     a = ap.parse_args()
     if a.child:
-        child(*a.child)
+        child(*a.child, budget=a.budget)
         return
     rows = []
     for case in a.cases.split(","):
-        rows.append(measure(case))
+        rows.append(measure(case, a.budget))
         print(json.dumps(rows[-1]), flush=True)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     with open(a.out, "w") as f:
