@@ -356,3 +356,29 @@ def test_similarity_of_heads_is_computed_from_the_stored_snapshot(app, logs):
     snapshot_header, _ = app.container("snapshot", run="a_causal", probe="p", kind="self", step=step)
     assert snapshot_header["causal"] is True
     assert_json_error(app.get("similarity", run="a_causal", probe="p", kind="self", step=step + 1), 404)
+
+
+@pytest.mark.parametrize("read_files", [True, False])
+def test_similarity_leaves_out_the_heads_a_storage_budget_stored_no_map_of(tmp_path, read_files):
+    from tb_attention_plugin.analysis.statistics import head_distances
+    from tb_attention_plugin.writer.head_choice import HeadChoice
+
+    maps, choice = DriftingMaps(2, 3, 5, seed=2), HeadChoice(2, "rotate")
+    with AttentionSummaryWriter(str(tmp_path / "budget")) as w:
+        w.add_probe("p", tokens(5))
+        for step in (0, 10):
+            s = w.open_snapshot(step, "p", "self", causal=False, heads=choice)
+            for layer in maps.next():
+                s.add_layer(layer)
+            s.commit()
+    app = App(tmp_path, read_files=read_files)
+    probe = read_run(str(tmp_path / "budget")).probe("p")
+    header, data = app.container("similarity", run="budget", probe="p", kind="self", step=10)
+    stored = probe.stored_heads(10)
+    assert header["stored"] == [list(stored[0]), list(stored[1])] and sum(map(len, stored.values())) == 2
+    expected = head_distances(probe.quantized(10) / 255.0, causal=False)
+    for layer, heads in stored.items():
+        missing = np.setdiff1d(np.arange(3), heads)
+        assert np.isnan(data[layer, missing]).all() and np.isnan(data[layer][:, missing]).all()
+        kept = np.ix_(heads, heads)
+        np.testing.assert_allclose(data[layer][kept], expected[layer][kept], atol=1e-6)

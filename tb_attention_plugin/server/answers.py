@@ -275,6 +275,14 @@ def neuron_answer(series, step, steps, record, layer, head):
 
 def similarity_answer(header, quantized):
     """(header, float32 [layers, heads, heads]) of ./similarity from a snapshot answer: the mean
-    Jensen-Shannon distance between the heads of each layer (statistics.head_distances), as stored."""
+    Jensen-Shannon distance between the heads of each layer (statistics.head_distances), as stored;
+    NaN for a head whose map a storage budget left out (its zeros are no map), listed as the
+    snapshot lists them (`stored`)."""
     distances = head_distances(dequantize(quantized), header["causal"])
-    return {k: header[k] for k in ("run", "probe", "kind", "step", "layers", "heads")}, distances
+    out = {k: header[k] for k in ("run", "probe", "kind", "step", "layers", "heads")}
+    for layer, heads in enumerate(header.get("stored") or []):
+        missing = np.setdiff1d(np.arange(header["heads"]), heads)
+        distances[layer, missing, :] = distances[layer, :, missing] = np.nan
+    if "stored" in header:
+        out["stored"] = header["stored"]
+    return out, distances

@@ -22,13 +22,14 @@ export async function gunzip(bytes) {
   return new Response(stream).arrayBuffer();
 }
 
-/** One layer of a full snapshot answer, as the route answers `layer=L` (a view, no copy). */
+/** One layer of a full snapshot answer, as the route answers `layer=L` (a view, no copy; `stored` of that layer). */
 export function layerOf(full, layer) {
   const h = full.header;
   const li = h.layers.indexOf(layer);
   if (li < 0) throw new ApiError(404, `layer ${layer} does not exist: the model has ${h.layers.length} layers`);
   const size = h.heads * h.query_len * h.key_len;
   const header = { ...h, layers: [layer], shape: [1, h.heads, h.query_len, h.key_len] };
+  if (h.stored) header.stored = [h.stored[li]]; // the heads of this layer with a map (a storage budget's)
   return { header, data: full.data.subarray(li * size, (li + 1) * size) };
 }
 

@@ -173,6 +173,18 @@ export function byteLevels(data) {
   return levels;
 }
 
+/**
+ * A cell with no map (a storage budget left it out): `w` x `h` pixels of `bg` crossed by diagonal
+ * stripes of `line`, 2 px wide every `period` px, so it never reads as a (blank) map.
+ */
+export function fillHatch(out32, stride, dst, w, h, bg, line, period = 6) {
+  for (let y = 0; y < h; y++) {
+    const row = dst + y * stride;
+    for (let x = 0; x < w; x++) out32[row + x] = (x + y) % period < 2 ? line : bg;
+  }
+  return out32;
+}
+
 /** Fraction of pixels that differ from the LUT's zero colour (used by tests and the bench). */
 export function nonBlankFraction(out32, blank) {
   let n = 0;

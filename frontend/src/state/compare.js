@@ -14,6 +14,7 @@
 // pairs (9.7G) up front; `matchAll` exists for the tests and small models.
 
 import { mapOffset } from '../answers/model.js';
+import { hasMap } from '../answers/storage.js';
 import { neighbourSteps } from '../answers/stepNav.js';
 
 /** Cosine similarity of two uint8 maps of n weights at a[aOff..] and b[bOff..] (0 when one is all zero). */
@@ -57,9 +58,12 @@ export function comparable(snapA, snapB) {
   return !!a && !!b && a.query_len === b.query_len && a.key_len === b.key_len;
 }
 
-/** The similarity of head (la, ha) of A and head (lb, hb) of B; NaN when either is missing. */
+/**
+ * The similarity of head (la, ha) of A and head (lb, hb) of B; NaN when either is missing or has
+ * no map (a storage budget's: its zeros are no map to compare).
+ */
 export function headSimilarity(snapA, la, ha, snapB, lb, hb) {
-  if (!comparable(snapA, snapB)) return NaN;
+  if (!comparable(snapA, snapB) || !hasMap(snapA, la, ha) || !hasMap(snapB, lb, hb)) return NaN;
   const oa = mapOffset(snapA, la, ha);
   const ob = mapOffset(snapB, lb, hb);
   if (oa < 0 || ob < 0) return NaN;
@@ -72,11 +76,12 @@ const matchMemo = new WeakMap(); // snapA -> WeakMap(snapB -> Map("l,h" -> match
 
 /**
  * The head of B most similar to head (layer, head) of A: {layer, head, score}, or null when the
- * head is not in A or the maps are not comparable. Ties keep the same index first, then the
- * earliest head (so two identical runs match every head to itself).
+ * head is not in A, has no map there, or the maps are not comparable; heads of B without a map are
+ * left out. Ties keep the same index first, then the earliest head (so two identical runs match
+ * every head to itself).
  */
 export function bestMatch(snapA, layer, head, snapB) {
-  if (!comparable(snapA, snapB) || mapOffset(snapA, layer, head) < 0) return null;
+  if (!comparable(snapA, snapB) || mapOffset(snapA, layer, head) < 0 || !hasMap(snapA, layer, head)) return null;
   let byB = matchMemo.get(snapA);
   if (!byB) matchMemo.set(snapA, (byB = new WeakMap()));
   let memo = byB.get(snapB);
@@ -115,14 +120,21 @@ export function matchedHead(mode, layer, head, snapA = null, snapB = null) {
 
 /**
  * "B L3H5 ≈ A L2H1 (0.93)" (by pattern) or "B L2H1 = A L2H1 (0.41)" (by index); without a match,
- * "matching…" while the maps load, or (`loaded`) that no head of B can be compared with A's.
+ * "matching…" while the maps load, or (`loaded`) that A's head has no map at the step
+ * (`noMapA`: its step) or that no head of B can be compared with A's.
  */
-export function matchLabel(mode, a, b, { loaded = false } = {}) {
+export function matchLabel(mode, a, b, { loaded = false, noMapA = null } = {}) {
+  if (!b && loaded && noMapA !== null) return `B: ${unmatchedText(a, noMapA)}`;
   if (!b && loaded) return `B: no head comparable with A L${a.layer}H${a.head} (the probe's lengths differ)`;
   if (!b) return `B: matching A L${a.layer}H${a.head}\u2026`;
   const rel = mode === 'pattern' ? '\u2248' : '=';
   const score = Number.isFinite(b.score) ? ` (${b.score.toFixed(2)})` : '';
   return `B L${b.layer}H${b.head} ${rel} A L${a.layer}H${a.head}${score}`;
+}
+
+/** Why no head of B is matched with A's head `a`, which has no map at `step` (a storage budget's). */
+export function unmatchedText(a, step) {
+  return `A L${a.layer}H${a.head} has no map stored at step ${step}, nothing to match`;
 }
 
 /** What B's panels say when B has no snapshot at `step` (null when it has one). */

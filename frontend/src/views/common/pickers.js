@@ -1,7 +1,9 @@
-// View 5: run, probe, attention-kind and comparison-run pickers, plus the live status.
+// View 5: run, probe, attention-kind and comparison-run pickers, plus the live status and, for a
+// run with a storage budget, the line that says which heads have full maps.
 
 import { el, select, setOptions } from '../../paint/dom.js';
-import { findRun, findProbe, comparableRuns } from '../../answers/model.js';
+import { findRun, findProbe, findKind, comparableRuns } from '../../answers/model.js';
+import { storageLine } from '../../answers/storage.js';
 
 const KIND_LABELS = {
   self: 'self-attention',
@@ -37,6 +39,7 @@ export class Pickers {
     this.kindField = el('label', { class: 'tba-field' }, 'attention', this.kind);
     this.compareField = el('label', { class: 'tba-field' }, 'compare with', this.compare);
     this.status = el('span', { class: 'tba-status', 'data-testid': 'status' });
+    this.storage = el('div', { class: 'tba-storage', 'data-testid': 'storage-note', hidden: true });
     this.el = el(
       'header',
       { class: 'tba-header' },
@@ -47,7 +50,18 @@ export class Pickers {
       this.compareField,
       this.matchField,
       this.status,
+      this.storage,
     );
+  }
+
+  /** The storage budget of the selected kind (and of the compare run's, when it has one). */
+  renderStorage(state) {
+    const line = (run) => storageLine(findKind(findProbe(findRun(state.index, run), state.probe), state.kind));
+    const a = line(state.run);
+    const b = state.compareRun ? line(state.compareRun) : null;
+    const lines = [a && (b ? `${state.run}: ${a}` : a), b && `${state.compareRun}: ${b}`].filter(Boolean);
+    this.storage.replaceChildren(...lines.map((t) => el('div', {}, t)));
+    this.storage.hidden = !lines.length;
   }
 
   update(state, changed) {
@@ -77,6 +91,7 @@ export class Pickers {
     const others = comparableRuns(idx, state.run, state.probe, state.kind);
     setOptions(this.compare, [['', 'none'], ...others.map((r) => [r, r])], state.compareRun || '');
     this.compareField.style.display = others.length ? '' : 'none';
+    this.renderStorage(state);
   }
 
   setStatus(text, isError = false) {

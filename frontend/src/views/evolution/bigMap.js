@@ -1,7 +1,7 @@
 // One large map of the head evolution card, the same component for run A and the compare run B
 // (headMaps.js, compareMaps.js): caption, canvas, hover readout, the error in place and (B) the
-// "no snapshot" message; plus the painter of one head's map that the large maps and the
-// filmstrip frames share.
+// "no snapshot" message, or the note that the head has no stored map at the step (a storage
+// budget's); plus the painter of one head's map that the large maps and the filmstrip frames share.
 
 import { el } from '../../paint/dom.js';
 import { paintHeatmap } from '../../paint/heatmap.js';
@@ -57,6 +57,7 @@ export class BigMap {
     this.missing = compare
       ? el('div', { class: 'tba-view-error tba-missing', 'data-testid': 'no-snapshot', hidden: true })
       : null;
+    this.noMap = el('div', { class: 'tba-view-error tba-no-map', 'data-testid': `${tid}-no-map`, hidden: true });
     this.el = el(
       'div',
       { class: compare ? 'tba-bigmap tba-bigmap-b' : 'tba-bigmap', hidden: compare },
@@ -65,6 +66,7 @@ export class BigMap {
       this.readout,
       this.error,
       this.missing,
+      this.noMap,
     );
     this.canvas.addEventListener('pointermove', (e) => this.onHover(e));
     this.canvas.addEventListener('pointerleave', () => {
@@ -83,6 +85,16 @@ export class BigMap {
     this.canvas.hidden = state === 'error' || !!missing;
     this.shown = null;
     this.readout.textContent = '';
+    this.noMap.hidden = true;
+    this.el.dataset.noMap = 'false';
+  }
+
+  /** In the canvas's place, why the head has no map at the step (noMapNote.js lines). */
+  showNoMap(lines) {
+    this.noMap.replaceChildren(...lines);
+    this.noMap.hidden = false;
+    this.canvas.hidden = true;
+    this.el.dataset.noMap = 'true';
   }
 
   /** The failure of want `w` in place. */

@@ -1,16 +1,19 @@
 // The compare run B's maps in the head evolution card: B's large map beside A's (B's head matched
 // to A's selected head, compare.js, or B \u2212 A in diverging colours) with its readout (B, A, \u0394),
 // and B's filmstrip under A's at A's frame steps; when B lacks a step, that message. The same
-// components as A's (bigMap.js, filmstrip.js), drawn for run B.
+// components as A's (bigMap.js, filmstrip.js), drawn for run B. A head without a stored map (a
+// storage budget's) is said, with its statistics, in the map's place (noMapNote.js).
 
 import { el, tokenLabel } from '../../paint/dom.js';
 import { mapOffset, kindTokens } from '../../answers/model.js';
+import { hasMap, missingMaps } from '../../answers/storage.js';
 import { kindInfo, probeInfo, stepsOf } from '../../state/selection.js';
 import { want, SnapshotSlot } from '../../state/shown.js';
-import { matchedHead, matchLabel, missingStepText } from '../../state/compare.js';
+import { matchedHead, matchLabel, missingStepText, unmatchedText } from '../../state/compare.js';
 import { BigMap, paintMap, clearCanvas } from './bigMap.js';
 import { Filmstrip } from './filmstrip.js';
 import { missingB, wantB, cachedB, loadB } from '../common/compareRun.js';
+import { noMapLine, noMapTitle } from '../common/noMapNote.js';
 
 const headKey = (x) => (x ? `${x.layer},${x.head}` : '');
 
@@ -23,6 +26,7 @@ export class CompareMaps {
     Object.assign(this, { data, onMatch, frameSteps });
     this.state = null;
     this.match = null; // B's head shown for A's selected head: {layer, head, score} | null
+    this.unmatched = null; // why no head is matched (A's head has no map at the step), or null
     this.slot = new SnapshotSlot();
     this.want = null;
     this.big = new BigMap({
@@ -97,6 +101,16 @@ export class CompareMaps {
     return this.state.compareDiff ? 'B \u2212 A' : `B: ${this.state.compareRun}`;
   }
 
+  /** What to say of each snapshot of `pair` that lacks its head (B's `m`, A's selected one). */
+  noMapOf(pair, m) {
+    const s = this.state;
+    return missingMaps(pair, m.layer, m.head, [s.layer, s.head]).map((h) => {
+      const [layer, head] = h === pair.snap.header ? [m.layer, m.head] : [s.layer, s.head];
+      const stats = h.run === s.compareRun ? s.compareStats : s.stats;
+      return { layer, head, step: h.step, kind: kindInfo(s, h.run), stats, run: h.run };
+    });
+  }
+
   /** B's data (or the previous step's): the matched head, or B \u2212 A, and its caption. */
   paintBig(view) {
     const s = this.state;
@@ -105,12 +119,17 @@ export class CompareMaps {
     const m = matchedHead(mode, s.layer, s.head, ref, snap);
     this.setMatch(m);
     const pair = { snap, ref: s.compareDiff ? ref : null };
-    if (m) {
+    const noMap = m ? this.noMapOf(pair, m) : [];
+    if (m && !noMap.length) {
       paintMap(this.big.canvas, pair, 220, s.contrast, m.layer, m.head, [s.layer, s.head]);
       this.big.shown = { snap, ref, m };
     } else clearCanvas(this.big.canvas);
+    if (noMap.length) this.big.showNoMap(noMap.map(noMapLine));
     const shownStep = view.state === 'stale' ? view.step : this.want.step;
-    const label = matchLabel(mode, { layer: s.layer, head: s.head }, m, { loaded: true });
+    const noMapA = hasMap(ref, s.layer, s.head) ? null : ref.header.step;
+    const label = matchLabel(mode, { layer: s.layer, head: s.head }, m, { loaded: true, noMapA });
+    this.unmatched = !m && noMapA !== null ? unmatchedText(s, noMapA) : null; // B's filmstrip says why
+    if (!m) this.filmLabel.textContent = this.filmLabelText();
     this.big.caption.textContent = `${this.what()} \u00b7 step ${shownStep} \u00b7 ${label}`;
   }
 
@@ -133,6 +152,12 @@ export class CompareMaps {
     return text;
   }
 
+  /** "B: run · L1H2" (the head B's filmstrip shows), or why none is matched yet. */
+  filmLabelText() {
+    const m = this.match;
+    return `B: ${this.state.compareRun} \u00b7 ${m ? `L${m.layer}H${m.head}` : (this.unmatched ?? 'matching\u2026')}`;
+  }
+
   /**
    * B's filmstrip under A's, at A's frame steps: B's head matched to A's selected one (the match at
    * the cursor step); a step B lacks is marked "\u2013" with the nearest ones in its tooltip.
@@ -148,7 +173,7 @@ export class CompareMaps {
     }
     this.film.build(steps, JSON.stringify([steps, s.compareRun, s.probe, s.kind]));
     const m = this.match;
-    this.filmLabel.textContent = `B: ${s.compareRun} \u00b7 ${m ? `L${m.layer}H${m.head}` : 'matching\u2026'}`;
+    this.filmLabel.textContent = this.filmLabelText();
     this.film.markCurrent(s.step);
     const stepsB = stepsOf(s, s.compareRun);
     for (const fr of this.film.frames) this.loadFrame(fr, m, missingStepText(s.compareRun, stepsB, fr.step));
@@ -177,9 +202,12 @@ export class CompareMaps {
   }
 
   renderFrame(fr, missing) {
+    const s = this.state;
     const m = this.match;
-    const contrast = this.state.contrast;
-    const paint = m ? (canvas, snap) => paintMap(canvas, { snap, ref: null }, 96, contrast, m.layer, m.head) : null;
-    this.film.renderFrame(fr, { paint, missing, errorTitle: (t) => t.reason });
+    const paint = m ? (canvas, snap) => paintMap(canvas, { snap, ref: null }, 96, s.contrast, m.layer, m.head) : null;
+    const at = { layer: m?.layer, head: m?.head, kind: kindInfo(s, s.compareRun), stats: s.compareStats };
+    const noMap = (snap) =>
+      !m || hasMap(snap, m.layer, m.head) ? null : noMapTitle({ ...at, step: snap.header.step });
+    this.film.renderFrame(fr, { paint, missing, noMap, errorTitle: (t) => t.reason });
   }
 }

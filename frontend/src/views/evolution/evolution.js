@@ -131,7 +131,8 @@ export class Evolution {
         state.diffRef === null ? '' : String(state.diffRef),
       );
     }
-    if (headChanged || ['step', 'diffMode', 'diffRef', 'contrast', 'compareDiff'].some((k) => changed.has(k))) {
+    const mapKeys = ['step', 'diffMode', 'diffRef', 'contrast', 'compareDiff', 'stats', 'compareStats']; // stats: no-map notes
+    if (headChanged || mapKeys.some((k) => changed.has(k))) {
       this.maps.render(state);
     }
   }

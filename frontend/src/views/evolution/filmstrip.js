@@ -43,18 +43,22 @@ export class Filmstrip {
 
   /**
    * One frame: its step's map (`paint(canvas, data)`; null: nothing to paint), or blank and marked
-   * failed (✕, `errorTitle(failureText)` as tooltip) or missing (–, the step is not in the run).
+   * failed (✕, `errorTitle(failureText)` as tooltip), missing (–, the step is not in the run) or
+   * hatched when the head has no stored map there (`noMap(data)`: why, as its tooltip; null: it has).
    */
-  renderFrame(fr, { paint, errorTitle, missing = null }) {
+  renderFrame(fr, { paint, errorTitle, missing = null, noMap = () => null }) {
     const view = fr.slot.shown(fr.want, { keepStale: false });
+    const why = view.state === 'data' ? noMap(view.data) : null;
     fr.f.dataset.state = missing ? 'missing' : view.state;
     fr.f.classList.toggle('failed', view.state === 'error');
-    if (view.state === 'data' && paint) {
+    fr.f.classList.toggle('no-map', !!why);
+    if (view.state === 'data' && paint && !why) {
       paint(fr.canvas, view.data);
       fr.f.title = `step ${fr.step}`;
     } else clearCanvas(fr.canvas);
+    if (why) fr.f.title = why;
     if (view.state === 'error') fr.f.title = errorTitle(failureText(fr.want, view.error));
-    const mark = missing ? ' \u2013' : view.state === 'error' ? ' \u2715' : '';
+    const mark = missing ? ' \u2013' : view.state === 'error' ? ' \u2715' : why ? ' \u00b7 no map' : '';
     fr.label.textContent = `step ${formatStep(fr.step)}${mark}`;
   }
 }

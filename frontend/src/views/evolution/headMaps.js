@@ -2,17 +2,20 @@
 // (hover readout, diff vs a reference step) and a filmstrip of it at evenly spaced steps
 // (bigMap.js, filmstrip.js). Each loads only the selected layer and shows exactly its want, or
 // the error (shown.js). With a compare run, B's large map beside A's and B's filmstrip under
-// A's (compareMaps.js).
+// A's (compareMaps.js). A step at which a storage budget stored no map of the head shows, in the
+// large map's place, why and the head's statistics; its filmstrip frame is hatched ("no map").
 
 import { el, tokenLabel } from '../../paint/dom.js';
 import { evenlySpaced } from '../../answers/stepNav.js';
 import { filmstripCount } from '../../paint/layout.js';
 import { mapOffset, kindTokens } from '../../answers/model.js';
+import { missingMaps } from '../../answers/storage.js';
 import { kindInfo, probeInfo, stepsOf, diffRefStep } from '../../state/selection.js';
 import { want, failureText, SnapshotSlot } from '../../state/shown.js';
 import { BigMap, paintMap, clearCanvas } from './bigMap.js';
 import { Filmstrip } from './filmstrip.js';
 import { CompareMaps } from './compareMaps.js';
+import { noMapLine, noMapTitle } from '../common/noMapNote.js';
 
 /**
  * Inputs: `data` (DataSource), the action `setStep` and `onMatch()` (B's head matched to A's
@@ -87,6 +90,16 @@ export class HeadMaps {
     paintMap(canvas, pair, px, s.contrast, s.layer, s.head);
   }
 
+  /**
+   * What to say of the selected head for each snapshot of `pair` that has no map of it (a storage
+   * budget's): {layer, head, step, kind, stats, run} for noMapNote.js; [] when both have their maps.
+   */
+  noMapOf(pair) {
+    const s = this.state;
+    const at = { layer: s.layer, head: s.head, kind: kindInfo(s), stats: s.stats };
+    return missingMaps(pair, s.layer, s.head).map((h) => ({ ...at, step: h.step }));
+  }
+
   /** The large map of the current step: its data, the previous step's marked stale, or the error. */
   renderBig() {
     const w = this.bigWant;
@@ -94,6 +107,13 @@ export class HeadMaps {
     const big = this.big;
     big.showState(view.state);
     big.el.classList.toggle('stale', view.state === 'stale');
+    const noMap = view.data ? this.noMapOf(view.data) : [];
+    if (noMap.length) {
+      clearCanvas(big.canvas);
+      big.showNoMap(noMap.map(noMapLine));
+      big.caption.textContent = `step ${view.state === 'stale' ? view.step : w.step} \u00b7 no map stored`;
+      return;
+    }
     if (view.state === 'data' || view.state === 'stale') {
       this.paint(big.canvas, view.data, 220);
       big.shown = view.data; // the hover readout reads exactly what is painted
@@ -131,7 +151,8 @@ export class HeadMaps {
   /** One filmstrip frame: its step's map, or blank and marked failed (the reason in its tooltip). */
   renderFrame(fr) {
     const paint = (canvas, pair) => this.paint(canvas, pair, 96);
-    this.film.renderFrame(fr, { paint, errorTitle: (t) => `${t.title}: ${t.reason}` });
+    const noMap = (pair) => this.noMapOf(pair).map(noMapTitle).join('\n') || null;
+    this.film.renderFrame(fr, { paint, noMap, errorTitle: (t) => `${t.title}: ${t.reason}` });
     const frames = this.film.frames;
     const failed = frames.filter((x) => x.f.dataset.state === 'error');
     if (failed.length) {

@@ -4,8 +4,9 @@
 // (gridGeometry.js). Badges, outlines and hover live in gridOverlay.js; this knows no state.
 
 import { el } from '../../paint/dom.js';
-import { fillCell, fillDiffCell, byteLevels } from '../../paint/heatmap.js';
+import { fillCell, fillDiffCell, fillHatch, byteLevels } from '../../paint/heatmap.js';
 import { mapOffset } from '../../answers/model.js';
+import { missingMaps } from '../../answers/storage.js';
 import {
   gridGeometry,
   visibleRange,
@@ -23,6 +24,8 @@ const LABEL_W = 30;
 const HEADER_H = 16;
 const WHITE = packRGBA(255, 255, 255);
 const FRAME = packRGBA(241, 243, 244);
+const NO_MAP = packRGBA(248, 249, 250); // a head without a stored map: hatched, never a map's colours
+const NO_MAP_LINE = packRGBA(200, 204, 208);
 
 function fillRect(out32, stride, dst, w, h, color) {
   for (let y = 0; y < h; y++) out32.fill(color, dst + y * stride, dst + y * stride + w);
@@ -51,7 +54,7 @@ export class GridCanvas {
     this.header = el('canvas', { class: 'tba-grid-header', width: 1, height: HEADER_H });
     this.gutter = el('canvas', { class: 'tba-grid-gutter', width: LABEL_W, height: 1 });
     this.tip = el('div', { class: 'tba-grid-tip', 'data-testid': 'grid-readout', hidden: true });
-    this.overlay = new GridOverlay(this.content);
+    this.overlay = new GridOverlay(this.content, (l, h) => this.noMap(l, h));
     this.el = el(
       'div',
       { class: 'tba-grid', 'data-testid': 'grid', 'data-run': run, 'data-layers': layers, 'data-heads': heads },
@@ -99,6 +102,16 @@ export class GridCanvas {
     return this.geom ? poolFor(tokens, cellPixels(this.geom, window.devicePixelRatio || 1).map) : null;
   }
 
+  /**
+   * The snapshot headers (run, step) of what the cell of head (layer, head) shows that have no map
+   * of it (a storage budget's): [] when it is painted from its map, or when nothing is shown.
+   */
+  noMap(layer, head) {
+    const src = this.source;
+    const shown = src && (!src.ref || sameShape(src.snap, src.ref)) && mapOffset(src.snap, layer, head) >= 0;
+    return shown ? missingMaps(src, layer, head) : [];
+  }
+
   /** The viewport in content pixels: {left, top, w, h}. */
   view() {
     const s = this.scroll;
@@ -126,7 +139,9 @@ export class GridCanvas {
     if (!text) return;
     this.tip.textContent = text;
     const r = this.el.getBoundingClientRect();
-    this.tip.style.left = `${e.clientX - r.left + 14}px`;
+    const x = e.clientX - r.left;
+    const w = this.tip.offsetWidth; // a long readout near the right edge goes left of the pointer
+    this.tip.style.left = `${x + 14 + w > r.width ? Math.max(0, x - 14 - w) : x + 14}px`;
     this.tip.style.top = `${e.clientY - r.top + 14}px`;
   }
 
@@ -142,6 +157,7 @@ export class GridCanvas {
     this.drawLabels(v, dpr);
     const range = visibleRange(this.geom, v.left, v.top, v.w, v.h);
     this.overlay.setRange(range);
+    if (this.overlay.source !== this.source) this.overlay.refresh(this.source); // which cells have no map
     if (range.l1 <= range.l0 || range.h1 <= range.h0) return 0;
     const p = Math.max(1, Math.round(this.geom.pitch * dpr));
     const bw = (range.h1 - range.h0) * p;
@@ -188,9 +204,11 @@ export class GridCanvas {
           fillRect(out32, stride, at, inner, inner, WHITE);
           continue;
         }
-        if (src.ref) fillDiffCell(out32, stride, at, data, off, refData, refOff, q, k, src.luts.divLut, inner, inner);
-        else fillCell(out32, stride, at, data, off, q, k, src.luts.lut, inner, inner);
         n++;
+        if (this.noMap(l, h).length) fillHatch(out32, stride, at, inner, inner, NO_MAP, NO_MAP_LINE);
+        else if (src.ref)
+          fillDiffCell(out32, stride, at, data, off, refData, refOff, q, k, src.luts.divLut, inner, inner);
+        else fillCell(out32, stride, at, data, off, q, k, src.luts.lut, inner, inner);
       }
     }
     return n;

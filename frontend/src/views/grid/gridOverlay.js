@@ -2,6 +2,8 @@
 // the selected head and of the head view's heads, the hovered head, and, when cells are large
 // enough to read them, one element per head IN VIEW with its badge and head types (text), so the
 // DOM stays a few hundred elements at 80 x 64 heads. Click targets are the grid's (geometry).
+// A head without a stored map (a storage budget's) shows its statistics there instead: its head
+// types and a few numbers (class `no-map`), over the canvas's hatched cell.
 
 import { el } from '../../paint/dom.js';
 import { BADGE_CELL, TYPE_CELL } from '../../paint/gridGeometry.js';
@@ -14,12 +16,17 @@ const place = (node, g, layer, head, grow = 0) =>
     height: `${g.cell + 2 * grow}px`,
   });
 
+/**
+ * Over the scrolled `content`; `noMap(layer, head)`: the snapshots of the cell lacking its map
+ * ([] when the cell shows a map).
+ */
 export class GridOverlay {
-  constructor(content) {
-    this.content = content;
+  constructor(content, noMap) {
+    Object.assign(this, { content, noMap });
+    this.source = null; // what the cells were filled for (the grid's source)
     this.cells = new Map(); // "l,h" -> {node, badge, type}
     this.range = null;
-    this.labels = null; // (layer, head) -> {badge, types}
+    this.labels = null; // (layer, head) -> {badge, types, stats (shown without a map)}
     this.marks = { selected: null, heads: [] };
     this.hoverEl = el('div', { class: 'tba-mark hover', hidden: true });
     this.markEls = [];
@@ -45,6 +52,12 @@ export class GridOverlay {
   /** Badge and head-type text of each head (or null: none), then refresh the cells in view. */
   setLabels(labels) {
     this.labels = labels;
+    this.refresh(this.source);
+  }
+
+  /** Fill the cells in view again, for the grid's `source` (which heads have a map). */
+  refresh(source) {
+    this.source = source;
     for (const [key, c] of this.cells) this.fill(c, ...key.split(',').map(Number));
   }
 
@@ -80,9 +93,11 @@ export class GridOverlay {
   }
 
   fill(c, layer, head) {
-    const t = this.labels ? this.labels(layer, head) : { badge: '', types: '' };
-    c.badge.textContent = t.badge;
-    c.type.textContent = this.g.cell >= TYPE_CELL ? t.types : '';
+    const t = this.labels ? this.labels(layer, head) : { badge: '', types: '', stats: '' };
+    const noMap = this.noMap(layer, head).length > 0;
+    c.node.classList.toggle('no-map', noMap);
+    c.badge.textContent = noMap ? t.stats : t.badge;
+    c.type.textContent = this.g.cell >= TYPE_CELL || noMap ? t.types : '';
     const sel = this.marks.selected;
     c.node.classList.toggle('selected', !!sel && sel[0] === layer && sel[1] === head);
     c.node.classList.toggle(

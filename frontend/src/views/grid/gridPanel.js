@@ -1,12 +1,15 @@
 // One panel of the model view: a run's layers x heads grid (gridCanvas.js), its minimap, its
 // title and its error. Painted from what its want resolves to (shown.js); decorated with badges,
-// drift colours, head types, the selection outlines and the hover readout.
+// drift colours, head types, the selection outlines and the hover readout. A head whose map a
+// storage budget left out is hatched, shows its statistics, and its readout says why.
 
 import { el, clear } from '../../paint/dom.js';
 import { driftRGBA, lutsFor } from '../../paint/colorScale.js';
 import { statAt, statsStepIndex, statMaxAt, headTypes, typeLabel, formatStat, statLabel } from '../../answers/model.js';
+import { cellStatText, statValuesText, noMapText, countNoMap } from '../../answers/storage.js';
 import { wantKey, failureText, SnapshotSlot } from '../../state/shown.js';
-import { visibleRange, zoomCell, fitCell } from '../../paint/gridGeometry.js';
+import { kindInfo } from '../../state/selection.js';
+import { visibleRange, zoomCell, fitCell, TYPE_CELL } from '../../paint/gridGeometry.js';
 
 // Width beside the cells: the frozen layer labels and a vertical scrollbar.
 const GUTTERS = 30 + 16;
@@ -101,9 +104,33 @@ function readoutText(p, layer, head) {
   if (stats) text += ` \u00b7 ${statLabel(s.badgeStat)} ${formatStat(statAt(stats, s.badgeStat, si, layer, head))}`;
   for (const t of stats ? headTypes(stats, layer, head) : [])
     text += ` \u00b7 ${typeLabel(t.type)} (formed @${t.formed_step ?? '?'})`;
+  const missing = p.grid.noMap(layer, head);
+  if (missing.length) return text + noMapReadout(p, missing, layer, head);
   const pool = p.grid.source?.snap.header.pool;
   if (pool) text += ` \u00b7 map: means of ${pool}\u00d7${pool}-token blocks (exact in the head view)`;
   return text;
+}
+
+/** Why a head shows no map (the snapshots that lack it: headers) and its statistics instead. */
+function noMapReadout(p, missing, layer, head) {
+  const s = p.state;
+  const why = missing.map((h) => noMapText(h.step, kindInfo(s, h.run), h.run === p.spec.run ? null : h.run));
+  const values = statValuesText(s[p.spec.statsKey], p.step, layer, head, s.badgeStat); // the badge's said already
+  return ` \u00b7 ${why.join(' \u00b7 ')}${values ? ` \u00b7 ${values}` : ''}`;
+}
+
+/** "▨ 27 of 32 heads: no map stored at this step" in the title when a budget left maps out. */
+function noMapNote(panel, view) {
+  const data = view.state === 'data' || view.state === 'stale' ? view.data : null;
+  const n = data ? countNoMap(data, panel.layers, panel.heads) : 0;
+  if (!n) return null;
+  const step = view.state === 'stale' ? view.step : panel.step;
+  return el(
+    'span',
+    { class: 'tba-no-map-note', 'data-testid': 'no-map-count', 'data-count': n },
+    el('span', { class: 'tba-no-map-swatch' }),
+    `${n} of ${panel.layers * panel.heads} heads: no map stored at step ${step}, statistics only`,
+  );
 }
 
 function setTitle(panel, view, state) {
@@ -115,6 +142,8 @@ function setTitle(panel, view, state) {
   if (view.state === 'stale')
     parts.push(el('span', { class: 'tba-loading' }, `loading\u2026 (showing step ${view.step})`));
   if (view.state === 'error') parts.push(el('span', { class: 'tba-message error' }, 'could not load'));
+  const note = noMapNote(panel, view);
+  if (note) parts.push(note);
   clear(panel.title).append(...parts);
 }
 
@@ -175,8 +204,10 @@ export function decoratePanel(p, s, step) {
     grid.paint();
   }
   const types = typesByHead(stats);
+  const large = (grid.geom?.cell ?? 0) >= TYPE_CELL; // room for every statistic of a head without a map
   grid.overlay.setLabels((l, h) => ({
     badge: stats ? formatStat(statAt(stats, s.badgeStat, si, l, h)) : '',
+    stats: stats ? cellStatText(stats, si, l, h, large) : '',
     types: (types.get(l * p.heads + h) || [])
       .filter((t) => step === null || t.formed_step === undefined || t.formed_step === null || t.formed_step <= step)
       .map((t) => typeLabel(t.type))

@@ -5,17 +5,21 @@
 // With `compare`, the same for the compare run B at the cursor step (compareRun.js): for each head
 // shown in A's head view, B's head matched to it (compare.js: same index, or most similar map), in
 // A's head colour and labelled "B L3H5 \u2248 A L2H1 (0.93)"; or, when B lacks the step, that message.
+// A head whose map a storage budget left out at the step draws no lines: a note says so, with
+// its statistics (noMapNote.js).
 
 import { el, clear, select, setOptions } from '../../paint/dom.js';
 import { headColor, rgbCss } from '../../paint/colorScale.js';
 import { keptIndices } from '../../answers/renormalize.js';
 import { kindTokens } from '../../answers/model.js';
+import { hasMap } from '../../answers/storage.js';
 import { want, failureText, SnapshotSlot } from '../../state/shown.js';
 import { kindInfo, probeInfo } from '../../state/selection.js';
 import { matchedHead, matchLabel } from '../../state/compare.js';
 import { HeadLines, headWeights } from './headLines.js';
 import { missingB, wantB, cachedB, loadB } from '../common/compareRun.js';
 import { saveButtons } from '../common/saveButtons.js';
+import { noMapLine } from '../common/noMapNote.js';
 import { HoverPredictions } from './hoverPredictions.js';
 import { sideHasPredictions } from '../../answers/predictions.js';
 
@@ -62,6 +66,11 @@ export class HeadView {
       hidden: true,
     });
     this.missingEl = el('div', { class: 'tba-view-error tba-missing', 'data-testid': 'no-snapshot', hidden: true });
+    this.noMapEl = el('div', {
+      class: 'tba-view-error tba-no-map',
+      'data-testid': `${this.tid()}-no-map`,
+      hidden: true,
+    });
     this.matchEl = el('span', { class: 'tba-hv-match', 'data-testid': 'hv-match' });
     this.el = this.buildCard();
     if (compare) this.el.hidden = true;
@@ -108,6 +117,7 @@ export class HeadView {
       controls,
       this.errorEl,
       this.missingEl,
+      this.noMapEl,
       this.body,
       this.lines.focus,
       this.preds.el,
@@ -150,6 +160,7 @@ export class HeadView {
     if (changed.has('hideSpecial')) this.hideBox.checked = !!state.hideSpecial;
     if (keys(this.compare ? [...LOAD_KEYS, 'matchMode'] : LOAD_KEYS)) this.load();
     if (keys(['index', 'run', 'probe', 'kind', 'step'])) this.preds.update(state, this.run());
+    else if (changed.has(this.compare ? 'compareStats' : 'stats')) this.render(); // a no-map note's numbers
   }
 
   /** A clicked token with predictions becomes the Predictions card's position (A only). */
@@ -242,7 +253,19 @@ export class HeadView {
     this.body.hidden = failed || !!missing;
     this.errorEl.hidden = !failed;
     if (this.compare) clear(this.matchEl);
+    this.noMap = [];
     this.lines.setWeights(this.renderStatus(w, view));
+    this.renderNoMap();
+  }
+
+  /** The note on the shown heads that have no map at the step drawn (`noMap`: [{layer, head, step}]). */
+  renderNoMap() {
+    const s = this.state;
+    const stats = this.compare ? s.compareStats : s.stats;
+    const kind = kindInfo(s, this.run());
+    this.noMapEl.replaceChildren(...this.noMap.map((m) => noMapLine({ ...m, kind, stats })));
+    this.noMapEl.hidden = !this.noMap.length;
+    this.el.dataset.noMap = this.noMap.map((m) => `L${m.layer}H${m.head}`).join(' ');
   }
 
   /** The status line (and the error) of `view`; -> the weights to draw, or null. */
@@ -273,7 +296,14 @@ export class HeadView {
     if (h.query_len < (rows[rows.length - 1] ?? -1) + 1 || h.key_len < (cols[cols.length - 1] ?? -1) + 1) {
       this.status.textContent = 'snapshot and probe tokens disagree in length';
     }
-    return headWeights(snap, this.shownHeads(view.data), rows, cols);
+    const heads = this.shownHeads(view.data);
+    this.noMap = heads.filter((x) => !hasMap(snap, x.layer, x.head)).map((x) => ({ ...x, step: h.step }));
+    return headWeights(
+      snap,
+      heads.filter((x) => hasMap(snap, x.layer, x.head)),
+      rows,
+      cols,
+    );
   }
 
   /** [{layer, head, color}] drawn: A's heads of its layer, or B's heads matched to them. */
@@ -285,7 +315,8 @@ export class HeadView {
     const out = [];
     for (const head of heads) {
       const m = matchedHead(mode, s.layer, head, data.ref, data.snap);
-      const label = matchLabel(mode, { layer: s.layer, head }, m, { loaded: true });
+      const noMapA = hasMap(data.ref, s.layer, head) ? null : data.ref.header.step;
+      const label = matchLabel(mode, { layer: s.layer, head }, m, { loaded: true, noMapA });
       const c = headColor(head);
       this.matchEl.appendChild(
         el('span', { class: 'tba-match', style: { borderColor: rgbCss(c), background: rgbCss(c, 0.12) } }, label),

@@ -1,12 +1,14 @@
 // The model overview's head-to-head similarity at the cursor step (./similarity: the mean
 // Jensen-Shannon distance between two heads' rows): a small heads x heads heatmap per layer
 // (one canvas each; all layers as small multiples, or one layer larger), darker = more alike,
-// with a hover readout. It shows exactly the selected step's answer, or its failure in place.
+// with a hover readout. It shows exactly the selected step's answer, or its failure in place. A head
+// whose map a storage budget left out has no distances (NaN, grey), and its readout says why.
 
 import { el, clear, select, setOptions } from '../../paint/dom.js';
 import { seriesOf } from '../../state/selection.js';
 import { want, SnapshotSlot, failureText } from '../../state/shown.js';
 import { lutsFor } from '../../paint/colorScale.js';
+import { hasMap } from '../../answers/storage.js';
 
 /** The pixel size of a cell: about `target` px for the whole map, 3..24 px a cell. */
 export function similarityCell(heads, target) {
@@ -127,6 +129,8 @@ export class SimilarityView {
     const i = Math.floor(((e.clientY - rect.top) * scale) / cell);
     if (i < 0 || j < 0 || i >= heads || j >= heads) return;
     const d = sim.data[(layer * heads + i) * heads + j];
-    this.readout.textContent = `L${layer}: H${i} vs H${j} \u00b7 distance ${Number.isFinite(d) ? d.toFixed(3) : '\u2013'}`;
+    const noMap = [...new Set([i, j])].filter((x) => !hasMap(sim, layer, x)).map((x) => `H${x}`);
+    const why = noMap.length ? ` (no map of ${noMap.join(', ')} stored at step ${sim.header.step})` : '';
+    this.readout.textContent = `L${layer}: H${i} vs H${j} \u00b7 distance ${Number.isFinite(d) ? d.toFixed(3) : '\u2013'}${why}`;
   }
 }

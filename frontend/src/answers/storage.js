@@ -1,0 +1,122 @@
+// A run's storage budget (docs/http-api.md), pure and unit-tested: which heads of a snapshot answer
+// have a stored map (the header's `stored`: per returned layer, the heads with a map; the data of
+// the others are zeros, never a map), and the texts that say so (the index's `storage` of a kind:
+// {maps: N heads with a map per snapshot, choice}). Statistics are stored for every head at every step.
+
+import { statAt, statsStepIndex, statLabel, headTypes, typeLabel, formatStat } from './model.js';
+
+/** What each choice of heads means, said after "maps of N heads per snapshot". */
+export const CHOICE_TEXT = {
+  changed: 'those that changed most since the previous snapshot',
+  rotate: 'a different set at each snapshot, in layer order, round robin',
+  named: 'a fixed list of heads',
+};
+
+/** The heads of `layer` with a map in `snap` (a sorted array), or null: every head has its map. */
+export function storedHeads(snap, layer) {
+  const h = snap?.header;
+  if (!h || !h.stored) return null;
+  const li = h.layers.indexOf(layer);
+  return li < 0 ? [] : h.stored[li] || [];
+}
+
+/** Whether head (layer, head) of `snap` holds a real map (false: a storage budget left it out). */
+export function hasMap(snap, layer, head) {
+  const heads = storedHeads(snap, layer);
+  return heads === null || heads.includes(head);
+}
+
+/**
+ * The snapshots of `pair` ({snap, ref}: ref null, or a reference snapshot to subtract) that lack the
+ * map of their head: [header] of each (its run and step), [] when both hold their maps. `refHead`:
+ * the reference's [layer, head] (the same head by default).
+ */
+export function missingMaps({ snap, ref }, layer, head, refHead = [layer, head]) {
+  const out = [];
+  if (snap && !hasMap(snap, layer, head)) out.push(snap.header);
+  if (ref && !hasMap(ref, ...refHead)) out.push(ref.header);
+  return out;
+}
+
+/** The index's storage budget of a kind entry ({maps, choice}), or null: every head has its map. */
+export function storageOf(kind) {
+  const s = kind?.storage;
+  return s && Number.isInteger(s.maps) ? s : null;
+}
+
+const choiceText = (choice) => CHOICE_TEXT[choice] || `chosen by "${choice}"`;
+
+/** The line under the pickers: what a kind's storage budget keeps (null: no budget). */
+export function storageLine(kind) {
+  const s = storageOf(kind);
+  if (!s) return null;
+  const all = `${kind.layers}\u00d7${kind.heads}`;
+  return (
+    `Storage budget: full maps of ${s.maps} of ${all} heads per snapshot (${choiceText(s.choice)}); ` +
+    'statistics of every head at every step.'
+  );
+}
+
+/**
+ * "no map stored at step 700 (storage budget: maps of 5 heads per snapshot, those that changed
+ * most since the previous snapshot)"; `run` named when given (another run's snapshot).
+ */
+export function noMapText(step, kind, run = null) {
+  const s = storageOf(kind);
+  const where = `${run === null ? '' : `run ${run} `}step ${step}`;
+  const why = s ? ` (storage budget: maps of ${s.maps} heads per snapshot, ${choiceText(s.choice)})` : '';
+  return `no map stored at ${where}${why}`;
+}
+
+/** The statistics shown for a head without a map, in this order ([name, short label in a cell]). */
+export const NO_MAP_STATS = [
+  ['entropy', 'ent'],
+  ['max', 'max'],
+  ['first', 'first'],
+  ['prev', 'prev'],
+];
+
+/** [[name, value text]] of NO_MAP_STATS that are defined for head (layer, head) at step index `si`. */
+export function headStatValues(stats, si, layer, head) {
+  const out = [];
+  for (const [name] of NO_MAP_STATS) {
+    const v = si < 0 ? NaN : statAt(stats, name, si, layer, head);
+    if (Number.isFinite(v)) out.push([name, formatStat(v)]);
+  }
+  return out;
+}
+
+/**
+ * What a grid cell without a map shows, one item a line: its first two statistics ("ent 0.42\nmax
+ * 0.91"), or in a `large` cell "no map" and all of them.
+ */
+export function cellStatText(stats, si, layer, head, large = false) {
+  const short = new Map(NO_MAP_STATS);
+  const values = headStatValues(stats, si, layer, head).map(([name, v]) => `${short.get(name)} ${v}`);
+  return (large ? ['no map', ...values] : values.slice(0, 2)).join('\n');
+}
+
+/**
+ * The statistics of head (layer, head) at `step` as one line: "entropy (normalized) 0.42 · max
+ * weight 0.91", without the statistic `skip` (one said already).
+ */
+export function statValuesText(stats, step, layer, head, skip = null) {
+  const values = headStatValues(stats, statsStepIndex(stats, step), layer, head).filter(([name]) => name !== skip);
+  return values.map(([name, v]) => `${statLabel(name)} ${v}`).join(' \u00b7 ');
+}
+
+/** Its head types formed by `step`, then statValuesText: "previous-token · entropy (normalized) 0.42 · …". */
+export function headStatText(stats, step, layer, head) {
+  const types = headTypes(stats, layer, head)
+    .filter((t) => t.formed_step === null || t.formed_step === undefined || t.formed_step <= step)
+    .map((t) => typeLabel(t.type));
+  return [...types, statValuesText(stats, step, layer, head)].filter(Boolean).join(' \u00b7 ');
+}
+
+/** How many heads of `layers` x `heads` a pair ({snap, ref}) shows without a map. */
+export function countNoMap(pair, layers, heads) {
+  if (!pair.snap.header.stored && !pair.ref?.header.stored) return 0;
+  let n = 0;
+  for (let l = 0; l < layers; l++) for (let h = 0; h < heads; h++) if (missingMaps(pair, l, h).length) n++;
+  return n;
+}

@@ -1,0 +1,27 @@
+// What a view that paints one head's map says instead when a storage budget stored no map of the
+// head at a step (answers/storage.js): why, and the head's statistics at that step. Never a map.
+
+import { el } from '../../paint/dom.js';
+import { noMapText, headStatText } from '../../answers/storage.js';
+
+/**
+ * "L3 H5: no map stored at step 700 (storage budget: …)." and, under it, "its statistics at step
+ * 700: previous-token · entropy (normalized) 0.42 · …" from `stats` (the ./stats answer, or null).
+ * `kind`: the index's kind entry (its `storage`); `run` is named when given.
+ */
+export function noMapLine({ layer, head, step, kind, stats, run = null }) {
+  const values = stats ? headStatText(stats, step, layer, head) : '';
+  return el(
+    'div',
+    { class: 'tba-no-map-line', 'data-layer': layer, 'data-head': head, 'data-step': step },
+    el('b', {}, `L${layer} H${head}`),
+    `: ${noMapText(step, kind, run)}.`,
+    values ? el('div', { class: 'tba-no-map-stats' }, `Its statistics at step ${step}: ${values}`) : null,
+  );
+}
+
+/** noMapLine as one line of text (a filmstrip frame's tooltip). */
+export function noMapTitle({ layer, head, step, kind, stats, run = null }) {
+  const values = stats ? headStatText(stats, step, layer, head) : '';
+  return `L${layer} H${head}: ${noMapText(step, kind, run)}${values ? `. Its statistics: ${values}` : ''}`;
+}
