@@ -314,3 +314,113 @@ def test_head_distances_by_hand():
     first_row_only[0, 2, 0] = same[0]  # differs from head 0 on row 0 only
     causal = head_distances(first_row_only, causal=True)  # the causal first row is left out
     assert causal[0, 0, 2] == pytest.approx(d[0, 0, 2], abs=2e-3)
+
+
+# ---------------------------------------------------------------- the fast path against the definitions
+def _by_definition(a, reference, *, causal, self_attention, query_tokens, key_tokens, key_special):
+    """The statistics of docs/format.md written out densely, one head at a time (float64)."""
+    q, k = len(query_tokens), len(key_tokens)
+    rows = np.ones(q, bool)
+    if causal and q > 1:
+        rows[0] = False
+    visible = np.minimum(np.arange(q) + 1, k) if causal else np.full(q, k)
+    sets = {"first": np.zeros((q, k), bool)}
+    sets["first"][:, 0] = True
+    seps = np.array(key_special, bool)
+    seps[0] = False
+    sets["sep"] = np.tile(seps, (q, 1))
+    if self_attention:
+        for name, off in (("self", 0), ("prev", -1), ("next", 1)):
+            sets[name] = np.eye(q, k, off, dtype=bool)
+        for name, shift in (("induction", 1), ("duplicate", 0)):
+            m = np.zeros((q, k), bool)
+            for i in range(q):
+                for j in range(k):
+                    if j + shift < i and j + shift < k and query_tokens[i] == key_tokens[j]:
+                        m[i, j + shift] = True
+            sets[name] = m
+    out = np.full((len(STAT_NAMES),) + a.shape[:2], np.nan)
+    for layer, head in np.ndindex(*a.shape[:2]):
+        h = a[layer, head].astype(np.float64)
+        for name, keys in sets.items():
+            chosen = rows & keys.any(axis=1)
+            if chosen.any():
+                out[STAT_NAMES.index(name), layer, head] = (h * keys).sum(axis=1)[chosen].mean()
+        ent_rows = rows & (visible >= 2)
+        if ent_rows.any():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                plogp = np.where(h > 0, h * np.log(h), 0.0).sum(axis=1)
+            out[STAT_NAMES.index("entropy"), layer, head] = (-plogp / np.log(np.maximum(visible, 2)))[ent_rows].mean()
+        out[STAT_NAMES.index("max"), layer, head] = h.max(axis=1)[rows].mean()
+        if reference is None:
+            out[STAT_NAMES.index("drift"), layer, head] = 0.0
+        else:
+            r = reference[layer, head].astype(np.float64)
+            m = 0.5 * (h + r)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                kl_p = np.where(h > 0, h * np.log2(h / m), 0.0).sum(axis=1)
+                kl_r = np.where(r > 0, r * np.log2(r / m), 0.0).sum(axis=1)
+            js = 0.5 * (kl_p + kl_r)
+            out[STAT_NAMES.index("drift"), layer, head] = np.sqrt(np.clip(js, 0, 1))[rows].mean()
+    return out
+
+
+@pytest.mark.parametrize(
+    "case", ["causal", "causal with sinks", "says causal but looks ahead", "bidirectional", "cross"]
+)
+@pytest.mark.parametrize("block", [1 << 19, 1 << 9])  # whole layers at once; a few rows of one head at a time
+def test_the_statistics_are_their_definitions(case, block, monkeypatch):
+    from tb_attention_plugin.analysis import statistics
+
+    monkeypatch.setattr(statistics, "BLOCK", block)
+    rng = np.random.default_rng(len(case))
+    q = k = 37
+    tokens = ["<s>"] + [f"w{t}" for t in rng.integers(0, 9, q - 1)]  # repeats: induction, duplicate
+    key_tokens = tokens
+    causal = case.startswith("causal") or case.startswith("says")
+    if case == "cross":
+        key_tokens = ["<s>"] + [f"w{t}" for t in rng.integers(0, 9, 22)] + ["</s>"]
+        k = len(key_tokens)
+    special = [t in ("<s>", "</s>") for t in key_tokens]
+
+    def maps():
+        x = np.exp(3 * rng.normal(size=(2, 3, q, k)))
+        if causal:
+            x = np.where(np.tri(q, k, dtype=bool), x, 0.0)
+        x /= x.sum(axis=-1, keepdims=True)
+        if case == "causal with sinks":
+            x *= rng.uniform(0.3, 1.0, size=(2, 3, q, 1))  # rows that sum to less than 1
+        if case == "says causal but looks ahead":
+            x[1, 2, 5, 30] = 0.01  # a head the chunks must read whole
+        return x.astype(np.float32)
+
+    a, first = maps(), maps()
+    args = dict(
+        causal=causal,
+        self_attention=case != "cross",
+        query_tokens=tokens,
+        key_tokens=key_tokens,
+        key_special=special,
+    )
+    for reference in (None, first, first.astype(np.float16)):
+        got = head_statistics(a, reference=reference, **args)
+        expected = _by_definition(a, None if reference is None else reference.astype(np.float32), **args)
+        np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-6, equal_nan=True)
+
+
+def test_a_references_kept_term_gives_the_same_drift():
+    from tb_attention_plugin.analysis.statistics import row_plogp
+
+    rng = np.random.default_rng(3)
+    a, first = (rng.dirichlet(np.ones(9), size=(2, 3, 9)).astype(np.float32) for _ in range(2))
+    tokens = [f"w{i}" for i in range(9)]
+    args = dict(causal=False, self_attention=True, query_tokens=tokens, key_tokens=tokens, key_special=[False] * 9)
+    kept = row_plogp(first)
+    np.testing.assert_array_equal(
+        head_statistics(a, reference=first, reference_plogp=kept, **args), head_statistics(a, reference=first, **args)
+    )
+    drift = STAT_NAMES.index("drift")  # and the kept term is the one used
+    assert not np.allclose(
+        head_statistics(a, reference=first, reference_plogp=kept - 0.1, **args)[drift],
+        head_statistics(a, reference=first, **args)[drift],
+    )

@@ -5,29 +5,50 @@ attention the first row (which can only see itself) is left out. NaN marks a sta
 apply (no separator tokens, no repeated tokens, `self`/`prev`/`next` of cross attention).
 
 Most statistics are "attention mass on a set of keys, averaged over a set of rows", so a probe's
-templates (0/1 key sets per row, and row weights) are built once and applied with two einsums.
+templates (the (row, key) pairs each one sums, and their row weights) are built once and read from a
+layer by indexing: a few weights per row, not a pass over the layer per statistic.
 """
 
 import numpy as np
 
 from ..format.metadata import STAT_NAMES
 
-_EPS = 1e-6
 BLOCK = 1 << 19  # weights computed at a time (whole layers): the temporaries stay in the CPU's cache
 _MASS_STATS = ("first", "sep", "self", "prev", "next", "induction", "duplicate")
 
 
-def _earlier_matches(query_tokens, key_tokens, shift):
-    """0/1 matrix [Q, K]: key j+shift for every earlier key j holding the query's token (j + shift < i)."""
-    vocab = {t: n for n, t in enumerate(dict.fromkeys(list(query_tokens) + list(key_tokens)))}
-    qi = np.array([vocab[t] for t in query_tokens])
-    ki = np.array([vocab[t] for t in key_tokens])
-    q, k = len(qi), len(ki)
-    same = (qi[:, None] == ki[None, :]) & (np.arange(k)[None, :] < np.arange(q)[:, None])
-    m = np.zeros((q, k))
-    m[:, shift:] = same[:, : k - shift]
-    m *= np.arange(k)[None, :] < np.arange(q)[:, None]
-    return m
+def _earlier_pairs(query_tokens, key_tokens, shift):
+    """(rows, keys) of every pair: key j + shift for each earlier key j holding the query's token
+    (j + shift < i, within the keys)."""
+    positions = {}
+    for j, t in enumerate(key_tokens):
+        positions.setdefault(t, []).append(j)
+    positions = {t: np.array(js) for t, js in positions.items()}
+    rows, keys = [], []
+    for i, t in enumerate(query_tokens):
+        js = positions.get(t)
+        if js is not None:
+            js = js[: np.searchsorted(js, min(i - shift, len(key_tokens) - shift))]
+            rows.append(np.full(len(js), i))
+            keys.append(js + shift)
+    if not rows:
+        return np.zeros(0, int), np.zeros(0, int)
+    return np.concatenate(rows), np.concatenate(keys)
+
+
+def _key_pairs(q, k, separators, self_attention, query_tokens, key_tokens):
+    """{statistic: (rows, keys)}: the keys each mass statistic sums, as index pairs (a few per row:
+    a layer is read at those places only)."""
+    every_row = np.arange(q)
+    sep = np.flatnonzero(separators)
+    pairs = {"first": (every_row, np.zeros(q, int)), "sep": (np.repeat(every_row, len(sep)), np.tile(sep, q))}
+    if self_attention:
+        for name, offset in (("self", 0), ("prev", -1), ("next", 1)):
+            i = every_row[(every_row + offset >= 0) & (every_row + offset < k)]
+            pairs[name] = (i, i + offset)
+        pairs["induction"] = _earlier_pairs(query_tokens, key_tokens, 1)
+        pairs["duplicate"] = _earlier_pairs(query_tokens, key_tokens, 0)
+    return pairs
 
 
 class ProbeTemplates:
@@ -36,70 +57,48 @@ class ProbeTemplates:
     def __init__(self, *, causal, self_attention, query_tokens, key_tokens, key_special):
         q, k = len(query_tokens), len(key_tokens)
         self.shape = (q, k)
+        self.causal = bool(causal)
         rows = np.ones(q, dtype=bool)
         if causal and q > 1:
             rows[0] = False
         self.rows = rows
         self.visible = (np.minimum(np.arange(q) + 1, k) if causal else np.full(q, k)).astype(np.float64)
-        keys = {}
-        keys["first"] = np.zeros((q, k))
-        keys["first"][:, 0] = 1
         separators = np.asarray(key_special, dtype=bool).copy()
         separators[0] = False
-        keys["sep"] = np.tile(separators.astype(np.float64), (q, 1))
-        if self_attention:
-            keys["self"] = np.eye(q, k)
-            keys["prev"] = np.eye(q, k, -1)
-            keys["next"] = np.eye(q, k, 1)
-            keys["induction"] = _earlier_matches(query_tokens, key_tokens, 1)
-            keys["duplicate"] = _earlier_matches(query_tokens, key_tokens, 0)
-        present = [n for n in _MASS_STATS if n in keys]
-        weights = []
-        for name in present:
-            selected = rows & keys[name].any(axis=1)
-            weights.append(selected / max(selected.sum(), 1) if selected.any() else np.full(q, np.nan))
-        self.mass_names = present
-        self.keys = np.stack([keys[n] for n in present]).astype(np.float32)  # [T, Q, K]
-        self.row_weights = np.stack(weights)  # [T, Q]
+        pairs = _key_pairs(q, k, separators, self_attention, query_tokens, key_tokens)
+        self.masses = []  # (name, rows, keys, weight of each pair) or (name, None, None, None): NaN
+        for name in (n for n in _MASS_STATS if n in pairs):
+            i, j = pairs[name]
+            selected = np.zeros(q, bool)
+            selected[i] = True
+            selected &= rows
+            if not selected.any():
+                self.masses.append((name, None, None, None))
+                continue
+            keep = selected[i]
+            self.masses.append((name, i[keep], j[keep], (1.0 / selected.sum()) * np.ones(keep.sum())))
         entropy_rows = rows & (self.visible >= 2)
         self.entropy_weights = entropy_rows / max(entropy_rows.sum(), 1) if entropy_rows.any() else None
         self.log_visible = np.log(np.maximum(self.visible, 2))
         self.row_mean = rows / rows.sum()
 
 
-def _smooth(p):
-    p = p + _EPS
-    return p / p.sum(axis=-1, keepdims=True)
+def _row_plogp(x):
+    """sum of x ln x over the last axis (0 ln 0 = 0), float64."""
+    logs = np.log(np.where(x > 0, x, np.float32(1.0)))
+    logs *= x
+    return logs.sum(axis=-1, dtype=np.float64)
 
 
-def _neg_entropy2(p):
-    """sum p log2 p over the last axis (p smoothed, so no log 0)."""
-    return (p * np.log2(p)).sum(axis=-1, dtype=np.float64)
-
-
-class DriftReference:
-    """The first snapshot of a head, smoothed and with its own entropy term: computed once, not at
-    every snapshot that measures its drift."""
-
-    def __init__(self, attention, *, smoothed=None, neg_entropy=None):
-        if smoothed is None:
-            attention = np.asarray(attention)
-            smoothed = _smooth(attention if attention.dtype.kind == "f" else attention.astype(np.float32))
-            neg_entropy = _neg_entropy2(smoothed)
-        self.smoothed, self.neg_entropy = smoothed, neg_entropy
-        self.shape = self.smoothed.shape
-
-    def part(self, index):
-        """The reference of a slice of layers and heads (views, nothing recomputed)."""
-        return DriftReference(None, smoothed=self.smoothed[index], neg_entropy=self.neg_entropy[index])
-
-
-def js_distance(p, q):
-    """Jensen-Shannon distance (base 2, in [0, 1]) between rows of p and q (an array or a
-    DriftReference), smoothed against log 0. JS = (sum p log p + sum q log q) / 2 - sum m log m."""
-    q = q if isinstance(q, DriftReference) else DriftReference(q)
-    p = _smooth(p)
-    js = 0.5 * (_neg_entropy2(p) + q.neg_entropy) - _neg_entropy2(0.5 * (p + q.smoothed))
+def js_distance(p, q, p_plogp=None, q_plogp=None):
+    """Jensen-Shannon distance (base 2, in [0, 1]) between the rows of p and q (0 log 0 = 0):
+    sqrt((sum p log p + sum q log q) / 2 - sum m log m), m = (p + q) / 2. `p_plogp`, `q_plogp`: the
+    rows' sum x ln x when already known (the entropy needs p's; a reference's is the same every time)."""
+    p = np.asarray(p, dtype=np.float32)
+    q = np.asarray(q, dtype=np.float32)
+    p_plogp = _row_plogp(p) if p_plogp is None else p_plogp
+    q_plogp = _row_plogp(q) if q_plogp is None else q_plogp
+    js = (0.5 * (p_plogp + q_plogp) - _row_plogp(0.5 * (p + q))) / np.log(2)
     return np.sqrt(np.clip(js, 0.0, 1.0))
 
 
@@ -115,20 +114,31 @@ def head_distances(attention, causal):
     row_mean = rows / rows.sum()
     out = np.zeros((layers, heads, heads), np.float32)
     for layer in range(layers):
-        reference = DriftReference(a[layer])  # every head of the layer, smoothed once
+        plogp = _row_plogp(a[layer])  # [heads, queries]: each head's own term, once
         for head in range(heads):
-            out[layer, head] = js_distance(a[layer, head][None], reference) @ row_mean
+            js = js_distance(a[layer, head][None], a[layer], plogp[head][None], plogp)
+            out[layer, head] = js @ row_mean
         np.fill_diagonal(out[layer], 0.0)
     return out
 
 
 def head_statistics(
-    attention, *, causal, self_attention, query_tokens, key_tokens, key_special, reference=None, templates=None
+    attention,
+    *,
+    causal,
+    self_attention,
+    query_tokens,
+    key_tokens,
+    key_special,
+    reference=None,
+    reference_plogp=None,
+    templates=None,
 ):
     """attention float [L, H, Q, K] -> float32 [len(STAT_NAMES), L, H].
 
-    `reference` is the same head's attention at the first snapshot (for `drift`; an array, float16
-    included, prepared a block at a time, or a DriftReference prepared once); None means this is it.
+    `reference` is the same heads' attention at the first snapshot (for `drift`; an array [L, H, Q,
+    K], float16 included, read a chunk at a time); None means this is it. `reference_plogp`: its
+    `row_plogp` when kept from an earlier snapshot (it never changes), else computed here.
     `templates` (ProbeTemplates of the same arguments) saves rebuilding them at every snapshot.
     """
     if templates is None:
@@ -143,22 +153,14 @@ def head_statistics(
     layers, heads = a.shape[:2]
     out = np.full((len(STAT_NAMES), layers, heads), np.nan, dtype=np.float64)
     for block in _blocks(layers, heads, a[0, 0].size):
-        _block_statistics(a[block], out[(slice(None),) + block], templates, _reference_part(reference, block))
+        part = None if reference is None else (reference[block], _part(reference_plogp, block))
+        _block_statistics(a[block], out[(slice(None),) + block], templates, part)
     return out.astype(np.float32)
-
-
-def _reference_part(reference, block):
-    """Drift's reference of one block: a DriftReference prepared once, or an array prepared a block at
-    a time (a whole layer's smoothed copy would be several times the layer)."""
-    if reference is None or isinstance(reference, DriftReference):
-        return None if reference is None else reference.part(block)
-    return DriftReference(np.asarray(reference[block], dtype=np.float32))
 
 
 def _blocks(layers, heads, head_size):
     """(layer slice, head slice) blocks of about BLOCK weights: whole layers while they are small, a
-    few heads of one layer at a time when a layer is large (long probes), so the temporaries stay a
-    small part of one layer."""
+    few heads of one layer at a time when a layer is large (long probes)."""
     if heads * head_size <= BLOCK:
         step = max(1, BLOCK // (heads * head_size))
         return [(slice(s, s + step), slice(None)) for s in range(0, layers, step)]
@@ -166,19 +168,59 @@ def _blocks(layers, heads, head_size):
     return [(slice(layer, layer + 1), slice(h, h + step)) for layer in range(layers) for h in range(0, heads, step)]
 
 
+def _part(array, block):
+    return None if array is None else array[block]
+
+
+def row_plogp(reference):
+    """float [L, H, Q, K] -> float64 [L, H, Q]: each row's sum x ln x (drift's term of the first
+    snapshot), a few rows at a time."""
+    reference = np.asarray(reference)
+    out = np.empty(reference.shape[:-1])
+    rows = max(1, BLOCK // max(1, reference.shape[-1]))
+    for layer, head in np.ndindex(*reference.shape[:2]):
+        for r0 in range(0, reference.shape[2], rows):
+            chunk = np.asarray(reference[layer, head, r0 : r0 + rows], dtype=np.float32)
+            out[layer, head, r0 : r0 + rows] = _row_plogp(chunk)
+    return out
+
+
 def _block_statistics(a, out, templates, reference):
-    """head_statistics of a few layers, written into `out` [stats, layers, heads]."""
-    per_row = np.einsum("lhqk,tqk->lhtq", a, templates.keys)
+    """head_statistics of a few layers and heads, written into `out` [stats, layers, heads].
+
+    The masses read only the keys they sum. Entropy, max and drift go through the rows a chunk at a
+    time, and for causal attention over the keys the chunk's rows can see: the keys after them hold
+    zeros (checked; else the whole row is read), which add nothing to any of them."""
     with np.errstate(invalid="ignore"):
-        masses = np.einsum("lhtq,tq->tlh", per_row.astype(np.float64), np.nan_to_num(templates.row_weights))
-    for t, name in enumerate(templates.mass_names):
-        out[STAT_NAMES.index(name)] = masses[t] if not np.isnan(templates.row_weights[t]).any() else np.nan
+        for name, i, j, weights in templates.masses:
+            out[STAT_NAMES.index(name)] = np.nan if i is None else a[..., i, j].astype(np.float64) @ weights
+    queries, keys = templates.shape
+    entropy = np.zeros(a.shape[:-1])
+    largest = np.zeros(a.shape[:-1])
+    reference, reference_plogp = (None, None) if reference is None else reference
+    drift = None if reference is None else np.zeros(a.shape[:-1])
+    chunk = max(1, BLOCK // max(1, a.shape[0] * a.shape[1] * keys) // 8)  # rows: the causal triangle's steps
+    for r0 in range(0, queries, chunk):
+        r1 = min(queries, r0 + chunk)
+        seen = _keys_seen(a, reference, templates.causal, r0, r1, keys)
+        part = a[..., r0:r1, :seen]
+        plogp = _row_plogp(part)
+        entropy[..., r0:r1] = -plogp
+        largest[..., r0:r1] = part.max(axis=-1)
+        if drift is not None:
+            known = None if reference_plogp is None else reference_plogp[..., r0:r1]
+            drift[..., r0:r1] = js_distance(part, reference[..., r0:r1, :seen], plogp, known)
     if templates.entropy_weights is not None:
-        plogp = a * np.log(np.where(a > 0, a, np.float32(1.0)))
-        entropy = -plogp.sum(axis=-1, dtype=np.float64) / templates.log_visible
-        out[STAT_NAMES.index("entropy")] = entropy @ templates.entropy_weights
-    out[STAT_NAMES.index("max")] = a.max(axis=-1).astype(np.float64) @ templates.row_mean
-    if reference is None:
-        out[STAT_NAMES.index("drift")] = 0.0
-    else:
-        out[STAT_NAMES.index("drift")] = js_distance(a, reference) @ templates.row_mean
+        out[STAT_NAMES.index("entropy")] = (entropy / templates.log_visible) @ templates.entropy_weights
+    out[STAT_NAMES.index("max")] = largest @ templates.row_mean
+    out[STAT_NAMES.index("drift")] = 0.0 if drift is None else drift @ templates.row_mean
+
+
+def _keys_seen(a, reference, causal, r0, r1, keys):
+    """How many keys rows r0..r1 need: those up to the last row when causal and every later key is
+    zero in both the attention and the reference; else all."""
+    if not causal or r1 >= keys:
+        return keys
+    if a[..., r0:r1, r1:].any() or (reference is not None and reference[..., r0:r1, r1:].any()):
+        return keys
+    return r1

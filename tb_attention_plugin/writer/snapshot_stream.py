@@ -21,7 +21,7 @@ import typing
 import numpy as np
 
 from ..analysis.relations import features as relation_features
-from ..analysis.statistics import ProbeTemplates, head_statistics
+from ..analysis.statistics import ProbeTemplates, head_statistics, row_plogp
 from ..format.blobs import LAYER_HEADER, MAX_CHAIN, compressor, decompress, encode_layer
 from ..format.metadata import KIND_SIDES, STAT_NAMES, snapshot_tag
 from ..format.plugin_metadata import probe_metadata
@@ -75,6 +75,7 @@ class TagState:
         self.last = {}  # layer -> LastLayer (cleared when a file is abandoned: deltas need their reference)
         self.reference = None  # a callable: layer -> [heads, query, key] weights of the first snapshot
         self.reference_looked_up = False  # whether an earlier writer's first snapshot was looked for
+        self.reference_plogp = {}  # layer -> statistics.row_plogp of the reference: drift's fixed term
         self.templates = {}  # causal -> ProbeTemplates
         self.choice = _UNSET  # its first snapshot's heads=: None (every head) or a HeadChoice
         self.chosen = ChoiceState()  # what the choice keeps between snapshots
@@ -211,7 +212,12 @@ class SnapshotStream:
         if templates is None:
             templates = self._state.templates[self.causal] = ProbeTemplates(**args)
         reference = self._reference_layer(index, layer.shape)
-        return head_statistics(layer[None], reference=reference, templates=templates, **args)
+        plogp = None
+        if reference is not None:  # drift's term of the first snapshot: the same at every snapshot
+            plogp = self._state.reference_plogp.get(index)
+            if plogp is None or plogp.shape != reference.shape[:-1]:
+                plogp = self._state.reference_plogp[index] = row_plogp(reference)
+        return head_statistics(layer[None], reference=reference, reference_plogp=plogp, templates=templates, **args)
 
     def _reference_layer(self, index, shape):
         """The drift reference of this layer (the first snapshot as stored), or None when this is it."""
