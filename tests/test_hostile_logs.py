@@ -28,7 +28,11 @@ from tb_attention_plugin import AttentionSummaryWriter, read_run
 from tb_attention_plugin.format.blobs import (
     ENCODING_KEYFRAME,
     LAYER_HEADER,
+    HeadsLayer,
+    compress_head,
     decode_layer,
+    encode_heads,
+    layer_blob_info,
     encode_layer,
     encode_snapshot_header,
     parse_snapshot_header,
@@ -44,6 +48,7 @@ from tb_attention_plugin.format.metadata import (
     SNAPSHOT_TAG_PREFIX,
     STATS_TAG_PREFIX,
     STAT_NAMES,
+    TooLarge,
     snapshot_tag,
 )
 from tb_attention_plugin.format.plugin_metadata import ProbeMetadata
@@ -210,13 +215,24 @@ def test_format_rejects_nested_and_oversized_json():
         (dict(heads=MAX_HEADS + 1), "heads, more than"),
         (dict(layers=MAX_LAYERS + 1), "layers, more than"),
         (dict(n=MAX_TOKENS + 1), "tokens, more than"),
-        (dict(layers=1024, heads=1024, n=64), "weights, more than"),  # each within bounds, together 4 G
-        (dict(layers=1, heads=1024, n=1024), "weights, more than"),  # one layer of 1 G
     ],
 )
 def test_metadata_cannot_claim_gigabytes(claim, message):
     with pytest.raises(FormatError, match=message):
         ProbeMetadata.from_json(json.dumps(probe_meta(**claim)).encode())
+
+
+def test_a_claim_of_gigabytes_is_read_a_head_at_a_time_never_whole():
+    """Metadata may state a model of 1 G weights per layer (long probes are written a head at a
+    time); a reader decodes at most one head or MAX_LAYER_WEIGHTS at once, and refuses more."""
+    meta = ProbeMetadata.from_json(json.dumps(probe_meta(layers=1, heads=1024, n=1024)).encode())
+    blob = encode_heads([3], [compress_head(np.full((1024, 1024), 0, np.uint8))], 1024, 1024)
+    with pytest.raises(TooLarge, match="read one head at a time"):
+        decode_layer(blob, expected=meta.layer_shape())
+    layer = HeadsLayer(blob, meta.layer_shape())
+    assert layer.stored == (3,) and layer.head(7).shape == (1024, 1024)
+    with pytest.raises(FormatError, match="in one frame"):  # a whole-layer frame beyond the bound
+        layer_blob_info(layer_blob(meta.layer_shape(), zero_frame(16)))
 
 
 def test_writer_refuses_snapshots_beyond_the_limits(tmp_path):

@@ -10,14 +10,25 @@ import threading
 import zlib
 from typing import NamedTuple
 
-from .metadata import FORMAT_VERSION, MAX_HEADER_BYTES, MAX_HEADS, MAX_LAYER_WEIGHTS, FormatError, load_json
+from .metadata import (
+    FORMAT_VERSION,
+    MAX_HEAD_WEIGHTS,
+    MAX_HEADER_BYTES,
+    MAX_HEADS,
+    MAX_LAYER_WEIGHTS,
+    FormatError,
+    TooLarge,
+    load_json,
+)
 
 ENCODING_KEYFRAME = 0
 ENCODING_DELTA = 1
-# Some heads of a layer (a storage budget): after the header, one HEAD_ENTRY per stored head (its index
-# in the layer, the length of its zstd frame), then those frames; never a delta's reference.
+# Some heads of a layer (a storage budget), or every head of a large layer: after the header, one
+# HEAD_ENTRY per stored head (its index in the layer, the length of its zstd frame), then those
+# frames; never a delta's reference. A reader decodes one head without the others.
 ENCODING_HEADS = 2
 HEAD_ENTRY = struct.Struct("<HI")
+HEADS_BLOB_WEIGHTS = 1 << 24  # a layer larger than this (16 MiB) is written a head at a time
 # A delta refers to the previous snapshot of its tag and layer; a keyframe starts every chain of at
 # most MAX_CHAIN blobs, so any layer of any step decodes from at most MAX_CHAIN blobs.
 MAX_CHAIN = 4
@@ -82,7 +93,8 @@ class LayerInfo(NamedTuple):
     ref_step: int  # the step a delta refers to (0 for a keyframe)
     ref_crc: int  # CRC32 of the reference layer's bytes (0 for a keyframe)
     shape: tuple  # (heads, query, key) of the layer (ENCODING_HEADS: of the metadata, when expected)
-    stored: object = None  # ENCODING_HEADS: the indices of the heads it holds; else None (every head)
+    stored: object = None  # the indices of the heads it holds when not every head; None: every head
+    held: tuple = ()  # ENCODING_HEADS: the indices of the heads it holds, in its entries' order
 
 
 def layer_blob_info(blob, expected=None):
@@ -99,6 +111,8 @@ def layer_blob_info(blob, expected=None):
     shape = (h, qn, kn)
     if encoding == ENCODING_HEADS:
         return _heads_info(blob, shape, expected)
+    if h * qn * kn > MAX_LAYER_WEIGHTS:
+        raise FormatError("attention layer blob claims %dx%dx%d weights in one frame" % shape)
     if expected is not None:
         if shape != tuple(expected):
             raise FormatError(
@@ -123,7 +137,7 @@ def _heads_info(blob, shape, expected):
             "attention layer blob holds %dx%d (query x key) maps but the probe's metadata says %dx%d"
             % ((qn, kn) + tuple(expected[1:]))
         )
-    if stored > heads or qn * kn * max(stored, 1) > MAX_LAYER_WEIGHTS or not qn or not kn:
+    if stored > heads or qn * kn > MAX_HEAD_WEIGHTS or not qn or not kn:
         raise FormatError("attention layer blob claims %d heads of %dx%d weights" % shape)
     end = LAYER_HEADER.size + stored * HEAD_ENTRY.size
     if len(blob) < end:
@@ -134,12 +148,13 @@ def _heads_info(blob, shape, expected):
         raise FormatError("attention layer blob lists heads that are not sorted, distinct layer heads")
     if end + sum(n for _, n in entries) != len(blob):
         raise FormatError("attention layer blob's head frames do not fill it")
-    return LayerInfo(ENCODING_HEADS, 0, 0, (heads, qn, kn), indices)
+    every = expected is not None and len(indices) == heads
+    return LayerInfo(ENCODING_HEADS, 0, 0, (heads, qn, kn), None if every else indices, indices)
 
 
 def head_frames(blob, info):
     """(head index, zstd frame) of each head an ENCODING_HEADS blob holds (`info` from layer_blob_info)."""
-    offset = LAYER_HEADER.size + len(info.stored) * HEAD_ENTRY.size
+    offset = LAYER_HEADER.size + len(info.held) * HEAD_ENTRY.size
     for head, size in HEAD_ENTRY.iter_unpack(blob[LAYER_HEADER.size : offset]):
         yield head, blob[offset : offset + size]
         offset += size
@@ -187,14 +202,48 @@ def decode_layer(blob, reference=None, expected=None):
 
 def _decode_heads(blob, info):
     """An ENCODING_HEADS blob -> uint8 [H, Q, K] of the whole layer: the heads it does not hold are
-    zeros (info.stored says which it holds)."""
+    zeros (info.stored says which it holds). TooLarge beyond MAX_LAYER_WEIGHTS: read a head at a time."""
     import numpy as np
 
     heads, qn, kn = info.shape
+    if heads * qn * kn > MAX_LAYER_WEIGHTS:
+        raise TooLarge(
+            f"a layer of {heads} heads x {qn} x {kn} tokens is more than is decoded at once "
+            f"({MAX_LAYER_WEIGHTS} weights): read one head at a time"
+        )
     out = np.zeros(info.shape, np.uint8)
     for head, frame in head_frames(blob, info):
         out[head] = np.frombuffer(decompress(frame, qn * kn), np.uint8).reshape(qn, kn)
     return out
+
+
+class HeadsLayer:
+    """A layer blob of heads (ENCODING_HEADS) read a head at a time: what a reader serves of a long
+    probe's layer without decoding the layer (`head(h)`), and which heads it holds (`stored`)."""
+
+    def __init__(self, blob, expected):
+        self.blob = blob
+        self.info = layer_blob_info(blob, expected)
+        self.shape = self.info.shape
+        self.stored = self.info.stored
+        self._frames = dict(head_frames(blob, self.info))
+
+    def head(self, h):
+        """uint8 [Q, K] of head h: zeros when the blob does not hold it."""
+        import numpy as np
+
+        _, qn, kn = self.shape
+        frame = self._frames.get(h)
+        if frame is None:
+            return np.zeros((qn, kn), np.uint8)
+        return np.frombuffer(decompress(frame, qn * kn), np.uint8).reshape(qn, kn)
+
+
+def decode_or_heads(blob, expected, decode):
+    """A HeadsLayer for a blob of heads, else `decode()` (the layer along its delta chain)."""
+    if layer_blob_info(blob, expected).encoding == ENCODING_HEADS:
+        return HeadsLayer(blob, expected)
+    return decode()
 
 
 class Link(NamedTuple):

@@ -93,8 +93,18 @@ def neurons_tag(probe, kind):
 MAX_LAYERS = 1024
 MAX_HEADS = 1024
 MAX_TOKENS = 16384  # per token list (tokens, decoder_tokens)
-MAX_LAYER_WEIGHTS = 1 << 28  # heads x query x key of one layer: 256 MiB as stored, decoded at once
-MAX_SNAPSHOT_WEIGHTS = 1 << 31  # layers x heads x query x key (e.g. 80 x 64 heads x 640 tokens): 2 GiB
+MAX_HEAD_WEIGHTS = 1 << 28  # query x key of one head (16384 x 16384 tokens): 256 MiB as stored
+# What a reader decodes at once: a larger layer (written a head at a time, blobs.ENCODING_HEADS) or
+# snapshot is read a head or a layer at a time, and a request for all of it is refused (TooLarge).
+MAX_LAYER_WEIGHTS = 1 << 28  # heads x query x key of one layer decoded whole: 256 MiB as stored
+MAX_SNAPSHOT_WEIGHTS = 1 << 31  # layers x heads x query x key of one snapshot decoded whole: 2 GiB
+
+
+class TooLarge(ValueError):
+    """A request for more than a reader decodes at once (a whole layer or snapshot of a long probe):
+    ask for one layer, one head or block means instead. Not a damaged record."""
+
+
 MAX_METADATA_BYTES = 4 << 20  # the JSON plugin metadata of one tag
 MAX_HEADER_BYTES = 64 << 10  # the JSON header (blob 0) of one snapshot
 MAX_STATS = 256

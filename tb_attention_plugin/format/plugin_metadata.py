@@ -14,11 +14,10 @@ from typing import NamedTuple, Optional
 from .metadata import (
     FORMAT_VERSION,
     KIND_SIDES,
+    MAX_HEAD_WEIGHTS,
     MAX_HEADS,
-    MAX_LAYER_WEIGHTS,
     MAX_LAYERS,
     MAX_METADATA_BYTES,
-    MAX_SNAPSHOT_WEIGHTS,
     MAX_STATS,
     MAX_TOKENS,
     PLUGIN_NAME,
@@ -188,14 +187,13 @@ class ProbeMetadata:
         return self
 
     def _check_weights(self):
-        heads, queries, keys = self.layer_shape()
-        weights = self.layers * heads * queries * keys
-        if weights > MAX_SNAPSHOT_WEIGHTS or heads * queries * keys > MAX_LAYER_WEIGHTS:
+        """A head's map is decoded at once: bounded (larger layers and snapshots are read a head or a
+        layer at a time, metadata.MAX_LAYER_WEIGHTS)."""
+        _, queries, keys = self.layer_shape()
+        if queries * keys > MAX_HEAD_WEIGHTS:
             raise FormatError(
-                f"attention metadata claims snapshots of {self.layers} layers x {heads} heads x "
-                f"{queries} x {keys} tokens = {weights} weights, more than this format accepts "
-                f"({MAX_LAYER_WEIGHTS} per layer, {MAX_SNAPSHOT_WEIGHTS} per snapshot): shorten "
-                f"the probe"
+                f"attention metadata claims maps of {queries} x {keys} tokens = {queries * keys} weights per "
+                f"head, more than this format accepts ({MAX_HEAD_WEIGHTS}): shorten the probe"
             )
 
     def layer_shape(self):

@@ -10,8 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..format.blobs import decode_layer_at, layer_blob_info
-from ..format.metadata import KIND_SIDES
+from ..format.blobs import decode_layer_at, decode_or_heads, layer_blob_info
+from ..format.metadata import KIND_SIDES, MAX_SNAPSHOT_WEIGHTS, TooLarge
 from ..analysis.head_types import classify_heads
 from ..analysis.neuron_math import weight_and_contribution
 from ..format.quantize import dequantize
@@ -188,47 +188,69 @@ class ProbeLog:
     def causal(self, kind=None):
         return self.meta[self._kind(kind)].causal
 
-    def quantized(self, step, kind=None, layer=None):
-        """uint8 [layers, heads, query, key] (or [heads, query, key] for one layer) as stored."""
+    def quantized(self, step, kind=None, layer=None, head=None):
+        """uint8 [layers, heads, query, key] as stored (one layer: [heads, query, key]; one head of
+        it: [query, key]); a head whose map a storage budget left out is zeros (`stored_heads`). A
+        snapshot or layer larger than is decoded at once (long probes) is TooLarge: ask for less."""
         kind = self._kind(kind)
+        blobs = self._blobs_at(kind, step)
+        n_layers = len(blobs) - 1
+        if (layer is not None and not 0 <= layer < n_layers) or (head is not None and layer is None):
+            raise IndexError(f"layer {layer} out of range (a head needs its layer): the model has {n_layers} layers")
+        shape = self._meta_at(kind, step).layer_shape()  # every blob is checked against it before decoding
+        if head is not None:
+            return self._head(blobs[1 + layer], lambda: self._layer(kind, step, layer, n_layers, shape), head, shape)
+        if layer is None and n_layers * int(np.prod(shape)) > MAX_SNAPSHOT_WEIGHTS:
+            raise TooLarge(
+                f"a snapshot of {n_layers} layers x {shape} is more than is decoded at once: ask for a layer"
+            )
+        out = [self._layer(kind, step, l, n_layers, shape) for l in ([layer] if layer is not None else range(n_layers))]
+        return out[0] if layer is not None else np.stack(out)
+
+    def _blobs_at(self, kind, step):
         blobs = self._snapshots[kind].get(step)
         if blobs is None:
             raise KeyError(
                 f"probe {self.name!r} has no {kind!r} snapshot at step {step} (logged steps: {self.steps_of(kind)})"
             )
-        n_layers = len(blobs) - 1
-        if layer is not None and not 0 <= layer < n_layers:
-            raise IndexError(f"layer {layer} out of range: the model has {n_layers} layers")
-        layer_ids = range(n_layers) if layer is None else [layer]
+        return blobs
+
+    def _layer(self, kind, step, layer, n_layers, shape):
+        """uint8 [H, Q, K] of one layer, along its delta chain."""
         series = self._snapshots[kind]
 
-        def blob_at(at, l):  # layer l's blob at another step, from its blob sequence [header, layers...]
+        def blob_at(at):  # the layer's blob at another step, from its blob sequence [header, layers...]
             sequence = series.get(at)
-            return None if sequence is None or len(sequence) != n_layers + 1 else sequence[1 + l]
+            return None if sequence is None or len(sequence) != n_layers + 1 else sequence[1 + layer]
 
-        shape = self._meta_at(kind, step).layer_shape()  # every blob is checked against it before decoding
-        out = [decode_layer_at(step, lambda at, l=l: blob_at(at, l), expected=shape) for l in layer_ids]
-        return out[0] if layer is not None else np.stack(out)
+        return decode_layer_at(step, blob_at, expected=shape)
 
-    def attention(self, step, kind=None, layer=None):
+    @staticmethod
+    def _head(blob, whole_layer, head, shape):
+        if not 0 <= head < shape[0]:
+            raise IndexError(f"head {head} out of range: the model has {shape[0]} heads")
+        layer = decode_or_heads(blob, shape, whole_layer)
+        return layer[head] if isinstance(layer, np.ndarray) else layer.head(head)
+
+    def attention(self, step, kind=None, layer=None, head=None):
         """float32 [layers, heads, query, key] at a logged step (real tokens only; error <= 1/255);
-        NaN for the heads whose maps a storage budget left out (`stored_heads`). `quantized` gives
-        those heads as zeros."""
-        a = dequantize(self.quantized(step, kind, layer))
-        stored = self.stored_heads(step, kind)
-        for l, heads in stored.items():
-            if heads is not None and (layer is None or l == layer):
-                missing = np.setdiff1d(np.arange(a.shape[-3]), heads)
-                (a[l] if layer is None else a)[missing] = np.nan
+        `layer` and `head` as for `quantized`. NaN for the heads whose maps a storage budget left out
+        (`stored_heads`)."""
+        a = dequantize(self.quantized(step, kind, layer, head))
+        for l, heads in self.stored_heads(step, kind).items():
+            if heads is None or (layer is not None and l != layer):
+                continue
+            if head is not None:
+                a[...] = a if head in heads else np.nan
+            else:
+                (a[l] if layer is None else a)[np.setdiff1d(np.arange(a.shape[-3]), heads)] = np.nan
         return a
 
     def stored_heads(self, step, kind=None):
         """{layer: sorted head indices with a map at `step`, or None for every head}: a run with a
         storage budget (the callback's attention_budget=) keeps the maps of some heads only."""
         kind = self._kind(kind)
-        blobs = self._snapshots[kind].get(step)
-        if blobs is None:
-            raise KeyError(f"probe {self.name!r} has no {kind!r} snapshot at step {step}")
+        blobs = self._blobs_at(kind, step)
         shape = self._meta_at(kind, step).layer_shape()
         return {l: layer_blob_info(blob, shape).stored for l, blob in enumerate(blobs[1:])}
 

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..format.metadata import FormatError, KIND_SIDES, snapshot_tag, stats_tag
+from ..format.metadata import MAX_LAYER_WEIGHTS, FormatError, KIND_SIDES, TooLarge, snapshot_tag, stats_tag
 from ..format.plugin_metadata import ProbeMetadata
 from ..analysis.head_types import classify_heads
 from .errors import Unavailable
@@ -122,19 +122,26 @@ def requested_layers(logged, series, step, meta, layer):
     return list(range(n_layers)) if layer is None else [layer]
 
 
-def snapshot_answer(series, step, layer_ids, decoded, meta, pool=None, stored=None):
+def snapshot_answer(series, step, layer_ids, layers, meta, pool=None, head=None):
     """(header, uint8 [layers, heads, query, key]) of the `snapshot` route; with `pool` B > 1,
     (header, uint16 [layers, heads, ceil(query / B), ceil(key / B)]) of each head's block means
-    (server/pooling.py), pooled a layer at a time. `stored`: per layer, the heads whose maps it
-    holds (None: every head); when a storage budget left heads out, the header lists them."""
-    shapes = {a.shape for a in decoded}
+    (server/pooling.py), pooled a head or a layer at a time; with `head`, that head only. `layers`:
+    uint8 [H, Q, K] arrays or HeadsLayers (blobs.HeadsLayer: read a head at a time). When a storage
+    budget left heads out, the header lists those it holds (`stored`)."""
+    shapes = {tuple(a.shape) for a in layers}
     if len(shapes) != 1:
         raise FormatError(f"layers have different shapes {sorted(shapes)}")
-    heads, queries, keys_len = decoded[0].shape
+    heads, queries, keys_len = layers[0].shape
+    if head is not None and head >= heads:
+        raise Unavailable(f"head {head} does not exist: the model has {heads} heads (0..{heads - 1})")
+    chosen = list(range(heads)) if head is None else [head]
     pooled = pool is not None and pool > 1
-    if pooled:
-        decoded = [block_means(a, pool) for a in decoded]
-    array = np.stack(decoded) if len(decoded) > 1 else decoded[0][None]
+    if not pooled and len(layers) * len(chosen) * queries * keys_len > MAX_LAYER_WEIGHTS:
+        raise TooLarge(
+            f"{len(layers)} layer(s) x {len(chosen)} head(s) x {queries} x {keys_len} weights are more than one "
+            f"answer holds ({MAX_LAYER_WEIGHTS}): ask for one layer (layer=), one head (head=) or block means (pool=)"
+        )
+    array = np.stack([_layer_maps(layer, chosen, pool if pooled else None) for layer in layers])
     header = {
         **series._asdict(),  # "run", "probe", "kind"
         "step": step,
@@ -145,11 +152,23 @@ def snapshot_answer(series, step, layer_ids, decoded, meta, pool=None, stored=No
         "causal": meta.causal,
         "scale": 1.0 / 255,
     }
+    if head is not None:
+        header["head"] = head
     if pooled:
         header.update(scale=1.0 / LEVELS, pool=pool)
-    if stored is not None and any(s is not None for s in stored):
+    stored = [getattr(layer, "stored", None) for layer in layers]
+    if any(s is not None for s in stored):
         header["stored"] = [list(range(heads)) if s is None else list(s) for s in stored]
     return header, array
+
+
+def _layer_maps(layer, heads, pool):
+    """[len(heads), Q', K'] of one layer: its heads' bytes, or their block means with `pool`."""
+    if isinstance(layer, np.ndarray):
+        maps = layer[heads] if len(heads) < layer.shape[0] else layer
+        return maps if pool is None else block_means(maps, pool)
+    maps = (layer.head(h)[None] for h in heads)
+    return np.concatenate([m if pool is None else block_means(m, pool) for m in maps])
 
 
 def undecodable(series, step, error):

@@ -19,7 +19,7 @@ import numpy as np
 
 from tensorboard.util import tensor_util
 
-from ..format.blobs import check_snapshot_blobs, decode_chain, layer_blob_info, walk_chain
+from ..format.blobs import check_snapshot_blobs, decode_chain, decode_or_heads, walk_chain
 from ..format.metadata import (
     FORMAT_VERSION,
     FormatError,
@@ -28,6 +28,7 @@ from ..format.metadata import (
     RELATIONS_TAG_PREFIX,
     SNAPSHOT_TAG_PREFIX,
     STATS_TAG_PREFIX,
+    TooLarge,
 )
 from ..format.records import decode_relations, decode_stats, parse_neurons, parse_predictions
 from ..reading.event_scan import read_value
@@ -186,18 +187,19 @@ class FileData:
                     probes.setdefault(key[0], {})[key[1]] = Kind(meta, sorted(good), steps, heads)
         return {"version": FORMAT_VERSION, "runs": index_runs(per_run)}
 
-    def snapshot(self, series, step, layer=None, pool=None):
+    def snapshot(self, series, step, layer=None, pool=None, head=None):
         """(header, uint8 [layers, heads, query, key]) exactly as stored, or with `pool` the block
-        means of each map (answers.snapshot_answer)."""
+        means of each map; `head` (with `layer`): that head only (answers.snapshot_answer)."""
         run = series.run
         tag, meta, good = self._lookup(series, SNAPSHOT_TAG_PREFIX, "snapshots", step)
         entry = good.get(step)
         layer_ids = requested_layers(entry is not None, series, step, meta, layer)
         shape = meta.layer_shape()
         try:
-            decoded = [self._layer(good, step, l, shape) for l in layer_ids]
-            stored = [layer_blob_info(self._blobs(entry)[1 + l]).stored for l in layer_ids]
-            return snapshot_answer(series, step, layer_ids, decoded, meta, pool, stored)
+            layers = [self._layer(good, step, l, shape) for l in layer_ids]
+            return snapshot_answer(series, step, layer_ids, layers, meta, pool, head)
+        except TooLarge:  # a request for too much at once, not a bad record
+            raise
         except DECODE_ERRORS as e:
             self._fail(
                 entry,
@@ -362,7 +364,12 @@ class FileData:
         return array
 
     def _layer(self, entries, step, layer, shape):
-        """uint8 [H, Q, K] of one layer: its delta chain walked back to a keyframe or a decoded layer."""
+        """uint8 [H, Q, K] of one layer: its delta chain walked back to a keyframe or a decoded layer;
+        a blob of heads as a HeadsLayer (read a head at a time)."""
+        blob = self._blobs(entries[step])[1 + layer]
+        return decode_or_heads(blob, shape, lambda: self._chain(entries, step, layer, shape))
+
+    def _chain(self, entries, step, layer, shape):
 
         def entry_at(at):
             entry = entries.get(at)

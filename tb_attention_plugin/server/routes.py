@@ -15,7 +15,7 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from ..format.metadata import PLUGIN_NAME
+from ..format.metadata import PLUGIN_NAME, TooLarge
 from ..analysis import head_types
 from . import http_payload
 from . import static
@@ -73,7 +73,7 @@ def _route(handler):
     def app(self, request):
         try:
             return handler(self, request)
-        except (BadRequest, Unservable) as e:
+        except (BadRequest, Unservable, TooLarge) as e:
             return http_payload.error_response(400, str(e))
         except (Unavailable, errors.NotFoundError) as e:
             return http_payload.error_response(404, str(e))
@@ -141,10 +141,13 @@ class AttentionPlugin(base_plugin.TBPlugin):
         series = _series(request)
         step = _int_param(request, "step")
         layer = _int_param(request, "layer", required=False, minimum=0)
+        head = _int_param(request, "head", required=False, minimum=0)
+        if head is not None and layer is None:
+            raise BadRequest("query parameter 'head' needs 'layer' (the head of which layer)")
         pool = _int_param(request, "pool", required=False, minimum=1)
         if pool is not None and pool > MAX_POOL:
             raise BadRequest(f"query parameter 'pool' must be <= {MAX_POOL}, got {pool}")
-        header, array = self._source(request, series.run).snapshot(series, step, layer, pool)
+        header, array = self._source(request, series.run).snapshot(series, step, layer, pool, head)
         return http_payload.binary_response(header, array)
 
     @_route

@@ -162,6 +162,13 @@ def _replay_parser(commands):
     replay.add_argument(
         "--neurons-every", type=int, default=1, metavar="K", help="with --neurons: every K-th checkpoint only"
     )
+    _storage_arguments(replay)
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.set_defaults(run=_replay)
+
+
+def _storage_arguments(replay):
+    """The storage budget's two options (the callback's attention_budget= and attention_heads=)."""
     replay.add_argument(
         "--attention-budget",
         metavar="SIZE",
@@ -175,8 +182,6 @@ def _replay_parser(commands):
         metavar="CHOICE",
         help="heads that keep their maps when not all fit: changed (default), rotate, or heads as LAYER.HEAD",
     )
-    replay.add_argument("--quiet", action="store_true", help="no progress bar")
-    replay.set_defaults(run=_replay)
 
 
 def _summary_parser(commands):

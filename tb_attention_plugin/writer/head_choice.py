@@ -20,6 +20,7 @@ import itertools
 import numpy as np
 
 from ..format.blobs import compress_head, encode_heads
+from ..format.quantize import quantize
 
 SKETCH = 16  # blocks per side of the pooled map "changed" compares
 CHOICES = ("changed", "rotate")
@@ -92,18 +93,18 @@ class Selection:
         self._sketches, self._stats = {}, {}
         self._heads = None
 
-    def offer(self, index, layer, q, stats):
-        """Layer `index`: its float weights [H, Q, K], their quantized bytes, its statistics [S, H]
-        (drift excluded)."""
+    def offer(self, index, layer, stats):
+        """Layer `index`: its float weights [H, Q, K] and statistics [S, H] (drift excluded); a head
+        is quantized and compressed only when it is among the best so far."""
         self._heads = heads = layer.shape[0]
         first = index * heads
         scores = self._scores(index, layer, stats, heads, first)
         for head in np.flatnonzero(scores > -np.inf):
             entry = (float(scores[head]), -(first + int(head)))
             if len(self._heap) < self.choice.maps:
-                heapq.heappush(self._heap, entry + (index, int(head), compress_head(q[head])))
+                heapq.heappush(self._heap, entry + (index, int(head), compress_head(quantize(layer[head]))))
             elif self._heap and entry > self._heap[0][:2]:
-                heapq.heapreplace(self._heap, entry + (index, int(head), compress_head(q[head])))
+                heapq.heapreplace(self._heap, entry + (index, int(head), compress_head(quantize(layer[head]))))
 
     def _scores(self, index, layer, stats, heads, first):
         """One score per head of this layer: higher is kept first; -inf is never kept."""
@@ -151,3 +152,11 @@ def pooled_rows(layer):
     cols = np.linspace(0, keys, min(keys, SKETCH) + 1).astype(int)
     summed = np.add.reduceat(np.add.reduceat(layer, cols[:-1], axis=2), rows[:-1], axis=1)
     return (summed / np.diff(rows)[None, :, None]).astype(np.float32)
+
+
+def every_head(layer):
+    """A layer blob of every head of float [H, Q, K], a head at a time (a large layer, so that readers
+    can decode one head, and the writer never holds it quantized whole)."""
+    heads, queries, keys = layer.shape
+    frames = [compress_head(quantize(layer[h])) for h in range(heads)]
+    return encode_heads(range(heads), frames, queries, keys)

@@ -22,11 +22,11 @@ import numpy as np
 
 from ..analysis.relations import features as relation_features
 from ..analysis.statistics import ProbeTemplates, head_statistics, row_plogp
-from ..format.blobs import LAYER_HEADER, MAX_CHAIN, compressor, decompress, encode_layer
+from ..format.blobs import LAYER_HEADER, MAX_CHAIN, HEADS_BLOB_WEIGHTS, compressor, decompress, encode_layer
 from ..format.metadata import KIND_SIDES, STAT_NAMES, snapshot_tag
 from ..format.plugin_metadata import probe_metadata
 from ..format.quantize import quantize
-from .head_choice import ChoiceState
+from .head_choice import ChoiceState, every_head
 from .input_checks import check_layer, check_model_size, FirstSize
 
 # A new keyframe is written once a delta is this large relative to the chain's keyframe (the head
@@ -180,16 +180,17 @@ class SnapshotStream:
             if self._generation is None:
                 self._writer._file.check_removed()
                 self._generation = self._writer._file.generation
-            q = quantize(layer)
             stats = self._statistics(index, layer)
             if self._words is None:  # the relation words of this kind, from the metadata
                 self._words = probe_metadata(self._info, self.kind, causal=self.causal, layers=1, heads=layer.shape[0])
             relations = relation_features(layer[None], self._words)
-            if self._selection is None:
-                blob, last = self._blob(index, q)
-            else:  # some heads: chosen once every layer was seen (_write)
-                self._selection.offer(index, layer, q, np.delete(stats[:, 0], _DRIFT, axis=0))
+            if self._selection is not None:  # some heads: chosen once every layer was seen (_write)
+                self._selection.offer(index, layer, np.delete(stats[:, 0], _DRIFT, axis=0))
                 blob = last = None
+            elif layer.size > HEADS_BLOB_WEIGHTS:  # a head at a time: read so, and never held quantized whole
+                blob, last = every_head(layer), None
+            else:
+                blob, last = self._blob(index, quantize(layer))
             # the drift reference, should this be the first snapshot: float16 keeps drift within 1e-4 of
             # float32's (the stored bytes' 1/255 steps are too coarse for it: 0.25 for 0.004 at 512 tokens)
             first = self._state.reference is None
@@ -276,5 +277,7 @@ class SnapshotStream:
     @staticmethod
     def _as_keyframe(entry):
         blob, last, *measured = entry
+        if last is None:  # a blob of heads: a keyframe already
+            return entry
         keyframe = encode_layer(last.q.unpack())
         return (keyframe, LastLayer(last.step, last.q, 1, len(keyframe)), *measured)

@@ -15,7 +15,7 @@ answering one request, with the methods and signatures of server/files.py's `Fil
 
 from tensorboard import errors
 
-from ...format.metadata import FormatError, needs_json_escape, snapshot_tag
+from ...format.metadata import FormatError, TooLarge, needs_json_escape, snapshot_tag
 from . import prefetch
 from ..answers import requested_layers, snapshot_answer, undecodable
 from ..errors import Unavailable, Unservable
@@ -83,18 +83,19 @@ class ProviderSource:
             data.prefetch.watch(key, ctx, series)
         return answer
 
-    def snapshot(self, series, step, layer=None, pool=None):
+    def snapshot(self, series, step, layer=None, pool=None, head=None):
         """(header, uint8 [layers, heads, query, key]) exactly as stored, or with `pool` the block
-        means of each map (answers.snapshot_answer)."""
+        means of each map; `head` (with `layer`): that head only (answers.snapshot_answer)."""
         data, ctx, eid, run = self._data, self._ctx, self._eid, series.run
         tag, meta, blobs = data._listing.snapshot_series(ctx, eid, series, step)
         data.prefetch.watch((eid, run, tag), ctx, blobs, focus=step, requested=True)
         record = blobs.refs.get(step)
         layer_ids = requested_layers(record is not None, series, step, meta, layer)
         try:
-            decoded = data._snapshots.read(ctx, blobs, step, layer_ids, meta.layer_shape())
-            stored = [data._snapshots.stored(ctx, blobs, step, l) for l in layer_ids]
-            return snapshot_answer(series, step, layer_ids, decoded, meta, pool, stored)
+            layers = data._snapshots.read(ctx, blobs, step, layer_ids, meta.layer_shape())
+            return snapshot_answer(series, step, layer_ids, layers, meta, pool, head)
+        except TooLarge:  # a request for too much at once, not a bad record
+            raise
         except BlobKeyRefused as e:  # the loader's limit (RustBoard's blob keys), not a bad record
             data._warn_once(("key", eid, run, tag), "TensorBoard cannot read snapshots %r of run %r: %s", tag, run, e)
             raise Unservable(_refused_message(series, tag, e)) from None

@@ -17,7 +17,15 @@ import concurrent.futures
 
 from tensorboard import errors
 
-from ...format.blobs import ENCODING_DELTA, MAX_CHAIN, decode_chain, layer_blob_info, walk_chain
+from ...format.blobs import (
+    ENCODING_DELTA,
+    ENCODING_HEADS,
+    MAX_CHAIN,
+    HeadsLayer,
+    decode_chain,
+    layer_blob_info,
+    walk_chain,
+)
 from ...format.metadata import FormatError
 from ...reading.lru_cache import LRUCache
 from .prefetch import blob_cache
@@ -120,16 +128,9 @@ class SnapshotReader:
                 self._info.put(entry, info)
         return info
 
-    def stored(self, ctx, series, step, layer):
-        """The heads whose maps a layer at a step holds (a storage budget's), or None: every head."""
-        entry = self._entry(series, step, layer)
-        info = self._chain_info(entry)
-        if info is None:
-            info = layer_blob_info(self._fetch(ctx, [entry], {})[entry].result())
-        return info.stored
-
     def read(self, ctx, series, step, layer_ids, shape):
-        """-> list of uint8 [H, Q, K], one per layer id; `shape` = ProbeMetadata.layer_shape(), which
+        """-> list of uint8 [H, Q, K] (a blob of heads: a HeadsLayer, read a head at a time), one per
+        layer id; `shape` = ProbeMetadata.layer_shape(), which
         every blob's header must match before it is decompressed. Raises FormatError (or the
         provider's NotFoundError/ValueError) when a layer cannot be decoded, BlobKeyRefused when the
         provider cannot read the run's blobs at all."""
@@ -158,6 +159,10 @@ class SnapshotReader:
             entry = entry_of(at)
             return self._fetch(ctx, [entry], fetched)[entry].result()
 
+        if decoded_of(step) is None:
+            first = blob_of(step)
+            if layer_blob_info(first, shape).encoding == ENCODING_HEADS:
+                return HeadsLayer(first, shape)  # read a head at a time, never along a chain
         chain = walk_chain(step, blob_of, decoded_of, shape, label=f"layer {layer}: ")
         for link in chain.links:
             self._info.put(entry_of(link.step), link.info)
