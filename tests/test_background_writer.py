@@ -112,6 +112,31 @@ def test_back_pressure_bounds_what_waits_in_memory(tmp_path, monkeypatch):
     assert read_run(str(tmp_path)).probe("p").steps == [0, 5, 10]
 
 
+def test_a_large_layer_is_encoded_on_the_callers_thread_once_the_queue_is_empty(tmp_path, monkeypatch):
+    """A layer of more than a quarter of the queue's bound is never held while the pass makes the
+    next one: the caller encodes it itself, after what was queued before it (order kept)."""
+    original = SnapshotStream._encode
+    seen = []
+
+    def record(stream, index, layer):
+        seen.append((stream.step, index, threading.current_thread() is threading.main_thread(), layer.nbytes))
+        return original(stream, index, layer)
+
+    monkeypatch.setattr(SnapshotStream, "_encode", record)
+    small, large = DriftingMaps(2, 2, 8, seed=1), DriftingMaps(2, 8, 64, seed=2)
+    with AttentionSummaryWriter(str(tmp_path), background=True, max_queued_bytes=4 * 8 * 64 * 64 * 4 - 4) as w:
+        w.add_probe("s", plain_tokens(8))
+        w.add_probe("l", plain_tokens(64))
+        w.add_attention(0, "s", small.next())
+        w.add_attention(0, "l", large.next())  # 128 KiB a layer: over a quarter of 512 KiB
+        w.add_attention(1, "s", small.next())
+    by_size = {nbytes: on_main for _, _, on_main, nbytes in seen}
+    assert by_size == {2 * 8 * 8 * 4: False, 8 * 64 * 64 * 4: True}
+    assert [(step, index) for step, index, _, _ in seen] == [(0, 0), (0, 1), (0, 0), (0, 1), (1, 0), (1, 1)]
+    run = read_run(str(tmp_path))
+    assert run.probe("l").steps == [0] and run.probe("s").steps == [0, 1]
+
+
 def test_a_failing_background_write_warns_and_later_snapshots_are_written(tmp_path, monkeypatch):
     original = SnapshotStream._encode
 

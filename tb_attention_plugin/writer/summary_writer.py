@@ -53,8 +53,8 @@ class AttentionSummaryWriter:
     def __init__(self, log_dir, *, filename_suffix=".attention", background=False, max_queued_bytes=64 << 20):
         """background: encode and write on a thread of its own (write_queue.py), so that callers wait
         only for the input checks; at most `max_queued_bytes` of attention waits there (layers are
-        queued one at a time: a layer larger than that waits until the queue is empty, so a long
-        probe's pass holds about two of its layers)."""
+        queued one at a time: a layer of more than a quarter of that is encoded on the caller's
+        thread once the queue is empty, so a long probe's pass holds one of its layers, not two)."""
         self.log_dir = str(log_dir)
         self._queue = WriteQueue(max_queued_bytes) if background else None
         self._file = RunFile(

@@ -32,17 +32,28 @@ class WriteQueue:
 
     def submit(self, job, nbytes=0):
         """Queue `job()`; waits first while the queued input would exceed max_bytes. An item of more
-        than a quarter of the budget (a large model's layer) waits until the queue is empty, then goes
-        alone: what waits is then at most one such item besides the caller's."""
+        than a quarter of the budget (a large model's layer) runs on the caller's thread once the queue
+        is empty: the caller then waits for it, so such an item is never held while the caller makes
+        the next one (a long probe's pass holds one layer, not two)."""
         with self._cond:
             if self._closed:
                 raise RuntimeError("the write queue is closed")
-            large = nbytes > self.max_bytes // 4
-            while self._jobs and (large or self._queued_bytes + nbytes > self.max_bytes):
+            if nbytes <= self.max_bytes // 4:
+                while self._jobs and self._queued_bytes + nbytes > self.max_bytes:
+                    self._cond.wait()
+                self._jobs.append((job, nbytes))
+                self._queued_bytes += nbytes
+                self._cond.notify_all()
+                return
+            while self._jobs or self._busy:
                 self._cond.wait()
-            self._jobs.append((job, nbytes))
-            self._queued_bytes += nbytes
-            self._cond.notify_all()
+            self._busy = True  # the background thread waits for it
+        try:
+            self._run_job(job, "")
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
     def drain(self):
         """Wait until every queued job has run."""
@@ -68,24 +79,31 @@ class WriteQueue:
                 if not self._jobs:  # closed and empty
                     self._cond.notify_all()
                     return
+                while self._busy:  # a large item on a caller's thread
+                    self._cond.wait()
                 job, nbytes = self._jobs.popleft()
                 self._busy = True
             try:
-                job()
-            except Exception as e:  # noqa: BLE001 - a failed snapshot must not stop the ones after it
-                if not self._warned:
-                    self._warned = True
-                    warnings.warn(
-                        f"tb-attention: a snapshot could not be written in the background: "
-                        f"{type(e).__name__}: {e}. Training goes on; later snapshots are still written.",
-                        RuntimeWarning,
-                        stacklevel=1,
-                    )
+                self._run_job(job, " in the background")
             finally:
                 with self._cond:
                     self._busy = False
                     self._queued_bytes -= nbytes
                     self._cond.notify_all()
+
+
+    def _run_job(self, job, where):
+        try:
+            job()
+        except Exception as e:  # noqa: BLE001 - a failed snapshot must not stop the ones after it
+            if not self._warned:
+                self._warned = True
+                warnings.warn(
+                    f"tb-attention: a snapshot could not be written{where}: "
+                    f"{type(e).__name__}: {e}. Training goes on; later snapshots are still written.",
+                    RuntimeWarning,
+                    stacklevel=1,
+                )
 
 
 @atexit.register
