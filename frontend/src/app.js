@@ -5,7 +5,7 @@
 import { createStore } from './state/store.js';
 import { DataSource } from './data/dataSource.js';
 import { el, clear } from './paint/dom.js';
-import { mark } from './views/grid/perf.js';
+import { mark } from './views/common/perf.js';
 import { keyAction } from './state/keys.js';
 import { Loader } from './state/loading.js';
 import { Playback } from './state/playback.js';
@@ -51,6 +51,7 @@ const INITIAL = {
   diffMode: false,
   diffRef: null,
   hideSpecial: false,
+  mapWindow: null, // the large map's zoom window {q0, q1, k0, k1} in tokens; null: the whole map
   extraTags: [],
   stats: null,
   compareStats: null,
@@ -79,7 +80,10 @@ export class App {
     this.playback = new Playback({
       getState,
       set,
-      prefetch: (sel, steps) => data.prefetch(sel, steps, this.views?.model.pool()), // what the grid paints
+      prefetch: (sel, steps) => {
+        data.prefetch(sel, steps, this.views?.model.pool()); // what the grid paints
+        this.views?.evolution.prefetch(steps); // and the large map
+      },
       frameMs: playFrameMs,
     });
     // the actions the views are given (never the App)
@@ -237,6 +241,7 @@ export class App {
     // The grid, pickers and timeline update now; the head view and the evolution (lines,
     // filmstrip) once the grid has shown the step, so their requests never compete with the grid's.
     this.views.model.update(s, all); // first: its request goes out before the others' work
+    this.views.evolution.updateMap(s, all); // one head: a long probe's map does not wait for the grid
     this.views.timeline.update(s, all);
     this.deferred = this.deferred ? new Set([...this.deferred, ...all]) : new Set(all);
     if (!this.deferredWait) {

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { encodeContainer } from '../src/data/container.js';
-import { embeddedApi, base64Bytes, gunzip, layerOf } from '../src/data/embedded.js';
+import { embeddedApi, base64Bytes, gunzip } from '../src/data/embedded.js';
+import { layerOf, headOf } from '../src/data/slices.js';
 
 const packed = (buffer) => gzipSync(Buffer.from(buffer)).toString('base64');
 
@@ -48,6 +49,22 @@ test('a layer request answers that layer as the route does', async () => {
   assert.deepEqual(one.header.shape, [1, 2, 2, 2]);
   assert.deepEqual([...one.data], [8, 9, 10, 11, 12, 13, 14, 15]);
   assert.throws(() => layerOf(one, 5), /layer 5/);
+});
+
+test('a head request answers that head as the route does (a pool is answered exact)', async () => {
+  const api = embeddedApi(payload());
+  const sel = { run: 'r', probe: 'p</script>', kind: 'self', step: 10 };
+  const one = await api.snapshot({ ...sel, layer: 1, head: 1, pool: 4 });
+  assert.deepEqual([one.header.layers, one.header.head, one.header.shape], [[1], 1, [1, 1, 2, 2]]);
+  assert.equal(one.header.pool, undefined, 'the stored weights: the header says so');
+  assert.deepEqual([...one.data], [12, 13, 14, 15]);
+  assert.deepEqual([...headOf(one, 1, 1).data], [12, 13, 14, 15], 'a head answer is its own head');
+  const layer = await api.snapshot({ ...sel, layer: 0 });
+  assert.deepEqual([...headOf(layer, 0, 1).data], [4, 5, 6, 7]);
+  await assert.rejects(
+    api.snapshot({ ...sel, layer: 0, head: 2 }),
+    (e) => e.status === 404 && /2 heads/.test(e.message),
+  );
 });
 
 test('what the report lacks is a 404, like the plugin', async () => {

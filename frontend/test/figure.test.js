@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { xmlText, figureSvg, besideEachOther, fileName } from '../src/paint/figure.js';
 import { headFigure, levelOf, LEVELS } from '../src/views/headView/headFigure.js';
+import { HeadMatrix } from '../src/answers/headMatrix.js';
 import { chartFigure, niceTicks } from '../src/views/charts/chartFigure.js';
 import { labelsInView, gridGeometry } from '../src/paint/gridGeometry.js';
 
@@ -46,7 +47,7 @@ test('file names keep only safe characters', () => {
 });
 
 test('the head view figure draws every line, one path per head and level, tokens as text', () => {
-  const w = new Float32Array([0.9, 0.1, 0.5, 0.5]);
+  const m = new HeadMatrix(Uint8Array.from([230, 25, 100, 100]), 0, 2, [0, 1], [0, 1]); // 0.9 0.1 / 0.5 0.5
   const fig = headFigure({
     title: 't',
     heads: ['query', 'key'],
@@ -55,7 +56,7 @@ test('the head view figure draws every line, one path per head and level, tokens
       { text: 'cat', seg1: true },
     ],
     right: [{ text: '[CLS]' }, { text: 'cat' }],
-    weights: [{ head: 3, w, nr: 2, nc: 2 }],
+    weights: [{ head: 3, m }],
     density: { rowH: 20, font: 13, perRow: Infinity },
     colW: 80,
     lineW: 100,

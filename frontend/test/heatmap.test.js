@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fillPixels, fillCell, fillDiffCell, spans, pooledSize, nonBlankFraction } from '../src/paint/heatmap.js';
+import { fillCell, fillDiffCell, spans, nonBlankFraction } from '../src/paint/heatmap.js';
+
+/** fillCell into a buffer of exactly `outW` x `outH` (default: the map's own size). */
+const fillPixels = (out32, src, offset, q, k, lut, outW = k, outH = q) =>
+  fillCell(out32, outW, 0, src, offset, q, k, lut, outW, outH);
 
 const identityLut = Uint32Array.from({ length: 256 }, (_, i) => i);
 const divIdLut = Uint32Array.from({ length: 511 }, (_, i) => i); // stores diff + 255
@@ -32,12 +36,6 @@ test('handles non-divisible pooling (q=5 -> 3)', () => {
   assert.equal(out[0], 0);
   assert.equal(out[4], 2 * 5 + 2);
   assert.equal(out[5], 2 * 5 + 4);
-});
-
-test('pooledSize never upsamples', () => {
-  assert.equal(pooledSize(128, 300), 128);
-  assert.equal(pooledSize(256, 60.7), 60);
-  assert.equal(pooledSize(10, 0), 1);
 });
 
 test('diverging fill of a - b, pooled by largest magnitude', () => {

@@ -86,6 +86,10 @@ test('snapshot offsets follow header.layers (one-layer snapshots too)', () => {
   assert.equal(mapOffset(snap, 3, 1), 6);
   assert.equal(mapOffset(snap, 2, 0), -1);
   assert.equal(mapOffset(snap, 3, 2), -1);
+  const one = { header: { layers: [3], heads: 4, head: 2, shape: [1, 1, 2, 3] }, data: new Uint8Array(6) };
+  assert.equal(mapOffset(one, 3, 2), 0, 'a one-head answer holds its head at 0');
+  assert.equal(mapOffset(one, 3, 1), -1, 'and no other head of the layer');
+  assert.equal(mapOffset({ header: { ...one.header, head: 0 } }, 3, 0), 0);
 });
 
 test('stats are indexed [stat, step, layer, head]; NaN stays NaN', () => {

@@ -1,11 +1,11 @@
 // The grid's pooled snapshots (./snapshot?pool=B): the block it asks for at a cell's size, the cache
-// that keeps pooled and exact answers apart (the head view's layers stay exact), the uint16 data and
-// its colour levels.
+// that keeps pooled and exact answers apart (a head's too: exact, or its block means), the uint16
+// data and its colour levels.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DataSource } from '../src/data/dataSource.js';
 import { parseContainer, encodeContainer } from '../src/data/container.js';
-import { cellPixels, gridGeometry, poolFor } from '../src/paint/gridGeometry.js';
+import { cellPixels, gridGeometry, poolFor, fitCell, ZOOMS, MAX_FIT } from '../src/paint/gridGeometry.js';
 import { byteLevels } from '../src/paint/heatmap.js';
 import { mapOffset } from '../src/answers/model.js';
 
@@ -43,29 +43,69 @@ test("a cell's map is its device pixels less the frame on both sides (the drift 
   assert.equal(poolFor(128, cellPixels(gridGeometry(2, 2, 150), 1).map), null, 'the largest cells: exact');
 });
 
-test('pooled and exact snapshots are cached apart; a layer is served only from the exact snapshot', async () => {
+test("a long probe's grid always asks for block means: 32 x 32 heads at 2k tokens, at every zoom", () => {
+  for (const dpr of [1, 2, 3])
+    for (const cell of [fitCell(700, 32), fitCell(1800, 32), ...ZOOMS, MAX_FIT]) {
+      const pool = poolFor(2048, cellPixels(gridGeometry(32, 32, cell), dpr).map);
+      assert.ok(pool >= 2, `cell ${cell} px at dpr ${dpr}: pool ${pool}`);
+    }
+  const fit = poolFor(2048, cellPixels(gridGeometry(32, 32, fitCell(700, 32)), 1).map);
+  assert.equal(fit, 121, 'fit in 700 px: 17 x 17 block means a head, 0.6 MB for the 1,024 heads');
+});
+
+test('pooled and exact snapshots are cached apart; an exact head is cut from the exact snapshot', async () => {
   const api = recordingApi();
   const data = new DataSource({ api });
   const pooled = await data.snapshot(SEL, 5, 6);
   assert.notEqual(DataSource.key(SEL, 5, null, 6), DataSource.key(SEL, 5));
   assert.equal(data.cachedSnapshot(SEL, 5, 6), pooled);
   assert.equal(data.cachedSnapshot(SEL, 5), undefined, 'block means are not the stored weights');
-  await data.layerSnapshot(SEL, 5, 1);
+  await data.headSnapshot(SEL, 5, 1, 0);
+  await data.headSnapshot(SEL, 5, 1, 0, 16);
   assert.deepEqual(
-    api.asked.map((a) => [a.layer, a.pool]),
+    api.asked.map((a) => [a.layer, a.head, a.pool]),
     [
-      [undefined, 6],
-      [1, undefined],
+      [undefined, undefined, 6],
+      [1, 0, null],
+      [1, 0, 16],
     ],
-    'the head view asks for its exact layer',
+    'one head, exact, and its block means: two answers',
   );
+  assert.ok(data.cachedHeadSnapshot(SEL, 5, 1, 0, 16) && data.cachedHeadSnapshot(SEL, 5, 1, 0));
+  assert.equal(data.cachedHeadSnapshot(SEL, 5, 1, 1), undefined);
+  assert.equal(data.cachedSnapshot(SEL, 5), undefined, 'a head is not the snapshot');
+  const asked = api.asked.length;
   const exact = await data.snapshot(SEL, 5);
   assert.notEqual(exact, pooled);
-  assert.equal(await data.layerSnapshot(SEL, 5, 0), exact, 'the exact full snapshot serves a layer');
   await data.snapshot(SEL, 5, 6);
-  assert.equal(api.asked.length, 3, 'the pooled answer came from the cache');
+  assert.equal(api.asked.length, asked + 1, 'the pooled answer came from the cache');
   data.prefetch(SEL, [7], 6);
   assert.deepEqual(api.asked.at(-1), { ...SEL, step: 7, pool: 6 });
+});
+
+test('an exact head comes from the exact full snapshot, cached or loading, without a request', async () => {
+  let release;
+  const full = {
+    header: { layers: [0, 1], heads: 2, query_len: 2, key_len: 2, shape: [2, 2, 2, 2] },
+    data: Uint8Array.from({ length: 16 }, (_, i) => i),
+  };
+  const asked = [];
+  const api = {
+    snapshot: (p) => {
+      asked.push(p);
+      return new Promise((r) => (release = () => r(full)));
+    },
+  };
+  const data = new DataSource({ api });
+  const loading = data.snapshot(SEL, 5);
+  const head = data.headSnapshot(SEL, 5, 1, 1);
+  release();
+  assert.deepEqual([...(await head).data], [12, 13, 14, 15]);
+  assert.deepEqual((await head).header.shape, [1, 1, 2, 2]);
+  await loading;
+  assert.deepEqual([...data.cachedHeadSnapshot(SEL, 5, 0, 1).data], [4, 5, 6, 7]);
+  assert.equal(data.cachedHeadSnapshot(SEL, 5, 0, 1, 2), undefined, 'block means are never cut from the bytes');
+  assert.equal(asked.length, 1);
 });
 
 test('uint16 block means round-trip the container, and map offsets follow their shape', () => {

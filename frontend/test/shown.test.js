@@ -1,6 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { want, wantKey, sameWant, sameSeries, shown, failureText, SnapshotSlot } from '../src/state/shown.js';
+import {
+  want,
+  wantKey,
+  sameWant,
+  sameSeries,
+  shown,
+  failureText,
+  finerShown,
+  SnapshotSlot,
+} from '../src/state/shown.js';
 import { ApiError } from '../src/data/api.js';
 import { ContainerError } from '../src/data/container.js';
 
@@ -10,11 +19,20 @@ const B = { ...A, probe: 'q' };
 const snapA = { header: { step: 100 } };
 const err = new ApiError(404, "the 'self' snapshot of probe 'q' in run 'r' at step 100 cannot be decoded");
 
-test('a want needs run, probe, kind and step; layer, ref and pool default to null', () => {
+test('a want needs run, probe, kind and step; layer, head, ref and pool default to null', () => {
   assert.equal(want({ run: 'r', probe: 'p', kind: 'self', step: null }), null);
   assert.equal(want({ run: 'r', probe: null, kind: 'self', step: 1 }), null);
   assert.equal(want(null), null);
-  assert.deepEqual(A, { run: 'r', probe: 'p', kind: 'self', step: 100, layer: null, ref: null, pool: null });
+  assert.deepEqual(A, {
+    run: 'r',
+    probe: 'p',
+    kind: 'self',
+    step: 100,
+    layer: null,
+    head: null,
+    ref: null,
+    pool: null,
+  });
   assert.equal(wantKey(A), wantKey({ ...A, layer: undefined }));
   assert.ok(sameWant(A, { ...A }));
   assert.ok(!sameWant(A, { ...A, layer: 0 }));
@@ -48,7 +66,14 @@ test('data is shown only for exactly the want it was loaded for', () => {
   assert.deepEqual(shown(A, last), { state: 'data', data: snapA });
   assert.deepEqual(shown({ ...A }, last, { pending: true }), { state: 'data', data: snapA });
   // another probe, kind, run, layer or diff reference: never the old data, even while loading
-  for (const w of [B, { ...A, kind: 'cross' }, { ...A, run: 'b' }, { ...A, layer: 1 }, { ...A, ref: 0 }]) {
+  for (const w of [
+    B,
+    { ...A, kind: 'cross' },
+    { ...A, run: 'b' },
+    { ...A, layer: 1 },
+    { ...A, head: 1 },
+    { ...A, ref: 0 },
+  ]) {
     assert.deepEqual(shown(w, last), { state: 'loading' });
     assert.deepEqual(shown(w, last, { pending: true }), { state: 'loading' });
   }
@@ -77,6 +102,7 @@ test('a failure is shown for its own want, replaces the stale data, and never le
 test('failure text: what failed, the server message, what to do', () => {
   const t = failureText({ ...B, layer: 2 }, err);
   assert.match(t.title, /step 100, layer 2 of probe .q. \(self\) in run r/);
+  assert.match(failureText({ ...B, layer: 2, head: 5 }, err).title, /step 100, layer 2 head 5 of probe/);
   assert.equal(t.reason, `${err.message} (HTTP 404)`);
   assert.match(t.hint, /Pick another step/);
   const d = failureText({ ...A, ref: 0 }, new ApiError(400, 'bad step'));
@@ -133,4 +159,24 @@ test('slot: a synchronous answer supersedes a request in flight', async () => {
   assert.deepEqual(slot.shown(A200), { state: 'data', data: snapA });
   slot.fail(A, err);
   assert.deepEqual(slot.shown(A), { state: 'error', error: err });
+});
+
+test("of a map's exact weights and its block means, the finest data of the wanted step is shown", () => {
+  const data = (d) => ({ state: 'data', data: d });
+  const stale = (d) => ({ state: 'stale', data: d, step: 1 });
+  const error = { state: 'error', error: new Error('x') };
+  const loading = { state: 'loading' };
+  const none = { state: 'none' };
+  const pick = (fine, coarse) => {
+    const r = finerShown(fine, coarse);
+    return [r.view.state, r.view.data ?? null, r.fine];
+  };
+  assert.deepEqual(pick(data('e'), data('m')), ['data', 'e', true]);
+  assert.deepEqual(pick(loading, data('m')), ['data', 'm', false], 'the new step in block means first');
+  assert.deepEqual(pick(stale('e'), data('m')), ['data', 'm', false], 'the wanted step before an older one');
+  assert.deepEqual(pick(stale('e'), loading), ['stale', 'e', true]);
+  assert.deepEqual(pick(error, data('m')), ['data', 'm', false], 'the block means when the exact weights fail');
+  assert.deepEqual(pick(error, loading), ['error', null, true]);
+  assert.deepEqual(pick(none, loading), ['loading', null, false]);
+  assert.deepEqual(pick(none, none), ['none', null, true]);
 });

@@ -13,7 +13,7 @@ import {
   headStatText,
   countNoMap,
 } from '../src/answers/storage.js';
-import { layerOf } from '../src/data/embedded.js';
+import { layerOf } from '../src/data/slices.js';
 import { fillHatch } from '../src/paint/heatmap.js';
 import { bestMatch, matchedHead, matchLabel, headSimilarity } from '../src/state/compare.js';
 

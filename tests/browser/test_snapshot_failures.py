@@ -221,7 +221,7 @@ def test_failed_step_in_compare_view_and_network_failure(page, tensorboard):
     route = re.compile(r"/snapshot\?")
     page.route(route, handle)
     # the idle read-ahead may have loaded step 1000 before the route was in place: forget it
-    page.evaluate("window.tbAttention.app.data.snapshots.clear(); window.tbAttention.app.data.layerSnapshots.clear()")
+    page.evaluate("window.tbAttention.app.data.snapshots.clear(); window.tbAttention.app.data.heads.clear()")
 
     # step 1000: the main run paints; the compare panel shows its own error, not step 1100's pixels
     step_by(page, -1)
@@ -241,8 +241,8 @@ def test_failed_step_in_compare_view_and_network_failure(page, tensorboard):
 
     # step 900: the network fails (twice: the tab retries once) for the main run; every view of it
     # drops step 1000's data and says so; the compare run loads. Nothing of step 900 is cached
-    # (the filmstrip may have loaded its layer): every view has to ask for it.
-    page.evaluate("window.tbAttention.app.data.snapshots.clear(); window.tbAttention.app.data.layerSnapshots.clear()")
+    # (the filmstrip may have loaded its head): every view has to ask for it.
+    page.evaluate("window.tbAttention.app.data.snapshots.clear(); window.tbAttention.app.data.heads.clear()")
     step_by(page, -1)
     wait_failed(page, 900)
     wait_head_view_failed(page)

@@ -45,13 +45,15 @@ export function comparableRuns(index, run, probe, kind) {
 // ---- snapshots ------------------------------------------------------------------------
 
 /**
- * Offset of map (layer, head) in a snapshot's data, or -1 when that layer is absent; maps are
- * `header.shape[2]` x `header.shape[3]` (the tokens, or the blocks of a pooled snapshot).
+ * Offset of map (layer, head) in a snapshot's data, or -1 when the answer does not hold it (another
+ * layer, or a one-head answer of another head: its header's `head`); maps are `header.shape[2]` x
+ * `header.shape[3]` (the tokens, or the blocks of a pooled snapshot).
  */
 export function mapOffset(snapshot, layer, head) {
   const h = snapshot.header;
   const li = h.layers.indexOf(layer);
   if (li < 0 || head < 0 || head >= h.heads) return -1;
+  if (h.head !== undefined && h.head !== null) return head === h.head ? li * h.shape[2] * h.shape[3] : -1;
   return (li * h.heads + head) * h.shape[2] * h.shape[3];
 }
 

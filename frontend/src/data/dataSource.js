@@ -1,12 +1,14 @@
 // Loads and caches what the views need. Snapshots are fetched on demand and kept in a
 // bounded LRU cache; concurrent requests for the same snapshot share one fetch. A snapshot pooled
-// for thumbnails (the means of each map's B x B blocks) is another entry than the exact one. The answers about a
+// for thumbnails (the means of each map's B x B blocks) is another entry than the exact one; so is
+// one head of a snapshot (the views of one head never load a whole layer of a long probe). The answers about a
 // whole series or run (stats, relations, scalars, predictions, contributions) are KeyedPromises,
 // asked again when the logged steps change (scalars: when too old).
 
 import { api as defaultApi } from './api.js';
 import { LruCache } from './lruCache.js';
 import { KeyedPromises } from './keyedPromises.js';
+import { headOf } from './slices.js';
 
 /** One retry after a network failure or a 5xx (a 4xx is the backend's answer: no retry). */
 export async function withRetry(load, delayMs = 300) {
@@ -38,7 +40,8 @@ export class DataSource {
   constructor({ api = defaultApi, maxSnapshots = 48, maxBytes = 384 * 1024 * 1024 } = {}) {
     this.api = api;
     this.snapshots = new LruCache({ maxEntries: maxSnapshots, maxBytes, sizeOf: snapshotBytes });
-    this.layerSnapshots = new LruCache({ maxEntries: 96, maxBytes: 128 * 1024 * 1024, sizeOf: snapshotBytes });
+    // one head at a time (the head view, the large map and its filmstrip): 16 exact heads of 4k tokens
+    this.heads = new LruCache({ maxEntries: 160, maxBytes: 256 * 1024 * 1024, sizeOf: snapshotBytes });
     this.statsCache = new KeyedPromises(); // by series key
     this.scalarsCache = new KeyedPromises(); // by run
     this.relationsCache = new KeyedPromises(); // by run
@@ -64,18 +67,26 @@ export class DataSource {
     return this.snapshots.get(DataSource.key(sel, step, null, pool));
   }
 
-  /** One layer of a snapshot, exact; served from the exact full snapshot when that one is cached or loading. */
-  layerSnapshot(sel, step, layer) {
-    const full = this.cachedSnapshot(sel, step);
-    if (full) return Promise.resolve(full);
-    const loading = this.snapshots.inflight.get(DataSource.key(sel, step));
-    if (loading) return loading;
-    const key = DataSource.key(sel, step, layer);
-    return this.layerSnapshots.fetch(key, () => withRetry(() => this.api.snapshot({ ...sel, step, layer })));
+  /**
+   * One head of a snapshot (./snapshot?layer=L&head=H[&pool=B]): its stored weights, or with `pool`
+   * B its B x B block means (a long probe's head is 16 MB at 4k tokens: the large map asks for the
+   * overview first). An exact head is cut from the exact full snapshot when that one is cached or
+   * loading (no request, no copy).
+   */
+  headSnapshot(sel, step, layer, head, pool = null) {
+    const cached = this.cachedHeadSnapshot(sel, step, layer, head, pool);
+    if (cached) return Promise.resolve(cached);
+    const loading = pool === null ? this.snapshots.inflight.get(DataSource.key(sel, step)) : null;
+    if (loading) return loading.then((full) => headOf(full, layer, head));
+    const key = JSON.stringify([DataSource.key(sel, step, layer, pool), head]);
+    return this.heads.fetch(key, () => withRetry(() => this.api.snapshot({ ...sel, step, layer, head, pool })));
   }
 
-  cachedLayerSnapshot(sel, step, layer) {
-    return this.cachedSnapshot(sel, step) || this.layerSnapshots.get(DataSource.key(sel, step, layer));
+  cachedHeadSnapshot(sel, step, layer, head, pool = null) {
+    const hit = this.heads.get(JSON.stringify([DataSource.key(sel, step, layer, pool), head]));
+    if (hit || pool !== null) return hit;
+    const full = this.cachedSnapshot(sel, step);
+    return full && headOf(full, layer, head);
   }
 
   /** Start loading snapshots (pooled by `pool`) without waiting (errors are ignored: they'll be retried). */

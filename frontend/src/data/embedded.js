@@ -5,6 +5,7 @@
 
 import { parseContainer } from './container.js';
 import { ApiError } from './api.js';
+import { layerOf, headOf } from './slices.js';
 
 /** base64 text -> bytes. */
 export function base64Bytes(text) {
@@ -20,17 +21,6 @@ export async function gunzip(bytes) {
     throw new Error('this browser cannot inflate the embedded data (no DecompressionStream)');
   const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
   return new Response(stream).arrayBuffer();
-}
-
-/** One layer of a full snapshot answer, as the route answers `layer=L` (a view, no copy; `stored` of that layer). */
-export function layerOf(full, layer) {
-  const h = full.header;
-  const li = h.layers.indexOf(layer);
-  if (li < 0) throw new ApiError(404, `layer ${layer} does not exist: the model has ${h.layers.length} layers`);
-  const size = h.heads * h.query_len * h.key_len;
-  const header = { ...h, layers: [layer], shape: [1, h.heads, h.query_len, h.key_len] };
-  if (h.stored) header.stored = [h.stored[li]]; // the heads of this layer with a map (a storage budget's)
-  return { header, data: full.data.subarray(li * size, (li + 1) * size) };
 }
 
 /** The embedded answers by route and key: `container(run, key, what)` / `json(...)` inflate one,
@@ -79,13 +69,15 @@ export function embeddedApi(payload, inflate = gunzip) {
       return payload.scalars;
     },
     stats: ({ run, probe, kind }) => container(run, ['stats', probe, kind], `the statistics of ${of(probe)} (${kind})`),
-    snapshot: async ({ run, probe, kind, step, layer }) => {
+    // exact answers only: a `pool` is answered with the stored weights (the views read the header's `pool`)
+    snapshot: async ({ run, probe, kind, step, layer, head }) => {
       const full = await container(
         run,
         ['snapshot', probe, kind, step],
         `the snapshot of ${of(probe)} at step ${step}`,
       );
-      return layer === undefined || layer === null ? full : layerOf(full, layer);
+      if (layer === undefined || layer === null) return full;
+      return head === undefined || head === null ? layerOf(full, layer) : headOf(full, layer, head);
     },
     relations: (run) => container(run, ['relations'], 'relations'),
     predictions: ({ run, probe, kind = 'self' }) =>

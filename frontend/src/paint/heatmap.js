@@ -1,14 +1,5 @@
-// Turning attention matrices into pixels. Pure functions over typed arrays (unit tested)
-// plus a small painter that puts them on a canvas with putImageData.
-
-/**
- * Pooled size: the map is painted at its own resolution, or shrunk (max pooling, so thin
- * diagonals such as previous-token heads stay visible) when it is larger than the target.
- */
-export function pooledSize(n, targetPx) {
-  const t = Math.max(1, Math.floor(targetPx));
-  return n <= t ? n : t;
-}
+// Turning attention matrices into the grid's pixels: pure functions over typed arrays (unit
+// tested) that fill one map as a block of a larger buffer (the large maps: mapRegion.js).
 
 // Source spans of each output pixel: [start, end) pairs over `n` source pixels for `outN`
 // outputs (a block when shrinking, one source pixel when enlarging). Cached: a grid asks for
@@ -119,11 +110,6 @@ export function fillCell(out32, stride, dst, src, offset, q, k, lut, w, h) {
   return out32;
 }
 
-/** fillCell at the map's own size (or `outW` x `outH`) into a buffer of exactly that size. */
-export function fillPixels(out32, src, offset, q, k, lut, outW = k, outH = q) {
-  return fillCell(out32, outW, 0, src, offset, q, k, lut, outW, outH);
-}
-
 const mag = (v) => (v < 0 ? -v : v);
 
 /**
@@ -190,38 +176,4 @@ export function nonBlankFraction(out32, blank) {
   let n = 0;
   for (let i = 0; i < out32.length; i++) if (out32[i] !== blank) n++;
   return out32.length ? n / out32.length : 0;
-}
-
-// ---- canvas painter -------------------------------------------------------------------
-
-const imageCache = new WeakMap();
-
-function imageFor(canvas, ctx, w, h) {
-  if (canvas.width !== w) canvas.width = w;
-  if (canvas.height !== h) canvas.height = h;
-  let img = imageCache.get(canvas);
-  if (!img || img.width !== w || img.height !== h) {
-    img = ctx.createImageData(w, h);
-    imageCache.set(canvas, img);
-  }
-  return img;
-}
-
-/**
- * Paint one attention map (uint8 at src[offset..], q x k) on `canvas`, at most `targetPx`
- * pixels a side (the canvas is then scaled by CSS with crisp pixels).
- * If `ref` is given ({data, offset}), paints src - ref with the diverging LUT instead.
- */
-export function paintHeatmap(canvas, src, offset, q, k, { lut, divLut, targetPx = 128, ref = null }) {
-  const w = pooledSize(k, targetPx);
-  const h = pooledSize(q, targetPx);
-  const ctx = canvas.getContext('2d');
-  const img = imageFor(canvas, ctx, w, h);
-  const out32 = new Uint32Array(img.data.buffer);
-  if (ref) {
-    fillDiffCell(out32, w, 0, src, offset, ref.data, ref.offset, q, k, divLut, w, h);
-  } else {
-    fillPixels(out32, src, offset, q, k, lut, w, h);
-  }
-  ctx.putImageData(img, 0, 0);
 }

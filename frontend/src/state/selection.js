@@ -44,8 +44,8 @@ const STRUCTURAL = ['index', 'run', 'probe', 'kind'];
  * kind's size and the head-view heads drop those beyond it; the step snaps to the nearest logged
  * step (the last one when there was none), and follows a live run (stays at the last step when
  * a new index adds steps) unless playing or the patch sets the step; a compare run that lacks the
- * probe/kind is dropped; stats and the diff reference reset with the series, scalars and relations with the run,
- * compare stats with the compare series; B \u2212 A (`compareDiff`) ends when no run is compared.
+ * probe/kind is dropped; stats, the diff reference and the large map's zoom window reset with the
+ * series, scalars and relations with the run, compare stats with the compare series; B \u2212 A (`compareDiff`) ends when no run is compared.
  */
 export function nextSelection(previous, patch) {
   const s = previous;
@@ -72,6 +72,7 @@ export function nextSelection(previous, patch) {
     if (next.run !== s.run || next.probe !== s.probe || next.kind !== s.kind) {
       next.stats = null;
       next.diffRef = null;
+      next.mapWindow = null; // another map's tokens
     }
     if (next.run !== s.run) next.scalars = null;
     if (next.run !== s.run) next.relations = null;

@@ -10,11 +10,12 @@
 import { ContainerError } from '../data/container.js';
 
 /**
- * The fields that identify the snapshot a view shows. `layer`/`ref` are null when not used; `vs`
- * is the run of the reference when it is another run (B − A, and the pair a compare view loads);
- * `pool` the block of a pooled snapshot (the grid's thumbnails), null for the stored weights.
+ * The fields that identify the snapshot a view shows. `layer`/`head`/`ref` are null when not used
+ * (`head`: the one head a view loads, or the head view's heads as "0,2"); `vs` is the run of the
+ * reference when it is another run (B − A, and the pair a compare view loads); `pool` the block of
+ * a pooled snapshot (the grid's thumbnails, a long map's overview), null for the stored weights.
  */
-const FIELDS = ['run', 'probe', 'kind', 'step', 'layer', 'ref', 'vs', 'pool'];
+const FIELDS = ['run', 'probe', 'kind', 'step', 'layer', 'head', 'ref', 'vs', 'pool'];
 
 export function want(sel) {
   if (!sel) return null;
@@ -58,6 +59,22 @@ export function shown(wanted, last, { pending = false, keepStale = true } = {}) 
   return { state: 'loading' };
 }
 
+/**
+ * Which of two views of one map to show (each a `shown` result): the finer one (`fine`: the exact
+ * weights of a zoomed window) before the coarser (`coarse`: its block means), data of the wanted
+ * step before the previous step's (stale), an error only when neither has anything to paint.
+ * -> {view, fine: whether it is the finer one's}
+ */
+export function finerShown(fine, coarse) {
+  for (const state of ['data', 'stale', 'error'])
+    for (const [view, isFine] of [
+      [fine, true],
+      [coarse, false],
+    ])
+      if (view.state === state) return { view, fine: isFine };
+  return coarse.state === 'none' ? { view: fine, fine: true } : { view: coarse, fine: false };
+}
+
 function describe(w) {
   const vs = w.vs !== null && w.vs !== undefined;
   const ref = vs
@@ -65,7 +82,8 @@ function describe(w) {
     : w.ref !== null && w.ref !== undefined && w.ref !== w.step
       ? ` (diff vs step ${w.ref})`
       : '';
-  const layer = w.layer !== null && w.layer !== undefined ? `, layer ${w.layer}` : '';
+  const head = w.head !== null && w.head !== undefined ? ` head ${w.head}` : '';
+  const layer = w.layer !== null && w.layer !== undefined ? `, layer ${w.layer}${head}` : '';
   return `step ${w.step}${ref}${layer} of probe \u201c${w.probe}\u201d (${w.kind}) in run ${w.run}`;
 }
 

@@ -1,29 +1,34 @@
 // The compare run B's maps in the head evolution card: B's large map beside A's (B's head matched
 // to A's selected head, compare.js, or B \u2212 A in diverging colours) with its readout (B, A, \u0394),
 // and B's filmstrip under A's at A's frame steps; when B lacks a step, that message. The same
-// components as A's (bigMap.js, filmstrip.js), drawn for run B. A head without a stored map (a
-// storage budget's) is said, with its statistics, in the map's place (noMapNote.js).
+// components as A's (bigMap.js, filmstrip.js), drawn for run B: its large map shows A's zoom
+// window, and zooming or panning it moves both. A head without a stored map (a storage budget's)
+// is said, with its statistics, in the map's place (noMapNote.js).
 
 import { el, tokenLabel } from '../../paint/dom.js';
+import { poolFor } from '../../paint/gridGeometry.js';
+import { clampWindow } from '../../paint/mapWindow.js';
 import { mapOffset, kindTokens } from '../../answers/model.js';
 import { hasMap, missingMaps } from '../../answers/storage.js';
 import { kindInfo, probeInfo, stepsOf } from '../../state/selection.js';
 import { want, SnapshotSlot } from '../../state/shown.js';
 import { matchedHead, matchLabel, missingStepText, unmatchedText } from '../../state/compare.js';
-import { BigMap, paintMap, clearCanvas } from './bigMap.js';
-import { Filmstrip } from './filmstrip.js';
+import { BigMap, paintWindow, clearCanvas } from './bigMap.js';
+import { requestPair } from './headPairs.js';
+import { Filmstrip, FRAME_PX } from './filmstrip.js';
 import { missingB, wantB, cachedB, loadB } from '../common/compareRun.js';
 import { noMapLine, noMapTitle } from '../common/noMapNote.js';
 
 const headKey = (x) => (x ? `${x.layer},${x.head}` : '');
 
 /**
- * Inputs: `data` (DataSource), the action `setStep`, `onMatch()` (B's head matched to A's selected
- * head changed: `match`) and `frameSteps()` (A's filmstrip steps); render(state) after A's maps.
+ * Inputs: `data` (DataSource), the actions `setStep`, `setWindow(win)`, `onMatch()` (B's head
+ * matched to A's selected head changed: `match`), `frameSteps()` (A's filmstrip steps) and
+ * `geometry()` (A's large map's: its canvas px); render(state) after A's maps.
  */
 export class CompareMaps {
-  constructor({ data, setStep, onMatch, frameSteps }) {
-    Object.assign(this, { data, onMatch, frameSteps });
+  constructor({ data, setStep, setWindow, onMatch, frameSteps, geometry }) {
+    Object.assign(this, { data, onMatch, frameSteps, geometry });
     this.state = null;
     this.match = null; // B's head shown for A's selected head: {layer, head, score} | null
     this.unmatched = null; // why no head is matched (A's head has no map at the step), or null
@@ -33,6 +38,7 @@ export class CompareMaps {
       tid: 'bigmap-b',
       compare: true,
       readoutText: (shown, qi, ki) => this.readout(shown, qi, ki),
+      onWindow: setWindow,
     });
     this.film = new Filmstrip({ testid: 'filmstrip-b', setStep });
     this.filmLabel = el('div', { class: 'tba-sub', 'data-testid': 'filmstrip-b-label' });
@@ -120,8 +126,12 @@ export class CompareMaps {
     this.setMatch(m);
     const pair = { snap, ref: s.compareDiff ? ref : null };
     const noMap = m ? this.noMapOf(pair, m) : [];
-    if (m && !noMap.length) {
-      paintMap(this.big.canvas, pair, 220, s.contrast, m.layer, m.head, [s.layer, s.head]);
+    const g = this.geometry();
+    if (m && !noMap.length && g) {
+      const h = snap.header;
+      const win = clampWindow(s.mapWindow, h.query_len, h.key_len);
+      paintWindow(this.big.canvas, pair, g.dev, s.contrast, win, m.layer, m.head, [s.layer, s.head]);
+      this.big.setView(g.px, { win, q: h.query_len, k: h.key_len });
       this.big.shown = { snap, ref, m };
     } else clearCanvas(this.big.canvas);
     if (noMap.length) this.big.showNoMap(noMap.map(noMapLine));
@@ -179,24 +189,20 @@ export class CompareMaps {
     for (const fr of this.film.frames) this.loadFrame(fr, m, missingStepText(s.compareRun, stepsB, fr.step));
   }
 
-  /** One frame of B's filmstrip: B's layer snapshot at its step (from the cache or requested). */
+  /** One frame of B's filmstrip: B's matched head at its step, in block means at a frame's size. */
   loadFrame(fr, m, missing) {
     const s = this.state;
-    fr.want =
-      missing || !m ? null : want({ run: s.compareRun, probe: s.probe, kind: s.kind, step: fr.step, layer: m.layer });
+    const { query, key } = kindTokens(probeInfo(s, s.compareRun), kindInfo(s, s.compareRun));
+    const pool = poolFor(Math.max(query.tokens.length, key.tokens.length), FRAME_PX * (window.devicePixelRatio || 1));
+    const at = { run: s.compareRun, probe: s.probe, kind: s.kind, step: fr.step, pool };
+    fr.want = missing || !m ? null : want({ ...at, layer: m.layer, head: m.head });
     fr.f.title = missing || `step ${fr.step}`;
     if (!fr.want) {
       fr.slot.reset();
       this.renderFrame(fr, missing);
       return;
     }
-    const sel = { run: fr.want.run, probe: fr.want.probe, kind: fr.want.kind };
-    let done = Promise.resolve(false);
-    if (!fr.slot.reuse(fr.want)) {
-      const cached = this.data.cachedLayerSnapshot(sel, fr.step, m.layer);
-      if (cached) fr.slot.settle(fr.want, cached);
-      else done = fr.slot.request(fr.want, () => this.data.layerSnapshot(sel, fr.step, fr.want.layer));
-    }
+    const done = requestPair(this.data, fr.slot, fr.want);
     this.renderFrame(fr, null);
     done.then((current) => current && this.renderFrame(fr, null));
   }
@@ -204,9 +210,10 @@ export class CompareMaps {
   renderFrame(fr, missing) {
     const s = this.state;
     const m = this.match;
-    const paint = m ? (canvas, snap) => paintMap(canvas, { snap, ref: null }, 96, s.contrast, m.layer, m.head) : null;
+    const px = Math.round(FRAME_PX * (window.devicePixelRatio || 1));
+    const paint = m ? (canvas, pair) => paintWindow(canvas, pair, px, s.contrast, null, m.layer, m.head) : null;
     const at = { layer: m?.layer, head: m?.head, kind: kindInfo(s, s.compareRun), stats: s.compareStats };
-    const noMap = (snap) =>
+    const noMap = ({ snap }) =>
       !m || hasMap(snap, m.layer, m.head) ? null : noMapTitle({ ...at, step: snap.header.step });
     this.film.renderFrame(fr, { paint, missing, noMap, errorTitle: (t) => t.reason });
   }

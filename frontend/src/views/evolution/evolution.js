@@ -1,8 +1,9 @@
 // View 4: head evolution. The selected head's statistics as curves over steps, on the same
 // step axis as the loss timeline, plus (headMaps.js) a filmstrip of its heatmap at several
-// steps, a large map of the current step with a readout, and a diff mode (step minus a
-// reference step, diverging colours). With a compare run, B's curves of the head matched to
-// the selected one (same statistics, dashed) over A's, and B's large map beside A's.
+// steps, a large map of the current step (zoomable, a long probe's too) with a readout, and a
+// diff mode (step minus a reference step, diverging colours). With a compare run, B's curves of
+// the head matched to the selected one (same statistics, dashed) over A's, and B's large map
+// beside A's. The large map updates with the grid (updateMap); the rest after the grid's frame.
 
 import uPlot from 'uplot';
 import { el, clear, select, setOptions } from '../../paint/dom.js';
@@ -14,14 +15,18 @@ import { legendCanvas } from '../common/legend.js';
 import { HeadMaps } from './headMaps.js';
 import { saveButtons } from '../common/saveButtons.js';
 
-/** Inputs: `data` (DataSource), the actions `set`, `setStep`; update(state, changed). */
+// what A's large map shows (stats: its no-map note's numbers)
+const MAP_KEYS = ['step', 'layer', 'head', 'run', 'probe', 'kind', 'index', 'diffMode', 'diffRef', 'contrast'];
+
+/** Inputs: `data` (DataSource), the actions `set`, `setStep`; updateMap(state, changed), update(state, changed). */
 export class Evolution {
   constructor({ data, set, setStep }) {
     this.setStep = setStep;
     this.state = null;
     this.u = null;
     this.width = 800;
-    this.maps = new HeadMaps({ data, setStep, onMatch: () => this.onMatch() });
+    const setWindow = (win) => set({ mapWindow: win });
+    this.maps = new HeadMaps({ data, setStep, setWindow, onMatch: () => this.onMatch() });
     this.chartB = ''; // B's head in the chart ("layer,head"), '' when none
     this.compareLegend = el('div', { class: 'tba-compare-legend', 'data-testid': 'evolution-legend', hidden: true });
     this.chartEl = el('div', { class: 'tba-chart', 'data-testid': 'evolution-chart' });
@@ -100,6 +105,16 @@ export class Evolution {
     return ['attention-evolution', s.run, s.probe, s.kind, `L${s.layer}H${s.head}`];
   }
 
+  /** Load A's large map at `steps` (the grid's read-ahead) without showing it. */
+  prefetch(steps) {
+    this.maps.main.prefetch(steps);
+  }
+
+  /** A's large map, at once (one head: its request goes out with the grid's). */
+  updateMap(state, changed) {
+    if ([...MAP_KEYS, 'mapWindow', 'stats'].some((k) => changed.has(k))) this.maps.renderMain(state);
+  }
+
   update(state, changed) {
     this.state = state;
     const headChanged = ['layer', 'head', 'run', 'probe', 'kind', 'index', 'compareRun', 'matchMode'].some((k) =>
@@ -131,10 +146,9 @@ export class Evolution {
         state.diffRef === null ? '' : String(state.diffRef),
       );
     }
-    const mapKeys = ['step', 'diffMode', 'diffRef', 'contrast', 'compareDiff', 'stats', 'compareStats']; // stats: no-map notes
-    if (headChanged || mapKeys.some((k) => changed.has(k))) {
-      this.maps.render(state);
-    }
+    const mapKeys = [...MAP_KEYS, 'compareDiff', 'stats', 'compareStats']; // stats: no-map notes
+    if (headChanged || mapKeys.some((k) => changed.has(k))) this.maps.render(state);
+    else if (changed.has('mapWindow')) this.maps.b.renderBig(); // B shows A's window
   }
 
   /**

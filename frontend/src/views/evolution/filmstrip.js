@@ -7,6 +7,9 @@ import { failureText, SnapshotSlot } from '../../state/shown.js';
 import { formatStep } from '../charts/stepChart.js';
 import { clearCanvas } from './bigMap.js';
 
+/** CSS px of a frame's map (its block means are fetched at this size). */
+export const FRAME_PX = 96;
+
 /** Inputs: `testid` (filmstrip, filmstrip-b), the action `setStep`. */
 export class Filmstrip {
   constructor({ testid, setStep }) {

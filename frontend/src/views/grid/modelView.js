@@ -9,7 +9,7 @@ import { typeLabel, formatStat, statLabel, statNames, kindTokens } from '../../a
 import { kindInfo, probeInfo, stepsOf, diffRefStep } from '../../state/selection.js';
 import { want } from '../../state/shown.js';
 import { missingStepText } from '../../state/compare.js';
-import { mark } from './perf.js';
+import { mark } from '../common/perf.js';
 import { onWidth, formatStep } from '../charts/stepChart.js';
 import { legendCanvas } from '../common/legend.js';
 import { buildPanel, panelCell, layoutPanel, renderPanel, decoratePanel } from './gridPanel.js';

@@ -31,7 +31,7 @@ function tokenItems(list, x, anchor, { rowH, font }, [x0, w]) {
 
 /**
  * {width, height, items} of a head view: `left`/`right` the token columns ([{text, special, seg1}]),
- * `weights` ([{head, w, nr, nc}], headLines.headWeights), `density` (layout.tokenRows), column
+ * `weights` ([{head, m}], headLines.headWeights), `density` (layout.tokenRows), column
  * width `colW` and line area width `lineW` (px), `title` and the columns' `heads` ([left, right]).
  */
 export function headFigure({ title, heads, left, right, weights, density, colW, lineW }) {
@@ -42,9 +42,9 @@ export function headFigure({ title, heads, left, right, weights, density, colW, 
   );
   items.push({ t: 'text', x: colW - 6, y: 26, text: heads[0], size: 10, fill: '#5f6368', anchor: 'end' });
   items.push({ t: 'text', x: colW + lineW + 6, y: 26, text: heads[1], size: 10, fill: '#5f6368' });
-  for (const { head, w, nr, nc } of weights || []) {
+  for (const { head, m } of weights || []) {
     const segs = Array.from({ length: LEVELS }, () => []);
-    for (const [r, c, v] of attentionLines(w, nr, nc, { minWeight: 0.02, perRow })) {
+    for (const [r, c, v] of attentionLines(m, { minWeight: 0.02, perRow })) {
       const y = (i) => TOP + i * rowH + rowH / 2;
       segs[levelOf(v)].push([colW + 2, y(r), colW + lineW - 2, y(c)]);
     }

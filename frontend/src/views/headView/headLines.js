@@ -1,43 +1,36 @@
 // The head view's drawing (BertViz-style): the probe's tokens in two columns (queries left, keys
-// right, always as text) joined on a canvas by lines weighted by attention, one colour per head;
-// hovering a token isolates its lines and shades the tokens at their other end. Used by the head
+// right, always as text; tokenColumns.js, virtualised) joined on a canvas by lines weighted by
+// attention, one colour per head; hovering a token isolates its lines and shades the tokens at
+// their other end; the find box (findBox.js) scrolls to a token and marks it. Used by the head
 // view of each run (headView.js); it knows nothing of runs or loading.
 
-import { el, clear, tokenLabel } from '../../paint/dom.js';
+import { el } from '../../paint/dom.js';
 import { headColor, rgbCss } from '../../paint/colorScale.js';
-import { subMatrix } from '../../answers/renormalize.js';
-import { attentionLines, tokenRows } from '../../paint/layout.js';
+import { attentionLines, tokenRows, visibleRows } from '../../paint/layout.js';
 import { mapOffset } from '../../answers/model.js';
+import { HeadMatrix } from '../../answers/headMatrix.js';
 import { LEVELS, levelOf, levelStyle, headFigure } from './headFigure.js';
 import { FONT } from '../../paint/figure.js';
+import { TokenColumns } from './tokenColumns.js';
+import { FindBox } from './findBox.js';
 
 /**
- * The renormalized weights of each head of `shown` ([{layer, head, color}]: `color` is the head
- * index whose colour its lines take) over the kept rows/columns (those in the snapshot).
+ * The weights of each head of `shown` ([{layer, head, color}]: `color` is the head index whose
+ * colour its lines take) over the kept rows/columns, from whichever of `snaps` (snapshot answers:
+ * a layer, or one head each) holds it: [{head: color, m: HeadMatrix}].
  */
-export function headWeights(snap, shown, rows, cols) {
-  const h = snap.header;
+export function headWeights(snaps, shown, rows, cols) {
+  const h = snaps[0].header;
   const validRows = rows.filter((r) => r < h.query_len);
   const validCols = cols.filter((c) => c < h.key_len);
   return shown
     .map(({ layer, head, color }) => {
-      const off = mapOffset(snap, layer, head);
-      if (off < 0) return null;
-      const w = subMatrix(snap.data, off, h.key_len, validRows, validCols, h.scale ?? 1 / 255, true);
-      return { head: color, w, nr: validRows.length, nc: validCols.length };
+      const snap = snaps.find((x) => mapOffset(x, layer, head) >= 0);
+      if (!snap) return null;
+      const m = new HeadMatrix(snap.data, mapOffset(snap, layer, head), h.key_len, validRows, validCols);
+      return { head: color, m };
     })
     .filter(Boolean);
-}
-
-/** One token of a column (`side` 'q' or 'k'), its text set as text. */
-function tokenEl(side, list, idx) {
-  const t = list.tokens[idx];
-  const cls = ['tba-tok', side === 'q' ? 'left' : 'right'];
-  if (list.segments && list.segments[idx] === 1) cls.push('seg1');
-  if (list.special && list.special[idx]) cls.push('special');
-  const node = el('span', { class: cls.join(' '), title: `${idx}: ${String(t)}`, 'data-index': idx });
-  node.textContent = tokenLabel(t); // always text, never HTML
-  return node;
 }
 
 /**
@@ -65,28 +58,31 @@ function notesText(k, query, hideSpecial) {
 /**
  * Inputs: `tid`, the test id prefix (hv, hv-b); `onHover(token)` and `onPick(token)` get the hovered
  * (null: none) and the clicked token as {side, index} (its index in the probe's token list).
- * `body`, `focus` and `notes` go in the card; setWeights, renderTokens.
+ * `body`, `focus`, `notes` and `find.el` go in the card; setWeights, renderTokens.
  */
 export class HeadLines {
   constructor(tid, { onHover = () => {}, onPick = () => {} } = {}) {
     Object.assign(this, { onHover, onPick });
-    this.hover = null; // {side: 'q'|'k', index} (index among the tokens shown)
+    this.hover = null; // {side: 'q'|'k', index} (index: the row among the tokens shown)
+    this.found = null; // the find box's {matches, current} ("side:pos" keys), or null
     this.weights = null;
-    this.leftEls = [];
-    this.rightEls = [];
+    this.lineCache = new WeakMap(); // HeadMatrix -> its lines drawn when nothing is hovered
+    this.cols = new TokenColumns(tid, {
+      onHover: ({ side, pos }) => this.setHover({ side, index: pos }),
+      onPick: ({ side, pos }) => this.onPick({ side, index: this.cols.index(side, pos) }),
+    });
+    this.find = new FindBox(tid, { sides: () => this.findSides(), onGo: (m, all) => this.goTo(m, all) });
     this.leftHead = el('div', { class: 'tba-hv-colhead left' });
     this.rightHead = el('div', { class: 'tba-hv-colhead right' });
-    this.leftCol = el('div', { 'data-testid': `${tid}-left` });
-    this.rightCol = el('div', { 'data-testid': `${tid}-right` });
     this.density = tokenRows(0);
-    // the canvas covers only the part of the columns in view (a 512-token probe is ~5600 px high)
+    // the canvas covers only the part of the columns in view (a 4k-token probe is ~45,000 px high)
     this.canvas = el('canvas', { class: 'tba-hv-canvas', 'data-testid': `${tid}-canvas` });
     this.canvasWrap = el('div', { class: 'tba-hv-lines' }, this.canvas);
     this.notes = el('div', { class: 'tba-hv-notes' });
     // what the hovered token attends to (or is attended by), as text: far ends included; always
     // one line high, so hovering never moves the tokens
     this.focus = el('div', { class: 'tba-hv-focus', 'data-testid': `${tid}-focus` });
-    const cols = [this.leftHead, el('div'), this.rightHead, this.leftCol, this.canvasWrap, this.rightCol];
+    const cols = [this.leftHead, el('div'), this.rightHead, this.cols.left, this.canvasWrap, this.cols.right];
     this.body = el('div', { class: 'tba-hv-body' }, el('div', { class: 'tba-hv-cols' }, ...cols));
     this.body.addEventListener('pointerleave', () => this.setHover(null));
     this.body.addEventListener('scroll', () => this.draw());
@@ -95,34 +91,50 @@ export class HeadLines {
 
   /** The token columns of `info` ({k, query, key, rows, cols}; null: none) and their notes. */
   renderTokens(info, hideSpecial) {
-    clear(this.leftCol);
-    clear(this.rightCol);
-    this.leftEls = [];
-    this.rightEls = [];
+    this.hover = null;
+    this.info = info;
+    const n = info ? Math.max(info.rows.length, info.cols.length) : 0;
+    this.density = tokenRows(n);
+    this.cols.setTokens(info, this.density.rowH, this.density.font);
+    this.find.refresh();
     if (!info) return;
-    const { k, query, key, rows, cols } = info;
+    const { k, query } = info;
     const cross = k.query !== k.key;
     this.leftHead.textContent = cross ? 'decoder (query)' : 'query';
     this.rightHead.textContent = cross ? 'encoder (key)' : 'key';
-    const add = (side, col, els, list) => (idx, i) => {
-      const node = col.appendChild(tokenEl(side, list, idx));
-      node.addEventListener('pointerenter', () => this.setHover({ side, index: i }));
-      node.addEventListener('click', () => this.onPick({ side, index: idx }));
-      els.push(node);
-    };
-    rows.forEach(add('q', this.leftCol, this.leftEls, query));
-    cols.forEach(add('k', this.rightCol, this.rightEls, key));
     this.notes.textContent = notesText(k, query, hideSpecial);
-    this.density = tokenRows(Math.max(rows.length, cols.length));
     this.body.style.setProperty('--tba-row', `${this.density.rowH}px`);
     this.body.style.setProperty('--tba-tok-font', `${this.density.font}px`);
-    this.canvasWrap.style.height = `${Math.max(rows.length, cols.length) * this.density.rowH}px`;
+    this.canvasWrap.style.height = `${n * this.density.rowH}px`;
+  }
+
+  /** The columns as the find box searches them (the right one only when it shows other tokens). */
+  findSides() {
+    const { q, k } = this.cols.sides;
+    if (!q) return null;
+    const same = q.list.tokens === k.list.tokens && q.idx.length === k.idx.length; // self attention
+    return { q: { tokens: q.list.tokens, idx: q.idx }, k: same ? null : { tokens: k.list.tokens, idx: k.idx } };
+  }
+
+  /** Scroll to match `m` ({side, pos}) of `matches` and mark them (null: unmark). */
+  goTo(m, matches) {
+    this.found = m ? { keys: new Set(matches.map((x) => `${x.side}:${x.pos}`)), current: `${m.side}:${m.pos}` } : null;
+    if (m) {
+      const b = this.body.getBoundingClientRect();
+      const top = this.canvasWrap.getBoundingClientRect().top - b.top + this.body.scrollTop;
+      const rowH = this.density.rowH;
+      this.body.scrollTop = Math.max(0, top + m.pos * rowH + rowH / 2 - this.body.clientHeight / 2);
+      this.hover = null;
+      this.setHover({ side: m.side, index: m.pos }); // its lines isolated, what it attends to as text
+    }
+    this.draw();
   }
 
   /** The heads' weights to draw (headWeights; null: none), then draw. */
   setWeights(weights) {
     this.weights = weights;
     this.draw();
+    if (this.hover) this.focus.textContent = this.focusText(this.hover);
   }
 
   setHover(h) {
@@ -131,26 +143,24 @@ export class HeadLines {
     this.hover = h;
     this.draw();
     this.focus.textContent = h && this.weights?.length ? this.focusText(h) : '\u00a0';
-    const node = h && (h.side === 'q' ? this.leftEls : this.rightEls)[h.index];
-    this.onHover(node ? { side: h.side, index: Number(node.dataset.index) } : null);
+    this.onHover(h ? { side: h.side, index: this.cols.index(h.side, h.index) } : null);
   }
 
   /** "tok839 #312 attends to: tok4455 #57 0.61, <bos> #0 0.20" (per head when several). */
   focusText(hov) {
+    if (!this.weights?.length) return '\u00a0';
     const q = hov.side === 'q';
-    const [mine, other] = q ? [this.leftEls, this.rightEls] : [this.rightEls, this.leftEls];
-    const name = (e) => `${e.textContent} #${e.dataset.index}`;
-    const parts = this.weights.map(({ head, w, nr, nc }) => {
-      const n = q ? nc : nr;
-      const at = (i) => (q ? w[hov.index * nc + i] : w[i * nc + hov.index]);
-      const top = Array.from({ length: n }, (_, i) => i)
-        .filter((i) => at(i) >= 0.01)
-        .sort((a, b) => at(b) - at(a))
+    const other = q ? 'k' : 'q';
+    const parts = this.weights.map(({ head, m }) => {
+      const w = q ? m.row(hov.index) : m.col(hov.index);
+      const top = Array.from({ length: w.length }, (_, i) => i)
+        .filter((i) => w[i] >= 0.01)
+        .sort((a, b) => w[b] - w[a])
         .slice(0, 4);
-      const text = top.map((i) => `${name(other[i])} ${at(i).toFixed(2)}`).join(', ') || 'nothing above 0.01';
+      const text = top.map((i) => `${this.cols.name(other, i)} ${w[i].toFixed(2)}`).join(', ') || 'nothing above 0.01';
       return this.weights.length > 1 ? `H${head}: ${text}` : text;
     });
-    return `${name(mine[hov.index])} ${q ? 'attends to' : 'is attended by'}: ${parts.join(' \u00b7 ')}`;
+    return `${this.cols.name(hov.side, hov.index)} ${q ? 'attends to' : 'is attended by'}: ${parts.join(' \u00b7 ')}`;
   }
 
   /** The columns' part in view, in their pixels: {top, bottom} (the body scrolls). */
@@ -161,12 +171,16 @@ export class HeadLines {
     return { top: clamp(b.top - w.top), bottom: clamp(b.bottom - w.top) };
   }
 
+  /** The token rows in view, then the lines crossing them, then the tokens' marks. */
   draw() {
     const cv = this.canvas;
     const w = Math.max(60, this.canvasWrap.clientWidth);
-    const nRows = this.leftEls.length;
-    const nCols = this.rightEls.length;
-    const band = this.band(Math.max(nRows, nCols) * this.density.rowH);
+    const nRows = this.cols.count('q');
+    const nCols = this.cols.count('k');
+    const { rowH } = this.density;
+    const band = this.band(Math.max(nRows, nCols) * rowH);
+    const rows = visibleRows(band.top, band.bottom, rowH, Math.max(nRows, nCols));
+    this.cols.showRows(rows.first, rows.last);
     const dpr = window.devicePixelRatio || 1;
     cv.width = Math.round(w * dpr);
     cv.height = Math.max(1, Math.round((band.bottom - band.top) * dpr));
@@ -174,16 +188,43 @@ export class HeadLines {
     cv.style.height = `${band.bottom - band.top}px`;
     const ctx = cv.getContext('2d');
     ctx.setTransform(dpr, 0, 0, dpr, 0, -band.top * dpr);
-    for (const e of [...this.leftEls, ...this.rightEls]) {
-      e.style.background = '';
-      e.classList.remove('hover');
-    }
-    if (!this.weights || !this.weights.length) return;
     const hov = this.hover;
-    const highlight = new Float32Array(hov ? (hov.side === 'q' ? nCols : nRows) : 0);
-    for (const weights of this.weights) this.drawLines(ctx, weights, w, hov, highlight, band);
+    const drawn = !!this.weights?.length;
+    const highlight = new Float32Array(hov && drawn ? (hov.side === 'q' ? nCols : nRows) : 0);
+    if (drawn) for (const weights of this.weights) this.drawLines(ctx, weights, w, hov, highlight, band);
     ctx.globalAlpha = 1;
-    if (hov) this.highlightTokens(hov, highlight);
+    this.restyle(hov && drawn ? highlight : null);
+  }
+
+  /** The marks of the token rows in the DOM: hover, the weights of its lines, the find box's matches. */
+  restyle(highlight) {
+    const hov = this.hover;
+    const one = this.weights?.length === 1;
+    const c = headColor(one ? this.weights[0].head : 0);
+    this.cols.restyle({
+      hover: hov && { side: hov.side, pos: hov.index },
+      shade: highlight && { side: hov.side === 'q' ? 'k' : 'q', values: highlight },
+      color: (a) => (one ? rgbCss(c, a) : `rgba(26,115,232,${a})`),
+      found: this.found?.keys,
+      current: this.found?.current,
+    });
+  }
+
+  /** The lines of head `m`: the hovered token's, or (cached) each query's strongest few. */
+  linesOf(m, hov, perRow) {
+    if (hov)
+      return attentionLines(m, {
+        minWeight: 0.005,
+        onlyRow: hov.side === 'q' ? hov.index : -1,
+        onlyCol: hov.side === 'k' ? hov.index : -1,
+      });
+    let lines = this.lineCache.get(m);
+    if (!lines || lines.perRow !== perRow) {
+      lines = attentionLines(m, { minWeight: 0.02, perRow });
+      lines.perRow = perRow;
+      this.lineCache.set(m, lines);
+    }
+    return lines;
   }
 
   /**
@@ -191,18 +232,12 @@ export class HeadLines {
    * each query's strongest few on long probes), by strength: LEVELS strokes; the weights per
    * other-side token go in `highlight`.
    */
-  drawLines(ctx, { head, w: wt, nr, nc }, width, hov, highlight, band) {
+  drawLines(ctx, { head, m }, width, hov, highlight, band) {
     const { rowH, perRow } = this.density;
-    const lines = attentionLines(wt, nr, nc, {
-      minWeight: hov ? 0.005 : 0.02,
-      onlyRow: hov && hov.side === 'q' ? hov.index : -1,
-      onlyCol: hov && hov.side === 'k' ? hov.index : -1,
-      perRow: hov ? Infinity : perRow,
-    });
     const paths = Array.from({ length: LEVELS }, () => new Path2D());
     const stubs = !hov && perRow !== Infinity; // long probe: far ends drawn as ticks, not streaks
     const seen = (y) => y >= band.top && y <= band.bottom;
-    for (const [r, col, v] of lines) {
+    for (const [r, col, v] of this.linesOf(m, hov, perRow)) {
       if (hov) {
         const idx = hov.side === 'q' ? col : r;
         highlight[idx] = Math.max(highlight[idx], v);
@@ -228,12 +263,7 @@ export class HeadLines {
   /** What is drawn (every token and line, not only those scrolled into view) as a figure; null: nothing. */
   figure(title) {
     if (!this.weights || !this.weights.length) return null;
-    const tok = (e) => ({
-      text: e.textContent,
-      special: e.classList.contains('special'),
-      seg1: e.classList.contains('seg1'),
-    });
-    const [left, right] = [this.leftEls.map(tok), this.rightEls.map(tok)];
+    const [left, right] = [this.cols.figureTokens('q'), this.cols.figureTokens('k')];
     const ctx = document.createElement('canvas').getContext('2d');
     ctx.font = `${this.density.font}px ${FONT}`; // the figure's text: every token in full, none cut off
     const widest = Math.max(0, ...[...left, ...right].map((t) => ctx.measureText(t.text).width));
@@ -247,21 +277,6 @@ export class HeadLines {
       density: this.density,
       colW,
       lineW: Math.max(60, this.canvasWrap.clientWidth),
-    });
-  }
-
-  /** The hovered token outlined, the tokens it attends to (or that attend to it) shaded. */
-  highlightTokens(hov, highlight) {
-    const mine = hov.side === 'q' ? this.leftEls : this.rightEls;
-    const other = hov.side === 'q' ? this.rightEls : this.leftEls;
-    mine[hov.index]?.classList.add('hover');
-    const one = this.weights.length === 1;
-    const c = headColor(one ? this.weights[0].head : 0);
-    other.forEach((e, i) => {
-      if (highlight[i] > 0.005)
-        e.style.background = one
-          ? rgbCss(c, 0.15 + 0.6 * highlight[i])
-          : `rgba(26,115,232,${0.15 + 0.6 * highlight[i]})`;
     });
   }
 }

@@ -6,12 +6,13 @@
 // shown in A's head view, B's head matched to it (compare.js: same index, or most similar map), in
 // A's head colour and labelled "B L3H5 \u2248 A L2H1 (0.93)"; or, when B lacks the step, that message.
 // A head whose map a storage budget left out at the step draws no lines: a note says so, with
-// its statistics (noMapNote.js).
+// its statistics (noMapNote.js). A's view loads the heads it shows, one exact head each, never
+// the whole layer (a long probe's layer of 32 heads is 537 MB at 4k tokens).
 
 import { el, clear, select, setOptions } from '../../paint/dom.js';
 import { headColor, rgbCss } from '../../paint/colorScale.js';
 import { keptIndices } from '../../answers/renormalize.js';
-import { kindTokens } from '../../answers/model.js';
+import { kindTokens, mapOffset } from '../../answers/model.js';
 import { hasMap } from '../../answers/storage.js';
 import { want, failureText, SnapshotSlot } from '../../state/shown.js';
 import { kindInfo, probeInfo } from '../../state/selection.js';
@@ -93,13 +94,16 @@ export class HeadView {
       this.hideBox,
       'hide special tokens',
     );
+    const find = this.lines.find.el;
     const controls = this.compare
-      ? el('div', { class: 'tba-card-head' }, this.matchEl)
+      ? el('div', { class: 'tba-card-head' }, this.matchEl, el('span', { class: 'tba-spacer' }), find)
       : el(
           'div',
           { class: 'tba-card-head' },
           el('label', { class: 'tba-field' }, 'layer', this.layerSel),
           this.headsEl,
+          el('span', { class: 'tba-spacer' }),
+          find,
         );
     const spacer = el('span', { class: 'tba-spacer' });
     const save = saveButtons(
@@ -202,24 +206,35 @@ export class HeadView {
   }
 
   /**
-   * The snapshot the head view shows: this run/probe/kind at this step, one layer; for the compare
-   * run, B's snapshot and A's at the same step (compareRun.js).
+   * What the head view shows: this run/probe/kind at this step, the heads shown of one layer (`head`
+   * "0,2"); for the compare run, B's snapshot and A's at the same step (compareRun.js).
    */
   want() {
     const s = this.state;
     if (!this.tokensInfo()) return null;
     if (this.compare) return wantB(s);
-    return want({ run: s.run, probe: s.probe, kind: s.kind, step: s.step, layer: s.layer });
+    const head = (s.heads || []).join(',');
+    return want({ run: s.run, probe: s.probe, kind: s.kind, step: s.step, layer: s.layer, head });
   }
 
+  /** A's heads of `w`, one exact head each (./snapshot?layer&head), when all are cached; B's pair. */
   cached(w) {
     if (this.compare) return cachedB(this.data, w);
-    return this.data.cachedLayerSnapshot({ run: w.run, probe: w.probe, kind: w.kind }, w.step, w.layer);
+    const snaps = this.headsOf(w).map((h) => this.data.cachedHeadSnapshot(this.sel(w), w.step, w.layer, h));
+    return snaps.every(Boolean) ? snaps : null;
   }
 
   fetch(w) {
     if (this.compare) return loadB(this.data, w);
-    return this.data.layerSnapshot({ run: w.run, probe: w.probe, kind: w.kind }, w.step, w.layer);
+    return Promise.all(this.headsOf(w).map((h) => this.data.headSnapshot(this.sel(w), w.step, w.layer, h)));
+  }
+
+  sel(w) {
+    return { run: w.run, probe: w.probe, kind: w.kind };
+  }
+
+  headsOf(w) {
+    return String(w.head).split(',').filter(Boolean).map(Number);
   }
 
   async load() {
@@ -288,8 +303,8 @@ export class HeadView {
       this.status.textContent = view.state === 'loading' ? 'loading\u2026' : '';
       return null;
     }
-    const snap = this.compare ? view.data.snap : view.data;
-    const h = snap.header;
+    const snaps = this.compare ? [view.data.snap] : view.data; // B's snapshot, or A's heads
+    const h = snaps[0].header;
     const { rows, cols } = this.tokensInfo();
     this.status.textContent =
       view.state === 'stale' ? `loading step ${w.step}\u2026 (showing step ${view.step})` : `step ${w.step}`;
@@ -297,13 +312,9 @@ export class HeadView {
       this.status.textContent = 'snapshot and probe tokens disagree in length';
     }
     const heads = this.shownHeads(view.data);
-    this.noMap = heads.filter((x) => !hasMap(snap, x.layer, x.head)).map((x) => ({ ...x, step: h.step }));
-    return headWeights(
-      snap,
-      heads.filter((x) => hasMap(snap, x.layer, x.head)),
-      rows,
-      cols,
-    );
+    const stored = (x) => hasMap(snaps.find((snap) => mapOffset(snap, x.layer, x.head) >= 0) ?? null, x.layer, x.head);
+    this.noMap = heads.filter((x) => !stored(x)).map((x) => ({ ...x, step: h.step }));
+    return headWeights(snaps, heads.filter(stored), rows, cols);
   }
 
   /** [{layer, head, color}] drawn: A's heads of its layer, or B's heads matched to them. */

@@ -1,4 +1,5 @@
-// Performance marks read by the benchmark (bench/frontend/bench_frontend.py): `tba:<name>`.
+// Performance marks read by the benchmarks (bench/frontend/): `tba:<name>`, e.g. tba:grid-painted,
+// tba:bigmap-painted.
 
 export function mark(name, detail) {
   try {
