@@ -1,8 +1,10 @@
 """What a run stores of its attention, fixed before step 1 from the storage budget (attention_budget=).
 
 Every head's map at every snapshot when they fit (BERT-size models at the default budget); else the
-statistics of every head always, and the full maps of the N heads per probe and kind that the budget
-holds, chosen by attention_heads= (writer/head_choice.py). Sizes are bytes as stored before
+statistics of every head always, the full maps of the N heads per probe and kind that the budget
+holds, chosen by attention_heads= (writer/head_choice.py), and a summary (block means and each query
+row's top-k keys, format/summaries.py) of the next M heads: up to half of what the statistics leave
+goes to summaries, the rest to maps, at least one map. Sizes are bytes as stored before
 compression (one byte per weight, float16 statistics): an upper bound of what the log takes. The plan
 is logged with its size per snapshot and per run, and a budget that cannot hold one map of every
 probe is refused before training.
@@ -13,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from tb_attention_plugin.format.metadata import STAT_NAMES
+from tb_attention_plugin.format.summaries import TOP_K, summary_bytes
 from tb_attention_plugin.writer.head_choice import CHOICES, HeadChoice
 
 from .schedule import FIXED_PASSES, TARGET_SNAPSHOTS
@@ -83,11 +86,17 @@ class StoragePlan:
             "rotate": "a different set at each snapshot, in turn",
             "named": "the heads named by attention_heads=",
         }[self.choice.choice]
+        summaries = self.choice.summaries
+        kept = (
+            f", a summary (block means, each row's top {TOP_K} keys) of the next {summaries}, no map of the rest"
+            if summaries
+            else ", no map of the others"
+        )
         return (
             f"every head's map would take {_size(self.full_bytes)} per snapshot, more than "
             f"attention_budget={_size(self.budget)} allows over {self.snapshots} snapshots; stored instead: "
-            f"the statistics of every head and the maps of {self.choice.maps} heads per probe ({how}): {sizes}. "
-            f"attention_budget= and attention_heads= choose"
+            f"the statistics of every head, the maps of {_heads(self.choice.maps)} per probe ({how}){kept}: "
+            f"{sizes}. attention_budget= and attention_heads= choose"
         )
 
 
@@ -101,7 +110,7 @@ def plan_storage(shapes, snapshots, budget, heads="changed"):
     if isinstance(heads, str):
         if full <= per_snapshot:
             return StoragePlan(None, snapshots, budget, full, full)
-        maps = (per_snapshot - stats) // head_bytes if per_snapshot > stats else 0
+        maps, summaries = _split(per_snapshot - stats, head_bytes, shapes)
         if maps < 1:
             raise ValueError(
                 f"attention_budget={_size(budget)} over {snapshots} snapshots leaves {_size(per_snapshot)} per "
@@ -109,10 +118,10 @@ def plan_storage(shapes, snapshots, budget, heads="changed"):
                 f"statistics). Raise attention_budget= to at least {_size((head_bytes + stats) * snapshots)}, "
                 f"take fewer snapshots (every_n_steps=) or shorten the probes (max_tokens=)"
             )
-        choice = HeadChoice(int(maps), heads)
+        choice = HeadChoice(maps, heads, summaries)
     else:
         choice = _named(heads, shapes)
-    stored = stats + sum(min(choice.maps, layers * h) * q * k for layers, h, q, k in shapes.values())
+    stored = stats + sum(_stored(choice, layers * h, q, k) for layers, h, q, k in shapes.values())
     if stored > per_snapshot:
         raise ValueError(
             f"the {choice.maps} heads named by attention_heads= take {_size(stored)} per snapshot, more than "
@@ -120,6 +129,24 @@ def plan_storage(shapes, snapshots, budget, heads="changed"):
             f"name fewer heads or raise attention_budget="
         )
     return StoragePlan(choice, snapshots, budget, full, stored)
+
+
+def _split(available, head_bytes, shapes):
+    """(maps, summaries) per probe and kind within `available` bytes: summaries take up to half, maps
+    the rest (at least one where any fits), summaries never of more heads than the maps leave."""
+    if available < head_bytes:
+        return 0, 0
+    summary = sum(summary_bytes(q, k) for _, _, q, k in shapes.values())
+    heads = max(layers * h for layers, h, _, _ in shapes.values())
+    summaries = min(available // 2 // summary, (available - head_bytes) // summary, heads - 1)
+    maps = min((available - summaries * summary) // head_bytes, heads)
+    return int(maps), int(min(summaries, heads - maps))
+
+
+def _stored(choice, heads, queries, keys):
+    """Bytes one probe and kind of `heads` heads stores per snapshot under `choice`."""
+    maps = min(choice.maps, heads)
+    return maps * queries * keys + min(choice.summaries, heads - maps) * summary_bytes(queries, keys)
 
 
 def _named(heads, shapes):
@@ -144,3 +171,7 @@ def _size(n):
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{n} B"
+
+
+def _heads(n):
+    return f"{n} head" if n == 1 else f"{n} heads"

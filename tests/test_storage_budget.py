@@ -32,8 +32,13 @@ def test_bert_size_defaults_keep_every_map_and_llama_8b_keeps_what_fits():
     plan = plan_storage(llama, 202, DEFAULT_BUDGET)
     per_snapshot = DEFAULT_BUDGET // 202
     assert plan.stored_bytes <= per_snapshot < plan.full_bytes
-    assert plan.choice.maps == (per_snapshot - 10 * 32 * 32 * 2) // (512 * 512)  # as many as fit
-    assert "maps of 75 heads per probe" in plan.describe()
+    # up to half of what the statistics leave goes to summaries (block means 32 x 32 of 16 x 16 tokens,
+    # each row's top 8 keys: 2 + 3 bytes each), the rest to maps
+    left, summary = per_snapshot - 10 * 32 * 32 * 2, 4 + 2 * 32 * 32 + 3 * 512 * 8
+    assert plan.choice.summaries == left // 2 // summary == 689
+    assert plan.choice.maps == (left - 689 * summary) // (512 * 512) == 37
+    assert "maps of 37 heads per probe" in plan.describe() and "summary" in plan.describe()
+    assert plan_storage(llama, 202, DEFAULT_BUDGET, [(0, 1)]).choice.summaries == 0  # named: those only
 
 
 def test_sizes_are_read_as_users_write_them():
@@ -85,7 +90,7 @@ def test_stored_maps_are_the_models_eager_attention_and_every_head_keeps_its_sta
             attention_heads=heads,
             planned_snapshots=steps,
         )
-    assert "the statistics of every head and the maps of" in caplog.text
+    assert "the statistics of every head, the maps of" in caplog.text
     plan = recorder.runner.plan
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     expected = {}
@@ -114,12 +119,35 @@ def test_stored_maps_are_the_models_eager_attention_and_every_head_keeps_its_sta
             missing = np.ones((2, 4), bool)
             missing[tuple(np.array(stored).T)] = False
             assert np.isnan(got[missing]).all()
+            summarized = [(l, h) for l, hs in probe.summarized_heads(step).items() for h in hs]
+            assert len(summarized) == min(plan.choice.summaries, 8 - plan.choice.maps)
+            assert not set(summarized) & set(stored)
+            for l, h in summarized:
+                _assert_summary_of(probe.summary(step, l, h), expected[step][name][l, h])
     if heads == "rotate":
         assert len(seen) == 8  # each head in turn
     elif heads != "changed":
         assert seen == {(0, 1), (1, 3)}
     size = sum(os.path.getsize(f) for f in (tmp_path / "run").iterdir())
     assert size <= budget  # the whole log, metadata included, within what the user allowed
+
+
+def _assert_summary_of(summary, exact):
+    """A summary holds the block means of the model's map within 1/255 and each row's strongest keys
+    with their weights within 1/255 (a key left out is no stronger than the weakest kept, up to the
+    capture's own rounding)."""
+    b = summary.block
+    q, k = exact.shape
+    padded = np.full((-(-q // b) * b, -(-k // b) * b), np.nan)
+    padded[:q, :k] = exact
+    means = np.nanmean(padded.reshape(padded.shape[0] // b, b, -1, b), axis=(1, 3))
+    assert np.abs(summary.block_means() - means).max() <= 1 / 255
+    keys = summary.keys.astype(int)
+    at_keys = np.take_along_axis(exact, keys, axis=1)
+    assert np.abs(summary.top_weights() - at_keys).max() <= 1 / 255
+    others = exact.copy()
+    np.put_along_axis(others, keys, -1, axis=1)
+    assert (others.max(axis=1) <= at_keys.min(axis=1) + 1e-6).all()
 
 
 def test_more_snapshots_than_planned_warn_once_and_drop_nothing(tmp_path):
@@ -162,7 +190,7 @@ def test_the_snapshot_answer_lists_the_heads_with_a_map_from_either_source(tmp_p
     for read_files in (True, False):
         app = App(tmp_path, read_files=read_files)
         index = app.json("index")
-        assert index["runs"][0]["probes"][0]["kinds"][0]["storage"] == {"maps": 2, "choice": "rotate"}
+        assert index["runs"][0]["probes"][0]["kinds"][0]["storage"] == {"maps": 2, "choice": "rotate", "summaries": 0}
         header, data = app.container("snapshot", run="run", probe="p", kind="self", step=1)
         assert header["stored"] == [[2], [0]]
         assert not data[0, :2].any() and data[0, 2].any()

@@ -28,6 +28,12 @@ ENCODING_DELTA = 1
 # frames; never a delta's reference. A reader decodes one head without the others.
 ENCODING_HEADS = 2
 HEAD_ENTRY = struct.Struct("<HI")
+# A storage budget's layer whose left-out heads keep a summary (format/summaries.py): as
+# ENCODING_HEADS, but each PART_ENTRY also says whether its frame is the head's map or its summary.
+ENCODING_HEAD_PARTS = 3
+PART_ENTRY = struct.Struct("<HBI")  # head, part, length
+PART_MAP, PART_SUMMARY = 0, 1
+HEAD_ENCODINGS = (ENCODING_HEADS, ENCODING_HEAD_PARTS)
 HEADS_BLOB_WEIGHTS = 1 << 24  # a layer larger than this (16 MiB) is written a head at a time
 # A delta refers to the previous snapshot of its tag and layer; a keyframe starts every chain of at
 # most MAX_CHAIN blobs, so any layer of any step decodes from at most MAX_CHAIN blobs.
@@ -71,12 +77,20 @@ def encode_layer(q, reference=None, ref_step=0):
     return header + compressor().compress(np.ascontiguousarray(payload).tobytes())
 
 
-def encode_heads(heads, frames, queries, keys):
+def encode_heads(heads, frames, queries, keys, summaries=()):
     """Some heads of a layer -> a layer blob of ENCODING_HEADS: `heads`, their sorted indices in the
-    layer; `frames`, each head's [query, key] uint8 weights as one zstd frame (`compress_head`)."""
-    header = LAYER_HEADER.pack(LAYER_MAGIC, FORMAT_VERSION, ENCODING_HEADS, 0, 0, len(heads), queries, keys)
-    entries = b"".join(HEAD_ENTRY.pack(int(h), len(f)) for h, f in zip(heads, frames))
-    return header + entries + b"".join(frames)
+    layer; `frames`, each head's [query, key] uint8 weights as one zstd frame (`compress_head`).
+    `summaries`: (head, bytes of summaries.encode_summary) of other heads; then ENCODING_HEAD_PARTS."""
+    if not summaries:
+        header = LAYER_HEADER.pack(LAYER_MAGIC, FORMAT_VERSION, ENCODING_HEADS, 0, 0, len(heads), queries, keys)
+        entries = b"".join(HEAD_ENTRY.pack(int(h), len(f)) for h, f in zip(heads, frames))
+        return header + entries + b"".join(frames)
+    parts = sorted(
+        [(int(h), PART_MAP, f) for h, f in zip(heads, frames)] + [(int(h), PART_SUMMARY, d) for h, d in summaries]
+    )
+    header = LAYER_HEADER.pack(LAYER_MAGIC, FORMAT_VERSION, ENCODING_HEAD_PARTS, 0, 0, len(parts), queries, keys)
+    entries = b"".join(PART_ENTRY.pack(h, part, len(f)) for h, part, f in parts)
+    return header + entries + b"".join(f for _, _, f in parts)
 
 
 def compress_head(q):
@@ -89,12 +103,13 @@ def compress_head(q):
 class LayerInfo(NamedTuple):
     """What a layer blob's header says (`layer_blob_info`)."""
 
-    encoding: int  # ENCODING_KEYFRAME, ENCODING_DELTA or ENCODING_HEADS
+    encoding: int  # ENCODING_KEYFRAME, ENCODING_DELTA, ENCODING_HEADS or ENCODING_HEAD_PARTS
     ref_step: int  # the step a delta refers to (0 for a keyframe)
     ref_crc: int  # CRC32 of the reference layer's bytes (0 for a keyframe)
-    shape: tuple  # (heads, query, key) of the layer (ENCODING_HEADS: of the metadata, when expected)
-    stored: object = None  # the indices of the heads it holds when not every head; None: every head
-    held: tuple = ()  # ENCODING_HEADS: the indices of the heads it holds, in its entries' order
+    shape: tuple  # (heads, query, key) of the layer (HEAD_ENCODINGS: of the metadata, when expected)
+    stored: object = None  # the indices of the heads with a map when not every head; None: every head
+    held: tuple = ()  # HEAD_ENCODINGS: the indices of the heads with a map
+    summarized: tuple = ()  # ENCODING_HEAD_PARTS: the indices of the heads with a summary instead
 
 
 def layer_blob_info(blob, expected=None):
@@ -109,8 +124,8 @@ def layer_blob_info(blob, expected=None):
     if magic != LAYER_MAGIC or version > FORMAT_VERSION or encoding not in _ENCODINGS:
         raise FormatError("not an attention layer blob of a known version")
     shape = (h, qn, kn)
-    if encoding == ENCODING_HEADS:
-        return _heads_info(blob, shape, expected)
+    if encoding in HEAD_ENCODINGS:
+        return _heads_info(blob, encoding, shape, expected)
     if h * qn * kn > MAX_LAYER_WEIGHTS:
         raise FormatError("attention layer blob claims %dx%dx%d weights in one frame" % shape)
     if expected is not None:
@@ -124,12 +139,12 @@ def layer_blob_info(blob, expected=None):
     return LayerInfo(encoding, ref_step, ref_crc, shape)
 
 
-_ENCODINGS = (ENCODING_KEYFRAME, ENCODING_DELTA, ENCODING_HEADS)
+_ENCODINGS = (ENCODING_KEYFRAME, ENCODING_DELTA) + HEAD_ENCODINGS
 
 
-def _heads_info(blob, shape, expected):
-    """LayerInfo of an ENCODING_HEADS blob: its head entries checked against the layer's heads
-    (sorted, distinct, below the metadata's heads) and against the blob's length."""
+def _heads_info(blob, encoding, shape, expected):
+    """LayerInfo of a blob of heads: its entries checked against the layer's heads (sorted, distinct,
+    below the metadata's heads, a known part) and against the blob's length."""
     stored, (qn, kn) = shape[0], shape[1:]
     heads = expected[0] if expected is not None else MAX_HEADS
     if expected is not None and tuple(expected[1:]) != (qn, kn):
@@ -139,24 +154,42 @@ def _heads_info(blob, shape, expected):
         )
     if stored > heads or qn * kn > MAX_HEAD_WEIGHTS or not qn or not kn:
         raise FormatError("attention layer blob claims %d heads of %dx%d weights" % shape)
-    end = LAYER_HEADER.size + stored * HEAD_ENTRY.size
-    if len(blob) < end:
-        raise FormatError("attention layer blob is truncated")
-    entries = list(HEAD_ENTRY.iter_unpack(blob[LAYER_HEADER.size : end]))
-    indices = tuple(h for h, _ in entries)
+    entries = _entries(blob, encoding, stored)
+    indices = tuple(h for h, _, _ in entries)
     if any(b <= a for a, b in zip(indices, indices[1:])) or any(h >= heads for h in indices):
         raise FormatError("attention layer blob lists heads that are not sorted, distinct layer heads")
-    if end + sum(n for _, n in entries) != len(blob):
+    if any(part not in (PART_MAP, PART_SUMMARY) for _, part, _ in entries):
+        raise FormatError("attention layer blob holds a part of a head of an unknown kind")
+    if _entries_end(encoding, stored) + sum(n for _, _, n in entries) != len(blob):
         raise FormatError("attention layer blob's head frames do not fill it")
-    every = expected is not None and len(indices) == heads
-    return LayerInfo(ENCODING_HEADS, 0, 0, (heads, qn, kn), None if every else indices, indices)
+    held = tuple(h for h, part, _ in entries if part == PART_MAP)
+    summarized = tuple(h for h, part, _ in entries if part == PART_SUMMARY)
+    every = expected is not None and len(held) == heads
+    return LayerInfo(encoding, 0, 0, (heads, qn, kn), None if every else held, held, summarized)
 
 
-def head_frames(blob, info):
-    """(head index, zstd frame) of each head an ENCODING_HEADS blob holds (`info` from layer_blob_info)."""
-    offset = LAYER_HEADER.size + len(info.held) * HEAD_ENTRY.size
-    for head, size in HEAD_ENTRY.iter_unpack(blob[LAYER_HEADER.size : offset]):
-        yield head, blob[offset : offset + size]
+def _entries_end(encoding, count):
+    return LAYER_HEADER.size + count * (HEAD_ENTRY if encoding == ENCODING_HEADS else PART_ENTRY).size
+
+
+def _entries(blob, encoding, count):
+    """[(head, part, frame length)] of a blob of heads."""
+    end = _entries_end(encoding, count)
+    if len(blob) < end:
+        raise FormatError("attention layer blob is truncated")
+    if encoding == ENCODING_HEADS:
+        return [(h, PART_MAP, n) for h, n in HEAD_ENTRY.iter_unpack(blob[LAYER_HEADER.size : end])]
+    return list(PART_ENTRY.iter_unpack(blob[LAYER_HEADER.size : end]))
+
+
+def head_parts(blob, info, wanted=PART_MAP):
+    """(head index, bytes) of each head's part `wanted` in a blob of heads (`info` from
+    layer_blob_info): the zstd frames of its maps, or its summaries' bytes."""
+    count = len(info.held) + len(info.summarized)
+    offset = _entries_end(info.encoding, count)
+    for head, part, size in _entries(blob, info.encoding, count):
+        if part == wanted:
+            yield head, blob[offset : offset + size]
         offset += size
 
 
@@ -189,7 +222,7 @@ def decode_layer(blob, reference=None, expected=None):
 
     info = layer_blob_info(blob, expected)
     encoding, ref_step, ref_crc, shape = info[:4]
-    if encoding == ENCODING_HEADS:
+    if encoding in HEAD_ENCODINGS:
         return _decode_heads(blob, info)
     raw = decompress(blob[LAYER_HEADER.size :], shape[0] * shape[1] * shape[2])
     q = np.frombuffer(raw, dtype=np.uint8).reshape(shape)
@@ -212,21 +245,23 @@ def _decode_heads(blob, info):
             f"({MAX_LAYER_WEIGHTS} weights): read one head at a time"
         )
     out = np.zeros(info.shape, np.uint8)
-    for head, frame in head_frames(blob, info):
+    for head, frame in head_parts(blob, info):
         out[head] = np.frombuffer(decompress(frame, qn * kn), np.uint8).reshape(qn, kn)
     return out
 
 
 class HeadsLayer:
-    """A layer blob of heads (ENCODING_HEADS) read a head at a time: what a reader serves of a long
-    probe's layer without decoding the layer (`head(h)`), and which heads it holds (`stored`)."""
+    """A layer blob of heads (HEAD_ENCODINGS) read a head at a time: what a reader serves of a long
+    probe's layer without decoding the layer (`head(h)`), which heads have a map (`stored`) and which a
+    summary instead (`summarized`, `summary(h)`)."""
 
     def __init__(self, blob, expected):
         self.blob = blob
         self.info = layer_blob_info(blob, expected)
         self.shape = self.info.shape
         self.stored = self.info.stored
-        self._frames = dict(head_frames(blob, self.info))
+        self.summarized = self.info.summarized
+        self._frames = dict(head_parts(blob, self.info))
 
     def head(self, h):
         """uint8 [Q, K] of head h: zeros when the blob does not hold it."""
@@ -238,10 +273,17 @@ class HeadsLayer:
             return np.zeros((qn, kn), np.uint8)
         return np.frombuffer(decompress(frame, qn * kn), np.uint8).reshape(qn, kn)
 
+    def summary(self, h):
+        """summaries.HeadSummary of head h, or None when the blob holds no summary of it."""
+        from .summaries import decode_summary
+
+        data = dict(head_parts(self.blob, self.info, PART_SUMMARY)).get(h)
+        return None if data is None else decode_summary(data, *self.shape[1:], decompress)
+
 
 def decode_or_heads(blob, expected, decode):
     """A HeadsLayer for a blob of heads, else `decode()` (the layer along its delta chain)."""
-    if layer_blob_info(blob, expected).encoding == ENCODING_HEADS:
+    if layer_blob_info(blob, expected).encoding in HEAD_ENCODINGS:
         return HeadsLayer(blob, expected)
     return decode()
 
@@ -284,7 +326,7 @@ def walk_chain(step, blob_of, decoded_of=None, expected=None, label=""):
         except FormatError as e:
             raise FormatError(f"{label}{e}") from None
         links.append(Link(current, blob, info))
-        if info.encoding in (ENCODING_KEYFRAME, ENCODING_HEADS):
+        if info.encoding != ENCODING_DELTA:
             return Chain(links, None, None)
         if info.ref_step >= current or len(links) >= MAX_CHAIN:
             raise FormatError(

@@ -86,7 +86,7 @@ class ProbeMetadata:
     word_of: Optional[dict] = None  # relation probes only: {side: word index or -1 per token}
     relations: Optional[list] = None  # relation probes only: [{relation, source, target, source_text, target_text}]
     neuron_heads: Optional[list] = None  # neuron tags only: the captured [layer, head]s
-    storage: Optional[dict] = None  # a storage budget: {"maps": heads with a map per snapshot, "choice"}
+    storage: Optional[dict] = None  # a storage budget: {"maps": heads with a map per snapshot, "choice", "summaries"}
     version: int = FORMAT_VERSION
 
     @property
@@ -262,7 +262,11 @@ def _storage(storage):
     valid = (
         isinstance(storage, dict) and isinstance(storage.get("maps"), int) and isinstance(storage.get("choice"), str)
     )
-    return {"maps": storage["maps"], "choice": storage["choice"][:16]} if valid else None
+    if not valid:
+        return None
+    summaries = storage.get("summaries", 0)  # written since heads kept summaries (absent: none)
+    summaries = summaries if isinstance(summaries, int) and not isinstance(summaries, bool) else 0
+    return {"maps": storage["maps"], "choice": storage["choice"][:16], "summaries": summaries}
 
 
 def _check_size(name, value, limit):

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..format.blobs import decode_layer_at, decode_or_heads, layer_blob_info
+from ..format.blobs import HEAD_ENCODINGS, HeadsLayer, decode_layer_at, decode_or_heads, layer_blob_info
 from ..format.metadata import KIND_SIDES, MAX_SNAPSHOT_WEIGHTS, TooLarge
 from ..analysis.head_types import classify_heads
 from ..analysis.neuron_math import weight_and_contribution
@@ -253,6 +253,29 @@ class ProbeLog:
         blobs = self._blobs_at(kind, step)
         shape = self._meta_at(kind, step).layer_shape()
         return {l: layer_blob_info(blob, shape).stored for l, blob in enumerate(blobs[1:])}
+
+    def summarized_heads(self, step, kind=None):
+        """{layer: sorted head indices with a summary (block means and each row's top-k keys) instead
+        of a map at `step`}: what a storage budget kept of some heads it left without a map."""
+        kind = self._kind(kind)
+        blobs = self._blobs_at(kind, step)
+        shape = self._meta_at(kind, step).layer_shape()
+        return {l: layer_blob_info(blob, shape).summarized for l, blob in enumerate(blobs[1:])}
+
+    def summary(self, step, layer, head, kind=None):
+        """format.summaries.HeadSummary of one head at `step` (`block_means()`, `keys`,
+        `top_weights()`, `sparse()`), or None when that head has its map or nothing at that step."""
+        kind = self._kind(kind)
+        blobs = self._blobs_at(kind, step)
+        shape = self._meta_at(kind, step).layer_shape()
+        if not 0 <= layer < len(blobs) - 1 or not 0 <= head < shape[0]:
+            raise IndexError(
+                f"layer {layer} head {head} out of range: the model has {len(blobs) - 1} x {shape[0]} heads"
+            )
+        blob = blobs[1 + layer]
+        if layer_blob_info(blob, shape).encoding not in HEAD_ENCODINGS:
+            return None
+        return HeadsLayer(blob, shape).summary(head)
 
     def stats(self, kind=None, size=None):
         """{stat name: float32 [len(steps), layers, heads]} over every step that has statistics (of

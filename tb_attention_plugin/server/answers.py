@@ -122,12 +122,14 @@ def requested_layers(logged, series, step, meta, layer):
     return list(range(n_layers)) if layer is None else [layer]
 
 
-def snapshot_answer(series, step, layer_ids, layers, meta, pool=None, head=None):
+def snapshot_answer(series, step, layer_ids, layers, meta, pool=None, head=None, part=None):
     """(header, uint8 [layers, heads, query, key]) of the `snapshot` route; with `pool` B > 1,
     (header, uint16 [layers, heads, ceil(query / B), ceil(key / B)]) of each head's block means
     (server/pooling.py), pooled a head or a layer at a time; with `head`, that head only. `layers`:
     uint8 [H, Q, K] arrays or HeadsLayers (blobs.HeadsLayer: read a head at a time). When a storage
-    budget left heads out, the header lists those it holds (`stored`)."""
+    budget left heads out, the header lists those it holds (`stored`) and those of the others it keeps
+    a summary of (`summarized`); `part="summary"` (with `layer` and `head`) answers that summary
+    (`summary_answer`)."""
     shapes = {tuple(a.shape) for a in layers}
     if len(shapes) != 1:
         raise FormatError(f"layers have different shapes {sorted(shapes)}")
@@ -135,6 +137,8 @@ def snapshot_answer(series, step, layer_ids, layers, meta, pool=None, head=None)
     if head is not None and head >= heads:
         raise Unavailable(f"head {head} does not exist: the model has {heads} heads (0..{heads - 1})")
     chosen = list(range(heads)) if head is None else [head]
+    if part == "summary":
+        return summary_answer(series, step, layer_ids[0], layers[0], head, meta)
     pooled = pool is not None and pool > 1
     if not pooled and len(layers) * len(chosen) * queries * keys_len > MAX_LAYER_WEIGHTS:
         raise TooLarge(
@@ -159,6 +163,40 @@ def snapshot_answer(series, step, layer_ids, layers, meta, pool=None, head=None)
     stored = [getattr(layer, "stored", None) for layer in layers]
     if any(s is not None for s in stored):
         header["stored"] = [list(range(heads)) if s is None else list(s) for s in stored]
+    summarized = [list(getattr(layer, "summarized", ())) for layer in layers]
+    if any(summarized):
+        header["summarized"] = summarized
+    return header, array
+
+
+def summary_answer(series, step, layer_id, layer, head, meta):
+    """(header, uint16 [query, 2, k]) of one head's summary (format/summaries.py): per query row its k
+    strongest keys ([:, 0]) and their weights in steps of 1/255 ([:, 1]); the block means in the
+    header (`means`, row-major, `means_shape`, steps of 1/65535). Unavailable for a head with no
+    summary at that step (its map is stored, or the budget kept neither)."""
+    summary = layer.summary(head) if hasattr(layer, "summary") else None
+    if summary is None:
+        has_map = getattr(layer, "stored", None) is None or head in layer.stored
+        what = "its map is stored: ask without part=summary" if has_map else "the storage budget kept no summary of it"
+        raise Unavailable(f"head {head} of layer {layer_id} has no summary at step {step}: {what}")
+    queries, keys_len = layer.shape[1:]
+    array = np.stack([summary.keys, summary.weights.astype(np.uint16)], axis=1)
+    header = {
+        **series._asdict(),
+        "step": step,
+        "layers": [layer_id],
+        "head": head,
+        "part": "summary",
+        "query_len": queries,
+        "key_len": keys_len,
+        "causal": meta.causal,
+        "top_k": int(summary.keys.shape[1]),
+        "scale": 1.0 / 255,
+        "block": summary.block,
+        "means_shape": list(summary.means.shape),
+        "means": summary.means.ravel().tolist(),
+        "means_scale": 1.0 / LEVELS,
+    }
     return header, array
 
 

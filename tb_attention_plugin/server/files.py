@@ -187,9 +187,10 @@ class FileData:
                     probes.setdefault(key[0], {})[key[1]] = Kind(meta, sorted(good), steps, heads)
         return {"version": FORMAT_VERSION, "runs": index_runs(per_run)}
 
-    def snapshot(self, series, step, layer=None, pool=None, head=None):
+    def snapshot(self, series, step, layer=None, pool=None, head=None, part=None):
         """(header, uint8 [layers, heads, query, key]) exactly as stored, or with `pool` the block
-        means of each map; `head` (with `layer`): that head only (answers.snapshot_answer)."""
+        means of each map; `head` (with `layer`): that head only, or its summary with `part`
+        (answers.snapshot_answer)."""
         run = series.run
         tag, meta, good = self._lookup(series, SNAPSHOT_TAG_PREFIX, "snapshots", step)
         entry = good.get(step)
@@ -197,7 +198,7 @@ class FileData:
         shape = meta.layer_shape()
         try:
             layers = [self._layer(good, step, l, shape) for l in layer_ids]
-            return snapshot_answer(series, step, layer_ids, layers, meta, pool, head)
+            return snapshot_answer(series, step, layer_ids, layers, meta, pool, head, part)
         except TooLarge:  # a request for too much at once, not a bad record
             raise
         except DECODE_ERRORS as e:

@@ -147,7 +147,10 @@ class AttentionPlugin(base_plugin.TBPlugin):
         pool = _int_param(request, "pool", required=False, minimum=1)
         if pool is not None and pool > MAX_POOL:
             raise BadRequest(f"query parameter 'pool' must be <= {MAX_POOL}, got {pool}")
-        header, array = self._source(request, series.run).snapshot(series, step, layer, pool, head)
+        part = _param(request, "part", required=False)
+        if part not in (None, "summary") or (part and (head is None or pool is not None)):
+            raise BadRequest("query parameter 'part' may only be 'summary', with 'layer' and 'head' and without 'pool'")
+        header, array = self._source(request, series.run).snapshot(series, step, layer, pool, head, part)
         return http_payload.binary_response(header, array)
 
     @_route

@@ -7,31 +7,37 @@ map at that step (docs/format.md, "Storage budget"). Choices:
   then, on the map pooled to at most SKETCH x SKETCH blocks (row blocks averaged, key blocks summed),
   and (b) the largest change of one of its statistics other than drift (which is measured from the
   first snapshot). At the first snapshot nothing has changed yet: the first N heads in layer order.
-- "rotate": N heads at a time in layer order, the next N at the next snapshot, round and round.
+- "rotate": N heads at a time in layer order, the next N at the next snapshot, round and round (the
+  summaries: the M heads after those N).
 - a list of (layer, head): those heads at every snapshot.
+The next M heads in the same order keep a summary instead (format/summaries.py: block means and each
+row's top-k keys); with a list of heads, none do.
 
 The layers arrive one at a time (writer/snapshot_stream.py): a `Selection` keeps, as zstd frames,
-only the heads that are among the N best so far, so a snapshot never holds more than N maps.
+only the heads that are among the N best so far, and the summaries of the next M, so a snapshot never
+holds more than N maps and M summaries.
 """
 
 import heapq
-import itertools
 
 import numpy as np
 
-from ..format.blobs import compress_head, encode_heads
+from ..format.blobs import compress_head, compressor, encode_heads
 from ..format.quantize import quantize
+from ..format.summaries import encode_summary
 
 SKETCH = 16  # blocks per side of the pooled map "changed" compares
 CHOICES = ("changed", "rotate")
 
 
 class HeadChoice:
-    """`maps` heads of each probe and kind keep their full map at each snapshot, chosen by `choice`."""
+    """`maps` heads of each probe and kind keep their full map at each snapshot, chosen by `choice`,
+    and the next `summaries` heads a summary."""
 
-    def __init__(self, maps, choice="changed"):
-        if isinstance(maps, bool) or not isinstance(maps, int) or maps < 0:
-            raise ValueError(f"maps must be a number of heads >= 0, got {maps!r}")
+    def __init__(self, maps, choice="changed", summaries=0):
+        for name, n in (("maps", maps), ("summaries", summaries)):
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise ValueError(f"{name} must be a number of heads >= 0, got {n!r}")
         if isinstance(choice, str):
             if choice not in CHOICES:
                 raise ValueError(
@@ -40,22 +46,22 @@ class HeadChoice:
             self.named = None
         else:
             self.named = frozenset(_layer_head(lh) for lh in choice)
-            maps = len(self.named)
+            maps, summaries = len(self.named), 0
         self.maps, self.choice = maps, choice if self.named is None else "named"
+        self.summaries = summaries
+
+    def _key(self):
+        return self.maps, self.choice, self.named, self.summaries
 
     def __eq__(self, other):  # replay makes one per checkpoint: the same choice continues a tag
-        return isinstance(other, HeadChoice) and (self.maps, self.choice, self.named) == (
-            other.maps,
-            other.choice,
-            other.named,
-        )
+        return isinstance(other, HeadChoice) and self._key() == other._key()
 
     def __hash__(self):
-        return hash((self.maps, self.choice, self.named))
+        return hash(self._key())
 
     def describe(self):
         """What the metadata says of it (`storage`), for readers and the tab."""
-        return {"maps": self.maps, "choice": self.choice}
+        return {"maps": self.maps, "choice": self.choice, "summaries": self.summaries}
 
     def selection(self, state):
         """A Selection for one snapshot of a (probe, kind) whose earlier snapshots left `state`."""
@@ -88,23 +94,33 @@ class Selection:
 
     def __init__(self, choice, state):
         self.choice, self.state = choice, state
-        self._heap = []  # (score, tie-break, layer, head, frame): the best N so far, worst first
-        self._order = itertools.count()
+        # (score, tie-break, layer, head, frame or summary): the best N (maps) and the next M
+        # (summaries) so far, worst first; a head pushed out of the maps is offered to the summaries
+        self._maps, self._summaries = [], []
         self._sketches, self._stats = {}, {}
         self._heads = None
 
     def offer(self, index, layer, stats):
         """Layer `index`: its float weights [H, Q, K] and statistics [S, H] (drift excluded); a head
-        is quantized and compressed only when it is among the best so far."""
+        is quantized and compressed (or summarized) only when it is among the best so far."""
         self._heads = heads = layer.shape[0]
         first = index * heads
         scores = self._scores(index, layer, stats, heads, first)
         for head in np.flatnonzero(scores > -np.inf):
-            entry = (float(scores[head]), -(first + int(head)))
-            if len(self._heap) < self.choice.maps:
-                heapq.heappush(self._heap, entry + (index, int(head), compress_head(quantize(layer[head]))))
-            elif self._heap and entry > self._heap[0][:2]:
-                heapq.heapreplace(self._heap, entry + (index, int(head), compress_head(quantize(layer[head]))))
+            entry = (float(scores[head]), -(first + int(head)), index, int(head))
+            if _enters(self._maps, self.choice.maps, entry):
+                # its summary made now too, while its float weights are at hand: should later heads
+                # push it out of the maps, it may still keep a summary
+                summary = encode_summary(layer[head], _compress) if self.choice.summaries else None
+                out = _push(self._maps, self.choice.maps, entry + ((compress_head(quantize(layer[head])), summary),))
+                if out is not None and out[4][1] is not None:
+                    self._summarize(out[:4], lambda kept=out[4][1]: kept)
+            else:
+                self._summarize(entry, lambda h=head: encode_summary(layer[h], _compress))
+
+    def _summarize(self, entry, summary):
+        if _enters(self._summaries, self.choice.summaries, entry):
+            _push(self._summaries, self.choice.summaries, entry + (summary(),))
 
     def _scores(self, index, layer, stats, heads, first):
         """One score per head of this layer: higher is kept first; -inf is never kept."""
@@ -112,10 +128,11 @@ class Selection:
         if choice.named is not None:
             return np.array([0.0 if (index, h) in choice.named else -np.inf for h in range(heads)])
         flat = np.arange(first, first + heads)
-        if choice.choice == "rotate":
-            total = self.state.total or max(choice.maps, 1)
-            start = (self.state.taken * choice.maps) % total
-            return np.where((flat - start) % total < choice.maps, 0.0, -np.inf)
+        if choice.choice == "rotate":  # maps: the next N heads in turn; summaries: the M after them
+            window, total = choice.maps + choice.summaries, self.state.total
+            turn = flat - self.state.taken * choice.maps
+            turn = turn % total if total else turn  # the first snapshot: the heads are not counted yet
+            return np.where(turn < window, -turn.astype(float), -np.inf)
         sketch = pooled_rows(layer)
         self._sketches[index], self._stats[index] = sketch, stats
         before = self.state.sketches.get(index)
@@ -129,19 +146,42 @@ class Selection:
 
     def blobs(self, layers, queries, keys):
         """One layer blob per layer with the heads kept; remembers this snapshot for the next one."""
-        by_layer = {}
-        for _, _, index, head, frame in self._heap:
-            by_layer.setdefault(index, []).append((head, frame))
+        maps, summaries = {}, {}
+        for _, _, index, head, (frame, _) in self._maps:
+            maps.setdefault(index, []).append((head, frame))
+        for _, _, index, head, summary in self._summaries:
+            summaries.setdefault(index, []).append((head, summary))
         out = []
         for index in range(layers):
-            kept = sorted(by_layer.get(index, []))
-            out.append(encode_heads([h for h, _ in kept], [f for _, f in kept], queries, keys))
+            kept = sorted(maps.get(index, []))
+            out.append(
+                encode_heads(
+                    [h for h, _ in kept], [f for _, f in kept], queries, keys, sorted(summaries.get(index, []))
+                )
+            )
         state = self.state
         state.sketches.update(self._sketches)
         state.stats.update(self._stats)
         state.taken += 1
         state.total = layers * (self._heads or 0) or None
         return out
+
+
+def _enters(heap, size, entry):
+    """Whether `entry` (score, tie-break, ...) is among the best `size` of a heap of them."""
+    return len(heap) < size or (size > 0 and entry[:2] > heap[0][:2])
+
+
+def _push(heap, size, entry):
+    """Put `entry` into the best `size` (`_enters` said it belongs); -> the entry it pushed out, or None."""
+    if len(heap) < size:
+        heapq.heappush(heap, entry)
+        return None
+    return heapq.heapreplace(heap, entry)
+
+
+def _compress(data):
+    return memoryview(compressor().compress(data)).tobytes()
 
 
 def pooled_rows(layer):

@@ -91,7 +91,6 @@ class WriteQueue:
                     self._queued_bytes -= nbytes
                     self._cond.notify_all()
 
-
     def _run_job(self, job, where):
         try:
             job()

@@ -83,9 +83,10 @@ class ProviderSource:
             data.prefetch.watch(key, ctx, series)
         return answer
 
-    def snapshot(self, series, step, layer=None, pool=None, head=None):
+    def snapshot(self, series, step, layer=None, pool=None, head=None, part=None):
         """(header, uint8 [layers, heads, query, key]) exactly as stored, or with `pool` the block
-        means of each map; `head` (with `layer`): that head only (answers.snapshot_answer)."""
+        means of each map; `head` (with `layer`): that head only, or its summary with `part`
+        (answers.snapshot_answer)."""
         data, ctx, eid, run = self._data, self._ctx, self._eid, series.run
         tag, meta, blobs = data._listing.snapshot_series(ctx, eid, series, step)
         data.prefetch.watch((eid, run, tag), ctx, blobs, focus=step, requested=True)
@@ -93,7 +94,7 @@ class ProviderSource:
         layer_ids = requested_layers(record is not None, series, step, meta, layer)
         try:
             layers = data._snapshots.read(ctx, blobs, step, layer_ids, meta.layer_shape())
-            return snapshot_answer(series, step, layer_ids, layers, meta, pool, head)
+            return snapshot_answer(series, step, layer_ids, layers, meta, pool, head, part)
         except TooLarge:  # a request for too much at once, not a bad record
             raise
         except BlobKeyRefused as e:  # the loader's limit (RustBoard's blob keys), not a bad record

@@ -19,7 +19,7 @@ from tensorboard import errors
 
 from ...format.blobs import (
     ENCODING_DELTA,
-    ENCODING_HEADS,
+    HEAD_ENCODINGS,
     MAX_CHAIN,
     HeadsLayer,
     decode_chain,
@@ -161,7 +161,7 @@ class SnapshotReader:
 
         if decoded_of(step) is None:
             first = blob_of(step)
-            if layer_blob_info(first, shape).encoding == ENCODING_HEADS:
+            if layer_blob_info(first, shape).encoding in HEAD_ENCODINGS:
                 return HeadsLayer(first, shape)  # read a head at a time, never along a chain
         chain = walk_chain(step, blob_of, decoded_of, shape, label=f"layer {layer}: ")
         for link in chain.links:

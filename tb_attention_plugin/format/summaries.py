@@ -1,0 +1,128 @@
+"""A head's summary: what a storage budget keeps of a head whose full map it leaves out (docs/format.md,
+"Storage budget"). Two parts, each exact where it claims to be:
+
+- block means: the mean of the exact weights over `block` x `block` tiles (the last tile of an axis over
+  its real cells), in steps of 1/65535 (uint16), so within 1/131070 of the block means of the model's
+  map; a map of at most SUMMARY_SIDE x SUMMARY_SIDE values, whatever the probe's length;
+- each query row's `top_k` strongest keys (uint16 indices, strongest first, ties to the lower key) with
+  their weights quantized as maps are (byte / 255, within 1/255 of the model's weight).
+
+A summary is stored as SUMMARY_HEADER (block, top_k) then one zstd frame of the block means [R, C],
+the keys [Q, k] and the weights [Q, k], so its size is known before it is decompressed.
+"""
+
+import struct
+from typing import NamedTuple
+
+import numpy as np
+
+from .metadata import FormatError
+from .quantize import quantize
+
+SUMMARY_SIDE = 32  # block means per side at most: 2 KB a head
+TOP_K = 8  # keys per query row
+MAX_TOP_K = 64
+SUMMARY_HEADER = struct.Struct("<HH")
+MEAN_LEVELS = 65535
+
+
+def summary_block(queries, keys):
+    """The tile side that makes a map of at most SUMMARY_SIDE values per side."""
+    return max(1, -(-max(queries, keys) // SUMMARY_SIDE))
+
+
+def summary_bytes(queries, keys, top_k=TOP_K):
+    """A summary's size before compression: what a storage plan counts."""
+    block = summary_block(queries, keys)
+    k = min(top_k, keys)
+    return SUMMARY_HEADER.size + 2 * -(-queries // block) * -(-keys // block) + 3 * queries * k
+
+
+class HeadSummary(NamedTuple):
+    """One head's summary as stored: `means` uint16 [ceil(Q / block), ceil(K / block)] (value / 65535),
+    `keys` uint16 [Q, k] and `weights` uint8 [Q, k] (value / 255), strongest first."""
+
+    block: int
+    key_len: int
+    means: np.ndarray
+    keys: np.ndarray
+    weights: np.ndarray
+
+    def block_means(self):
+        """float32 block means (within 1/131070 of the exact map's)."""
+        return self.means.astype(np.float32) / np.float32(MEAN_LEVELS)
+
+    def top_weights(self):
+        """float32 [Q, k] weights of `keys` (within 1/255 of the model's)."""
+        return self.weights.astype(np.float32) / np.float32(255)
+
+    def sparse(self):
+        """float32 [Q, K]: the top-k weights where they are, NaN where the summary does not say."""
+        out = np.full((self.keys.shape[0], self.key_len), np.nan, np.float32)
+        np.put_along_axis(out, self.keys.astype(np.int64), self.top_weights(), axis=1)
+        return out
+
+
+def _tile_means(weights, block):
+    """float [Q, K] -> float64 [ceil(Q / block), ceil(K / block)]: each tile's mean over its real cells."""
+    queries, keys = weights.shape
+    rows, cols = -(-queries // block), -(-keys // block)
+    starts_q, starts_k = np.arange(0, queries, block), np.arange(0, keys, block)
+    sums = np.add.reduceat(np.add.reduceat(weights, starts_k, axis=1, dtype=np.float64), starts_q, axis=0)
+    cells_q = np.minimum(block, queries - starts_q)
+    cells_k = np.minimum(block, keys - starts_k)
+    return sums.reshape(rows, cols) / np.outer(cells_q, cells_k)
+
+
+def top_keys(weights, top_k=TOP_K):
+    """float [Q, K] -> (int64 keys [Q, k], float weights [Q, k]): each row's k strongest keys, strongest
+    first, ties to the lower key."""
+    keys = weights.shape[1]
+    k = min(top_k, keys)
+    if k < keys:
+        # negated so that the partition keeps the largest; a stable sort of the candidates then orders
+        # them by weight, lower key first among equals (argpartition alone picks among ties arbitrarily)
+        candidates = np.sort(np.argpartition(-weights, k - 1, axis=1)[:, :k], axis=1)
+    else:
+        candidates = np.broadcast_to(np.arange(keys), weights.shape)
+    picked = np.take_along_axis(weights, candidates, axis=1)
+    order = np.argsort(-picked, axis=1, kind="stable")
+    chosen = np.take_along_axis(candidates, order, axis=1)
+    return chosen, np.take_along_axis(picked, order, axis=1)
+
+
+def encode_summary(weights, compress, top_k=TOP_K):
+    """float [Q, K] weights of one head -> its summary's bytes; `compress` makes one zstd frame."""
+    queries, keys = weights.shape
+    block = summary_block(queries, keys)
+    means = np.floor(_tile_means(weights, block) * MEAN_LEVELS + 0.5)
+    chosen, strongest = top_keys(weights, top_k)
+    # a key's weight quantized alone: within 1/255 (quantize rounds running sums, which a row's top
+    # keys are not; a row of one weight is its own sum)
+    payload = b"".join(
+        (
+            np.clip(means, 0, MEAN_LEVELS).astype("<u2").tobytes(),
+            chosen.astype("<u2").tobytes(),
+            quantize(strongest.reshape(-1, 1)).reshape(strongest.shape).tobytes(),
+        )
+    )
+    return SUMMARY_HEADER.pack(block, chosen.shape[1]) + compress(payload)
+
+
+def decode_summary(data, queries, keys, decompress):
+    """A summary's bytes -> HeadSummary, its sizes checked against the layer's (Q, K) before anything
+    is decompressed; `decompress(frame, size)` gives exactly `size` bytes or raises FormatError."""
+    if len(data) < SUMMARY_HEADER.size:
+        raise FormatError("attention head summary is truncated")
+    block, k = SUMMARY_HEADER.unpack_from(data)
+    if block != summary_block(queries, keys) or not 1 <= k <= min(MAX_TOP_K, keys):
+        raise FormatError(f"attention head summary of blocks of {block} and top {k} does not fit {queries}x{keys}")
+    rows, cols = -(-queries // block), -(-keys // block)
+    sizes = (2 * rows * cols, 2 * queries * k, queries * k)
+    raw = decompress(data[SUMMARY_HEADER.size :], sum(sizes))
+    means = np.frombuffer(raw, "<u2", rows * cols).reshape(rows, cols)
+    chosen = np.frombuffer(raw, "<u2", queries * k, sizes[0]).reshape(queries, k)
+    weights = np.frombuffer(raw, np.uint8, queries * k, sizes[0] + sizes[1]).reshape(queries, k)
+    if chosen.size and int(chosen.max()) >= keys:
+        raise FormatError(f"attention head summary names a key beyond the {keys} keys")
+    return HeadSummary(block, keys, means, chosen, weights)
