@@ -1,12 +1,13 @@
 // The large map of a head that a storage budget kept a summary of instead of its map
 // (answers/summaries.js): its block means as the overview (colours as a pooled overview's), and,
-// zoomed in until a block covers 1.5 pixels (mapWindow.needsExact), each query row's top-k weights
-// painted exactly at their keys, the other cells hatched as "not stored" (never painted as 0). In
+// zoomed in until a token covers 1.5 pixels (mapWindow.needsExact at the tokens' scale: a summary's
+// blocks, at most 32 a side, always cover more), each query row's top-k weights painted exactly at
+// their keys, the other cells hatched as "not stored" (never painted as 0). In
 // diff mode the block means of both steps are subtracted (both are summaries: pairShows). The hover
 // readout says which of the two it reads.
 
 import { tokenLabel } from '../../paint/dom.js';
-import { needsExact } from '../../paint/mapWindow.js';
+import { needsExact, isWhole } from '../../paint/mapWindow.js';
 import { fillTopRegion, putPixels } from '../../paint/mapRegion.js';
 import { lutsFor, packRGBA } from '../../paint/colorScale.js';
 import { topByteAt, blockMeanAt } from '../../answers/summaries.js';
@@ -18,13 +19,18 @@ const NOT_STORED = { blank: packRGBA(241, 243, 244), line: packRGBA(200, 204, 20
 
 const tok = (list, i) => `${tokenLabel(list.tokens[i])} #${i}`;
 
+/** Whether window `win` of `sum`'s head on `px` device pixels shows the top keys: zoomed in, a token 1.5 px. */
+export function showsTopKeys(win, px, sum) {
+  return !isWhole(win, sum.queryLen, sum.keyLen) && needsExact(win, px, 1);
+}
+
 /**
  * Paint `pair` (pairShows 'summary') on `big` for geometry `g` ({dev, win}) and `state` (contrast,
  * layer, head); -> what the hover reads ({...pair, zoomed}: whether the top keys are painted).
  */
 export function paintSummary(big, pair, g, state) {
   const sum = pair.sum;
-  const zoomed = !pair.ref && needsExact(g.win, g.dev, sum.block);
+  const zoomed = !pair.ref && showsTopKeys(g.win, g.dev, sum);
   if (zoomed) {
     const { lut } = lutsFor(state.contrast);
     const fill = (out32) =>
