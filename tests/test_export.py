@@ -226,3 +226,30 @@ def test_neuron_records_beyond_the_budget_are_left_out_and_the_index_says_so(car
     (probe,) = payload["index"]["runs"][0]["probes"]
     assert probe["kinds"][0]["neuron_steps"] == [] and payload["neurons"] == []
     assert "neuron records of 2 probe step(s) left out" in caplog.text
+
+
+def test_the_summaries_of_a_budgets_heads_are_in_the_report(run_dir, tmp_path):
+    """A storage budget's summaries (block means + each row's top keys) of the exported snapshots are
+    embedded, one per summarized head, as the route answers part=summary; none for a run without."""
+    from tb_attention_plugin.devtools.synthetic import DriftingMaps
+    from tb_attention_plugin.writer.head_choice import HeadChoice
+
+    maps = DriftingMaps(2, 3, 40, seed=5, drift=0.3)
+    with AttentionSummaryWriter(str(tmp_path / "run")) as w:
+        w.add_probe("p", [f"t{i}" for i in range(40)])
+        for step in range(3):
+            stream = w.open_snapshot(step, "p", "self", causal=False, heads=HeadChoice(2, "rotate", summaries=2))
+            for layer in maps.next():
+                stream.add_layer(layer)
+            stream.commit()
+    probe = read_run(str(tmp_path / "run")).probe("p")
+    payload = collect(str(tmp_path / "run"), steps="all")
+    got = {(s["step"], s["layer"], s["head"]): decode_container(_inflated(s)) for s in payload["summaries"]}
+    want = {(step, l, h) for step in range(3) for l, heads in probe.summarized_heads(step).items() for h in heads}
+    assert set(got) == want and len(want) == 6
+    for (step, layer, head), (header, array) in got.items():
+        summary = probe.summary(step, layer, head)
+        assert header["part"] == "summary" and header["block"] == summary.block
+        assert header["means"] == summary.means.ravel().tolist()
+        assert np.array_equal(array[:, 0], summary.keys) and np.array_equal(array[:, 1], summary.weights)
+    assert collect(run_dir)["summaries"] == []  # a run without a budget

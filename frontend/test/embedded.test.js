@@ -74,3 +74,19 @@ test('what the report lacks is a 404, like the plugin', async () => {
   await assert.rejects(api.stats({ ...sel, kind: 'cross' }), (e) => e.status === 404);
   await assert.rejects(api.scalars('other'), (e) => e.status === 404 && /unknown run/.test(e.message));
 });
+
+test('a summary request answers the embedded summary, and 404 for a head the report holds none of', async () => {
+  const header = { run: 'r', probe: 'p</script>', kind: 'self', step: 10, layers: [1], head: 0, part: 'summary' };
+  Object.assign(header, { query_len: 2, key_len: 2, top_k: 1, block: 1, means_shape: [2, 2], means: [1, 2, 3, 4] });
+  const body = encodeContainer({ ...header, shape: [2, 2, 1], dtype: 'uint16' }, Uint16Array.from([1, 200, 0, 99]));
+  const p = payload();
+  p.summaries = [{ probe: 'p</script>', kind: 'self', step: 10, layer: 1, head: 0, data: packed(body) }];
+  const api = embeddedApi(p);
+  const sel = { run: 'r', probe: 'p</script>', kind: 'self', step: 10, part: 'summary' };
+  const got = await api.snapshot({ ...sel, layer: 1, head: 0 });
+  assert.deepEqual([got.header.part, got.header.means, [...got.data]], ['summary', [1, 2, 3, 4], [1, 200, 0, 99]]);
+  await assert.rejects(
+    api.snapshot({ ...sel, layer: 1, head: 1 }),
+    (e) => e.status === 404 && /summary of L1H1/.test(e.message),
+  );
+});

@@ -11,7 +11,8 @@ import {
   cellStatText,
   statValuesText,
   headStatText,
-  countNoMap,
+  storageCounts,
+  onlySummaries,
 } from '../src/answers/storage.js';
 import { layerOf } from '../src/data/slices.js';
 import { fillHatch } from '../src/paint/heatmap.js';
@@ -90,9 +91,24 @@ test('missingMaps names the snapshots of a pair that lack their head', () => {
     missingMaps({ snap, ref }, 0, 1, [0, 1]).map((h) => h.step),
     [100],
   ); // the reference's own head
-  assert.equal(countNoMap({ snap, ref: null }, 2, 3), 2);
-  assert.equal(countNoMap({ snap, ref }, 2, 3), 3);
-  assert.equal(countNoMap({ snap: snapshot(), ref: null }, 2, 3), 0);
+  assert.deepEqual(storageCounts({ snap, ref: null }, 2, 3), { maps: 4, summaries: 0, statistics: 2 });
+  assert.deepEqual(storageCounts({ snap, ref }, 2, 3), { maps: 3, summaries: 0, statistics: 3 });
+  assert.deepEqual(storageCounts({ snap: snapshot(), ref: null }, 2, 3), { maps: 6, summaries: 0, statistics: 0 });
+});
+
+test('a head whose missing maps all left a summary counts as summarized, else as statistics only', () => {
+  const snap = snapshot({ step: 100, stored: [[0], [0, 1, 2]] });
+  snap.header.summarized = [[1], []]; // L0H1 a summary, L0H2 statistics only
+  const ref = snapshot({ step: 0, stored: [[0], [0, 1, 2]] });
+  ref.header.summarized = [[2], []];
+  assert.equal(onlySummaries(missingMaps({ snap, ref: null }, 0, 1), 0, 1), true);
+  assert.equal(onlySummaries(missingMaps({ snap, ref: null }, 0, 2), 0, 2), false);
+  assert.equal(onlySummaries(missingMaps({ snap, ref: null }, 0, 0), 0, 0), false); // has its map
+  assert.deepEqual(storageCounts({ snap, ref: null }, 2, 3), { maps: 4, summaries: 1, statistics: 1 });
+  // B − A: L0H1 has a summary at 100 but nothing at 0, L0H2 the other way round
+  assert.deepEqual(storageCounts({ snap, ref }, 2, 3), { maps: 4, summaries: 0, statistics: 2 });
+  ref.header.summarized = [[1, 2], []];
+  assert.deepEqual(storageCounts({ snap, ref }, 2, 3), { maps: 4, summaries: 1, statistics: 1 });
 });
 
 test('the storage line and the no-map text say what the budget keeps', () => {
@@ -101,6 +117,11 @@ test('the storage line and the no-map text say what the budget keeps', () => {
   assert.equal(
     storageLine(kind),
     'Storage budget: full maps of 2 of 2\u00d73 heads per snapshot (those that changed most since the previous snapshot); statistics of every head at every step.',
+  );
+  assert.equal(
+    storageLine({ ...kind, storage: { maps: 2, choice: 'rotate', summaries: 3 } }),
+    'Storage budget: full maps of 2 of 2\u00d73 heads per snapshot (a different set at each snapshot, in layer order, round robin); ' +
+      "summaries (block means and each row's top 8 keys) of 3 more; statistics of every head at every step.",
   );
   assert.match(storageLine({ ...kind, storage: { maps: 4, choice: 'rotate' } }), /round robin/);
   assert.match(storageLine({ ...kind, storage: { maps: 4, choice: 'named' } }), /a fixed list of heads/);

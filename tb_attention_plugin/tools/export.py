@@ -145,11 +145,11 @@ def collect(run_dir, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS, max_b
     if not index["runs"]:
         raise ValueError(f"{run_dir} holds no attention logs (is it the run directory, one level down?)")
     index, chosen, logged = _chosen_index(index, probes, steps, max_steps, max_bytes)
-    entry, stats, snapshots = index["runs"][0], [], []
+    entry, stats, snapshots, summaries = index["runs"][0], [], [], []
     for probe in entry["probes"]:
         for kind in probe["kinds"]:
             key = {"probe": probe["name"], "kind": kind["kind"]}
-            kind["steps"] = [s for s in kind["steps"] if _add_snapshot(data, run, key, s, snapshots)]
+            kind["steps"] = [s for s in kind["steps"] if _add_snapshot(data, run, key, s, snapshots, summaries)]
         probe["kinds"] = [k for k in probe["kinds"] if k["steps"]]  # as the plugin's index: none empty
     entry["probes"] = [p for p in entry["probes"] if p["kinds"]]
     if not entry["probes"]:
@@ -173,18 +173,26 @@ def collect(run_dir, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS, max_b
         "scalars": scalars_answer(run, run_dir),
         "stats": stats,
         "snapshots": snapshots,
+        "summaries": summaries,
         **views,
     }
 
 
-def _add_snapshot(data, run, key, step, snapshots):
-    """Append one snapshot answer; False (and a warning) for a record the plugin would not serve."""
+def _add_snapshot(data, run, key, step, snapshots, summaries):
+    """Append one snapshot answer and the summaries of its summarized heads (`part=summary` answers:
+    a storage budget's, at most 2 KB of block means and 24 bytes a query row each, so never more than
+    the maps the budget left out); False (and a warning) for a record the plugin would not serve."""
+    series = Series(run, key["probe"], key["kind"])
     try:
-        body = encode_container(*data.snapshot(Series(run, key["probe"], key["kind"]), step))
+        header, array = data.snapshot(series, step)
+        heads = [(layer, head) for layer, ids in zip(header["layers"], header.get("summarized", ())) for head in ids]
+        parts = [(layer, head, data.snapshot(series, step, layer, head=head, part="summary")) for layer, head in heads]
     except Unavailable as e:
         logger.warning("tb-attention export: left out: %s", e)
         return False
-    snapshots.append(dict(key, step=step, data=_packed(body)))
+    snapshots.append(dict(key, step=step, data=_packed(encode_container(header, array))))
+    for layer, head, answer in parts:
+        summaries.append(dict(key, step=step, layer=layer, head=head, data=_packed(encode_container(*answer))))
     return True
 
 

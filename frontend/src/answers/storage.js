@@ -1,9 +1,11 @@
 // A run's storage budget (docs/http-api.md), pure and unit-tested: which heads of a snapshot answer
 // have a stored map (the header's `stored`: per returned layer, the heads with a map; the data of
 // the others are zeros, never a map), and the texts that say so (the index's `storage` of a kind:
-// {maps: N heads with a map per snapshot, choice}). Statistics are stored for every head at every step.
+// {maps: N heads with a map per snapshot, choice, summaries: M more heads with a summary,
+// summaries.js}). Statistics are stored for every head at every step.
 
 import { statAt, statsStepIndex, statLabel, headTypes, typeLabel, formatStat } from './model.js';
+import { hasSummary, SUMMARY_TOP_K } from './summaries.js';
 
 /** What each choice of heads means, said after "maps of N heads per snapshot". */
 export const CHOICE_TEXT = {
@@ -51,9 +53,12 @@ export function storageLine(kind) {
   const s = storageOf(kind);
   if (!s) return null;
   const all = `${kind.layers}\u00d7${kind.heads}`;
+  const summaries = s.summaries
+    ? `summaries (block means and each row's top ${SUMMARY_TOP_K} keys) of ${s.summaries} more; `
+    : '';
   return (
     `Storage budget: full maps of ${s.maps} of ${all} heads per snapshot (${choiceText(s.choice)}); ` +
-    'statistics of every head at every step.'
+    `${summaries}statistics of every head at every step.`
   );
 }
 
@@ -88,12 +93,12 @@ export function headStatValues(stats, si, layer, head) {
 
 /**
  * What a grid cell without a map shows, one item a line: its first two statistics ("ent 0.42\nmax
- * 0.91"), or in a `large` cell "no map" and all of them.
+ * 0.91"), or in a `large` cell "no map" ("summary" when it is `summarized`) and all of them.
  */
-export function cellStatText(stats, si, layer, head, large = false) {
+export function cellStatText(stats, si, layer, head, large = false, summarized = false) {
   const short = new Map(NO_MAP_STATS);
   const values = headStatValues(stats, si, layer, head).map(([name, v]) => `${short.get(name)} ${v}`);
-  return (large ? ['no map', ...values] : values.slice(0, 2)).join('\n');
+  return (large ? [summarized ? 'summary' : 'no map', ...values] : values.slice(0, 2)).join('\n');
 }
 
 /**
@@ -113,10 +118,42 @@ export function headStatText(stats, step, layer, head) {
   return [...types, statValuesText(stats, step, layer, head)].filter(Boolean).join(' \u00b7 ');
 }
 
-/** How many heads of `layers` x `heads` a pair ({snap, ref}) shows without a map. */
-export function countNoMap(pair, layers, heads) {
-  if (!pair.snap.header.stored && !pair.ref?.header.stored) return 0;
-  let n = 0;
-  for (let l = 0; l < layers; l++) for (let h = 0; h < heads; h++) if (missingMaps(pair, l, h).length) n++;
+/**
+ * Whether `missing` (missingMaps's headers of a head's snapshots that lack its map) all keep a
+ * summary of head (layer, head) instead: false when there are none.
+ */
+export function onlySummaries(missing, layer, head) {
+  return missing.length > 0 && missing.every((h) => hasSummary(h, layer, head));
+}
+
+/**
+ * What the heads of `layers` x `heads` of a pair ({snap, ref}) show: {maps, summaries, statistics}
+ * (a summary where each snapshot lacking the map keeps one; statistics only otherwise).
+ */
+export function storageCounts(pair, layers, heads) {
+  const n = { maps: layers * heads, summaries: 0, statistics: 0 };
+  if (!pair.snap.header.stored && !pair.ref?.header.stored) return n;
+  for (let l = 0; l < layers; l++)
+    for (let h = 0; h < heads; h++) {
+      const missing = missingMaps(pair, l, h);
+      if (!missing.length) continue;
+      n.maps--;
+      n[onlySummaries(missing, l, h) ? 'summaries' : 'statistics']++;
+    }
   return n;
+}
+
+/**
+ * How a loaded pair ({snap, ref, sum, refSum}: views/evolution/headPairs.js) shows its head: 'map'
+ * (each snapshot holds the map), 'summary' (each keeps a
+ * summary instead: its block means, or at one step the top keys too), 'mixed' (a map at one step,
+ * a summary at the other: no difference between them to paint), 'none' (a snapshot keeps neither:
+ * noMapOf says why).
+ */
+export function pairShows({ snap, ref, sum, refSum }, layer, head) {
+  const map = (x) => !x || hasMap(x, layer, head);
+  if (map(snap) && map(ref)) return 'map';
+  const kept = (x, s) => map(x) || !!s;
+  if (!kept(snap, sum) || !kept(ref, refSum)) return 'none';
+  return sum && (refSum || !ref) ? 'summary' : 'mixed';
 }

@@ -47,8 +47,8 @@ export const api = {
   index: (signal) => fetchJson('index', {}, signal),
   scalars: (run, signal) => fetchJson('scalars', { run }, signal),
   stats: ({ run, probe, kind }, signal) => fetchContainer('stats', { run, probe, kind }, signal),
-  snapshot: ({ run, probe, kind, step, layer, head, pool }, signal) =>
-    fetchContainer('snapshot', { run, probe, kind, step, layer, head, pool }, signal),
+  snapshot: ({ run, probe, kind, step, layer, head, pool, part }, signal) =>
+    fetchContainer('snapshot', { run, probe, kind, step, layer, head, pool, part }, signal),
   relations: (run, signal) => fetchContainer('relations', { run }, signal),
   similarity: ({ run, probe, kind, step }, signal) => fetchContainer('similarity', { run, probe, kind, step }, signal),
   predictions: ({ run, probe, kind }, signal) => fetchJson('predictions', { run, probe, kind }, signal),

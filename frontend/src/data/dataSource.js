@@ -9,6 +9,7 @@ import { api as defaultApi } from './api.js';
 import { LruCache } from './lruCache.js';
 import { KeyedPromises } from './keyedPromises.js';
 import { headOf } from './slices.js';
+import { summaryOf } from './summaryAnswer.js';
 
 /** One retry after a network failure or a 5xx (a 4xx is the backend's answer: no retry). */
 export async function withRetry(load, delayMs = 300) {
@@ -47,6 +48,8 @@ export class DataSource {
     this.relationsCache = new KeyedPromises(); // by run
     this.predictionsCache = new KeyedPromises(); // by series key
     this.contributionsCache = new KeyedPromises(); // by series key
+    // a summarized head (answers/summaries.js): ~2 KB of block means + 24 bytes a query row
+    this.summaries = new LruCache({ maxEntries: 512, maxBytes: 64 * 1024 * 1024, sizeOf: (s) => s?.byteLength || 0 });
     this.similarities = new LruCache({ maxEntries: 64, maxBytes: 64 * 1024 * 1024, sizeOf: snapshotBytes });
   }
 
@@ -87,6 +90,20 @@ export class DataSource {
     if (hit || pool !== null) return hit;
     const full = this.cachedSnapshot(sel, step);
     return full && headOf(full, layer, head);
+  }
+
+  /**
+   * The summary of one head a storage budget kept without its map (./snapshot?layer&head&part=summary),
+   * read by summaryAnswer.js: its block means and each query row's top-k keys.
+   */
+  headSummary(sel, step, layer, head) {
+    const key = JSON.stringify([DataSource.key(sel, step, layer), head]);
+    const load = async () => summaryOf(await this.api.snapshot({ ...sel, step, layer, head, part: 'summary' }));
+    return this.summaries.fetch(key, () => withRetry(load));
+  }
+
+  cachedHeadSummary(sel, step, layer, head) {
+    return this.summaries.get(JSON.stringify([DataSource.key(sel, step, layer), head]));
   }
 
   /** Start loading snapshots (pooled by `pool`) without waiting (errors are ignored: they'll be retried). */

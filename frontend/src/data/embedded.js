@@ -1,6 +1,6 @@
 // The plugin's routes answered from the data an exported report embeds (tb_attention_plugin/tools/export.py;
 // docs/http-api.md, "Exported reports"): the index and scalars as the JSON the routes send, every
-// other answer (stats, snapshots, relations, predictions, similarity, neurons, contributions) as its
+// other answer (stats, snapshots, head summaries, relations, predictions, similarity, neurons, contributions) as its
 // TBAT container or JSON body, gzipped and base64-encoded, inflated when a view asks for it. Same answers, same errors (ApiError 404): the views cannot tell it from the plugin.
 
 import { parseContainer } from './container.js';
@@ -36,6 +36,7 @@ function embeddedBodies(payload, inflate) {
   put('similarity', payload.similarity, (s) => [s.probe, s.kind, s.step]);
   put('contributions', payload.contributions, (s) => [s.probe, s.kind]);
   put('neurons', payload.neurons, (s) => [s.probe, s.kind, s.step, s.layer, s.head]);
+  put('summary', payload.summaries, (s) => [s.probe, s.kind, s.step, s.layer, s.head]);
   if (payload.relations) blobs.set(JSON.stringify(['relations']), payload.relations);
   const ofRun = (run) => {
     if (run !== payload.run) throw new ApiError(404, `unknown run ${JSON.stringify(run)}; this report holds one`);
@@ -55,7 +56,8 @@ function embeddedBodies(payload, inflate) {
 
 /**
  * An `api` (api.js's shape) over an export's `payload` ({run, index, scalars, stats: [{probe, kind,
- * data}], snapshots: [{probe, kind, step, data}], relations, predictions, similarity, contributions,
+ * data}], snapshots: [{probe, kind, step, data}], summaries: [{probe, kind, step, layer, head, data}]
+ * (the summarized heads of those snapshots), relations, predictions, similarity, contributions,
  * neurons: the other cards' answers, tb_attention_plugin/export_views.py}); `inflate` turns the decoded
  * base64 into the body.
  */
@@ -70,7 +72,13 @@ export function embeddedApi(payload, inflate = gunzip) {
     },
     stats: ({ run, probe, kind }) => container(run, ['stats', probe, kind], `the statistics of ${of(probe)} (${kind})`),
     // exact answers only: a `pool` is answered with the stored weights (the views read the header's `pool`)
-    snapshot: async ({ run, probe, kind, step, layer, head }) => {
+    snapshot: async ({ run, probe, kind, step, layer, head, part }) => {
+      if (part === 'summary')
+        return container(
+          run,
+          ['summary', probe, kind, step, layer, head],
+          `the summary of L${layer}H${head} of ${of(probe)} at step ${step}`,
+        );
       const full = await container(
         run,
         ['snapshot', probe, kind, step],

@@ -161,12 +161,16 @@ export function byteLevels(data) {
 
 /**
  * A cell with no map (a storage budget left it out): `w` x `h` pixels of `bg` crossed by diagonal
- * stripes of `line`, 2 px wide every `period` px, so it never reads as a (blank) map.
+ * stripes of `line`, 2 px wide every `period` px, so it never reads as a (blank) map; `crossed`: both
+ * diagonals (a head with a summary instead of its map).
  */
-export function fillHatch(out32, stride, dst, w, h, bg, line, period = 6) {
+export function fillHatch(out32, stride, dst, w, h, bg, line, period = 6, crossed = false) {
   for (let y = 0; y < h; y++) {
     const row = dst + y * stride;
-    for (let x = 0; x < w; x++) out32[row + x] = (x + y) % period < 2 ? line : bg;
+    for (let x = 0; x < w; x++) {
+      const on = (x + y) % period < 2 || (crossed && (x - y + h * period) % period < 2);
+      out32[row + x] = on ? line : bg;
+    }
   }
   return out32;
 }

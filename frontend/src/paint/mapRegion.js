@@ -87,6 +87,38 @@ export function fillRegionDiff(out32, w, h, a, aOff, b, bOff, rows, cols, win, s
   return out32;
 }
 
+let rowTop = new Int16Array(1024);
+
+/**
+ * Pixels (w x h, packed RGBA) of window `win` of a head of which only each query row's top `k`
+ * keys are known (`top`: uint16 [rows, 2, k], keys then weight bytes, as a summary answer holds
+ * them): a pixel shows the largest known weight of the tokens it covers through `lut`, or, where it
+ * covers none, the hatch of "not stored" (`blank` crossed by `line` every `period` px), never 0.
+ */
+export function fillTopRegion(out32, w, h, top, k, rows, keyLen, win, lut, { blank, line, period = 8 }) {
+  const rs = regionSpans(win.q0, win.q1, 1, h, rows);
+  const cs = regionSpans(win.k0, win.k1, 1, w, keyLen);
+  const c0 = cs[0];
+  const c1 = cs[2 * w - 1];
+  if (rowTop.length < c1 - c0) rowTop = new Int16Array(c1 - c0);
+  for (let oy = 0; oy < h; oy++) {
+    rowTop.fill(-1, 0, c1 - c0);
+    for (let y = rs[2 * oy]; y < rs[2 * oy + 1]; y++) {
+      for (let j = 0; j < k; j++) {
+        const x = top[y * 2 * k + j] - c0;
+        const v = top[y * 2 * k + k + j];
+        if (x >= 0 && x < c1 - c0 && v > rowTop[x]) rowTop[x] = v;
+      }
+    }
+    for (let ox = 0; ox < w; ox++) {
+      let m = -1;
+      for (let x = cs[2 * ox] - c0; x < cs[2 * ox + 1] - c0; x++) if (rowTop[x] > m) m = rowTop[x];
+      out32[oy * w + ox] = m >= 0 ? lut[m] : (ox + oy) % period < 1 ? line : blank;
+    }
+  }
+  return out32;
+}
+
 const images = new WeakMap(); // canvas -> its ImageData
 
 /**
@@ -94,14 +126,20 @@ const images = new WeakMap(); // canvas -> its ImageData
  * device pixels a side; with `ref` (the same shape: {data, offset}) a − ref in the diverging LUT.
  */
 export function paintRegion(canvas, px, map, ref, win, { lut, divLut }) {
+  putPixels(canvas, px, (out32) => {
+    const { data, offset, rows, cols, scale } = map;
+    if (ref) fillRegionDiff(out32, px, px, data, offset, ref.data, ref.offset, rows, cols, win, scale, divLut);
+    else fillRegion(out32, px, px, data, offset, rows, cols, win, scale, lut);
+  });
+}
+
+/** `fill(out32)` the pixels of `canvas`, `px` device pixels a side, and put them. */
+export function putPixels(canvas, px, fill) {
   if (canvas.width !== px) canvas.width = px;
   if (canvas.height !== px) canvas.height = px;
   const ctx = canvas.getContext('2d');
   let img = images.get(canvas);
   if (!img || img.width !== px || img.height !== px) images.set(canvas, (img = ctx.createImageData(px, px)));
-  const out32 = new Uint32Array(img.data.buffer);
-  const { data, offset, rows, cols, scale } = map;
-  if (ref) fillRegionDiff(out32, px, px, data, offset, ref.data, ref.offset, rows, cols, win, scale, divLut);
-  else fillRegion(out32, px, px, data, offset, rows, cols, win, scale, lut);
+  fill(new Uint32Array(img.data.buffer));
   ctx.putImageData(img, 0, 0);
 }

@@ -1,5 +1,6 @@
 // What a view that paints one head's map says instead when a storage budget stored no map of the
 // head at a step (answers/storage.js): why, and the head's statistics at that step. Never a map.
+// And, in diff mode, why a summary and a map of the head at the two steps are not subtracted.
 
 import { el } from '../../paint/dom.js';
 import { noMapText, headStatText } from '../../answers/storage.js';
@@ -24,4 +25,19 @@ export function noMapLine({ layer, head, step, kind, stats, run = null }) {
 export function noMapTitle({ layer, head, step, kind, stats, run = null }) {
   const values = stats ? headStatText(stats, step, layer, head) : '';
   return `L${layer} H${head}: ${noMapText(step, kind, run)}${values ? `. Its statistics: ${values}` : ''}`;
+}
+
+/**
+ * "L3 H5: no difference from step 400 to show: a storage budget kept a summary (block means and
+ * each row's top keys) at one of the two steps and the full map at the other." (diff mode).
+ */
+export function summaryDiffLine({ layer, head, step, ref }) {
+  return el(
+    'div',
+    { class: 'tba-no-map-line', 'data-layer': layer, 'data-head': head, 'data-step': step },
+    el('b', {}, `L${layer} H${head}`),
+    `: no difference of step ${step} from step ${ref} to show: a storage budget kept a summary (block means ` +
+      "and each row's top keys) at one of the two steps and the full map at the other; differences of summaries " +
+      'are shown only between two summaries.',
+  );
 }

@@ -3,18 +3,20 @@
 // and B's filmstrip under A's at A's frame steps; when B lacks a step, that message. The same
 // components as A's (bigMap.js, filmstrip.js), drawn for run B: its large map shows A's zoom
 // window, and zooming or panning it moves both. A head without a stored map (a storage budget's)
-// is said, with its statistics, in the map's place (noMapNote.js).
+// is said, with its statistics, in the map's place (noMapNote.js); B's filmstrip paints a
+// summary's block means where B kept one (B's large map says "no map": docs/limitations.md).
 
 import { el, tokenLabel } from '../../paint/dom.js';
 import { poolFor } from '../../paint/gridGeometry.js';
 import { clampWindow } from '../../paint/mapWindow.js';
 import { mapOffset, kindTokens } from '../../answers/model.js';
-import { hasMap, missingMaps } from '../../answers/storage.js';
+import { hasMap, missingMaps, pairShows } from '../../answers/storage.js';
+import { summaryText } from '../../answers/summaries.js';
 import { kindInfo, probeInfo, stepsOf } from '../../state/selection.js';
 import { want, SnapshotSlot } from '../../state/shown.js';
 import { matchedHead, matchLabel, missingStepText, unmatchedText } from '../../state/compare.js';
 import { BigMap, paintWindow, clearCanvas } from './bigMap.js';
-import { requestPair } from './headPairs.js';
+import { requestPair, meansPair } from './headPairs.js';
 import { Filmstrip, FRAME_PX } from './filmstrip.js';
 import { missingB, wantB, cachedB, loadB } from '../common/compareRun.js';
 import { noMapLine, noMapTitle } from '../common/noMapNote.js';
@@ -211,10 +213,20 @@ export class CompareMaps {
     const s = this.state;
     const m = this.match;
     const px = Math.round(FRAME_PX * (window.devicePixelRatio || 1));
-    const paint = m ? (canvas, pair) => paintWindow(canvas, pair, px, s.contrast, null, m.layer, m.head) : null;
+    const summarized = (pair) => !!m && pairShows(pair, m.layer, m.head) === 'summary';
+    const paint = m
+      ? (canvas, pair) =>
+          paintWindow(canvas, summarized(pair) ? meansPair(pair) : pair, px, s.contrast, null, m.layer, m.head)
+      : null;
     const at = { layer: m?.layer, head: m?.head, kind: kindInfo(s, s.compareRun), stats: s.compareStats };
-    const noMap = ({ snap }) =>
-      !m || hasMap(snap, m.layer, m.head) ? null : noMapTitle({ ...at, step: snap.header.step });
-    this.film.renderFrame(fr, { paint, missing, noMap, errorTitle: (t) => t.reason });
+    const noMap = (pair) =>
+      !m || hasMap(pair.snap, m.layer, m.head) || summarized(pair)
+        ? null
+        : noMapTitle({ ...at, step: pair.snap.header.step });
+    const summary = (pair) =>
+      summarized(pair)
+        ? `B L${m.layer} H${m.head}: ${summaryText(pair.sum.step, pair.sum.topK)} (its block means)`
+        : null;
+    this.film.renderFrame(fr, { paint, missing, noMap, summary, errorTitle: (t) => t.reason });
   }
 }

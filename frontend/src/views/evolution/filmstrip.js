@@ -47,21 +47,32 @@ export class Filmstrip {
   /**
    * One frame: its step's map (`paint(canvas, data)`; null: nothing to paint), or blank and marked
    * failed (✕, `errorTitle(failureText)` as tooltip), missing (–, the step is not in the run) or
-   * hatched when the head has no stored map there (`noMap(data)`: why, as its tooltip; null: it has).
+   * hatched when the head has no stored map there (`noMap(data)`: why, as its tooltip; null: it has),
+   * or outlined when it paints a summary's block means (`summary(data)`: its tooltip; null: a map).
    */
-  renderFrame(fr, { paint, errorTitle, missing = null, noMap = () => null }) {
+  renderFrame(fr, { paint, errorTitle, missing = null, noMap = () => null, summary = () => null }) {
     const view = fr.slot.shown(fr.want, { keepStale: false });
     const why = view.state === 'data' ? noMap(view.data) : null;
+    const summarized = view.state === 'data' && !why ? summary(view.data) : null;
     fr.f.dataset.state = missing ? 'missing' : view.state;
     fr.f.classList.toggle('failed', view.state === 'error');
     fr.f.classList.toggle('no-map', !!why);
+    fr.f.classList.toggle('summary', !!summarized);
     if (view.state === 'data' && paint && !why) {
       paint(fr.canvas, view.data);
-      fr.f.title = `step ${fr.step}`;
+      fr.f.title = summarized || `step ${fr.step}`;
     } else clearCanvas(fr.canvas);
     if (why) fr.f.title = why;
     if (view.state === 'error') fr.f.title = errorTitle(failureText(fr.want, view.error));
-    const mark = missing ? ' \u2013' : view.state === 'error' ? ' \u2715' : why ? ' \u00b7 no map' : '';
+    const mark = missing
+      ? ' \u2013'
+      : view.state === 'error'
+        ? ' \u2715'
+        : why
+          ? ' \u00b7 no map'
+          : summarized
+            ? ' \u00b7 summary'
+            : '';
     fr.label.textContent = `step ${formatStep(fr.step)}${mark}`;
   }
 }

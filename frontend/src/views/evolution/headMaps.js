@@ -4,7 +4,8 @@
 // a frame its block means at the frame's size, and shows exactly its want, or the error
 // (shown.js). With a compare run, B's large map beside A's and B's filmstrip under A's
 // (compareMaps.js). A step at which a storage budget stored no map of the head shows, in the
-// large map's place, why and the head's statistics; its filmstrip frame is hatched ("no map").
+// large map's place, why and the head's statistics; its filmstrip frame is hatched ("no map"). One
+// where it kept a summary instead paints the summary's block means, outlined and labelled "summary".
 
 import { el } from '../../paint/dom.js';
 import { poolFor } from '../../paint/gridGeometry.js';
@@ -17,8 +18,10 @@ import { paintWindow } from './bigMap.js';
 import { MainMap } from './mainMap.js';
 import { Filmstrip, FRAME_PX } from './filmstrip.js';
 import { CompareMaps } from './compareMaps.js';
-import { requestPair, noMapOf } from './headPairs.js';
+import { requestPair, noMapOf, meansPair } from './headPairs.js';
 import { noMapTitle } from '../common/noMapNote.js';
+import { summaryText } from '../../answers/summaries.js';
+import { pairShows } from '../../answers/storage.js';
 
 /**
  * Inputs: `data` (DataSource), the actions `setStep`, `setWindow(win)` and `onMatch()` (B's head
@@ -80,9 +83,16 @@ export class HeadMaps {
   renderFrame(fr) {
     const s = this.state;
     const px = Math.round(FRAME_PX * (window.devicePixelRatio || 1));
-    const paint = (canvas, pair) => paintWindow(canvas, pair, px, s.contrast, null, s.layer, s.head);
-    const noMap = (pair) => noMapOf(s, pair).map(noMapTitle).join('\n') || null;
-    this.film.renderFrame(fr, { paint, noMap, errorTitle: (t) => `${t.title}: ${t.reason}` });
+    const shows = (pair) => pairShows(pair, s.layer, s.head);
+    const paint = (canvas, pair) =>
+      paintWindow(canvas, shows(pair) === 'summary' ? meansPair(pair) : pair, px, s.contrast, null, s.layer, s.head);
+    const mixed = `L${s.layer} H${s.head}: a summary at one step and the map at the other: no difference to show`;
+    const noMap = (pair) => noMapOf(s, pair).map(noMapTitle).join('\n') || (shows(pair) === 'mixed' ? mixed : null);
+    const summary = (pair) =>
+      shows(pair) === 'summary'
+        ? `L${s.layer} H${s.head}: ${summaryText(pair.sum.step, pair.sum.topK)} (its block means)`
+        : null;
+    this.film.renderFrame(fr, { paint, noMap, summary, errorTitle: (t) => `${t.title}: ${t.reason}` });
     const frames = this.film.frames;
     const failed = frames.filter((x) => x.f.dataset.state === 'error');
     if (failed.length) {

@@ -5,7 +5,9 @@
 // pixels, the exact head (16 MB at 4k tokens) is loaded once per step and the window is painted
 // from it, locally, as it zooms and pans. A step change keeps the window; meanwhile the new step's
 // block means paint it, then its exact weights. The hover readout names the query and key tokens
-// and the weight, or on block means the rows and columns the mean is over.
+// and the weight, or on block means the rows and columns the mean is over. A head a storage budget
+// kept a summary of instead of its map is painted from the summary (summaryMap.js), never from the
+// zeros of its missing map, and its exact weights are not asked for.
 
 import { tokenLabel } from '../../paint/dom.js';
 import { mapPixels, overviewPool, clampWindow, needsExact } from '../../paint/mapWindow.js';
@@ -13,8 +15,10 @@ import { mapOffset, kindTokens } from '../../answers/model.js';
 import { kindInfo, probeInfo, diffRefStep } from '../../state/selection.js';
 import { want, SnapshotSlot, finerShown } from '../../state/shown.js';
 import { BigMap, paintWindow, clearCanvas } from './bigMap.js';
-import { requestPair, loadPair, noMapOf } from './headPairs.js';
-import { noMapLine } from '../common/noMapNote.js';
+import { requestPair, loadPair, cachedPair, noMapOf } from './headPairs.js';
+import { paintSummary, summaryCaption, summaryReadout } from './summaryMap.js';
+import { pairShows } from '../../answers/storage.js';
+import { noMapLine, summaryDiffLine } from '../common/noMapNote.js';
 import { mark } from '../common/perf.js';
 
 const tok = (list, i) => `${tokenLabel(list.tokens[i])} #${i}`;
@@ -63,13 +67,19 @@ export class MainMap {
     return { over: want({ ...base, pool: g.pool }), exact };
   }
 
+  /** Whether the overview of `w` is loaded and shows a summary (no exact weights to ask for). */
+  summarized(w) {
+    return !!cachedPair(this.data, w)?.sum;
+  }
+
   /** Load the map of `steps` (the arrow keys' neighbours) before they are asked for; errors are ignored. */
   prefetch(steps) {
     const g = this.geom;
     if (!g || !this.state) return;
+    const summarized = this.wants.over && this.summarized(this.wants.over); // likely its neighbours' too
     for (const step of steps) {
       const w = this.wantsAt(this.state, g, step);
-      loadPair(this.data, w.exact ?? w.over).catch(() => {});
+      loadPair(this.data, summarized ? w.over : (w.exact ?? w.over)).catch(() => {});
     }
   }
 
@@ -84,6 +94,7 @@ export class MainMap {
       return;
     }
     this.wants = this.wantsAt(state, g, state.step);
+    if (this.summarized(this.wants.over)) this.wants.exact = null;
     const exactW = this.wants.exact;
     let exactDone = Promise.resolve(false);
     if (exactW) exactDone = requestPair(this.data, this.exact, exactW);
@@ -92,6 +103,8 @@ export class MainMap {
     const overDone = exactReady ? Promise.resolve(false) : requestPair(this.data, this.over, this.wants.over);
     this.paint();
     for (const done of [overDone, exactDone]) done.then((current) => current && this.paint());
+    // a summary has no exact weights: once the overview says so, stop waiting for them
+    overDone.then((current) => current && exactW && this.summarized(this.wants.over) && this.render(this.state));
   }
 
   /** The finest data there is for the wanted step (or, stale, the previous step's), or its state. */
@@ -100,6 +113,7 @@ export class MainMap {
     const { view, fine } = finerShown(exact ? this.exact.shown(exact) : { state: 'none' }, this.over.shown(over));
     const big = this.big;
     big.showState(view.state);
+    big.el.classList.remove('summary');
     big.el.classList.toggle('stale', view.state === 'stale');
     const g = this.geom;
     big.setView(g ? g.px : mapPixels(0), null);
@@ -110,13 +124,32 @@ export class MainMap {
     }
     const noMap = noMapOf(this.state, view.data);
     const step = view.state === 'stale' ? view.step : over.step;
-    if (noMap.length) {
+    const shows = pairShows(view.data, this.state.layer, this.state.head);
+    if (noMap.length || shows === 'mixed') {
       clearCanvas(big.canvas);
-      big.showNoMap(noMap.map(noMapLine));
-      big.caption.textContent = `step ${step} \u00b7 no map stored`;
+      const s = this.state;
+      big.showNoMap(noMap.length ? noMap.map(noMapLine) : [summaryDiffLine({ ...s, step, ref: over.ref })]);
+      big.caption.textContent = `step ${step} \u00b7 ${noMap.length ? 'no map stored' : 'no difference to show'}`;
       return;
     }
-    this.paintData(view.data, step, view.state === 'stale');
+    if (shows === 'summary') this.paintSummaryData(view.data, step, view.state === 'stale');
+    else this.paintData(view.data, step, view.state === 'stale');
+  }
+
+  /** Paint the summary of `pair` (shown at `step`) and say what it is. */
+  paintSummaryData(pair, step, stale) {
+    const g = this.geom;
+    const big = this.big;
+    big.shown = paintSummary(big, pair, g, this.state); // the hover readout reads exactly what is painted
+    big.setView(g.px, { win: g.win, q: g.q, k: g.k });
+    big.el.classList.add('summary');
+    const source = big.shown.zoomed ? 'summary-top' : 'summary-means';
+    Object.assign(big.el.dataset, { source, pool: pair.sum.block, step });
+    mark('bigmap-painted', { step, source, stale, window: big.el.dataset.window });
+    const ref = this.wants.over.ref;
+    big.caption.textContent =
+      `step ${step}${ref === null ? '' : ` \u2212 step ${ref}`} \u00b7 ${summaryCaption(pair.sum, big.shown.zoomed, ref)}` +
+      (stale ? ` \u00b7 loading step ${this.wants.over.step}\u2026` : '');
   }
 
   /** Paint the window of `pair` (shown at `step`) and say what it is. */
@@ -152,9 +185,11 @@ export class MainMap {
    * The weight of token qi -> ki (and its difference from the reference step's in diff mode), or on
    * block means the mean over the rows and columns of the block under the pointer.
    */
-  readout({ snap, ref }, qi, ki) {
-    const s = this.state;
+  readout(shown, qi, ki) {
     const { query, key } = this.geom;
+    if (shown.sum) return summaryReadout(shown, qi, ki, query, key);
+    const { snap, ref } = shown;
+    const s = this.state;
     const h = snap.header;
     const b = h.pool ?? 1;
     const cols = h.shape[3];

@@ -6,7 +6,7 @@
 import { el } from '../../paint/dom.js';
 import { fillCell, fillDiffCell, fillHatch, byteLevels } from '../../paint/heatmap.js';
 import { mapOffset } from '../../answers/model.js';
-import { missingMaps } from '../../answers/storage.js';
+import { missingMaps, onlySummaries } from '../../answers/storage.js';
 import {
   gridGeometry,
   visibleRange,
@@ -26,6 +26,8 @@ const WHITE = packRGBA(255, 255, 255);
 const FRAME = packRGBA(241, 243, 244);
 const NO_MAP = packRGBA(248, 249, 250); // a head without a stored map: hatched, never a map's colours
 const NO_MAP_LINE = packRGBA(200, 204, 208);
+const SUMMARY = packRGBA(232, 240, 254); // a head with a summary instead: cross-hatched in blue
+const SUMMARY_LINE = packRGBA(138, 180, 248);
 
 function fillRect(out32, stride, dst, w, h, color) {
   for (let y = 0; y < h; y++) out32.fill(color, dst + y * stride, dst + y * stride + w);
@@ -54,7 +56,11 @@ export class GridCanvas {
     this.header = el('canvas', { class: 'tba-grid-header', width: 1, height: HEADER_H });
     this.gutter = el('canvas', { class: 'tba-grid-gutter', width: LABEL_W, height: 1 });
     this.tip = el('div', { class: 'tba-grid-tip', 'data-testid': 'grid-readout', hidden: true });
-    this.overlay = new GridOverlay(this.content, (l, h) => this.noMap(l, h));
+    this.overlay = new GridOverlay(
+      this.content,
+      (l, h) => this.noMap(l, h),
+      (l, h) => this.summarized(l, h),
+    );
     this.el = el(
       'div',
       { class: 'tba-grid', 'data-testid': 'grid', 'data-run': run, 'data-layers': layers, 'data-heads': heads },
@@ -110,6 +116,11 @@ export class GridCanvas {
     const src = this.source;
     const shown = src && (!src.ref || sameShape(src.snap, src.ref)) && mapOffset(src.snap, layer, head) >= 0;
     return shown ? missingMaps(src, layer, head) : [];
+  }
+
+  /** Whether the cell of head (layer, head) has no map but a summary in each snapshot lacking it. */
+  summarized(layer, head) {
+    return onlySummaries(this.noMap(layer, head), layer, head);
   }
 
   /** The viewport in content pixels: {left, top, w, h}. */
@@ -205,7 +216,8 @@ export class GridCanvas {
           continue;
         }
         n++;
-        if (this.noMap(l, h).length) fillHatch(out32, stride, at, inner, inner, NO_MAP, NO_MAP_LINE);
+        if (this.summarized(l, h)) fillHatch(out32, stride, at, inner, inner, SUMMARY, SUMMARY_LINE, 6, true);
+        else if (this.noMap(l, h).length) fillHatch(out32, stride, at, inner, inner, NO_MAP, NO_MAP_LINE);
         else if (src.ref)
           fillDiffCell(out32, stride, at, data, off, refData, refOff, q, k, src.luts.divLut, inner, inner);
         else fillCell(out32, stride, at, data, off, q, k, src.luts.lut, inner, inner);

@@ -3,7 +3,8 @@
 // enough to read them, one element per head IN VIEW with its badge and head types (text), so the
 // DOM stays a few hundred elements at 80 x 64 heads. Click targets are the grid's (geometry).
 // A head without a stored map (a storage budget's) shows its statistics there instead: its head
-// types and a few numbers (class `no-map`), over the canvas's hatched cell.
+// types and a few numbers (class `no-map`, and `summary` when it keeps a summary), over the
+// canvas's hatched cell.
 
 import { el } from '../../paint/dom.js';
 import { BADGE_CELL, TYPE_CELL } from '../../paint/gridGeometry.js';
@@ -18,11 +19,11 @@ const place = (node, g, layer, head, grow = 0) =>
 
 /**
  * Over the scrolled `content`; `noMap(layer, head)`: the snapshots of the cell lacking its map
- * ([] when the cell shows a map).
+ * ([] when the cell shows a map); `summarized(layer, head)`: whether they all keep its summary.
  */
 export class GridOverlay {
-  constructor(content, noMap) {
-    Object.assign(this, { content, noMap });
+  constructor(content, noMap, summarized) {
+    Object.assign(this, { content, noMap, summarized });
     this.source = null; // what the cells were filled for (the grid's source)
     this.cells = new Map(); // "l,h" -> {node, badge, type}
     this.range = null;
@@ -96,6 +97,7 @@ export class GridOverlay {
     const t = this.labels ? this.labels(layer, head) : { badge: '', types: '', stats: '' };
     const noMap = this.noMap(layer, head).length > 0;
     c.node.classList.toggle('no-map', noMap);
+    c.node.classList.toggle('summary', noMap && this.summarized(layer, head));
     c.badge.textContent = noMap ? t.stats : t.badge;
     c.type.textContent = this.g.cell >= TYPE_CELL || noMap ? t.types : '';
     const sel = this.marks.selected;

@@ -1,12 +1,14 @@
 // One panel of the model view: a run's layers x heads grid (gridCanvas.js), its minimap, its
 // title and its error. Painted from what its want resolves to (shown.js); decorated with badges,
 // drift colours, head types, the selection outlines and the hover readout. A head whose map a
-// storage budget left out is hatched, shows its statistics, and its readout says why.
+// storage budget left out is hatched, shows its statistics, and its readout says why; one that keeps
+// a summary instead is cross-hatched in blue (no request for it here: the large map paints it).
 
 import { el, clear } from '../../paint/dom.js';
 import { driftRGBA, lutsFor } from '../../paint/colorScale.js';
 import { statAt, statsStepIndex, statMaxAt, headTypes, typeLabel, formatStat, statLabel } from '../../answers/model.js';
-import { cellStatText, statValuesText, noMapText, countNoMap } from '../../answers/storage.js';
+import { cellStatText, statValuesText, noMapText, storageCounts, onlySummaries } from '../../answers/storage.js';
+import { summaryText } from '../../answers/summaries.js';
 import { wantKey, failureText, SnapshotSlot } from '../../state/shown.js';
 import { kindInfo } from '../../state/selection.js';
 import { visibleRange, zoomCell, fitCell, TYPE_CELL } from '../../paint/gridGeometry.js';
@@ -111,26 +113,37 @@ function readoutText(p, layer, head) {
   return text;
 }
 
-/** Why a head shows no map (the snapshots that lack it: headers) and its statistics instead. */
+/**
+ * Why a head shows no map (the snapshots that lack it: headers), or that they keep its summary, and
+ * its statistics instead.
+ */
 function noMapReadout(p, missing, layer, head) {
   const s = p.state;
-  const why = missing.map((h) => noMapText(h.step, kindInfo(s, h.run), h.run === p.spec.run ? null : h.run));
+  const summary = onlySummaries(missing, layer, head);
+  const why = missing.map((h) => {
+    const run = h.run === p.spec.run ? '' : `run ${h.run}: `;
+    return summary ? run + summaryText(h.step) : noMapText(h.step, kindInfo(s, h.run), run ? h.run : null);
+  });
   const values = statValuesText(s[p.spec.statsKey], p.step, layer, head, s.badgeStat); // the badge's said already
   return ` \u00b7 ${why.join(' \u00b7 ')}${values ? ` \u00b7 ${values}` : ''}`;
 }
 
-/** "▨ 27 of 32 heads: no map stored at this step" in the title when a budget left maps out. */
+/**
+ * "step 700 of 32 heads: 5 maps · ▦ 3 summaries · ▨ 24 statistics only" in the title when a budget
+ * left maps out (`data-count`: the heads without a map).
+ */
 function noMapNote(panel, view) {
   const data = view.state === 'data' || view.state === 'stale' ? view.data : null;
-  const n = data ? countNoMap(data, panel.layers, panel.heads) : 0;
-  if (!n) return null;
+  const n = data ? storageCounts(data, panel.layers, panel.heads) : null;
+  if (!n || n.maps === panel.layers * panel.heads) return null;
   const step = view.state === 'stale' ? view.step : panel.step;
-  return el(
-    'span',
-    { class: 'tba-no-map-note', 'data-testid': 'no-map-count', 'data-count': n },
-    el('span', { class: 'tba-no-map-swatch' }),
-    `${n} of ${panel.layers * panel.heads} heads: no map stored at step ${step}, statistics only`,
-  );
+  const parts = [`step ${step}, ${panel.layers * panel.heads} heads: ${n.maps} maps`];
+  if (n.summaries)
+    parts.push(' \u00b7 ', el('span', { class: 'tba-no-map-swatch summary' }), `${n.summaries} summaries`);
+  if (n.statistics)
+    parts.push(' \u00b7 ', el('span', { class: 'tba-no-map-swatch' }), `${n.statistics} statistics only`);
+  const dataset = { 'data-count': n.summaries + n.statistics, 'data-summaries': n.summaries, 'data-maps': n.maps };
+  return el('span', { class: 'tba-no-map-note', 'data-testid': 'no-map-count', ...dataset }, ...parts);
 }
 
 function setTitle(panel, view, state) {
@@ -207,7 +220,7 @@ export function decoratePanel(p, s, step) {
   const large = (grid.geom?.cell ?? 0) >= TYPE_CELL; // room for every statistic of a head without a map
   grid.overlay.setLabels((l, h) => ({
     badge: stats ? formatStat(statAt(stats, s.badgeStat, si, l, h)) : '',
-    stats: stats ? cellStatText(stats, si, l, h, large) : '',
+    stats: stats ? cellStatText(stats, si, l, h, large, grid.summarized(l, h)) : '',
     types: (types.get(l * p.heads + h) || [])
       .filter((t) => step === null || t.formed_step === undefined || t.formed_step === null || t.formed_step <= step)
       .map((t) => typeLabel(t.type))

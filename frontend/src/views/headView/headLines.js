@@ -9,6 +9,8 @@ import { headColor, rgbCss } from '../../paint/colorScale.js';
 import { attentionLines, tokenRows, visibleRows } from '../../paint/layout.js';
 import { mapOffset } from '../../answers/model.js';
 import { HeadMatrix } from '../../answers/headMatrix.js';
+import { SummaryMatrix } from '../../answers/summaryMatrix.js';
+import { summaryFor } from './headSummaries.js';
 import { LEVELS, levelOf, levelStyle, headFigure } from './headFigure.js';
 import { FONT } from '../../paint/figure.js';
 import { TokenColumns } from './tokenColumns.js';
@@ -16,15 +18,18 @@ import { FindBox } from './findBox.js';
 
 /**
  * The weights of each head of `shown` ([{layer, head, color}]: `color` is the head index whose
- * colour its lines take) over the kept rows/columns, from whichever of `snaps` (snapshot answers:
- * a layer, or one head each) holds it: [{head: color, m: HeadMatrix}].
+ * colour its lines take) over the kept rows/columns, from its summary among `sums` (a storage
+ * budget's: each row's top keys) or from whichever of `snaps` (snapshot answers: a layer, or one
+ * head each) holds it: [{head: color, m: HeadMatrix or SummaryMatrix}].
  */
-export function headWeights(snaps, shown, rows, cols) {
+export function headWeights(snaps, shown, rows, cols, sums = []) {
   const h = snaps[0].header;
   const validRows = rows.filter((r) => r < h.query_len);
   const validCols = cols.filter((c) => c < h.key_len);
   return shown
     .map(({ layer, head, color }) => {
+      const sum = summaryFor(sums, { layer, head });
+      if (sum) return { head: color, m: new SummaryMatrix(sum, validRows, validCols) };
       const snap = snaps.find((x) => mapOffset(x, layer, head) >= 0);
       if (!snap) return null;
       const m = new HeadMatrix(snap.data, mapOffset(snap, layer, head), h.key_len, validRows, validCols);

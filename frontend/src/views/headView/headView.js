@@ -6,7 +6,8 @@
 // shown in A's head view, B's head matched to it (compare.js: same index, or most similar map), in
 // A's head colour and labelled "B L3H5 \u2248 A L2H1 (0.93)"; or, when B lacks the step, that message.
 // A head whose map a storage budget left out at the step draws no lines: a note says so, with
-// its statistics (noMapNote.js). A's view loads the heads it shows, one exact head each, never
+// its statistics (noMapNote.js); one it kept a summary of draws each row's top keys and says so
+// (headSummaries.js). A's view loads the heads it shows, one exact head each, never
 // the whole layer (a long probe's layer of 32 heads is 537 MB at 4k tokens).
 
 import { el, clear, select, setOptions } from '../../paint/dom.js';
@@ -21,6 +22,7 @@ import { HeadLines, headWeights } from './headLines.js';
 import { missingB, wantB, cachedB, loadB } from '../common/compareRun.js';
 import { saveButtons } from '../common/saveButtons.js';
 import { noMapLine } from '../common/noMapNote.js';
+import { cachedSummaries, loadSummaries, summaryFor, summaryNote } from './headSummaries.js';
 import { HoverPredictions } from './hoverPredictions.js';
 import { sideHasPredictions } from '../../answers/predictions.js';
 
@@ -72,6 +74,7 @@ export class HeadView {
       'data-testid': `${this.tid()}-no-map`,
       hidden: true,
     });
+    this.summaryEl = el('div', { class: 'tba-hv-summary', 'data-testid': `${this.tid()}-summary`, hidden: true });
     this.matchEl = el('span', { class: 'tba-hv-match', 'data-testid': 'hv-match' });
     this.el = this.buildCard();
     if (compare) this.el.hidden = true;
@@ -122,6 +125,7 @@ export class HeadView {
       this.errorEl,
       this.missingEl,
       this.noMapEl,
+      this.summaryEl,
       this.body,
       this.lines.focus,
       this.preds.el,
@@ -217,16 +221,22 @@ export class HeadView {
     return want({ run: s.run, probe: s.probe, kind: s.kind, step: s.step, layer: s.layer, head });
   }
 
-  /** A's heads of `w`, one exact head each (./snapshot?layer&head), when all are cached; B's pair. */
+  /**
+   * A's heads of `w`, one exact head each (./snapshot?layer&head), and the summaries of those kept
+   * as one ({snaps, sums}), when all are cached; B's pair.
+   */
   cached(w) {
     if (this.compare) return cachedB(this.data, w);
     const snaps = this.headsOf(w).map((h) => this.data.cachedHeadSnapshot(this.sel(w), w.step, w.layer, h));
-    return snaps.every(Boolean) ? snaps : null;
+    const sums = snaps.every(Boolean) && cachedSummaries(this.data, this.sel(w), w.step, w.layer, snaps);
+    return sums ? { snaps, sums } : null;
   }
 
-  fetch(w) {
+  async fetch(w) {
     if (this.compare) return loadB(this.data, w);
-    return Promise.all(this.headsOf(w).map((h) => this.data.headSnapshot(this.sel(w), w.step, w.layer, h)));
+    const head = (h) => this.data.headSnapshot(this.sel(w), w.step, w.layer, h);
+    const snaps = await Promise.all(this.headsOf(w).map(head));
+    return { snaps, sums: await loadSummaries(this.data, this.sel(w), w.step, w.layer, snaps) };
   }
 
   sel(w) {
@@ -269,8 +279,12 @@ export class HeadView {
     this.errorEl.hidden = !failed;
     if (this.compare) clear(this.matchEl);
     this.noMap = [];
+    this.summaries = [];
     this.lines.setWeights(this.renderStatus(w, view));
     this.renderNoMap();
+    this.summaryEl.replaceChildren(...summaryNote(this.summaries));
+    this.summaryEl.hidden = !this.summaries.length;
+    this.el.dataset.summary = this.summaries.map((u) => `L${u.layer}H${u.head}`).join(' ');
   }
 
   /** The note on the shown heads that have no map at the step drawn (`noMap`: [{layer, head, step}]). */
@@ -303,7 +317,8 @@ export class HeadView {
       this.status.textContent = view.state === 'loading' ? 'loading\u2026' : '';
       return null;
     }
-    const snaps = this.compare ? [view.data.snap] : view.data; // B's snapshot, or A's heads
+    const snaps = this.compare ? [view.data.snap] : view.data.snaps; // B's snapshot, or A's heads
+    const sums = this.compare ? [] : view.data.sums;
     const h = snaps[0].header;
     const { rows, cols } = this.tokensInfo();
     this.status.textContent =
@@ -313,8 +328,10 @@ export class HeadView {
     }
     const heads = this.shownHeads(view.data);
     const stored = (x) => hasMap(snaps.find((snap) => mapOffset(snap, x.layer, x.head) >= 0) ?? null, x.layer, x.head);
-    this.noMap = heads.filter((x) => !stored(x)).map((x) => ({ ...x, step: h.step }));
-    return headWeights(snaps, heads.filter(stored), rows, cols);
+    const drawn = (x) => stored(x) || !!summaryFor(sums, x);
+    this.noMap = heads.filter((x) => !drawn(x)).map((x) => ({ ...x, step: h.step }));
+    this.summaries = heads.filter((x) => !stored(x) && drawn(x)).map((x) => summaryFor(sums, x));
+    return headWeights(snaps, heads.filter(drawn), rows, cols, sums);
   }
 
   /** [{layer, head, color}] drawn: A's heads of its layer, or B's heads matched to them. */
