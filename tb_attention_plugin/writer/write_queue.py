@@ -14,6 +14,8 @@ import threading
 import warnings
 import weakref
 
+from .memory_release import release_freed_memory
+
 _OPEN = weakref.WeakSet()
 
 
@@ -34,7 +36,8 @@ class WriteQueue:
         """Queue `job()`; waits first while the queued input would exceed max_bytes. An item of more
         than a quarter of the budget (a large model's layer) runs on the caller's thread once the queue
         is empty: the caller then waits for it, so such an item is never held while the caller makes
-        the next one (a long probe's pass holds one layer, not two)."""
+        the next one (a long probe's pass holds one layer, not two), and what it freed is given back
+        to the operating system first (memory_release.py)."""
         with self._cond:
             if self._closed:
                 raise RuntimeError("the write queue is closed")
@@ -50,6 +53,7 @@ class WriteQueue:
             self._busy = True  # the background thread waits for it
         try:
             self._run_job(job, "")
+            release_freed_memory()  # what it freed, before the caller computes the next layer
         finally:
             with self._cond:
                 self._busy = False
