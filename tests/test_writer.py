@@ -547,3 +547,22 @@ def test_a_probes_model_size_cannot_change_within_a_writer(tmp_path):
     p = read_run(str(tmp_path)).probe("p")
     assert p.steps == [0, 5] and p.sizes() == {(2, 4): [0, 5]}
     assert np.abs(p.attention(5) - attention(5, (2, 4, 3, 3))).max() <= STEP + 1e-6
+
+
+def test_drift_is_measured_from_the_first_snapshot_kept_a_head_at_a_time(tmp_path):
+    """The first snapshot, drift's reference, is kept in float16 a head at a time (scratch_file
+    .SpilledHeads): drift at later steps equals the Jensen-Shannon distance to the first float maps."""
+    from tb_attention_plugin.analysis.statistics import js_distance
+    from tb_attention_plugin.devtools.synthetic import DriftingMaps
+
+    maps = DriftingMaps(2, 3, 20, seed=6, causal=False, drift=0.3)
+    snapshots = [maps.next() for _ in range(3)]
+    with AttentionSummaryWriter(str(tmp_path)) as w:
+        w.add_probe("p", [f"t{i}" for i in range(20)])
+        for step, snapshot in enumerate(snapshots):
+            w.add_attention(step, "p", snapshot)
+    drift = read_run(str(tmp_path)).probe("p").stats()["drift"]
+    for step, snapshot in enumerate(snapshots):
+        want = js_distance(snapshot, snapshots[0]).mean(-1)
+        np.testing.assert_allclose(drift[step], want, atol=2e-3)
+    assert (drift[1:] > 0.05).all()  # the maps moved: a test that could fail

@@ -175,8 +175,7 @@ def _part(array, block):
 def row_plogp(reference):
     """float [L, H, Q, K] -> float64 [L, H, Q]: each row's sum x ln x (drift's term of the first
     snapshot), a few rows at a time."""
-    reference = np.asarray(reference)
-    out = np.empty(reference.shape[:-1])
+    out = np.empty(reference.shape[:-1])  # any array [L, H, Q, K] read by index (writer/scratch_file.SpilledHeads)
     rows = max(1, BLOCK // max(1, reference.shape[-1]))
     for layer, head in np.ndindex(*reference.shape[:2]):
         for r0 in range(0, reference.shape[2], rows):

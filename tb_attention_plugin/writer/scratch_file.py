@@ -1,7 +1,8 @@
 """Bytes a writer keeps for later on disk instead of in memory: each (probe, kind)'s first snapshot in
 float16, drift's reference, is as large as a whole snapshot (a 32 x 32-head model at 512 tokens: 0.5
-GB), so it is read back a layer at a time. The file is unnamed (nothing is left behind, even after a
-crash) and lives in the temporary directory (TMPDIR)."""
+GB), so it is kept and read back a head at a time (`put_heads`, `SpilledHeads`): a long probe's
+layer is never held in float16 whole besides its float32 weights. The file is unnamed (nothing is
+left behind, even after a crash) and lives in the temporary directory (TMPDIR)."""
 
 import os
 import tempfile
@@ -39,6 +40,10 @@ class ScratchFile:
             self._end += len(data)
         return SpilledLayer(array.shape, array.dtype, offset, len(data))
 
+    def put_heads(self, layer, dtype=np.float16):
+        """A layer [heads, query, key] kept a head at a time, converted to `dtype` a head at a time."""
+        return [self.put(np.asarray(head, dtype=dtype)) for head in layer]
+
     def get(self, spilled):
         data = os.pread(self._file.fileno(), spilled.size, spilled.offset)
         raw = decompress(data, int(np.prod(spilled.shape)) * spilled.dtype.itemsize)
@@ -49,3 +54,28 @@ class ScratchFile:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+class SpilledHeads:
+    """A layer kept by `put_heads`, read as a [1, heads, query, key] array a block of heads at a time:
+    `spilled[l, h]` for any int or slice l (of the one layer) and h, and rows after them. Only the
+    heads a read asks for are decompressed (the last one kept for the reads of its rows)."""
+
+    def __init__(self, scratch, heads):
+        self._scratch, self._heads = scratch, heads
+        self.shape = (1, len(heads)) + tuple(heads[0].shape)
+        self._last = None  # (head, its array)
+
+    def _head(self, h):
+        if self._last is None or self._last[0] != h:
+            self._last = (h, self._scratch.get(self._heads[h]))
+        return self._last[1]
+
+    def __getitem__(self, index):
+        index = index if isinstance(index, tuple) else (index,)
+        layer, heads, rest = index[0], index[1] if len(index) > 1 else slice(None), index[2:]
+        if isinstance(heads, int):
+            picked = self._head(range(self.shape[1])[heads])[rest]
+            return picked if isinstance(layer, int) else picked[None]
+        out = np.stack([self._head(h)[rest] for h in range(self.shape[1])[heads]])
+        return out if isinstance(layer, int) else out[None]

@@ -27,6 +27,7 @@ from ..format.metadata import KIND_SIDES, STAT_NAMES, snapshot_tag
 from ..format.plugin_metadata import probe_metadata
 from ..format.quantize import quantize
 from .head_choice import ChoiceState, every_head
+from .scratch_file import SpilledHeads
 from .input_checks import check_layer, check_model_size, FirstSize
 
 # A new keyframe is written once a delta is this large relative to the chain's keyframe (the head
@@ -194,7 +195,7 @@ class SnapshotStream:
             # the drift reference, should this be the first snapshot: float16 keeps drift within 1e-4 of
             # float32's (the stored bytes' 1/255 steps are too coarse for it: 0.25 for 0.004 at 512 tokens)
             first = self._state.reference is None
-            reference = self._writer._scratch.put(layer.astype(np.float16)) if first else None
+            reference = self._writer._scratch.put_heads(layer) if first else None
             self._layers.append((blob, last, stats, relations, reference))
         except BaseException as e:
             self._failed = e
@@ -233,9 +234,9 @@ class SnapshotStream:
             first = reference(index)
         except (IndexError, KeyError, ValueError, OSError):
             first = None  # unreadable since: drift left out (NaN) for this layer
-        if first is None or first.shape != shape:
+        if first is None or tuple(first.shape[-3:]) != tuple(shape):
             return np.full((1,) + shape, np.nan, np.float16)
-        return first[None]
+        return first if isinstance(first, SpilledHeads) else first[None]
 
     def _blob(self, index, q):
         """A delta to the previous snapshot while deltas pay and the chain is short, else a keyframe."""
@@ -272,7 +273,7 @@ class SnapshotStream:
                     self._state.last[index] = entry[1]
             if first_snapshot:
                 kept, scratch = [entry[4] for entry in layers], self._writer._scratch
-                self._state.reference = lambda index: scratch.get(kept[index])  # float16
+                self._state.reference = lambda index: SpilledHeads(scratch, kept[index])  # float16
 
     @staticmethod
     def _as_keyframe(entry):
