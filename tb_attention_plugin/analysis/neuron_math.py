@@ -5,6 +5,8 @@ vector_dtype), and Kobayashi et al. 2020's norm-based contributions next to the 
 
 import numpy as np
 
+from ..format.quantize import SCALE, dequantize, quantize
+
 
 def softmax_of(record, i):
     """The attention of captured head i recomputed from its record: softmax(q.k * scale + bias) over
@@ -57,9 +59,11 @@ def weight_and_contribution(record, key_special, causal):
 
 
 def vector_dtype(record, attention, tolerance=1 / 510):
-    """Float16 ("<f2") when the attention recomputed from float16 query and key vectors stays within
-    `tolerance` of the model's own (float) `attention` ([layer][head] -> [Q, K]) for every head, so
-    that, with the stored attention's own rounding, the view stays within 1/255; "<f4" otherwise."""
+    """Float16 ("<f2") when the attention recomputed from float16 query and key vectors stays, for
+    every head, within `tolerance` of the model's own (float) `attention` ([layer][head] -> [Q, K])
+    and within one step (1/255) of that attention as stored (its bytes, format/quantize.py), so the
+    view never strays from the stored map by more than the map's own rounding; "<f4" otherwise. (The
+    first bound alone allows 1/510 + 1/255 against the stored map.)"""
     if attention is None:
         return "<f4"
     half = {k: record[k].astype(np.float16) for k in ("query", "key")}
@@ -67,6 +71,9 @@ def vector_dtype(record, attention, tolerance=1 / 510):
         return "<f4"
     rounded = dict(record, **{k: v.astype(np.float32) for k, v in half.items()})
     for i, (layer, head) in enumerate(record["heads"]):
-        if not np.abs(softmax_of(rounded, i) - np.asarray(attention[layer][head], np.float64)).max() <= tolerance:
+        weights = np.asarray(attention[layer][head], np.float32)
+        view = softmax_of(rounded, i)
+        stored = dequantize(quantize(weights)).astype(np.float64)
+        if not (np.abs(view - weights).max() <= tolerance and np.abs(view - stored).max() <= SCALE):
             return "<f4"
     return "<f2"
