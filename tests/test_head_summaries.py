@@ -200,3 +200,10 @@ def test_a_summary_naming_a_key_beyond_the_map_is_refused():
     layer = HeadsLayer(_parts_blob(SUMMARY_HEADER.pack(1, 6) + frame), (4, 5, 6))
     with pytest.raises(FormatError, match="beyond"):
         layer.summary(3)
+
+
+@pytest.mark.parametrize("summaries", [-1, 1.5, True, "2"])
+def test_a_number_of_summaries_that_is_not_a_count_is_refused(summaries):
+    with pytest.raises(ValueError, match="summaries must be a number of heads >= 0"):
+        HeadChoice(2, "changed", summaries=summaries)
+    assert HeadChoice(2, [(0, 1)]).summaries == 0  # named heads: maps only
