@@ -52,6 +52,17 @@ def ensure_bundle():
     subprocess.run([npm, "run", "build"], cwd=fe, check=True)
 
 
+def wait_until(target, predicate, arg=None, timeout=30.0):
+    """Poll `predicate`, a JS function of one argument, in a page or frame through `evaluate` until it
+    returns true. For pages under a CSP without 'unsafe-eval' (the exported report): playwright 1.40, the
+    lowest we allow, re-runs `wait_for_function`'s predicate with `eval` inside the page at every poll
+    after the first, which that CSP refuses, so a wait not already true at once fails there."""
+    deadline = time.monotonic() + timeout
+    while not target.evaluate(predicate, arg):
+        assert time.monotonic() < deadline, f"not true after {timeout} s: {predicate} ({arg!r})"
+        time.sleep(0.05)
+
+
 def tab_frame(page, tb):
     """The Attention tab inside TensorBoard's own page (its iframe, looked up again as the shell may
     re-create it), once the grid is painted."""

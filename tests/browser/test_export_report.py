@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ARTIFACTS, ensure_bundle, tab_frame
+from conftest import ARTIFACTS, ensure_bundle, tab_frame, wait_until
 from grid_pixels import stats_js
 from tb_attention_plugin.devtools.synthetic import PAIR_PROBE, XSS_TOKEN, write_run
 
@@ -64,13 +64,13 @@ def offline(browser):
 
 
 def painted(page_or_frame, step=None, after=0):
-    page_or_frame.wait_for_function(
+    wait_until(
+        page_or_frame,
         """([step, after]) => {
           const p = window.tbAttention && window.tbAttention.paints;
           return p && p.length > after && (step === null || p[p.length - 1].step === step);
         }""",
-        arg=[step, after],
-        timeout=30000,
+        [step, after],
     )
 
 
@@ -105,7 +105,7 @@ def test_report_shows_tokens_as_text(offline, report):
     page.goto(report.as_uri())
     painted(page)
     page.evaluate(f"window.tbAttention.app.set({{probe: {PAIR_PROBE!r}}})")
-    page.wait_for_function(f"window.tbAttention.state.probe === {PAIR_PROBE!r}")
+    wait_until(page, f"() => window.tbAttention.state.probe === {PAIR_PROBE!r}")
     views_shown(page)
     assert XSS_TOKEN in page.locator('[data-testid="hv-left"]').inner_text()
     assert page.locator('[data-testid="hv-left"] img').count() == 0
@@ -172,7 +172,7 @@ def test_save_buttons_in_tensorboard(page, tensorboard):
     frame = tab_frame(page, tensorboard)
     painted(frame)
     frame.evaluate(f"window.tbAttention.app.set({{probe: {PAIR_PROBE!r}}})")
-    frame.wait_for_function(f"window.tbAttention.state.probe === {PAIR_PROBE!r}")
+    wait_until(frame, f"() => window.tbAttention.state.probe === {PAIR_PROBE!r}")
     views_shown(frame)
     saved = save_all(page, frame, "tensorboard")
     tokens = frame.locator('[data-testid="hv-left"] .tba-tok').all_inner_texts()

@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import ARTIFACTS, TensorBoard, ensure_bundle, tab_frame
+from conftest import ARTIFACTS, TensorBoard, ensure_bundle, tab_frame, wait_until
 from grid_pixels import stats_js
 from tb_attention_plugin import read_run
 from tb_attention_plugin.devtools.synthetic import SyntheticHeads, repeated_tokens
@@ -82,23 +82,19 @@ def missing_at(stored, step):
 
 def go_to(frame, step):
     frame.evaluate("(s) => window.tbAttention.setStep(s)", step)
-    frame.wait_for_function("(s) => window.tbAttention.paints.at(-1)?.step === s", arg=step, timeout=30000)
+    wait_until(frame, "(s) => window.tbAttention.paints.at(-1)?.step === s", step)
 
 
 def select_run(frame, run):
     frame.locator('[data-testid="run-picker"]').select_option(run)
-    frame.wait_for_function("(r) => window.tbAttention.state.run === r", arg=run, timeout=30000)
+    wait_until(frame, "(r) => window.tbAttention.state.run === r", run)
 
 
 def check_grid(frame, stored, stats, step):
     """Hatched cells with their statistics exactly where `read_run` has no map; the hover says why."""
     missing = missing_at(stored, step)
     assert missing and len(missing) < LAYERS * HEADS
-    frame.wait_for_function(
-        "(n) => document.querySelectorAll('[data-testid=\"cell\"].no-map').length === n",
-        arg=len(missing),
-        timeout=30000,
-    )
+    wait_until(frame, "(n) => document.querySelectorAll('[data-testid=\"cell\"].no-map').length === n", len(missing))
     not_hatch = frame.evaluate(NOT_HATCH_JS, '[data-testid="panel"] [data-testid="grid-cells"]')
     si = STEPS.index(step)
     for l in range(LAYERS):
@@ -163,10 +159,10 @@ def test_heads_without_a_map_show_their_statistics_in_the_tab(browser, tb, logs)
 
 def check_filmstrip(frame, stored, l, h):
     """Every frame of a step without the head's map is marked, the others are not."""
-    frame.wait_for_function(
+    wait_until(
+        frame,
         """() => { const f = document.querySelectorAll('[data-testid="filmstrip"] .tba-frame');
                    return f.length > 1 && [...f].every((x) => x.dataset.state === 'data'); }""",
-        timeout=30000,
     )
     frames = frame.evaluate(
         """() => [...document.querySelectorAll('[data-testid="filmstrip"] .tba-frame')].map((f) =>
@@ -229,7 +225,7 @@ def test_the_exported_report_shows_the_same(browser, logs, tmp_path):
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(out.as_uri())
-    page.wait_for_function("window.tbAttention && window.tbAttention.paints.length > 0", timeout=30000)
+    wait_until(page, "() => window.tbAttention && window.tbAttention.paints.length > 0")
     assert page.locator('[data-testid="storage-note"]').text_content() == LINE
     go_to(page, STEP)
     missing = check_grid(page, stored, stats, STEP)
