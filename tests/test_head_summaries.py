@@ -21,7 +21,7 @@ from tb_attention_plugin.format.blobs import (
     HeadsLayer,
 )
 from tb_attention_plugin.format.metadata import FormatError
-from tb_attention_plugin.format.summaries import SUMMARY_HEADER, decode_summary, encode_summary, summary_block
+from tb_attention_plugin.format.summaries import SUMMARY_HEADER, decode_summary, encode_summary, summary_block, top_keys
 from tb_attention_plugin.writer.head_choice import ChoiceState, HeadChoice
 from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
@@ -59,6 +59,21 @@ def test_a_summary_holds_the_block_means_and_each_rows_strongest_keys(q, k):
         assert np.abs(s.top_weights()[row] - w[row, order]).max() <= 1 / 255 + 1e-7
     sparse = s.sparse()
     assert sparse.shape == (q, k) and np.isnan(sparse).sum() == q * (k - top)
+
+
+@pytest.mark.parametrize("q", [7, 300])
+def test_ties_at_the_last_place_go_to_the_lower_keys(q):
+    """Causal rows with fewer real keys than places (their zeros tie), a uniform row, and rows whose
+    8th and 9th strongest weights tie: each keeps exactly the keys of the definition."""
+    w = np.tril(_rows(q, q, seed=5) + 0.01)
+    w[q // 2] = 1.0
+    w[-1, :10] = 1.0
+    w /= w.sum(-1, keepdims=True)
+    keys, weights = top_keys(w)
+    for row in range(q):
+        order = sorted(range(q), key=lambda j: (-w[row, j], j))[:8]
+        assert list(keys[row]) == order, row
+        assert list(weights[row]) == list(w[row, order])
 
 
 def _offer_all(choice, layers, state=None):
