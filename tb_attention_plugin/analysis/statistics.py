@@ -12,6 +12,7 @@ layer by indexing: a few weights per row, not a pass over the layer per statisti
 import numpy as np
 
 from ..format.metadata import STAT_NAMES
+from .parallel import map_spread
 
 BLOCK = 1 << 19  # weights computed at a time (whole layers): the temporaries stay in the CPU's cache
 _MASS_STATS = ("first", "sep", "self", "prev", "next", "induction", "duplicate")
@@ -152,9 +153,12 @@ def head_statistics(
     a = np.asarray(attention, dtype=np.float32)
     layers, heads = a.shape[:2]
     out = np.full((len(STAT_NAMES), layers, heads), np.nan, dtype=np.float64)
-    for block in _blocks(layers, heads, a[0, 0].size):
+
+    def measure(block):  # blocks write to their own part of `out`: spread over the cores
         part = None if reference is None else (reference[block], _part(reference_plogp, block))
         _block_statistics(a[block], out[(slice(None),) + block], templates, part)
+
+    map_spread(measure, _blocks(layers, heads, a[0, 0].size))
     return out.astype(np.float32)
 
 
@@ -174,13 +178,17 @@ def _part(array, block):
 
 def row_plogp(reference):
     """float [L, H, Q, K] -> float64 [L, H, Q]: each row's sum x ln x (drift's term of the first
-    snapshot), a few rows at a time."""
+    snapshot), a few rows at a time, the heads spread over the cores."""
     out = np.empty(reference.shape[:-1])  # any array [L, H, Q, K] read by index (writer/scratch_file.SpilledHeads)
     rows = max(1, BLOCK // max(1, reference.shape[-1]))
-    for layer, head in np.ndindex(*reference.shape[:2]):
+
+    def measure(layer_head):
+        layer, head = layer_head
+        weights = reference[layer, head]  # one read of the head (a spilled one is decompressed whole)
         for r0 in range(0, reference.shape[2], rows):
-            chunk = np.asarray(reference[layer, head, r0 : r0 + rows], dtype=np.float32)
-            out[layer, head, r0 : r0 + rows] = _row_plogp(chunk)
+            out[layer, head, r0 : r0 + rows] = _row_plogp(np.asarray(weights[r0 : r0 + rows], dtype=np.float32))
+
+    map_spread(measure, np.ndindex(*reference.shape[:2]))
     return out
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from ..format.blobs import compress_head, compressor, encode_heads
 from ..format.quantize import quantize
 from ..format.summaries import encode_summary
+from ..analysis.parallel import map_spread
 
 SKETCH = 16  # blocks per side of the pooled map "changed" compares
 CHOICES = ("changed", "rotate")
@@ -106,21 +107,36 @@ class Selection:
         self._heads = heads = layer.shape[0]
         first = index * heads
         scores = self._scores(index, layer, stats, heads, first)
-        for head in np.flatnonzero(scores > -np.inf):
-            entry = (float(scores[head]), -(first + int(head)), index, int(head))
-            if _enters(self._maps, self.choice.maps, entry):
-                # its summary made now too, while its float weights are at hand: should later heads
-                # push it out of the maps, it may still keep a summary
-                summary = encode_summary(layer[head], _compress) if self.choice.summaries else None
-                out = _push(self._maps, self.choice.maps, entry + ((compress_head(quantize(layer[head])), summary),))
-                if out is not None and out[4][1] is not None:
-                    self._summarize(out[:4], lambda kept=out[4][1]: kept)
-            else:
-                self._summarize(entry, lambda h=head: encode_summary(layer[h], _compress))
+        entries = [(float(scores[h]), -(first + int(h)), index, int(h)) for h in np.flatnonzero(scores > -np.inf)]
+        # which heads enter the maps or the summaries, learnt on copies of the heaps; then what they
+        # keep, made over the cores; then the same placing with it
+        wanted = {}  # head -> whether it enters the maps (else the summaries)
 
-    def _summarize(self, entry, summary):
-        if _enters(self._summaries, self.choice.summaries, entry):
-            _push(self._summaries, self.choice.summaries, entry + (summary(),))
+        def plan(head, as_map):
+            wanted[head] = as_map
+            return "map", "summary" if self.choice.summaries else None
+
+        self._place(list(self._maps), list(self._summaries), entries, plan)
+        made = dict(zip(wanted, map_spread(lambda h: self._keep(layer[h], wanted[h]), wanted)))
+        self._place(self._maps, self._summaries, entries, lambda h, as_map: made[h])
+
+    def _keep(self, weights, as_map):
+        """(compressed map or None, summary or None) of one head: its summary made with its map too,
+        while its float weights are at hand (should later heads push it out of the maps, it may still
+        keep a summary)."""
+        summary = encode_summary(weights, _compress) if self.choice.summaries else None
+        return (compress_head(quantize(weights)) if as_map else None), summary
+
+    def _place(self, maps, summaries, entries, kept):
+        """Put entries (score, tie-break, layer, head) into the heaps of maps and summaries, best
+        first; kept(head, as_map) -> (map, summary) of a head that enters them."""
+        for entry in entries:
+            if _enters(maps, self.choice.maps, entry):
+                out = _push(maps, self.choice.maps, entry + (kept(entry[3], True),))
+                if out is not None and out[4][1] is not None and _enters(summaries, self.choice.summaries, out[:4]):
+                    _push(summaries, self.choice.summaries, out[:4] + (out[4][1],))
+            elif _enters(summaries, self.choice.summaries, entry):
+                _push(summaries, self.choice.summaries, entry + (kept(entry[3], False)[1],))
 
     def _scores(self, index, layer, stats, heads, first):
         """One score per head of this layer: higher is kept first; -inf is never kept."""
@@ -198,5 +214,5 @@ def every_head(layer):
     """A layer blob of every head of float [H, Q, K], a head at a time (a large layer, so that readers
     can decode one head, and the writer never holds it quantized whole)."""
     heads, queries, keys = layer.shape
-    frames = [compress_head(quantize(layer[h])) for h in range(heads)]
+    frames = map_spread(lambda h: compress_head(quantize(layer[h])), range(heads))
     return encode_heads(range(heads), frames, queries, keys)

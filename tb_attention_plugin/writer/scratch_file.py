@@ -67,9 +67,10 @@ class SpilledHeads:
         self._last = None  # (head, its array)
 
     def _head(self, h):
-        if self._last is None or self._last[0] != h:
-            self._last = (h, self._scratch.get(self._heads[h]))
-        return self._last[1]
+        last = self._last  # read once: threads (analysis/parallel.py) read blocks of heads at once
+        if last is None or last[0] != h:
+            last = self._last = (h, self._scratch.get(self._heads[h]))
+        return last[1]
 
     def __getitem__(self, index):
         index = index if isinstance(index, tuple) else (index,)

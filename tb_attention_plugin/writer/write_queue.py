@@ -14,6 +14,7 @@ import threading
 import warnings
 import weakref
 
+from ..analysis.parallel import keep_serial
 from .memory_release import release_freed_memory
 
 _OPEN = weakref.WeakSet()
@@ -76,6 +77,7 @@ class WriteQueue:
         _OPEN.discard(self)
 
     def _work(self):
+        keep_serial()  # beside training: the cores are training's
         while True:
             with self._cond:
                 while not self._jobs and not self._closed:
