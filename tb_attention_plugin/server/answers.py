@@ -15,6 +15,7 @@ from .errors import Unavailable
 from ..format.quantize import dequantize
 from ..analysis.statistics import head_distances
 from .pooling import LEVELS, block_means
+from .summaries import summary_answer, summary_means_answer
 
 
 class Series(NamedTuple):
@@ -128,8 +129,8 @@ def snapshot_answer(series, step, layer_ids, layers, meta, pool=None, head=None,
     (server/pooling.py), pooled a head or a layer at a time; with `head`, that head only. `layers`:
     uint8 [H, Q, K] arrays or HeadsLayers (blobs.HeadsLayer: read a head at a time). When a storage
     budget left heads out, the header lists those it holds (`stored`) and those of the others it keeps
-    a summary of (`summarized`); `part="summary"` (with `layer` and `head`) answers that summary
-    (`summary_answer`)."""
+    a summary of (`summarized`); `part="summary"` (with `layer` and `head`) answers that summary,
+    `part="summary_means"` the block means of every summarized head of the layers (server/summaries.py)."""
     shapes = {tuple(a.shape) for a in layers}
     if len(shapes) != 1:
         raise FormatError(f"layers have different shapes {sorted(shapes)}")
@@ -139,6 +140,8 @@ def snapshot_answer(series, step, layer_ids, layers, meta, pool=None, head=None,
     chosen = list(range(heads)) if head is None else [head]
     if part == "summary":
         return summary_answer(series, step, layer_ids[0], layers[0], head, meta)
+    if part == "summary_means":
+        return summary_means_answer(series, step, layer_ids, layers, meta)
     pooled = pool is not None and pool > 1
     if not pooled and len(layers) * len(chosen) * queries * keys_len > MAX_LAYER_WEIGHTS:
         raise TooLarge(
@@ -166,37 +169,6 @@ def snapshot_answer(series, step, layer_ids, layers, meta, pool=None, head=None,
     summarized = [list(getattr(layer, "summarized", ())) for layer in layers]
     if any(summarized):
         header["summarized"] = summarized
-    return header, array
-
-
-def summary_answer(series, step, layer_id, layer, head, meta):
-    """(header, uint16 [query, 2, k]) of one head's summary (format/summaries.py): per query row its k
-    strongest keys ([:, 0]) and their weights in steps of 1/255 ([:, 1]); the block means in the
-    header (`means`, row-major, `means_shape`, steps of 1/65535). Unavailable for a head with no
-    summary at that step (its map is stored, or the budget kept neither)."""
-    summary = layer.summary(head) if hasattr(layer, "summary") else None
-    if summary is None:
-        has_map = getattr(layer, "stored", None) is None or head in layer.stored
-        what = "its map is stored: ask without part=summary" if has_map else "the storage budget kept no summary of it"
-        raise Unavailable(f"head {head} of layer {layer_id} has no summary at step {step}: {what}")
-    queries, keys_len = layer.shape[1:]
-    array = np.stack([summary.keys, summary.weights.astype(np.uint16)], axis=1)
-    header = {
-        **series._asdict(),
-        "step": step,
-        "layers": [layer_id],
-        "head": head,
-        "part": "summary",
-        "query_len": queries,
-        "key_len": keys_len,
-        "causal": meta.causal,
-        "top_k": int(summary.keys.shape[1]),
-        "scale": 1.0 / 255,
-        "block": summary.block,
-        "means_shape": list(summary.means.shape),
-        "means": summary.means.ravel().tolist(),
-        "means_scale": 1.0 / LEVELS,
-    }
     return header, array
 
 

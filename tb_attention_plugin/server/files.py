@@ -189,8 +189,8 @@ class FileData:
 
     def snapshot(self, series, step, layer=None, pool=None, head=None, part=None):
         """(header, uint8 [layers, heads, query, key]) exactly as stored, or with `pool` the block
-        means of each map; `head` (with `layer`): that head only, or its summary with `part`
-        (answers.snapshot_answer)."""
+        means of each map; `head` (with `layer`): that head only, or its summary with `part`;
+        `part="summary_means"`: the block means of every summarized head (answers.snapshot_answer)."""
         run = series.run
         tag, meta, good = self._lookup(series, SNAPSHOT_TAG_PREFIX, "snapshots", step)
         entry = good.get(step)

@@ -29,6 +29,7 @@ _INT = re.compile(r"^-?[0-9]{1,19}$")
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 _MAX_PARAM = 4096
 _PLUGIN_PREFIX = f"/data/plugin/{PLUGIN_NAME}/"
+_PARTS = (None, "summary", "summary_means")  # the snapshot route's parts (docs/http-api.md)
 
 
 class BadRequest(Exception):
@@ -148,8 +149,11 @@ class AttentionPlugin(base_plugin.TBPlugin):
         if pool is not None and pool > MAX_POOL:
             raise BadRequest(f"query parameter 'pool' must be <= {MAX_POOL}, got {pool}")
         part = _param(request, "part", required=False)
-        if part not in (None, "summary") or (part and (head is None or pool is not None)):
-            raise BadRequest("query parameter 'part' may only be 'summary', with 'layer' and 'head' and without 'pool'")
+        if part not in _PARTS or (part and (pool is not None or (head is None) != (part == "summary_means"))):
+            raise BadRequest(
+                "query parameter 'part' may only be 'summary' (with 'layer' and 'head') or 'summary_means' "
+                "(without 'head'), never with 'pool'"
+            )
         header, array = self._source(request, series.run).snapshot(series, step, layer, pool, head, part)
         return http_payload.binary_response(header, array)
 

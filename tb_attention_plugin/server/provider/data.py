@@ -85,8 +85,8 @@ class ProviderSource:
 
     def snapshot(self, series, step, layer=None, pool=None, head=None, part=None):
         """(header, uint8 [layers, heads, query, key]) exactly as stored, or with `pool` the block
-        means of each map; `head` (with `layer`): that head only, or its summary with `part`
-        (answers.snapshot_answer)."""
+        means of each map; `head` (with `layer`): that head only, or its summary with `part`;
+        `part="summary_means"`: the block means of every summarized head (answers.snapshot_answer)."""
         data, ctx, eid, run = self._data, self._ctx, self._eid, series.run
         tag, meta, blobs = data._listing.snapshot_series(ctx, eid, series, step)
         data.prefetch.watch((eid, run, tag), ctx, blobs, focus=step, requested=True)
