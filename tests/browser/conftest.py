@@ -114,6 +114,24 @@ class TensorBoard(TensorBoardProcess):
         self.stop()
 
 
+def tensorboard_fixture(runs, logdir_of=lambda logs: logs[0]):
+    """A module's `tb` fixture: a `TensorBoard` over the directory `logdir_of(logs)` of the module's own
+    `logs` fixture, once the plugin lists `runs` runs; closed after the module's tests. In a module:
+    `tb = tensorboard_fixture(2)`."""
+
+    @pytest.fixture(scope="module")
+    def tb(logs):
+        ensure_bundle()
+        server = TensorBoard(logdir_of(logs))
+        try:
+            server.wait_for_runs(runs)
+            yield server
+        finally:
+            server.close()
+
+    return tb
+
+
 @pytest.fixture(scope="session")
 def logdir(tmp_path_factory):
     d = tmp_path_factory.mktemp("logs")

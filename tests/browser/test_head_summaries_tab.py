@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from conftest import TensorBoard, ensure_bundle
+from conftest import tensorboard_fixture
 from grid_pixels import stats_js
 from map_pixels import LUT, MAP_PX, PIXELS_JS, expected_pixels, region_starts
 from tb_attention_plugin import read_run
@@ -50,15 +50,7 @@ def logs(tmp_path_factory):
     return d, read_run(str(d / RUN)).probe(PROBE), toks
 
 
-@pytest.fixture(scope="module")
-def tb(logs):
-    ensure_bundle()
-    server = TensorBoard(logs[0])
-    try:
-        server.wait_for_runs(1)
-        yield server
-    finally:
-        server.close()
+tb = tensorboard_fixture(1)
 
 
 def heads_at(probe, step):

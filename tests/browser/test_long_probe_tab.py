@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ARTIFACTS, TensorBoard, ensure_bundle
+from conftest import ARTIFACTS, tensorboard_fixture
 from map_pixels import MAP_PX, PIXELS_JS, expected_pixels
 from tb_attention_plugin import read_run
 from tb_attention_plugin.devtools.synthetic import SyntheticHeads, repeated_tokens
@@ -35,15 +35,7 @@ def logs(tmp_path_factory):
     return d, read_run(str(d / RUN)).probe(PROBE), toks
 
 
-@pytest.fixture(scope="module")
-def tb(logs):
-    ensure_bundle()
-    server = TensorBoard(logs[0])
-    try:
-        server.wait_for_runs(1)
-        yield server
-    finally:
-        server.close()
+tb = tensorboard_fixture(1)
 
 
 def open_tab(page, tb):

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import numpy as np
 import pytest
 
-from conftest import ARTIFACTS, TensorBoard, ensure_bundle, tab_frame
+from conftest import ARTIFACTS, tab_frame, tensorboard_fixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: model_zoo
 
@@ -80,15 +80,7 @@ def logs(tmp_path_factory):
     return d
 
 
-@pytest.fixture(scope="module")
-def tb(logs):
-    ensure_bundle()
-    server = TensorBoard(logs)
-    try:
-        server.wait_for_runs(4)
-        yield server
-    finally:
-        server.close()
+tb = tensorboard_fixture(4, logdir_of=lambda logs: logs)
 
 
 def record_of(logs, run, step, kind="self"):

@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import ARTIFACTS, TensorBoard, ensure_bundle, tab_frame, wait_until
+from conftest import ARTIFACTS, tab_frame, tensorboard_fixture, wait_until
 from grid_pixels import stats_js
 from tb_attention_plugin import read_run
 from tb_attention_plugin.devtools.synthetic import SyntheticHeads, repeated_tokens
@@ -59,15 +59,7 @@ def logs(tmp_path_factory):
     return d, stored, probe.stats()
 
 
-@pytest.fixture(scope="module")
-def tb(logs):
-    ensure_bundle()
-    server = TensorBoard(logs[0])
-    try:
-        server.wait_for_runs(2)
-        yield server
-    finally:
-        server.close()
+tb = tensorboard_fixture(2)
 
 
 def has_map(stored, step, layer, head):
