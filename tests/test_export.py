@@ -230,7 +230,8 @@ def test_neuron_records_beyond_the_budget_are_left_out_and_the_index_says_so(car
 
 def test_the_summaries_of_a_budgets_heads_are_in_the_report(run_dir, tmp_path):
     """A storage budget's summaries (block means + each row's top keys) of the exported snapshots are
-    embedded, one per summarized head, as the route answers part=summary; none for a run without."""
+    embedded, one per summarized head, as the route answers part=summary, and each snapshot's block
+    means of all of them as part=summary_means answers them; none for a run without."""
     from tb_attention_plugin.devtools.synthetic import DriftingMaps
     from tb_attention_plugin.writer.head_choice import HeadChoice
 
@@ -252,4 +253,13 @@ def test_the_summaries_of_a_budgets_heads_are_in_the_report(run_dir, tmp_path):
         assert header["part"] == "summary" and header["block"] == summary.block
         assert header["means"] == summary.means.ravel().tolist()
         assert np.array_equal(array[:, 0], summary.keys) and np.array_equal(array[:, 1], summary.weights)
-    assert collect(run_dir)["summaries"] == []  # a run without a budget
+    # the grid's one answer per step: every summarized head's block means (part=summary_means)
+    assert [s["step"] for s in payload["summary_means"]] == [0, 1, 2]
+    for entry in payload["summary_means"]:
+        header, array = decode_container(_inflated(entry))
+        heads = [(l, h) for l, ids in zip(header["layers"], header["summarized"]) for h in ids]
+        assert header["part"] == "summary_means" and heads == sorted(k[1:] for k in got if k[0] == entry["step"])
+        for (layer, head), means in zip(heads, array):
+            assert np.array_equal(means, probe.summary(entry["step"], layer, head).means)
+    plain = collect(run_dir)  # a run without a budget
+    assert plain["summaries"] == [] and plain["summary_means"] == []

@@ -145,11 +145,13 @@ def collect(run_dir, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS, max_b
     if not index["runs"]:
         raise ValueError(f"{run_dir} holds no attention logs (is it the run directory, one level down?)")
     index, chosen, logged = _chosen_index(index, probes, steps, max_steps, max_bytes)
-    entry, stats, snapshots, summaries = index["runs"][0], [], [], []
+    entry, stats, snapshots = index["runs"][0], [], []
+    summaries = {"summaries": [], "summary_means": []}
     for probe in entry["probes"]:
         for kind in probe["kinds"]:
             key = {"probe": probe["name"], "kind": kind["kind"]}
-            kind["steps"] = [s for s in kind["steps"] if _add_snapshot(data, run, key, s, snapshots, summaries)]
+            means = bool(kind.get("storage", {}).get("summaries"))  # the grid asks for them at every step
+            kind["steps"] = [s for s in kind["steps"] if _add_snapshot(data, run, key, s, snapshots, summaries, means)]
         probe["kinds"] = [k for k in probe["kinds"] if k["steps"]]  # as the plugin's index: none empty
     entry["probes"] = [p for p in entry["probes"] if p["kinds"]]
     if not entry["probes"]:
@@ -173,26 +175,32 @@ def collect(run_dir, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS, max_b
         "scalars": scalars_answer(run, run_dir),
         "stats": stats,
         "snapshots": snapshots,
-        "summaries": summaries,
+        **summaries,
         **views,
     }
 
 
-def _add_snapshot(data, run, key, step, snapshots, summaries):
-    """Append one snapshot answer and the summaries of its summarized heads (`part=summary` answers:
-    a storage budget's, at most 2 KB of block means and 24 bytes a query row each, so never more than
-    the maps the budget left out); False (and a warning) for a record the plugin would not serve."""
+def _add_snapshot(data, run, key, step, snapshots, summaries, means):
+    """Append one snapshot answer, the summaries of its summarized heads (`part=summary` answers: a
+    storage budget's, at most 2 KB of block means and 24 bytes a query row each, so never more than
+    the maps the budget left out) to summaries["summaries"] and, with `means`, its `part=summary_means`
+    answer to summaries["summary_means"]; False (and a warning) for a record the plugin would not serve."""
     series = Series(run, key["probe"], key["kind"])
     try:
         header, array = data.snapshot(series, step)
         heads = [(layer, head) for layer, ids in zip(header["layers"], header.get("summarized", ())) for head in ids]
         parts = [(layer, head, data.snapshot(series, step, layer, head=head, part="summary")) for layer, head in heads]
+        all_means = data.snapshot(series, step, part="summary_means") if means else None
     except Unavailable as e:
         logger.warning("tb-attention export: left out: %s", e)
         return False
     snapshots.append(dict(key, step=step, data=_packed(encode_container(header, array))))
     for layer, head, answer in parts:
-        summaries.append(dict(key, step=step, layer=layer, head=head, data=_packed(encode_container(*answer))))
+        summaries["summaries"].append(
+            dict(key, step=step, layer=layer, head=head, data=_packed(encode_container(*answer)))
+        )
+    if all_means is not None:
+        summaries["summary_means"].append(dict(key, step=step, data=_packed(encode_container(*all_means))))
     return True
 
 

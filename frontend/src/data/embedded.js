@@ -1,6 +1,6 @@
 // The plugin's routes answered from the data an exported report embeds (tb_attention_plugin/tools/export.py;
 // docs/http-api.md, "Exported reports"): the index and scalars as the JSON the routes send, every
-// other answer (stats, snapshots, head summaries, relations, predictions, similarity, neurons, contributions) as its
+// other answer (stats, snapshots, head summaries and their block means, relations, predictions, similarity, neurons, contributions) as its
 // TBAT container or JSON body, gzipped and base64-encoded, inflated when a view asks for it. Same answers, same errors (ApiError 404): the views cannot tell it from the plugin.
 
 import { parseContainer } from './container.js';
@@ -37,6 +37,7 @@ function embeddedBodies(payload, inflate) {
   put('contributions', payload.contributions, (s) => [s.probe, s.kind]);
   put('neurons', payload.neurons, (s) => [s.probe, s.kind, s.step, s.layer, s.head]);
   put('summary', payload.summaries, (s) => [s.probe, s.kind, s.step, s.layer, s.head]);
+  put('summary_means', payload.summary_means, (s) => [s.probe, s.kind, s.step, null]); // every layer's
   if (payload.relations) blobs.set(JSON.stringify(['relations']), payload.relations);
   const ofRun = (run) => {
     if (run !== payload.run) throw new ApiError(404, `unknown run ${JSON.stringify(run)}; this report holds one`);
@@ -57,7 +58,8 @@ function embeddedBodies(payload, inflate) {
 /**
  * An `api` (api.js's shape) over an export's `payload` ({run, index, scalars, stats: [{probe, kind,
  * data}], snapshots: [{probe, kind, step, data}], summaries: [{probe, kind, step, layer, head, data}]
- * (the summarized heads of those snapshots), relations, predictions, similarity, contributions,
+ * (the summarized heads of those snapshots), summary_means: [{probe, kind, step, data}] (all their block
+ * means, per snapshot), relations, predictions, similarity, contributions,
  * neurons: the other cards' answers, tb_attention_plugin/export_views.py}); `inflate` turns the decoded
  * base64 into the body.
  */
@@ -73,6 +75,12 @@ export function embeddedApi(payload, inflate = gunzip) {
     stats: ({ run, probe, kind }) => container(run, ['stats', probe, kind], `the statistics of ${of(probe)} (${kind})`),
     // exact answers only: a `pool` is answered with the stored weights (the views read the header's `pool`)
     snapshot: async ({ run, probe, kind, step, layer, head, part }) => {
+      if (part === 'summary_means')
+        return container(
+          run,
+          ['summary_means', probe, kind, step, layer ?? null],
+          `the block means of the summaries of ${of(probe)} at step ${step}`,
+        );
       if (part === 'summary')
         return container(
           run,
