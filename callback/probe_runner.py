@@ -129,8 +129,9 @@ class ProbeRunner:
             return
         name = type(base_model(self.model)).__name__
         message = (
-            "tb-attention: %s's attention does not go through transformers' attention interface, so each "
-            "snapshot holds every layer's attention of its probes at once: %.0f MiB (the first pass's)"
+            "tb-attention: %s's attention cannot be taken a layer at a time (it does not go through "
+            "transformers' attention interface, and the model uses the weights its attention modules return), "
+            "so each snapshot holds every layer's attention of its probes at once: %.0f MiB (the first pass's)"
         )
         level = logging.WARNING if self.held_at_once > HELD_WARNING_BYTES else logging.INFO
         logger.log(level, message, name, self.held_at_once / 2**20)

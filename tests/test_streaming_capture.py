@@ -45,17 +45,54 @@ def test_only_the_short_discovery_pass_asks_for_every_layer_at_once(tmp_path, fa
     assert len(calls) >= 4  # discovery, the first pass, two snapshots
 
 
-def test_a_model_that_cannot_stream_says_what_a_pass_holds(tmp_path, caplog):
+def test_a_model_outside_the_interface_streams_from_the_modules_that_return_its_weights(tmp_path):
+    """DeBERTa-v2 computes its own attention: each layer's weights are taken as its attention module
+    returns them, and what the model collects in place of them is empty, so no pass but the short
+    ones that learn the layers holds every layer (the stored values are test_compatibility's)."""
+    model, tok, _ = model_zoo.build("deberta-v2")
+    collected = []
+
+    def hook(module, args, kwargs, output):
+        if kwargs.get("output_attentions"):
+            collected.append([tuple(w.shape) for w in output.attentions])
+
+    base_model(model).register_forward_hook(hook, with_kwargs=True)
+    recorder = AttentionRecorder(model, tok, PROBES, tmp_path / "run", induction_probe=False, predictions=3)
+    assert recorder.runner.layer_map.returned_at is not None
+    learnt = len(collected)
+    recorder.snapshot(0)
+    recorder.snapshot(1)
+    recorder.close()
+    assert learnt >= 2 and all(len(shapes) == 2 for shapes in collected)
+    assert all(shape[-1] <= DISCOVERY_TOKENS for shapes in collected[:2] for shape in shapes)
+    assert len(collected) > learnt and all(shape == (0,) for shapes in collected[2:] for shape in shapes)
+    probe = read_run(str(tmp_path / "run")).probe(recorder.probes[0])
+    assert probe.steps == [0, 1] and probe.predictions()[0]["mode"] == "label"
+
+
+def test_a_model_that_uses_the_weights_it_returns_is_not_streamed_and_says_what_a_pass_holds(
+    tmp_path, caplog, monkeypatch
+):
+    """Were the weights replaced, the model's own outputs would change: it is run as before, from its
+    outputs, and says how much a pass holds."""
+    from transformers.models.deberta_v2 import modeling_deberta_v2 as deberta
+
+    forward = deberta.DebertaV2Attention.forward
+
+    def uses_its_weights(self, *args, **kwargs):
+        out, weights = forward(self, *args, **kwargs)
+        return (out if weights is None else out + weights.mean() * 1e-3), weights
+
+    monkeypatch.setattr(deberta.DebertaV2Attention, "forward", uses_its_weights)
     model, tok, _ = model_zoo.build("deberta-v2")
     with caplog.at_level("INFO", logger="tb_attention"):
-        recorder = AttentionRecorder(model, tok, PROBES, tmp_path / "run", induction_probe=False, predictions=3)
+        recorder = AttentionRecorder(model, tok, PROBES, tmp_path / "run", induction_probe=False)
     assert recorder.runner.layer_map is None
-    assert "does not go through transformers' attention interface" in caplog.text
+    assert "attention cannot be taken a layer at a time" in caplog.text
     assert "MiB (the first pass's)" in caplog.text
     recorder.snapshot(0)
     recorder.close()
-    probe = read_run(str(tmp_path / "run")).probe(recorder.probes[0])
-    assert probe.steps == [0] and probe.predictions()[0]["mode"] == "label"
+    assert read_run(str(tmp_path / "run")).probe(recorder.probes[0]).steps == [0]
 
 
 MEASURE = textwrap.dedent(

@@ -250,16 +250,19 @@ def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None, neurons=Non
 
 def discover_layers(model, probe, pad_id):
     """Which attention call is which layer (streaming.LayerMap), learnt from a pass over the first
-    few tokens of `probe`; None when the model's attention cannot be streamed."""
+    few tokens of `probe`: through transformers' attention interface, else from the modules that
+    return the weights; None when the model's attention cannot be streamed."""
     streaming.register()
     kwargs, fields = batch_inputs(model, [streaming.short_probe(probe)], pad_id)
     kwargs["output_attentions"] = True
 
-    def short_pass():
-        with probing_mode(model, streaming.STREAM_IMPLEMENTATION):
+    def short_pass(implementation):
+        with probing_mode(model, implementation):
             return forward_target(model)(**kwargs)
 
-    return streaming.discover(short_pass, {kind: field for kind, (field, _, _) in fields.items()})
+    fields = {kind: field for kind, (field, _, _) in fields.items()}
+    through_interface = streaming.discover(lambda: short_pass(streaming.STREAM_IMPLEMENTATION), fields)
+    return through_interface or streaming.discover_returned(model, lambda: short_pass("eager"), fields)
 
 
 def stream_probes(model, probes, pad_id, layer_map, sink, *, strict=False, top_k=0, mask_id=None):
@@ -287,7 +290,7 @@ def stream_probes(model, probes, pad_id, layer_map, sink, *, strict=False, top_k
                         check_layer_weights(w, model, p.name, kind, causal[kind], strict)
                     sink.layer(i, kind, layer, w.float().cpu().numpy())
 
-            with probing_mode(model, streaming.STREAM_IMPLEMENTATION):
+            with probing_mode(model, layer_map.implementation):
                 out = streaming.stream_forward(model, kwargs, layer_map, on_layer)
             if top_k:
                 for i, prediction in zip(batch, batch_predictions(out, model, chosen, top_k, mask_id)):

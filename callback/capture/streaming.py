@@ -19,7 +19,7 @@ import typing
 import torch
 
 from .model_access import forward_target
-from . import registered_attention
+from . import registered_attention, returned_weights
 from .registered_attention import own_eager
 
 STREAM_IMPLEMENTATION = "tb_attention_stream"
@@ -67,6 +67,21 @@ class LayerMap(typing.NamedTuple):
     where: dict  # module -> [(kind, layer)] of its calls in one forward, in order
     layers: dict  # kind -> number of layers
     heads: dict  # kind -> heads per layer
+    # None: through the attention interface; else module -> the position of the weights it returns
+    # (returned_weights.py: models whose attention does not go through the interface)
+    returned_at: typing.Optional[dict] = None
+
+    @property
+    def implementation(self):
+        """The attention implementation a streamed pass runs under."""
+        return STREAM_IMPLEMENTATION if self.returned_at is None else "eager"
+
+
+def discover_returned(model, run_short_pass, fields):
+    """The LayerMap of a model whose attention is taken from the modules that return it
+    (returned_weights.py), or None; `run_short_pass()` runs under eager attention."""
+    found = returned_weights.discover(model, run_short_pass, fields)
+    return None if found is None else LayerMap(found.where, found.layers, found.heads, found.position_of)
 
 
 def discover(run_short_pass, fields):
@@ -140,8 +155,15 @@ def stream_forward(model, kwargs, layer_map, on_layer):
         done[kind] += 1
         on_layer(kind, layer, weights)
 
-    with listening(listener):
-        out = forward_target(model)(**kwargs)
+    if layer_map.returned_at is None:
+        with listening(listener):
+            out = forward_target(model)(**kwargs)
+    else:
+
+        def run():
+            return forward_target(model)(**kwargs, output_attentions=True)
+
+        out = returned_weights.taking_returned(layer_map.returned_at, listener, run)
     if done != layer_map.layers:
         raise StreamOrderError(f"the forward computed {done} attention layers, {layer_map.layers} expected")
     return out
