@@ -21,11 +21,12 @@ import { bestMatch, matchedHead, matchLabel, headSimilarity } from '../src/state
 const N = 2; // tokens
 
 /** A snapshot of `layers` x 3 heads at `step` (run 'a'), every map a diagonal; `stored` as the route sends it. */
-function snapshot({ step = 100, layers = [0, 1], stored, run = 'a' } = {}) {
+function snapshot({ step = 100, layers = [0, 1], stored, summarized, run = 'a' } = {}) {
   const heads = 3;
   const data = new Uint8Array(layers.length * heads * N * N);
   for (let m = 0; m < layers.length * heads; m++) for (let q = 0; q < N; q++) data[m * N * N + q * N + q] = 255;
   const header = { run, step, layers, heads, query_len: N, key_len: N, shape: [layers.length, heads, N, N] };
+  if (summarized) header.summarized = summarized;
   if (stored) {
     header.stored = stored;
     layers.forEach((_, li) => {
@@ -154,10 +155,12 @@ test('a head without a map shows its statistics: types formed by then and a few 
   assert.ok(!headStatText(s, 50, 1, 2).includes('previous-token')); // not formed yet at step 50
 });
 
-test("an export's layer answer keeps that layer's stored heads", () => {
-  const full = snapshot({ stored: [[0], [1, 2]] });
+test("an export's layer answer keeps that layer's stored and summarized heads", () => {
+  const full = snapshot({ stored: [[0], [1, 2]], summarized: [[1], [0]] });
   assert.deepEqual(layerOf(full, 1).header.stored, [[1, 2]]);
+  assert.deepEqual(layerOf(full, 1).header.summarized, [[0]]);
   assert.equal(layerOf(snapshot(), 1).header.stored, undefined);
+  assert.equal(layerOf(snapshot(), 1).header.summarized, undefined);
 });
 
 test('a hatched cell: stripes over a background, never a map colour', () => {

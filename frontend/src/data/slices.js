@@ -5,7 +5,7 @@
 
 import { ApiError } from './api.js';
 
-/** One layer of a full snapshot answer, as the route answers `layer=L` (`stored` of that layer). */
+/** One layer of a full snapshot answer, as the route answers `layer=L` (`stored`, `summarized` of that layer). */
 export function layerOf(full, layer) {
   const h = full.header;
   const li = h.layers.indexOf(layer);
@@ -13,6 +13,7 @@ export function layerOf(full, layer) {
   const size = h.heads * h.query_len * h.key_len;
   const header = { ...h, layers: [layer], shape: [1, h.heads, h.query_len, h.key_len] };
   if (h.stored) header.stored = [h.stored[li]]; // the heads of this layer with a map (a storage budget's)
+  if (h.summarized) header.summarized = [h.summarized[li]]; // and those with a summary instead
   return { header, data: full.data.subarray(li * size, (li + 1) * size) };
 }
 
