@@ -25,3 +25,41 @@ def stats_js(body, result):
         "(sel) => Array.from(document.querySelectorAll(sel)).flatMap((c) => (%s)(c).map(([x, y, rw, rh]) => {\n"
         "  const d = c.getContext('2d').getImageData(x, y, rw, rh).data;\n%s\n  return %s;\n}))"
     ) % (REGIONS_JS, body, result)
+
+
+# each visible head's map region as [side, RGBA bytes]
+CELLS_JS = stats_js("", "[rw, Array.from(d)]")
+
+
+def cell_pixels(page, selector):
+    """[side, side, 3] RGB of each visible head's map region of the grid canvases at `selector`."""
+    import numpy as np
+
+    return [
+        np.array(d, dtype=np.int64).reshape(side, side, 4)[:, :, :3] for side, d in page.evaluate(CELLS_JS, selector)
+    ]
+
+
+def _spans(n, out_n):
+    """frontend/src/paint/heatmap.js spans: the [start, end) of the values each of `out_n` pixels covers."""
+    starts = [(i * n) // out_n for i in range(out_n)]
+    return [(a, max(a + 1, ((i + 1) * n) // out_n)) for i, a in enumerate(starts)]
+
+
+def expected_cell(levels, side, lut):
+    """[side, side, 3]: heatmap.js fillCell of byte `levels` [q, k] on a cell of `side` px, each pixel
+    the colour of the largest level it covers (one value enlarged over several pixels)."""
+    import numpy as np
+
+    rows = np.array([levels[a:b].max(axis=0) for a, b in _spans(levels.shape[0], side)])
+    return lut[np.array([rows[:, a:b].max(axis=1) for a, b in _spans(levels.shape[1], side)]).T]
+
+
+def corner_mask(side):
+    """[side, side] bool: the top-right triangle that marks a cell painted from a summary (gridCanvas.js
+    cornerPixels, heatmap.js fillCorner)."""
+    import numpy as np
+
+    size = min(side, max(4, int(np.floor(side / 4 + 0.5))))
+    y, x = np.indices((side, side))
+    return (y < size) & (x >= side - size + y)

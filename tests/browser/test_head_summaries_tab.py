@@ -1,20 +1,20 @@
 """Head summaries in the tab (issue #20): a run written with a storage budget that keeps the maps of 2
 of 2 x 3 heads per snapshot and a summary (block means + each row's top 8 keys) of 2 more, on a
-480-token probe, in headless Chromium against a real `tensorboard`. The grid marks summarized heads
-apart from those with statistics only (cross-hatched in blue; the hover says "summary stored"); a
+480-token probe, in headless Chromium against a real `tensorboard`. The grid paints summarized heads
+from their block means (every pixel against `read_run`'s summary) with a blue cross-hatched corner,
+apart from those with statistics only (hatched grey), and the hover says it is a summary; a
 summarized head's large map paints its block means (every pixel against `read_run`'s summary), zoomed
 in its top keys exactly and every other cell hatched as not stored (every pixel again), the readout
 gives the weight of a top key and the block mean elsewhere; the head view draws its lines from the
-top keys and lists them on a token; the filmstrip marks its frames. Screenshots in /tmp/fe3-shots."""
+top keys and lists them on a token; the filmstrip marks its frames. Screenshots in artifacts/head-summaries."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from conftest import tensorboard_fixture
-from grid_pixels import stats_js
+from conftest import ARTIFACTS, tensorboard_fixture
+from grid_pixels import cell_pixels, corner_mask, expected_cell, stats_js
 from map_pixels import LUT, MAP_PX, PIXELS_JS, expected_pixels, region_starts
 from tb_attention_plugin import read_run
 from tb_attention_plugin.devtools.synthetic import SyntheticHeads, repeated_tokens
@@ -23,7 +23,7 @@ from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
 RUN, PROBE, N, LAYERS, HEADS, STEPS = "summaries", "long", 480, 2, 3, (0, 100, 200)
 STEP = STEPS[-1]
-SHOTS = Path("/tmp/fe3-shots")
+SHOTS = ARTIFACTS / "head-summaries"
 NOT_STORED = {True: (200, 204, 208), False: (241, 243, 244)}  # summaryMap.js: the hatch's line, its ground
 SUMMARY_HATCH = {(232, 240, 254), (138, 180, 248)}  # gridCanvas.js
 PLAIN_HATCH = {(248, 249, 250), (200, 204, 208)}
@@ -97,24 +97,32 @@ def test_the_grid_marks_summarized_heads_apart_from_statistics_only(page, tb, lo
     page.wait_for_function(
         "(n) => document.querySelectorAll('[data-testid=\"cell\"].summary').length === n", arg=2, timeout=30000
     )
-    colours = page.evaluate(COLOURS_JS, '[data-testid="panel"] [data-testid="grid-cells"]')
+    grid = '[data-testid="panel"] [data-testid="grid-cells"]'
+    colours = page.evaluate(COLOURS_JS, grid)
+    cells = cell_pixels(page, grid)
     count = page.locator('[data-testid="no-map-count"]')
     assert count.get_attribute("data-summaries") == "2" and count.get_attribute("data-maps") == "2"
+    block = probe.summary(STEP, l, h).block
     for (layer, head), kind in kinds.items():
         seen = {tuple(map(int, c.split(","))) for c in colours[layer * HEADS + head]}
         cell = page.locator(f'[data-testid="cell"][data-layer="{layer}"][data-head="{head}"]')
         classes = cell.get_attribute("class").split()
         assert ("summary" in classes) == (kind == "summary"), (layer, head, kind, classes)
         assert ("no-map" in classes) == (kind != "map"), (layer, head, kind, classes)
-        if kind == "summary":
-            assert seen == SUMMARY_HATCH, (layer, head, seen)
+        if kind == "summary":  # its block means, every pixel, and the corner that marks a summary
+            got = cells[layer * HEADS + head]
+            levels = (2 * probe.summary(STEP, layer, head).means.astype(np.int64) + 257) // 514
+            corner = corner_mask(got.shape[0])
+            diff = np.abs(got - expected_cell(levels, got.shape[0], LUT)).max(axis=2)
+            assert (diff[~corner] <= 1).all(), f"{(diff[~corner] > 1).sum()} pixels differ at L{layer}H{head}"
+            assert {tuple(c) for c in got[corner]} <= SUMMARY_HATCH and len(seen - SUMMARY_HATCH) > 8
         elif kind == "statistics":
             assert seen == PLAIN_HATCH, (layer, head, seen)
         else:
             assert len(seen - PLAIN_HATCH - SUMMARY_HATCH) > 8, "a map is painted"
         cell.hover()
         readout = page.locator('[data-testid="grid-readout"]').text_content()
-        summary = f"summary stored: block means + each row's top 8 keys at step {STEP}"
+        summary = f"summary at step {STEP}: block means of {block}\u00d7{block} tokens, not the full map"
         assert (summary in readout) == (kind == "summary"), readout
         assert (f"no map stored at step {STEP}" in readout) == (kind == "statistics"), readout
     SHOTS.mkdir(exist_ok=True)

@@ -5,7 +5,7 @@
 // summaries.js}). Statistics are stored for every head at every step.
 
 import { statAt, statsStepIndex, statLabel, headTypes, typeLabel, formatStat } from './model.js';
-import { hasSummary, SUMMARY_TOP_K } from './summaries.js';
+import { hasSummary, meansOffset, SUMMARY_TOP_K } from './summaries.js';
 
 /** What each choice of heads means, said after "maps of N heads per snapshot". */
 export const CHOICE_TEXT = {
@@ -124,6 +124,21 @@ export function headStatText(stats, step, layer, head) {
  */
 export function onlySummaries(missing, layer, head) {
   return missing.length > 0 && missing.every((h) => hasSummary(h, layer, head));
+}
+
+/**
+ * Where a grid cell of `pair` ({snap, ref, means, refMeans}: each snapshot's summary_means answer, or
+ * null) is painted from summaries: {off, refOff}, where head (layer, head)'s block means start in
+ * `means.data` and `refMeans.data` (refOff -1 without a reference), when every snapshot of the pair
+ * keeps a summary of the head instead of its map and its block means are at hand (of one shape, for a
+ * difference); null otherwise (a map, statistics only, or a summary against a map).
+ */
+export function summaryCell({ snap, ref, means, refMeans }, layer, head) {
+  const at = (x, m) => (hasMap(x, layer, head) ? -1 : meansOffset(m, layer, head));
+  const off = at(snap, means);
+  const refOff = ref ? at(ref, refMeans) : -1;
+  if (off < 0 || (ref && (refOff < 0 || refMeans.rows !== means.rows || refMeans.cols !== means.cols))) return null;
+  return { off, refOff };
 }
 
 /**

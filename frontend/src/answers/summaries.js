@@ -19,6 +19,14 @@ export function hasSummary(header, layer, head) {
   return summarizedHeads(header, layer).includes(head);
 }
 
+/**
+ * Where head (layer, head)'s block means start in `means` (a summary_means answer, data/summaryAnswer.js,
+ * or null): an offset into `means.data` (`means.rows` x `means.cols` values), -1 when it holds none.
+ */
+export function meansOffset(means, layer, head) {
+  return means?.offsets.get(layer * means.heads + head) ?? -1;
+}
+
 /** The key of row `qi`'s `j`-th strongest entry and its weight byte (weight = byte / 255). */
 export const topKey = (sum, qi, j) => sum.data[qi * 2 * sum.topK + j];
 export const topByte = (sum, qi, j) => sum.data[qi * 2 * sum.topK + sum.topK + j];
@@ -72,4 +80,21 @@ export function meansSnapshot(sum) {
 /** "summary stored: block means + each row's top 8 keys at step 700" (a grid cell's hover, a frame's tooltip). */
 export function summaryText(step, topK = SUMMARY_TOP_K) {
   return `summary stored: block means + each row's top ${topK} keys at step ${step}`;
+}
+
+/**
+ * The hover of a grid cell painted from a summary: "summary at step 700: block means of 15×15
+ * tokens, not the full map (each row's top 8 keys: select the head)"; with `refWhere` (a difference:
+ * B − A, or the diff mode), "difference of block means of 15×15 tokens: summaries at run B step 700
+ * and step 700, not full maps". `where`: "step 700" or "run B step 700".
+ */
+export function summaryCellText(block, where, refWhere = null, topK = SUMMARY_TOP_K) {
+  const means = `block means of ${block}\u00d7${block} tokens`;
+  if (refWhere !== null) return `difference of ${means}: summaries at ${where} and ${refWhere}, not full maps`;
+  return `summary at ${where}: ${means}, not the full map (each row's top ${topK} keys: select the head)`;
+}
+
+/** Why a difference shows nothing for a head kept as a summary on one side and as a map on the other. */
+export function summaryMapDiffText(summaryWhere, mapWhere) {
+  return `no difference painted: only a summary (block means) at ${summaryWhere}, the full map at ${mapWhere}`;
 }

@@ -9,7 +9,7 @@ import { api as defaultApi } from './api.js';
 import { LruCache } from './lruCache.js';
 import { KeyedPromises } from './keyedPromises.js';
 import { headOf } from './slices.js';
-import { summaryOf } from './summaryAnswer.js';
+import { summaryOf, summaryMeansOf, listsSummaries } from './summaryAnswer.js';
 
 /** One retry after a network failure or a 5xx (a 4xx is the backend's answer: no retry). */
 export async function withRetry(load, delayMs = 300) {
@@ -48,7 +48,8 @@ export class DataSource {
     this.relationsCache = new KeyedPromises(); // by run
     this.predictionsCache = new KeyedPromises(); // by series key
     this.contributionsCache = new KeyedPromises(); // by series key
-    // a summarized head (answers/summaries.js): ~2 KB of block means + 24 bytes a query row
+    // a summarized head (answers/summaries.js): ~2 KB of block means + 24 bytes a query row; and a
+    // step's block means of all its summarized heads (summaryMeans: ~2 KB a head)
     this.summaries = new LruCache({ maxEntries: 512, maxBytes: 64 * 1024 * 1024, sizeOf: (s) => s?.byteLength || 0 });
     this.similarities = new LruCache({ maxEntries: 64, maxBytes: 64 * 1024 * 1024, sizeOf: snapshotBytes });
   }
@@ -106,9 +107,33 @@ export class DataSource {
     return this.summaries.get(JSON.stringify([DataSource.key(sel, step, layer), head]));
   }
 
-  /** Start loading snapshots (pooled by `pool`) without waiting (errors are ignored: they'll be retried). */
+  /**
+   * The block means of every head that snapshot answer `snap` of `sel` keeps a summary of
+   * (./snapshot?part=summary_means: one answer a step, whatever the number of heads; summaryAnswer.js),
+   * or null when its header lists none.
+   */
+  summaryMeans(sel, snap) {
+    if (!listsSummaries(snap)) return Promise.resolve(null);
+    const step = snap.header.step;
+    const load = async () => summaryMeansOf(await this.api.snapshot({ ...sel, step, part: 'summary_means' }));
+    return this.summaries.fetch(JSON.stringify(['means', DataSource.key(sel, step)]), () => withRetry(load));
+  }
+
+  /** summaryMeans of `snap` when at hand: the answer, null when it lists no summary, undefined when not loaded. */
+  cachedSummaryMeans(sel, snap) {
+    if (!listsSummaries(snap)) return null;
+    return this.summaries.get(JSON.stringify(['means', DataSource.key(sel, snap.header.step)]));
+  }
+
+  /**
+   * Start loading snapshots (pooled by `pool`) and their summaries' block means without waiting
+   * (errors are ignored: they'll be retried).
+   */
   prefetch(sel, steps, pool = null) {
-    for (const s of steps) this.snapshot(sel, s, pool).catch(() => {});
+    for (const s of steps)
+      this.snapshot(sel, s, pool)
+        .then((snap) => this.summaryMeans(sel, snap))
+        .catch(() => {});
   }
 
   /** Stats of a kind; re-fetched when its list of steps changes (live runs). */

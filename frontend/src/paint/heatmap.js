@@ -175,6 +175,22 @@ export function fillHatch(out32, stride, dst, w, h, bg, line, period = 6, crosse
   return out32;
 }
 
+/**
+ * The mark of a cell painted from a summary's block means, not from a map: its top-right corner, a
+ * right triangle of `size` px a side, crossed by the summary's hatch (`line` over `bg`, both
+ * diagonals every `period` px; all `line` when smaller than `period`).
+ */
+export function fillCorner(out32, stride, dst, w, size, bg, line, period = 6) {
+  for (let y = 0; y < size; y++) {
+    const row = dst + y * stride;
+    for (let x = w - size + y; x < w; x++) {
+      const on = size < period || (x + y) % period < 2 || (x - y) % period < 2;
+      out32[row + x] = on ? line : bg;
+    }
+  }
+  return out32;
+}
+
 /** Fraction of pixels that differ from the LUT's zero colour (used by tests and the bench). */
 export function nonBlankFraction(out32, blank) {
   let n = 0;

@@ -1,12 +1,15 @@
 // One run's layers x heads grid as ONE canvas the size of its scrolled viewport: only the cells
 // in view are painted (80 x 64 heads at any zoom is one putImageData of about the viewport), the
 // layer and head labels are frozen beside it, and pointer positions map to heads by geometry
-// (gridGeometry.js). Badges, outlines and hover live in gridOverlay.js; this knows no state.
+// (gridGeometry.js). Badges, outlines and hover live in gridOverlay.js; this knows no state. A head
+// a storage budget kept a summary of instead of its map is painted from the summary's block means
+// (the step's summary_means answer), on the maps' colour scale, its top-right corner cross-hatched in
+// blue: a coarse picture, never passed off as the map.
 
 import { el } from '../../paint/dom.js';
-import { fillCell, fillDiffCell, fillHatch, byteLevels } from '../../paint/heatmap.js';
+import { fillCell, fillDiffCell, fillHatch, fillCorner, byteLevels } from '../../paint/heatmap.js';
 import { mapOffset } from '../../answers/model.js';
-import { missingMaps, onlySummaries } from '../../answers/storage.js';
+import { missingMaps, onlySummaries, summaryCell } from '../../answers/storage.js';
 import {
   gridGeometry,
   visibleRange,
@@ -29,6 +32,9 @@ const NO_MAP_LINE = packRGBA(200, 204, 208);
 const SUMMARY = packRGBA(232, 240, 254); // a head with a summary instead: cross-hatched in blue
 const SUMMARY_LINE = packRGBA(138, 180, 248);
 
+/** The side of a summary's corner mark in a cell of `inner` px: a quarter of it, at least 4 px. */
+const cornerPixels = (inner) => Math.min(inner, Math.max(4, Math.round(inner / 4)));
+
 function fillRect(out32, stride, dst, w, h, color) {
   for (let y = 0; y < h; y++) out32.fill(color, dst + y * stride, dst + y * stride + w);
 }
@@ -46,7 +52,7 @@ const sameShape = (snap, ref) =>
 export class GridCanvas {
   constructor({ run, layers, heads, onPick, onScroll, readout }) {
     Object.assign(this, { layers, heads, onPick, onScroll, readout });
-    this.source = null; // {snap, ref, luts}: what the cells show; null: blank
+    this.source = null; // {snap, ref, means, refMeans, luts}: what the cells show; null: blank
     this.frames = null; // (layer, head) -> packed colour of the cell's frame (drift), or null
     this.active = { layer: -1, head: -1 }; // labels drawn highlighted
     this.img = null;
@@ -121,6 +127,11 @@ export class GridCanvas {
   /** Whether the cell of head (layer, head) has no map but a summary in each snapshot lacking it. */
   summarized(layer, head) {
     return onlySummaries(this.noMap(layer, head), layer, head);
+  }
+
+  /** Where the cell of head (layer, head) is painted from summaries' block means (storage.summaryCell), or null. */
+  summaryCell(layer, head) {
+    return this.noMap(layer, head).length ? summaryCell(this.source, layer, head) : null;
   }
 
   /** The viewport in content pixels: {left, top, w, h}. */
@@ -216,7 +227,9 @@ export class GridCanvas {
           continue;
         }
         n++;
-        if (this.summarized(l, h)) fillHatch(out32, stride, at, inner, inner, SUMMARY, SUMMARY_LINE, 6, true);
+        const means = this.summaryCell(l, h);
+        if (means) this.paintSummary(out32, stride, at, inner, means);
+        else if (this.summarized(l, h)) fillHatch(out32, stride, at, inner, inner, SUMMARY, SUMMARY_LINE, 6, true);
         else if (this.noMap(l, h).length) fillHatch(out32, stride, at, inner, inner, NO_MAP, NO_MAP_LINE);
         else if (src.ref)
           fillDiffCell(out32, stride, at, data, off, refData, refOff, q, k, src.luts.divLut, inner, inner);
@@ -224,6 +237,20 @@ export class GridCanvas {
       }
     }
     return n;
+  }
+
+  /**
+   * A cell of `inner` px at `at` from the block means of summaries (`cell`: summaryCell's offsets), or
+   * their difference, with the summary's corner mark.
+   */
+  paintSummary(out32, stride, at, inner, { off, refOff }) {
+    const { means, refMeans, luts } = this.source;
+    const data = byteLevels(means.data);
+    const [r, c] = [means.rows, means.cols];
+    if (refOff >= 0)
+      fillDiffCell(out32, stride, at, data, off, byteLevels(refMeans.data), refOff, r, c, luts.divLut, inner, inner);
+    else fillCell(out32, stride, at, data, off, r, c, luts.lut, inner, inner);
+    fillCorner(out32, stride, at, inner, cornerPixels(inner), SUMMARY, SUMMARY_LINE);
   }
 
   /** The frozen head labels above and layer labels beside the viewport; the active ones bold. */

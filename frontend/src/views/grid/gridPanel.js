@@ -2,13 +2,14 @@
 // title and its error. Painted from what its want resolves to (shown.js); decorated with badges,
 // drift colours, head types, the selection outlines and the hover readout. A head whose map a
 // storage budget left out is hatched, shows its statistics, and its readout says why; one that keeps
-// a summary instead is cross-hatched in blue (no request for it here: the large map paints it).
+// a summary instead is painted from its block means with a blue cross-hatched corner (gridCanvas.js),
+// its readout saying so (a difference of a summary and a map is not painted: cross-hatched, said).
 
 import { el, clear } from '../../paint/dom.js';
 import { driftRGBA, lutsFor } from '../../paint/colorScale.js';
 import { statAt, statsStepIndex, statMaxAt, headTypes, typeLabel, formatStat, statLabel } from '../../answers/model.js';
 import { cellStatText, statValuesText, noMapText, storageCounts, onlySummaries } from '../../answers/storage.js';
-import { summaryText } from '../../answers/summaries.js';
+import { summaryText, summaryCellText, summaryMapDiffText } from '../../answers/summaries.js';
 import { wantKey, failureText, SnapshotSlot } from '../../state/shown.js';
 import { kindInfo } from '../../state/selection.js';
 import { visibleRange, zoomCell, fitCell, TYPE_CELL } from '../../paint/gridGeometry.js';
@@ -114,16 +115,22 @@ function readoutText(p, layer, head) {
 }
 
 /**
- * Why a head shows no map (the snapshots that lack it: headers), or that they keep its summary, and
- * its statistics instead.
+ * Why a head shows no map (the snapshots that lack it: headers), or that it shows their summaries'
+ * block means, or why a summary and a map are not subtracted, and its statistics.
  */
 function noMapReadout(p, missing, layer, head) {
   const s = p.state;
+  const { snap, ref, means } = p.grid.source;
+  const where = (h) => `${h.run === p.spec.run ? '' : `run ${h.run} `}step ${h.step}`;
   const summary = onlySummaries(missing, layer, head);
-  const why = missing.map((h) => {
+  let why = missing.map((h) => {
     const run = h.run === p.spec.run ? '' : `run ${h.run}: `;
     return summary ? run + summaryText(h.step) : noMapText(h.step, kindInfo(s, h.run), run ? h.run : null);
   });
+  if (p.grid.summaryCell(layer, head))
+    why = [summaryCellText(means.block, where(snap.header), ref ? where(ref.header) : null)];
+  else if (summary && ref && missing.length === 1)
+    why = [summaryMapDiffText(where(missing[0]), where(missing[0] === snap.header ? ref.header : snap.header))];
   const values = statValuesText(s[p.spec.statsKey], p.step, layer, head, s.badgeStat); // the badge's said already
   return ` \u00b7 ${why.join(' \u00b7 ')}${values ? ` \u00b7 ${values}` : ''}`;
 }
@@ -196,10 +203,10 @@ function blankCells(panel) {
   panel.grid.paint();
 }
 
-function paintCells(panel, { snap, ref }, contrast) {
+function paintCells(panel, pair, contrast) {
   const sig = JSON.stringify([wantKey(panel.slot.last.want), contrast]);
   if (sig === panel.paintSig) return panel.painted; // these very pixels are on screen
-  panel.grid.source = { snap, ref, luts: lutsFor(contrast) };
+  panel.grid.source = { ...pair, luts: lutsFor(contrast) }; // {snap, ref, means, refMeans}
   panel.painted = panel.grid.paint();
   panel.paintSig = sig;
   return panel.painted;

@@ -14,6 +14,7 @@ import { onWidth, formatStep } from '../charts/stepChart.js';
 import { legendCanvas } from '../common/legend.js';
 import { buildPanel, panelCell, layoutPanel, renderPanel, decoratePanel } from './gridPanel.js';
 import { GridNav } from './gridNav.js';
+import { cachedGridPair, loadGridPair } from './gridPairs.js';
 import { saveButtons } from '../common/saveButtons.js';
 import { besideEachOther } from '../../paint/figure.js';
 
@@ -250,23 +251,6 @@ export class ModelView {
     return want({ run: panel.spec.run, probe: s.probe, kind: s.kind, step, ref, pool });
   }
 
-  /** {snap, ref} of a want when both are cached, else null. */
-  cachedPair(w) {
-    const sel = { run: w.run, probe: w.probe, kind: w.kind };
-    const snap = this.data.cachedSnapshot(sel, w.step, w.pool);
-    const ref = w.ref === null ? null : this.data.cachedSnapshot({ ...sel, run: w.vs ?? w.run }, w.ref, w.pool);
-    return snap && (w.ref === null || ref) ? { snap, ref } : null;
-  }
-
-  loadPair(w) {
-    const sel = { run: w.run, probe: w.probe, kind: w.kind };
-    const refSel = { ...sel, run: w.vs ?? w.run };
-    return Promise.all([
-      this.data.snapshot(sel, w.step, w.pool),
-      w.ref === null ? null : this.data.snapshot(refSel, w.ref, w.pool),
-    ]).then(([snap, ref]) => ({ snap, ref }));
-  }
-
   /** Resolves once the latest paint has shown its step (or failed, or there was nothing to paint). */
   async settled() {
     let p;
@@ -296,12 +280,12 @@ export class ModelView {
         p.slot.reset();
         return null;
       }
-      const cached = this.cachedPair(w);
+      const cached = cachedGridPair(this.data, w);
       if (cached) {
         p.slot.settle(w, cached);
         return null;
       }
-      return p.slot.request(w, () => this.loadPair(w));
+      return p.slot.request(w, () => loadGridPair(this.data, w));
     });
     if (jobs.some(Boolean)) {
       panels.forEach((p, i) => renderPanel(p, wants[i], s)); // loading / stale meanwhile

@@ -1,0 +1,87 @@
+// The block means of a step's summarized heads in one answer (./snapshot?part=summary_means,
+// data/summaryAnswer.js), where a grid cell is painted from them (storage.js summaryCell) with the
+// corner that marks a summary (heatmap.js fillCorner), and what its hover says.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { summaryMeansOf, listsSummaries } from '../src/data/summaryAnswer.js';
+import { meansOffset, summaryCellText, summaryMapDiffText } from '../src/answers/summaries.js';
+import { summaryCell } from '../src/answers/storage.js';
+import { fillCorner } from '../src/paint/heatmap.js';
+
+/** A summary_means answer of layers [0, 1] x 3 heads, 2 x 2 means: L0H1 (1..4), L1H0 (5..8), L1H2 (9..12). */
+export function meansAnswer({ step = 700, summarized = [[1], [0, 2]], rows = 2, cols = 2 } = {}) {
+  const n = summarized.flat().length;
+  const header = { step, layers: [0, 1], heads: 3, part: 'summary_means', block: 4, summarized, scale: 1 / 65535 };
+  header.shape = [n, rows, cols];
+  return { header, data: Uint16Array.from({ length: n * rows * cols }, (_, i) => i + 1) };
+}
+
+/** A snapshot answer's header of 2 layers x 3 heads: maps of `stored`, summaries of `summarized`. */
+const snapOf = (stored, summarized, step = 700) => ({ header: { step, layers: [0, 1], heads: 3, stored, summarized } });
+
+test('a summary_means answer: each listed head at its place in the data, refused when they do not fit', () => {
+  const m = summaryMeansOf(meansAnswer());
+  assert.deepEqual([m.step, m.block, m.rows, m.cols, m.heads], [700, 4, 2, 2, 3]);
+  assert.deepEqual(
+    [meansOffset(m, 0, 1), meansOffset(m, 1, 0), meansOffset(m, 1, 2), meansOffset(m, 1, 1)],
+    [0, 4, 8, -1],
+  );
+  assert.equal(meansOffset(null, 0, 1), -1);
+  const bad = meansAnswer();
+  bad.header.summarized = [[1], [0]];
+  assert.throws(() => summaryMeansOf(bad), /do not fit/);
+  const none = summaryMeansOf(meansAnswer({ summarized: [[], []] }));
+  assert.equal(none.data.length, 0);
+  assert.equal(listsSummaries(snapOf([[0], [1]], [[1], [0, 2]])), true);
+  assert.equal(listsSummaries(snapOf([[0], [1]], [[], []])), false);
+  assert.equal(listsSummaries({ header: { layers: [0] } }), false, 'no budget: nothing to ask for');
+});
+
+test('a grid cell is painted from summaries only where every snapshot of its pair keeps one', () => {
+  const means = summaryMeansOf(meansAnswer());
+  const snap = snapOf(
+    [
+      [0, 2],
+      [1, 2],
+    ],
+    [[1], [0]],
+  );
+  assert.deepEqual(summaryCell({ snap, ref: null, means, refMeans: null }, 0, 1), { off: 0, refOff: -1 });
+  assert.equal(summaryCell({ snap, ref: null, means, refMeans: null }, 0, 0), null, 'a map');
+  assert.equal(summaryCell({ snap, ref: null, means: null, refMeans: null }, 0, 1), null, 'means not at hand');
+  const other = snapOf([[0], [1]], [[1, 2], [0]]);
+  const otherMeans = summaryMeansOf(meansAnswer({ summarized: [[1, 2], [0]] }));
+  assert.deepEqual(summaryCell({ snap, ref: other, means, refMeans: otherMeans }, 1, 0), { off: 4, refOff: 8 });
+  const mapThere = snapOf([[0, 1, 2], [1]], [[], [0]]);
+  assert.equal(summaryCell({ snap, ref: mapThere, means, refMeans: null }, 0, 1), null, 'a summary against a map');
+  const finer = summaryMeansOf(meansAnswer({ summarized: [[1, 2], [0]], rows: 3, cols: 3 }));
+  assert.equal(summaryCell({ snap, ref: other, means, refMeans: finer }, 1, 0), null, 'other blocks');
+});
+
+test("a summary's corner: a triangle in the top-right, crossed, all line when small", () => {
+  const w = 8;
+  const out = fillCorner(new Uint32Array(w * w).fill(9), w, 0, w, 6, 1, 2, 6);
+  for (let y = 0; y < w; y++)
+    for (let x = 0; x < w; x++) {
+      const inside = y < 6 && x >= w - 6 + y;
+      assert.equal(out[y * w + x] !== 9, inside, `(${x}, ${y})`);
+    }
+  assert.deepEqual(new Set(out.filter((v) => v !== 9)), new Set([1, 2]), 'hatched');
+  const small = fillCorner(new Uint32Array(16).fill(9), 4, 0, 4, 4, 1, 2, 6);
+  assert.deepEqual([...small.slice(0, 4)], [2, 2, 2, 2]);
+});
+
+test("a summary cell's hover says it shows block means, or why a difference is not painted", () => {
+  assert.equal(
+    summaryCellText(15, 'step 700'),
+    "summary at step 700: block means of 15\u00d715 tokens, not the full map (each row's top 8 keys: select the head)",
+  );
+  assert.equal(
+    summaryCellText(15, 'run b step 700', 'run a step 700'),
+    'difference of block means of 15\u00d715 tokens: summaries at run b step 700 and run a step 700, not full maps',
+  );
+  assert.equal(
+    summaryMapDiffText('step 700', 'step 400'),
+    'no difference painted: only a summary (block means) at step 700, the full map at step 400',
+  );
+});
