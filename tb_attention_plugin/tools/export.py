@@ -150,8 +150,7 @@ def collect(run_dir, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS, max_b
     for probe in entry["probes"]:
         for kind in probe["kinds"]:
             key = {"probe": probe["name"], "kind": kind["kind"]}
-            means = bool(kind.get("storage", {}).get("summaries"))  # the grid asks for them at every step
-            kind["steps"] = [s for s in kind["steps"] if _add_snapshot(data, run, key, s, snapshots, summaries, means)]
+            kind["steps"] = [s for s in kind["steps"] if _add_snapshot(data, run, key, s, snapshots, summaries)]
         probe["kinds"] = [k for k in probe["kinds"] if k["steps"]]  # as the plugin's index: none empty
     entry["probes"] = [p for p in entry["probes"] if p["kinds"]]
     if not entry["probes"]:
@@ -180,17 +179,18 @@ def collect(run_dir, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS, max_b
     }
 
 
-def _add_snapshot(data, run, key, step, snapshots, summaries, means):
-    """Append one snapshot answer, the summaries of its summarized heads (`part=summary` answers: a
-    storage budget's, at most 2 KB of block means and 24 bytes a query row each, so never more than
-    the maps the budget left out) to summaries["summaries"] and, with `means`, its `part=summary_means`
-    answer to summaries["summary_means"]; False (and a warning) for a record the plugin would not serve."""
+def _add_snapshot(data, run, key, step, snapshots, summaries):
+    """Append one snapshot answer and, when it lists summarized heads, their summaries (`part=summary`
+    answers: a storage budget's, at most 2 KB of block means and 24 bytes a query row each, so never
+    more than the maps the budget left out) to summaries["summaries"] and the `part=summary_means`
+    answer of all of them (what the grid paints) to summaries["summary_means"]; False (and a warning)
+    for a record the plugin would not serve."""
     series = Series(run, key["probe"], key["kind"])
     try:
         header, array = data.snapshot(series, step)
         heads = [(layer, head) for layer, ids in zip(header["layers"], header.get("summarized", ())) for head in ids]
         parts = [(layer, head, data.snapshot(series, step, layer, head=head, part="summary")) for layer, head in heads]
-        all_means = data.snapshot(series, step, part="summary_means") if means else None
+        all_means = data.snapshot(series, step, part="summary_means") if heads else None
     except Unavailable as e:
         logger.warning("tb-attention export: left out: %s", e)
         return False
