@@ -1,12 +1,15 @@
 // The block means of a step's summarized heads in one answer (./snapshot?part=summary_means,
 // data/summaryAnswer.js), where a grid cell is painted from them (storage.js summaryCell) with the
-// corner that marks a summary (heatmap.js fillCorner), and what its hover says.
+// corner that marks a summary (heatmap.js fillCorner), what its hover says, and how heads kept as
+// summaries are matched across runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { summaryMeansOf, listsSummaries } from '../src/data/summaryAnswer.js';
 import { meansOffset, summaryCellText, summaryMapDiffText } from '../src/answers/summaries.js';
 import { summaryCell } from '../src/answers/storage.js';
 import { fillCorner } from '../src/paint/heatmap.js';
+import { headBlockMeans } from '../src/answers/blockMeans.js';
+import { bestMatch, matchedHead, matchLabel, meansSimilarity } from '../src/state/compare.js';
 
 /** A summary_means answer of layers [0, 1] x 3 heads, 2 x 2 means: L0H1 (1..4), L1H0 (5..8), L1H2 (9..12). */
 export function meansAnswer({ step = 700, summarized = [[1], [0, 2]], rows = 2, cols = 2 } = {}) {
@@ -84,4 +87,70 @@ test("a summary cell's hover says it shows block means, or why a difference is n
     summaryMapDiffText('step 700', 'step 400'),
     'no difference painted: only a summary (block means) at step 700, the full map at step 400',
   );
+});
+
+// Matching across runs with summaries (state/compare.js, answers/blockMeans.js): 1 layer x 2 heads of
+// 4 tokens, blocks of 2. DIAG attends to itself, FIRST to token 0.
+const DIAG = (q, k) => (q === k ? 255 : 0);
+const FIRST = (q, k) => (k === 0 ? 255 : 0);
+
+/** A snapshot whose head h has map `maps[h]` (null: none, kept as a summary when in `summarized`). */
+function runSnap(maps, summarized = []) {
+  const data = new Uint8Array(2 * 16);
+  maps.forEach((f, h) => {
+    if (f) for (let q = 0; q < 4; q++) for (let k = 0; k < 4; k++) data[h * 16 + q * 4 + k] = f(q, k);
+  });
+  const stored = [maps.map((f, h) => (f ? h : -1)).filter((h) => h >= 0)];
+  const header = { step: 7, layers: [0], heads: 2, query_len: 4, key_len: 4, shape: [1, 2, 4, 4], stored };
+  header.summarized = [summarized];
+  return { header, data };
+}
+
+/** The summary_means answer of heads `summarized` whose maps would be `fs` (in 1/65535 steps). */
+function runMeans(summarized, fs) {
+  const sums = new Float64Array(4 * summarized.length);
+  fs.forEach((f, i) => {
+    for (let q = 0; q < 4; q++)
+      for (let k = 0; k < 4; k++) sums[i * 4 + (q >> 1) * 2 + (k >> 1)] += (f(q, k) * 257) / 4;
+  });
+  const header = { step: 7, layers: [0], heads: 2, block: 2, summarized: [summarized], scale: 1 / 65535 };
+  const data = Uint16Array.from(sums, Math.round);
+  return summaryMeansOf({ header: { ...header, shape: [summarized.length, 2, 2] }, data });
+}
+
+test("a head's block means: its map pooled to the summaries' blocks, or its summary's own", () => {
+  const a = runSnap([DIAG, FIRST]);
+  assert.deepEqual([...headBlockMeans(a, null, 0, 0, 2)], [0.5, 0, 0, 0.5]);
+  const b = runSnap([null, DIAG], [0]);
+  const means = runMeans([0], [FIRST]);
+  assert.deepEqual(
+    [...headBlockMeans(b, means, 0, 0, 2)].map((v) => +v.toFixed(4)),
+    [0.5, 0, 0.5, 0],
+  );
+  assert.equal(headBlockMeans(b, means, 0, 0, 3), null, "other blocks than its summary's");
+  assert.equal(headBlockMeans(runSnap([null, DIAG]), null, 0, 0, 2), null, 'neither a map nor a summary');
+});
+
+test('a head with a map is matched with maps only (the summaries left out, said); a summary on block means', () => {
+  const a = runSnap([DIAG, FIRST]);
+  const b = runSnap([null, DIAG], [0]); // B's L0H0 does what A's L0H1 does, as a summary
+  const bMeans = runMeans([0], [FIRST]);
+  const m = bestMatch(a, 0, 1, b, null, bMeans);
+  assert.deepEqual([m.layer, m.head, m.skipped, m.on], [0, 1, 1, undefined]);
+  assert.ok(Math.abs(m.score - 0.25) < 1e-12, 'exact, against the map of the other pattern');
+  assert.equal(
+    matchLabel('pattern', { layer: 0, head: 1 }, m),
+    'B L0H1 \u2248 A L0H1 (0.25) \u00b7 1 summarized head of B not compared (only block means stored)',
+  );
+  const aSum = runSnap([DIAG, null], [1]); // A's L0H1 kept as a summary: matched on block means
+  const aMeans = runMeans([1], [FIRST]);
+  const s = bestMatch(aSum, 0, 1, b, aMeans, bMeans);
+  assert.deepEqual([s.layer, s.head, s.on], [0, 0, 'means']);
+  assert.ok(s.score > 0.999);
+  assert.equal(matchLabel('pattern', { layer: 0, head: 1 }, s), 'B L0H0 \u2248 A L0H1 (1.00 on block means)');
+  const byIndex = matchedHead('index', 0, 0, a, b, null, bMeans); // A's map against B's summary
+  assert.equal(byIndex.on, 'means');
+  assert.ok(Math.abs(byIndex.score - meansSimilarity(a, null, 0, 0, b, bMeans, 0, 0)) < 1e-12);
+  assert.ok(Number.isNaN(matchedHead('index', 0, 0, a, b).score), 'without the means: no score');
+  assert.equal(bestMatch(aSum, 0, 1, b), null, 'a summary without its means matches nothing');
 });

@@ -63,3 +63,11 @@ def corner_mask(side):
     size = min(side, max(4, int(np.floor(side / 4 + 0.5))))
     y, x = np.indices((side, side))
     return (y < size) & (x >= side - size + y)
+
+
+def expected_diff_cell(diff, side, div_lut):
+    """[side, side, 3]: heatmap.js fillDiffCell of `diff` (a - b of byte levels [q, k]) on a cell of
+    `side` px that each value covers one or more pixels of: its diverging colour."""
+    rows, cols = _spans(diff.shape[0], side), _spans(diff.shape[1], side)
+    assert all(b - a == 1 for a, b in rows + cols), "each pixel covers one value"
+    return div_lut[diff[[a for a, _ in rows]][:, [a for a, _ in cols]] + 255]

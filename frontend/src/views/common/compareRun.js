@@ -1,6 +1,8 @@
 // The compare run B's data at the cursor step, shared by B's head view and B's large map: B's full
 // snapshot (a matched head may sit in any layer) with A's at the same step to match against (the
-// two the grid panels load), as one want {run: B, ref: step, vs: A} (shown.js).
+// two the grid panels load), as one want {run: B, ref: step, vs: A} (shown.js), with the block means
+// of the heads each keeps a summary of (what matching a summary needs); and the summaries of the
+// heads such a view then shows.
 
 import { want } from '../../state/shown.js';
 import { stepsOf } from '../../state/selection.js';
@@ -17,19 +19,59 @@ export function wantB(s) {
   return want({ run: s.compareRun, probe: s.probe, kind: s.kind, step: s.step, ref: s.step, vs: s.run });
 }
 
-/** {snap, ref} of `w` (wantB) from the cache, or null. */
+/**
+ * {snap, ref, means, refMeans} of `w` (wantB) from the cache, or null: B's snapshot and A's, and the
+ * block means of the heads each keeps a summary of (null where it lists none: dataSource.summaryMeans).
+ */
 export function cachedB(data, w) {
   const sel = { run: w.run, probe: w.probe, kind: w.kind };
+  const refSel = { ...sel, run: w.vs };
   const snap = data.cachedSnapshot(sel, w.step);
-  const ref = data.cachedSnapshot({ ...sel, run: w.vs }, w.ref);
-  return snap && ref ? { snap, ref } : null;
+  const ref = data.cachedSnapshot(refSel, w.ref);
+  if (!snap || !ref) return null;
+  const [means, refMeans] = [data.cachedSummaryMeans(sel, snap), data.cachedSummaryMeans(refSel, ref)];
+  return means === undefined || refMeans === undefined ? null : { snap, ref, means, refMeans };
 }
 
-/** Promise of {snap, ref} of `w` (wantB). */
-export function loadB(data, w) {
+/** Promise of {snap, ref, means, refMeans} of `w` (wantB). */
+export async function loadB(data, w) {
   const sel = { run: w.run, probe: w.probe, kind: w.kind };
-  return Promise.all([data.snapshot(sel, w.step), data.snapshot({ ...sel, run: w.vs }, w.ref)]).then(([snap, ref]) => ({
-    snap,
-    ref,
-  }));
+  const refSel = { ...sel, run: w.vs };
+  const [snap, ref] = await Promise.all([data.snapshot(sel, w.step), data.snapshot(refSel, w.ref)]);
+  const [means, refMeans] = await Promise.all([data.summaryMeans(sel, snap), data.summaryMeans(refSel, ref)]);
+  return { snap, ref, means, refMeans };
+}
+
+/**
+ * The summaries (./snapshot?layer&head&part=summary, one request a head) that a compare view needs
+ * once it knows which heads it shows (B's heads matched to A's are known only from the loaded
+ * snapshots): `of(heads)` -> {sums} when all are cached, {loading: true} while they load (`onLoaded()`
+ * once they have), {error} when their load failed (kept, not retried in a loop).
+ */
+export class SummaryLoads {
+  constructor(data, onLoaded) {
+    Object.assign(this, { data, onLoaded });
+    this.loading = null; // the key of the heads in flight
+    this.failed = null; // {key, error} of the last heads that failed
+  }
+
+  /** `heads`: [{sel, step, layer, head}]. */
+  of(heads) {
+    const sums = heads.map((x) => this.data.cachedHeadSummary(x.sel, x.step, x.layer, x.head));
+    if (sums.every(Boolean)) return { sums };
+    const key = JSON.stringify(heads);
+    if (this.failed?.key === key) return { error: this.failed.error };
+    if (this.loading !== key) {
+      this.loading = key;
+      const done = () => {
+        if (this.loading === key) this.loading = null;
+        this.onLoaded();
+      };
+      Promise.all(heads.map((x) => this.data.headSummary(x.sel, x.step, x.layer, x.head))).then(done, (error) => {
+        this.failed = { key, error };
+        done();
+      });
+    }
+    return { loading: true };
+  }
 }

@@ -3,8 +3,8 @@
 // and B's filmstrip under A's at A's frame steps; when B lacks a step, that message. The same
 // components as A's (bigMap.js, filmstrip.js), drawn for run B: its large map shows A's zoom
 // window, and zooming or panning it moves both. A head without a stored map (a storage budget's)
-// is said, with its statistics, in the map's place (noMapNote.js); B's filmstrip paints a
-// summary's block means where B kept one (B's large map says "no map": docs/limitations.md).
+// is said, with its statistics, in the map's place (noMapNote.js); where B (or A, in B − A) kept a
+// summary instead, B's large map paints it (compareSummary.js), and B's filmstrip its block means.
 
 import { el, tokenLabel } from '../../paint/dom.js';
 import { poolFor } from '../../paint/gridGeometry.js';
@@ -16,10 +16,12 @@ import { kindInfo, probeInfo, stepsOf } from '../../state/selection.js';
 import { want, SnapshotSlot } from '../../state/shown.js';
 import { matchedHead, matchLabel, missingStepText, unmatchedText } from '../../state/compare.js';
 import { BigMap, paintWindow, clearCanvas } from './bigMap.js';
+import { summaryReadout } from './summaryMap.js';
 import { requestPair, meansPair } from './headPairs.js';
 import { Filmstrip, FRAME_PX } from './filmstrip.js';
-import { missingB, wantB, cachedB, loadB } from '../common/compareRun.js';
-import { noMapLine, noMapTitle } from '../common/noMapNote.js';
+import { missingB, wantB, cachedB, loadB, SummaryLoads } from '../common/compareRun.js';
+import { paintBSummary } from './compareSummary.js';
+import { noMapTitle } from '../common/noMapNote.js';
 
 const headKey = (x) => (x ? `${x.layer},${x.head}` : '');
 
@@ -35,6 +37,7 @@ export class CompareMaps {
     this.match = null; // B's head shown for A's selected head: {layer, head, score} | null
     this.unmatched = null; // why no head is matched (A's head has no map at the step), or null
     this.slot = new SnapshotSlot();
+    this.sums = new SummaryLoads(data, () => this.renderBig()); // B's (and A's) summaries shown
     this.want = null;
     this.big = new BigMap({
       tid: 'bigmap-b',
@@ -109,13 +112,13 @@ export class CompareMaps {
     return this.state.compareDiff ? 'B \u2212 A' : `B: ${this.state.compareRun}`;
   }
 
-  /** What to say of each snapshot of `pair` that lacks its head (B's `m`, A's selected one). */
+  /** What to say of each snapshot of `pair` that lacks its head (B's `m`, A's selected one), with its header. */
   noMapOf(pair, m) {
     const s = this.state;
     return missingMaps(pair, m.layer, m.head, [s.layer, s.head]).map((h) => {
       const [layer, head] = h === pair.snap.header ? [m.layer, m.head] : [s.layer, s.head];
       const stats = h.run === s.compareRun ? s.compareStats : s.stats;
-      return { layer, head, step: h.step, kind: kindInfo(s, h.run), stats, run: h.run };
+      return { layer, head, step: h.step, kind: kindInfo(s, h.run), stats, run: h.run, header: h };
     });
   }
 
@@ -123,31 +126,44 @@ export class CompareMaps {
   paintBig(view) {
     const s = this.state;
     const mode = s.matchMode || 'index';
-    const { snap, ref } = view.data;
-    const m = matchedHead(mode, s.layer, s.head, ref, snap);
+    const { snap, ref, means, refMeans } = view.data;
+    const m = matchedHead(mode, s.layer, s.head, ref, snap, refMeans, means);
     this.setMatch(m);
     const pair = { snap, ref: s.compareDiff ? ref : null };
     const noMap = m ? this.noMapOf(pair, m) : [];
     const g = this.geometry();
-    if (m && !noMap.length && g) {
-      const h = snap.header;
-      const win = clampWindow(s.mapWindow, h.query_len, h.key_len);
-      paintWindow(this.big.canvas, pair, g.dev, s.contrast, win, m.layer, m.head, [s.layer, s.head]);
-      this.big.setView(g.px, { win, q: h.query_len, k: h.key_len });
-      this.big.shown = { snap, ref, m };
-    } else clearCanvas(this.big.canvas);
-    if (noMap.length) this.big.showNoMap(noMap.map(noMapLine));
+    this.big.el.classList.remove('summary');
+    delete this.big.el.dataset.source; // 'exact', 'summary-means' or 'summary-top' once painted
+    let shows = '';
+    if (m && g && noMap.length) shows = paintBSummary(this.big, { pair, m, noMap, g, state: s, loads: this.sums });
+    else if (m && g) this.paintMap(view.data, m, g);
+    else clearCanvas(this.big.canvas);
     const shownStep = view.state === 'stale' ? view.step : this.want.step;
     const noMapA = hasMap(ref, s.layer, s.head) ? null : ref.header.step;
     const label = matchLabel(mode, { layer: s.layer, head: s.head }, m, { loaded: true, noMapA });
     this.unmatched = !m && noMapA !== null ? unmatchedText(s, noMapA) : null; // B's filmstrip says why
     if (!m) this.filmLabel.textContent = this.filmLabelText();
-    this.big.caption.textContent = `${this.what()} \u00b7 step ${shownStep} \u00b7 ${label}`;
+    this.big.caption.textContent = [this.what(), `step ${shownStep}`, label, shows].filter(Boolean).join(' \u00b7 ');
   }
 
-  /** B's weight under the pointer, A's at the same cell and their difference (B's tokens). */
-  readout({ snap, ref, m }, qi, ki) {
+  /** B's matched head `m` (or B \u2212 A) from maps. */
+  paintMap({ snap, ref }, m, g) {
     const s = this.state;
+    const h = snap.header;
+    const win = clampWindow(s.mapWindow, h.query_len, h.key_len);
+    const pair = { snap, ref: s.compareDiff ? ref : null };
+    paintWindow(this.big.canvas, pair, g.dev, s.contrast, win, m.layer, m.head, [s.layer, s.head]);
+    this.big.setView(g.px, { win, q: h.query_len, k: h.key_len });
+    this.big.el.dataset.source = 'exact';
+    this.big.shown = { snap, ref, m };
+  }
+
+  /** B's weight under the pointer, A's at the same cell and their difference (B's tokens); or a summary's. */
+  readout(shown, qi, ki) {
+    const s = this.state;
+    const { query, key } = kindTokens(probeInfo(s, s.compareRun), kindInfo(s, s.compareRun));
+    if (shown.sum) return summaryReadout(shown, qi, ki, query, key);
+    const { snap, ref, m } = shown;
     const at = (x, layer, head) => {
       const off = mapOffset(x, layer, head);
       const xh = x.header;
@@ -157,7 +173,6 @@ export class CompareMaps {
     };
     const vb = at(snap, m.layer, m.head);
     const va = at(ref, s.layer, s.head);
-    const { query, key } = kindTokens(probeInfo(s, s.compareRun), kindInfo(s, s.compareRun));
     let text = `${tokenLabel(query.tokens[qi])} \u2192 ${tokenLabel(key.tokens[ki])}: B ${vb.toFixed(3)}`;
     if (Number.isFinite(va))
       text += ` \u00b7 A ${va.toFixed(3)} (\u0394 ${vb - va >= 0 ? '+' : ''}${(vb - va).toFixed(3)})`;

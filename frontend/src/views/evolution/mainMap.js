@@ -140,7 +140,7 @@ export class MainMap {
   paintSummaryData(pair, step, stale) {
     const g = this.geom;
     const big = this.big;
-    big.shown = paintSummary(big, pair, g, this.state); // the hover readout reads exactly what is painted
+    big.shown = paintSummary(big, pair, g, this.state.contrast); // the hover readout reads exactly what is painted
     big.setView(g.px, { win: g.win, q: g.q, k: g.k });
     big.el.classList.add('summary');
     const source = big.shown.zoomed ? 'summary-top' : 'summary-means';

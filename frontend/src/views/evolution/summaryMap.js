@@ -25,18 +25,23 @@ export function showsTopKeys(win, px, sum) {
 }
 
 /**
- * Paint `pair` (pairShows 'summary') on `big` for geometry `g` ({dev, win}) and `state` (contrast,
- * layer, head); -> what the hover reads ({...pair, zoomed}: whether the top keys are painted).
+ * Paint `pair` (pairShows 'summary': {sum, refSum, ref}, the summaries of a head and, in a
+ * difference, of the head it is compared with, perhaps another one) on `big` for geometry `g` ({dev,
+ * win}) with the colours of `contrast`; -> what the hover reads ({...pair, zoomed}: whether the top
+ * keys are painted).
  */
-export function paintSummary(big, pair, g, state) {
-  const sum = pair.sum;
+export function paintSummary(big, pair, g, contrast) {
+  const { sum, refSum } = pair;
   const zoomed = !pair.ref && showsTopKeys(g.win, g.dev, sum);
   if (zoomed) {
-    const { lut } = lutsFor(state.contrast);
+    const { lut } = lutsFor(contrast);
     const fill = (out32) =>
       fillTopRegion(out32, g.dev, g.dev, sum.data, sum.topK, sum.queryLen, sum.keyLen, g.win, lut, NOT_STORED);
     putPixels(big.canvas, g.dev, fill);
-  } else paintWindow(big.canvas, meansPair(pair), g.dev, state.contrast, g.win, state.layer, state.head);
+  } else {
+    const refHead = refSum ? [refSum.layer, refSum.head] : undefined;
+    paintWindow(big.canvas, meansPair(pair), g.dev, contrast, g.win, sum.layer, sum.head, refHead);
+  }
   return { ...pair, zoomed };
 }
 

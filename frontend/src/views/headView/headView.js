@@ -7,22 +7,23 @@
 // A's head colour and labelled "B L3H5 \u2248 A L2H1 (0.93)"; or, when B lacks the step, that message.
 // A head whose map a storage budget left out at the step draws no lines: a note says so, with
 // its statistics (noMapNote.js); one it kept a summary of draws each row's top keys and says so
-// (headSummaries.js). A's view loads the heads it shows, one exact head each, never
-// the whole layer (a long probe's layer of 32 heads is 537 MB at 4k tokens).
+// (headSummaries.js), in B's view too (B's summaries loaded once its heads are matched). A's view
+// loads the heads it shows, one exact head each, never the whole layer (a long probe's layer of 32
+// heads is 537 MB at 4k tokens).
 
 import { el, clear, select, setOptions } from '../../paint/dom.js';
 import { headColor, rgbCss } from '../../paint/colorScale.js';
 import { keptIndices } from '../../answers/renormalize.js';
-import { kindTokens, mapOffset } from '../../answers/model.js';
+import { kindTokens } from '../../answers/model.js';
 import { hasMap } from '../../answers/storage.js';
 import { want, failureText, SnapshotSlot } from '../../state/shown.js';
 import { kindInfo, probeInfo } from '../../state/selection.js';
 import { matchedHead, matchLabel } from '../../state/compare.js';
 import { HeadLines, headWeights } from './headLines.js';
-import { missingB, wantB, cachedB, loadB } from '../common/compareRun.js';
+import { missingB, wantB, cachedB, loadB, SummaryLoads } from '../common/compareRun.js';
 import { saveButtons } from '../common/saveButtons.js';
 import { noMapLine } from '../common/noMapNote.js';
-import { cachedSummaries, loadSummaries, summaryFor, summaryNote } from './headSummaries.js';
+import { cachedSummaries, loadSummaries, summaryNote, summariesOfB, drawnHeads } from './headSummaries.js';
 import { HoverPredictions } from './hoverPredictions.js';
 import { sideHasPredictions } from '../../answers/predictions.js';
 
@@ -53,6 +54,7 @@ export class HeadView {
     Object.assign(this, { data, compare, toggleHead, set });
     this.state = null;
     this.slot = new SnapshotSlot();
+    this.sums = new SummaryLoads(data, () => this.render()); // B's summarized heads shown
     this.preds = new HoverPredictions({ data, tid: this.tid() }); // hv-predictions: the hovered token's
     this.lines = new HeadLines(this.tid(), { onHover: (t) => this.preds.hover(t), onPick: (t) => this.pick(t) });
     this.body = this.lines.body;
@@ -318,7 +320,6 @@ export class HeadView {
       return null;
     }
     const snaps = this.compare ? [view.data.snap] : view.data.snaps; // B's snapshot, or A's heads
-    const sums = this.compare ? [] : view.data.sums;
     const h = snaps[0].header;
     const { rows, cols } = this.tokensInfo();
     this.status.textContent =
@@ -327,11 +328,12 @@ export class HeadView {
       this.status.textContent = 'snapshot and probe tokens disagree in length';
     }
     const heads = this.shownHeads(view.data);
-    const stored = (x) => hasMap(snaps.find((snap) => mapOffset(snap, x.layer, x.head) >= 0) ?? null, x.layer, x.head);
-    const drawn = (x) => stored(x) || !!summaryFor(sums, x);
-    this.noMap = heads.filter((x) => !drawn(x)).map((x) => ({ ...x, step: h.step }));
-    this.summaries = heads.filter((x) => !stored(x) && drawn(x)).map((x) => summaryFor(sums, x));
-    return headWeights(snaps, heads.filter(drawn), rows, cols, sums);
+    const b = this.compare ? summariesOfB(this.sums, this.state, snaps[0], heads) : { sums: view.data.sums };
+    this.status.textContent += b.status ?? '';
+    const d = drawnHeads(snaps, heads, b.sums);
+    this.noMap = d.noMap.map((x) => ({ ...x, step: h.step }));
+    this.summaries = d.summaries;
+    return headWeights(snaps, d.drawn, rows, cols, b.sums);
   }
 
   /** [{layer, head, color}] drawn: A's heads of its layer, or B's heads matched to them. */
@@ -342,7 +344,7 @@ export class HeadView {
     const mode = s.matchMode || 'index';
     const out = [];
     for (const head of heads) {
-      const m = matchedHead(mode, s.layer, head, data.ref, data.snap);
+      const m = matchedHead(mode, s.layer, head, data.ref, data.snap, data.refMeans, data.means);
       const noMapA = hasMap(data.ref, s.layer, head) ? null : data.ref.header.step;
       const label = matchLabel(mode, { layer: s.layer, head }, m, { loaded: true, noMapA });
       const c = headColor(head);
