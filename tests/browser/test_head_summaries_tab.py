@@ -8,7 +8,6 @@ in its top keys exactly and every other cell hatched as not stored (every pixel 
 gives the weight of a top key and the block mean elsewhere; the head view draws its lines from the
 top keys and lists them on a token; the filmstrip marks its frames. Screenshots in artifacts/head-summaries."""
 
-
 import numpy as np
 import pytest
 from playwright.sync_api import expect
