@@ -10,6 +10,7 @@ import { summaryCell } from '../src/answers/storage.js';
 import { fillCorner } from '../src/paint/heatmap.js';
 import { headBlockMeans } from '../src/answers/blockMeans.js';
 import { bestMatch, matchedHead, matchLabel, meansSimilarity } from '../src/state/compare.js';
+import { SummaryLoads } from '../src/views/common/compareRun.js';
 
 /** A summary_means answer of layers [0, 1] x 3 heads, 2 x 2 means: L0H1 (1..4), L1H0 (5..8), L1H2 (9..12). */
 export function meansAnswer({ step = 700, summarized = [[1], [0, 2]], rows = 2, cols = 2 } = {}) {
@@ -153,4 +154,34 @@ test('a head with a map is matched with maps only (the summaries left out, said)
   assert.ok(Math.abs(byIndex.score - meansSimilarity(a, null, 0, 0, b, bMeans, 0, 0)) < 1e-12);
   assert.ok(Number.isNaN(matchedHead('index', 0, 0, a, b).score), 'without the means: no score');
   assert.equal(bestMatch(aSum, 0, 1, b), null, 'a summary without its means matches nothing');
+});
+
+test('a compare view loads the summaries of the heads it shows once, and keeps a failure', async () => {
+  const cache = new Map();
+  const asked = [];
+  let fail = false;
+  const data = {
+    cachedHeadSummary: (sel, step, layer, head) => cache.get(`${layer},${head}`),
+    headSummary: async (sel, step, layer, head) => {
+      asked.push(`${layer},${head}`);
+      await new Promise((r) => setTimeout(r, 0)); // the answer comes later
+      if (fail) throw new Error('offline');
+      cache.set(`${layer},${head}`, { layer, head });
+    },
+  };
+  let rendered = 0;
+  const loads = new SummaryLoads(data, () => rendered++);
+  const heads = [{ sel: { run: 'b' }, step: 7, layer: 1, head: 2 }];
+  assert.deepEqual(loads.of(heads), { loading: true });
+  assert.deepEqual(loads.of(heads), { loading: true }, 'asked again while in flight: no second request');
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(rendered, 1);
+  assert.deepEqual(loads.of(heads), { sums: [{ layer: 1, head: 2 }] });
+  assert.deepEqual(loads.of([]), { sums: [] });
+  fail = true;
+  const other = [{ ...heads[0], head: 0 }];
+  loads.of(other);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(loads.of(other).error.message, 'offline', 'kept: the view says so, no loop of requests');
+  assert.deepEqual(asked, ['1,2', '1,0']);
 });

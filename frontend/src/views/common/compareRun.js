@@ -46,7 +46,8 @@ export async function loadB(data, w) {
  * The summaries (./snapshot?layer&head&part=summary, one request a head) that a compare view needs
  * once it knows which heads it shows (B's heads matched to A's are known only from the loaded
  * snapshots): `of(heads)` -> {sums} when all are cached, {loading: true} while they load (`onLoaded()`
- * once they have), {error} when their load failed (kept, not retried in a loop).
+ * once they have), {error} when their load failed (kept while the same heads are asked for: not retried
+ * in a loop).
  */
 export class SummaryLoads {
   constructor(data, onLoaded) {
@@ -60,7 +61,8 @@ export class SummaryLoads {
     const sums = heads.map((x) => this.data.cachedHeadSummary(x.sel, x.step, x.layer, x.head));
     if (sums.every(Boolean)) return { sums };
     const key = JSON.stringify(heads);
-    if (this.failed?.key === key) return { error: this.failed.error };
+    if (this.failed && this.failed.key !== key) this.failed = null; // asked again later: tried again
+    if (this.failed) return { error: this.failed.error };
     if (this.loading !== key) {
       this.loading = key;
       const done = () => {
