@@ -6,7 +6,9 @@ the automatic schedule's planned snapshots, or --budget).
 Each case runs in fresh processes (peak RSS only grows): one builds the model and takes snapshots
 through AttentionRecorder (the Trainer callback's runner, streaming and writer), one builds it and runs
 its eager forward on the same tokens without attention output. Both report the peak resident memory
-above the process's size once the model is built, so the ratios compare like with like.
+above the process's size once the model is built, so the ratios compare like with like. The time ratio
+comes from a third process that alternates the eager forward and a snapshot (a shared machine's load
+drifts over minutes): the fastest of each, and the spread of the pairs' ratios.
 
     python bench/bench_capture_memory.py [--cases 8b-512,70b-512] [--out bench/results/capture-memory.json]
 """
@@ -32,6 +34,7 @@ CASES = {  # name: (layers, heads, kv heads, tokens, probes)
 }
 HEAD_DIM = 4
 SNAPSHOTS = 2
+PAIRS = 3
 
 
 def _peak_bytes():
@@ -65,8 +68,45 @@ def _probes(tokens, count):
     return [" ".join(f"w{(p * 37 + i * 11) % 1000}" for i in range(tokens)) for p in range(count)]
 
 
+def paired_times(case, budget=None, pairs=PAIRS):
+    """Snapshot time / eager forward time measured in one process, alternating (forward, snapshot)
+    `pairs` times after a first snapshot: the machine's load drifts over minutes, and the two
+    processes of `child` may see different loads. -> (min snapshot s, min forward s)."""
+    import torch
+
+    from tb_attention_plugin import AttentionRecorder
+
+    layers, heads, kv, tokens, count = CASES[case]
+    model, tok = _model(layers, heads, kv, tokens)
+    probes = _probes(tokens, count)
+    ids = tok(probes, return_tensors="pt")["input_ids"]
+    snapshots, forwards = [], []
+    with tempfile.TemporaryDirectory() as d:
+        recorder = AttentionRecorder(
+            model, tok, probes, d, max_tokens=tokens, induction_probe=False, attention_budget=budget
+        )
+        recorder.snapshot(0)  # the first snapshot (no drift to measure yet) is not timed
+        recorder.writer.flush()
+        for step in range(1, pairs + 1):
+            model.set_attn_implementation("eager")
+            with torch.no_grad():
+                started = time.perf_counter()
+                model(input_ids=ids, use_cache=False)
+                forwards.append(time.perf_counter() - started)
+            model.set_attn_implementation("sdpa")
+            started = time.perf_counter()
+            recorder.snapshot(step)
+            recorder.writer.flush()
+            snapshots.append(time.perf_counter() - started)
+        recorder.close()
+    print(json.dumps({"snapshot_seconds": snapshots, "forward_seconds": forwards}))
+
+
 def child(kind, case, budget=None):
-    """One measurement in this process: 'snapshot' or 'forward'."""
+    """One measurement in this process: 'snapshot', 'forward' or 'paired' (paired_times)."""
+    if kind == "paired":
+        paired_times(case, budget)
+        return
     import torch
 
     from tb_attention_plugin import AttentionRecorder  # imported by both, before the baseline
@@ -110,7 +150,7 @@ def measure(case, budget=None):
     layers, heads, kv, tokens, count = CASES[case]
     one_layer = heads * tokens * tokens * 4  # float32 [heads, T, T] of one probe
     out = {}
-    for kind in ("forward", "snapshot"):
+    for kind in ("forward", "snapshot", "paired"):
         run = subprocess.run(
             [sys.executable, __file__, "--child", kind, case] + ([] if budget is None else ["--budget", budget]),
             capture_output=True,
@@ -133,8 +173,11 @@ def measure(case, budget=None):
         row["snapshot_peak_over_one_layer"] = out["snapshot"]["peak_extra"] / one_layer
     if "peak_extra" in out["forward"]:
         row["eager_forward_peak_over_one_layer"] = out["forward"]["peak_extra"] / one_layer
-        if "seconds" in out["snapshot"]:
-            row["snapshot_over_eager_forward_time"] = out["snapshot"]["seconds"] / out["forward"]["seconds"]
+    if "snapshot_seconds" in out["paired"]:  # the time ratio from one process (paired_times)
+        snapshot, forward = min(out["paired"]["snapshot_seconds"]), min(out["paired"]["forward_seconds"])
+        row["snapshot_over_eager_forward_time"] = snapshot / forward
+        ratios = [s / f for s, f in zip(out["paired"]["snapshot_seconds"], out["paired"]["forward_seconds"])]
+        row["snapshot_over_eager_forward_time_spread"] = [min(ratios), max(ratios)]
     return row
 
 
