@@ -40,7 +40,7 @@ def discover(model, run_short_pass, fields):
             if isinstance(x, torch.Tensor) and x.dim() == 4:
                 returned.append((module, position, x))
 
-    out = _with_hooks(base_model(model), record, run_short_pass)
+    out = _with_hooks(base_model(model).modules(), record, run_short_pass)
     where, position_of, layers, heads = {}, {}, {}, {}
     for kind, field in fields.items():
         listed = getattr(out, field, None) or ()
@@ -75,16 +75,11 @@ def taking_returned(position_of, listener, run):
         listener(module, output[position])
         return output[:position] + (output[position].new_empty(0),) + output[position + 1 :]
 
-    handles = [module.register_forward_hook(take) for module in position_of]
-    try:
-        return run()
-    finally:
-        for handle in handles:
-            handle.remove()
+    return _with_hooks(position_of, take, run)
 
 
-def _with_hooks(model, hook, run):
-    handles = [module.register_forward_hook(hook) for module in model.modules()]
+def _with_hooks(modules, hook, run):
+    handles = [module.register_forward_hook(hook) for module in modules]
     try:
         return run()
     finally:

@@ -280,6 +280,20 @@ def write_drifting_run(
     return w, maps
 
 
+def write_budget_run(run_dir, probe, tokens, steps, *, layers, heads, choice=None, seed=0):
+    """A run of one causal probe of `tokens` (its first one special) under a storage budget: each
+    snapshot of `SyntheticHeads` keeps what `choice` (a writer.head_choice.HeadChoice; None: every
+    map) keeps, written a layer at a time as the callback writes."""
+    maps = SyntheticHeads(layers, heads, tokens, causal=True, last_step=steps[-1], seed=seed)
+    with AttentionSummaryWriter(str(run_dir)) as w:
+        w.add_probe(probe, tokens, special=[i == 0 for i in range(len(tokens))])
+        for step in steps:
+            stream = w.open_snapshot(step, probe, "self", causal=True, heads=choice)
+            for layer in maps.at(step):
+                stream.add_layer(np.ascontiguousarray(layer, dtype=np.float32))
+            stream.commit()
+
+
 def write_demo(logdir, *, layers=3, heads=4, tokens=24, steps=12, every=100, runs=2, encdec=True):
     """Runs to look at in the tab: 'induction' (its best checkpoint marked), 'induction-b', ...
     (`runs` of them, each with a sentence-pair probe) and, with `encdec`, 't5'. Returns the run names."""

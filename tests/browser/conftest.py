@@ -63,6 +63,23 @@ def wait_until(target, predicate, arg=None, timeout=30.0):
         time.sleep(0.05)
 
 
+def open_exported_report(browser, run_dir, out, height=1000):
+    """`tb-attention export RUN_DIR -o OUT --steps all` opened in a page of an offline context, once the
+    grid is painted -> (page, errors of the page's scripts); close page.context when done."""
+    exe = shutil.which("tb-attention")
+    assert exe, "the tb-attention console script is not installed (pip install -e .)"
+    done = subprocess.run(
+        [exe, "export", run_dir, "-o", out, "--steps", "all"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    page = browser.new_context(viewport={"width": 1400, "height": height}, offline=True).new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(out.as_uri())
+    wait_until(page, "() => window.tbAttention && window.tbAttention.paints.length > 0")
+    return page, errors
+
+
 def tab_frame(page, tb):
     """The Attention tab inside TensorBoard's own page (its iframe, looked up again as the shell may
     re-create it), once the grid is painted."""

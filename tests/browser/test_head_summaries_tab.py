@@ -16,9 +16,8 @@ from conftest import ARTIFACTS, tensorboard_fixture
 from grid_pixels import cell_pixels, corner_mask, expected_cell, stats_js
 from map_pixels import LUT, MAP_PX, PIXELS_JS, expected_pixels, region_starts
 from tb_attention_plugin import read_run
-from tb_attention_plugin.devtools.synthetic import SyntheticHeads, repeated_tokens
+from tb_attention_plugin.devtools.synthetic import repeated_tokens, write_budget_run
 from tb_attention_plugin.writer.head_choice import HeadChoice
-from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
 RUN, PROBE, N, LAYERS, HEADS, STEPS = "summaries", "long", 480, 2, 3, (0, 100, 200)
 STEP = STEPS[-1]
@@ -38,14 +37,9 @@ COLOURS_JS = stats_js(
 def logs(tmp_path_factory):
     d = tmp_path_factory.mktemp("summaries")
     toks = repeated_tokens(N, 5)
-    maps = SyntheticHeads(LAYERS, HEADS, toks, causal=True, last_step=STEP, seed=1)
-    with AttentionSummaryWriter(str(d / RUN)) as w:
-        w.add_probe(PROBE, toks, special=[i == 0 for i in range(N)])
-        for step in STEPS:
-            s = w.open_snapshot(step, PROBE, "self", causal=True, heads=HeadChoice(2, "rotate", summaries=2))
-            for layer in maps.at(step):
-                s.add_layer(np.ascontiguousarray(layer, dtype=np.float32))
-            s.commit()
+    write_budget_run(
+        d / RUN, PROBE, toks, STEPS, layers=LAYERS, heads=HEADS, choice=HeadChoice(2, "rotate", summaries=2), seed=1
+    )
     return d, read_run(str(d / RUN)).probe(PROBE), toks
 
 

@@ -5,18 +5,13 @@ hover says why), the head view and the large map say "no map stored" with the he
 filmstrip frames of such steps are marked, the pickers' line says what the budget keeps, and B - A of
 a run without a budget leaves those heads out too. Each check is against `read_run`'s stored_heads."""
 
-import shutil
-import subprocess
-
-import numpy as np
 import pytest
 
-from conftest import ARTIFACTS, tab_frame, tensorboard_fixture, wait_until
+from conftest import ARTIFACTS, tab_frame, tensorboard_fixture, wait_until, open_exported_report
 from grid_pixels import stats_js
 from tb_attention_plugin import read_run
-from tb_attention_plugin.devtools.synthetic import SyntheticHeads, repeated_tokens
+from tb_attention_plugin.devtools.synthetic import repeated_tokens, write_budget_run
 from tb_attention_plugin.writer.head_choice import HeadChoice
-from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
 RUN, FULL, PROBE = "budget", "full", "repeated"
 LAYERS, HEADS, STEPS = 3, 4, list(range(0, 1200, 100))
@@ -37,23 +32,11 @@ NOT_HATCH_JS = stats_js(
 )
 
 
-def write(run_dir, heads=None):
-    toks = repeated_tokens(16, 0)
-    maps = SyntheticHeads(LAYERS, HEADS, toks, causal=True, last_step=STEPS[-1], seed=0)
-    with AttentionSummaryWriter(str(run_dir)) as w:
-        w.add_probe(PROBE, toks, special=[i == 0 for i in range(len(toks))])
-        for step in STEPS:
-            s = w.open_snapshot(step, PROBE, "self", causal=True, heads=heads)
-            for layer in maps.at(step):
-                s.add_layer(np.ascontiguousarray(layer, dtype=np.float32))
-            s.commit()
-
-
 @pytest.fixture(scope="module")
 def logs(tmp_path_factory):
     d = tmp_path_factory.mktemp("budget")
-    write(d / RUN, HeadChoice(5, "changed"))
-    write(d / FULL)
+    for run, choice in ((RUN, HeadChoice(5, "changed")), (FULL, None)):
+        write_budget_run(d / run, PROBE, repeated_tokens(16, 0), STEPS, layers=LAYERS, heads=HEADS, choice=choice)
     probe = read_run(str(d / RUN)).probe(PROBE)
     stored = {s: probe.stored_heads(s) for s in STEPS}
     return d, stored, probe.stats()
@@ -205,19 +188,7 @@ def test_b_minus_a_leaves_out_the_heads_a_has_no_map_of(page, tb, logs):
 
 def test_the_exported_report_shows_the_same(browser, logs, tmp_path):
     d, stored, stats = logs
-    exe = shutil.which("tb-attention")
-    assert exe, "the tb-attention console script is not installed (pip install -e .)"
-    out = tmp_path / "report.html"
-    done = subprocess.run(
-        [exe, "export", d / RUN, "-o", out, "--steps", "all"], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1200}, offline=True)
-    page = ctx.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(out.as_uri())
-    wait_until(page, "() => window.tbAttention && window.tbAttention.paints.length > 0")
+    page, errors = open_exported_report(browser, d / RUN, tmp_path / "report.html", height=1200)
     assert page.locator('[data-testid="storage-note"]').text_content() == LINE
     go_to(page, STEP)
     missing = check_grid(page, stored, stats, STEP)
@@ -225,5 +196,5 @@ def test_the_exported_report_shows_the_same(browser, logs, tmp_path):
     page.locator('[data-testid="hv-no-map"]').wait_for(state="visible", timeout=30000)
     check_filmstrip(page, stored, *missing[0])
     page.screenshot(path=str(ARTIFACTS / "storage-budget-export.png"), full_page=True)
-    ctx.close()
+    page.context.close()
     assert not errors, errors

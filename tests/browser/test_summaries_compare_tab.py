@@ -10,19 +10,15 @@ many of B's summarized heads it left out. The exported report paints the summari
 Every picture is checked pixel by pixel against read_run's summaries; screenshots in
 artifacts/summaries-compare."""
 
-import shutil
-import subprocess
-
 import numpy as np
 import pytest
 
-from conftest import ARTIFACTS, tensorboard_fixture, wait_until
+from conftest import ARTIFACTS, tensorboard_fixture, wait_until, open_exported_report
 from grid_pixels import cell_pixels, corner_mask, expected_cell, expected_diff_cell
 from map_pixels import DIV_LUT, LUT, MAP_PX, PIXELS_JS, expected_diff_pixels, expected_pixels
 from tb_attention_plugin import read_run
-from tb_attention_plugin.devtools.synthetic import SyntheticHeads, repeated_tokens
+from tb_attention_plugin.devtools.synthetic import repeated_tokens, write_budget_run
 from tb_attention_plugin.writer.head_choice import HeadChoice
-from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
 A, B, PROBE, N, LAYERS, HEADS, STEPS = "sum-a", "sum-b", "long", 480, 2, 3, (0, 100, 200)
 STEP = 100
@@ -31,23 +27,15 @@ SHOTS = ARTIFACTS / "summaries-compare"
 SUMMARY_HATCH = {(232, 240, 254), (138, 180, 248)}  # gridCanvas.js
 
 
-def write(run_dir, seed, choice):
-    toks = repeated_tokens(N, 5)
-    maps = SyntheticHeads(LAYERS, HEADS, toks, causal=True, last_step=STEPS[-1], seed=seed)
-    with AttentionSummaryWriter(str(run_dir)) as w:
-        w.add_probe(PROBE, toks, special=[i == 0 for i in range(N)])
-        for step in STEPS:
-            s = w.open_snapshot(step, PROBE, "self", causal=True, heads=choice)
-            for layer in maps.at(step):
-                s.add_layer(np.ascontiguousarray(layer, dtype=np.float32))
-            s.commit()
-
-
 @pytest.fixture(scope="module")
 def logs(tmp_path_factory):
     d = tmp_path_factory.mktemp("summaries-compare")
-    write(d / A, 1, HeadChoice(2, "rotate", summaries=2))
-    write(d / B, 2, HeadChoice(1, "rotate", summaries=3))
+    toks = repeated_tokens(N, 5)
+    for run, seed, choice in (
+        (A, 1, HeadChoice(2, "rotate", summaries=2)),
+        (B, 2, HeadChoice(1, "rotate", summaries=3)),
+    ):
+        write_budget_run(d / run, PROBE, toks, STEPS, layers=LAYERS, heads=HEADS, choice=choice, seed=seed)
     probes = {run: read_run(str(d / run)).probe(PROBE) for run in (A, B)}
     for run, kept in ((A, "map"), (B, "summary")):
         assert kind_of(probes[run], *MIXED) == kept and kind_of(probes[run], *BOTH) == "summary"
@@ -224,17 +212,7 @@ def test_matching_by_pattern_with_summaries(page, tb, logs):
 
 def test_the_exported_report_paints_the_summaries(browser, logs, tmp_path):
     d, probes = logs
-    exe = shutil.which("tb-attention")
-    assert exe, "the tb-attention console script is not installed (pip install -e .)"
-    out = tmp_path / "report.html"
-    done = subprocess.run([exe, "export", d / A, "-o", out, "--steps", "all"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, offline=True)
-    page = ctx.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(out.as_uri())
-    wait_until(page, "() => window.tbAttention && window.tbAttention.paints.length > 0")
+    page, errors = open_exported_report(browser, d / A, tmp_path / "report.html")
     page.evaluate("(s) => window.tbAttention.setStep(s)", STEP)
     wait_until(page, "(s) => window.tbAttention.paints.at(-1)?.step === s", STEP)
     summarized = [(l, h) for l in range(LAYERS) for h in range(HEADS) if kind_of(probes[A], l, h) == "summary"]
@@ -243,5 +221,5 @@ def test_the_exported_report_paints_the_summaries(browser, logs, tmp_path):
     assert f"summary at step {STEP}: block means of" in readout(page, '[data-testid="panel"]', *summarized[0])
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.locator('[data-testid="model-view"]').screenshot(path=str(SHOTS / "export-grid.png"))
-    ctx.close()
+    page.context.close()
     assert not errors, errors
