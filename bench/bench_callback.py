@@ -114,33 +114,44 @@ def overhead(steps, repeats):
 
 
 class _Timers:
-    """Times, during a real run, the callback's probe forward passes, the time the training thread is
-    blocked writing each step's snapshots (the input checks; encoding runs on the writer's background
-    thread), and that background encoding per stored weight."""
+    """Times, during a real run, each snapshot's probe pass, the part of it the training thread spends
+    writing (the sink: each layer's input checks and hand-over, then the commit; encoding runs on the
+    writer's background thread), and that background encoding per stored weight. The pass streams,
+    so the forward is the snapshot's time less the writing inside it."""
 
     def __init__(self):
         import tb_attention_plugin.callback.probe_runner as runner_module
+        from tb_attention_plugin.callback.layer_sinks import WritingSink
         from tb_attention_plugin.writer.snapshot_stream import SnapshotStream
 
         self.forward, self.blocked, self.encode = [], [], []  # seconds; encode: (seconds, weights)
+        self._writing = 0.0
         self._patches = [
-            (runner_module, "run_probes"),
-            (runner_module.ProbeRunner, "write"),
+            (runner_module.ProbeRunner, "snapshot"),
+            (WritingSink, "layer"),
+            (WritingSink, "commit"),
             (SnapshotStream, "_encode"),
         ]
         self._saved = [getattr(obj, name) for obj, name in self._patches]
-        run_probes, write, encode = self._saved
+        snapshot, layer, commit, encode = self._saved
 
-        def timed_run_probes(*a, **k):
-            t = time.perf_counter()
-            out = run_probes(*a, **k)
-            self.forward.append(time.perf_counter() - t)
-            return out
+        def writing(method):
+            def timed(sink, *a, **k):  # on the training thread
+                t = time.perf_counter()
+                try:
+                    return method(sink, *a, **k)
+                finally:
+                    self._writing += time.perf_counter() - t
 
-        def timed_write(runner, *a, **k):  # one step's snapshots of every probe, on the training thread
+            return timed
+
+        def timed_snapshot(runner, *a, **k):  # one step's snapshots of every probe
+            self._writing = 0.0
             t = time.perf_counter()
-            out = write(runner, *a, **k)
-            self.blocked.append(time.perf_counter() - t)
+            out = snapshot(runner, *a, **k)
+            total = time.perf_counter() - t
+            self.blocked.append(self._writing)
+            self.forward.append(total - self._writing)
             return out
 
         def timed_encode(stream, index, layer):  # one layer, on the background thread
@@ -149,8 +160,8 @@ class _Timers:
             self.encode.append((time.perf_counter() - t, layer.size))
             return out
 
-        runner_module.run_probes = timed_run_probes
-        runner_module.ProbeRunner.write = timed_write
+        runner_module.ProbeRunner.snapshot = timed_snapshot
+        WritingSink.layer, WritingSink.commit = writing(layer), writing(commit)
         SnapshotStream._encode = timed_encode
 
     def restore(self):
