@@ -15,7 +15,8 @@ row's top-k keys); with a list of heads, none do.
 
 The layers arrive one at a time (writer/snapshot_stream.py): a `Selection` keeps, as zstd frames,
 only the heads that are among the N best so far, and the summaries of the next M, so a snapshot never
-holds more than N maps and M summaries.
+holds more than N maps and M summaries (and, while a layer is placed, what its entering heads keep:
+they are made at once, spread over the cores).
 """
 
 import heapq
