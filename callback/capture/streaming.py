@@ -79,8 +79,13 @@ class LayerMap(typing.NamedTuple):
 
 def discover_returned(model, run_short_pass, fields):
     """The LayerMap of a model whose attention is taken from the modules that return it
-    (returned_weights.py), or None; `run_short_pass()` runs under eager attention."""
-    found = returned_weights.discover(model, run_short_pass, fields)
+    (returned_weights.py), or None (also when the short pass fails, e.g. a model that cannot switch to
+    eager: the first pass then says so); `run_short_pass()` runs under eager attention."""
+    try:
+        found = returned_weights.discover(model, run_short_pass, fields)
+    except Exception as e:  # noqa: BLE001 - as for the interface: the passes that follow say what fails
+        logger.debug("tb-attention: attention not streamed from returned weights (%s: %s)", type(e).__name__, e)
+        return None
     return None if found is None else LayerMap(found.where, found.layers, found.heads, found.position_of)
 
 
