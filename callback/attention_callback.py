@@ -150,11 +150,9 @@ class AttentionCallback(TrainerCallback):
         self.log_dir, self._write_scalars = log_dirs.resolve(args, self._explicit_log_dir)
         writer = AttentionSummaryWriter(self.log_dir, background=True)
         step = state.global_step
-        if self._write_scalars:
-            # A resume abandons what an earlier run logged after the checkpoint (TensorBoard's restart
-            # convention). Not in transformers' TensorBoardCallback's directory: its new file may
-            # sort before ours, and TensorBoard would then drop its fresh curves.
-            writer.add_session_start(step + 1 if step > 0 else 0)
+        # A resume abandons what an earlier run logged after the checkpoint: the restart marker hides it
+        # (only where there is something to hide, and never this session's curves, ours or others')
+        writer.add_session_start(step + 1 if step > 0 else 0)
         runner.declare(writer)
         writer.add_hparams(self._hparams(args, model))
         return writer

@@ -79,13 +79,16 @@ def test_other_plugins_newer_versions_and_damaged_records_are_skipped(tmp_path, 
 
 
 def test_restart_purges_only_later_steps_and_the_first_start_is_not_a_restart(tmp_path):
+    def start(step):  # TensorBoard's restart marker, as any writer may put it in its own file
+        w._file.write(event_pb2.Event(step=step, session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START)))
+
     w = AttentionSummaryWriter(tmp_path)
     w.add_probe("p", ["a", "b"])
-    w.add_session_start(5)  # the run's first START: nothing to purge even though steps come later
+    start(5)  # the run's first START: nothing to purge even though steps come later
     for step in (1, 3, 5, 7):
         w.add_attention(step, "p", _uniform(2, 2))
         w.add_scalar("train/loss", float(step), step)
-    w.add_session_start(4)
+    start(4)
     w.add_scalar("train/loss", 40.0, 4)
     w.close()
     run = read_run(str(tmp_path))
@@ -175,7 +178,8 @@ def test_where_each_shown_record_lies_and_the_restart_markers(tmp_path):
         w.add_attention(2, "p", _uniform(2, 2))
         second = w._file.path
     run = read_run(str(tmp_path))
-    assert run.files == [first, second] and run.session_starts == [0, 2]
+    # no marker in a fresh directory; the restart's two STARTs in a file of their own between the runs'
+    assert run.files == [first, first + ".restart-2", second] and run.session_starts == [2, 2]
     where = run.tag_steps()
     assert where["attention/p/self"] == {0: first, 1: first, 2: second}
     assert where["attention_stats/p/self"] == {0: first, 1: first, 2: second}

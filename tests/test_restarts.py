@@ -127,7 +127,7 @@ def test_a_resume_only_logs_what_it_replaces(tmp_path, caplog):
 
 
 def test_a_resume_without_restart_markers_only_logs_what_it_replaces(tmp_path, caplog):
-    """In transformers' TensorBoardCallback directory the callback writes no restart marker."""
+    """A writer that marks no restart (the plain writer) continuing a series."""
     with AttentionSummaryWriter(tmp_path) as w:
         w.add_probe("p", TOKENS)
         for step in (0, 2, 4, 6, 8):
@@ -151,6 +151,41 @@ def test_a_restart_that_leaves_nothing_of_the_earlier_run_warns_even_above_step_
     with pytest.warns(UserWarning, match=r"start at step 50 hides everything .* steps 100, 110"):
         w.add_session_start(50)
     w.close()
+
+
+def test_no_marker_is_written_where_nothing_would_be_hidden(tmp_path):
+    callback_like_run(tmp_path, [0, 1]).close()
+    w = AttentionSummaryWriter(tmp_path / "fresh")
+    assert w.add_session_start(0) is None  # a fresh directory
+    w.close()
+    w = AttentionSummaryWriter(tmp_path)
+    assert w.add_session_start(2) is None  # a later start hides nothing of the steps 0 and 1 logged
+    w.close()
+    assert not [f for f in os.listdir(tmp_path) if "restart" in f]
+
+
+def test_a_restart_after_this_writers_own_records_is_refused(tmp_path):
+    w = callback_like_run(tmp_path, [0, 4])
+    with pytest.raises(ValueError, match=r"add_session_start\(3\) comes after this writer's records at step 4"):
+        w.add_session_start(3)
+    w.close()
+
+
+def test_an_earlier_file_named_after_this_sessions_cannot_be_hidden_and_is_named(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    callback_like_run(tmp_path, [0, 2]).close()
+    (old,) = event_files(str(tmp_path))
+    late = os.path.join(tmp_path, "events.out.tfevents.9999999999.elsewhere.1.000000.attention")
+    os.rename(old, late)  # an earlier run's file that sorts after this session's (a clock set wrong)
+    user = SummaryWriter(str(tmp_path))  # this session's, opened first
+    user.add_scalar("mine", 1.0, 0)
+    user.flush()
+    w = AttentionSummaryWriter(tmp_path)
+    with pytest.warns(UserWarning, match=r"cannot hide what events\.out\.tfevents\.9999999999\.elsewhere.* logged"):
+        assert w.add_session_start(0) is None
+    w.close()
+    user.close()
 
 
 def test_another_live_process_writing_the_directory_is_reported(tmp_path):

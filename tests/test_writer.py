@@ -219,7 +219,8 @@ def test_resume_drops_the_abandoned_steps_and_drift_uses_the_first_snapshot(tmp_
         w.add_attention(s, "lm", a)
         w.add_scalar("train/loss", 2.0, s)
     w.close()
-    assert len(event_files(str(tmp_path))) == 2
+    files = event_files(str(tmp_path))  # the first run's, its restart marker, the resumed run's
+    assert len(files) == 3 and files[1] == files[0] + ".restart-4"
     run = read_run(str(tmp_path))
     p = run.probe("lm")
     assert p.steps == [0, 2, 4, 6] and p.stats_steps() == [0, 2, 4, 6]  # 8 was abandoned
@@ -520,6 +521,8 @@ def test_python_and_numpy_integer_steps_are_accepted(tmp_path):
         (np.full((1, 1, 3, 3), "0.3"), TypeError, "real numbers"),
         (_Gpu(), TypeError, "cpu"),
         ([_Gpu()], TypeError, "layer 0"),
+        ([np.full((2, 1, 3, 3), 1 / 3)] * 2, ValueError, r"batch axis of 2 .*\[layer\[i\] for layer in attentions\]"),
+        (np.full((2, 3, 1, 3, 3), 1 / 3), ValueError, r"batch axis of 3 sequences.* a\[:, i\]"),
     ],
 )
 def test_wrong_shapes_and_types_are_refused_before_anything_is_written(tmp_path, value, error, message):
@@ -529,6 +532,19 @@ def test_wrong_shapes_and_types_are_refused_before_anything_is_written(tmp_path,
         w.add_attention(0, "p", value)
     w.close()
     assert event_files(str(tmp_path)) == []
+
+
+def test_a_batch_axis_of_one_sequence_is_taken_as_transformers_and_transformer_lens_give_it(tmp_path):
+    torch = pytest.importorskip("torch")
+    a = attention(3, (2, 4, 3, 3))
+    w = AttentionSummaryWriter(tmp_path)
+    w.add_probe("p", ["a", "b", "c"])
+    w.add_attention(0, "p", tuple(torch.from_numpy(layer)[None] for layer in a))  # outputs.attentions
+    w.add_attention(1, "p", torch.from_numpy(a)[:, None])  # stack_activation("pattern")
+    w.close()
+    p = read_run(str(tmp_path)).probe("p")
+    for step in (0, 1):
+        assert np.abs(p.attention(step) - a).max() <= STEP + 1e-6
 
 
 def test_a_probes_model_size_cannot_change_within_a_writer(tmp_path):

@@ -68,10 +68,11 @@ class EventFileWriter:
     Errors are not handled here: the summary writer decides what a failed write means.
     """
 
-    def __init__(self, log_dir, suffix=""):
+    def __init__(self, log_dir, suffix="", *, name=None):
+        """A new file: `new_event_file_name(log_dir, suffix)`, or `name` in log_dir (which must not exist)."""
         os.makedirs(log_dir, exist_ok=True)
-        self.path = new_event_file_name(log_dir, suffix)
-        self._file = open(self.path, "ab")
+        self.path = new_event_file_name(log_dir, suffix) if name is None else os.path.join(log_dir, name)
+        self._file = open(self.path, "ab" if name is None else "xb")
         try:
             self.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
             self.flush()

@@ -246,6 +246,13 @@ class ProbeLog:
                 (a[l] if layer is None else a)[np.setdiff1d(np.arange(a.shape[-3]), heads)] = np.nan
         return a
 
+    def bertviz(self, step):
+        """What BertViz's head_view / model_view take for this probe at `step`, as keyword arguments:
+        `head_view(**probe.bertviz(step))` (reading/bertviz_inputs.py; imports torch)."""
+        from .bertviz_inputs import bertviz_inputs
+
+        return bertviz_inputs(self, step)
+
     def stored_heads(self, step, kind=None):
         """{layer: sorted head indices with a map at `step`, or None for every head}: a run with a
         storage budget (the callback's attention_budget=) keeps the maps of some heads only."""

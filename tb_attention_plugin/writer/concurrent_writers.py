@@ -18,6 +18,7 @@ RECENT_WRITE_SECONDS = 30.0
 
 # event_file.new_event_file_name: events.out.tfevents.<time>.<host>.<pid>.<n><suffix> (host may hold dots)
 _EVENT_FILE_NAME = re.compile(r"^events\.out\.tfevents\.\d+\.(?P<host>.+)\.(?P<pid>\d+)\.\d{6}(?P<suffix>.*)$")
+_FOREIGN_NAME = re.compile(r"^events\.out\.tfevents\.\d+\.(?P<tail>.+)$")  # <host>.<pid>.<n> for TensorBoard's
 _OPEN_FILES = weakref.WeakSet()  # event files that writers of this process hold open
 
 
@@ -60,6 +61,38 @@ def concurrent_writers(log_dir, suffix):
         elif age < RECENT_WRITE_SECONDS:
             found.append(f"{entry.name} (host {file_host!r}, process {pid}; last written {age:.0f} s ago)")
     return found
+
+
+def this_session_files(log_dir, names):
+    """Which of the event files `names` of `log_dir` this process's live writers write: files it holds
+    open (our writers', transformers' TensorBoardCallback's), and other writers' files named with this
+    host and process id (TensorBoard's SummaryWriter opens its file only while it flushes); not the
+    files of our writers of this process that were closed."""
+    host, pid = socket.gethostname(), os.getpid()
+    mine = {os.path.realpath(f.path) for f in list(_OPEN_FILES)}
+    held = _held_open_here()
+    found = set()
+    for name in names:
+        path = os.path.realpath(os.path.join(log_dir, name))
+        foreign = _EVENT_FILE_NAME.match(name) is None and _FOREIGN_NAME.match(name)
+        if path in mine or path in held or (foreign and foreign["tail"].startswith(f"{host}.{pid}.")):
+            found.add(name)
+    return found
+
+
+def _held_open_here():
+    """Real paths of the files this process holds open (empty without /proc)."""
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return set()
+    held = set()
+    for fd in fds:
+        try:
+            held.add(os.readlink(os.path.join("/proc/self/fd", fd)))
+        except OSError:
+            continue
+    return held
 
 
 def _pid_holds_open(pid, path):

@@ -75,11 +75,17 @@ def check_attention(attention, info, kind, copy=True):
         shapes = sorted({x.shape for x in layers})
         if len(shapes) > 1:
             raise ValueError(f"{what}: the per-layer arrays differ in shape: {shapes}")
+        if layers[0].ndim == 4:  # transformers' outputs.attentions: [batch, heads, query, key] per layer
+            _one_sequence(layers[0].shape[0], what, "[layer[i] for layer in attentions]")
+            layers = [x[0] for x in layers]
         if layers[0].ndim != 3:
             raise ValueError(f"{what} layers must be [heads, query, key], got shape {layers[0].shape}")
         shape = (len(layers),) + layers[0].shape
     else:
         a = _as_array(attention, what)
+        if a.ndim == 5:  # TransformerLens' stack_activation("pattern"): [layers, batch, heads, query, key]
+            _one_sequence(a.shape[1], what, "a[:, i]")
+            a = a[:, 0]
         if a.ndim != 4:
             raise ValueError(f"attention must be [layers, heads, query, key], got shape {a.shape}")
         layers, shape = list(a), a.shape
@@ -136,6 +142,15 @@ def _check_layer(layer, index, info, kind, what):
             f"1 + 1/255). Each query row holds one softmax over the keys: pass "
             f"[layers, heads, query, key] weights, not transposed, summed or "
             f"unnormalized ones"
+        )
+
+
+def _one_sequence(batch, what, one):
+    """A batch axis is taken when it holds one sequence: the probe's."""
+    if batch != 1:
+        raise ValueError(
+            f"{what} has a batch axis of {batch} sequences; a probe is one sequence: pass the probe's own "
+            f"attention, e.g. {one} for the i-th sequence of the batch"
         )
 
 

@@ -15,7 +15,8 @@ import warnings
 
 
 from ..format.metadata import SNAPSHOT_TAG_PREFIX, STATS_TAG_PREFIX, snapshot_tag
-from .concurrent_writers import concurrent_writers
+from .concurrent_writers import concurrent_writers, this_session_files
+from .restart_marker import marker_name
 
 # The writer's log lines keep the logger name that users (and tests) configure.
 logger = logging.getLogger(f"{__package__}.summary_writer")
@@ -45,7 +46,8 @@ class RunHistory:
         self._previous = None  # read(): (probe, kind) -> _Past, read before the first record
         self._visible = {}  # tag -> {step: event file name, or None for this writer's own records}
         self._history_last = {}  # tag -> last step of an earlier writer's visible records
-        self._has_start = False  # the directory (or this writer) holds a SessionLog START
+        self._files = []  # the directory's event file names, in read order
+        self._current = set()  # those that a live writer of this process holds open (this session's)
         self._hidden_warned = False
         self._resume_logged = set()  # tags whose replaced continuation was logged
         self._size_warned = set()
@@ -66,7 +68,8 @@ class RunHistory:
                 run = None
             if run is None:
                 return self._previous
-            self._has_start = bool(run.session_starts)
+            self._files = [os.path.basename(f) for f in run.files]
+            self._current = this_session_files(self.log_dir, self._files)
             for tag, by_step in run.tag_steps().items():
                 if by_step and not tag.startswith(STATS_TAG_PREFIX):
                     self._visible[tag] = {s: os.path.basename(path) for s, path in by_step.items()}
@@ -163,15 +166,35 @@ class RunHistory:
             self._visible.setdefault(tag, {})[step] = None
 
     def before_session_start(self, step):
-        """A restart marker at `step` hides every record at steps >= step, in every reader: log what a
-        resume replaces, warn (once) when it hides everything the directory held."""
+        """Where a restart marker at `step` goes (restart_marker.py): -> (file name, names of the files
+        whose records it hides), or None when no earlier session left a record at steps >= step (nothing
+        to hide: no marker, so no reader drops anything of this session). Logs what a resume replaces;
+        warns (once) when the marker hides everything an earlier run left visible, and when an earlier
+        file cannot be hidden. Raises ValueError after this writer's own records at steps >= step."""
         self.read()
-        if not self._has_start:
-            return
-        hidden = any(s >= step for by_step in self._visible.values() for s in by_step)
-        kept = any(s < step for by_step in self._visible.values() for s in by_step)
+        own = sorted({s for s, source in self._records() if source is None})
+        if own and own[-1] >= step:
+            from ..reading.probe_log import describe_steps
+
+            raise ValueError(
+                f"add_session_start({step}) comes after this writer's records at "
+                f"{describe_steps([s for s in own if s >= step])}: mark a restart before the first record "
+                f"of the writer that resumes (a new AttentionSummaryWriter)"
+            )
+        earlier = [n for n in self._files if n not in self._current]
+        if not any(s >= step and source in earlier for s, source in self._records()):
+            return None
+        name, stays = marker_name(self._files, self._current, step)
+        hides = set() if name is None else set(earlier) - set(stays)
+        self._report_restart(step, hides, stays)
+        return None if name is None else (name, hides)
+
+    def _report_restart(self, step, hides, stays):
+        """The log line of a resume, or the warning of a restart that hides a whole run or leaves some of it."""
+        hidden = any(s >= step and source in hides for s, source in self._records())
+        kept = any(s < step and source in hides for s, source in self._records())
         if hidden and kept:
-            series, files = self._describe_hidden(step, include_own=True)
+            series, files = self._describe_hidden(step, hides)
             logger.info(
                 "tb-attention: restart at step %d in %s: an earlier run's continuation from that "
                 "step on is replaced (%s; in %s), as a resume from a checkpoint does",
@@ -181,7 +204,7 @@ class RunHistory:
                 files,
             )
         elif hidden and not self._hidden_warned:
-            series, files = self._describe_hidden(step, include_own=True)
+            series, files = self._describe_hidden(step, hides)
             self._hidden_warned = True
             _warn(
                 f"tb-attention: {self.log_dir} already holds a run, and this run's start at step {step} "
@@ -189,17 +212,23 @@ class RunHistory:
                 f"To keep both runs, give each run its own log_dir (e.g. a sub-directory per run), or "
                 f"move the old event files away first."
             )
+        series, files = self._describe_hidden(step, set(stays))
+        if series:
+            _warn(
+                f"tb-attention: the restart at step {step} in {self.log_dir} cannot hide what {files} logged "
+                f"from that step on ({series}): {'its name sorts' if len(stays) == 1 else 'their names sort'} "
+                f"after this session's {min(self._current)}, whose records a restart marker would hide too. "
+                f"Readers show both runs' records at those steps; move those files away to see this run alone."
+            )
 
-    def after_session_start(self, step):
-        """The marker at `step` was written: from the second START on, what it hides is gone."""
-        if self._has_start:
-            self._forget_from(step)
-        self._has_start = True
+    def _records(self):
+        """(step, file name or None for this writer's) of every visible record."""
+        return ((s, source) for by_step in self._visible.values() for s, source in by_step.items())
 
-    def _forget_from(self, step):
-        """What the readers show after a restart at `step`: nothing at steps >= step."""
+    def after_session_start(self, step, hides):
+        """A marker at `step` was written: the records of files `hides` at steps >= step are gone."""
         for tag, by_step in self._visible.items():
-            for s in [s for s in by_step if s >= step]:
+            for s in [s for s, source in by_step.items() if s >= step and source in hides]:
                 del by_step[s]
             earlier = [s for s, source in by_step.items() if source is not None]
             if earlier:
@@ -212,22 +241,23 @@ class RunHistory:
                 past = past._replace(first_step=None, first=None)
             self._previous[key] = past._replace(sizes=sizes)
 
-    def _describe_hidden(self, from_step, include_own=False):
+    def _describe_hidden(self, from_step, files=None):
         """'probe 'p' (self): steps 0..40 (5 steps); ...' and the files they are in, for records
-        visible at steps >= from_step."""
+        visible at steps >= from_step: earlier writers' records, or those of `files` (names)."""
         from ..reading.probe_log import describe_steps
 
-        series, files = [], set()
+        def counted(source):
+            return source is not None if files is None else source in files
+
+        series, names = [], set()
         for tag in sorted(self._visible):
-            steps = sorted(
-                s for s, source in self._visible[tag].items() if s >= from_step and (include_own or source is not None)
-            )
+            steps = sorted(s for s, source in self._visible[tag].items() if s >= from_step and counted(source))
             if steps:
                 series.append(f"{_series_name(tag)}: {describe_steps(steps)}")
-                files.update(self._visible[tag][s] or "this writer's file" for s in steps)
+                names.update(self._visible[tag][s] for s in steps)
         if len(series) > 8:
             series = series[:8] + [f"and {len(series) - 8} more series"]
-        return "; ".join(series), ", ".join(sorted(files))
+        return "; ".join(series), ", ".join(sorted(names))
 
     def _warn_concurrent_writers(self):
         """Warn when another writer logs attention to this directory right now (concurrent_writers.py)."""

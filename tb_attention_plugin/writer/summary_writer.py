@@ -21,7 +21,9 @@ what it checks and warns about input_checks.py's, run_history.py's and concurren
 
 import math
 import numbers
+import os
 import time
+import warnings
 
 import numpy as np
 
@@ -38,6 +40,7 @@ from ..format.records import (
     snapshot_value,
     stats_value,
 )
+from .restart_marker import write_marker
 from .run_file import RunFile
 from .scratch_file import ScratchFile
 from .run_history import RunHistory
@@ -127,8 +130,11 @@ class AttentionSummaryWriter:
     def add_attention(self, step, probe, attention, *, kind="self", causal=None, wall_time=None, copy=True):
         """Write one probe's attention of one kind at `step`.
 
-        attention: float array [layers, heads, query, key] (or a sequence of per-layer [heads, query,
-        key] arrays, e.g. a model's `outputs.attentions` for batch item 0), real tokens only.
+        attention: float array [layers, heads, query, key], or a sequence of per-layer [heads, query,
+        key] arrays; real tokens only. A batch axis holding one sequence is taken as it comes:
+        transformers' `outputs.attentions` ([1, heads, query, key] per layer) and TransformerLens'
+        `cache.stack_activation("pattern")` ([layers, 1, heads, query, key]); a larger batch is refused
+        with the indexing that picks one sequence.
         causal: None infers it (decoder kinds, or self-attention with nothing above the diagonal).
         copy=False: the writer may read your arrays after this returns (with background=True, until
         they are written), so they must not change until then; it saves the caller a copy of the
@@ -221,27 +227,33 @@ class AttentionSummaryWriter:
         return self._history.logged_before(probe, kind)
 
     def add_session_start(self, step, *, wall_time=None):
-        """Mark that training (re)starts at `step`; write it before the run's first record.
+        """Mark that training (re)starts at `step`, before this writer's first record.
 
-        TensorBoard's convention for restarts: from the second START of a run on, readers (its Python
-        loader and read_run) drop what was logged earlier at steps >= `step`, i.e. the records of the
-        continuation that a resume from a checkpoint abandons. Without it TensorBoard's Python loader
-        would keep the FIRST record of a step logged twice: the stale one.
-
-        What the marker hides is never hidden silently: when records stay visible before `step` (a
-        resume from a checkpoint) it is logged at INFO; when it hides everything the directory held (a
-        new run at step 0 into a used log_dir) it warns, once, with the probes, steps and files.
+        What earlier sessions logged at steps >= `step` (the continuation a resume abandons, or a
+        whole earlier run) is hidden from every reader by TensorBoard's restart marker, written only
+        then, in a file of its own named between their files and this session's (restart_marker.py):
+        nothing this session's other writers log (a user's SummaryWriter, transformers'
+        TensorBoardCallback) is hidden. What it hides is logged at INFO for a resume, and warned about
+        (once, with probes, steps and files) when it hides a whole run. -> the marker's path, or None.
         """
         step = check_step(step)
         self._check_open()
-        self._history.before_session_start(step)
-        event = event_pb2.Event(
-            step=step,
-            wall_time=wall_time or time.time(),
-            session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START),
-        )
-        self._history.after_session_start(step)
-        self._run(lambda: self._write(event))
+        plan = self._history.before_session_start(step)
+        if plan is None:
+            return None
+        name, hides = plan
+        try:
+            write_marker(self.log_dir, name, step, wall_time or time.time())
+        except OSError as e:
+            warnings.warn(
+                f"tb-attention could not write its restart marker to {self.log_dir}: {e}. Readers show the "
+                f"earlier run's records at steps >= {step} beside this run's.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return None
+        self._history.after_session_start(step, hides)
+        return os.path.join(self.log_dir, name)
 
     # ------------------------------------------------------------------ scalars and hparams
     def add_predictions(self, step, probe, prediction, *, kind="self", wall_time=None):
