@@ -8,6 +8,7 @@ import logging
 import warnings
 
 from .capture.model_access import base_model, causal_self_attention, is_encoder_decoder, token_limit
+from .capture.model_checks import check_drivable
 from .capture.probe_pass import discover_layers, run_probes, stream_probes
 from .capture.neurons import log_size, record_bytes
 from .capture.predictions import named
@@ -50,6 +51,7 @@ class ProbeRunner:
         self.neuron_every = 1
         self.neuron_bytes = 0
         self.held_at_once = 0  # bytes of attention a pass from the model's outputs holds (not streamed)
+        check_drivable(model)  # a model that takes no input_ids is told so, and what to do instead
         self.tokenizer = tok = resolve_tokenizer(tokenizer)
         self.model = model
         limit = token_limit(model)

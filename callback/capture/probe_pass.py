@@ -19,6 +19,7 @@ from . import neurons as neuron_capture
 from . import streaming
 from .predictions import batch_predictions
 from .model_access import accepted_inputs, base_model, causal_self_attention, forward_target, is_encoder_decoder
+from .model_checks import AttentionUnavailableError, implementations, load_eager_hint, no_attention
 
 # Row sums of softmax weights in float32/bf16 stay well within this of 1; a model with attention sinks
 # (weights summing to less than 1) is fine, more than 1 is not attention.
@@ -29,40 +30,13 @@ CAUSAL_TOLERANCE = 1e-6
 BATCH_BYTES = 64 << 20
 
 
-class AttentionUnavailableError(RuntimeError):
-    """The model cannot return its attention weights (as it is loaded)."""
-
-
-def _implementations(model):
-    """The attention implementation of the model's config and of its text config (multimodal models)."""
-    config = getattr(base_model(model), "config", None)
-    if config is None:
-        return []
-    configs = [config]
-    get_text = getattr(config, "get_text_config", None)
-    if callable(get_text):
-        text = get_text()
-        if text is not None and text is not config:
-            configs.append(text)
-    return [getattr(c, "_attn_implementation", None) for c in configs]
-
-
-def _load_eager_hint(model, current):
-    return (
-        f"{type(base_model(model)).__name__} stays on {current!r} attention, which returns no attention "
-        f"weights (or values that are not its attention), and cannot be switched at run time: load it "
-        f"with attn_implementation='eager', e.g. from_pretrained(..., attn_implementation='eager') or "
-        f"from_config(config, attn_implementation='eager')"
-    )
-
-
 @contextlib.contextmanager
 def probing_mode(model, implementation="eager"):
     """eval + no_grad + eager attention (or the neuron view's capturing attention, which calls the
     model's eager function) + RNG untouched, restored on exit (also on error)."""
     base = base_model(model)
     modes = [(m, m.training) for m in model.modules()]
-    previous = _implementations(model)
+    previous = implementations(model)
     cpu_rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
     switched = False
@@ -74,7 +48,7 @@ def probing_mode(model, implementation="eager"):
                 f"{type(base).__name__} cannot switch its attention to the neuron view's capturing function "
                 f"(it stays on {current!r}{why}): turn neurons= off"
             )
-        return AttentionUnavailableError(_load_eager_hint(model, current) + why)
+        return AttentionUnavailableError(load_eager_hint(model, current) + why)
 
     try:
         if any(impl not in (None, implementation) for impl in previous):
@@ -85,7 +59,7 @@ def probing_mode(model, implementation="eager"):
             except Exception as e:
                 raise cannot_switch(previous[0], f" ({e})") from e
             switched = True
-            still = [impl for impl in _implementations(model) if impl not in (None, implementation)]
+            still = [impl for impl in implementations(model) if impl not in (None, implementation)]
             if still:
                 raise cannot_switch(still[0])
         forward_target(model).eval()
@@ -332,12 +306,7 @@ def _neuron_records(calls, b, kinds, options, lengths, model, probe, strict):
 def _layers(out, field, model, batch, queries, keys):
     value = getattr(out, field, None)
     if not value or any(v is None for v in value):
-        impl = _implementations(model)
-        raise AttentionUnavailableError(
-            f"{type(base_model(model)).__name__} returned no {field} with output_attentions=True "
-            f"(attention implementation {impl[0] if impl else None!r}); tb-attention needs a model that can "
-            f"return its attention weights: load it with attn_implementation='eager'"
-        )
+        raise no_attention(out, field, model)
     for layer in value:
         _check_shape(layer, model, field, batch, queries, keys)
     return value
@@ -367,7 +336,7 @@ def check_layer_weights(w, model, probe, kind, causal, strict):
             raise AttentionUnavailableError(
                 f"{name}'s {kind} attention for probe {probe!r} weights later tokens although its attention "
                 f"is causal: these are not its attention weights (attention implementation "
-                f"{_implementations(model)[0]!r}); load it with attn_implementation='eager'"
+                f"{implementations(model)[0]!r}); load it with attn_implementation='eager'"
             )
     if not strict:
         return

@@ -1,0 +1,76 @@
+"""What the probe pass needs of a model, and the errors that say what to do when a model lacks it.
+
+The probes run through a transformers model: `model(input_ids=..., attention_mask=...,
+output_attentions=True)`, eager attention returning each layer's weights. A model that takes no
+`input_ids` (TransformerLens' bridge, a user's own module) or has no attention layers (a state-space
+model such as Mamba) is told so before training, and pointed to the writer, which logs attention
+computed any other way.
+"""
+
+from .model_access import accepted_inputs, base_model
+
+WRITER_HINT = (
+    "compute its attention yourself and log it with AttentionSummaryWriter (docs/usage.md, 'Attention "
+    "from other libraries': TransformerLens in a few lines)"
+)
+
+
+class AttentionUnavailableError(RuntimeError):
+    """The model cannot return its attention weights (as it is loaded)."""
+
+
+def implementations(model):
+    """The attention implementation of the model's config and of its text config (multimodal models)."""
+    config = getattr(base_model(model), "config", None)
+    if config is None:
+        return []
+    configs = [config]
+    get_text = getattr(config, "get_text_config", None)
+    if callable(get_text):
+        text = get_text()
+        if text is not None and text is not config:
+            configs.append(text)
+    return [getattr(c, "_attn_implementation", None) for c in configs]
+
+
+def load_eager_hint(model, current):
+    return (
+        f"{type(base_model(model)).__name__} stays on {current!r} attention, which returns no attention "
+        f"weights (or values that are not its attention), and cannot be switched at run time: load it "
+        f"with attn_implementation='eager', e.g. from_pretrained(..., attn_implementation='eager') or "
+        f"from_config(config, attn_implementation='eager')"
+    )
+
+
+def check_drivable(model):
+    """Raise AttentionUnavailableError, before any pass, for a model whose forward takes no input_ids."""
+    inputs = accepted_inputs(model)
+    if inputs is not None and "input_ids" not in inputs:
+        name = type(base_model(model)).__name__
+        raise AttentionUnavailableError(
+            f"{name}.forward takes no input_ids: tb-attention runs its probes through transformers models "
+            f"(model(input_ids=..., attention_mask=..., output_attentions=True)) and reads the attention "
+            f"weights they return. For {name}, {WRITER_HINT}"
+        )
+
+
+def no_attention(out, field, model):
+    """The error for outputs that hold no attention weights in `field`."""
+    name = type(base_model(model)).__name__
+    if field not in getattr(type(out), "__dataclass_fields__", {field: None}):
+        return AttentionUnavailableError(
+            f"{name} has no attention layers: its outputs have no {field} (a state-space or recurrent model "
+            f"such as Mamba computes no attention weights). tb-attention logs attention weights only; for a "
+            f"model that mixes attention into other layers, {WRITER_HINT}"
+        )
+    current = (implementations(model) or [None])[0]
+    if current == "eager":
+        return AttentionUnavailableError(
+            f"{name} returned no {field} with output_attentions=True although its attention is eager: its "
+            f"attention layers do not hand their weights out. To log them, {WRITER_HINT}"
+        )
+    return AttentionUnavailableError(
+        f"{name} returned no {field} with output_attentions=True (attention implementation {current!r}); "
+        f"tb-attention needs a model that can return its attention weights: load it with "
+        f"attn_implementation='eager'"
+    )
