@@ -19,6 +19,7 @@ _EXPORTS = {
     "FORMAT_VERSION": ".format.metadata",
     "PLUGIN_NAME": ".format.metadata",
     "HEAD_TYPES": ".analysis.head_types",
+    "show": ".tools.notebook",
 }
 
 __all__ = sorted(_EXPORTS)

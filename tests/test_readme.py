@@ -37,7 +37,7 @@ def test_no_other_page_holds_code_this_test_would_not_run():
 
 def test_readme_has_the_blocks_this_test_knows():
     langs = [lang for lang, _ in _blocks()]
-    assert langs.count("python") == 8 and langs.count("bash") == 1, langs
+    assert langs.count("python") == 9 and langs.count("bash") == 1, langs
 
 
 def test_shell_block_names_existing_scripts_that_parse():

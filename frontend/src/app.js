@@ -69,11 +69,16 @@ const INITIAL = {
 };
 
 export class App {
-  constructor(root, { data = new DataSource(), pollMs = 30000, playFrameMs = 280 } = {}) {
+  constructor(root, { data = new DataSource(), pollMs = 30000, playFrameMs = 280, initial = {} } = {}) {
     this.root = root;
     this.data = data;
     this.pollMs = pollMs;
-    this.store = createStore(INITIAL);
+    // `initial`: {probe, step} to open at (a notebook's show(...)); the selection rules apply once the
+    // index has loaded (an unknown probe falls back to the first, a step to the nearest logged one)
+    const opening = {};
+    if (typeof initial.probe === 'string') opening.probe = initial.probe;
+    if (Number.isFinite(initial.step)) opening.step = initial.step;
+    this.store = createStore({ ...INITIAL, ...opening });
     this.paints = [];
     const getState = () => this.state;
     const set = (patch) => this.set(patch);

@@ -26,7 +26,11 @@ function note(payload) {
 function start() {
   const payload = JSON.parse(document.getElementById('tb-attention-data').textContent);
   document.body.appendChild(note(payload));
-  render(document.body, { data: new DataSource({ api: embeddedApi(payload) }), pollMs: DAY_MS });
+  render(document.body, {
+    data: new DataSource({ api: embeddedApi(payload) }),
+    pollMs: DAY_MS,
+    initial: payload.initial || {}, // the probe and step a notebook's show(...) opens at
+  });
 }
 
 start();

@@ -210,7 +210,7 @@ def _script_json(payload):
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _bundle():
+def bundle():
     try:
         with open(BUNDLE, encoding="utf-8") as f:
             code = f.read()
@@ -245,9 +245,9 @@ def html(payload, bundle):
 
 def export(run_dir, output, probes=None, steps=None, max_steps=DEFAULT_MAX_STEPS, max_bytes=DEFAULT_MAX_BYTES):
     """Write the report of `run_dir` to `output`; -> (payload, bytes written)."""
-    bundle = _bundle()
+    code = bundle()
     payload = collect(run_dir, probes, steps, max_steps, max_bytes)
-    text = html(payload, bundle).encode("utf-8")
+    text = html(payload, code).encode("utf-8")
     try:
         with open(output, "wb") as f:
             f.write(text)
