@@ -63,6 +63,9 @@ class AttentionCallback(TrainerCallback):
             for one head's map is refused then.
         attention_heads: which heads keep their map when not all fit: "changed" (those that changed
             most since the previous snapshot), "rotate" (each in turn) or [(layer, head), ...].
+        trackers: "wandb", "mlflow" or both: log the run's HTML report and summary to the active W&B /
+            MLflow run (report_to starts them) at the end of training; trackers_every=N also after
+            every N-th snapshot (tools/trackers.py).
     """
 
     def __init__(
@@ -80,6 +83,8 @@ class AttentionCallback(TrainerCallback):
         neurons=None,
         attention_budget=None,
         attention_heads="changed",
+        trackers=None,
+        trackers_every=None,
     ):
         schedule = SnapshotSchedule(every_n_steps)
         if tokenizer is not None and not callable(tokenizer):
@@ -97,6 +102,8 @@ class AttentionCallback(TrainerCallback):
             neurons,
             attention_budget,
             attention_heads,
+            trackers,
+            trackers_every,
         )
         self._driver = SnapshotDriver(options, schedule)
         self._explicit_log_dir = log_dir

@@ -73,6 +73,8 @@ class AttentionLightningCallback(Callback):
         neurons=None,
         attention_budget=None,
         attention_heads="changed",
+        trackers=None,
+        trackers_every=None,
     ):
         schedule = SnapshotSchedule(every_n_steps)
         options = ProbeOptions(
@@ -85,6 +87,8 @@ class AttentionLightningCallback(Callback):
             neurons,
             attention_budget,
             attention_heads,
+            trackers,
+            trackers_every,
         )
         self._driver = SnapshotDriver(options, schedule)
         self._tokenizer = tokenizer

@@ -13,6 +13,7 @@ from .capture.predictions import check_top_k
 from .probes.relation_sets import relation_probes
 from .probes.sentences import DEFAULT_MAX_TOKENS, validate_probes
 from .storage_plan import check_heads, parse_budget
+from tb_attention_plugin.tools.trackers import check_every, check_trackers
 
 
 def check_options(max_tokens, induction):
@@ -34,10 +35,12 @@ class ProbeOptions:
     neurons: True or {"heads", "every"}: the query and key vectors of the neuron view (neurons.py).
     attention_budget, attention_heads: what a run may store of its maps, and which heads keep theirs
         when not all fit (storage_plan.py).
+    trackers, trackers_every: the W&B / MLflow runs the report goes to, and every how many snapshots.
 
     What the checks make of them: `specs` ([(name, text, pair, relations, masked)] of every probe,
     the relation probes included), `top_k` (0: no predictions), `neuron_options` (NeuronOptions
-    or None), `budget` (bytes) and `heads` (checked attention_heads).
+    or None), `budget` (bytes), `heads` (checked attention_heads), `tracker_names` and `tracker_every`
+    (checked trackers= and trackers_every=: tools/trackers.py).
     """
 
     probes: object
@@ -49,11 +52,15 @@ class ProbeOptions:
     neurons: object = None
     attention_budget: object = None
     attention_heads: object = "changed"
+    trackers: object = None
+    trackers_every: object = None
     specs: tuple = field(init=False, repr=False, compare=False)
     top_k: int = field(init=False, repr=False, compare=False)
     neuron_options: object = field(init=False, repr=False, compare=False)
     budget: int = field(init=False, repr=False, compare=False)
     heads: object = field(init=False, repr=False, compare=False)
+    tracker_names: tuple = field(init=False, repr=False, compare=False)
+    tracker_every: object = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         check_options(self.max_tokens, self.induction_probe)
@@ -71,3 +78,5 @@ class ProbeOptions:
         object.__setattr__(self, "neuron_options", neuron_options)
         object.__setattr__(self, "budget", parse_budget(self.attention_budget))
         object.__setattr__(self, "heads", check_heads(self.attention_heads))
+        object.__setattr__(self, "tracker_names", check_trackers(self.trackers))
+        object.__setattr__(self, "tracker_every", check_every(self.trackers_every))

@@ -51,6 +51,8 @@ class AttentionRecorder:
         neurons=None,
         attention_budget=None,
         attention_heads="changed",
+        trackers=None,
+        trackers_every=None,
         planned_snapshots=None,
     ):
         options = ProbeOptions(
@@ -63,6 +65,8 @@ class AttentionRecorder:
             neurons,
             attention_budget,
             attention_heads,
+            trackers,
+            trackers_every,
         )
         self._driver = SnapshotDriver(options)
         open_writer = (lambda runner: _open_writer(log_dir, runner)) if log_dir is not None else None
@@ -87,8 +91,8 @@ class AttentionRecorder:
         self._driver.take(int(step))
 
     def close(self):
-        if self.writer is not None:
-            self.writer.close()
+        """Write what is queued and close the log; then the report goes to the trackers= runs."""
+        self._driver.close()
 
     def __enter__(self):
         return self

@@ -16,6 +16,8 @@ import time
 
 from tb_attention_plugin.format.metadata import KIND_SIDES
 
+from tb_attention_plugin.tools.trackers import TrackerRuns
+
 from .probe_runner import ProbeRunner
 from .schedule import SnapshotSchedule
 from .storage_plan import planned_snapshots as planned
@@ -39,6 +41,8 @@ class SnapshotDriver:
         self.writer = None
         self.last_step = None  # the step of the latest snapshot: never taken twice by `snapshot`
         self._broadcast = None
+        self._trackers = TrackerRuns(options.tracker_names) if options.tracker_names else None
+        self._taken = 0  # snapshots taken: the trackers get the report every `tracker_every`
 
     @property
     def every(self):
@@ -74,6 +78,8 @@ class SnapshotDriver:
         self.runner.plan_storage(planned_snapshots or planned(schedule.max_steps, every))
         if open_writer is not None:
             self.writer = open_writer(self.runner)
+            if self._trackers is not None:
+                self._trackers.find()  # the runs a Trainer's report_to started (one may end before us)
         if write_first:  # every rank that runs probes: a sharded forward needs them all
             skip = self.logged_at(step) if skip_done and step > 0 and self.writer is not None else ()
             self.runner.snapshot(self.writer, step, skip=skip, stacklevel=_WRITE_STACKLEVEL)
@@ -120,8 +126,17 @@ class SnapshotDriver:
         self.runner.snapshot(self.writer, step, stacklevel=stacklevel)
         self.schedule.record_probe_cost(time.perf_counter() - started)
         self.last_step = step
+        self._taken += 1
+        every = self.options.tracker_every
+        if self._trackers is not None and self.writer is not None and every and self._taken % every == 0:
+            self.writer.flush()
+            self._trackers.log(self.writer.log_dir)
 
     def close(self):
+        """The end of training: the writer closed, then the report logged to the trackers asked for."""
         if self.writer is not None:
+            log_dir = self.writer.log_dir
             self.writer.close()
             self.writer = None
+            if self._trackers is not None:
+                self._trackers.log(log_dir)

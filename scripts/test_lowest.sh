@@ -2,8 +2,9 @@
 # The tests again at the LOWEST versions pyproject.toml allows (each `>=` bound pinned by
 # scripts/lowest_versions.py), in a virtualenv of their own, so the bounds we claim are versions the
 # suite passed on. Run by .ci/run after the newest-release run: every test (no lint: the linters'
-# own lowest versions would only re-judge the style). The `interop` extra (transformer-lens, which needs a
-# newer transformers than our lowest) is left out: its tests skip here and run in the newest-release run.
+# own lowest versions would only re-judge the style). The `interop` extra (transformer-lens, wandb, MLflow:
+# they need newer transformers / numpy than our lowest) is left out: its tests skip here and run in the
+# newest-release run.
 # Usage: bash scripts/test_lowest.sh [extra pytest arguments]
 # Environment: PYTHON (default python3), LOWEST_VENV (default: a new temporary directory, removed after).
 set -euo pipefail

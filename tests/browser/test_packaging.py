@@ -63,7 +63,7 @@ def test_the_sdist_and_the_wheel_carry_the_built_tab(dist):
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         text = whl.read(entry_points).decode()
     assert "attention = tb_attention_plugin.server.entry:AttentionLoader" in text
-    assert "tb-attention = tb_attention_plugin.tools.cli:main" in text
+    assert "tb-attention = tb_attention_plugin.cli:main" in text
     assert not any(n.startswith(("callback/", "tests/", "frontend/")) for n in names)
 
 

@@ -1,9 +1,10 @@
 """The `tb-attention` command: `replay` saved checkpoints into attention logs, `summary` of a run,
-`export` of a run as one HTML file.
+`export` of a run as one HTML file, `log-report` of it to W&B / MLflow.
 
     tb-attention replay OUTPUT_DIR --probes "The cat sat on the mat." [--log-dir DIR]
     tb-attention summary RUN_DIR [--json]
     tb-attention export RUN_DIR -o report.html [--probe P ...] [--steps 0,100,200|all]
+    tb-attention log-report RUN_DIR --to wandb --to mlflow [--wandb-run-id ID] [--mlflow-run-id ID]
 
 `replay` needs the training extras (torch, transformers), imported only when it runs.
 """
@@ -41,7 +42,7 @@ def _heads_option(value):
 
 
 def _replay(args):
-    from ..callback.replay import replay  # torch and transformers: only for this command
+    from .callback.replay import replay  # torch and transformers: only for this command
 
     source = args.source
     if args.checkpoint:
@@ -71,7 +72,7 @@ def _replay(args):
 
 
 def _summary(args):
-    from .run_summary import format_summary, summarize
+    from .tools.run_summary import format_summary, summarize
 
     if not os.path.isdir(args.run_dir):
         raise FileNotFoundError(f"{args.run_dir} is not a directory: pass a run directory holding event files")
@@ -82,7 +83,7 @@ def _summary(args):
 
 
 def _export(args):
-    from .export import DEFAULT_MAX_BYTES, DEFAULT_MAX_STEPS, export, parse_steps
+    from .tools.export import DEFAULT_MAX_BYTES, DEFAULT_MAX_STEPS, export, parse_steps
 
     steps = None if args.steps is None else parse_steps(args.steps)
     max_steps = DEFAULT_MAX_STEPS if args.max_steps is None else args.max_steps
@@ -195,12 +196,45 @@ def _summary_parser(commands):
     summary.set_defaults(run=_summary)
 
 
+def _log_report(args):
+    from .tools.trackers import TrackerRuns, check_trackers, opened_runs
+
+    if not os.path.isdir(args.run_dir):
+        raise FileNotFoundError(f"{args.run_dir} is not a directory: pass a run directory holding event files")
+    names = check_trackers(args.to)
+    options = {k: getattr(args, k) for k in ("wandb_project", "wandb_run_id", "mlflow_experiment", "mlflow_run_id")}
+    with opened_runs(names, **options) as runs:
+        logged = TrackerRuns(names).log(args.run_dir, runs)
+    if len(logged) < len(names):
+        raise ValueError("the report did not reach every tracker (see the warnings above)")
+    print(f"attention report and summary of {args.run_dir} logged to {', '.join(logged)}")
+
+
+def _log_report_parser(commands):
+    log_report = commands.add_parser(
+        "log-report",
+        help="log a run's HTML report and summary to a W&B and/or an MLflow run",
+        description="Log the self-contained report (as `export` writes it) and the text summary of one run "
+        "directory to a W&B run (an HTML panel and the files tb-attention/report.html, summary.txt) and/or an "
+        "MLflow run (artifacts tb-attention/report.html, summary.txt). The callbacks do it at the end of "
+        "training with trackers=.",
+    )
+    log_report.add_argument("run_dir", help="a run directory (holding the .attention event files)")
+    log_report.add_argument("--to", action="append", required=True, choices=["wandb", "mlflow"], help="a tracker")
+    log_report.add_argument("--wandb-project", help="W&B project of a new run (default: W&B's own)")
+    log_report.add_argument("--wandb-run-id", help="an existing W&B run to add the report to")
+    log_report.add_argument("--mlflow-experiment", help="MLflow experiment of a new run (default: MLflow's own)")
+    log_report.add_argument("--mlflow-run-id", help="an existing MLflow run to add the report to")
+    log_report.set_defaults(run=_log_report)
+
+
 def parser():
     ap = argparse.ArgumentParser(prog="tb-attention", description="Attention heads over training, in TensorBoard.")
     commands = ap.add_subparsers(dest="command", required=True)
     _replay_parser(commands)
     _summary_parser(commands)
     _export_parser(commands)
+    _log_report_parser(commands)
     return ap
 
 
