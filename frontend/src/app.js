@@ -30,6 +30,7 @@ import { RelationsCard } from './views/relations/relationsCard.js';
 import { ModelOverviewCard } from './views/overview/modelOverviewCard.js';
 import { NeuronView } from './views/neuron/neuronView.js';
 import { emptyState, message } from './views/common/emptyState.js';
+import { SMOOTHING_DEFAULT } from './answers/smoothing.js';
 
 const INITIAL = {
   index: null,
@@ -53,6 +54,7 @@ const INITIAL = {
   hideSpecial: false,
   mapWindow: null, // the large map's zoom window {q0, q1, k0, k1} in tokens; null: the whole map
   extraTags: [],
+  smoothing: SMOOTHING_DEFAULT, // the timeline's curves, as TensorBoard's Scalars tab smooths them
   stats: null,
   compareStats: null,
   scalars: null,

@@ -158,6 +158,45 @@ def test_loss_curve_is_drawn(page, tensorboard):
     )
 
 
+def tensorboard_smoothing(values, weight):
+    """TensorBoard's Scalars smoothing, written from its definition: a debiased exponential moving average
+    over the finite values (a constant series as it is)."""
+    if all(v == values[0] for v in values):
+        return list(values)
+    out, moving, count = [], 0.0, 0
+    for v in values:
+        moving = moving * weight + (1 - weight) * v
+        count += 1
+        out.append(moving / (1 - weight**count))
+    return out
+
+
+def test_the_timeline_smooths_its_curves_as_the_scalars_tab_does(page, tensorboard, logdir):
+    from tb_attention_plugin import read_run
+
+    open_tab(page, tensorboard)
+    slider = page.locator('[data-testid="smoothing"]')
+    assert float(slider.input_value()) == 0.6  # TensorBoard's default
+    expect(page.locator('[data-testid="smoothing-value"]')).to_have_text("0.6")
+    steps, loss = read_run(str(logdir / "induction")).scalars("train/loss")
+    curve_js = """(label) => { const u = window.tbAttention.app.views.timeline.u;
+      const i = u.series.findIndex((s) => s.label === label);
+      return u.data[0].map((x, j) => [x, u.data[i][j]]).filter(([, y]) => y !== null && y !== undefined); }"""
+    for weight in (0.6, 0.0, 0.95):
+        if weight != 0.6:
+            slider.fill(str(weight))
+            expect(page.locator('[data-testid="smoothing-value"]')).to_have_text(
+                str(weight).rstrip("0").rstrip(".") or "0"
+            )
+        shown = page.evaluate(curve_js, "train/loss")
+        raw = page.evaluate(curve_js, "train/loss raw")
+        assert [x for x, _ in shown] == steps.tolist() and [x for x, _ in raw] == steps.tolist()
+        want = tensorboard_smoothing([float(v) for v in loss], weight)
+        assert max(abs(y - w) for (_, y), w in zip(shown, want)) < 1e-5 * max(abs(v) for v in want), weight
+        assert max(abs(y - float(v)) for (_, y), v in zip(raw, loss)) < 1e-6  # the logged curve, faint behind
+    page.locator('[data-testid="timeline"]').screenshot(path=str(ARTIFACTS / "timeline-smoothing.png"))
+
+
 def test_clicking_a_cell_opens_its_head_view_and_evolution(page, tensorboard):
     open_tab(page, tensorboard)
     page.locator('[data-testid="cell"][data-layer="1"][data-head="2"]').click()

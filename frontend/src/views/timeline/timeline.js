@@ -1,13 +1,15 @@
 // View 1: the timeline. Loss curves (train/loss, eval/loss and any scalar the user adds)
-// over steps, snapshot steps as ticks, the shared step cursor, play/pause and stepping, and the
-// events (eventMarks.js): where head types and relations formed, so a loss cliff and the heads
-// that formed there line up.
+// over steps, smoothed as TensorBoard's Scalars tab smooths them (the raw curve faint behind),
+// snapshot steps as ticks, the shared step cursor, play/pause and stepping, and the events
+// (eventMarks.js): where head types and relations formed, so a loss cliff and the heads that
+// formed there line up.
 
 import uPlot from 'uplot';
 import { el, select, setOptions, clear } from '../../paint/dom.js';
 import { timelineMarks } from '../../answers/marks.js';
 import { stepsOf } from '../../state/selection.js';
 import { timelineEvents } from '../../answers/events.js';
+import { smoothed, smoothingWeight, SMOOTHING_MAX } from '../../answers/smoothing.js';
 import { eventsPlugin, renderEventLegend } from './eventMarks.js';
 import {
   AXIS_LEFT,
@@ -40,14 +42,8 @@ export class Timeline {
     this.prevBtn = el('button', { title: 'Previous snapshot (\u2190)', onclick: () => stepBy(-1) }, '\u2190');
     this.nextBtn = el('button', { title: 'Next snapshot (\u2192)', onclick: () => stepBy(1) }, '\u2192');
     this.stepLabel = el('span', { class: 'tba-step-label' });
-    this.addTag = select(
-      [],
-      '',
-      (v) => {
-        if (v) set((s) => ({ extraTags: [...s.extraTags, v] }));
-      },
-      { title: 'Add a scalar of this run to the chart' },
-    );
+    const addTag = (v) => v && set((s) => ({ extraTags: [...s.extraTags, v] }));
+    this.addTag = select([], '', addTag, { title: 'Add a scalar of this run to the chart' });
     this.chips = el('span', { class: 'tba-timeline-controls' });
     this.note = el('span', { class: 'tba-sub' });
     this.ticksKey = el('span', { class: 'tba-sub', 'data-testid': 'ticks-key', hidden: true });
@@ -63,6 +59,7 @@ export class Timeline {
         this.nextBtn,
         this.stepLabel,
         el('span', { class: 'tba-spacer' }),
+        this.smoothingControl(set),
         this.chips,
         this.addTag,
         this.note,
@@ -74,6 +71,22 @@ export class Timeline {
       this.width = w;
       if (this.u) this.u.setSize({ width: w, height: this.height() });
     });
+  }
+
+  /** TensorBoard's smoothing slider (0 to 0.999) and its value. */
+  smoothingControl(set) {
+    this.smoothingInput = el('input', {
+      type: 'range',
+      min: '0',
+      max: String(SMOOTHING_MAX),
+      step: '0.001',
+      title: "Smoothing of the curves, as in TensorBoard's Scalars tab (exponential moving average)",
+      'aria-label': 'Smoothing',
+      'data-testid': 'smoothing',
+      oninput: (e) => set({ smoothing: smoothingWeight(e.target.value) }),
+    });
+    this.smoothingValue = el('span', { class: 'tba-sub', 'data-testid': 'smoothing-value' });
+    return el('label', { class: 'tba-sub' }, 'smoothing ', this.smoothingInput, ' ', this.smoothingValue);
   }
 
   /** The chart with the events' tooltip over it, and the events' legend under it. */
@@ -119,7 +132,12 @@ export class Timeline {
     }
     const eventsChanged = ['stats', 'relations', 'run', 'probe', 'kind'].some((k) => changed.has(k));
     if (eventsChanged) this.renderEvents();
-    if (['scalars', 'extraTags', 'index', 'run', 'probe', 'kind'].some((k) => changed.has(k))) this.rebuild();
+    if (changed.has('smoothing')) {
+      this.smoothingInput.value = String(state.smoothing);
+      this.smoothingValue.textContent = state.smoothing.toFixed(3).replace(/\.?0+$/, '') || '0';
+    }
+    if (['scalars', 'extraTags', 'index', 'run', 'probe', 'kind', 'smoothing'].some((k) => changed.has(k)))
+      this.rebuild();
     else if (eventsChanged && this.u) this.u.redraw(false, false);
     else if (changed.has('compareRun') && this.u) this.u.redraw(false, false);
     if (['compareRun', 'run', 'index'].some((k) => changed.has(k))) {
@@ -158,7 +176,11 @@ export class Timeline {
     this.renderTagPickers(base, extra, all);
     const shown = [...base, ...extra];
     this.note.textContent = s.scalars && shown.length === 0 ? 'no scalars logged for this run' : '';
-    const tables = shown.map((t) => [tags[t].steps, tags[t].values]);
+    // each curve twice: as logged (drawn faint) and smoothed over its own points
+    const tables = shown.flatMap((t) => [
+      [tags[t].steps, tags[t].values],
+      [tags[t].steps, smoothed(tags[t].values, s.smoothing)],
+    ]);
     const snap = stepsOf(s);
     const data = tables.length ? uPlot.join(tables) : [snap.length ? snap.slice() : [0, 1]];
     const sig = JSON.stringify(shown);
@@ -189,20 +211,10 @@ export class Timeline {
     }
   }
 
-  /** uPlot options: the default tags on the left axis, the added ones on the right. */
+  /** uPlot options: the default tags on the left axis, the added ones on the right; each tag as
+   * logged (faint, "raw" in the legend) and smoothed. */
   chartOptions(tags, base, extra) {
-    const series = [{ label: 'step', value: (u, v) => (v == null ? '–' : String(v)) }];
-    [...base, ...extra].forEach((t, i) => {
-      series.push({
-        label: t,
-        scale: extra.includes(t) ? 'y2' : 'y',
-        stroke: COLORS[i % COLORS.length],
-        width: t.startsWith('eval') ? 2 : 1.5,
-        points: { show: tags[t].steps.length < 40, size: 5 },
-        spanGaps: true,
-        value: (u, v) => (v == null ? '–' : Number(v).toPrecision(4)),
-      });
-    });
+    const series = curveSeries(tags, base, extra);
     const right = { scale: 'y2', side: 1, size: AXIS_RIGHT, grid: { show: false } };
     return {
       width: this.width,
@@ -231,4 +243,34 @@ export class Timeline {
       series,
     };
   }
+}
+
+/** uPlot series: the step, then each tag as logged (faint, "raw" in the legend) and smoothed. */
+function curveSeries(tags, base, extra) {
+  const series = [{ label: 'step', value: (u, v) => (v == null ? '–' : String(v)) }];
+  const value = (u, v) => (v == null ? '–' : Number(v).toPrecision(4));
+  [...base, ...extra].forEach((t, i) => {
+    const color = COLORS[i % COLORS.length];
+    const scale = extra.includes(t) ? 'y2' : 'y';
+    const points = { show: tags[t].steps.length < 40, size: 5 };
+    series.push({
+      label: `${t} raw`,
+      scale,
+      stroke: `${color}55`,
+      width: 1,
+      points: { show: false },
+      spanGaps: true,
+      value,
+    });
+    series.push({
+      label: t,
+      scale,
+      stroke: color,
+      width: t.startsWith('eval') ? 2 : 1.5,
+      points,
+      spanGaps: true,
+      value,
+    });
+  });
+  return series;
 }
