@@ -48,12 +48,16 @@ def model_outputs(model, tok, pair):
         return model(**enc, output_attentions=True), tok.convert_ids_to_tokens(enc["input_ids"][0]), None
 
 
-def test_an_encoders_sentence_pair_in_head_view_and_model_view(tmp_path):
-    model, tok, _ = model_zoo.build("bert")
+def logged_pair(family, tmp_path):
+    """A model of `family`, its tokenizer, and what the bridge gives for the pair probe it logged at step 0."""
+    model, tok, _ = model_zoo.build(family)
     with AttentionRecorder(model, tok, [PAIR], tmp_path / "run", names=["pair"]) as rec:
         rec.snapshot(0)
-    p = read_run(str(tmp_path / "run")).probe("pair")
-    inputs = p.bertviz(0)
+    return model, tok, read_run(str(tmp_path / "run")).probe("pair").bertviz(0)
+
+
+def test_an_encoders_sentence_pair_in_head_view_and_model_view(tmp_path):
+    model, tok, inputs = logged_pair("bert", tmp_path)
     out, tokens, _ = model_outputs(model, tok, PAIR)
     b_start = tokens.index("[SEP]") + 1
     assert inputs["tokens"] == tokens and inputs["sentence_b_start"] == b_start
@@ -72,11 +76,7 @@ def test_an_encoders_sentence_pair_in_head_view_and_model_view(tmp_path):
 
 
 def test_an_encoder_decoder_probe_gives_encoder_decoder_and_cross_attention(tmp_path):
-    model, tok, _ = model_zoo.build("bart")
-    with AttentionRecorder(model, tok, [PAIR], tmp_path / "run", names=["pair"]) as rec:
-        rec.snapshot(0)
-    p = read_run(str(tmp_path / "run")).probe("pair")
-    inputs = p.bertviz(0)
+    model, tok, inputs = logged_pair("bart", tmp_path)
     out, encoder_tokens, decoder_tokens = model_outputs(model, tok, PAIR)
     assert inputs["encoder_tokens"] == encoder_tokens and inputs["decoder_tokens"] == decoder_tokens
     theirs = dict(
