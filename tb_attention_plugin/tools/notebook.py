@@ -11,6 +11,9 @@ import html
 from . import export
 
 DEFAULT_HEIGHT = 720
+# A notebook keeps its outputs: by default fewer snapshots than an export file for a large model
+# (uint8 weights before compression; a 12 x 12 head, 128-token probe is 2.4 MB a step)
+DEFAULT_MAX_BYTES = 64 << 20
 
 
 class InlineReport:
@@ -33,18 +36,28 @@ class InlineReport:
         return f"<tb-attention report, {len(self.html) / 1e6:.1f} MB: display it in a notebook>"
 
 
-def show(run_dir, probe=None, step=None, *, steps=None, max_steps=export.DEFAULT_MAX_STEPS, height=DEFAULT_HEIGHT):
+def show(
+    run_dir,
+    probe=None,
+    step=None,
+    *,
+    steps=None,
+    max_steps=export.DEFAULT_MAX_STEPS,
+    max_bytes=DEFAULT_MAX_BYTES,
+    height=DEFAULT_HEIGHT,
+):
     """The Attention tab of one run for a notebook cell (an InlineReport; the cell's last expression).
 
     probe: show only that probe (default: every probe; the first shown). step: open at that logged step
     (default: the last), which is embedded whatever `steps` says. steps: the snapshots embedded, as for
     `tb-attention export --steps` (a list, or "all"; default: `max_steps` spread over the run, fewer
-    for a large model). Statistics and curves come at every logged step. The output is as large as the
-    report (a few MB for BERT-size runs): it is saved in the notebook.
+    when they would exceed `max_bytes` of weights before compression). Statistics and curves come at
+    every logged step. The output is as large as the report (a few MB for a BERT-size run): it is saved
+    in the notebook.
     """
     probes = None if probe is None else [probe]
-    payload = export.collect(run_dir, probes, steps, max_steps)
+    payload = export.collect(run_dir, probes, steps, max_steps, max_bytes)
     if step is not None and step not in payload["steps"]:  # a step that is not logged raises ValueError
-        payload = export.collect(run_dir, probes, sorted(set(payload["steps"]) | {step}), max_steps)
+        payload = export.collect(run_dir, probes, sorted(set(payload["steps"]) | {step}), max_steps, max_bytes)
     payload["initial"] = {k: v for k, v in (("probe", probe), ("step", step)) if v is not None}
     return InlineReport(export.html(payload, export.bundle()), height)

@@ -24,6 +24,9 @@ from .run_summary import format_summary, summarize
 
 TRACKERS = ("wandb", "mlflow")
 FOLDER = "tb-attention"
+# The report uploaded: fewer snapshots than an export file for a large model (uint8 weights before
+# compression; the statistics and curves come at every step whatever this is)
+REPORT_MAX_BYTES = 64 << 20
 logger = logging.getLogger(__name__)
 
 
@@ -95,7 +98,8 @@ _STARTS = {"wandb": "wandb.init or report_to='wandb'", "mlflow": "mlflow.start_r
 
 def report_and_summary(run_dir):
     """(the report's HTML, the summary's text) of a run directory, as export and summary make them."""
-    return export.html(export.collect(run_dir), export.bundle()), format_summary(summarize(run_dir))
+    payload = export.collect(run_dir, max_bytes=REPORT_MAX_BYTES)
+    return export.html(payload, export.bundle()), format_summary(summarize(run_dir))
 
 
 class TrackerRuns:
