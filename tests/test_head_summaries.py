@@ -16,12 +16,20 @@ from tb_attention_plugin.format.blobs import (
     compress_head,
     compressor,
     decompress,
+    decompress_prefix,
     encode_heads,
     layer_blob_info,
     HeadsLayer,
 )
 from tb_attention_plugin.format.metadata import FormatError
-from tb_attention_plugin.format.summaries import SUMMARY_HEADER, decode_summary, encode_summary, summary_block, top_keys
+from tb_attention_plugin.format.summaries import (
+    SUMMARY_HEADER,
+    decode_block_means,
+    decode_summary,
+    encode_summary,
+    summary_block,
+    top_keys,
+)
 from tb_attention_plugin.writer.head_choice import ChoiceState, HeadChoice
 from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
 
@@ -59,6 +67,9 @@ def test_a_summary_holds_the_block_means_and_each_rows_strongest_keys(q, k):
         assert np.abs(s.top_weights()[row] - w[row, order]).max() <= 1 / 255 + 1e-7
     sparse = s.sparse()
     assert sparse.shape == (q, k) and np.isnan(sparse).sum() == q * (k - top)
+    # the grid's read: the block means alone, the top keys left compressed
+    means = decode_block_means(encode_summary(w, _compress), q, k, decompress_prefix)
+    np.testing.assert_array_equal(means, s.means)
 
 
 @pytest.mark.parametrize("q", [7, 300])
@@ -207,6 +218,15 @@ def test_a_damaged_summary_is_refused(damage, message):
     layer = HeadsLayer(_parts_blob(damage(good)), (4, 5, 6))
     with pytest.raises(FormatError, match=message):
         layer.summary(3)
+    if message != "declares 150 bytes":  # the means alone: the header checked the same way
+        with pytest.raises(FormatError, match=message):
+            layer.summary_means(3)
+
+
+def test_a_summary_too_short_for_its_block_means_is_refused():
+    short = SUMMARY_HEADER.pack(1, 5) + _compress(b"\0" * 10)  # 6 x 7 means need 84 bytes
+    with pytest.raises(FormatError, match="shorter than its block means"):
+        decode_block_means(short, 6, 7, decompress_prefix)
 
 
 def test_a_summary_naming_a_key_beyond_the_map_is_refused():

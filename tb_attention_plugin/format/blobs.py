@@ -214,6 +214,20 @@ def decompress(frame, size):
     return raw
 
 
+def decompress_prefix(frame, size):
+    """The first `size` bytes of a zstd frame's content, decompressing no more than needed (a head
+    summary's block means come before its top keys); FormatError when the content is shorter."""
+    import zstandard
+
+    try:
+        raw = _decompressor().stream_reader(frame).read(size)
+    except zstandard.ZstdError as e:
+        raise FormatError(f"attention head summary does not decompress: {e}") from None
+    if len(raw) != size:
+        raise FormatError("attention head summary is shorter than its block means")
+    return raw
+
+
 def decode_layer(blob, reference=None, expected=None):
     """Layer blob -> uint8 [H, Q, K]. A delta blob needs its reference step's decoded bytes as
     `reference` (decode_layer_at follows a whole chain). `expected`: see layer_blob_info; readers
@@ -279,6 +293,13 @@ class HeadsLayer:
 
         data = dict(head_parts(self.blob, self.info, PART_SUMMARY)).get(h)
         return None if data is None else decode_summary(data, *self.shape[1:], decompress)
+
+    def summary_means(self, h):
+        """uint16 block means of head h's summary (its top keys left compressed), or None."""
+        from .summaries import decode_block_means
+
+        data = dict(head_parts(self.blob, self.info, PART_SUMMARY)).get(h)
+        return None if data is None else decode_block_means(data, *self.shape[1:], decompress_prefix)
 
 
 def decode_or_heads(blob, expected, decode):

@@ -121,15 +121,28 @@ def encode_summary(weights, compress, top_k=TOP_K):
     return SUMMARY_HEADER.pack(block, chosen.shape[1]) + compress(payload)
 
 
-def decode_summary(data, queries, keys, decompress):
-    """A summary's bytes -> HeadSummary, its sizes checked against the layer's (Q, K) before anything
-    is decompressed; `decompress(frame, size)` gives exactly `size` bytes or raises FormatError."""
+def _layout(data, queries, keys):
+    """(block, k, rows, cols) of a summary's header, checked against the layer's (Q, K)."""
     if len(data) < SUMMARY_HEADER.size:
         raise FormatError("attention head summary is truncated")
     block, k = SUMMARY_HEADER.unpack_from(data)
     if block != summary_block(queries, keys) or not 1 <= k <= min(MAX_TOP_K, keys):
         raise FormatError(f"attention head summary of blocks of {block} and top {k} does not fit {queries}x{keys}")
-    rows, cols = -(-queries // block), -(-keys // block)
+    return block, k, -(-queries // block), -(-keys // block)
+
+
+def decode_block_means(data, queries, keys, decompress_prefix):
+    """A summary's bytes -> its uint16 block means [R, C] only (what the grid paints); the top keys
+    after them are not decompressed. `decompress_prefix(frame, size)`: the frame's first `size` bytes."""
+    _, _, rows, cols = _layout(data, queries, keys)
+    raw = decompress_prefix(data[SUMMARY_HEADER.size :], 2 * rows * cols)
+    return np.frombuffer(raw, "<u2", rows * cols).reshape(rows, cols)
+
+
+def decode_summary(data, queries, keys, decompress):
+    """A summary's bytes -> HeadSummary, its sizes checked against the layer's (Q, K) before anything
+    is decompressed; `decompress(frame, size)` gives exactly `size` bytes or raises FormatError."""
+    block, k, rows, cols = _layout(data, queries, keys)
     sizes = (2 * rows * cols, 2 * queries * k, queries * k)
     raw = decompress(data[SUMMARY_HEADER.size :], sum(sizes))
     means = np.frombuffer(raw, "<u2", rows * cols).reshape(rows, cols)

@@ -61,7 +61,7 @@ def summary_means_answer(series, step, layer_ids, layers, meta):
     block = summary_block(queries, keys_len)
     shape = (-(-queries // block), -(-keys_len // block))
     summarized = [list(getattr(layer, "summarized", ())) for layer in layers]
-    means = [layer.summary(h).means for layer, ids in zip(layers, summarized) for h in ids]
+    means = [layer.summary_means(h) for layer, ids in zip(layers, summarized) for h in ids]  # top keys left packed
     array = np.stack(means) if means else np.zeros((0,) + shape, np.uint16)
     header = {
         **_header(series, step, layer_ids, layers[0], meta),
