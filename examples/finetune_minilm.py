@@ -251,12 +251,20 @@ def summarize(log_dir, out=sys.stdout, top=8):
 def summarize_relations(run, out=sys.stdout, top=3):
     """The heads with the most attention from each relation's source to its target at the last step
     (mean over its labelled pairs), and the probing classifier's held-out accuracy, first and last."""
+    from tb_attention_plugin.analysis.relations import MIN_HELDOUT_PAIRS
+
     found = {}
     for m in run.relations():
         order = np.argsort(np.nan_to_num(m.mass[-1], nan=-1.0), axis=None)[::-1][:top]
         heads = [divmod(int(i), m.mass.shape[-1]) for i in order]
-        acc = [a for a in m.classifier_accuracy if np.isfinite(a)]
-        held = f"; probing classifier held-out accuracy {acc[0]:.2f} -> {acc[-1]:.2f}" if acc else ""
+        acc = [(a, ci) for a, ci in zip(m.classifier_accuracy, m.classifier_interval()) if np.isfinite(a)]
+        held = (
+            f"; probing classifier held-out accuracy {acc[0][0]:.2f} -> {acc[-1][0]:.2f} "
+            f"(95% interval {acc[-1][1][0]:.2f}-{acc[-1][1][1]:.2f})"
+            if acc
+            else f"; probing classifier: too few pairs to hold out ({m.pairs}; it takes {MIN_HELDOUT_PAIRS})"
+        )
+        acc = [a for a, _ in acc]
         names = ", ".join(f"L{l}H{h} {m.mass[-1, l, h]:.2f}" for l, h in heads)
         print(
             f"relation {m.relation} ({len(m.instances)} pairs): strongest heads at step {m.steps[-1]}: {names}{held}",

@@ -223,6 +223,7 @@ def test_minilm_quick_run_logs_snapshots_stats_and_metrics(minilm_run, minilm):
     assert ("cat did not eat", "self", "it", "food") in coreference.instances
     assert coreference.steps == [0, 2, 4] and coreference.mass.shape == (3, 6, 12)
     assert "relation coreference (7 pairs): strongest heads at step 4" in stdout
+    assert "probing classifier: too few pairs to hold out (7; it takes 10)" in stdout  # no accuracy from 7
     pair = run.probe("cat sad | food")
     assert pair.steps == [0, 2, 4]
     assert pair.layers() == 6 and pair.heads() == 12 and not pair.causal()

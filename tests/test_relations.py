@@ -135,13 +135,18 @@ def test_the_plugin_serves_each_relation_across_probes(tmp_path):
     header, data = App(tmp_path / "logs").container("relations", run="run")
     expected = read_run(str(tmp_path / "logs" / "run")).relations()
     assert [r["relation"] for r in header["relations"]] == [m.relation for m in expected] == ["coreference", "object"]
-    assert header["steps"] == [0, 5] and data.shape == (2, 2, 2, 2, 4)
+    assert header["steps"] == [0, 5] and data.shape == (2, 4, 2, 2, 4)
     for r, m in enumerate(expected):
         np.testing.assert_allclose(data[r, 0], m.mass)
         np.testing.assert_allclose(data[r, 1], m.accuracy)
+        np.testing.assert_allclose(data[r, 2:], m.accuracy_interval())
+        assert header["relations"][r]["pairs"] == m.pairs == len(m.instances)
     instances = header["relations"][0]["instances"]
     assert {(i["source"], i["target"]) for i in instances} == {("it", "cat"), ("cat", "dog")}
-    assert len(header["relations"][0]["classifier"]["heldout_accuracy"]) == 2
+    classifier = header["relations"][0]["classifier"]
+    # two labelled pairs: too few to hold any out, so no accuracy and no interval, but the weights
+    assert classifier["heldout_accuracy"] == [None, None] and classifier["interval"] == [None, None]
+    assert classifier["min_pairs"] == 10 and len(classifier["top_heads"]) == 8
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import {
 } from '../src/answers/relationData.js';
 
 // 2 relations, steps [0, 10, 20], 1 layer x 3 heads; relation "object" was not logged at step 0.
-// data [relations, 2, steps, layers, heads]
+// data [relations, 4, steps, layers, heads] (mass, accuracy, the accuracy's interval low and high)
 const steps = [0, 10, 20];
 const values = {
   coreference: {
@@ -45,10 +45,12 @@ const values = {
   },
 };
 function answer() {
-  const data = new Float32Array(2 * 2 * 3 * 1 * 3);
+  const data = new Float32Array(2 * 4 * 3 * 1 * 3);
   ['coreference', 'object'].forEach((name, r) =>
-    ['mass', 'accuracy'].forEach((m, mi) =>
-      values[name][m].forEach((row, s) => row.forEach((v, h) => (data[((r * 2 + mi) * 3 + s) * 3 + h] = v))),
+    ['mass', 'accuracy', 'low', 'high'].forEach((m, mi) =>
+      (values[name][m] || values[name].accuracy.map((row) => row.map((v) => (mi === 2 ? v / 2 : 1)))).forEach(
+        (row, s) => row.forEach((v, h) => (data[((r * 4 + mi) * 3 + s) * 3 + h] = v)),
+      ),
     ),
   );
   const relations = [
@@ -94,11 +96,11 @@ test('values, lists and step lookups', () => {
 
 test('heads ranked by mass or accuracy at the cursor step, ties by the other measure', () => {
   const rel = answer();
-  const byMass = rankHeads(rel, 0, 20).map((r) => [r.head, +r.mass.toFixed(2), r.accuracy]);
+  const byMass = rankHeads(rel, 0, 20).map((r) => [r.head, +r.mass.toFixed(2), r.accuracy, r.interval]);
   assert.deepEqual(byMass, [
-    [1, 0.9, 1],
-    [2, 0.6, 1], // 0.6 = 0.6: head 2 has the higher accuracy
-    [0, 0.6, 0.5],
+    [1, 0.9, 1, [0.5, 1]],
+    [2, 0.6, 1, [0.5, 1]], // 0.6 = 0.6: head 2 has the higher accuracy
+    [0, 0.6, 0.5, [0.25, 1]],
   ]);
   const byAcc = rankHeads(rel, 0, 10, 'accuracy').map((r) => r.head);
   assert.deepEqual(byAcc, [2, 0, 1]);

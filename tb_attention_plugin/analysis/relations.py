@@ -12,17 +12,22 @@ checks and the instances it holds, is the format's (format/metadata.py). From th
 - accuracy (Clark et al. 2019): whether the target is the word the head attends to most;
 - a probing classifier: a linear combination of every head's word attention, fitted to pick the
   target among the candidate words (ridge regression on the candidates, solved in its dual form),
-  scored on held-out relation instances (leave-one-out up to 10 instances, else 5 folds).
+  scored on held-out relation instances (leave-one-out up to 10 instances, else 5 folds); with fewer
+  than MIN_HELDOUT_PAIRS instances it gives no accuracy ("too few pairs"), only its weights.
+Both accuracies are proportions of `pairs` instances: each comes with its 95% Wilson interval
+(uncertainty.py), so 1.00 from 3 pairs reads [0.44, 1.00].
 """
 
 from typing import NamedTuple
 
 import numpy as np
 
+from .uncertainty import wilson_interval
 
 FORMED_ACCURACY = 0.5  # a relation has "formed" once its best head picks the target this often
 CLASSIFIER_STEPS = 64  # steps the classifier is fitted at, at most (evenly spread, the last included)
 RIDGE = 1e-2
+MIN_HELDOUT_PAIRS = 10  # fewer labelled pairs give no held-out accuracy (a few pairs say little)
 
 
 def features(attention, meta):
@@ -57,6 +62,19 @@ class Measured(NamedTuple):
     classifier_accuracy: list  # held-out accuracy at each classifier step
     classifier_weights: object  # float32 [L, H] at the last classifier step
     formed_step: object  # int or None
+    pairs: int  # labelled instances: each accuracy is a proportion of them (NaN: too few to hold out)
+
+    def accuracy_interval(self):
+        """(low, high) float32 [steps, L, H]: the 95% Wilson interval of each head's accuracy."""
+        low, high = wilson_interval(self.accuracy * self.pairs, self.pairs)
+        return low.astype(np.float32), high.astype(np.float32)
+
+    def classifier_interval(self):
+        """[(low, high)] at each classifier step: the 95% Wilson interval of its held-out accuracy
+        (NaN where there is none: fewer than MIN_HELDOUT_PAIRS pairs)."""
+        acc = np.asarray(self.classifier_accuracy, dtype=np.float64)
+        low, high = wilson_interval(acc * self.pairs, self.pairs)
+        return list(zip(low.tolist(), high.tolist()))
 
 
 def measure(series):
@@ -91,6 +109,7 @@ def measure(series):
                 classifier_accuracy=[f[0] for f in fitted],
                 classifier_weights=fitted[-1][1],
                 formed_step=formed(steps, best),
+                pairs=len(rows),
             )
         )
     return sorted(out, key=lambda m: m.relation)
@@ -127,7 +146,8 @@ def _fit(rows, targets):
 
 def classify(per_instance, targets):
     """(held-out accuracy, float32 [L, H] weights fitted on every instance) of the probing classifier
-    at one step; per_instance: [W, L, H] word attention of each instance."""
+    at one step; per_instance: [W, L, H] word attention of each instance. The accuracy is NaN with
+    fewer than MIN_HELDOUT_PAIRS instances, the weights with fewer than 2."""
     shape = per_instance[0].shape[1:]
     rows, kept = [], []
     for feats, target in zip(per_instance, targets):
@@ -137,13 +157,16 @@ def classify(per_instance, targets):
     n = len(rows)
     if n < 2:
         return float("nan"), np.full(shape, np.nan, np.float32)
+    weights = _fit(rows, kept).reshape(shape).astype(np.float32)
+    if n < MIN_HELDOUT_PAIRS:
+        return float("nan"), weights
     folds = [[i] for i in range(n)] if n <= 10 else [list(range(k, n, 5)) for k in range(5)]
     correct = 0
     for held in folds:
         train = [i for i in range(n) if i not in held]
-        weights = _fit([rows[i] for i in train], [kept[i] for i in train])
+        fold = _fit([rows[i] for i in train], [kept[i] for i in train])
         for i in held:
-            scores = rows[i] @ weights
+            scores = rows[i] @ fold
             scores[np.isnan(per_instance[i][:, 0, 0])] = -np.inf  # the source word is no candidate
             correct += int(np.argmax(scores) == kept[i])
-    return correct / n, _fit(rows, kept).reshape(shape).astype(np.float32)
+    return correct / n, weights

@@ -11,6 +11,7 @@ import numpy as np
 from ..format.metadata import MAX_LAYER_WEIGHTS, FormatError, KIND_SIDES, TooLarge, snapshot_tag, stats_tag
 from ..format.plugin_metadata import ProbeMetadata
 from ..analysis.head_types import classify_heads
+from ..analysis.relations import MIN_HELDOUT_PAIRS
 from .errors import Unavailable
 from ..format.quantize import dequantize
 from ..analysis.statistics import head_distances
@@ -225,25 +226,29 @@ def stats_answer(series, meta, stats):
     return header, stats.array
 
 
+MEASURES = 4  # the relations route's measures: mass, accuracy, the accuracy's 95% interval (low, high)
+
+
 def relations_answer(run, series, warn):
-    """(header, float32 [relations, 2 (mass, accuracy), steps, layers, heads]) of the `relations`
-    route from {(layers, heads): [(probe, kind, meta, steps, features)]} (relations.measure); one
-    model size is shown (the largest group), the others logged."""
+    """(header, float32 [relations, 4 (mass, accuracy, its 95% interval's low and high), steps, layers,
+    heads]) of the `relations` route from {(layers, heads): [(probe, kind, meta, steps, features)]}
+    (relations.measure); one model size is shown (the largest group), the others logged."""
     from ..analysis.relations import measure
 
     if not series:
         return {"run": run, "relations": [], "steps": [], "layers": 0, "heads": 0}, np.zeros(
-            (0, 2, 0, 0, 0), np.float32
+            (0, MEASURES, 0, 0, 0), np.float32
         )
     size = max(series, key=lambda s: len(series[s]))
     if len(series) > 1:
         warn(("relsize", run), "run %r holds relation probes of several model sizes: showing %s", run, size)
     measured = measure(series[size])
     steps = sorted({s for m in measured for s in m.steps})
-    array = np.full((len(measured), 2, len(steps)) + tuple(size), np.nan, np.float32)
+    array = np.full((len(measured), MEASURES, len(steps)) + tuple(size), np.nan, np.float32)
     for r, m in enumerate(measured):
         at = [steps.index(s) for s in m.steps]
         array[r, 0, at], array[r, 1, at] = m.mass, m.accuracy
+        array[r, 2, at], array[r, 3, at] = m.accuracy_interval()
     return {
         "run": run,
         "steps": steps,
@@ -261,9 +266,12 @@ def _relation_entry(m):
         "instances": [{"probe": p, "kind": k, "source": s, "target": t} for p, k, s, t in m.instances],
         "steps": m.steps,
         "formed_step": m.formed_step,
+        "pairs": m.pairs,
         "classifier": {
             "steps": m.classifier_steps,
             "heldout_accuracy": [None if not math.isfinite(a) else a for a in m.classifier_accuracy],
+            "interval": [None if not math.isfinite(lo) else [lo, hi] for lo, hi in m.classifier_interval()],
+            "min_pairs": MIN_HELDOUT_PAIRS,
             "top_heads": [
                 {"layer": int(l), "head": int(h), "weight": float(weights[l, h])}
                 for l, h in zip(*np.unravel_index(top, weights.shape))

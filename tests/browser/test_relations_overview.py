@@ -174,7 +174,13 @@ def test_relations_card_ranks_heads_and_selects_them(page, tb):
     order = sorted(((-mass[l, h], l, h) for l in range(LAYERS) for h in range(HEADS)))
     assert [(l, h) for l, h, _ in ranked] == [(l, h) for _, l, h in order]
     assert ranked[0][:2] == (1, 2)
-    assert ranked[0][2][2] == f"{mass[1, 2]:.2f}" and ranked[0][2][3] == "1.00"
+    low, high = data[0, 2:, -1, 1, 2]  # the accuracy's 95% interval over the 2 labelled pairs
+    assert ranked[0][2][2] == f"{mass[1, 2]:.2f}" and ranked[0][2][3] == f"1.00 [{low:.2f}, {high:.2f}]"
+    assert (round(float(low), 2), float(high)) == (0.34, 1.0)  # 2 of 2 says little: Wilson's [0.34, 1]
+    assert (
+        "accuracy over 2 labelled pairs, [95% interval]"
+        in frame.locator('[data-testid="relation-table"] caption').inner_text()
+    )
     # a click on a ranked row selects that head everywhere
     frame.locator('[data-testid="relation-row"]').nth(2).click()
     settle(frame)
@@ -185,12 +191,12 @@ def test_relations_card_ranks_heads_and_selects_them(page, tb):
         arg=list(want),
     )
     assert frame.locator('[data-testid="relation-row"].selected').get_attribute("data-layer") == str(want[0])
-    # the chart: the 5 top heads (the selected one among them) and the classifier's held-out accuracy
-    assert frame.locator('[data-testid="relation-chart"]').get_attribute("data-curves") == "6"
+    # the chart: the 5 top heads (the selected one among them); no classifier curve from 2 pairs
+    assert frame.locator('[data-testid="relation-chart"]').get_attribute("data-curves") == "5"
     text = frame.locator('[data-testid="relation-classifier"]').inner_text()
-    acc = coref["classifier"]["heldout_accuracy"][-1]
-    assert f"accuracy {acc:.2f} at step 900" in text
-    top = coref["classifier"]["top_heads"][0]
+    assert coref["classifier"]["heldout_accuracy"][-1] is None  # 2 pairs: too few to hold any out
+    assert "too few pairs for a held-out accuracy (2; it takes 10 or more)" in text
+    top = coref["classifier"]["top_heads"][0]  # its weights, fitted on both pairs, still rank the heads
     frame.locator('[data-testid="classifier-head"]').first.click()
     settle(frame)
     assert (state(frame, "layer"), state(frame, "head")) == (top["layer"], top["head"])
@@ -206,7 +212,7 @@ def test_relations_card_ranks_heads_and_selects_them(page, tb):
     assert early[1, 2] < 0.2 < mass[1, 2]
     frame.evaluate("window.tbAttention.setStep(900)")
     settle(frame)
-    # the other relation, ranked by accuracy: one labelled pair, so no classifier
+    # the other relation, ranked by accuracy: one labelled pair, so no classifier accuracy
     picker.select_option("object")
     settle(frame)
     frame.locator('[data-testid="relation-rank-by"]').select_option("accuracy")
@@ -215,7 +221,9 @@ def test_relations_card_ranks_heads_and_selects_them(page, tb):
         "document.querySelector('[data-testid=relation-formed]').textContent === 'formed at step 700'"
     )
     assert rows(frame, "relation-row")[0][:2] == (0, 1)
-    assert "needs two labelled pairs" in frame.locator('[data-testid="relation-classifier"]').inner_text()
+    assert (
+        "too few pairs for a held-out accuracy (1;" in frame.locator('[data-testid="relation-classifier"]').inner_text()
+    )
     picker.select_option("coreference")
     settle(frame)
     frame.locator('[data-testid="relation-rank-by"]').select_option("mass")

@@ -1,11 +1,15 @@
 // The run's labelled relations (the `relations` route, docs/http-api.md): helpers over the answer
-// {header: {steps, layers, heads, relations: [{relation, instances, steps, formed_step,
-// classifier}]}, data: float32 [relations, 2 (mass, accuracy), steps, layers, heads]}, pure.
+// {header: {steps, layers, heads, relations: [{relation, instances, steps, formed_step, pairs,
+// classifier}]}, data: float32 [relations, 4 (mass, accuracy, the accuracy's 95% interval low and
+// high), steps, layers, heads]}, pure.
 
 import { atOrBeforeIndex } from './stepNav.js';
 
 export const MASS = 0;
 export const ACCURACY = 1;
+export const ACCURACY_LOW = 2; // the accuracy's 95% Wilson interval over the relation's pairs
+export const ACCURACY_HIGH = 3;
+const MEASURES = 4;
 
 /** The relations of the answer ([] before it is loaded or when the run has none). */
 export function relationList(rel) {
@@ -16,12 +20,12 @@ export function relationIndex(rel, name) {
   return relationList(rel).findIndex((r) => r.relation === name);
 }
 
-/** One value: relation `r`, measure (MASS/ACCURACY), step index of the header's steps, head. */
+/** One value: relation `r`, measure (MASS, ACCURACY, ACCURACY_LOW/HIGH), step index of the header's steps, head. */
 export function relationValue(rel, r, measure, stepIdx, layer, head) {
   const h = rel.header;
   const n = h.steps.length;
   if (r < 0 || stepIdx < 0 || stepIdx >= n) return NaN;
-  return rel.data[(((r * 2 + measure) * n + stepIdx) * h.layers + layer) * h.heads + head];
+  return rel.data[(((r * MEASURES + measure) * n + stepIdx) * h.layers + layer) * h.heads + head];
 }
 
 /**
@@ -41,7 +45,7 @@ export function relationStep(rel, r, step) {
 }
 
 /**
- * Every head with its mass and accuracy at the step, ranked by `by` ('mass' or 'accuracy'),
+ * Every head with its mass, accuracy and the accuracy's 95% interval at the step, ranked by `by` ('mass' or 'accuracy'),
  * highest first; ties go to the other measure, then to the lower layer and head.
  */
 export function rankHeads(rel, r, step, by = 'mass') {
@@ -53,7 +57,9 @@ export function rankHeads(rel, r, step, by = 'mass') {
     for (let k = 0; k < heads; k++) {
       const mass = relationValue(rel, r, MASS, i, l, k);
       const accuracy = relationValue(rel, r, ACCURACY, i, l, k);
-      if (Number.isFinite(mass) || Number.isFinite(accuracy)) rows.push({ layer: l, head: k, mass, accuracy });
+      const interval = [relationValue(rel, r, ACCURACY_LOW, i, l, k), relationValue(rel, r, ACCURACY_HIGH, i, l, k)];
+      if (Number.isFinite(mass) || Number.isFinite(accuracy))
+        rows.push({ layer: l, head: k, mass, accuracy, interval });
     }
   const other = by === 'mass' ? 'accuracy' : 'mass';
   const key = (v) => (Number.isFinite(v) ? v : -Infinity);

@@ -115,7 +115,7 @@ export class RelationsCard {
       ? `formed at step ${entry.formed_step}`
       : 'not formed (no head picks the target in half of the pairs up to the last step)';
     this.pairs.textContent = `${entry.instances.length} labelled pairs: ${instancesText(entry)}`;
-    this.renderTable(ranked, at);
+    this.renderTable(ranked, at, entry.pairs ?? entry.instances.length);
     const shownHeads = ranked.slice(0, CHART_HEADS).map((h) => ({ layer: h.layer, head: h.head }));
     if (!shownHeads.some((h) => h.layer === s.layer && h.head === s.head))
       shownHeads.push({ layer: s.layer, head: s.head });
@@ -124,13 +124,14 @@ export class RelationsCard {
     this.renderClassifier(entry);
   }
 
-  renderTable(ranked, at) {
+  renderTable(ranked, at, pairs) {
     const s = this.state;
     const caption = el(
       'caption',
       {},
       `heads at step ${at ?? '\u2013'}`,
       at !== s.step ? ' (the relation\u2019s step at or before the cursor)' : '',
+      `; accuracy over ${pairs} labelled pair${pairs === 1 ? '' : 's'}, [95% interval]`,
     );
     const head = el('tr', {}, el('th', {}, '#'), el('th', {}, 'head'), el('th', {}, 'mass'), el('th', {}, 'accuracy'));
     const rows = ranked.slice(0, TABLE_ROWS).map((h, i) =>
@@ -147,7 +148,7 @@ export class RelationsCard {
         el('td', {}, String(i + 1)),
         el('td', {}, `L${h.layer} H${h.head}`),
         el('td', {}, formatStat(h.mass)),
-        el('td', {}, formatStat(h.accuracy)),
+        el('td', { 'data-testid': 'relation-accuracy' }, withInterval(h.accuracy, h.interval)),
       ),
     );
     clear(this.table).append(caption, el('thead', {}, head), el('tbody', {}, rows));
@@ -158,9 +159,11 @@ export class RelationsCard {
     const c = entry.classifier || {};
     const accs = c.heldout_accuracy || [];
     const last = accs.length ? accs[accs.length - 1] : null;
+    const pairs = entry.pairs ?? entry.instances.length;
     const text = Number.isFinite(last)
-      ? `probing classifier (all heads, held-out pairs): accuracy ${formatStat(last)} at step ${c.steps.at(-1)}`
-      : 'probing classifier: needs two labelled pairs of this relation or more';
+      ? `probing classifier (all heads, held-out pairs): accuracy ${withInterval(last, c.interval?.at(-1))} ` +
+        `at step ${c.steps.at(-1)}, over ${pairs} pairs`
+      : `probing classifier: too few pairs for a held-out accuracy (${pairs}; it takes ${c.min_pairs ?? 10} or more)`;
     const tops = (c.top_heads || [])
       .slice(0, 5)
       .map((t) =>
@@ -172,6 +175,15 @@ export class RelationsCard {
       );
     clear(this.classifier).append(el('span', {}, text), tops.length ? ' \u00b7 top-weighted heads: ' : '', ...tops);
   }
+}
+
+/** "0.80 [0.49, 0.94]": a proportion with its 95% interval (the interval left out where there is none). */
+function withInterval(value, interval) {
+  if (!Number.isFinite(value)) return formatStat(value);
+  const [low, high] = interval || [];
+  return Number.isFinite(low) && Number.isFinite(high)
+    ? `${formatStat(value)} [${formatStat(low)}, ${formatStat(high)}]`
+    : formatStat(value);
 }
 
 function failure(run, error) {
