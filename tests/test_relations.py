@@ -64,8 +64,10 @@ def test_word_attention_mass_and_accuracy_by_hand(tmp_path):
 
 
 def test_formed_at_is_where_the_best_head_stays_accurate():
-    assert rel.formed([0, 10, 20, 30], [0.0, 0.6, 0.2, 0.7]) == 30
-    assert rel.formed([0, 10, 20], [0.0, 0.6, 0.9]) == 10
+    assert rel.formed([0, 10, 20, 30, 40, 50], [0.0, 0.6, 0.2, 0.7, 0.8, 0.9]) == 30
+    assert rel.formed([0, 10, 20, 30], [0.0, 0.6, 0.2, 0.7]) is None  # over the line at one snapshot: noise
+    assert rel.formed([0, 10, 20, 30], [0.0, 0.6, 0.7, 0.9]) == 10
+    assert rel.formed([0, 10], [0.9, 0.8]) == 0  # a run shorter than 3 snapshots: held at all of them
     assert rel.formed([0, 10], [0.9, 0.1]) is None
 
 

@@ -177,7 +177,7 @@ def test_statistics_are_means_over_layers_and_heads_independently():
 def test_classify_heads_types_scores_and_formed_step():
     steps = [0, 10, 20, 30]
     prev = np.zeros((4, 2, 2))
-    prev[:, 0, 0] = [0.1, 0.6, 0.3, 0.7]  # formed at 30 (the dip at 20 breaks the run)
+    prev[:, 0, 0] = [0.1, 0.6, 0.3, 0.7]  # over the line at the last snapshot only: not formed (noise)
     prev[:, 0, 1] = [0.6, 0.6, 0.6, 0.6]  # formed at the first snapshot
     prev[:, 1, 0] = [0.9, 0.9, 0.9, 0.2]  # lost the type: not listed
     prev[:, 1, 1] = [0.2, 0.5, 0.5, 0.5]  # the threshold itself counts
@@ -187,12 +187,16 @@ def test_classify_heads_types_scores_and_formed_step():
     result = classify_heads(steps, {"prev": prev, "induction": induction, "entropy": entropy})
     got = {(r["layer"], r["head"], r["type"]): (r["formed_step"], r["score"]) for r in result}
     assert got == {
-        (0, 0, "previous-token"): (30, pytest.approx(0.7)),
         (0, 1, "previous-token"): (0, pytest.approx(0.6)),
         (0, 1, "broad"): (0, pytest.approx(0.95)),
         (1, 1, "previous-token"): (10, pytest.approx(0.5)),
     }
     assert [(r["layer"], r["head"]) for r in result] == sorted((r["layer"], r["head"]) for r in result)
+    # a type formed only once it held at the last FORMED_SNAPSHOTS (3) snapshots; the run is broken at 20
+    prev[:, 0, 0] = [0.1, 0.6, 0.3, 0.7]
+    late = classify_heads(steps + [40, 50], {"prev": np.concatenate([prev, prev[-1:], prev[-1:]])})
+    assert {(r["layer"], r["head"]): r["formed_step"] for r in late}[(0, 0)] == 30
+    assert classify_heads(steps[:2], {"prev": prev[:2]})[0]["formed_step"] == 0  # a 2-snapshot run: both
     assert classify_heads([], {"prev": prev[:0]}) == []
     assert HEAD_TYPES["induction"] == ("induction", 0.4)
 

@@ -1,9 +1,11 @@
 """Head types derived from the per-head statistics, and the step at which each head formed.
 
 A head has a type at a step when the type's statistic reaches its threshold there (several types may
-hold at once). It "formed at step N" when N is the first logged step from which the type held at
-every later snapshot. Thresholds follow Clark et al. 2019 (positional heads > 0.5) and Olsson et al.
-2022 (induction); they are documented in docs/format.md.
+hold at once). A head is given a type when it held it at the last FORMED_SNAPSHOTS logged snapshots
+(at every snapshot of a shorter run): one snapshot over a threshold is noise, not a head that formed.
+It "formed at step N" when N is the first logged step from which the type held at every later
+snapshot. Thresholds follow Clark et al. 2019 (positional heads > 0.5) and Olsson et al. 2022
+(induction); they are documented in docs/format.md.
 """
 
 import numpy as np
@@ -20,6 +22,15 @@ HEAD_TYPES = {
 }
 
 
+# consecutive snapshots up to the last that a type (or a relation's accuracy) must hold to count as formed
+FORMED_SNAPSHOTS = 3
+
+
+def held_at_the_end(holds):
+    """bool [S, ...] -> bool [...]: held at the last FORMED_SNAPSHOTS snapshots (all of a shorter run)."""
+    return np.asarray(holds)[-FORMED_SNAPSHOTS:].all(axis=0)
+
+
 def thresholds():
     return {name: {"stat": stat, "threshold": t} for name, (stat, t) in HEAD_TYPES.items()}
 
@@ -27,8 +38,8 @@ def thresholds():
 def classify_heads(steps, stats):
     """steps: sorted list[int]; stats: {name: float array [S, L, H]} -> list of dicts.
 
-    One dict per (head, type) holding at the last step: layer, head, type, score (the statistic at the
-    last step) and formed_step.
+    One dict per (head, type) held at the last FORMED_SNAPSHOTS snapshots: layer, head, type, score
+    (the statistic at the last step) and formed_step.
     """
     result = []
     if not steps:
@@ -41,12 +52,13 @@ def classify_heads(steps, stats):
         values = np.asarray(values, dtype=np.float64)
         with np.errstate(invalid="ignore"):
             holds = values >= threshold  # NaN -> False
-        if not holds[-1].any():
+        formed = held_at_the_end(holds)
+        if not formed.any():
             continue
         # Index of the first step of the final unbroken run of True, per head.
         broken = ~holds
         last_break = np.where(broken.any(axis=0), len(steps) - 1 - np.argmax(broken[::-1], axis=0), -1)
-        for layer, head in zip(*np.nonzero(holds[-1])):
+        for layer, head in zip(*np.nonzero(formed)):
             result.append(
                 {
                     "layer": int(layer),

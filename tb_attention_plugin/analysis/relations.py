@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .head_types import held_at_the_end
 from .uncertainty import wilson_interval
 
 FORMED_ACCURACY = 0.5  # a relation has "formed" once its best head picks the target this often
@@ -126,9 +127,10 @@ def _spread(n, most):
 
 
 def formed(steps, best):
-    """The first step from which `best` stays >= FORMED_ACCURACY to the end, or None."""
+    """The first step from which `best` stays >= FORMED_ACCURACY to the end, or None when it does not
+    hold at the last FORMED_SNAPSHOTS snapshots (head_types: one snapshot over the line is noise)."""
     holds = np.asarray(best) >= FORMED_ACCURACY
-    if not len(holds) or not holds[-1]:
+    if not len(holds) or not held_at_the_end(holds):
         return None
     broken = np.nonzero(~holds)[0]
     return int(steps[broken[-1] + 1] if len(broken) else steps[0])

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..format.metadata import MAX_LAYER_WEIGHTS, FormatError, KIND_SIDES, TooLarge, snapshot_tag, stats_tag
 from ..format.plugin_metadata import ProbeMetadata
-from ..analysis.head_types import classify_heads
+from ..analysis.head_types import FORMED_SNAPSHOTS, classify_heads
 from ..analysis.relations import MIN_HELDOUT_PAIRS
 from .errors import Unavailable
 from ..format.quantize import dequantize
@@ -222,6 +222,7 @@ def stats_answer(series, meta, stats):
         "layers": meta.layers,
         "heads": meta.heads,
         "head_types": stats.head_types,
+        "formed_snapshots": FORMED_SNAPSHOTS,  # what "formed at step N" takes (head_types.py)
     }
     return header, stats.array
 

@@ -111,9 +111,14 @@ export class RelationsCard {
     const entry = relationList(rel)[r];
     const ranked = rankHeads(rel, r, s.step, by);
     const at = relationStep(rel, r, s.step);
+    const held = s.stats?.header?.formed_snapshots;
     this.formed.textContent = Number.isFinite(entry.formed_step)
       ? `formed at step ${entry.formed_step}`
-      : 'not formed (no head picks the target in half of the pairs up to the last step)';
+      : 'not formed (no head picks the target in half of the pairs' +
+        (held ? ` at each of the last ${held} snapshots)` : ' up to the last step)');
+    this.formed.title = held
+      ? `Formed: from that step on, the best head picks the target in at least half of the pairs at every snapshot, ${held} at least`
+      : '';
     this.pairs.textContent = `${entry.instances.length} labelled pairs: ${instancesText(entry)}`;
     this.renderTable(ranked, at, entry.pairs ?? entry.instances.length);
     const shownHeads = ranked.slice(0, CHART_HEADS).map((h) => ({ layer: h.layer, head: h.head }));

@@ -165,7 +165,9 @@ export class Timeline {
       types && `${types} head type${types > 1 ? 's' : ''}`,
       rels && `${rels} relation${rels > 1 ? 's' : ''}`,
     ];
-    const note = types || rels ? `${parts.filter(Boolean).join(' and ')} held from the first snapshot on` : '';
+    const held = stats?.header?.formed_snapshots;
+    const rule = held && this.events.length ? ` (formed: held at every snapshot from there on, ${held} at least)` : '';
+    const note = (types || rels ? `${parts.filter(Boolean).join(' and ')} held from the first snapshot on` : '') + rule;
     renderEventLegend(this.eventsEl, this.events, note);
   }
 
