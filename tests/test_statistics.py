@@ -7,7 +7,7 @@ import pytest
 
 from tb_attention_plugin.format.metadata import STAT_NAMES
 from tb_attention_plugin.analysis.head_types import HEAD_TYPES, classify_heads
-from tb_attention_plugin.analysis.statistics import head_statistics, js_distance
+from tb_attention_plugin.analysis.statistics import head_statistics, js_distance, row_plogp, zero_above_diagonal
 
 BERT_TOKENS = ["[CLS]", "a", "b", "[SEP]"]
 BERT_SPECIAL = [True, False, False, True]
@@ -428,3 +428,26 @@ def test_a_references_kept_term_gives_the_same_drift():
         head_statistics(a, reference=first, reference_plogp=kept - 0.1, **args)[drift],
         head_statistics(a, reference=first, **args)[drift],
     )
+
+
+def _causal_maps(seed, shape):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=shape) * 2
+    logits = np.where(np.tril(np.ones(shape[-2:], bool)), logits, -np.inf)
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return (e / e.sum(-1, keepdims=True)).astype(np.float32)
+
+
+def test_drift_against_a_float16_reference_known_to_be_causal_is_the_same():
+    """The writer's shortcuts for drift's fixed reference (its p log p kept, its zeros above the diagonal
+    checked once, its float16 widened as it is read) change no value."""
+    tokens = [f"t{i}" for i in range(40)]
+    now, first = _causal_maps(0, (2, 3, 40, 40)), _causal_maps(1, (2, 3, 40, 40)).astype(np.float16)
+    args = dict(causal=True, self_attention=True, query_tokens=tokens, key_tokens=tokens, key_special=[False] * 40)
+    plain = head_statistics(now, reference=first.astype(np.float32), **args)
+    known = row_plogp(first)
+    assert zero_above_diagonal(first) and not zero_above_diagonal(first.transpose(0, 1, 3, 2))
+    fast = head_statistics(now, reference=first, reference_plogp=known, reference_causal=True, **args)
+    np.testing.assert_allclose(fast, plain, rtol=1e-6, atol=1e-7)
+    drift = plain[STAT_NAMES.index("drift")]
+    assert (drift > 0.1).all()  # two different maps: the comparison means something

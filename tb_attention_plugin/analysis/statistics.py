@@ -101,10 +101,11 @@ def js_distance(p, q, p_plogp=None, q_plogp=None):
     sqrt((sum p log p + sum q log q) / 2 - sum m log m), m = (p + q) / 2. `p_plogp`, `q_plogp`: the
     rows' sum x ln x when already known (the entropy needs p's; a reference's is the same every time)."""
     p = np.asarray(p, dtype=np.float32)
-    q = np.asarray(q, dtype=np.float32)
     p_plogp = _row_plogp(p) if p_plogp is None else p_plogp
-    q_plogp = _row_plogp(q) if q_plogp is None else q_plogp
-    m = np.add(p, q)
+    if q_plogp is None:
+        q = np.asarray(q, dtype=np.float32)
+        q_plogp = _row_plogp(q)
+    m = np.add(p, q, dtype=np.float32)  # a float16 reference is widened as it is read, not copied first
     m *= 0.5
     js = (0.5 * (p_plogp + q_plogp) - _row_plogp(m)) / np.log(2)
     return np.sqrt(np.clip(js, 0.0, 1.0))
@@ -140,13 +141,16 @@ def head_statistics(
     key_special,
     reference=None,
     reference_plogp=None,
+    reference_causal=False,
     templates=None,
 ):
     """attention float [L, H, Q, K] -> float32 [len(STAT_NAMES), L, H].
 
     `reference` is the same heads' attention at the first snapshot (for `drift`; an array [L, H, Q,
     K], float16 included, read a chunk at a time); None means this is it. `reference_plogp`: its
-    `row_plogp` when kept from an earlier snapshot (it never changes), else computed here.
+    `row_plogp` when kept from an earlier snapshot (it never changes), else computed here;
+    `reference_causal`: it is known to be zero above the diagonal (`zero_above_diagonal`), so causal
+    attention's rows are read only up to the diagonal without looking at the reference's upper part.
     `templates` (ProbeTemplates of the same arguments) saves rebuilding them at every snapshot.
     """
     if templates is None:
@@ -162,7 +166,7 @@ def head_statistics(
     out = np.full((len(STAT_NAMES), layers, heads), np.nan, dtype=np.float64)
 
     def measure(block):  # blocks write to their own part of `out`: spread over the cores
-        part = None if reference is None else (reference[block], _part(reference_plogp, block))
+        part = None if reference is None else (reference[block], _part(reference_plogp, block), reference_causal)
         _block_statistics(a[block], out[(slice(None),) + block], templates, part)
 
     map_spread(measure, _blocks(layers, heads, a[0, 0].size))
@@ -199,8 +203,21 @@ def row_plogp(reference):
     return out
 
 
+def zero_above_diagonal(reference):
+    """Whether every head of `reference` ([L, H, Q, K], read a head at a time) is zero above its
+    diagonal: drift's reference of causal attention, checked once rather than at every snapshot."""
+
+    def head_is_causal(layer_head):
+        weights = np.asarray(reference[layer_head])
+        return not np.triu(weights, 1).any()
+
+    return all(map_spread(head_is_causal, np.ndindex(*reference.shape[:2])))
+
+
 def _block_statistics(a, out, templates, reference):
-    """head_statistics of a few layers and heads, written into `out` [stats, layers, heads].
+    """head_statistics of a few layers and heads, written into `out` [stats, layers, heads];
+    `reference`: None, or (drift's reference, its row_plogp or None, whether it is zero above the
+    diagonal).
 
     The masses read only the keys they sum. Entropy, max and drift go through the rows a chunk at a
     time, and for causal attention over the keys the chunk's rows can see: the keys after them hold
@@ -211,12 +228,12 @@ def _block_statistics(a, out, templates, reference):
     queries, keys = templates.shape
     entropy = np.zeros(a.shape[:-1])
     largest = np.zeros(a.shape[:-1])
-    reference, reference_plogp = (None, None) if reference is None else reference
+    reference, reference_plogp, reference_causal = (None, None, False) if reference is None else reference
     drift = None if reference is None else np.zeros(a.shape[:-1])
     chunk = max(1, BLOCK // max(1, a.shape[0] * a.shape[1] * keys) // 8)  # rows: the causal triangle's steps
     for r0 in range(0, queries, chunk):
         r1 = min(queries, r0 + chunk)
-        seen = _keys_seen(a, reference, templates.causal, r0, r1, keys)
+        seen = _keys_seen(a, None if reference_causal else reference, templates.causal, r0, r1, keys)
         part = a[..., r0:r1, :seen]
         plogp = _row_plogp(part)
         entropy[..., r0:r1] = -plogp

@@ -21,7 +21,7 @@ import typing
 import numpy as np
 
 from ..analysis.relations import features as relation_features
-from ..analysis.statistics import ProbeTemplates, head_statistics, row_plogp
+from ..analysis.statistics import ProbeTemplates, head_statistics, row_plogp, zero_above_diagonal
 from ..format.blobs import LAYER_HEADER, MAX_CHAIN, HEADS_BLOB_WEIGHTS, compressor, decompress, encode_layer
 from ..format.metadata import KIND_SIDES, STAT_NAMES, snapshot_tag
 from ..format.plugin_metadata import probe_metadata
@@ -76,7 +76,9 @@ class TagState:
         self.last = {}  # layer -> LastLayer (cleared when a file is abandoned: deltas need their reference)
         self.reference = None  # a callable: layer -> [heads, query, key] weights of the first snapshot
         self.reference_looked_up = False  # whether an earlier writer's first snapshot was looked for
-        self.reference_plogp = {}  # layer -> statistics.row_plogp of the reference: drift's fixed term
+        # layer -> (statistics.row_plogp of the reference: drift's fixed term, whether it is zero above
+        # the diagonal)
+        self.reference_plogp = {}
         self.templates = {}  # causal -> ProbeTemplates
         self.choice = _UNSET  # its first snapshot's heads=: None (every head) or a HeadChoice
         self.chosen = ChoiceState()  # what the choice keeps between snapshots
@@ -214,12 +216,14 @@ class SnapshotStream:
         if templates is None:
             templates = self._state.templates[self.causal] = ProbeTemplates(**args)
         reference = self._reference_layer(index, layer.shape)
-        plogp = None
-        if reference is not None:  # drift's term of the first snapshot: the same at every snapshot
-            plogp = self._state.reference_plogp.get(index)
+        plogp, causal = None, False
+        if reference is not None:  # drift's terms of the first snapshot: the same at every snapshot
+            plogp, causal = self._state.reference_plogp.get(index, (None, False))
             if plogp is None or plogp.shape != reference.shape[:-1]:
-                plogp = self._state.reference_plogp[index] = row_plogp(reference)
-        return head_statistics(layer[None], reference=reference, reference_plogp=plogp, templates=templates, **args)
+                plogp, causal = row_plogp(reference), self.causal and zero_above_diagonal(reference)
+                self._state.reference_plogp[index] = (plogp, causal)
+        drift = dict(reference=reference, reference_plogp=plogp, reference_causal=causal)
+        return head_statistics(layer[None], templates=templates, **drift, **args)
 
     def _reference_layer(self, index, shape):
         """The drift reference of this layer (the first snapshot as stored), or None when this is it."""
