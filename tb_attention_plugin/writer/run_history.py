@@ -47,7 +47,7 @@ class RunHistory:
         self._visible = {}  # tag -> {step: event file name, or None for this writer's own records}
         self._history_last = {}  # tag -> last step of an earlier writer's visible records
         self._files = []  # the directory's event file names, in read order
-        self._current = set()  # those that a live writer of this process holds open (this session's)
+        self._current = set()  # this session's files: written by live writers of this process (concurrent_writers)
         self._hidden_warned = False
         self._resume_logged = set()  # tags whose replaced continuation was logged
         self._size_warned = set()
