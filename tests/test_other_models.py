@@ -73,3 +73,23 @@ def test_the_transformer_lens_recipe_stores_the_models_own_patterns_while_it_tra
     assert np.abs(patterns[2] - patterns[0]).max() > 10 * STEP  # training moved the heads
     for step, own in patterns.items():
         assert np.abs(p.attention(step) - own).max() <= STEP + 1e-6
+
+
+def test_what_the_check_lets_through_and_what_it_stops():
+    from tb_attention_plugin.callback.capture.model_checks import check_drivable
+
+    class Plain(torch.nn.Module):
+        def forward(self, tokens=None):  # no input_ids, and nothing else is taken
+            return tokens
+
+    class Wrapper(torch.nn.Module):
+        def forward(self, *args, **kwargs):  # a wrapper passes everything on: it may take input_ids
+            return kwargs
+
+    with pytest.raises(AttentionUnavailableError, match=r"Plain\.forward takes no input_ids"):
+        check_drivable(Plain())
+    check_drivable(Wrapper())
+    tok = word_tokenizer(TOKENIZER_KIND["gpt2"])
+    check_drivable(
+        transformers.AutoModelForCausalLM.from_config(transformers.GPT2Config(vocab_size=len(tok), n_layer=1))
+    )

@@ -7,7 +7,9 @@ model such as Mamba) is told so before training, and pointed to the writer, whic
 computed any other way.
 """
 
-from .model_access import accepted_inputs, base_model
+import inspect
+
+from .model_access import base_model
 
 WRITER_HINT = (
     "compute its attention yourself and log it with AttentionSummaryWriter (docs/usage.md, 'Attention "
@@ -43,9 +45,17 @@ def load_eager_hint(model, current):
 
 
 def check_drivable(model):
-    """Raise AttentionUnavailableError, before any pass, for a model whose forward takes no input_ids."""
-    inputs = accepted_inputs(model)
-    if inputs is not None and "input_ids" not in inputs:
+    """Raise AttentionUnavailableError, before any pass, for a model whose forward takes no input_ids:
+    it declares none and either takes no other keyword arguments or requires an input the probes do
+    not give (TransformerBridge's `input`). A forward of only *args, **kwargs (a wrapper) may take them."""
+    try:
+        parameters = list(inspect.signature(base_model(model).forward).parameters.values())
+    except (TypeError, ValueError):
+        return
+    if any(p.name == "input_ids" for p in parameters):
+        return
+    required = [p for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if required or not any(p.kind is p.VAR_KEYWORD for p in parameters):
         name = type(base_model(model)).__name__
         raise AttentionUnavailableError(
             f"{name}.forward takes no input_ids: tb-attention runs its probes through transformers models "
