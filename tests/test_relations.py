@@ -198,6 +198,8 @@ def test_the_built_in_english_set_and_a_jsonl_file_are_one_argument(tmp_path):
     assert len(specs) == 1 + len(ENGLISH)
     names = {r for p in ENGLISH for (_, _, r) in p["relations"]}
     assert {"coreference", "determiner", "modifier", "object", "possessive"} <= names
+    pairs = {name: sum(r == name for p in ENGLISH for (_, _, r) in p["relations"]) for name in names}
+    assert min(pairs.values()) >= 30, pairs  # enough for a held-out accuracy with a useful interval
     path = tmp_path / "mine.jsonl"
     lines = [
         {
