@@ -12,8 +12,8 @@ from tb_attention_plugin.format.blobs import (
     decode_layer,
     encode_layer,
     layer_blob_info,
-    parse_snapshot_header,
 )
+from tb_attention_plugin.format.records import parse_snapshot_header
 from tb_attention_plugin.format.metadata import (
     FORMAT_VERSION,
     FormatError,

@@ -34,9 +34,8 @@ from tb_attention_plugin.format.blobs import (
     encode_heads,
     layer_blob_info,
     encode_layer,
-    encode_snapshot_header,
-    parse_snapshot_header,
 )
+from tb_attention_plugin.format.records import encode_snapshot_header, parse_snapshot_header
 from tb_attention_plugin.format.metadata import (
     FORMAT_VERSION,
     FormatError,

@@ -17,7 +17,7 @@ import time
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from ..format.blobs import encode_snapshot_header, parse_snapshot_header
+from ..format.records import encode_snapshot_header, parse_snapshot_header
 from ..format.metadata import SNAPSHOT_TAG_PREFIX, STATS_TAG_PREFIX
 from ..format.event_file import EventFileWriter, event_files, iter_events
 from ..writer.summary_writer import AttentionSummaryWriter

@@ -1,10 +1,9 @@
 """Layer blobs and their delta chains (docs/format.md): one layer's quantized attention [heads, query,
 key], zstd-compressed, either whole (a keyframe) or as a byte-wise difference to the previous snapshot
-of the same tag and layer; a keyframe starts every chain of at most MAX_CHAIN blobs. Also the JSON
-header (blob 0) of a snapshot's blob sequence. numpy and zstandard are imported where they code.
+of the same tag and layer; a keyframe starts every chain of at most MAX_CHAIN blobs (the JSON header,
+blob 0 of a snapshot's sequence, is records.py's). numpy and zstandard are imported where they code.
 """
 
-import json
 import struct
 import threading
 import zlib
@@ -13,12 +12,10 @@ from typing import NamedTuple
 from .metadata import (
     FORMAT_VERSION,
     MAX_HEAD_WEIGHTS,
-    MAX_HEADER_BYTES,
     MAX_HEADS,
     MAX_LAYER_WEIGHTS,
     FormatError,
     TooLarge,
-    load_json,
 )
 
 ENCODING_KEYFRAME = 0
@@ -386,34 +383,3 @@ def decode_layer_at(step, layer_blob_of, decoded=None, expected=None):
 
     chain = walk_chain(step, blob_of, decoded.get, expected)
     return decode_chain(chain, expected, decoded.__setitem__)
-
-
-def encode_snapshot_header(step, layers, heads, queries, keys):
-    return json.dumps(
-        {
-            "version": FORMAT_VERSION,
-            "step": int(step),
-            "layers": int(layers),
-            "heads": int(heads),
-            "query_len": int(queries),
-            "key_len": int(keys),
-        }
-    ).encode()
-
-
-def parse_snapshot_header(blob):
-    header = load_json(blob, "attention snapshot header", MAX_HEADER_BYTES)
-    try:
-        int(header["layers"]), int(header["step"])
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise FormatError("attention snapshot header is not valid JSON") from None
-    return header
-
-
-def check_snapshot_blobs(blobs, meta):
-    """A snapshot record's blob sequence [header, layer 0, ...] as read: FormatError unless it holds
-    a header and one blob per layer of its metadata."""
-    header = parse_snapshot_header(blobs[0]) if blobs else None
-    if header is None or len(blobs) != meta.layers + 1:
-        raise FormatError("snapshot has the wrong number of layers")
-    return blobs

@@ -1,7 +1,8 @@
 """The codecs of the format's records (docs/format.md): each record a TensorBoard Summary.Value, its
 plugin metadata on the first value of a tag in each event file, and the checks every reader applies
 when it decodes one:
-- `attention/<probe>/<kind>`: a blob sequence [header, layer 0, ...] of layer blobs (blobs.py);
+- `attention/<probe>/<kind>`: a blob sequence [header, layer 0, ...]: the JSON header (here) and the
+  layer blobs (blobs.py);
 - `attention_stats/<probe>/<kind>`: a float16 tensor [stats, layers, heads] of per-head statistics;
 - `attention_relations/`, `attention_predictions/`, `attention_neurons/`: the relation words'
   attention, the model's predictions and the neuron view's vectors.
@@ -10,7 +11,7 @@ numpy and TensorBoard's protos are imported inside the functions that encode or 
 
 import json
 
-from .blobs import compressor, decompress, encode_snapshot_header
+from .blobs import compressor, decompress
 from .metadata import (
     FORMAT_VERSION,
     MAX_HEADER_BYTES,
@@ -25,6 +26,37 @@ from .metadata import (
     stats_tag,
 )
 from .plugin_metadata import summary_metadata
+
+
+def encode_snapshot_header(step, layers, heads, queries, keys):
+    return json.dumps(
+        {
+            "version": FORMAT_VERSION,
+            "step": int(step),
+            "layers": int(layers),
+            "heads": int(heads),
+            "query_len": int(queries),
+            "key_len": int(keys),
+        }
+    ).encode()
+
+
+def parse_snapshot_header(blob):
+    header = load_json(blob, "attention snapshot header", MAX_HEADER_BYTES)
+    try:
+        int(header["layers"]), int(header["step"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise FormatError("attention snapshot header is not valid JSON") from None
+    return header
+
+
+def check_snapshot_blobs(blobs, meta):
+    """A snapshot record's blob sequence [header, layer 0, ...] as read: FormatError unless it holds
+    a header and one blob per layer of its metadata."""
+    header = parse_snapshot_header(blobs[0]) if blobs else None
+    if header is None or len(blobs) != meta.layers + 1:
+        raise FormatError("snapshot has the wrong number of layers")
+    return blobs
 
 
 def snapshot_value(meta, step, layer_blobs, queries, keys, *, with_metadata=True):

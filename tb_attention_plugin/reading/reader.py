@@ -21,7 +21,7 @@ import numpy as np
 
 from tensorboard.util import tensor_util
 
-from ..format.blobs import check_snapshot_blobs
+from ..format.records import check_snapshot_blobs
 from ..format.metadata import (
     FormatError,
     NEURONS_TAG_PREFIX,

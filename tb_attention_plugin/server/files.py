@@ -19,7 +19,8 @@ import numpy as np
 
 from tensorboard.util import tensor_util
 
-from ..format.blobs import check_snapshot_blobs, decode_chain, decode_or_heads, walk_chain
+from ..format.blobs import decode_chain, decode_or_heads, walk_chain
+from ..format.records import check_snapshot_blobs
 from ..format.metadata import (
     FORMAT_VERSION,
     FormatError,
