@@ -27,7 +27,7 @@ def run_dir(tmp_path_factory):
 
 
 def test_help_of_every_command():
-    for args in ((), ("replay",), ("summary",)):
+    for args in ((), ("replay",), ("summary",), ("export",), ("log-report",)):
         done = tb_attention(*args, "--help")
         assert done.returncode == 0 and "usage: tb-attention" in done.stdout, done.stderr
 
@@ -77,6 +77,8 @@ def test_steepest_fall_by_hand():
         (("replay", "/tmp", "--probes", "a cat", "--neurons", "3"), "--neurons takes heads as LAYER.HEAD"),
         (("replay", "/tmp", "--probes", "a cat", "--attention-heads", "most"), "--attention-heads takes 'changed'"),
         (("replay", "/tmp", "--probes", "a cat", "--attention-budget", "lots"), "attention_budget must be"),
+        (("log-report", "/nonexistent/run", "--to", "mlflow"), "is not a directory"),
+        (("log-report", "/tmp", "--to", "comet"), "invalid choice: 'comet'"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(args, message, tmp_path):
