@@ -2,6 +2,7 @@
 `export` of a run as one HTML file, `log-report` of it to W&B / MLflow.
 
     tb-attention replay OUTPUT_DIR --probes "The cat sat on the mat." [--log-dir DIR]
+    tb-attention replay ORG/MODEL --revisions step1000..step20000 --log-dir DIR --probes "..."
     tb-attention summary RUN_DIR [--json]
     tb-attention export RUN_DIR -o report.html [--probe P ...] [--steps 0,100,200|all]
     tb-attention log-report RUN_DIR --to wandb --to mlflow [--wandb-run-id ID] [--mlflow-run-id ID]
@@ -50,7 +51,10 @@ def _replay(args):
             raise ValueError("give either OUTPUT_DIR or --checkpoint DIR:STEP, not both")
         source = args.checkpoint
     elif source is None:
-        raise ValueError("give a Trainer OUTPUT_DIR (its checkpoint-N folders) or --checkpoint DIR:STEP")
+        raise ValueError(
+            "give a Trainer OUTPUT_DIR (its checkpoint-N folders), a hub ORG/MODEL with --revisions, "
+            "or --checkpoint DIR:STEP"
+        )
     options = {} if args.max_tokens is None else {"max_tokens": args.max_tokens}
     options.update(relations=args.relations, predictions=args.predictions, neurons=_neurons_option(args))
     options.update(attention_budget=args.attention_budget, attention_heads=_heads_option(args.attention_heads))
@@ -62,6 +66,8 @@ def _replay(args):
         tokenizer=args.tokenizer,
         base_model=args.base_model,
         progress=not args.quiet,
+        revisions=args.revisions,
+        keep_downloads=not args.delete_downloads,
         **options,
     )
     where = args.log_dir or os.path.join(source, "runs", "replay")
@@ -132,15 +138,11 @@ def _replay_parser(commands):
         help="run probes through every saved checkpoint and write attention logs",
         description="Load every checkpoint-N of a Trainer output directory in step order (one model at a time), "
         "run the probes as the callback does, and write the same logs, with loss and metrics from "
-        "trainer_state.json. Re-running skips the checkpoints already logged.",
+        "trainer_state.json; or the revisions of a published checkpoint series on the hub (Pythia, OLMo), "
+        "through the standard cache (HF_HUB_OFFLINE=1: the revisions already there). "
+        "Re-running skips the checkpoints already logged.",
     )
-    replay.add_argument("source", nargs="?", help="a Trainer output directory holding checkpoint-N folders")
-    replay.add_argument(
-        "--checkpoint",
-        action="append",
-        metavar="DIR:STEP",
-        help="a model directory and its step (repeatable), instead of OUTPUT_DIR",
-    )
+    _source_arguments(replay)
     replay.add_argument("--probes", nargs="+", required=True, metavar="TEXT", help="probe sentences")
     replay.add_argument("--names", nargs="+", help="a name per probe (default: from the text)")
     replay.add_argument("--log-dir", help="run directory to write (default: OUTPUT_DIR/runs/replay)")
@@ -166,6 +168,34 @@ def _replay_parser(commands):
     _storage_arguments(replay)
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
     replay.set_defaults(run=_replay)
+
+
+def _source_arguments(replay):
+    """Where the checkpoints come from: an output directory, hub revisions, or directories with steps."""
+    replay.add_argument(
+        "source", nargs="?", help="a Trainer output directory holding checkpoint-N folders, or a hub ORG/MODEL"
+    )
+    replay.add_argument(
+        "--revisions",
+        nargs="+",
+        metavar="REV",
+        help="with ORG/MODEL: hub revisions to replay, by name (step1000 step2000, or NAME:STEP when the name "
+        "holds no step) or as ranges among the repository's revisions (step1000..step20000; "
+        "0..143000..10000 keeps revisions at least 10000 steps apart); commas work too",
+    )
+    replay.add_argument(
+        "--delete-downloads",
+        action="store_true",
+        help="with --revisions: delete each revision downloaded from the hub cache once its snapshot is written "
+        "(what the cache held before stays)",
+    )
+    replay.add_argument(
+        "--checkpoint",
+        action="append",
+        metavar="DIR:STEP",
+        help="a model directory and its step (repeatable), instead of OUTPUT_DIR; a hub ORG/MODEL[@REV] works "
+        "too, its step from its name when it holds one (MultiBERTs' ..._step_20k)",
+    )
 
 
 def _storage_arguments(replay):
