@@ -66,6 +66,7 @@ def test_bidirectional_heads_exact_values():
             drift=0.0,
             induction=None,
             duplicate=None,
+            self_repeated=None,
         ),
         0,
     )
@@ -103,13 +104,16 @@ def test_causal_heads_leave_out_the_first_row_and_normalize_by_visible_keys():
             sep=None,
             duplicate=(1 / 4 + 1 / 5) / 2,
             induction=(1 / 4 + 1 / 5) / 2,
+            self_repeated=(1 / 4 + 1 / 5) / 2,  # rows 3 and 4: their tokens came before
         ),
         0,
     )
+    check(s, dict(self_repeated=0.0, induction=1.0, duplicate=0.0, max=1.0), 1)
     check(s, dict(entropy=0.0, first=0.5, prev=0.75, self=0.0, induction=1.0, duplicate=0.0, max=1.0), 1)
     # entropy of row i: ln 2 / ln(i + 1)
     entropy = np.mean([math.log(2) / math.log(i + 1) for i in range(1, n)])
     check(s, dict(entropy=entropy, first=0.5, self=0.5, prev=0.125, max=0.5, duplicate=0.0, induction=0.0), 2)
+    check(s, dict(self_repeated=0.5), 2)
 
 
 def test_not_applicable_statistics_are_nan():
@@ -121,7 +125,8 @@ def test_not_applicable_statistics_are_nan():
         s,
         dict(
             self=None, prev=None, next=None, induction=None, duplicate=None, first=0.5, sep=None, max=0.5, entropy=1.0
-        ),
+        )
+        | {"self_repeated": None},
         0,
     )
     s = stats_of([np.ones((1, 1))], ["x"], [False], causal=False)
@@ -199,6 +204,23 @@ def test_classify_heads_types_scores_and_formed_step():
     assert classify_heads(steps[:2], {"prev": prev[:2]})[0]["formed_step"] == 0  # a 2-snapshot run: both
     assert classify_heads([], {"prev": prev[:0]}) == []
     assert HEAD_TYPES["induction"] == ("induction", 0.4)
+
+
+def test_a_head_is_typed_where_its_pattern_applies_not_where_it_rests():
+    tokens = ["<s>", "e", "f", "g", "a", "b", "c", "d", "a", "b", "c", "d"]
+    n = len(tokens)
+    resting_induction = np.zeros((n, n))  # its own token while nothing repeats, then the token after the copy
+    for i in range(n):
+        resting_induction[i, i - 3 if i >= 8 else i] = 1.0
+    self_head = np.eye(n)
+    stats = stats_of([resting_induction, self_head], tokens, [True] + [False] * (n - 1), causal=True)
+    assert stats["self"][0] == pytest.approx(7 / 11) and stats["self_repeated"][0] == 0.0
+    assert stats["induction"][0] == 1.0 and stats["self_repeated"][1] == 1.0
+    over_time = {name: np.repeat(values[None, None], 3, axis=0) for name, values in stats.items()}
+    types = {(r["head"], r["type"]) for r in classify_heads([0, 1, 2], over_time)}
+    assert types == {(0, "induction"), (1, "self")}
+    del over_time["self_repeated"]  # a log written before the statistic existed: the plain rule
+    assert (0, "self") in {(r["head"], r["type"]) for r in classify_heads([0, 1, 2], over_time)}
 
 
 # ---------------------------------------------------------------- built-in induction probe
@@ -343,6 +365,7 @@ def _by_definition(a, reference, *, causal, self_attention, query_tokens, key_to
                     if j + shift < i and j + shift < k and query_tokens[i] == key_tokens[j]:
                         m[i, j + shift] = True
             sets[name] = m
+        sets["self_repeated"] = np.eye(q, k, dtype=bool) & sets["duplicate"].any(axis=1, keepdims=True)
     out = np.full((len(STAT_NAMES),) + a.shape[:2], np.nan)
     for layer, head in np.ndindex(*a.shape[:2]):
         h = a[layer, head].astype(np.float64)

@@ -6,6 +6,11 @@ hold at once). A head is given a type when it held it at the last FORMED_SNAPSHO
 It "formed at step N" when N is the first logged step from which the type held at every later
 snapshot. Thresholds follow Clark et al. 2019 (positional heads > 0.5) and Olsson et al. 2022
 (induction); they are documented in docs/format.md.
+
+A type is judged where it applies: induction and duplicate scores count only the rows whose token came
+before. A head that matches tokens rests somewhere on the rows with nothing to match (an induction head
+in a probe's unrepeated part sits on its own token), so "self" must hold on the rows whose token came
+before as well (`self_repeated`); else a single head would be typed both induction and self.
 """
 
 import numpy as np
@@ -22,6 +27,9 @@ HEAD_TYPES = {
 }
 
 
+# type -> the statistic that must also reach the threshold where it is defined (see above)
+ALSO_WHERE_MATCHING = {"self": "self_repeated"}
+
 # consecutive snapshots up to the last that a type (or a relation's accuracy) must hold to count as formed
 FORMED_SNAPSHOTS = 3
 
@@ -29,6 +37,16 @@ FORMED_SNAPSHOTS = 3
 def held_at_the_end(holds):
     """bool [S, ...] -> bool [...]: held at the last FORMED_SNAPSHOTS snapshots (all of a shorter run)."""
     return np.asarray(holds)[-FORMED_SNAPSHOTS:].all(axis=0)
+
+
+def _holds(values, threshold, also):
+    """bool [S, L, H]: the statistic reaches the threshold (NaN does not) and so does `also` (an
+    array of the same shape, or None) wherever it is defined."""
+    with np.errstate(invalid="ignore"):
+        holds = values >= threshold
+        if also is not None:
+            holds &= ~(np.asarray(also, dtype=np.float64) < threshold)
+    return holds
 
 
 def thresholds():
@@ -50,8 +68,7 @@ def classify_heads(steps, stats):
         if values is None:
             continue
         values = np.asarray(values, dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            holds = values >= threshold  # NaN -> False
+        holds = _holds(values, threshold, stats.get(ALSO_WHERE_MATCHING.get(type_name)))
         formed = held_at_the_end(holds)
         if not formed.any():
             continue

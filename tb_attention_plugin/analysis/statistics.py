@@ -15,7 +15,7 @@ from ..format.metadata import STAT_NAMES
 from .parallel import map_spread
 
 BLOCK = 1 << 19  # weights computed at a time (whole layers): the temporaries stay in the CPU's cache
-_MASS_STATS = ("first", "sep", "self", "prev", "next", "induction", "duplicate")
+_MASS_STATS = ("first", "sep", "self", "prev", "next", "induction", "duplicate", "self_repeated")
 
 
 def _earlier_pairs(query_tokens, key_tokens, shift):
@@ -49,6 +49,8 @@ def _key_pairs(q, k, separators, self_attention, query_tokens, key_tokens):
             pairs[name] = (i, i + offset)
         pairs["induction"] = _earlier_pairs(query_tokens, key_tokens, 1)
         pairs["duplicate"] = _earlier_pairs(query_tokens, key_tokens, 0)
+        repeated = np.unique(pairs["duplicate"][0])  # rows whose token came before: where matching applies
+        pairs["self_repeated"] = (repeated, repeated)
     return pairs
 
 

@@ -25,7 +25,19 @@ TAG_PREFIXES = (SNAPSHOT_TAG_PREFIX, STATS_TAG_PREFIX, RELATIONS_TAG_PREFIX, PRE
 BEST_CHECKPOINT_TAG_PREFIX = "tb_attention/best_checkpoint/"
 
 # Order of the statistics in a stats tensor (definitions: docs/format.md).
-STAT_NAMES = ("entropy", "first", "sep", "self", "prev", "next", "max", "drift", "induction", "duplicate")
+STAT_NAMES = (
+    "entropy",
+    "first",
+    "sep",
+    "self",
+    "prev",
+    "next",
+    "max",
+    "drift",
+    "induction",
+    "duplicate",
+    "self_repeated",  # since Dec 2026: older logs name the ten above in their metadata's `stats`
+)
 
 # Which token list the query rows and key columns of each kind refer to, and whether it is causal
 # by construction (`self` is causal for decoder-only models: the writer is told).

@@ -74,6 +74,7 @@ export const STATS = {
   drift: { label: 'drift since first snapshot', color: '#e8710a', width: 2 },
   induction: { label: 'induction score', color: '#188038', width: 2 },
   duplicate: { label: 'duplicate token' },
+  self_repeated: { label: 'self, on tokens seen before' },
 };
 
 export function statLabel(name) {
