@@ -2,15 +2,16 @@
 into the writer a layer at a time, or only through the checks (the first pass before training, ranks
 that join a sharded forward without writing): never all of them into memory.
 
-Every sink takes `layer(i, kind, layer, weights)` (probe i's float32 [heads, query, key], in layer
-order) and `predictions(i, prediction)`.
+Every sink takes `layer(i, kind, layer, weights, max_logits=None)` (probe i's float32 [heads, query,
+key], in layer order, and each head's largest attention logit, float32 [heads], when measured) and
+`predictions(i, prediction)`.
 """
 
 
 class DiscardingSink:
     """Keeps nothing: the pass only runs and checks (a sharded rank that does not write)."""
 
-    def layer(self, i, kind, layer, weights):
+    def layer(self, i, kind, layer, weights, max_logits=None):
         pass
 
     def predictions(self, i, prediction):
@@ -26,7 +27,7 @@ class FirstPassSink(DiscardingSink):
         self.looks_ahead = False
         self.shapes = {}
 
-    def layer(self, i, kind, layer, weights):
+    def layer(self, i, kind, layer, weights, max_logits=None):
         self.shapes[(i, kind)] = (layer + 1,) + tuple(weights.shape)
         if i == 0 and kind == "self" and weights.shape[-1] > 1:
             self.looks_ahead = self.looks_ahead or bool((weights[:, 0, 1:] != 0).any())
@@ -47,7 +48,7 @@ class WritingSink:
         self._streams = {}  # (i, kind) -> SnapshotStream, or None once refused
         self._predictions = {}
 
-    def layer(self, i, kind, layer, weights):
+    def layer(self, i, kind, layer, weights, max_logits=None):
         key = (i, kind)
         if (self.names[i], kind) in self.skip:
             return
@@ -59,7 +60,7 @@ class WritingSink:
         if stream is None:
             return
         try:
-            stream.add_layer(weights)
+            stream.add_layer(weights, max_logits=max_logits)
         except ValueError as e:
             self._refuse(key, e)
 

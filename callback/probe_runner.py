@@ -229,8 +229,16 @@ class ProbeRunner:
         """Every layer of `probes` at once (the model's outputs): the neuron view, and models that
         cannot stream."""
         mask_id = getattr(self.tokenizer, "mask_token_id", None)
+        logits = self.layer_map is not None and self.layer_map.logits
         return run_probes(
-            self.model, probes, self.pad_id, strict=strict, top_k=self.top_k, mask_id=mask_id, neurons=neurons
+            self.model,
+            probes,
+            self.pad_id,
+            strict=strict,
+            top_k=self.top_k,
+            mask_id=mask_id,
+            neurons=neurons,
+            logits=logits,
         )
 
     def declare(self, writer):
@@ -242,6 +250,7 @@ def _replay(outputs, sink):
     """Outputs that hold every layer, handed to a sink as a streamed pass would."""
     for i, kinds in enumerate(outputs):
         for kind, layers in kinds.items():
+            largest = (kinds.max_logits or {}).get(kind)
             for index, layer in enumerate(layers):
-                sink.layer(i, kind, index, layer)
+                sink.layer(i, kind, index, layer, None if largest is None else largest[index])
         sink.predictions(i, kinds.predictions)

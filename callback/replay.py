@@ -231,14 +231,12 @@ def replay(
     source: a Trainer output directory (its checkpoint-N folders), or [(model directory, step)] /
         ["DIR:STEP"], or a hub repository id with `revisions`. log_dir: the run directory (default:
         SOURCE/runs/replay for an output directory).
-    revisions: the hub revisions of `source` to replay: names (["step1000", "step2000"], a name
-        holding no step as "NAME:STEP"), ranges ("step1000..step20000", "0..143000..10000" keeps
-        revisions 10000 steps apart), or one comma-separated string of them.
-    keep_downloads: False deletes each hub revision the replay downloaded from the cache once its
-        snapshot is written (a long series of a large model need not fit on disk at once); what the
-        cache held before stays.
-    tokenizer: a tokenizer or its directory (default: the one saved in the checkpoints).
-    base_model: the base model directory of PEFT adapter checkpoints (default: the adapter's config).
+    revisions: hub revisions of `source` by name ("step1000", "NAME:STEP") or range
+        ("step1000..step20000", "0..143000..10000"), as hub_revisions.choose_revisions reads them.
+    keep_downloads: False deletes each hub revision the replay downloaded once its snapshot is
+        written (what the cache held before stays).
+    tokenizer: a tokenizer or its directory (default: the one saved with the checkpoints);
+    base_model: PEFT adapter checkpoints' base model directory (default: the adapter's config's).
     Other arguments (names, max_tokens, induction_probe, relations, predictions, neurons,
     attention_budget, attention_heads) as for AttentionCallback (neurons' "every" counts checkpoints;
     the budget is shared among the checkpoints).
@@ -246,20 +244,25 @@ def replay(
     options = ProbeOptions(
         probes, names, max_tokens, induction_probe, relations, predictions, neurons, attention_budget, attention_heads
     )  # bad options: first
-    from_output_dir = isinstance(source, (str, os.PathLike)) and revisions is None
-    if log_dir is None and not from_output_dir:
-        raise ValueError("log_dir is needed when the checkpoints are given as a list or as hub revisions")
+    log_dir, output_dir = _where_to(log_dir, source, revisions)
     checkpoints = _checkpoints_of(source, revisions)
-    log_dir = os.fspath(log_dir) if log_dir is not None else os.path.join(os.fspath(source), "runs", "replay")
     done, scalars = _logged(log_dir)
     todo = [c for c in checkpoints if c.step not in done]
     after_each = _download_cleaner(checkpoints, keep_downloads)
-    tokenizer = _tokenizer_of(tokenizer, checkpoints, os.fspath(source) if from_output_dir else None)
+    tokenizer = _tokenizer_of(tokenizer, checkpoints, output_dir)
     bar = _progress(todo, progress)
     with AttentionSummaryWriter(log_dir, background=True) as writer:
         _snapshot_each(writer, bar, checkpoints, options, tokenizer, base_model, after_each)
         _write_scalars(writer, _log_history(checkpoints), scalars)
     return [c.step for c in todo]
+
+
+def _where_to(log_dir, source, revisions):
+    """-> (the run directory to write, the Trainer output directory replayed or None)."""
+    output_dir = os.fspath(source) if isinstance(source, (str, os.PathLike)) and revisions is None else None
+    if log_dir is None and output_dir is None:
+        raise ValueError("log_dir is needed when the checkpoints are given as a list or as hub revisions")
+    return (os.fspath(log_dir) if log_dir is not None else os.path.join(output_dir, "runs", "replay")), output_dir
 
 
 def _checkpoints_of(source, revisions):

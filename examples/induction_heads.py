@@ -328,6 +328,11 @@ def parse_args(argv=None):
     p.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps (default: steps/50)")
     p.add_argument("--quick", action="store_true", help="a few steps, for a smoke test (seconds)")
     p.add_argument(
+        "--save-model",
+        metavar="DIR",
+        help="also save the trained model and tokenizer there (bench/induction_circuit.py)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -437,6 +442,9 @@ def main(argv=None):
     finally:
         shutil.rmtree(output_dir, ignore_errors=True)
     train_s = time.time() - t0
+    if args.save_model:
+        model.save_pretrained(args.save_model)
+        tok.save_pretrained(args.save_model)
     print(
         f"[3/3] trained in {train_s:.0f} s ({1000 * train_s / args.steps:.0f} ms a step, probes and eval "
         f"included); reading the run back",

@@ -123,9 +123,7 @@ def test_not_applicable_statistics_are_nan():
     s = stats_of([cross], dec, [True, False], causal=False, self_attention=False, key_tokens=["a", "</s>"])
     check(
         s,
-        dict(
-            self=None, prev=None, next=None, induction=None, duplicate=None, first=0.5, sep=None, max=0.5, entropy=1.0
-        )
+        dict(self=None, prev=None, next=None, induction=None, duplicate=None, first=0.5, sep=None, max=0.5, entropy=1.0)
         | {"self_repeated": None},
         0,
     )

@@ -17,6 +17,7 @@ import torch
 
 from . import neurons as neuron_capture
 from . import streaming
+from .attention_logits import LogitInputs, row_max_logits
 from .predictions import batch_predictions
 from .model_access import accepted_inputs, base_model, causal_self_attention, forward_target, is_encoder_decoder
 from .model_checks import AttentionUnavailableError, implementations, load_eager_hint, no_attention
@@ -119,13 +120,16 @@ class ProbeOutputs(dict):
 
     predictions = None
     neurons = None
+    max_logits = None  # {kind: float32 [layers, heads]} when measured (attention_logits.py)
 
 
-def run_probes(model, probes, pad_id=0, *, strict=False, top_k=0, mask_id=None, neurons=None):
+def run_probes(model, probes, pad_id=0, *, strict=False, top_k=0, mask_id=None, neurons=None, logits=False):
     """Probes -> [ProbeOutputs {kind: Layers}] (one per probe, in order), every layer of every probe
     held at once (the model's `output_attentions`); with top_k, their predictions too; with `neurons`
-    (neurons.NeuronOptions), the captured heads' query and key. `stream_probes` is the pass that holds
-    one layer at a time; this one serves the neuron view and models whose attention cannot be streamed.
+    (neurons.NeuronOptions), the captured heads' query and key, and with `logits` as well (the layers'
+    calls explain their weights: streaming.LayerMap.logits) each head's largest logit.
+    `stream_probes` is the pass that holds one layer at a time; this one serves the neuron view and
+    models whose attention cannot be streamed.
 
     One batched forward per group of probes with the same kinds of inputs. `strict` also checks that
     every weight is a probability (the first pass, before training, uses it: a model that gives no
@@ -134,7 +138,7 @@ def run_probes(model, probes, pad_id=0, *, strict=False, top_k=0, mask_id=None, 
     result = [None] * len(probes)
     for indices in _groups(probes):
         batch = [probes[i] for i in indices]
-        for i, kinds in zip(indices, _run_batch(model, batch, pad_id, strict, top_k, mask_id, neurons)):
+        for i, kinds in zip(indices, _run_batch(model, batch, pad_id, strict, top_k, mask_id, neurons, logits)):
             result[i] = kinds
     return result
 
@@ -183,7 +187,7 @@ def causal_kinds(model):
     return {"self": causal_self_attention(model), "encoder": False, "decoder": True, "cross": False}
 
 
-def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None, neurons=None):
+def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None, neurons=None, logits=False):
     encoder_decoder = is_encoder_decoder(model)
     kwargs, fields = batch_inputs(model, probes, pad_id)
     kwargs["output_attentions"] = True
@@ -218,8 +222,24 @@ def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None, neurons=Non
             kinds[kind] = Layers(layer[b, :, :q, :k].cpu().float().numpy() for layer in stack)
         if calls is not None:
             kinds.neurons = _neuron_records(calls, b, kinds, neurons, lengths, model, p.name, strict)
+            if logits:
+                kinds.max_logits = {kind: _largest_logits(calls[kind], b, *lengths[kind]) for kind in calls}
         result.append(kinds)
     return result
+
+
+def _largest_logits(layer_calls, b, queries, keys):
+    """float32 [layers, heads]: probe b's largest logit per head, from the captured calls."""
+    rows = []
+    for call in layer_calls:
+        inputs = LogitInputs(call.query, call.key, call.mask, call.scaling, call.softcap)
+        rows.append(_probe_maxima(row_max_logits(inputs, call.weights), b, queries))
+    return np.stack(rows)
+
+
+def _probe_maxima(logits, b, queries):
+    """[batch, heads, rows] of a batch -> float32 [heads]: probe b's largest over its real rows."""
+    return logits[b, :, :queries].amax(dim=-1).cpu().numpy().astype(np.float32)
 
 
 def discover_layers(model, probe, pad_id):
@@ -240,9 +260,10 @@ def discover_layers(model, probe, pad_id):
 
 
 def stream_probes(model, probes, pad_id, layer_map, sink, *, strict=False, top_k=0, mask_id=None):
-    """Run the probes holding one layer at a time: `sink.layer(i, kind, layer, weights)` gets probe i's
-    float32 [heads, query, key] weights of each layer as the model computes it (checked as
-    run_probes checks them), `sink.predictions(i, prediction)` what the model predicted (top_k).
+    """Run the probes holding one layer at a time: `sink.layer(i, kind, layer, weights, max_logits)`
+    gets probe i's float32 [heads, query, key] weights of each layer as the model computes it (checked
+    as run_probes checks them) and each head's largest logit (float32 [heads], or None where not
+    measured), `sink.predictions(i, prediction)` what the model predicted (top_k).
 
     Probes with the same kinds of inputs run together while their layer's weights stay within
     BATCH_BYTES (a long probe runs alone)."""
@@ -255,7 +276,7 @@ def stream_probes(model, probes, pad_id, layer_map, sink, *, strict=False, top_k
             kwargs, fields = batch_inputs(model, chosen, pad_id)
             lengths = [probe_lengths(p, encoder_decoder) for p in chosen]
 
-            def on_layer(kind, layer, weights, batch=batch, chosen=chosen, lengths=lengths, fields=fields):
+            def on_layer(kind, layer, weights, logits, batch=batch, chosen=chosen, lengths=lengths, fields=fields):
                 _check_shape(weights, model, fields[kind][0], len(chosen), *fields[kind][1:])
                 for b, (i, p) in enumerate(zip(batch, chosen)):
                     q, k = lengths[b][kind]
@@ -264,7 +285,8 @@ def stream_probes(model, probes, pad_id, layer_map, sink, *, strict=False, top_k
                         check_layer_weights(w, model, p.name, kind, causal[kind], strict)
                     # to the host in the model's dtype, then float32 there: no float32 copy of the layer on
                     # an accelerator, half the bytes over the bus for bf16 (the conversion is exact)
-                    sink.layer(i, kind, layer, w.cpu().float().numpy())
+                    largest = None if logits is None else _probe_maxima(logits, b, q)
+                    sink.layer(i, kind, layer, w.cpu().float().numpy(), largest)
 
             with probing_mode(model, layer_map.implementation):
                 out = streaming.stream_forward(model, kwargs, layer_map, on_layer)

@@ -18,6 +18,7 @@ import typing
 
 import torch
 
+from .attention_logits import explains, logit_inputs, row_max_logits
 from .model_access import forward_target
 from . import registered_attention, returned_weights
 from .registered_attention import own_eager
@@ -37,7 +38,7 @@ def _stream_attention(module, query, key, value, attention_mask, *args, **kwargs
     out = eager(module, query, key, value, attention_mask, *args, **kwargs)
     listener = getattr(_active, "listener", None)
     if listener is not None:
-        listener(module, out[1])
+        listener(module, out[1], logit_inputs(eager, module, query, key, value, attention_mask, args, kwargs))
     return out
 
 
@@ -47,7 +48,8 @@ def register():
 
 
 class listening:
-    """Within it, `listener(module, weights)` gets every streaming attention call on this thread."""
+    """Within it, `listener(module, weights, logit_inputs)` gets every streaming attention call on this
+    thread (attention_logits.LogitInputs: what the call was given)."""
 
     def __init__(self, listener):
         self.listener = listener
@@ -70,6 +72,8 @@ class LayerMap(typing.NamedTuple):
     # None: through the attention interface; else module -> the position of the weights it returns
     # (returned_weights.py: models whose attention does not go through the interface)
     returned_at: typing.Optional[dict] = None
+    # whether each call's largest logits are measured (attention_logits.explains held on every call)
+    logits: bool = False
 
     @property
     def implementation(self):
@@ -100,14 +104,14 @@ def discover(run_short_pass, fields):
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        with listening(lambda module, weights: calls.append((module, weights))):
+        with listening(lambda module, weights, inputs: calls.append((module, weights, inputs))):
             out = run_short_pass()
     except Exception as e:  # noqa: BLE001 - any failure here only means: take the outputs instead
         logger.debug("tb-attention: attention not streamed (%s: %s)", type(e).__name__, e)
         return None
     finally:
         quiet.setLevel(level)
-    module_of = {w.data_ptr(): m for m, w in calls if isinstance(w, torch.Tensor)}
+    module_of = {w.data_ptr(): m for m, w, _ in calls if isinstance(w, torch.Tensor)}
     where, layers, heads = {}, {}, {}
     for kind, field in fields.items():
         value = getattr(out, field, None)
@@ -120,11 +124,28 @@ def discover(run_short_pass, fields):
             where.setdefault(module, []).append((kind, layer))  # ALBERT runs one module in every layer
         layers[kind], heads[kind] = len(value), value[0].shape[1]
     calls_of = {}
-    for module, _ in calls:
+    for module, _, _ in calls:
         calls_of[module] = calls_of.get(module, 0) + 1
     if any(calls_of.get(module, 0) != len(places) for module, places in where.items()):
         return None  # a module whose calls are not all listed layers: which call is which is unclear
-    return LayerMap(where, layers, heads)
+    return LayerMap(where, layers, heads, logits=_logits_explained([c for c in calls if c[0] in where]))
+
+
+def _logits_explained(calls):
+    """Whether every call's weights are softmax(q.k x scaling) of what it was given (then its largest
+    logits are measured); else says why once, at the info level."""
+    for module, weights, inputs in calls:
+        try:
+            if explains(inputs, weights):
+                continue
+            why = "its weights are not softmax(q.k x scaling) of the query and key it was given"
+        except Exception as e:  # noqa: BLE001 - an unusual call: the logits are left out, nothing else
+            why = f"{type(e).__name__}: {e}"
+        logger.info(
+            "tb-attention: the largest attention logits are not measured for %s: %s", type(module).__name__, why
+        )
+        return False
+    return True
 
 
 def short_probe(probe):
@@ -141,13 +162,14 @@ def short_probe(probe):
 
 
 def stream_forward(model, kwargs, layer_map, on_layer):
-    """Run the model with `kwargs` (no output_attentions), calling `on_layer(kind, layer, weights)`
-    with each layer's [batch, heads, query, key] weights in order; returns the model's outputs.
+    """Run the model with `kwargs` (no output_attentions), calling `on_layer(kind, layer, weights,
+    logits)` with each layer's [batch, heads, query, key] weights in order and its rows' largest
+    logits [batch, heads, query] (None where they are not measured); returns the model's outputs.
     Raises when a layer comes out of order or one never comes (the model ran something else)."""
     done = {kind: 0 for kind in layer_map.layers}
     calls = {}
 
-    def listener(module, weights):
+    def listener(module, weights, inputs=None):
         places = layer_map.where.get(module)
         if places is None:
             return  # an attention outside the probed kinds (e.g. a vision tower)
@@ -158,7 +180,8 @@ def stream_forward(model, kwargs, layer_map, on_layer):
         if layer != done[kind]:
             raise StreamOrderError(f"{kind} layer {layer} computed when layer {done[kind]} was expected")
         done[kind] += 1
-        on_layer(kind, layer, weights)
+        logits = row_max_logits(inputs, weights) if layer_map.logits and inputs is not None else None
+        on_layer(kind, layer, weights, logits)
 
     if layer_map.returned_at is None:
         with listening(listener):

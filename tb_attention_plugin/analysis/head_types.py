@@ -5,7 +5,8 @@ hold at once). A head is given a type when it held it at the last FORMED_SNAPSHO
 (at every snapshot of a shorter run): one snapshot over a threshold is noise, not a head that formed.
 It "formed at step N" when N is the first logged step from which the type held at every later
 snapshot. Thresholds follow Clark et al. 2019 (positional heads > 0.5) and Olsson et al. 2022
-(induction); they are documented in docs/format.md.
+(induction; duplicate-token heads, Wang et al. 2022, take the same line); they are documented in
+docs/format.md.
 
 A type is judged where it applies: induction and duplicate scores count only the rows whose token came
 before. A head that matches tokens rests somewhere on the rows with nothing to match (an induction head
@@ -23,6 +24,7 @@ HEAD_TYPES = {
     "first-token": ("first", 0.5),
     "separator": ("sep", 0.5),
     "induction": ("induction", 0.4),
+    "duplicate-token": ("duplicate", 0.4),
     "broad": ("entropy", 0.85),
 }
 

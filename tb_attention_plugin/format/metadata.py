@@ -36,7 +36,8 @@ STAT_NAMES = (
     "drift",
     "induction",
     "duplicate",
-    "self_repeated",  # since Dec 2026: older logs name the ten above in their metadata's `stats`
+    "self_repeated",  # since Dec 2026, with max_logit: older logs name the ten above in their `stats`
+    "max_logit",
 )
 
 # Which token list the query rows and key columns of each kind refer to, and whether it is causal

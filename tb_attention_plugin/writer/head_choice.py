@@ -5,8 +5,9 @@ map at that step (docs/format.md, "Storage budget"). Choices:
 - "changed": the N heads that changed most since the previous snapshot of the same probe and kind.
   A head's change is the larger of (a) the mean total variation distance between its rows now and
   then, on the map pooled to at most SKETCH x SKETCH blocks (row blocks averaged, key blocks summed),
-  and (b) the largest change of one of its statistics other than drift (which is measured from the
-  first snapshot). At the first snapshot nothing has changed yet: the first N heads in layer order.
+  and (b) the largest change of one of its statistics other than drift (measured from the first
+  snapshot) and max_logit (in logit units, not weights). At the first snapshot nothing has changed
+  yet: the first N heads in layer order.
 - "rotate": N heads at a time in layer order, the next N at the next snapshot, round and round (the
   summaries: the M heads after those N).
 - a list of (layer, head): those heads at every snapshot.

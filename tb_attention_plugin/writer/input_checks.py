@@ -108,6 +108,35 @@ def check_attention(attention, info, kind, copy=True):
     return np.stack(layers) if copy else layers
 
 
+def check_max_logits(values, heads, what):
+    """Each head's largest attention logit: None, or float32 [heads] of finite numbers or NaN (not
+    measured). Infinite logits come from a broken model: refused, with where."""
+    if values is None:
+        return None
+    values = _as_array(values, f"max_logits of {what}")
+    if values.shape != (heads,):
+        raise ValueError(f"max_logits of {what} must have one value per head ({heads}), got shape {values.shape}")
+    if np.isinf(values).any():
+        raise ValueError(f"max_logits of {what} holds an infinite logit (head {int(np.isinf(values).argmax())})")
+    return values
+
+
+def inferred_causal(kind, layers):
+    """add_attention's causal=None: decoder kinds, or self-attention with nothing above the diagonal."""
+    q, k = layers[0].shape[1:]
+    return kind == "decoder" or (kind == "self" and q == k and q > 1 and not any(np.triu(x, 1).any() for x in layers))
+
+
+def check_snapshot_logits(values, layers, heads, what):
+    """add_attention's max_logits: None or [layers, heads] -> one checked row (or None) per layer."""
+    if values is None:
+        return [None] * layers
+    values = _as_array(values, f"max_logits of {what}")
+    if values.shape != (layers, heads):
+        raise ValueError(f"max_logits of {what} must be [layers, heads] = {(layers, heads)}, got {values.shape}")
+    return [check_max_logits(row, heads, f"{what} layer {index}") for index, row in enumerate(values)]
+
+
 def check_layer(weights, info, kind, index, shape, heads=None):
     """One layer handed over on its own (a snapshot written layer by layer): float32 [heads, query,
     key] of the probe's `shape` (query x key) and, after the first layer, of the first layer's heads."""

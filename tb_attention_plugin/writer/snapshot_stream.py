@@ -9,7 +9,7 @@ delta); the first snapshot, drift's reference, is kept in float16 in a scratch f
 
     stream = writer.open_snapshot(step, "cat", "self", causal=True)
     for layer in model_layers:
-        stream.add_layer(layer)            # float [heads, query, key], real tokens only
+        stream.add_layer(layer)            # float [heads, query, key], real tokens only (max_logits= [heads])
     stream.commit()                        # the record; stream.abort() writes nothing
 
 A layer that cannot be stored raises on the caller's thread and aborts the stream: nothing of the
@@ -28,13 +28,15 @@ from ..format.plugin_metadata import probe_metadata
 from ..format.quantize import quantize
 from .head_choice import ChoiceState, every_head
 from .scratch_file import SpilledHeads
-from .input_checks import check_layer, check_model_size, FirstSize
+from .input_checks import check_layer, check_max_logits, check_model_size, FirstSize
 
 # A new keyframe is written once a delta is this large relative to the chain's keyframe (the head
 # moved a lot since the last snapshot), or when the chain reaches blobs.MAX_CHAIN blobs.
 KEYFRAME_WHEN_DELTA_EXCEEDS = 0.7
 _UNSET = object()
 _DRIFT = STAT_NAMES.index("drift")  # measured from the first snapshot: not a change since the last one
+_MAX_LOGIT = STAT_NAMES.index("max_logit")  # not a weight: in logit units, given by the probe pass
+_HALF_MAX = float(np.finfo(np.float16).max)  # statistics are stored in float16: larger logits read as this
 
 
 class PackedLayer(typing.NamedTuple):
@@ -115,25 +117,27 @@ class SnapshotStream:
         self._words = None
 
     # ---------------------------------------------------------------- the caller's side
-    def add_layer(self, weights):
+    def add_layer(self, weights, max_logits=None):
         """The next layer's float weights [heads, query, key] (the writer may read them until they are
-        written: they must not change). Raises ValueError (and aborts) for a layer that cannot be stored."""
+        written: they must not change), and each head's largest attention logit [heads] when known
+        (the statistic `max_logit`). Raises ValueError (and aborts) for a layer that cannot be stored."""
         if not self._open:
             raise RuntimeError("this snapshot stream was committed or aborted")
         try:
             layer = check_layer(weights, self._info, self.kind, self._submitted, self.shape, self._heads)
+            max_logits = check_max_logits(max_logits, layer.shape[0], f"layer {self._submitted}")
         except (TypeError, ValueError):
             self.abort()
             raise
-        self.add_checked_layer(layer)
+        self.add_checked_layer(layer, max_logits)
 
-    def add_checked_layer(self, layer):
-        """A float32 layer that passed input_checks already (add_attention checks the whole snapshot
-        before anything of it is written)."""
+    def add_checked_layer(self, layer, max_logits=None):
+        """A float32 layer (and float32 [heads] logits or None) that passed input_checks already
+        (add_attention checks the whole snapshot before anything of it is written)."""
         index = self._submitted
         self._heads = layer.shape[0]
         self._submitted += 1
-        self._writer._run(lambda: self._encode(index, layer), layer.nbytes)
+        self._writer._run(lambda: self._encode(index, layer, max_logits), layer.nbytes)
 
     def commit(self):
         """Write the snapshot (every layer added so far); its metadata, model size and history are
@@ -175,7 +179,7 @@ class SnapshotStream:
             self._writer._streams.discard((self.probe, self.kind))
 
     # ---------------------------------------------------------------- the writer's thread
-    def _encode(self, index, layer):
+    def _encode(self, index, layer, max_logits=None):
         """Quantize, measure and compress one layer (maybe in the background)."""
         if self._failed is not None:
             return
@@ -184,11 +188,13 @@ class SnapshotStream:
                 self._writer._file.check_removed()
                 self._generation = self._writer._file.generation
             stats = self._statistics(index, layer)
+            if max_logits is not None:
+                stats[_MAX_LOGIT, 0] = np.clip(max_logits, -_HALF_MAX, _HALF_MAX)
             if self._words is None:  # the relation words of this kind, from the metadata
                 self._words = probe_metadata(self._info, self.kind, causal=self.causal, layers=1, heads=layer.shape[0])
             relations = relation_features(layer[None], self._words)
             if self._selection is not None:  # some heads: chosen once every layer was seen (_write)
-                self._selection.offer(index, layer, np.delete(stats[:, 0], _DRIFT, axis=0))
+                self._selection.offer(index, layer, np.delete(stats[:, 0], [_DRIFT, _MAX_LOGIT], axis=0))
                 blob = last = None
             elif layer.size > HEADS_BLOB_WEIGHTS:  # a head at a time: read so, and never held quantized whole
                 blob, last = every_head(layer), None

@@ -25,7 +25,6 @@ import os
 import time
 import warnings
 
-import numpy as np
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
@@ -46,7 +45,7 @@ from .scratch_file import ScratchFile
 from .run_history import RunHistory
 from ..format.plugin_metadata import check_relations
 from .write_queue import WriteQueue
-from .input_checks import as_mask, check_attention, check_model_size, check_step
+from .input_checks import as_mask, check_attention, check_model_size, check_snapshot_logits, check_step, inferred_causal
 from .snapshot_stream import SnapshotStream, TagState
 
 
@@ -127,7 +126,9 @@ class AttentionSummaryWriter:
         return list(self._probes)
 
     # ------------------------------------------------------------------ attention
-    def add_attention(self, step, probe, attention, *, kind="self", causal=None, wall_time=None, copy=True):
+    def add_attention(
+        self, step, probe, attention, *, kind="self", causal=None, wall_time=None, copy=True, max_logits=None
+    ):
         """Write one probe's attention of one kind at `step`.
 
         attention: float array [layers, heads, query, key], or a sequence of per-layer [heads, query,
@@ -136,6 +137,8 @@ class AttentionSummaryWriter:
         `cache.stack_activation("pattern")` ([layers, 1, heads, query, key]); a larger batch is refused
         with the indexing that picks one sequence.
         causal: None infers it (decoder kinds, or self-attention with nothing above the diagonal).
+        max_logits: [layers, heads], each head's largest pre-softmax logit (the statistic `max_logit`;
+        NaN where not known), e.g. the maximum of TransformerLens' "attn_scores" over visible keys.
         copy=False: the writer may read your arrays after this returns (with background=True, until
         they are written), so they must not change until then; it saves the caller a copy of the
         attention.
@@ -151,15 +154,13 @@ class AttentionSummaryWriter:
         info = self._probe_info(probe, kind)
         # A float32 copy of its own (the caller may reuse theirs), or their layers, read off their thread
         checked = check_attention(attention, info, kind, copy=copy)
-        layers, (heads, q, k) = len(checked), checked[0].shape
+        layers, heads = len(checked), checked[0].shape[0]
         check_model_size(self._sizes.get((probe, kind)), probe, kind, step, layers, heads)
-        if causal is None:
-            causal = kind == "decoder" or (
-                kind == "self" and q == k and q > 1 and not any(np.triu(layer, 1).any() for layer in checked)
-            )
+        logits = check_snapshot_logits(max_logits, layers, heads, f"probe {probe!r} kind {kind!r}")
+        causal = inferred_causal(kind, checked) if causal is None else causal
         stream = self.open_snapshot(step, probe, kind, causal=causal, wall_time=wall_time)
-        for layer in checked:
-            stream.add_checked_layer(layer)
+        for layer, largest in zip(checked, logits):
+            stream.add_checked_layer(layer, largest)
         stream.commit()
 
     def open_snapshot(self, step, probe, kind="self", *, causal, wall_time=None, heads=None):

@@ -75,6 +75,7 @@ export const STATS = {
   induction: { label: 'induction score', color: '#188038', width: 2 },
   duplicate: { label: 'duplicate token' },
   self_repeated: { label: 'self, on tokens seen before' },
+  max_logit: { label: 'max attention logit' },
 };
 
 export function statLabel(name) {
@@ -140,7 +141,7 @@ export function headTypes(stats, layer, head) {
 }
 
 // Head types of docs/format.md (previous-token, next-token, self, first-token, separator,
-// induction, broad), shown with the token names people know from BertViz.
+// induction, duplicate-token, broad), shown with the token names people know from BertViz.
 export const TYPE_LABELS = {
   'previous-token': 'previous-token',
   'next-token': 'next-token',
@@ -148,6 +149,7 @@ export const TYPE_LABELS = {
   'first-token': '[CLS]/BOS',
   separator: '[SEP]/EOS',
   induction: 'induction',
+  'duplicate-token': 'duplicate-token',
   broad: 'broad',
 };
 
