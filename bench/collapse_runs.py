@@ -143,7 +143,10 @@ def train(name, setting, tok, data, probes, steps, work):
     )
     log_dir = os.path.join(work, name, "logs")
     callback = AttentionCallback(probes, every_n_steps=25, log_dir=log_dir, induction_probe=False)
-    transformers.Trainer(model=model, args=args, train_dataset=Data(data), callbacks=[callback]).train()
+    trainer = transformers.Trainer(
+        model=model, args=args, train_dataset=Data(data), processing_class=tok, callbacks=[callback]
+    )
+    trainer.train()
     return log_dir
 
 

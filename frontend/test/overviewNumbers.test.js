@@ -1,15 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  layerMeans,
-  headDeltas,
-  sortRows,
-  collapsed,
-  sink,
-  collapseAlerts,
-  sinkAlerts,
-  DELTA_COLUMNS,
-} from '../src/answers/overviewNumbers.js';
+import { layerValues, headDeltas, sortRows, alertsAt, DELTA_COLUMNS } from '../src/answers/overviewNumbers.js';
 
 // stats [stats, steps, layers, heads]: 2 layers x 2 heads, steps [0, 100, 200]
 const NAMES = ['entropy', 'first', 'sep', 'prev', 'next', 'drift'];
@@ -113,21 +104,28 @@ const round = (v) => (v === null ? null : Math.round(v * 1000) / 1000);
 
 test('layer means over heads at every step, undefined heads skipped', () => {
   assert.deepEqual(
-    layerMeans(stats(), 'drift').map((r) => r.map(round)),
+    layerValues(stats(), 'drift').map((r) => r.map(round)),
     [
       [0, 0.2, 0.3],
       [0, 0.3, 0.4],
     ],
   );
   assert.deepEqual(
-    layerMeans(stats(), 'first').map((r) => r.map(round)),
+    layerValues(stats(), 'first').map((r) => r.map(round)),
     [
       [0.35, 0.25, 0.4],
       [0.25, 0.425, 0.6], // step 200: head 1 is NaN, the mean of head 0 alone
     ],
   );
-  assert.deepEqual(layerMeans(stats(), 'induction'), []);
-  assert.deepEqual(layerMeans(null, 'drift'), []);
+  assert.deepEqual(layerValues(stats(), 'induction'), []);
+  assert.deepEqual(layerValues(null, 'drift'), []);
+  assert.deepEqual(
+    layerValues(stats(), 'first', 'max').map((r) => r.map(round)),
+    [
+      [0.6, 0.4, 0.7],
+      [0.3, 0.55, 0.6],
+    ],
+  );
 });
 
 test('deltas of each head between the reference and the cursor step', () => {
@@ -154,43 +152,49 @@ test('sorting: descending or ascending, by absolute value, NaN last, ties by lay
   assert.deepEqual(ids(sortRows(rows, 'first', 'asc')), ['0.0', '0.1', '1.0', '1.1']);
 });
 
-test('the alert rules', () => {
-  assert.equal(collapsed(0.05, 0.8), true);
-  assert.equal(collapsed(0.07, 0.8), true);
-  assert.equal(collapsed(0.09, 0.8), false, 'above 0.1 of its first value (0.08)');
-  assert.equal(collapsed(0.05, 0.4), false, 'fell by less than 90%');
-  assert.equal(collapsed(0.12, 1), false, 'above 0.1');
-  assert.equal(collapsed(NaN, 1), false);
-  assert.equal(sink(0.5), true);
-  assert.equal(sink(0.49), false);
-  assert.equal(sink(NaN), false);
-});
-
-test('collapse and sink alerts at the cursor step, with the step each started', () => {
+test("the alerts at the cursor step: the server's runs of snapshots, the first step of the run that holds it", () => {
   const s = stats();
-  // L0H0 entropy 0.8 -> 0.05 -> 0.02: collapsed since 100; L1H1 0.5 -> 0.04 (since 100) -> 0.2 (recovered)
+  // as analysis/alerts.py sends them: L0H0 sharp since 100; L1H1 sharp at 100 only (recovered at 200)
+  s.header.alerts = {
+    sharp: [
+      { layer: 0, head: 0, intervals: [[100, 200]] },
+      { layer: 1, head: 1, intervals: [[100, 100]] },
+    ],
+    sink: [
+      {
+        layer: 0,
+        head: 1,
+        intervals: [
+          [0, 0],
+          [200, 200],
+        ],
+      },
+      { layer: 1, head: 0, intervals: [[100, 200]] },
+    ],
+  };
   assert.deepEqual(
-    collapseAlerts(s, 1).map((a) => [a.layer, a.head, a.since]),
+    alertsAt(s, 'sharp', 1).map((a) => [a.layer, a.head, a.since]),
     [
       [0, 0, 100],
       [1, 1, 100],
     ],
   );
   assert.deepEqual(
-    collapseAlerts(s, 2).map((a) => [a.layer, a.head, a.since, round(a.value)]),
-    [[0, 0, 100, 0.02]],
+    alertsAt(s, 'sharp', 2).map((a) => [a.layer, a.head, a.since, round(a.value)]),
+    [[0, 0, 100, 0.02]], // the value: its entropy at the cursor step
   );
-  assert.deepEqual(collapseAlerts(s, 0), []);
-  // first-token mass >= 0.5: L0H1 0.6, 0.4, 0.7 (since 200); L1H0 0.2, 0.55, 0.6 (since 100)
+  assert.deepEqual(alertsAt(s, 'sharp', 0), []);
   assert.deepEqual(
-    sinkAlerts(s, 2).map((a) => [a.layer, a.head, a.since]),
+    alertsAt(s, 'sink', 2).map((a) => [a.layer, a.head, a.since, round(a.value)]),
     [
-      [0, 1, 200],
-      [1, 0, 100],
+      [0, 1, 200, 0.7],
+      [1, 0, 100, 0.6],
     ],
   );
   assert.deepEqual(
-    sinkAlerts(s, 0).map((a) => [a.layer, a.head, a.since]),
+    alertsAt(s, 'sink', 0).map((a) => [a.layer, a.head, a.since]),
     [[0, 1, 0]],
   );
+  assert.deepEqual(alertsAt(s, 'collapse', 2), [], 'a rule the answer lacks (a log without max_logit)');
+  assert.deepEqual(alertsAt(s, 'sink', 3), [], 'beyond the steps');
 });

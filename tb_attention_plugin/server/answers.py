@@ -10,6 +10,7 @@ import numpy as np
 
 from ..format.metadata import MAX_LAYER_WEIGHTS, FormatError, KIND_SIDES, TooLarge, snapshot_tag, stats_tag
 from ..format.plugin_metadata import ProbeMetadata
+from ..analysis import alerts
 from ..analysis.head_types import FORMED_SNAPSHOTS, classify_heads
 from ..analysis.relations import MIN_HELDOUT_PAIRS
 from .errors import Unavailable
@@ -198,6 +199,7 @@ class Stats(NamedTuple):
     array: object  # float32 [stats, steps, layers, heads]
     head_types: list
     names: list
+    alerts: dict  # analysis/alerts.alert_intervals
 
 
 def stats_of(fingerprint, by_step, meta):
@@ -206,11 +208,13 @@ def stats_of(fingerprint, by_step, meta):
     steps = sorted(by_step)
     shape = (len(names), len(steps), meta.layers, meta.heads)
     array = np.stack([by_step[s] for s in steps], axis=1) if steps else np.zeros(shape, np.float32)
-    head_types = classify_heads(steps, {n: array[i] for i, n in enumerate(names)})
+    by_name = {n: array[i] for i, n in enumerate(names)}
+    head_types = classify_heads(steps, by_name)
     for entry in head_types:
         if not math.isfinite(entry["score"]):
             entry["score"] = None
-    return Stats(fingerprint, steps, np.ascontiguousarray(array, dtype="<f4"), head_types, names)
+    found = alerts.alert_intervals(steps, by_name)
+    return Stats(fingerprint, steps, np.ascontiguousarray(array, dtype="<f4"), head_types, names, found)
 
 
 def stats_answer(series, meta, stats):
@@ -223,6 +227,8 @@ def stats_answer(series, meta, stats):
         "heads": meta.heads,
         "head_types": stats.head_types,
         "formed_snapshots": FORMED_SNAPSHOTS,  # what "formed at step N" takes (head_types.py)
+        "alerts": stats.alerts,
+        "alert_rules": alerts.rules(),
     }
     return header, stats.array
 

@@ -2,8 +2,10 @@
 TensorBoard's own page, over logs written by the real writer with relation probes: two coreference
 sentences (`it -> cat`, `it -> food`) and one object relation (`food -> eat`), 2 layers x 4 heads whose
 every head starts as a next-token head; then, at known steps, head L1H2 turns to the antecedent (500),
-L0H1 to the verb (700), L0H3 collapses onto the previous token (400: entropy near 0) and L1H0 becomes an
-attention sink (300: 0.8 on [CLS]). The loss falls off a cliff at step 500."""
+L0H1 to the verb (700), L0H3 collapses onto the previous token (400: entropy near 0, its largest logit
+growing 5 -> 65), L1H3 becomes a sharp self head whose logits stay put (600: a specialised head, not
+a collapse) and L1H0 becomes an attention sink (300: 0.8 on [CLS]). The loss falls off a cliff at step
+500."""
 
 import json
 import math
@@ -29,6 +31,7 @@ CHANGES = {  # (layer, head): (what, step from which it holds)
     (1, 2): ("coreference", 500),
     (0, 1): ("object", 700),
     (0, 3): ("collapse", 400),
+    (1, 3): ("sharp", 600),
     (1, 0): ("sink", 300),
 }
 
@@ -54,6 +57,8 @@ def _maps(words, relations, step, rng_seed):
         if what == "collapse":
             target = np.eye(n, k=-1)
             target[0, 0] = 1
+        elif what == "sharp":
+            target = np.eye(n)
         elif what == "sink":
             target = 0.2 * start[l, h]
             target[:, 0] += 0.8
@@ -64,6 +69,13 @@ def _maps(words, relations, step, rng_seed):
                     target[src + 1, tgt + 1] += 0.9
         out[l, h] = (1 - f) * start[l, h] + f * target
     return out.astype(np.float32)
+
+
+def _max_logits(step):
+    """[layers, heads]: 5 everywhere, but L0H3's grows to 65 with its collapse."""
+    logits = np.full((LAYERS, HEADS), 5.0)
+    logits[0, 3] += 60 * _sigmoid((step - 350) / 10)
+    return logits
 
 
 def write_relation_run(run_dir):
@@ -88,7 +100,7 @@ def write_relation_run(run_dir):
             )
         for step in STEPS:
             for i, (name, (words, rels)) in enumerate(PROBES.items()):
-                w.add_attention(step, name, _maps(words, rels, step, i), causal=False)
+                w.add_attention(step, name, _maps(words, rels, step, i), causal=False, max_logits=_max_logits(step))
         for s in range(10, STEPS[-1] + 1, 10):
             w.add_scalar("train/loss", 0.5 + 1.5 * (1 - _sigmoid((s - 480) / 15)), s)
 
@@ -275,11 +287,20 @@ def test_overview_table_alerts_and_similarity(page, tb):
     frame.locator('[data-testid="overview-stat"]').select_option("entropy")
     settle(frame)
     assert frame.locator('[data-testid="layer-chart"] .u-legend').inner_text().count("layer ") == LAYERS
-    # alerts at the last step: L0H3's entropy collapsed at 400, L1H0 is a sink since 300
+    # alerts at the last step: L0H3's entropy collapsed at 400 (its logits grew), L1H3 is sharp since
+    # 600 (its logits did not: information, not the warning), L1H0 is a sink since 300
     collapse = frame.locator('[data-testid="alert-collapse"] [data-testid="alert-head"]')
     assert collapse.count() == 1
     assert (collapse.get_attribute("data-layer"), collapse.get_attribute("data-head")) == ("0", "3")
     assert collapse.get_attribute("data-since") == "400" and "since step 400" in collapse.inner_text()
+    assert frame.locator('[data-testid="alert-collapse"]').get_attribute("role") == "alert"
+    sharp = frame.locator('[data-testid="alert-sharp"] [data-testid="alert-head"]')
+    assert [(sharp.nth(i).get_attribute("data-layer"), sharp.nth(i).get_attribute("data-head")) for i in range(2)] == [
+        ("0", "3"),
+        ("1", "3"),
+    ]
+    assert sharp.nth(1).get_attribute("data-since") == "600"
+    assert frame.locator('[data-testid="alert-sharp"]').get_attribute("role") == "status"
     sink = frame.locator('[data-testid="alert-sink"] [data-testid="alert-head"]')
     assert [
         (sink.nth(i).get_attribute("data-layer"), sink.nth(i).get_attribute("data-head")) for i in range(sink.count())

@@ -1,12 +1,15 @@
 // The model overview's numbers, pure: per-layer means of a statistic over steps, each head's
-// changes between a reference step and the cursor step, the table's sort, and the two alerts
-// (entropy collapse, attention sinks) with the step each started. Input: the `stats` answer
+// changes between a reference step and the cursor step, the table's sort, and the alerts at the
+// cursor step with the step each started. Input: the `stats` answer
 // ({header: {steps, stats, layers, heads}, data}, model.js reads it).
 
 import { statAt, statIndex } from './model.js';
 
-/** [layers][steps]: the mean over a layer's heads of statistic `name` (NaN heads skipped; null if none). */
-export function layerMeans(stats, name) {
+/**
+ * [layers][steps]: the mean (or with `reduce` 'max', the largest) over a layer's heads of statistic
+ * `name` (NaN heads skipped; null if none).
+ */
+export function layerValues(stats, name, reduce = 'mean') {
   const h = stats?.header;
   if (!h || statIndex(stats, name) < 0) return [];
   const out = [];
@@ -14,15 +17,17 @@ export function layerMeans(stats, name) {
     const row = new Array(h.steps.length);
     for (let s = 0; s < h.steps.length; s++) {
       let sum = 0;
+      let most = -Infinity;
       let n = 0;
       for (let k = 0; k < h.heads; k++) {
         const v = statAt(stats, name, s, l, k);
         if (Number.isFinite(v)) {
           sum += v;
+          most = Math.max(most, v);
           n++;
         }
       }
-      row[s] = n ? sum / n : null;
+      row[s] = n ? (reduce === 'max' ? most : sum / n) : null;
     }
     out.push(row);
   }
@@ -76,48 +81,29 @@ export function sortRows(rows, key, dir = 'desc', abs = false) {
   });
 }
 
-// Entropy collapse (Zhai et al. 2023): the head's normalized row entropy (0: every row on one
-// token, 1: uniform) is below COLLAPSE_ENTROPY and below COLLAPSE_RATIO of its value at the first
-// snapshot, i.e. it fell by 90 % to nearly one-hot rows. Attention sink (Xiao et al. 2023): the
-// head puts SINK_MASS or more of its attention on the first token ([CLS]/BOS), averaged over the
-// query rows (for causal attention the first row, which can only see itself, is left out).
-export const COLLAPSE_ENTROPY = 0.1;
-export const COLLAPSE_RATIO = 0.1;
-export const SINK_MASS = 0.5;
-
-export function collapsed(entropy, firstEntropy) {
-  return entropy < COLLAPSE_ENTROPY && entropy < COLLAPSE_RATIO * firstEntropy;
-}
-
-export function sink(first) {
-  return first >= SINK_MASS;
-}
+// The alerts (sharp heads, entropy collapse, attention sinks) are the server's: `header.alerts`
+// holds, per rule of analysis/alerts.py, each head's runs of consecutive snapshots where the rule held
+// ([first step, last step]); `header.alert_rules` the rules' constants. The statistic shown with each.
+export const ALERT_VALUE = { sharp: 'entropy', collapse: 'max_logit', sink: 'first' };
 
 /**
- * Heads for which `holds(stats, stepIdx, layer, head)` is true at `stepIdx`, each with `since`: the
- * first step from which it held at every snapshot up to `stepIdx`, and `value` at `stepIdx`.
+ * Heads for which `rule` holds at `stepIdx`, each with `since` (the first step of the run of
+ * snapshots that holds the cursor step) and `value` (ALERT_VALUE's statistic at `stepIdx`).
  */
-function alertsAt(stats, stepIdx, stat, holds) {
+export function alertsAt(stats, rule, stepIdx) {
   const h = stats?.header;
-  if (!h || stepIdx < 0 || statIndex(stats, stat) < 0) return [];
+  if (!h || stepIdx < 0 || stepIdx >= h.steps.length) return [];
+  const step = h.steps[stepIdx];
   const out = [];
-  for (let l = 0; l < h.layers; l++)
-    for (let k = 0; k < h.heads; k++) {
-      if (!holds(stepIdx, l, k)) continue;
-      let from = stepIdx;
-      while (from > 0 && holds(from - 1, l, k)) from--;
-      out.push({ layer: l, head: k, since: h.steps[from], value: statAt(stats, stat, stepIdx, l, k) });
-    }
+  for (const a of h.alerts?.[rule] || []) {
+    const run = a.intervals.find(([from, to]) => from <= step && step <= to);
+    if (run)
+      out.push({
+        layer: a.layer,
+        head: a.head,
+        since: run[0],
+        value: statAt(stats, ALERT_VALUE[rule], stepIdx, a.layer, a.head),
+      });
+  }
   return out;
-}
-
-/** Heads whose entropy collapsed at the step (see COLLAPSE_*), with the step it started. */
-export function collapseAlerts(stats, stepIdx) {
-  const e = (s, l, k) => statAt(stats, 'entropy', s, l, k);
-  return alertsAt(stats, stepIdx, 'entropy', (s, l, k) => collapsed(e(s, l, k), e(0, l, k)));
-}
-
-/** Heads that are attention sinks at the step (see SINK_MASS), with the step it started. */
-export function sinkAlerts(stats, stepIdx) {
-  return alertsAt(stats, stepIdx, 'first', (s, l, k) => sink(statAt(stats, 'first', s, l, k)));
 }

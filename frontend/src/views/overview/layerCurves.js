@@ -1,18 +1,21 @@
 // The model overview's per-layer curves: the mean over a layer's heads of drift, entropy or
-// first-token ([CLS]/BOS) mass at every logged step, one curve per layer, on the loss's step axis.
+// first-token ([CLS]/BOS) mass, or the largest attention logit of its heads, at every logged step,
+// one curve per layer, on the loss's step axis.
 
 import uPlot from 'uplot';
 import { el, clear, select } from '../../paint/dom.js';
 
 import { statIndex } from '../../answers/model.js';
-import { layerMeans } from '../../answers/overviewNumbers.js';
+import { layerValues } from '../../answers/overviewNumbers.js';
 import { attachStepDrag, onWidth, stepChartOptions, stepChartFigure } from '../charts/stepChart.js';
 
 export const LAYER_STATS = [
   ['drift', 'mean drift since the first snapshot'],
   ['entropy', 'mean entropy (normalized)'],
   ['first', 'mean first-token ([CLS]) mass'],
+  ['max_logit', 'largest attention logit'],
 ];
+const REDUCE = { max_logit: 'max' }; // over a layer's heads: the mean, or the largest
 
 /** Layer l of n: from teal (bottom layers) to purple (top), so the order reads at a glance. */
 export function layerColor(l, n) {
@@ -63,7 +66,7 @@ export class LayerCurves {
     if (!stats) return this.chartEl.appendChild(el('div', { class: 'tba-message' }, 'loading statistics\u2026'));
     if (statIndex(stats, name) < 0)
       return this.chartEl.appendChild(el('div', { class: 'tba-message' }, `this probe has no ${name} statistic`));
-    const means = layerMeans(stats, name);
+    const means = layerValues(stats, name, REDUCE[name]);
     const series = [{ label: 'step' }];
     means.forEach((_, l) =>
       series.push({
