@@ -313,7 +313,23 @@ def summarize(log_dir, baseline, heldout=None, out=sys.stdout):
             f"(--steps 8000) or try another --seed",
             file=out,
         )
+    result["circuit_heads"] = _circuit_heads(probe, out)
     return result
+
+
+def _circuit_heads(probe, out):
+    """The heads an induction head can read from (Olsson et al. 2022's previous-token head; this model
+    grows a duplicate-token head instead: bench/induction_circuit.py ablates it), with when each formed."""
+    heads = [h for h in probe.head_types() if h["type"] in ("previous-token", "duplicate-token")]
+    for h in heads:
+        print(
+            f"  layer {h['layer']} head {h['head']}: {h['type']} head (score {h['score']:.2f}), formed at step "
+            f"{h['formed_step']}",
+            file=out,
+        )
+    if not any(h["type"] == "previous-token" for h in heads):
+        print("  no previous-token head (see bench/induction_circuit.py for what the circuit uses)", file=out)
+    return heads
 
 
 # ----------------------------------------------------------------------------- main

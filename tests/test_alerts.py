@@ -27,9 +27,9 @@ def test_sharp_heads_collapse_only_when_their_logits_grow():
             [0.8, 0.05, 0.5, 0.05, 0.05],
         ),
         "max_logit": series(
-            [8, 9, 10, 10, 11],
-            [8, 12, 30, 60, 80],
-            [8, 90, 90, 90, 90],  # logits alone are no collapse
+            [8, 9, 30, 40, 60],  # sharp with logits a healthy head has
+            [8, 12, 300, 600, 800],
+            [8, 900, 900, 900, 900],  # logits alone are no collapse
             [8, 8, 8, 8, 8],
             [30, 30, 30, 30, 30],
         ),
@@ -38,7 +38,7 @@ def test_sharp_heads_collapse_only_when_their_logits_grow():
     found = alerts.alert_intervals(STEPS, stats)
     by_rule = {rule: {(a["layer"], a["head"]): a["intervals"] for a in heads} for rule, heads in found.items()}
     assert by_rule["sharp"] == {(0, 0): [[20, 40]], (0, 1): [[20, 40]], (0, 4): [[10, 10], [30, 40]]}
-    assert by_rule["collapse"] == {(0, 1): [[20, 40]]}  # 30 >= 2 x 8 and >= 20 from step 20
+    assert by_rule["collapse"] == {(0, 1): [[20, 40]]}  # 300 >= 2 x 8 and >= 100 from step 20
     assert by_rule["sink"] == {(0, 2): [[0, 10], [30, 40]]}
     assert alerts.rules()["collapse"] == {"logit_growth": alerts.LOGIT_GROWTH, "logit_floor": alerts.LOGIT_FLOOR}
 

@@ -3,7 +3,7 @@ TensorBoard's own page, over logs written by the real writer with relation probe
 sentences (`it -> cat`, `it -> food`) and one object relation (`food -> eat`), 2 layers x 4 heads whose
 every head starts as a next-token head; then, at known steps, head L1H2 turns to the antecedent (500),
 L0H1 to the verb (700), L0H3 collapses onto the previous token (400: entropy near 0, its largest logit
-growing 5 -> 65), L1H3 becomes a sharp self head whose logits stay put (600: a specialised head, not
+growing 5 -> 305), L1H3 becomes a sharp self head whose logits stay put (600: a specialised head, not
 a collapse) and L1H0 becomes an attention sink (300: 0.8 on [CLS]). The loss falls off a cliff at step
 500."""
 
@@ -72,9 +72,9 @@ def _maps(words, relations, step, rng_seed):
 
 
 def _max_logits(step):
-    """[layers, heads]: 5 everywhere, but L0H3's grows to 65 with its collapse."""
+    """[layers, heads]: 5 everywhere, but L0H3's grows to 305 with its collapse."""
     logits = np.full((LAYERS, HEADS), 5.0)
-    logits[0, 3] += 60 * _sigmoid((step - 350) / 10)
+    logits[0, 3] += 300 * _sigmoid((step - 350) / 10)
     return logits
 
 

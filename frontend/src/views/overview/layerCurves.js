@@ -13,7 +13,7 @@ export const LAYER_STATS = [
   ['drift', 'mean drift since the first snapshot'],
   ['entropy', 'mean entropy (normalized)'],
   ['first', 'mean first-token ([CLS]) mass'],
-  ['max_logit', 'largest attention logit'],
+  ['max_logit', 'largest attention logit of its heads'],
 ];
 const REDUCE = { max_logit: 'max' }; // over a layer's heads: the mean, or the largest
 

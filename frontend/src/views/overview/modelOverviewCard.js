@@ -26,7 +26,7 @@ export class ModelOverviewCard {
         'div',
         { class: 'tba-card-head' },
         el('span', { class: 'tba-card-title' }, 'Model overview'),
-        el('span', { class: 'tba-sub' }, 'per layer, mean over its heads:'),
+        el('span', { class: 'tba-sub' }, 'per layer, over its heads:'),
         this.curves.picker,
         el('span', { class: 'tba-spacer' }),
         saveButtons(
