@@ -139,3 +139,24 @@ def test_replay_from_the_console_script(tmp_path):
         "replay", out, "--probes", PROBES[0], "--names", "sad", "--log-dir", tmp_path / "replayed", "--quiet"
     )
     assert again.returncode == 0 and "all were logged already" in again.stdout
+
+
+def test_summary_warns_of_entropy_collapse_and_says_when_it_cannot_tell(tmp_path):
+    from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
+
+    n = 6
+    with AttentionSummaryWriter(str(tmp_path / "run")) as writer:
+        writer.add_probe("p", [f"w{i}" for i in range(n)])
+        writer.add_probe("old", [f"w{i}" for i in range(n)])
+        for i, step in enumerate((0, 10, 20, 30)):
+            sharp = 1.0 - 0.5 ** (3 * i)  # head 0 turns one-hot, head 1 stays uniform
+            maps = np.stack([sharp * np.eye(n) + (1 - sharp) / n, np.full((n, n), 1 / n)])[None].astype(np.float32)
+            writer.add_attention(step, "p", maps, max_logits=[[5.0 * 4**i, 5.0]])  # 5, 20, 80, 320
+            writer.add_attention(step, "old", maps)  # as a log written before max_logit existed
+    done = tb_attention("summary", tmp_path / "run", "--json")
+    entries = {e["probe"]: e for e in json.loads(done.stdout)["probes"]}
+    assert entries["p"]["collapse"] == [{"layer": 0, "head": 0, "since": 30}]  # sharp from 20, logit > 100 at 30
+    assert entries["old"]["collapse"] is None
+    text = tb_attention("summary", tmp_path / "run").stdout
+    assert "WARNING entropy collapse in 1 head(s): 0.0 from step 30" in text
+    assert "entropy collapse: not checked (the log has no max_logit)" in text

@@ -4,13 +4,15 @@ and what changed most (by layer and by head). `tb-attention summary RUN_DIR [--j
 Definitions: the steepest fall of a loss is the window of about a tenth of its logged points (at least
 two) over which it decreased most; head types and "formed at" are those of the tab (head_types.py);
 the change of a head is its drift at the last snapshot (the Jensen-Shannon distance of its rows to
-the first snapshot, docs/format.md), a layer's change the mean over its heads.
+the first snapshot, docs/format.md), a layer's change the mean over its heads; entropy collapse is the
+tab's warning (analysis/alerts.py), each head with the first step it held.
 """
 
 import math
 
 import numpy as np
 
+from ..analysis.alerts import alert_intervals
 from ..reading.reader import read_run
 
 LOSS_TAGS = ("train/loss", "loss", "eval/loss")
@@ -57,6 +59,7 @@ def _kind_summary(probe, kind):
         "steps": [steps[0], steps[-1]] if steps else [],
     }
     entry["formed"] = sorted(probe.head_types(kind), key=lambda h: (h["formed_step"], h["layer"], h["head"]))
+    entry["collapse"] = _collapse(steps, probe.stats(kind))
     drift = probe.stats(kind)["drift"][-1] if steps else None
     if drift is None or not np.isfinite(drift).any():
         entry["layers_change"], entry["heads_change"] = [], []
@@ -68,6 +71,27 @@ def _kind_summary(probe, kind):
         for l, h in zip(*np.unravel_index(order, drift.shape))
     ]
     return entry
+
+
+def _collapse(steps, stats):
+    """[{layer, head, since}] of the heads the collapse warning named, by the step it first held; None
+    when the log cannot tell (no max_logit)."""
+    found = alert_intervals(steps, stats).get("collapse") if steps else None
+    if found is None or not np.isfinite(stats.get("max_logit", np.nan)).any():
+        return None
+    heads = [{"layer": a["layer"], "head": a["head"], "since": a["intervals"][0][0]} for a in found]
+    return sorted(heads, key=lambda h: (h["since"], h["layer"], h["head"]))
+
+
+def _collapse_line(entry):
+    heads = entry.get("collapse")
+    if heads is None:
+        return "  entropy collapse: not checked (the log has no max_logit)"
+    if not heads:
+        return "  no entropy collapse"
+    named = ", ".join(f"{h['layer']}.{h['head']} from step {h['since']}" for h in heads[:TOP_HEADS])
+    more = f" and {len(heads) - TOP_HEADS} more" if len(heads) > TOP_HEADS else ""
+    return f"  WARNING entropy collapse in {len(heads)} head(s): {named}{more}"
 
 
 def summarize(run_dir):
@@ -118,6 +142,7 @@ def format_summary(summary):
         span = f"steps {entry['steps'][0]}..{entry['steps'][1]}" if entry["steps"] else "no statistics"
         lines.append(f"probe {entry['probe']!r} ({entry['kind']}): {entry['snapshots']} snapshots, {span}")
         lines.extend(_formed_lines(entry))
+        lines.append(_collapse_line(entry))
         if entry["layers_change"]:
             lines.append(
                 "  change since the first snapshot (drift), by layer: "
