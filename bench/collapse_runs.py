@@ -6,13 +6,14 @@ al. 2023 trace the instability to the growing logits. QK-norm and a lower learni
 A head that becomes sharp while training is healthy is a specialised head, not a collapse.
 
 The runs share the data, the seed and the schedule of snapshots:
-- high-lr: a Llama-style model (no QK-norm), a high learning rate and no warmup: it should spike or
-  diverge, and the warning should fire at or before the spike;
-- low-lr: the same model with a 30x lower rate and a warmup: no warning;
+- high-lr and mid-lr: a Llama-style model (no QK-norm), a high learning rate (3e-2, 1e-2) and no
+  warmup: they should spike or diverge, and the warning should fire at or before the spike;
+- low-lr: the same model at 1e-3 with a warmup: no warning;
 - qk-norm: a Qwen3-style model (QK-norm) at the high rate: no warning.
 
 The text is the Python standard library's own docstrings (English prose about code, offline, PSF
-licence), a byte-level BPE of 2048 tokens trained on it, sequences of 128 tokens from <s>. Each run
+licence), a byte-level BPE of 2048 tokens trained on it, sequences of 128 tokens from <s>, batches
+of 8. Each run
 goes through the real Trainer with the AttentionCallback. Afterwards the script reads the log and
 reports:
 - the loss spikes: a logged loss 1 nat or more above the lowest loss so far;
@@ -22,7 +23,7 @@ reports:
 - the share of heads that are attention sinks (Gu et al. 2024: mean attention to the first token
   above 0.3), with the step where it first reaches half.
 
-    python bench/collapse_runs.py [--steps 1500] [--runs high-lr low-lr qk-norm] [--out FILE.json]
+    python bench/collapse_runs.py [--steps 800] [--runs high-lr mid-lr low-lr qk-norm] [--out FILE.json]
 """
 
 import argparse
@@ -39,6 +40,7 @@ SEQ = 128
 VOCAB = 2048
 RUNS = {
     "high-lr": {"arch": "llama", "lr": 3e-2, "warmup": 0},
+    "mid-lr": {"arch": "llama", "lr": 1e-2, "warmup": 0},
     "low-lr": {"arch": "llama", "lr": 1e-3, "warmup": 100},
     "qk-norm": {"arch": "qwen3", "lr": 3e-2, "warmup": 0},
 }
@@ -69,12 +71,15 @@ def corpus():
 
 def tokenizer_for(texts):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import processors
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=["<s>", "<pad>"]))
+    # probes start with <s> as every training sequence does
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 0)])
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", pad_token="<pad>")
 
 
@@ -129,7 +134,7 @@ def train(name, setting, tok, data, probes, steps, work):
     args = transformers.TrainingArguments(
         output_dir=os.path.join(work, name, "out"),
         max_steps=steps,
-        per_device_train_batch_size=16,
+        per_device_train_batch_size=8,
         learning_rate=setting["lr"],
         warmup_steps=setting["warmup"],
         lr_scheduler_type="constant_with_warmup",
@@ -186,7 +191,7 @@ def report(log_dir):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=800)
     p.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
     p.add_argument("--work", default=None, help="where the runs go (default: a new temporary directory)")
     p.add_argument("--out", default=None)

@@ -36,8 +36,12 @@ class LogitInputs(typing.NamedTuple):
 
 
 def logit_inputs(eager, module, query, key, value, attention_mask, args, kwargs):
-    """The LogitInputs of a call of the model's eager function `eager` (its own defaults applied)."""
-    bound = inspect.signature(eager).bind(module, query, key, value, attention_mask, *args, **kwargs)
+    """The LogitInputs of a call of the model's eager function `eager` (its own defaults applied), or
+    None for a call its signature does not explain (then no logit is measured; the pass goes on)."""
+    try:
+        bound = inspect.signature(eager).bind(module, query, key, value, attention_mask, *args, **kwargs)
+    except (TypeError, ValueError):
+        return None
     scaling, softcap = bound.arguments.get("scaling"), bound.arguments.get("softcap")
     if scaling is None:
         scaling = query.shape[-1] ** -0.5

@@ -136,7 +136,7 @@ def _logits_explained(calls):
     logits are measured); else says why once, at the info level."""
     for module, weights, inputs in calls:
         try:
-            if explains(inputs, weights):
+            if inputs is not None and explains(inputs, weights):
                 continue
             why = "its weights are not softmax(q.k x scaling) of the query and key it was given"
         except Exception as e:  # noqa: BLE001 - an unusual call: the logits are left out, nothing else
@@ -180,8 +180,7 @@ def stream_forward(model, kwargs, layer_map, on_layer):
         if layer != done[kind]:
             raise StreamOrderError(f"{kind} layer {layer} computed when layer {done[kind]} was expected")
         done[kind] += 1
-        logits = row_max_logits(inputs, weights) if layer_map.logits and inputs is not None else None
-        on_layer(kind, layer, weights, logits)
+        on_layer(kind, layer, weights, _largest(layer_map, module, inputs, weights))
 
     if layer_map.returned_at is None:
         with listening(listener):
@@ -195,6 +194,25 @@ def stream_forward(model, kwargs, layer_map, on_layer):
     if done != layer_map.layers:
         raise StreamOrderError(f"the forward computed {done} attention layers, {layer_map.layers} expected")
     return out
+
+
+def _largest(layer_map, module, inputs, weights):
+    """The rows' largest logits of one call, or None: not measured for this model, or (said once) a
+    call the check before training did not foresee, which costs the logit, not the snapshot."""
+    if not layer_map.logits or inputs is None:
+        return None
+    try:
+        return row_max_logits(inputs, weights)
+    except Exception as e:  # noqa: BLE001 - the snapshot goes on without this layer's logits
+        if not getattr(_active, "told", False):
+            _active.told = True
+            logger.warning(
+                "tb-attention: largest attention logits of %s not measured (%s: %s)",
+                type(module).__name__,
+                type(e).__name__,
+                e,
+            )
+        return None
 
 
 class StreamOrderError(RuntimeError):
