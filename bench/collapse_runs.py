@@ -36,6 +36,9 @@ import warnings
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from induction_heads import SequenceDataset  # noqa: E402 - the demo's dataset of token sequences
+
 SEQ = 128
 VOCAB = 2048
 RUNS = {
@@ -109,19 +112,6 @@ def build_model(arch, vocab):
     return transformers.LlamaForCausalLM(transformers.LlamaConfig(**common))
 
 
-class Data:
-    def __init__(self, ids):
-        import torch
-
-        self.ids = torch.as_tensor(ids, dtype=torch.long)
-
-    def __len__(self):
-        return len(self.ids)
-
-    def __getitem__(self, i):
-        return {"input_ids": self.ids[i], "labels": self.ids[i]}
-
-
 def train(name, setting, tok, data, probes, steps, work):
     import torch
     import transformers
@@ -149,7 +139,7 @@ def train(name, setting, tok, data, probes, steps, work):
     log_dir = os.path.join(work, name, "logs")
     callback = AttentionCallback(probes, every_n_steps=25, log_dir=log_dir, induction_probe=False)
     trainer = transformers.Trainer(
-        model=model, args=args, train_dataset=Data(data), processing_class=tok, callbacks=[callback]
+        model=model, args=args, train_dataset=SequenceDataset(data), processing_class=tok, callbacks=[callback]
     )
     trainer.train()
     return log_dir

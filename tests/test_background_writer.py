@@ -118,9 +118,9 @@ def test_a_large_layer_is_encoded_on_the_callers_thread_once_the_queue_is_empty(
     original = SnapshotStream._encode
     seen = []
 
-    def record(stream, index, layer):
+    def record(stream, index, layer, *rest):
         seen.append((stream.step, index, threading.current_thread() is threading.main_thread(), layer.nbytes))
-        return original(stream, index, layer)
+        return original(stream, index, layer, *rest)
 
     monkeypatch.setattr(SnapshotStream, "_encode", record)
     small, large = DriftingMaps(2, 2, 8, seed=1), DriftingMaps(2, 8, 64, seed=2)
