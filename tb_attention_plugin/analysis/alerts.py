@@ -7,10 +7,10 @@
   largest attention logit grew to LOGIT_GROWTH times its first-snapshot value and past LOGIT_FLOOR.
   Dehghani et al. 2023 and Wortsman et al. 2023 report this logit growth before loss divergence; the
   floor is the line QK-clip holds logits to in Kimi K2's training (100). A head needs a logit margin
-  of a few nats, not hundreds, to be one-hot: the sharp heads of our healthy runs stay below 40
-  (bench/collapse_runs.py, the induction demo). A sharp head whose logits stay there is a specialised
-  head, not a collapse. Logs without `max_logit` (written before Dec 2026, or models whose logits are
-  not measured) have no collapse alert, only sharp heads.
+  of a few nats, not hundreds, to be one-hot: the sharp heads of our healthy runs stay at 75 or
+  below (bench/collapse_runs.py, the induction demo), the unstable runs' pass 4,000. A sharp head
+  whose logits stay there is a specialised head, not a collapse. Logs without `max_logit` (written
+  before Dec 2026, or models whose logits are not measured) have no collapse alert, only sharp heads.
 - sink (information): the head puts SINK_MASS or more of its attention on the first token, averaged
   over the query rows (Xiao et al. 2023).
 
