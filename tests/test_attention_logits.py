@@ -96,3 +96,23 @@ def test_a_bias_in_the_mask_is_not_taken_for_a_logit():
     )
     capped = row_max_logits(LogitInputs(query, key, None, 0.3, 2.0), torch.softmax(torch.tanh(logits / 2) * 2, -1))
     assert torch.allclose(capped, (torch.tanh(logits / 2) * 2).amax(dim=-1), atol=1e-5)
+
+
+def test_bad_max_logits_are_refused_before_anything_is_written(tmp_path):
+    from tb_attention_plugin.writer.summary_writer import AttentionSummaryWriter
+
+    maps = np.full((2, 3, 4, 4), 0.25, dtype=np.float32)
+    with AttentionSummaryWriter(str(tmp_path / "run")) as writer:
+        writer.add_probe("p", ["a", "b", "c", "d"])
+        with pytest.raises(ValueError, match=r"must be \[layers, heads\] = \(2, 3\), got \(3, 2\)"):
+            writer.add_attention(0, "p", maps, max_logits=np.zeros((3, 2)))
+        with pytest.raises(ValueError, match="infinite logit \\(head 1\\)"):
+            writer.add_attention(0, "p", maps, max_logits=[[1.0, 2.0, 3.0], [1.0, np.inf, 3.0]])
+        stream = writer.open_snapshot(1, "p", causal=False)
+        with pytest.raises(ValueError, match="one value per head \\(3\\)"):
+            stream.add_layer(maps[0], max_logits=[1.0, 2.0])
+        writer.add_attention(2, "p", maps, max_logits=[[1.0, np.nan, 3.0], [4.0, 5.0, 6.0]])  # NaN: not measured
+    probe = read_run(str(tmp_path / "run")).probe("p")
+    assert probe.steps == [2]  # the refused ones left nothing
+    logits = probe.stats("self")["max_logit"][0]
+    assert np.isnan(logits[0, 1]) and logits[1].tolist() == [4.0, 5.0, 6.0]
