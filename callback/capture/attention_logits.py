@@ -52,7 +52,7 @@ def row_max_logits(inputs, weights):
     """float32 [B, H, Q]: each query row's largest logit over the keys it may see."""
     if _adds_a_bias(inputs.mask):
         return _by_recomputing(inputs)
-    batch, heads, rows = weights.shape[:3]
+    batch, heads = weights.shape[:2]
     kv_heads = inputs.key.shape[1]
     best = weights.argmax(dim=-1)  # [B, H, Q]: the key of each row's largest weight
     b = torch.arange(batch, device=best.device)[:, None, None]
