@@ -284,6 +284,12 @@ def test_overview_table_alerts_and_similarity(page, tb):
     card = frame.locator('[data-testid="overview"]')
     # per-layer curves: one per layer
     assert frame.locator('[data-testid="layer-chart"]').get_attribute("data-layers") == str(LAYERS)
+    frame.locator('[data-testid="overview-stat"]').select_option("max_logit")  # each layer's largest, not mean
+    settle(frame)
+    last = frame.locator('[data-testid="layer-chart"]').get_attribute("data-last").split(",")
+    assert [round(float(v)) for v in last] == [
+        round(float(_max_logits(STEPS[-1])[layer].max())) for layer in range(LAYERS)
+    ]
     frame.locator('[data-testid="overview-stat"]').select_option("entropy")
     settle(frame)
     assert frame.locator('[data-testid="layer-chart"] .u-legend').inner_text().count("layer ") == LAYERS

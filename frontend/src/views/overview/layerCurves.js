@@ -79,6 +79,7 @@ export class LayerCurves {
       }),
     );
     this.chartEl.dataset.layers = String(means.length);
+    this.chartEl.dataset.last = means.map((row) => row[row.length - 1]).join(','); // each layer's value at the last step
     this.lastChart = { data: [stats.header.steps.slice(), ...means], series };
     this.u = new uPlot(this.options(series), [stats.header.steps.slice(), ...means], this.chartEl);
     attachStepDrag(this.u, (v) => this.setStep(v, { snap: true }));
