@@ -48,4 +48,4 @@ def test_a_log_without_max_logit_has_sharp_heads_and_no_collapse_rule():
     found = alerts.alert_intervals(STEPS, stats)
     assert "collapse" not in found and found["sharp"] == [{"layer": 0, "head": 0, "intervals": [[10, 40]]}]
     nan_logits = dict(stats, max_logit=series([np.nan] * 5))  # a model whose logits are not measured
-    assert alerts.alert_intervals(STEPS, nan_logits)["collapse"] == []
+    assert "collapse" not in alerts.alert_intervals(STEPS, nan_logits)

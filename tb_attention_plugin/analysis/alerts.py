@@ -37,8 +37,8 @@ def rules():
 
 
 def holds(stats):
-    """{rule: bool [S, L, H]} from {statistic: float [S, L, H]} (a rule whose statistics are missing
-    holds nowhere)."""
+    """{rule: bool [S, L, H]} from {statistic: float [S, L, H]}; a rule whose statistics the log lacks
+    (collapse without a measured max_logit) is left out: it cannot tell, which is not "no alert"."""
     entropy = stats.get("entropy")
     out = {}
     with np.errstate(invalid="ignore"):
@@ -46,8 +46,8 @@ def holds(stats):
             entropy = np.asarray(entropy, dtype=np.float64)
             out["sharp"] = (entropy < SHARP_ENTROPY) & (entropy < SHARP_RATIO * entropy[:1])
         logits = stats.get("max_logit")
-        if entropy is not None and logits is not None:
-            logits = np.asarray(logits, dtype=np.float64)
+        logits = None if logits is None else np.asarray(logits, dtype=np.float64)
+        if entropy is not None and logits is not None and np.isfinite(logits).any():
             grew = (logits >= LOGIT_GROWTH * logits[:1]) & (logits >= LOGIT_FLOOR)
             out["collapse"] = out["sharp"] & grew
         if stats.get("first") is not None:

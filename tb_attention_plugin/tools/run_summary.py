@@ -77,7 +77,7 @@ def _collapse(steps, stats):
     """[{layer, head, since}] of the heads the collapse warning named, by the step it first held; None
     when the log cannot tell (no max_logit)."""
     found = alert_intervals(steps, stats).get("collapse") if steps else None
-    if found is None or not np.isfinite(stats.get("max_logit", np.nan)).any():
+    if found is None:
         return None
     heads = [{"layer": a["layer"], "head": a["head"], "since": a["intervals"][0][0]} for a in found]
     return sorted(heads, key=lambda h: (h["since"], h["layer"], h["head"]))

@@ -300,6 +300,7 @@ def test_overview_table_alerts_and_similarity(page, tb):
     assert (collapse.get_attribute("data-layer"), collapse.get_attribute("data-head")) == ("0", "3")
     assert collapse.get_attribute("data-since") == "400" and "since step 400" in collapse.inner_text()
     assert frame.locator('[data-testid="alert-collapse"]').get_attribute("role") == "alert"
+    assert not frame.locator('[data-testid="collapse-unchecked"]').count()
     sharp = frame.locator('[data-testid="alert-sharp"] [data-testid="alert-head"]')
     assert [(sharp.nth(i).get_attribute("data-layer"), sharp.nth(i).get_attribute("data-head")) for i in range(2)] == [
         ("0", "3"),
@@ -411,6 +412,8 @@ def test_a_run_without_relation_probes_says_what_to_add(page, tb):
     assert (
         frame.locator('[data-testid="alerts-none"]').count() + frame.locator('[data-testid="alert-sink"]').count() >= 1
     )
+    # written without max_logits: the tab says it cannot tell a collapse, rather than showing none
+    assert "Entropy collapse not checked" in frame.locator('[data-testid="collapse-unchecked"]').inner_text()
 
 
 def test_a_failed_relations_request_shows_its_error_in_place(page, tb):

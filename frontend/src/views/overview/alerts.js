@@ -7,6 +7,9 @@ import { formatStat, statsStepIndex } from '../../answers/model.js';
 import { alertsAt } from '../../answers/overviewNumbers.js';
 
 const LIST_MAX = 24;
+const UNCHECKED =
+  'Entropy collapse not checked: this log has no largest attention logit (written before Dec 2026, or a model ' +
+  'whose logits tb-attention cannot measure), and sharp heads alone are no collapse.';
 
 // The rules as the server states them (header.alert_rules, analysis/alerts.py). Entropy collapse is
 // the one warning; sharp heads and sinks are what heads became, not faults.
@@ -49,14 +52,16 @@ export class Alerts {
       found.sort((a, b) => a.since - b.since || a.layer - b.layer || a.head - b.head);
       this.el.append(this._alert(kind, r, constants[kind] || {}, found));
     }
+    const checked = Object.hasOwn(stats.header.alerts || {}, 'collapse');
     if (!any)
       this.el.append(
         el(
           'div',
           { class: 'tba-sub', 'data-testid': 'alerts-none' },
-          'no entropy collapse, sharp head or attention sink at this step',
+          `no ${checked ? 'entropy collapse, ' : ''}sharp head or attention sink at this step`,
         ),
       );
+    if (!checked) this.el.append(el('div', { class: 'tba-sub', 'data-testid': 'collapse-unchecked' }, UNCHECKED));
   }
 
   _alert(kind, r, constants, found) {
