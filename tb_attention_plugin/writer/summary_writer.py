@@ -137,8 +137,8 @@ class AttentionSummaryWriter:
         `cache.stack_activation("pattern")` ([layers, 1, heads, query, key]); a larger batch is refused
         with the indexing that picks one sequence.
         causal: None infers it (decoder kinds, or self-attention with nothing above the diagonal).
-        max_logits: [layers, heads], each head's largest pre-softmax logit (the statistic `max_logit`;
-        NaN where not known), e.g. the maximum of TransformerLens' "attn_scores" over visible keys.
+        max_logits: [layers, heads], each head's largest pre-softmax logit, q.k x scaling over the keys
+        its rows may see (the statistic `max_logit`; NaN where not known).
         copy=False: the writer may read your arrays after this returns (with background=True, until
         they are written), so they must not change until then; it saves the caller a copy of the
         attention.
