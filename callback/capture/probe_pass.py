@@ -223,12 +223,12 @@ def _run_batch(model, probes, pad_id, strict, top_k=0, mask_id=None, neurons=Non
         if calls is not None:
             kinds.neurons = _neuron_records(calls, b, kinds, neurons, lengths, model, p.name, strict)
             if logits:
-                kinds.max_logits = {kind: _largest_logits(calls[kind], b, *lengths[kind]) for kind in calls}
+                kinds.max_logits = {kind: _largest_logits(calls[kind], b, lengths[kind][0]) for kind in calls}
         result.append(kinds)
     return result
 
 
-def _largest_logits(layer_calls, b, queries, keys):
+def _largest_logits(layer_calls, b, queries):
     """float32 [layers, heads]: probe b's largest logit per head, from the captured calls."""
     rows = []
     for call in layer_calls:
