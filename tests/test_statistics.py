@@ -472,3 +472,16 @@ def test_drift_against_a_float16_reference_known_to_be_causal_is_the_same():
     np.testing.assert_allclose(fast, plain, rtol=1e-6, atol=1e-7)
     drift = plain[STAT_NAMES.index("drift")]
     assert (drift > 0.1).all()  # two different maps: the comparison means something
+
+
+def test_float16_is_widened_exactly_by_its_table():
+    """Drift reads its float16 reference through a table: every one of the 65536 values (zeros, subnormals,
+    negatives, inf, NaN) must widen to what numpy's own cast gives, bit for bit, strided views too."""
+    from tb_attention_plugin.analysis.statistics import as_float32
+
+    every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    widened = as_float32(every)
+    assert widened.dtype == np.float32
+    assert np.array_equal(widened.view(np.uint32), every.astype(np.float32).view(np.uint32))
+    strided = every.reshape(256, 256)[::3, 1::2]
+    assert np.array_equal(as_float32(strided).view(np.uint32), strided.astype(np.float32).view(np.uint32))

