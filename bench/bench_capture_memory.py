@@ -1,7 +1,8 @@
 """Peak extra host memory and time of one snapshot of a Llama-shaped model (CPU, a tiny head size),
 against one layer's attention of one probe and against the same model's eager forward; and the
 bytes each snapshot writes against its share of the storage budget (the default attention_budget over
-the automatic schedule's planned snapshots, or --budget).
+the automatic schedule's planned snapshots, or --budget). With --neurons LAYER.HEAD,..., every snapshot
+also takes the neuron view's query and key vectors of those heads (neurons={"heads": ..., "every": 1}).
 
 Each case runs in fresh processes (peak RSS only grows): one builds the model and takes snapshots
 through AttentionRecorder (the Trainer callback's runner, streaming and writer), one builds it and runs
@@ -68,7 +69,14 @@ def _probes(tokens, count):
     return [" ".join(f"w{(p * 37 + i * 11) % 1000}" for i in range(tokens)) for p in range(count)]
 
 
-def paired_times(case, budget=None, pairs=PAIRS):
+def _neurons(heads):
+    """--neurons "0.0,31.7" -> the neurons= option capturing those heads at every snapshot, or None."""
+    if not heads:
+        return None
+    return {"heads": [tuple(int(x) for x in lh.split(".")) for lh in heads.split(",")], "every": 1}
+
+
+def paired_times(case, budget=None, neurons=None, pairs=PAIRS):
     """Snapshot time / eager forward time measured in one process, alternating (forward, snapshot)
     `pairs` times after a first snapshot: the machine's load drifts over minutes, and the two
     processes of `child` may see different loads. -> (min snapshot s, min forward s)."""
@@ -83,7 +91,14 @@ def paired_times(case, budget=None, pairs=PAIRS):
     snapshots, forwards = [], []
     with tempfile.TemporaryDirectory() as d:
         recorder = AttentionRecorder(
-            model, tok, probes, d, max_tokens=tokens, induction_probe=False, attention_budget=budget
+            model,
+            tok,
+            probes,
+            d,
+            max_tokens=tokens,
+            induction_probe=False,
+            attention_budget=budget,
+            neurons=_neurons(neurons),
         )
         recorder.snapshot(0)  # the first snapshot (no drift to measure yet) is not timed
         recorder.writer.flush()
@@ -102,10 +117,10 @@ def paired_times(case, budget=None, pairs=PAIRS):
     print(json.dumps({"snapshot_seconds": snapshots, "forward_seconds": forwards}))
 
 
-def child(kind, case, budget=None):
+def child(kind, case, budget=None, neurons=None):
     """One measurement in this process: 'snapshot', 'forward' or 'paired' (paired_times)."""
     if kind == "paired":
-        paired_times(case, budget)
+        paired_times(case, budget, neurons)
         return
     import torch
 
@@ -129,7 +144,14 @@ def child(kind, case, budget=None):
     else:
         with tempfile.TemporaryDirectory() as d:
             recorder = AttentionRecorder(
-                model, tok, probes, d, max_tokens=tokens, induction_probe=False, attention_budget=budget
+                model,
+                tok,
+                probes,
+                d,
+                max_tokens=tokens,
+                induction_probe=False,
+                attention_budget=budget,
+                neurons=_neurons(neurons),
             )
             plan = recorder.runner.plan
             for step in range(SNAPSHOTS):
@@ -146,13 +168,15 @@ def child(kind, case, budget=None):
     print(json.dumps(result))
 
 
-def measure(case, budget=None):
+def measure(case, budget=None, neurons=None):
     layers, heads, kv, tokens, count = CASES[case]
     one_layer = heads * tokens * tokens * 4  # float32 [heads, T, T] of one probe
     out = {}
     for kind in ("forward", "snapshot", "paired"):
         run = subprocess.run(
-            [sys.executable, __file__, "--child", kind, case] + ([] if budget is None else ["--budget", budget]),
+            [sys.executable, __file__, "--child", kind, case]
+            + ([] if budget is None else ["--budget", budget])
+            + ([] if neurons is None else ["--neurons", neurons]),
             capture_output=True,
             text=True,
             check=False,
@@ -164,6 +188,7 @@ def measure(case, budget=None):
     row = {
         "case": case,
         "layout": f"{layers} layers x {heads} heads ({kv} KV), {tokens} tokens x {count} probes",
+        "neurons": neurons,
         "one_layer_MiB": one_layer / 2**20,
         **{f"{kind}_{k}": v for kind, values in out.items() for k, v in values.items()},
     }
@@ -186,14 +211,15 @@ def main():
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--cases", default="bert-128x8,8b-512,8b-1024,8b-1024x4,70b-512")
     ap.add_argument("--budget", help="attention_budget= of the runs (default: the callback's)")
+    ap.add_argument("--neurons", help="LAYER.HEAD,... whose query and key vectors every snapshot takes too")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "capture-memory.json"))
     a = ap.parse_args()
     if a.child:
-        child(*a.child, budget=a.budget)
+        child(*a.child, budget=a.budget, neurons=a.neurons)
         return
     rows = []
     for case in a.cases.split(","):
-        rows.append(measure(case, a.budget))
+        rows.append(measure(case, a.budget, a.neurons))
         print(json.dumps(rows[-1]), flush=True)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     with open(a.out, "w") as f:

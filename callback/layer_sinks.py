@@ -3,15 +3,21 @@ into the writer a layer at a time, or only through the checks (the first pass be
 that join a sharded forward without writing): never all of them into memory.
 
 Every sink takes `layer(i, kind, layer, weights, max_logits=None)` (probe i's float32 [heads, query,
-key], in layer order, and each head's largest attention logit, float32 [heads], when measured) and
-`predictions(i, prediction)`.
+key], in layer order, and each head's largest attention logit, float32 [heads], when measured),
+`neurons(i, kind, record, attention)` (the neuron view's record of probe i, after its layers, and the
+captured heads' float32 weights, [layer][head] -> [query, key]) and `predictions(i, prediction)`.
 """
+
+from .capture.neurons import record_bytes
 
 
 class DiscardingSink:
     """Keeps nothing: the pass only runs and checks (a sharded rank that does not write)."""
 
     def layer(self, i, kind, layer, weights, max_logits=None):
+        pass
+
+    def neurons(self, i, kind, record, attention):
         pass
 
     def predictions(self, i, prediction):
@@ -26,6 +32,10 @@ class FirstPassSink(DiscardingSink):
     def __init__(self):
         self.looks_ahead = False
         self.shapes = {}
+        self.neuron_bytes = 0  # the neuron records' stored size (neurons.record_bytes)
+
+    def neurons(self, i, kind, record, attention):
+        self.neuron_bytes += record_bytes(record)
 
     def layer(self, i, kind, layer, weights, max_logits=None):
         self.shapes[(i, kind)] = (layer + 1,) + tuple(weights.shape)
@@ -47,6 +57,7 @@ class WritingSink:
         self.refused = []  # (probe, kind, error)
         self._streams = {}  # (i, kind) -> SnapshotStream, or None once refused
         self._predictions = {}
+        self._neurons = {}  # (i, kind) -> (record, attention)
 
     def layer(self, i, kind, layer, weights, max_logits=None):
         key = (i, kind)
@@ -64,11 +75,15 @@ class WritingSink:
         except ValueError as e:
             self._refuse(key, e)
 
+    def neurons(self, i, kind, record, attention):
+        self._neurons[(i, kind)] = (record, attention)
+
     def predictions(self, i, prediction):
         self._predictions[i] = prediction
 
     def commit(self):
-        """Write every snapshot of the pass, then what the model predicted after its attention."""
+        """Write every snapshot of the pass, then the neuron view's records and what the model
+        predicted after its attention, for the snapshots written."""
         committed = set()
         for key, stream in self._streams.items():
             if stream is not None:
@@ -77,6 +92,9 @@ class WritingSink:
                     committed.add(key)
                 except ValueError as e:
                     self._refuse(key, e)
+        for (i, kind), (record, attention) in self._neurons.items():
+            if (i, kind) in committed:
+                self.writer.add_neurons(self.step, self.names[i], record, kind=kind, attention=attention)
         for i, prediction in self._predictions.items():
             for kind in ("self", "decoder"):
                 if prediction is not None and (i, kind) in committed:

@@ -10,7 +10,7 @@ import warnings
 from .capture.model_access import base_model, causal_self_attention, is_encoder_decoder, token_limit
 from .capture.model_checks import check_drivable
 from .capture.probe_pass import discover_layers, run_probes, stream_probes
-from .capture.neurons import log_size, record_bytes
+from .capture.neurons import log_size
 from .capture.predictions import named
 from .probes.sentences import induction_probe, tokenize
 from .layer_sinks import DiscardingSink, FirstPassSink, WritingSink
@@ -102,18 +102,21 @@ class ProbeRunner:
         """The strict pass before training: every weight checked (a model that gives no attention
         stops here, before the first update); whether the first probe's first token looks ahead."""
         sink = FirstPassSink()
-        if self.layer_map is not None and self.neurons is None:
-            self._pass(probes, sink, strict=True)
-            self._keep_shapes(probes, sink)
-            return sink.looks_ahead
-        # the neuron view checks that it explains the model's weights, from the model's outputs
-        outputs = self._outputs(probes, strict=True, neurons=self.neurons)
-        self.neuron_bytes += sum(record_bytes(r) for o in outputs for r in (o.neurons or {}).values())
-        held = sum(layer.nbytes for o in outputs for layers in o.values() for layer in layers)
-        self.held_at_once = max(self.held_at_once, held)
-        _replay(outputs, sink)
+        if self._streams(self.neurons):
+            self._pass(probes, sink, strict=True, neurons=self.neurons)
+        else:
+            outputs = self._outputs(probes, strict=True, neurons=self.neurons)
+            held = sum(layer.nbytes for o in outputs for layers in o.values() for layer in layers)
+            self.held_at_once = max(self.held_at_once, held)
+            _replay(outputs, sink)
+        self.neuron_bytes += sink.neuron_bytes  # the neuron view checked that it explains the weights
         self._keep_shapes(probes, sink)
         return sink.looks_ahead
+
+    def _streams(self, neurons):
+        """Whether a pass (with the neuron view's capture when `neurons`) holds one layer at a time:
+        the neuron view captures through the attention interface, so not from returned weights."""
+        return self.layer_map is not None and (neurons is None or self.layer_map.returned_at is None)
 
     def _keep_shapes(self, probes, sink):
         self.shapes.update(((probes[i].name, kind), shape) for (i, kind), shape in sink.shapes.items())
@@ -168,26 +171,17 @@ class ProbeRunner:
             else WritingSink(writer, step, self.names, self.causal, skip, name_prediction, heads)
         )
         self._beyond_plan(stacklevel)
-        due = self._neurons_due()
+        neurons = self.neurons if self._neurons_due() else None
         self._written += 1
-        outputs = self._outputs(self.probes, neurons=self.neurons) if due else None
         try:
-            if outputs is not None:
-                _replay(outputs, sink)
-            else:
-                self._pass(self.probes, sink)
+            self._pass(self.probes, sink, neurons=neurons)
         except BaseException:
             if writer is not None:
                 sink.abort()
             raise
         if writer is None:
             return
-        committed = sink.commit()
-        if outputs is not None:
-            for i, (probe, kinds) in enumerate(zip(self.probes, outputs)):
-                for kind, record in (kinds.neurons or {}).items():
-                    if (i, kind) in committed:
-                        writer.add_neurons(step, probe.name, record, kind=kind, attention=kinds[kind])
+        sink.commit()
         for probe, kind, error in sink.refused:  # e.g. NaN attention of a diverged model: skip, keep training
             if (probe, kind) not in self._skipped:
                 warnings.warn(
@@ -214,15 +208,23 @@ class ProbeRunner:
     def _neurons_due(self):
         return self.neurons is not None and self._written % self.neuron_every == 0
 
-    def _pass(self, probes, sink, strict=False):
-        """One pass of `probes` into `sink`: a layer at a time where the model streams, else from its
-        outputs (indices in `sink` count from probes[0])."""
+    def _pass(self, probes, sink, strict=False, neurons=None):
+        """One pass of `probes` into `sink` (with the neuron view's records when `neurons`): a layer at
+        a time where the model streams, else from its outputs (indices in `sink` count from probes[0])."""
         mask_id = getattr(self.tokenizer, "mask_token_id", None)
-        if self.layer_map is None:
-            _replay(self._outputs(probes, strict=strict), sink)
+        if not self._streams(neurons):
+            _replay(self._outputs(probes, strict=strict, neurons=neurons), sink)
             return
         stream_probes(
-            self.model, probes, self.pad_id, self.layer_map, sink, strict=strict, top_k=self.top_k, mask_id=mask_id
+            self.model,
+            probes,
+            self.pad_id,
+            self.layer_map,
+            sink,
+            strict=strict,
+            top_k=self.top_k,
+            mask_id=mask_id,
+            neurons=neurons,
         )
 
     def _outputs(self, probes, strict=False, neurons=None):
@@ -253,4 +255,6 @@ def _replay(outputs, sink):
             largest = (kinds.max_logits or {}).get(kind)
             for index, layer in enumerate(layers):
                 sink.layer(i, kind, index, layer, None if largest is None else largest[index])
+        for kind, record in (kinds.neurons or {}).items():
+            sink.neurons(i, kind, record, kinds[kind])
         sink.predictions(i, kinds.predictions)

@@ -432,3 +432,59 @@ def test_a_model_that_cannot_switch_to_the_capture_says_turn_neurons_off(model_c
     with pytest.raises(NeuronViewUnavailableError, match="cannot switch its attention.*turn neurons= off"):
         AttentionRecorder(model, tok, [SAD], None, induction_probe=False, neurons=True)
     assert model.config._attn_implementation == "eager"
+
+
+class _Collected:
+    """A sink that keeps the neuron records a pass hands over (layer_sinks.py's interface)."""
+
+    def __init__(self):
+        self.records = {}
+
+    def layer(self, i, kind, layer, weights, max_logits=None):
+        pass
+
+    def neurons(self, i, kind, record, attention):
+        self.records[(i, kind)] = record
+
+    def predictions(self, i, prediction):
+        pass
+
+
+@pytest.mark.parametrize("family", ["llama-gqa", "gpt2", "bert", "t5", "bart"])
+def test_the_streamed_neuron_pass_gives_the_records_of_the_whole_pass(family, monkeypatch):
+    """The neuron view's records come from the streamed pass, a layer at a time: no forward asks for
+    every layer's weights, and every field of every record equals the one taken from the model's
+    outputs (output_attentions), for probes batched together with padding."""
+    from tb_attention_plugin.callback.capture.probe_pass import run_probes, stream_probes
+
+    if not model_zoo.attention_goes_through_the_interface(family):
+        pytest.skip(f"{family} does not go through the attention interface on this transformers")
+    model, tok, _ = model_zoo.build(family)
+    probes = [SAD, "the dog ate the food ."]
+    rec = AttentionRecorder(model, tok, probes, None, names=["sad", "dog"], induction_probe=False, neurons=True)
+    runner = rec.runner
+    assert runner.layer_map is not None and runner.layer_map.returned_at is None
+    whole = run_probes(model, runner.probes, runner.pad_id, neurons=runner.neurons)
+
+    def no_whole_pass(module, args, kwargs):
+        assert not kwargs.get("output_attentions"), "the neuron pass asked for every layer's weights"
+
+    handle = model.register_forward_pre_hook(no_whole_pass, with_kwargs=True)
+    streamed = _Collected()
+    try:
+        stream_probes(
+            model, runner.probes, runner.pad_id, runner.layer_map, streamed, strict=True, neurons=runner.neurons
+        )
+    finally:
+        handle.remove()
+    expected = {(i, kind): record for i, out in enumerate(whole) for kind, record in out.neurons.items()}
+    assert set(streamed.records) == set(expected) and len(expected) >= 2
+    for key, record in expected.items():
+        got = streamed.records[key]
+        assert got["heads"] == record["heads"]
+        for field in ("query", "key", "scale", "softcap", "allowed", "bias", "value_norm"):
+            if record[field] is None:
+                assert got[field] is None, (key, field)
+            else:
+                np.testing.assert_array_equal(got[field], record[field], err_msg=f"{key} {field}")
+    assert any(r["value_norm"] is not None for r in expected.values())

@@ -24,6 +24,7 @@ from tb_attention_plugin.analysis.neuron_math import softmax_of
 
 from . import registered_attention
 from .registered_attention import own_eager
+from .streaming import hand_over
 from .value_norms import ProjectionWatch, layer_value_norms
 
 CAPTURE_IMPLEMENTATION = "tb_attention_neurons"
@@ -124,26 +125,30 @@ def _capture_attention(module, query, key, value, attention_mask, *args, **kwarg
     out = own(module, query, key, value, attention_mask, *args, **kwargs)
     calls = getattr(_active, "calls", None)
     if calls is not None:
-        bound = inspect.signature(own).bind(module, query, key, value, attention_mask, *args, **kwargs)
-        args = bound.arguments
-        scaling, softcap = args.get("scaling"), args.get("softcap")
-        calls.append(
-            Call(
-                query=query,
-                key=key,
-                value=value,
-                output=out[0],
-                projection=None,
-                projection_weight=None,
-                mask=attention_mask,
-                scaling=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
-                softcap=float(softcap or 0.0),
-                bias=args.get("position_bias"),
-                sinks=args.get("sinks"),
-                weights=out[1],
-            )
-        )
+        _keep_call(calls, own, module, out, query, key, value, attention_mask, args, kwargs)
+    hand_over(own, module, out, query, key, value, attention_mask, args, kwargs)  # a streamed pass's listener
     return out
+
+
+def _keep_call(calls, own, module, out, query, key, value, attention_mask, args, kwargs):
+    bound = inspect.signature(own).bind(module, query, key, value, attention_mask, *args, **kwargs).arguments
+    scaling, softcap = bound.get("scaling"), bound.get("softcap")
+    calls.append(
+        Call(
+            query=query,
+            key=key,
+            value=value,
+            output=out[0],
+            projection=None,
+            projection_weight=None,
+            mask=attention_mask,
+            scaling=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
+            softcap=float(softcap or 0.0),
+            bias=bound.get("position_bias"),
+            sinks=bound.get("sinks"),
+            weights=out[1],
+        )
+    )
 
 
 def register():
@@ -216,11 +221,17 @@ def head_vectors(calls, b, heads_of_layer, queries, keys):
     """One probe's neuron record of one kind: for each captured head its query [Q, D] and key [K, D]
     vectors, scaling, soft-cap (0: none), additive bias (or None), allowed keys and what each key
     passes on through the head (value_norms.py; None when a layer's projection is not known), as numpy."""
-    parts = [
-        _layer_part(call, b, layer, heads_of_layer[layer], queries, keys)
-        for layer, call in enumerate(calls)
-        if heads_of_layer.get(layer)
-    ]
+    return join_parts(
+        [
+            layer_part(call, b, layer, heads_of_layer[layer], queries, keys)
+            for layer, call in enumerate(calls)
+            if heads_of_layer.get(layer)
+        ]
+    )
+
+
+def join_parts(parts):
+    """One record of the layer_part of each layer with captured heads, in layer order."""
     heads = [h for part in parts for h in part["heads"]]
     if not heads:
         raise NeuronViewUnavailableError("no head to capture")
@@ -239,8 +250,9 @@ def head_vectors(calls, b, heads_of_layer, queries, keys):
     )
 
 
-def _layer_part(call, b, layer, chosen, queries, keys):
-    """The captured heads of one layer (one attention call), as for head_vectors."""
+def layer_part(call, b, layer, chosen, queries, keys):
+    """The captured heads of one layer (one attention call) of probe b, as for head_vectors: what
+    join_parts puts together."""
     if call.sinks is not None:
         raise NeuronViewUnavailableError(
             f"layer {layer}'s attention has sink logits (weights summing to less than 1), which the "

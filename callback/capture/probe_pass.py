@@ -18,6 +18,7 @@ import torch
 from . import neurons as neuron_capture
 from . import streaming
 from .attention_logits import LogitInputs, row_max_logits
+from .neuron_stream import StreamedNeurons
 from .predictions import batch_predictions
 from .model_access import accepted_inputs, base_model, causal_self_attention, forward_target, is_encoder_decoder
 from .model_checks import AttentionUnavailableError, implementations, load_eager_hint, no_attention
@@ -259,37 +260,50 @@ def discover_layers(model, probe, pad_id):
     return through_interface or streaming.discover_returned(model, lambda: short_pass("eager"), fields)
 
 
-def stream_probes(model, probes, pad_id, layer_map, sink, *, strict=False, top_k=0, mask_id=None):
+def stream_probes(model, probes, pad_id, layer_map, sink, *, strict=False, top_k=0, mask_id=None, neurons=None):
     """Run the probes holding one layer at a time: `sink.layer(i, kind, layer, weights, max_logits)`
     gets probe i's float32 [heads, query, key] weights of each layer as the model computes it (checked
     as run_probes checks them) and each head's largest logit (float32 [heads], or None where not
-    measured), `sink.predictions(i, prediction)` what the model predicted (top_k).
+    measured), `sink.predictions(i, prediction)` what the model predicted (top_k), and with `neurons`
+    (NeuronOptions; the layer map's calls go through the attention interface) `sink.neurons(i, kind,
+    record, attention)` the neuron view's record (neuron_stream.py; the first, strict, pass checks
+    that it explains the weights).
 
     Probes with the same kinds of inputs run together while their layer's weights stay within
     BATCH_BYTES (a long probe runs alone)."""
     encoder_decoder = is_encoder_decoder(model)
     causal = causal_kinds(model)
     heads = max(layer_map.heads.values())
+    implementation = layer_map.implementation
+    if neurons is not None:
+        neuron_capture.register()
+        implementation = neuron_capture.CAPTURE_IMPLEMENTATION
     for indices in _groups(probes):
         for batch in _batches(indices, probes, heads):
             chosen = [probes[i] for i in batch]
             kwargs, fields = batch_inputs(model, chosen, pad_id)
             lengths = [probe_lengths(p, encoder_decoder) for p in chosen]
 
-            def on_layer(kind, layer, weights, logits, batch=batch, chosen=chosen, lengths=lengths, fields=fields):
-                _check_shape(weights, model, fields[kind][0], len(chosen), *fields[kind][1:])
-                for b, (i, p) in enumerate(zip(batch, chosen)):
-                    q, k = lengths[b][kind]
-                    w = weights[b, :, :q, :k]
-                    if strict or layer == layer_map.layers[kind] - 1:
-                        check_layer_weights(w, model, p.name, kind, causal[kind], strict)
-                    # to the host in the model's dtype, then float32 there: no float32 copy of the layer on
-                    # an accelerator, half the bytes over the bus for bf16 (the conversion is exact)
-                    largest = None if logits is None else _probe_maxima(logits, b, q)
-                    sink.layer(i, kind, layer, w.cpu().float().numpy(), largest)
+            with probing_mode(model, implementation), neuron_capture.capturing(neurons is not None) as capture:
+                taken = None if neurons is None else StreamedNeurons(neurons, layer_map, batch, lengths, capture.calls)
 
-            with probing_mode(model, layer_map.implementation):
+                def on_layer(kind, layer, weights, logits, batch=batch, chosen=chosen, lengths=lengths, fields=fields):
+                    _check_shape(weights, model, fields[kind][0], len(chosen), *fields[kind][1:])
+                    for b, (i, p) in enumerate(zip(batch, chosen)):
+                        q, k = lengths[b][kind]
+                        w = weights[b, :, :q, :k]
+                        if strict or layer == layer_map.layers[kind] - 1:
+                            check_layer_weights(w, model, p.name, kind, causal[kind], strict)
+                        # to the host in the model's dtype, then float32 there: no float32 copy of the layer
+                        # on an accelerator, half the bytes over the bus for bf16 (the conversion is exact)
+                        largest = None if logits is None else _probe_maxima(logits, b, q)
+                        sink.layer(i, kind, layer, w.cpu().float().numpy(), largest)
+                    if taken is not None:
+                        taken.on_layer(kind, layer, weights)
+
                 out = streaming.stream_forward(model, kwargs, layer_map, on_layer)
+            if taken is not None:
+                taken.hand_to(sink, [p.name for p in chosen], type(base_model(model)).__name__, strict)
             if top_k:
                 for i, prediction in zip(batch, batch_predictions(out, model, chosen, top_k, mask_id)):
                     sink.predictions(i, prediction)

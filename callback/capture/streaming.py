@@ -36,10 +36,16 @@ def _stream_attention(module, query, key, value, attention_mask, *args, **kwargs
     if eager is None:  # not streamed: the pass that learns the layers fails, and the outputs are taken
         raise RuntimeError(f"{type(module).__name__} has no eager attention function")
     out = eager(module, query, key, value, attention_mask, *args, **kwargs)
+    hand_over(eager, module, out, query, key, value, attention_mask, args, kwargs)
+    return out
+
+
+def hand_over(eager, module, out, query, key, value, attention_mask, args, kwargs):
+    """Give one attention call's weights (`out` of the model's `eager` function on these inputs) to
+    this thread's listener, if any: the streamed pass's, and the neuron view's when it streams too."""
     listener = getattr(_active, "listener", None)
     if listener is not None:
         listener(module, out[1], logit_inputs(eager, module, query, key, value, attention_mask, args, kwargs))
-    return out
 
 
 def register():
