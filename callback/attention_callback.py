@@ -155,7 +155,7 @@ class AttentionCallback(TrainerCallback):
 
     def _open_writer(self, args, state, model, runner):
         self.log_dir, self._write_scalars = log_dirs.resolve(args, self._explicit_log_dir)
-        writer = AttentionSummaryWriter(self.log_dir, background=True)
+        writer = AttentionSummaryWriter(self.log_dir, background=True, keep_drift_reference=runner.plan.keeps_reference)
         step = state.global_step
         # A resume abandons what an earlier run logged after the checkpoint: the restart marker hides it
         # (only where there is something to hide, and never this session's curves, ours or others')

@@ -132,7 +132,7 @@ class AttentionLightningCallback(Callback):
 
     def _open_writer(self, trainer, runner):
         self.log_dir = self._log_dir(trainer)
-        writer = AttentionSummaryWriter(self.log_dir, background=True)
+        writer = AttentionSummaryWriter(self.log_dir, background=True, keep_drift_reference=runner.plan.keeps_reference)
         runner.declare(writer)
         return writer
 

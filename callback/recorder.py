@@ -102,6 +102,6 @@ class AttentionRecorder:
 
 
 def _open_writer(log_dir, runner):
-    writer = AttentionSummaryWriter(log_dir, background=True)
+    writer = AttentionSummaryWriter(log_dir, background=True, keep_drift_reference=runner.plan.keeps_reference)
     runner.declare(writer)
     return writer

@@ -314,6 +314,7 @@ def _snapshot_each(writer, todo, checkpoints, options, tokenizer, base_model, af
     def open_writer(runner):  # the writer of the whole replay, its probes declared once
         if not declared:
             runner.declare(writer)
+            writer.keep_drift_reference = runner.plan.keeps_reference  # before the first snapshot
             declared.append(True)
         return writer
 

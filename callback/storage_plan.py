@@ -8,6 +8,10 @@ goes to summaries, the rest to maps, at least one map. Sizes are bytes as stored
 compression (one byte per weight, float16 statistics): an upper bound of what the log takes. The plan
 is logged with its size per snapshot and per run, and a budget that cannot hold one map of every
 probe is refused before training.
+
+Drift's reference (each probe's first snapshot in float16, writer/drift_reference.py) is kept in the
+log, for a resumed run to measure drift exactly, when it takes at most a tenth of the budget; what it
+takes comes off the budget first. Otherwise the plan says that a resume measures drift coarsely.
 """
 
 import logging
@@ -22,6 +26,7 @@ from .schedule import FIXED_PASSES, TARGET_SNAPSHOTS
 
 logger = logging.getLogger("tb_attention")
 DEFAULT_BUDGET = 4 * 10**9  # bytes per run: BERT-base with 8 probes of 128 tokens keeps every map
+REFERENCE_SHARE = 10  # drift's reference is kept when it takes at most 1/REFERENCE_SHARE of the budget
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
 
@@ -75,10 +80,19 @@ class StoragePlan:
     budget: int
     full_bytes: int  # per snapshot, every head's map
     stored_bytes: int  # per snapshot, what is stored
+    reference_bytes: int = 0  # drift's reference, once (float16 before compression)
+    keeps_reference: bool = False  # whether it is kept in the log (the writer's keep_drift_reference)
 
     def describe(self):
         per_run = self.stored_bytes * self.snapshots
         sizes = f"{_size(self.stored_bytes)} per snapshot, ~{_size(per_run)} over {self.snapshots} snapshots"
+        if self.keeps_reference:
+            sizes += f", and {_size(self.reference_bytes)} once: drift's reference (a resume measures drift from it)"
+        else:
+            sizes += (
+                f"; drift's reference ({_size(self.reference_bytes)}) is not kept, being more than a tenth of the "
+                f"budget: a resume measures drift against the stored first snapshot, which overstates small drifts"
+            )
         if self.choice is None:
             return f"every head's map and statistics: {sizes} (attention_budget={_size(self.budget)})"
         how = {
@@ -105,11 +119,13 @@ def plan_storage(shapes, snapshots, budget, heads="changed"):
     ValueError (before training) when the budget cannot hold it."""
     stats = sum(len(STAT_NAMES) * layers * h * 2 for layers, h, _, _ in shapes.values())
     full = sum(layers * h * q * k for layers, h, q, k in shapes.values()) + stats
-    per_snapshot = budget // snapshots
+    reference = 2 * (full - stats)
+    kept = reference <= budget // REFERENCE_SHARE
+    per_snapshot = (budget - reference if kept else budget) // snapshots
     head_bytes = sum(q * k for _, _, q, k in shapes.values())  # one head's map in every probe and kind
     if isinstance(heads, str):
         if full <= per_snapshot:
-            return StoragePlan(None, snapshots, budget, full, full)
+            return StoragePlan(None, snapshots, budget, full, full, reference, kept)
         maps, summaries = _split(per_snapshot - stats, head_bytes, shapes)
         if maps < 1:
             raise ValueError(
@@ -128,7 +144,7 @@ def plan_storage(shapes, snapshots, budget, heads="changed"):
             f"attention_budget={_size(budget)} allows over {snapshots} snapshots ({_size(per_snapshot)}): "
             f"name fewer heads or raise attention_budget="
         )
-    return StoragePlan(choice, snapshots, budget, full, stored)
+    return StoragePlan(choice, snapshots, budget, full, stored, reference, kept)
 
 
 def _split(available, head_bytes, shapes):

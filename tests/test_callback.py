@@ -356,13 +356,15 @@ def test_resume_from_checkpoint_into_the_same_log_dir(tmp_path, resume_at):
     trainer2 = make_trainer(
         "gpt2", tmp_path, cb2, max_steps=5, save_strategy="no", learning_rate=0.05, max_grad_norm=1e-9
     )
+    run = read_run(str(log_dir))
+    at_step_0 = own_attention(trainer2.model, trainer2.processing_class, run.probe("mat"), "self")  # same seed
     trainer2.train(resume_from_checkpoint=str(tmp_path / "out" / f"checkpoint-{resume_at}"))
     run = read_run(str(log_dir))
     p = run.probe("mat")
     assert p.steps == sorted({0, 2, resume_at, 4, 5})  # one snapshot per step, sorted, the latest written
-    np.testing.assert_allclose(
-        p.attention(5), own_attention(trainer2.model, trainer2.processing_class, p, "self"), atol=STEP + 1e-5
-    )
+    at_step_5 = own_attention(trainer2.model, trainer2.processing_class, p, "self")
+    np.testing.assert_allclose(p.attention(5), at_step_5, atol=STEP + 1e-5)
+    np.testing.assert_allclose(at_step_0, first.attention(0), atol=STEP + 1e-5)
     assert np.abs(p.attention(5) - first.attention(4)).max() > 0
     if resume_at == 4:  # the checkpoint's step is not logged twice (it is the same model)
         assert len(layer_steps(log_dir, "attention/mat/self")) == len(set(layer_steps(log_dir, "attention/mat/self")))
@@ -387,6 +389,17 @@ def test_resume_from_checkpoint_into_the_same_log_dir(tmp_path, resume_at):
         )
         np.testing.assert_allclose(stats["drift"][k], want[STAT_NAMES.index("drift")], atol=0.02)
     assert (stats["drift"][-1] > 0).any()
+    # exactly: from the first run's float16 copy of step 0, kept in the log (writer/drift_reference.py)
+    exact = head_statistics(
+        at_step_5,
+        causal=True,
+        self_attention=True,
+        query_tokens=p.tokens,
+        key_tokens=p.tokens,
+        key_special=p.special,
+        reference=at_step_0.astype(np.float16),
+    )[STAT_NAMES.index("drift")]
+    np.testing.assert_allclose(stats["drift"][-1], exact, rtol=2e-3, atol=1e-4)
     assert run.scalars("train/loss")[0].tolist() == [1, 2, 3, 4, 5]
     # TensorBoard's Python loader agrees, step by step
     tb = tensorboard_python_read(str(log_dir))["."]

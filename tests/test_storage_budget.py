@@ -41,6 +41,22 @@ def test_bert_size_defaults_keep_every_map_and_llama_8b_keeps_what_fits():
     assert plan_storage(llama, 202, DEFAULT_BUDGET, [(0, 1)]).choice.summaries == 0  # named: those only
 
 
+def test_drift_reference_is_kept_when_it_takes_a_tenth_of_the_budget_at_most():
+    """BERT-size: kept (a resume measures drift exactly), still every map; Llama-8B at 512 tokens: its
+    537 MB would take more than a tenth of 4 GB, so not kept, and the plan says what that costs."""
+    bert = {(f"p{i}", "self"): (12, 12, 128, 128) for i in range(8)}
+    plan = plan_storage(bert, 202, DEFAULT_BUDGET)
+    assert plan.keeps_reference and plan.reference_bytes == 8 * 12 * 12 * 128 * 128 * 2
+    assert plan.choice is None and "37.7 MB once: drift's reference" in plan.describe()
+    llama = plan_storage({("p", "self"): (32, 32, 512, 512)}, 202, DEFAULT_BUDGET)
+    assert not llama.keeps_reference and llama.reference_bytes == 32 * 32 * 512 * 512 * 2
+    assert "drift's reference (536.9 MB) is not kept" in llama.describe()
+    assert "overstates small drifts" in llama.describe()
+    tight = plan_storage(bert, 202, 4 * 10**8)  # a budget that keeps it takes it off the snapshots' share
+    assert tight.keeps_reference and tight.choice is not None
+    assert tight.stored_bytes <= (4 * 10**8 - tight.reference_bytes) // 202
+
+
 def test_sizes_are_read_as_users_write_them():
     assert parse_budget("500MB") == 500 * 10**6 and parse_budget("2GiB") == 2 * 2**30
     assert parse_budget(12345) == 12345 and parse_budget(None) == DEFAULT_BUDGET

@@ -2,7 +2,8 @@
 float16, drift's reference, is as large as a whole snapshot (a 32 x 32-head model at 512 tokens: 0.5
 GB), so it is kept and read back a head at a time (`put_heads`, `SpilledHeads`): a long probe's
 layer is never held in float16 whole besides its float32 weights. The file is unnamed (nothing is
-left behind, even after a crash) and lives in the temporary directory (TMPDIR)."""
+left behind, even after a crash) and lives in the temporary directory (TMPDIR), unless it is the run's
+own copy of drift's reference (drift_reference.py), which is named in the run directory."""
 
 import os
 import tempfile
@@ -24,17 +25,32 @@ class SpilledLayer(typing.NamedTuple):
 
 
 class ScratchFile:
-    def __init__(self):
+    def __init__(self, path=None):
+        """`path`: the file to write (created on the first put; drift_reference.py), else an unnamed
+        temporary one."""
+        self._path = path
         self._file = None
         self._end = 0
         self._lock = threading.Lock()
+
+    @classmethod
+    def existing(cls, path):
+        """A file written before, opened to be read (get, read)."""
+        scratch = cls(path)
+        scratch._file = open(path, "rb")
+        return scratch
+
+    def _open(self):
+        if self._path is None:
+            return tempfile.TemporaryFile(prefix="tb-attention-")
+        return open(self._path, "w+b")
 
     def put(self, array):
         """Keep `array` (compressed) on disk -> a SpilledLayer to read it back."""
         data = compressor().compress(np.ascontiguousarray(array))
         with self._lock:
             if self._file is None:
-                self._file = tempfile.TemporaryFile(prefix="tb-attention-")
+                self._file = self._open()
             offset = self._end
             os.pwrite(self._file.fileno(), data, offset)
             self._end += len(data)
@@ -45,9 +61,18 @@ class ScratchFile:
         return [self.put(np.asarray(head, dtype=dtype)) for head in layer]
 
     def get(self, spilled):
-        data = os.pread(self._file.fileno(), spilled.size, spilled.offset)
-        raw = decompress(data, int(np.prod(spilled.shape)) * spilled.dtype.itemsize)
+        raw = decompress(self.read(spilled.offset, spilled.size), int(np.prod(spilled.shape)) * spilled.dtype.itemsize)
         return np.frombuffer(raw, spilled.dtype).reshape(spilled.shape)
+
+    def read(self, offset, size):
+        """`size` bytes at `offset`; ValueError when the file ends before."""
+        data = os.pread(self._file.fileno(), size, offset)
+        if len(data) != size:
+            raise ValueError(f"the file ends before byte {offset + size}")
+        return data
+
+    def size(self):
+        return os.fstat(self._file.fileno()).st_size
 
     def close(self):
         with self._lock:

@@ -114,6 +114,7 @@ class SnapshotStream:
         self._failed = None
         self._open = True
         self._generation = None  # the writer's file generation when the first layer was encoded
+        self._store = None  # where a first snapshot's float16 heads go (_reference_store)
         self._words = None
 
     # ---------------------------------------------------------------- the caller's side
@@ -203,11 +204,18 @@ class SnapshotStream:
             # the drift reference, should this be the first snapshot: float16 keeps drift within 1e-4 of
             # float32's (the stored bytes' 1/255 steps are too coarse for it: 0.25 for 0.004 at 512 tokens)
             first = self._state.reference is None
-            reference = self._writer._scratch.put_heads(layer) if first else None
+            reference = self._reference_store().put_heads(layer) if first else None
             self._layers.append((blob, last, stats, relations, reference))
         except BaseException as e:
             self._failed = e
             raise
+
+    def _reference_store(self):
+        """Where this first snapshot's float16 heads go (drift_reference.DriftReferences.store)."""
+        if self._store is None:
+            w = self._writer
+            self._store = w._references.store(self.probe, self.kind, self.step, w.keep_drift_reference)
+        return self._store
 
     def _statistics(self, index, layer):
         query_side, key_side = self._sides
@@ -222,14 +230,22 @@ class SnapshotStream:
         if templates is None:
             templates = self._state.templates[self.causal] = ProbeTemplates(**args)
         reference = self._reference_layer(index, layer.shape)
-        plogp, causal = None, False
-        if reference is not None:  # drift's terms of the first snapshot: the same at every snapshot
-            plogp, causal = self._state.reference_plogp.get(index, (None, False))
-            if plogp is None or plogp.shape != reference.shape[:-1]:
-                plogp, causal = row_plogp(reference), self.causal and zero_above_diagonal(reference)
-                self._state.reference_plogp[index] = (plogp, causal)
-        drift = dict(reference=reference, reference_plogp=plogp, reference_causal=causal)
-        return head_statistics(layer[None], templates=templates, **drift, **args)
+        try:
+            plogp, causal = None, False
+            if reference is not None:  # drift's terms of the first snapshot: the same at every snapshot
+                plogp, causal = self._state.reference_plogp.get(index, (None, False))
+                if plogp is None or plogp.shape != reference.shape[:-1]:
+                    plogp, causal = row_plogp(reference), self.causal and zero_above_diagonal(reference)
+                    self._state.reference_plogp[index] = (plogp, causal)
+            drift = dict(reference=reference, reference_plogp=plogp, reference_causal=causal)
+            return head_statistics(layer[None], templates=templates, **drift, **args)
+        except (ValueError, OSError) as e:  # a kept reference that no longer reads (a damaged frame)
+            if not isinstance(reference, SpilledHeads):
+                raise
+            self._writer._references.unreadable(self.probe, self.kind, e)
+            stats = head_statistics(layer[None], templates=templates, **args)
+            stats[_DRIFT] = np.nan  # drift left out, the snapshot kept
+            return stats
 
     def _reference_layer(self, index, shape):
         """The drift reference of this layer (the first snapshot as stored), or None when this is it."""
@@ -282,8 +298,9 @@ class SnapshotStream:
                 if entry[1] is not None:
                     self._state.last[index] = entry[1]
             if first_snapshot:
-                kept, scratch = [entry[4] for entry in layers], self._writer._scratch
-                self._state.reference = lambda index: SpilledHeads(scratch, kept[index])  # float16
+                kept, store = [entry[4] for entry in layers], self._store
+                self._writer._references.written(store, self._info["tokens"], kept)
+                self._state.reference = lambda index: SpilledHeads(store, kept[index])  # float16
 
     @staticmethod
     def _as_keyframe(entry):

@@ -25,7 +25,6 @@ import os
 import time
 import warnings
 
-
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
 from ..analysis.neuron_math import vector_dtype
@@ -41,7 +40,7 @@ from ..format.records import (
 )
 from .restart_marker import write_marker
 from .run_file import RunFile
-from .scratch_file import ScratchFile
+from .drift_reference import DriftReferences
 from .run_history import RunHistory
 from ..format.plugin_metadata import check_relations
 from .write_queue import WriteQueue
@@ -52,18 +51,29 @@ from .snapshot_stream import SnapshotStream, TagState
 class AttentionSummaryWriter:
     """Writes attention snapshots, per-head statistics, scalars and hparams into one run directory."""
 
-    def __init__(self, log_dir, *, filename_suffix=".attention", background=False, max_queued_bytes=64 << 20):
+    def __init__(
+        self,
+        log_dir,
+        *,
+        filename_suffix=".attention",
+        background=False,
+        max_queued_bytes=64 << 20,
+        keep_drift_reference=True,
+    ):
         """background: encode and write on a thread of its own (write_queue.py), so that callers wait
         only for the input checks; at most `max_queued_bytes` of attention waits there (layers are
         queued one at a time: a layer of more than a quarter of that is encoded on the caller's
-        thread once the queue is empty, so a long probe's pass holds one of its layers, not two)."""
+        thread once the queue is empty, so a long probe's pass holds one of its layers, not two).
+        keep_drift_reference: each probe's first snapshot also goes to the run directory in float16
+        (drift_reference.py, about one snapshot's size): a resumed run measures drift from it."""
         self.log_dir = str(log_dir)
         self._queue = WriteQueue(max_queued_bytes) if background else None
         self._file = RunFile(
             self.log_dir, filename_suffix, before_open=lambda: self._history.read(), on_abandon=self._forget_deltas
         )
         self._probes = {}
-        self._scratch = ScratchFile()  # drift's references, read back a layer at a time
+        self.keep_drift_reference = keep_drift_reference  # may change before a probe's first snapshot
+        self._references = DriftReferences(self.log_dir)  # drift's references, read a head at a time
         self._tag_states = {}  # (probe, kind) -> snapshot_stream.TagState: delta and drift references
         self._streams = set()  # (probe, kind) of the snapshots being written
         self._closed = False
@@ -208,18 +218,9 @@ class AttentionSummaryWriter:
         return False
 
     def _reference_on_disk(self, probe, kind, step, layer_shape):
-        """An earlier writer's first snapshot of this (probe, kind) when this run resumes it (same
-        tokens, layers of `layer_shape`): layer -> float [heads, query, key]; None when there is none."""
+        """An earlier writer's first snapshot of (probe, kind) when resuming (DriftReferences.earlier)."""
         past = self._history.past(probe, kind)
-        if (
-            past is not None
-            and past.first is not None
-            and past.first_step < step
-            and past.tokens == self._probes[probe]["tokens"]
-            and past.first(0).shape == layer_shape
-        ):
-            return past.first
-        return None
+        return self._references.earlier(past, probe, kind, step, self._probes[probe]["tokens"], layer_shape)
 
     # ------------------------------------------------------------------ what the directory held before
     def logged_before(self, probe, kind):
@@ -389,7 +390,7 @@ class AttentionSummaryWriter:
         if self._queue is not None:
             self._queue.close()  # writes what is queued first
         self._file.close()
-        self._scratch.close()
+        self._references.close()
         self._closed = True
 
     def __enter__(self):

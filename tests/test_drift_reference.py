@@ -1,0 +1,141 @@
+"""Drift after a resume (writer/drift_reference.py): a writer that resumes a run measures drift from the
+first snapshot's float16 weights, kept in the run directory, exactly as the writer that took it did. The
+stored maps (steps of 1/255) would overstate a small drift at 128 tokens about tenfold. A missing or
+damaged file falls back to the stored first snapshot with a warning, and never costs a snapshot."""
+
+import json
+import os
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+from tb_attention_plugin import AttentionSummaryWriter, read_run
+from tb_attention_plugin.writer import drift_reference
+from tb_attention_plugin.writer.drift_reference import DIRECTORY, FOOTER
+
+TOKENS = ["<s>"] + [f"w{i % 37}" for i in range(127)]  # 128 tokens: the default max_tokens
+SHAPE = (2, 3, 128, 128)
+
+
+def _maps(logits):
+    causal = np.where(np.triu(np.ones(SHAPE[2:], bool), 1), -np.inf, logits)
+    e = np.exp(causal - causal.max(-1, keepdims=True))
+    return (e / e.sum(-1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def snapshots():
+    """Four snapshots of a slowly moving model: true drift of about 0.01."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=SHAPE)
+    out = {}
+    for step in range(4):
+        out[step] = _maps(logits)
+        logits = logits + 0.02 * rng.normal(size=SHAPE)
+    return out
+
+
+def _write(run, snapshots, start=None, **options):
+    w = AttentionSummaryWriter(run, **options)
+    w.add_probe("p", TOKENS)
+    if start is not None:
+        w.add_session_start(start)
+    for step, a in snapshots.items():
+        w.add_attention(step, "p", a, causal=True)
+    w.close()
+
+
+def _drift(run):
+    p = read_run(str(run)).probe("p")
+    return dict(zip(p.stats_steps(), p.stats()["drift"]))
+
+
+def _resumed(tmp_path, name, snapshots, between=None):
+    """Steps 0-1 by one writer, then (after `between(run)`) 2-3 by a writer that resumes at 2."""
+    run = tmp_path / name
+    _write(run, {s: snapshots[s] for s in (0, 1)})
+    if between is not None:
+        between(run)
+    _write(run, {s: snapshots[s] for s in (2, 3)}, start=2)
+    return _drift(run)
+
+
+def test_a_resumed_writer_measures_drift_as_the_uninterrupted_one(snapshots, tmp_path):
+    _write(tmp_path / "whole", snapshots)
+    whole = _drift(tmp_path / "whole")
+    assert all((whole[s] > 0.003).all() and (whole[s] < 0.03).all() for s in (1, 2, 3))
+    files = os.listdir(tmp_path / "whole" / DIRECTORY)
+    assert len(files) == 1 and files[0].endswith("-0.f16")  # the first snapshot's, complete
+    resumed = _resumed(tmp_path, "resumed", snapshots)
+    for step in (1, 2, 3):  # the same float16 reference, the same arithmetic
+        np.testing.assert_array_equal(resumed[step], whole[step])
+    # what the stored first snapshot gives instead: the reference file gone before the resume
+    coarse = _resumed(tmp_path, "coarse", snapshots, between=lambda run: shutil.rmtree(run / DIRECTORY))
+    assert (coarse[2] > 3 * whole[2]).all() and (coarse[3] > 3 * whole[3]).all()
+
+
+def test_without_keep_drift_reference_nothing_is_left_in_the_run_directory(snapshots, tmp_path):
+    _write(tmp_path / "run", {s: snapshots[s] for s in (0, 1)}, keep_drift_reference=False)
+    assert not (tmp_path / "run" / DIRECTORY).exists()
+    assert _drift(tmp_path / "run")[1].min() > 0.003  # drift itself is measured as before
+
+
+def _only_file(run):
+    (name,) = os.listdir(run / DIRECTORY)
+    return run / DIRECTORY / name
+
+
+def _truncate(run):
+    path = _only_file(run)
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) - 5)
+
+
+def _another_probe(run):
+    """A well-formed file whose index names another probe (say, copied from elsewhere)."""
+    path = _only_file(run)
+    data = path.read_bytes()
+    length, magic = FOOTER.unpack(data[-FOOTER.size :])
+    start = len(data) - FOOTER.size - length
+    index = json.loads(data[start : -FOOTER.size])
+    index["probe"] = "q"
+    body = json.dumps(index).encode()
+    path.write_bytes(data[:start] + body + FOOTER.pack(len(body), magic))
+
+
+def _huge_index(run):
+    """A footer that claims an index larger than the file: no allocation of that size."""
+    path = _only_file(run)
+    data = path.read_bytes()
+    path.write_bytes(data[: -FOOTER.size] + FOOTER.pack(1 << 62, drift_reference.MAGIC))
+
+
+@pytest.mark.parametrize("damage", [_truncate, _another_probe, _huge_index])
+def test_a_reference_file_that_fails_a_check_is_not_used(damage, snapshots, tmp_path):
+    coarse = _resumed(tmp_path, "coarse", snapshots, between=lambda run: shutil.rmtree(run / DIRECTORY))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        damaged = _resumed(tmp_path, "damaged", snapshots, between=damage)
+    assert [str(c.message) for c in caught if "is not used" in str(c.message)], [str(c.message) for c in caught]
+    for step in (2, 3):  # the stored first snapshot instead, and every snapshot written
+        np.testing.assert_array_equal(damaged[step], coarse[step])
+
+
+def test_a_frame_that_fails_its_checksum_costs_drift_not_the_snapshot(snapshots, tmp_path):
+    def flip_a_byte_of_the_first_head(run):
+        path = _only_file(run)
+        data = bytearray(path.read_bytes())
+        data[40] ^= 0xFF  # inside the first head's frame (layer 0)
+        path.write_bytes(bytes(data))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drift = _resumed(tmp_path, "run", snapshots, between=flip_a_byte_of_the_first_head)
+    assert len([c for c in caught if "could not be read" in str(c.message)]) == 1
+    assert np.isnan(drift[2][0]).all() and np.isfinite(drift[2][1]).all()  # layer 0 only
+    p = read_run(str(tmp_path / "run")).probe("p")
+    assert p.stats_steps() == [0, 1, 2, 3]
+    entropy = p.stats()["entropy"]
+    assert np.isfinite(entropy).all()  # the other statistics are all there
