@@ -76,13 +76,26 @@ def _neurons(heads):
     return {"heads": [tuple(int(x) for x in lh.split(".")) for lh in heads.split(",")], "every": 1}
 
 
+def _recorder(model, tok, probes, log_dir, tokens, budget, neurons):
+    from tb_attention_plugin import AttentionRecorder
+
+    return AttentionRecorder(
+        model,
+        tok,
+        probes,
+        log_dir,
+        max_tokens=tokens,
+        induction_probe=False,
+        attention_budget=budget,
+        neurons=_neurons(neurons),
+    )
+
+
 def paired_times(case, budget=None, neurons=None, pairs=PAIRS):
     """Snapshot time / eager forward time measured in one process, alternating (forward, snapshot)
     `pairs` times after a first snapshot: the machine's load drifts over minutes, and the two
     processes of `child` may see different loads. -> (min snapshot s, min forward s)."""
     import torch
-
-    from tb_attention_plugin import AttentionRecorder
 
     layers, heads, kv, tokens, count = CASES[case]
     model, tok = _model(layers, heads, kv, tokens)
@@ -90,16 +103,7 @@ def paired_times(case, budget=None, neurons=None, pairs=PAIRS):
     ids = tok(probes, return_tensors="pt")["input_ids"]
     snapshots, forwards = [], []
     with tempfile.TemporaryDirectory() as d:
-        recorder = AttentionRecorder(
-            model,
-            tok,
-            probes,
-            d,
-            max_tokens=tokens,
-            induction_probe=False,
-            attention_budget=budget,
-            neurons=_neurons(neurons),
-        )
+        recorder = _recorder(model, tok, probes, d, tokens, budget, neurons)
         recorder.snapshot(0)  # the first snapshot (no drift to measure yet) is not timed
         recorder.writer.flush()
         for step in range(1, pairs + 1):
@@ -124,7 +128,7 @@ def child(kind, case, budget=None, neurons=None):
         return
     import torch
 
-    from tb_attention_plugin import AttentionRecorder  # imported by both, before the baseline
+    import tb_attention_plugin  # noqa: F401 - imported by both, before the baseline
 
     layers, heads, kv, tokens, count = CASES[case]
     model, tok = _model(layers, heads, kv, tokens)
@@ -143,16 +147,7 @@ def child(kind, case, budget=None, neurons=None):
                 times.append(time.perf_counter() - started)
     else:
         with tempfile.TemporaryDirectory() as d:
-            recorder = AttentionRecorder(
-                model,
-                tok,
-                probes,
-                d,
-                max_tokens=tokens,
-                induction_probe=False,
-                attention_budget=budget,
-                neurons=_neurons(neurons),
-            )
+            recorder = _recorder(model, tok, probes, d, tokens, budget, neurons)
             plan = recorder.runner.plan
             for step in range(SNAPSHOTS):
                 started = time.perf_counter()
