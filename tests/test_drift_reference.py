@@ -123,18 +123,98 @@ def test_a_reference_file_that_fails_a_check_is_not_used(damage, snapshots, tmp_
         np.testing.assert_array_equal(damaged[step], coarse[step])
 
 
+def _index(path):
+    data = path.read_bytes()
+    length, _ = FOOTER.unpack(data[-FOOTER.size :])
+    return json.loads(data[len(data) - FOOTER.size - length : -FOOTER.size])
+
+
+def _rewritten_index(run, change):
+    """The file with its index changed by `change(index)` (a JSON-able value), frames as they were."""
+    path = _only_file(run)
+    data = path.read_bytes()
+    length, magic = FOOTER.unpack(data[-FOOTER.size :])
+    start = len(data) - FOOTER.size - length
+    body = change(json.loads(data[start : -FOOTER.size])).encode()
+    path.write_bytes(data[:start] + body + FOOTER.pack(len(body), magic))
+
+
+def _hostile_offset(run):
+    _rewritten_index(run, lambda index: json.dumps(index).replace('"layers": [[[0,', '"layers": [[[1e999,'))
+
+
+def _deeply_nested(run):
+    _rewritten_index(
+        run, lambda index: json.dumps(index).replace('"shape": ', '"shape": ' + "[" * 100000 + "]" * 100000 + ', "x": ')
+    )
+
+
+def _one_layer_short(run):
+    _rewritten_index(run, lambda index: json.dumps({**index, "layers": index["layers"][:1]}))
+
+
+def _flip_a_byte_of_layer_0(run):
+    path = _only_file(run)
+    data = bytearray(path.read_bytes())
+    data[_index(path)["layers"][0][0][0] + 40] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [_hostile_offset, _deeply_nested, _one_layer_short, _flip_a_byte_of_layer_0])
+def test_hostile_or_damaged_indexes_and_first_layers_are_not_used(damage, snapshots, tmp_path):
+    """Each costs the exact drift of this resume only: a warning, the stored first snapshot, every
+    snapshot written, and (a writer that does not stop) the same at the next snapshot."""
+    coarse = _resumed(tmp_path, "coarse", snapshots, between=lambda run: shutil.rmtree(run / DIRECTORY))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        damaged = _resumed(tmp_path, "damaged", snapshots, between=damage)
+    assert len([c for c in caught if "is not used" in str(c.message)]) == 1, [str(c.message) for c in caught]
+    for step in (2, 3):
+        np.testing.assert_array_equal(damaged[step], coarse[step])
+
+
+def test_a_file_left_by_a_hidden_run_is_never_taken_for_this_runs(snapshots, tmp_path):
+    """Run A keeps its reference of step 0; run B starts over at step 0 (A hidden) without keeping one;
+    a resume of B must not measure drift from A's file."""
+    run = tmp_path / "run"
+    rng = np.random.default_rng(7)
+    other = {s: _maps(rng.normal(size=SHAPE)) for s in (0, 1)}
+    _write(run, other)  # run A: another model
+    _write(run, {s: snapshots[s] for s in (0, 1)}, start=0, keep_drift_reference=False)  # run B
+    assert not (run / DIRECTORY).exists() or not os.listdir(run / DIRECTORY)  # B removed A's
+    _write(run, {s: snapshots[s] for s in (2, 3)}, start=2)  # B resumed
+    coarse = _resumed(tmp_path, "coarse", snapshots, between=lambda r: shutil.rmtree(r / DIRECTORY))
+    np.testing.assert_array_equal(_drift(run)[2], coarse[2])  # the stored first snapshot: B's
+
+
+def test_a_reference_copied_from_another_run_is_refused_by_its_first_layer(snapshots, tmp_path):
+    rng = np.random.default_rng(7)
+    _write(tmp_path / "other", {s: _maps(rng.normal(size=SHAPE)) for s in (0, 1)})
+    coarse = _resumed(tmp_path, "coarse", snapshots, between=lambda r: shutil.rmtree(r / DIRECTORY))
+
+    def copy_the_other_runs(run):
+        shutil.rmtree(run / DIRECTORY)
+        shutil.copytree(tmp_path / "other" / DIRECTORY, run / DIRECTORY)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drift = _resumed(tmp_path, "run", snapshots, between=copy_the_other_runs)
+    assert [c for c in caught if "differs from the stored first snapshot" in str(c.message)]
+    np.testing.assert_array_equal(drift[2], coarse[2])
+
+
 def test_a_frame_that_fails_its_checksum_costs_drift_not_the_snapshot(snapshots, tmp_path):
-    def flip_a_byte_of_the_first_head(run):
+    def flip_a_byte_of_layer_1(run):
         path = _only_file(run)
         data = bytearray(path.read_bytes())
-        data[40] ^= 0xFF  # inside the first head's frame (layer 0)
+        data[_index(path)["layers"][1][0][0] + 40] ^= 0xFF  # inside layer 1's first frame
         path.write_bytes(bytes(data))
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        drift = _resumed(tmp_path, "run", snapshots, between=flip_a_byte_of_the_first_head)
+        drift = _resumed(tmp_path, "run", snapshots, between=flip_a_byte_of_layer_1)
     assert len([c for c in caught if "could not be read" in str(c.message)]) == 1
-    assert np.isnan(drift[2][0]).all() and np.isfinite(drift[2][1]).all()  # layer 0 only
+    assert np.isfinite(drift[2][0]).all() and np.isnan(drift[2][1]).all()  # layer 1 only
     p = read_run(str(tmp_path / "run")).probe("p")
     assert p.stats_steps() == [0, 1, 2, 3]
     entropy = p.stats()["entropy"]

@@ -6,8 +6,9 @@ neuron view's capturing attention (neurons.py), which hands each layer's weights
 listener as the streaming attention does. For each layer, only what the records need stays: the
 captured heads' query and key rows, mask, bias and value norms, and those heads' weights (to check
 that the record explains them, and to decide whether float16 vectors keep within the bound). The
-call itself, whole-batch tensors, is dropped once its output projection has run (the value norms
-need it), before the next layer's attention.
+call itself (whole-batch query, key, value and output, but not its weights) is dropped when the next
+layer hands its weights over, once its output projection has run (the value norms need it): at most
+two layers' calls at a time.
 """
 
 import torch

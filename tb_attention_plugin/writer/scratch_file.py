@@ -2,8 +2,8 @@
 float16, drift's reference, is as large as a whole snapshot (a 32 x 32-head model at 512 tokens: 0.5
 GB), so it is kept and read back a head at a time (`put_heads`, `SpilledHeads`): a long probe's
 layer is never held in float16 whole besides its float32 weights. The file is unnamed (nothing is
-left behind, even after a crash) and lives in the temporary directory (TMPDIR), unless it is the run's
-own copy of drift's reference (drift_reference.py), which is named in the run directory."""
+left behind, even after a crash) and lives in the temporary directory (TMPDIR); drift_reference.py
+copies a first snapshot's heads from it into the run directory, and reads them back from there."""
 
 import os
 import tempfile
@@ -25,32 +25,24 @@ class SpilledLayer(typing.NamedTuple):
 
 
 class ScratchFile:
-    def __init__(self, path=None):
-        """`path`: the file to write (created on the first put; drift_reference.py), else an unnamed
-        temporary one."""
-        self._path = path
+    def __init__(self):
         self._file = None
         self._end = 0
         self._lock = threading.Lock()
 
     @classmethod
     def existing(cls, path):
-        """A file written before, opened to be read (get, read)."""
-        scratch = cls(path)
+        """A file written before (drift_reference.py), opened to be read (get, read)."""
+        scratch = cls()
         scratch._file = open(path, "rb")
         return scratch
-
-    def _open(self):
-        if self._path is None:
-            return tempfile.TemporaryFile(prefix="tb-attention-")
-        return open(self._path, "w+b")
 
     def put(self, array):
         """Keep `array` (compressed) on disk -> a SpilledLayer to read it back."""
         data = compressor().compress(np.ascontiguousarray(array))
         with self._lock:
             if self._file is None:
-                self._file = self._open()
+                self._file = tempfile.TemporaryFile(prefix="tb-attention-")
             offset = self._end
             os.pwrite(self._file.fileno(), data, offset)
             self._end += len(data)

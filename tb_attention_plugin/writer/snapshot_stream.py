@@ -114,7 +114,6 @@ class SnapshotStream:
         self._failed = None
         self._open = True
         self._generation = None  # the writer's file generation when the first layer was encoded
-        self._store = None  # where a first snapshot's float16 heads go (_reference_store)
         self._words = None
 
     # ---------------------------------------------------------------- the caller's side
@@ -204,18 +203,18 @@ class SnapshotStream:
             # the drift reference, should this be the first snapshot: float16 keeps drift within 1e-4 of
             # float32's (the stored bytes' 1/255 steps are too coarse for it: 0.25 for 0.004 at 512 tokens)
             first = self._state.reference is None
-            reference = self._reference_store().put_heads(layer) if first else None
+            reference = self._first_snapshot_heads(index, layer) if first else None
             self._layers.append((blob, last, stats, relations, reference))
         except BaseException as e:
             self._failed = e
             raise
 
-    def _reference_store(self):
-        """Where this first snapshot's float16 heads go (drift_reference.DriftReferences.store)."""
-        if self._store is None:
-            w = self._writer
-            self._store = w._references.store(self.probe, self.kind, self.step, w.keep_drift_reference)
-        return self._store
+    def _first_snapshot_heads(self, index, layer):
+        """Keep a layer of the first snapshot in float16 (drift's reference) -> where its heads lie."""
+        references = self._writer._references
+        if index == 0:
+            references.starting(self.probe, self.kind, self.step)
+        return references.scratch.put_heads(layer)
 
     def _statistics(self, index, layer):
         query_side, key_side = self._sides
@@ -251,8 +250,8 @@ class SnapshotStream:
         """The drift reference of this layer (the first snapshot as stored), or None when this is it."""
         state = self._state
         if not state.reference_looked_up:
+            state.reference_looked_up = True  # once, even if it fails
             state.reference = self._writer._reference_on_disk(self.probe, self.kind, self.step, shape)
-            state.reference_looked_up = True
         reference = state.reference
         if reference is None:
             return None
@@ -298,9 +297,9 @@ class SnapshotStream:
                 if entry[1] is not None:
                     self._state.last[index] = entry[1]
             if first_snapshot:
-                kept, store = [entry[4] for entry in layers], self._store
-                self._writer._references.written(store, self._info["tokens"], kept)
-                self._state.reference = lambda index: SpilledHeads(store, kept[index])  # float16
+                kept, references = [entry[4] for entry in layers], w._references
+                references.written(self.probe, self.kind, self.step, self._info["tokens"], kept, w.keep_drift_reference)
+                self._state.reference = lambda index: SpilledHeads(references.scratch, kept[index])  # float16
 
     @staticmethod
     def _as_keyframe(entry):
