@@ -2,8 +2,9 @@
 into the writer a layer at a time, or only through the checks (the first pass before training, ranks
 that join a sharded forward without writing): never all of them into memory.
 
-Every sink takes `layer(i, kind, layer, weights, max_logits=None)` (probe i's float32 [heads, query,
-key], in layer order, and each head's largest attention logit, float32 [heads], when measured),
+Every sink takes `layer(i, kind, layer, weights, max_logits=None)` (probe i's [heads, query, key]
+weights, in layer order: float32 numpy, or on an accelerator the model's tensor, probe_pass.for_writer;
+and each head's largest attention logit, float32 [heads], when measured),
 `neurons(i, kind, record, attention)` (the neuron view's record of probe i, after its layers, and the
 captured heads' float32 weights, [layer][head] -> [query, key]) and `predictions(i, prediction)`.
 """

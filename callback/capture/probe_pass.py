@@ -294,10 +294,8 @@ def stream_probes(model, probes, pad_id, layer_map, sink, *, strict=False, top_k
                         w = weights[b, :, :q, :k]
                         if strict or layer == layer_map.layers[kind] - 1:
                             check_layer_weights(w, model, p.name, kind, causal[kind], strict)
-                        # to the host in the model's dtype, then float32 there: no float32 copy of the layer
-                        # on an accelerator, half the bytes over the bus for bf16 (the conversion is exact)
                         largest = None if logits is None else _probe_maxima(logits, b, q)
-                        sink.layer(i, kind, layer, w.cpu().float().numpy(), largest)
+                        sink.layer(i, kind, layer, for_writer(w), largest)
                     if taken is not None:
                         taken.on_layer(kind, layer, weights)
 
@@ -308,6 +306,13 @@ def stream_probes(model, probes, pad_id, layer_map, sink, *, strict=False, top_k
                 for i, prediction in zip(batch, batch_predictions(out, model, chosen, top_k, mask_id)):
                     sink.predictions(i, prediction)
             del out
+
+
+def for_writer(w):
+    """A probe's layer as the sinks take it: float32 numpy (a view) on the CPU; on an accelerator the
+    tensor itself, in the model's dtype: the writer measures a large layer there and copies a small
+    one to the host (writer/snapshot_stream.py)."""
+    return w.float().numpy() if w.device.type == "cpu" else w
 
 
 def _batches(indices, probes, heads):

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..format import arrays
 from .head_types import held_at_the_end
 from .uncertainty import wilson_interval
 
@@ -37,15 +38,18 @@ def features(attention, meta):
     found, words = meta.relation_instances(), meta.relation_key_words()
     if not found or not words:
         return None
-    a = np.asarray(attention, dtype=np.float32)
+    # an array on an accelerator (format/arrays.py) is measured there: only the features come back
+    a = attention if arrays.is_foreign(attention) else np.asarray(attention, dtype=np.float32)
+    xp = arrays.namespace(a)
     membership = np.zeros((a.shape[-1], len(words)), np.float32)
     for w, tokens in enumerate(words):
         membership[tokens, w] = 1.0
-    out = np.empty((len(found), len(words)) + a.shape[:2], np.float32)
+    membership = arrays.like(a, membership)
+    out = np.empty((len(found), len(words)) + tuple(a.shape[:2]), np.float32)
     query_of = (meta.word_of or {}).get(meta.query)
     for i, inst in enumerate(found):
-        rows = a[:, :, inst.source_tokens, :].mean(axis=2)  # [L, H, K]
-        out[i] = np.moveaxis(rows @ membership, -1, 0)
+        rows = xp.mean(arrays.float32(a[:, :, list(inst.source_tokens), :]), axis=2)  # [L, H, K]
+        out[i] = np.moveaxis(arrays.to_host(rows @ membership), -1, 0)
         if meta.query == meta.key:
             out[i, query_of[inst.source_tokens[0]]] = np.nan  # the source word itself
     return out

@@ -7,14 +7,19 @@ apply (no separator tokens, no repeated tokens, `self`/`prev`/`next` of cross at
 Most statistics are "attention mass on a set of keys, averaged over a set of rows", so a probe's
 templates (the (row, key) pairs each one sums, and their row weights) are built once and read from a
 layer by indexing: a few weights per row, not a pass over the layer per statistic.
+
+A layer on an accelerator (a torch tensor on a GPU: arrays.py) is measured there, in larger blocks;
+only the per-head numbers come to the host.
 """
 
 import numpy as np
 
 from ..format.metadata import STAT_NAMES
+from ..format import arrays
 from .parallel import map_spread
 
 BLOCK = 1 << 19  # weights computed at a time (whole layers): the temporaries stay in the CPU's cache
+DEVICE_BLOCK = 1 << 25  # on an accelerator: few kernels per layer, temporaries of a few hundred MB
 _MASS_STATS = ("first", "sep", "self", "prev", "next", "induction", "duplicate", "self_repeated")
 
 
@@ -84,6 +89,18 @@ class ProbeTemplates:
         self.entropy_weights = entropy_rows / max(entropy_rows.sum(), 1) if entropy_rows.any() else None
         self.log_visible = np.log(np.maximum(self.visible, 2))
         self.row_mean = rows / rows.sum()
+        self._on = {}  # device -> the masses' index pairs there
+
+    def masses_like(self, a):
+        """`masses` with their index pairs and weights on the device of `a` (kept per device)."""
+        if arrays.is_host(a):
+            return self.masses
+        key = str(arrays.device(a))
+        if key not in self._on:
+            self._on[key] = [
+                (name, *(None if v is None else arrays.like(a, v) for v in (i, j, w))) for name, i, j, w in self.masses
+            ]
+        return self._on[key]
 
 
 _TINY = np.float32(np.finfo(np.float32).tiny)
@@ -93,7 +110,9 @@ _HALF_TO_SINGLE = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np
 
 
 def as_float32(x):
-    """float32 of an array, float16 widened by table (`_HALF_TO_SINGLE`)."""
+    """float32 of an array, float16 widened by table (`_HALF_TO_SINGLE`) on the host."""
+    if arrays.is_foreign(x):
+        return arrays.float32(x)
     x = np.asarray(x)
     if x.dtype == np.float16:
         return np.take(_HALF_TO_SINGLE, x.view(np.uint16))
@@ -104,6 +123,9 @@ def _row_plogp(x):
     """sum of x ln x over the last axis of weights >= 0 (0 ln 0 = 0), float64. Zero's log is taken of
     the smallest normal float32 instead (x + tiny: a finite -87, times 0), which leaves every weight
     above 1e-30 as it is: one pass fewer than choosing where x > 0, and faster than a maximum."""
+    if arrays.is_foreign(x):
+        xp = arrays.namespace(x)
+        return xp.sum(xp.log(x + float(_TINY)) * x, axis=-1, dtype=xp.float64)
     logs = np.add(x, _TINY, dtype=np.float32)
     np.log(logs, out=logs)
     logs *= x
@@ -118,10 +140,11 @@ def js_distance(p, q, p_plogp=None, q_plogp=None):
     p_plogp = _row_plogp(p) if p_plogp is None else p_plogp
     q = as_float32(q)  # a float16 reference is widened by table (the row chunks' strides slow a cast)
     q_plogp = _row_plogp(q) if q_plogp is None else q_plogp
-    m = np.add(p, q)
+    m = p + q
     m *= 0.5
     js = (0.5 * (p_plogp + q_plogp) - _row_plogp(m)) / np.log(2)
-    return np.sqrt(np.clip(js, 0.0, 1.0))
+    xp = np if arrays.is_host(js) else arrays.namespace(js)
+    return xp.sqrt(xp.clip(js, 0.0, 1.0))
 
 
 def head_distances(attention, causal):
@@ -174,25 +197,35 @@ def head_statistics(
             key_tokens=key_tokens,
             key_special=key_special,
         )
-    a = np.asarray(attention, dtype=np.float32)
+    foreign = arrays.is_foreign(attention)  # measured on its device, in its own dtype a block at a time
+    a = attention if foreign else np.asarray(attention, dtype=np.float32)
     layers, heads = a.shape[:2]
     out = np.full((len(STAT_NAMES), layers, heads), np.nan, dtype=np.float64)
 
     def measure(block):  # blocks write to their own part of `out`: spread over the cores
-        part = None if reference is None else (reference[block], _part(reference_plogp, block), reference_causal)
+        part = None
+        if reference is not None:
+            moved = reference[block] if not foreign else arrays.like(a, reference[block])
+            known = _part(reference_plogp, block)
+            part = (moved, known if not foreign or known is None else arrays.like(a, known), reference_causal)
         _block_statistics(a[block], out[(slice(None),) + block], templates, part)
 
-    map_spread(measure, _blocks(layers, heads, a[0, 0].size))
+    _spread(measure, _blocks(layers, heads, a.shape[2] * a.shape[3], DEVICE_BLOCK if foreign else BLOCK), foreign)
     return out.astype(np.float32)
 
 
-def _blocks(layers, heads, head_size):
-    """(layer slice, head slice) blocks of about BLOCK weights: whole layers while they are small, a
+def _spread(fn, items, foreign):
+    """map_spread on the host; one block after another on an accelerator (it runs each in parallel)."""
+    return [fn(x) for x in items] if foreign else map_spread(fn, items)
+
+
+def _blocks(layers, heads, head_size, block=BLOCK):
+    """(layer slice, head slice) blocks of about `block` weights: whole layers while they are small, a
     few heads of one layer at a time when a layer is large (long probes)."""
-    if heads * head_size <= BLOCK:
-        step = max(1, BLOCK // (heads * head_size))
+    if heads * head_size <= block:
+        step = max(1, block // (heads * head_size))
         return [(slice(s, s + step), slice(None)) for s in range(0, layers, step)]
-    step = max(1, BLOCK // head_size)
+    step = max(1, block // head_size)
     return [(slice(layer, layer + 1), slice(h, h + step)) for layer in range(layers) for h in range(0, heads, step)]
 
 
@@ -200,19 +233,24 @@ def _part(array, block):
     return None if array is None else array[block]
 
 
-def row_plogp(reference):
+def row_plogp(reference, like=None):
     """float [L, H, Q, K] -> float64 [L, H, Q]: each row's sum x ln x (drift's term of the first
-    snapshot), a few rows at a time, the heads spread over the cores."""
+    snapshot), a few rows at a time, the heads spread over the cores; with `like` (an array on an
+    accelerator) each head is moved there and measured there."""
     out = np.empty(reference.shape[:-1])  # any array [L, H, Q, K] read by index (writer/scratch_file.SpilledHeads)
-    rows = max(1, BLOCK // max(1, reference.shape[-1]))
+    foreign = like is not None and arrays.is_foreign(like)
+    rows = max(1, (DEVICE_BLOCK if foreign else BLOCK) // max(1, reference.shape[-1]))
 
     def measure(layer_head):
         layer, head = layer_head
         weights = reference[layer, head]  # one read of the head (a spilled one is decompressed whole)
+        if foreign:
+            weights = arrays.like(like, weights)
         for r0 in range(0, reference.shape[2], rows):
-            out[layer, head, r0 : r0 + rows] = _row_plogp(as_float32(weights[r0 : r0 + rows]))
+            plogp = _row_plogp(as_float32(weights[r0 : r0 + rows]))
+            out[layer, head, r0 : r0 + rows] = arrays.to_host(plogp)
 
-    map_spread(measure, np.ndindex(*reference.shape[:2]))
+    _spread(measure, np.ndindex(*reference.shape[:2]), foreign)
     return out
 
 
@@ -230,34 +268,53 @@ def zero_above_diagonal(reference):
 def _block_statistics(a, out, templates, reference):
     """head_statistics of a few layers and heads, written into `out` [stats, layers, heads];
     `reference`: None, or (drift's reference, its row_plogp or None, whether it is zero above the
-    diagonal).
+    diagonal), on the device of `a`.
 
     The masses read only the keys they sum. Entropy, max and drift go through the rows a chunk at a
     time, and for causal attention over the keys the chunk's rows can see: the keys after them hold
     zeros (checked; else the whole row is read), which add nothing to any of them."""
     with np.errstate(invalid="ignore"):
-        for name, i, j, weights in templates.masses:
-            out[STAT_NAMES.index(name)] = np.nan if i is None else a[..., i, j].astype(np.float64) @ weights
+        for name, i, j, weights in templates.masses_like(a):
+            if i is None:
+                out[STAT_NAMES.index(name)] = np.nan
+            else:
+                out[STAT_NAMES.index(name)] = arrays.to_host(_as_float64(a[..., i, j]) @ weights)
     queries, keys = templates.shape
-    entropy = np.zeros(a.shape[:-1])
-    largest = np.zeros(a.shape[:-1])
+    rows = a.shape[:-1]
+    entropy, largest = np.zeros(rows), np.zeros(rows)
     reference, reference_plogp, reference_causal = (None, None, False) if reference is None else reference
-    drift = None if reference is None else np.zeros(a.shape[:-1])
-    chunk = max(1, BLOCK // max(1, a.shape[0] * a.shape[1] * keys) // 8)  # rows: the causal triangle's steps
+    drift = None if reference is None else np.zeros(rows)
+    block = BLOCK if arrays.is_host(a) else DEVICE_BLOCK
+    chunk = max(1, block // max(1, a.shape[0] * a.shape[1] * keys) // 8)  # rows: the causal triangle's steps
     for r0 in range(0, queries, chunk):
         r1 = min(queries, r0 + chunk)
         seen = _keys_seen(a, None if reference_causal else reference, templates.causal, r0, r1, keys)
-        part = a[..., r0:r1, :seen]
+        part = as_float32(a[..., r0:r1, :seen])
         plogp = _row_plogp(part)
-        entropy[..., r0:r1] = -plogp
-        largest[..., r0:r1] = part.max(axis=-1)
+        entropy[..., r0:r1] = -arrays.to_host(plogp)
+        largest[..., r0:r1] = arrays.to_host(_row_max(part))
         if drift is not None:
             known = None if reference_plogp is None else reference_plogp[..., r0:r1]
-            drift[..., r0:r1] = js_distance(part, reference[..., r0:r1, :seen], plogp, known)
+            drift[..., r0:r1] = arrays.to_host(js_distance(part, reference[..., r0:r1, :seen], plogp, known))
     if templates.entropy_weights is not None:
         out[STAT_NAMES.index("entropy")] = (entropy / templates.log_visible) @ templates.entropy_weights
     out[STAT_NAMES.index("max")] = largest @ templates.row_mean
     out[STAT_NAMES.index("drift")] = 0.0 if drift is None else drift @ templates.row_mean
+
+
+def _as_float64(x):
+    if arrays.is_host(x):
+        return x.astype(np.float64)
+    xp = arrays.namespace(x)
+    return xp.astype(x, xp.float64)
+
+
+def _row_max(x):
+    return x.max(axis=-1) if arrays.is_host(x) else arrays.namespace(x).max(x, axis=-1)
+
+
+def _any(x):
+    return bool(x.any()) if arrays.is_host(x) else bool(arrays.namespace(x).any(x))
 
 
 def _keys_seen(a, reference, causal, r0, r1, keys):
@@ -265,6 +322,6 @@ def _keys_seen(a, reference, causal, r0, r1, keys):
     zero in both the attention and the reference; else all."""
     if not causal or r1 >= keys:
         return keys
-    if a[..., r0:r1, r1:].any() or (reference is not None and reference[..., r0:r1, r1:].any()):
+    if _any(a[..., r0:r1, r1:]) or (reference is not None and _any(reference[..., r0:r1, r1:])):
         return keys
     return r1

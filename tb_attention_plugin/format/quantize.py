@@ -9,6 +9,8 @@ weight in [0, 1] is stored within 1/255 whatever its row sums to.
 
 import numpy as np
 
+from . import arrays
+
 LEVELS = 255
 SCALE = 1.0 / LEVELS
 BLOCK = 1 << 17  # weights quantized at a time: the float64 temporaries stay in the CPU's cache
@@ -16,7 +18,10 @@ BLOCK = 1 << 17  # weights quantized at a time: the float64 temporaries stay in 
 
 def quantize(weights):
     """float array [..., keys] of weights in [0, 1] -> uint8 array of the same shape, every weight
-    within 1/255 (for a weight above 1: within its excess over 1)."""
+    within 1/255 (for a weight above 1: within its excess over 1). An array on an accelerator is
+    quantized there: only its bytes come to the host."""
+    if arrays.is_foreign(weights):
+        return _quantize_there(weights)
     weights = np.asarray(weights)
     keys = weights.shape[-1]
     rows = weights.reshape(-1, keys)
@@ -38,6 +43,21 @@ def quantize(weights):
         np.clip(q, 0, LEVELS, out=q)
         out[start : start + block] = q
     return out.reshape(weights.shape)
+
+
+def _quantize_there(weights):
+    """quantize of an array of another library (a GPU tensor), in its own namespace, a few rows at a
+    time: the same running sums in float64, the bytes to the host."""
+    xp = arrays.namespace(weights)
+    keys = weights.shape[-1]
+    rows = xp.reshape(weights, (-1, keys))
+    out = np.empty((rows.shape[0], keys), np.uint8)
+    block = max(1, (BLOCK << 8) // max(keys, 1))
+    for start in range(0, rows.shape[0], block):
+        x = xp.round(xp.cumulative_sum(xp.astype(rows[start : start + block], xp.float64) * LEVELS, axis=-1))
+        q = xp.concat([x[:, :1], x[:, 1:] - x[:, :-1]], axis=-1)
+        out[start : start + block] = arrays.to_host(xp.astype(xp.clip(q, 0.0, float(LEVELS)), xp.uint8))
+    return out.reshape(tuple(weights.shape))
 
 
 def dequantize(q):

@@ -24,6 +24,7 @@ import heapq
 
 import numpy as np
 
+from ..format import arrays
 from ..format.blobs import compress_head, compressor, encode_heads
 from ..format.quantize import quantize
 from ..format.summaries import encode_summary
@@ -119,7 +120,9 @@ class Selection:
             return "map", "summary" if self.choice.summaries else None
 
         self._place(list(self._maps), list(self._summaries), entries, plan)
-        made = dict(zip(wanted, map_spread(lambda h: self._keep(layer[h], wanted[h]), wanted)))
+        # only the heads that enter leave an accelerator's memory (format/arrays.py), as float32
+        kept = map_spread(lambda h: self._keep(arrays.to_host(layer[h], np.float32), wanted[h]), wanted)
+        made = dict(zip(wanted, kept))
         self._place(self._maps, self._summaries, entries, lambda h, as_map: made[h])
 
     def _keep(self, weights, as_map):
@@ -203,13 +206,27 @@ def _compress(data):
 
 
 def pooled_rows(layer):
-    """float32 [H, Q, K] -> [H, q, k] with q, k <= SKETCH: each row block's mean row, summed over key
-    blocks (every row still a distribution over the key blocks)."""
-    _, queries, keys = layer.shape
+    """float [H, Q, K] -> float32 [H, q, k] with q, k <= SKETCH: each row block's mean row, summed over
+    key blocks (every row still a distribution over the key blocks). A layer on an accelerator is
+    pooled there (format/arrays.py), a head at a time, from float64 running sums."""
+    heads, queries, keys = layer.shape
     rows = np.linspace(0, queries, min(queries, SKETCH) + 1).astype(int)
     cols = np.linspace(0, keys, min(keys, SKETCH) + 1).astype(int)
-    summed = np.add.reduceat(np.add.reduceat(layer, cols[:-1], axis=2), rows[:-1], axis=1)
+    if arrays.is_host(layer):
+        summed = np.add.reduceat(np.add.reduceat(layer, cols[:-1], axis=2), rows[:-1], axis=1)
+    else:
+        summed = np.stack([_block_sums(layer[h], rows, cols) for h in range(heads)])
     return (summed / np.diff(rows)[None, :, None]).astype(np.float32)
+
+
+def _block_sums(head, rows, cols):
+    """float [Q, K] on its device -> float64 numpy [q, k]: the sums over the blocks between `rows` and
+    `cols`, differences of running sums taken at the blocks' ends."""
+    xp = arrays.namespace(head)
+    x = xp.cumulative_sum(xp.astype(head, xp.float64), axis=1)
+    x = xp.cumulative_sum(xp.take(x, arrays.like(head, cols[1:] - 1), axis=1), axis=0)
+    x = arrays.to_host(xp.take(x, arrays.like(head, rows[1:] - 1), axis=0))
+    return np.diff(np.diff(x, axis=1, prepend=0.0), axis=0, prepend=0.0)
 
 
 def every_head(layer):

@@ -6,6 +6,7 @@ import typing
 
 import numpy as np
 
+from ..format import arrays
 from ..format.metadata import KIND_SIDES
 
 # A query row may sum to at most 1 + this (one quantization level; a softmax row rounded to bfloat16
@@ -141,12 +142,12 @@ def check_layer(weights, info, kind, index, shape, heads=None):
     """One layer handed over on its own (a snapshot written layer by layer): float32 [heads, query,
     key] of the probe's `shape` (query x key) and, after the first layer, of the first layer's heads."""
     what = f"probe {info['name']!r} kind {kind!r}: attention"
-    layer = _as_array(weights, f"{what} layer {index}")
+    layer = _on_device(weights, what) if arrays.is_foreign(weights) else _as_array(weights, f"{what} layer {index}")
     if layer.ndim != 3 or layer.shape[0] == 0:
         raise ValueError(f"{what} layers must be [heads, query, key] with at least one head, got shape {layer.shape}")
     if heads is not None and layer.shape[0] != heads:
         raise ValueError(f"{what}: layer {index} has {layer.shape[0]} heads, layer 0 had {heads}")
-    if layer.shape[1:] != tuple(shape):
+    if tuple(layer.shape[1:]) != tuple(shape):
         raise ValueError(
             f"{what} layer {index} is {layer.shape[1]}x{layer.shape[2]} (query x key) but the probe has "
             f"{shape[0]}x{shape[1]} tokens; pass real tokens only (drop padding)"
@@ -156,9 +157,13 @@ def check_layer(weights, info, kind, index, shape, heads=None):
 
 
 def _check_layer(layer, index, info, kind, what):
-    sums = layer.sum(axis=-1)  # float32 pairwise sums: ~1e-6 off for 16k keys, against a 1/255 tolerance
+    # float32 pairwise sums: ~1e-6 off for 16k keys, against a 1/255 tolerance; a layer on an
+    # accelerator is summed there, and only its row sums come to the host
+    xp = arrays.namespace(layer)
+    sums = layer.sum(axis=-1) if arrays.is_host(layer) else arrays.to_host(xp.sum(layer, axis=-1, dtype=xp.float32))
     # NaN and inf reach the row sums; the full-size masks are only built to say where they are
-    if not np.isfinite(sums).all() or layer.min() < 0:
+    if not np.isfinite(sums).all() or float(xp.min(layer)) < 0:
+        layer = arrays.to_host(layer, np.float32)
         bad = ~np.isfinite(layer) | (layer < 0)
         at = _where(info, kind, index, *np.argwhere(bad)[0][:2])
         raise ValueError(f"{what} has NaN, inf or negative weights ({int(bad.sum())} of them; the first at {at})")
@@ -196,6 +201,14 @@ def _as_array(x, what):
     if raw.dtype.kind not in "fiu":
         raise TypeError(f"{what} must hold real numbers, got dtype {raw.dtype} ({type(x).__name__})")
     return raw.astype(np.float32, copy=False)
+
+
+def _on_device(x, what):
+    """A layer of another library (a GPU tensor) kept where it is, in its own floating dtype."""
+    xp = arrays.namespace(x)
+    if not xp.isdtype(x.dtype, "real floating"):
+        raise TypeError(f"{what} must hold floating-point weights, got dtype {x.dtype} ({type(x).__name__})")
+    return x
 
 
 def _where(info, kind, layer, head, row):

@@ -12,6 +12,7 @@ import typing
 
 import numpy as np
 
+from ..format import arrays
 from ..format.blobs import compressor, decompress
 
 
@@ -50,7 +51,7 @@ class ScratchFile:
 
     def put_heads(self, layer, dtype=np.float16):
         """A layer [heads, query, key] kept a head at a time, converted to `dtype` a head at a time."""
-        return [self.put(np.asarray(head, dtype=dtype)) for head in layer]
+        return [self.put(arrays.to_host(head, dtype)) for head in layer]
 
     def get(self, spilled):
         raw = decompress(self.read(spilled.offset, spilled.size), int(np.prod(spilled.shape)) * spilled.dtype.itemsize)

@@ -22,6 +22,8 @@ import numpy as np
 
 from ..analysis.relations import features as relation_features
 from ..analysis.statistics import ProbeTemplates, head_statistics, row_plogp, zero_above_diagonal
+from ..format import arrays
+from ..format.arrays import on_accelerator
 from ..format.blobs import LAYER_HEADER, MAX_CHAIN, HEADS_BLOB_WEIGHTS, compressor, decompress, encode_layer
 from ..format.metadata import KIND_SIDES, STAT_NAMES, snapshot_tag
 from ..format.plugin_metadata import probe_metadata
@@ -37,6 +39,11 @@ _UNSET = object()
 _DRIFT = STAT_NAMES.index("drift")  # measured from the first snapshot: not a change since the last one
 _MAX_LOGIT = STAT_NAMES.index("max_logit")  # not a weight: in logit units, given by the probe pass
 _HALF_MAX = float(np.finfo(np.float16).max)  # statistics are stored in float16: larger logits read as this
+
+
+def _float32_bytes(layer):
+    """The size of a layer in float32 (whatever array it is): what the write queue counts."""
+    return 4 * int(np.prod(tuple(layer.shape)))
 
 
 class PackedLayer(typing.NamedTuple):
@@ -124,6 +131,7 @@ class SnapshotStream:
         if not self._open:
             raise RuntimeError("this snapshot stream was committed or aborted")
         try:
+            weights = self._placed(weights)
             layer = check_layer(weights, self._info, self.kind, self._submitted, self.shape, self._heads)
             max_logits = check_max_logits(max_logits, layer.shape[0], f"layer {self._submitted}")
         except (TypeError, ValueError):
@@ -131,13 +139,24 @@ class SnapshotStream:
             raise
         self.add_checked_layer(layer, max_logits)
 
+    def _placed(self, weights):
+        """Where a layer is measured: a large one on an accelerator (a GPU tensor) stays there, and is
+        measured there while the caller waits (as any large layer is: write_queue.py), so only what is
+        stored crosses to the host; a small one is copied to the host in float32 and measured beside
+        training. Anything else is read as numpy."""
+        if not on_accelerator(weights):
+            return weights
+        queue = self._writer._queue
+        inline = queue is None or queue.runs_inline(_float32_bytes(weights))
+        return weights if inline else arrays.to_host(weights, np.float32)
+
     def add_checked_layer(self, layer, max_logits=None):
-        """A float32 layer (and float32 [heads] logits or None) that passed input_checks already
-        (add_attention checks the whole snapshot before anything of it is written)."""
+        """A float32 layer, or one on an accelerator (and float32 [heads] logits or None) that passed
+        input_checks already (add_attention checks the whole snapshot before anything of it is written)."""
         index = self._submitted
         self._heads = layer.shape[0]
         self._submitted += 1
-        self._writer._run(lambda: self._encode(index, layer, max_logits), layer.nbytes)
+        self._writer._run(lambda: self._encode(index, layer, max_logits), _float32_bytes(layer))
 
     def commit(self):
         """Write the snapshot (every layer added so far); its metadata, model size and history are
@@ -196,7 +215,7 @@ class SnapshotStream:
             if self._selection is not None:  # some heads: chosen once every layer was seen (_write)
                 self._selection.offer(index, layer, np.delete(stats[:, 0], [_DRIFT, _MAX_LOGIT], axis=0))
                 blob = last = None
-            elif layer.size > HEADS_BLOB_WEIGHTS:  # a head at a time: read so, and never held quantized whole
+            elif _float32_bytes(layer) > 4 * HEADS_BLOB_WEIGHTS:  # a head at a time: read so, never held whole
                 blob, last = every_head(layer), None
             else:
                 blob, last = self._blob(index, quantize(layer))
@@ -234,7 +253,8 @@ class SnapshotStream:
             if reference is not None:  # drift's terms of the first snapshot: the same at every snapshot
                 plogp, causal = self._state.reference_plogp.get(index, (None, False))
                 if plogp is None or plogp.shape != reference.shape[:-1]:
-                    plogp, causal = row_plogp(reference), self.causal and zero_above_diagonal(reference)
+                    plogp = row_plogp(reference, like=layer)
+                    causal = self.causal and zero_above_diagonal(reference)
                     self._state.reference_plogp[index] = (plogp, causal)
             drift = dict(reference=reference, reference_plogp=plogp, reference_causal=causal)
             return head_statistics(layer[None], templates=templates, **drift, **args)

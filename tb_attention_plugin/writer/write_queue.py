@@ -42,7 +42,7 @@ class WriteQueue:
         with self._cond:
             if self._closed:
                 raise RuntimeError("the write queue is closed")
-            if nbytes <= self.max_bytes // 4:
+            if not self.runs_inline(nbytes):
                 while self._jobs and self._queued_bytes + nbytes > self.max_bytes:
                     self._cond.wait()
                 self._jobs.append((job, nbytes))
@@ -59,6 +59,10 @@ class WriteQueue:
             with self._cond:
                 self._busy = False
                 self._cond.notify_all()
+
+    def runs_inline(self, nbytes):
+        """Whether an item of `nbytes` runs on the caller's thread (see `submit`)."""
+        return nbytes > self.max_bytes // 4
 
     def drain(self):
         """Wait until every queued job has run."""
