@@ -11,7 +11,12 @@ above the process's size once the model is built, so the ratios compare like wit
 comes from a third process that alternates the eager forward and a snapshot (a shared machine's load
 drifts over minutes): the fastest of each, and the spread of the pairs' ratios.
 
+On a GPU (--device cuda --dtype bfloat16 --attention sdpa or flash_attention_2) the model runs there in
+that dtype; each row also gives the peak extra device memory (torch.cuda.max_memory_allocated above
+the model) over one layer's attention of one probe, and the times are taken after a synchronize.
+
     python bench/bench_capture_memory.py [--cases 8b-512,70b-512] [--out bench/results/capture-memory.json]
+    python bench/bench_capture_memory.py --device cuda --dtype bfloat16 --attention sdpa --cases 8b-2048
 """
 
 import argparse
@@ -36,6 +41,8 @@ CASES = {  # name: (layers, heads, kv heads, tokens, probes)
 HEAD_DIM = 4
 SNAPSHOTS = 2
 PAIRS = 3
+# where and how the model runs: --device, --dtype, --attention (the CPU defaults: float32, sdpa)
+PLACE = {"device": "cpu", "dtype": "float32", "attention": "sdpa"}
 
 
 def _peak_bytes():
@@ -60,8 +67,35 @@ def _model(layers, heads, kv, tokens):
         num_key_value_heads=kv,
         max_position_embeddings=2 * tokens,
     )
-    model = transformers.LlamaForCausalLM._from_config(config, attn_implementation="sdpa")
-    return model, tok
+    model = transformers.LlamaForCausalLM._from_config(
+        config, attn_implementation=PLACE["attention"], dtype=getattr(torch, PLACE["dtype"])
+    )
+    return model.to(PLACE["device"]), tok
+
+
+def _sync():
+    """Wait for the device (timings of a GPU's asynchronous work)."""
+    import torch
+
+    if PLACE["device"] != "cpu":
+        torch.cuda.synchronize()
+
+
+def _device_base():
+    """The device memory held once the model is built (None on the CPU); its peak counted from here."""
+    import torch
+
+    if PLACE["device"] == "cpu":
+        return None
+    _sync()
+    torch.cuda.reset_peak_memory_stats()
+    return torch.cuda.memory_allocated()
+
+
+def _device_peak_extra(base):
+    import torch
+
+    return None if base is None else torch.cuda.max_memory_allocated() - base
 
 
 def _probes(tokens, count):
@@ -100,7 +134,7 @@ def paired_times(case, budget=None, neurons=None, pairs=PAIRS):
     layers, heads, kv, tokens, count = CASES[case]
     model, tok = _model(layers, heads, kv, tokens)
     probes = _probes(tokens, count)
-    ids = tok(probes, return_tensors="pt")["input_ids"]
+    ids = tok(probes, return_tensors="pt")["input_ids"].to(PLACE["device"])
     snapshots, forwards = [], []
     with tempfile.TemporaryDirectory() as d:
         recorder = _recorder(model, tok, probes, d, tokens, budget, neurons)
@@ -109,13 +143,16 @@ def paired_times(case, budget=None, neurons=None, pairs=PAIRS):
         for step in range(1, pairs + 1):
             model.set_attn_implementation("eager")
             with torch.no_grad():
+                _sync()
                 started = time.perf_counter()
                 model(input_ids=ids, use_cache=False)
+                _sync()
                 forwards.append(time.perf_counter() - started)
-            model.set_attn_implementation("sdpa")
+            model.set_attn_implementation(PLACE["attention"])
             started = time.perf_counter()
             recorder.snapshot(step)
             recorder.writer.flush()
+            _sync()
             snapshots.append(time.perf_counter() - started)
         recorder.close()
     print(json.dumps({"snapshot_seconds": snapshots, "forward_seconds": forwards}))
@@ -133,17 +170,18 @@ def child(kind, case, budget=None, neurons=None):
     layers, heads, kv, tokens, count = CASES[case]
     model, tok = _model(layers, heads, kv, tokens)
     probes = _probes(tokens, count)
-    base = _peak_bytes()
+    base, device_base = _peak_bytes(), _device_base()
     times = []
     stored = 0
     if kind == "forward":
         model.set_attn_implementation("eager")
         model.eval()
-        ids = tok(probes, return_tensors="pt")["input_ids"]
+        ids = tok(probes, return_tensors="pt")["input_ids"].to(PLACE["device"])
         with torch.no_grad():
             for _ in range(SNAPSHOTS):
                 started = time.perf_counter()
                 model(input_ids=ids, use_cache=False)
+                _sync()
                 times.append(time.perf_counter() - started)
     else:
         with tempfile.TemporaryDirectory() as d:
@@ -153,10 +191,13 @@ def child(kind, case, budget=None, neurons=None):
                 started = time.perf_counter()
                 recorder.snapshot(step)
                 recorder.writer.flush()
+                _sync()
                 times.append(time.perf_counter() - started)
             recorder.close()
             stored = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)) // SNAPSHOTS
     result = {"peak_extra": _peak_bytes() - base, "seconds": min(times), "bytes_per_snapshot": stored}
+    if device_base is not None:
+        result["device_peak_extra"] = _device_peak_extra(device_base)
     if kind == "snapshot":
         result["budget_per_snapshot"] = plan.budget // plan.snapshots
         result["maps_per_probe"] = "all" if plan.choice is None else plan.choice.maps
@@ -170,6 +211,7 @@ def measure(case, budget=None, neurons=None):
     for kind in ("forward", "snapshot", "paired"):
         run = subprocess.run(
             [sys.executable, __file__, "--child", kind, case]
+            + [f"--{k}={v}" for k, v in PLACE.items()]
             + ([] if budget is None else ["--budget", budget])
             + ([] if neurons is None else ["--neurons", neurons]),
             capture_output=True,
@@ -183,6 +225,7 @@ def measure(case, budget=None, neurons=None):
     row = {
         "case": case,
         "layout": f"{layers} layers x {heads} heads ({kv} KV), {tokens} tokens x {count} probes",
+        "place": dict(PLACE),
         "neurons": neurons,
         "one_layer_MiB": one_layer / 2**20,
         **{f"{kind}_{k}": v for kind, values in out.items() for k, v in values.items()},
@@ -193,6 +236,9 @@ def measure(case, budget=None, neurons=None):
         row["snapshot_peak_over_one_layer"] = out["snapshot"]["peak_extra"] / one_layer
     if "peak_extra" in out["forward"]:
         row["eager_forward_peak_over_one_layer"] = out["forward"]["peak_extra"] / one_layer
+    for kind in ("snapshot", "forward"):
+        if "device_peak_extra" in out[kind]:
+            row[f"{kind}_device_peak_over_one_layer"] = out[kind]["device_peak_extra"] / one_layer
     if "snapshot_seconds" in out["paired"]:  # the time ratio from one process (paired_times)
         snapshot, forward = min(out["paired"]["snapshot_seconds"]), min(out["paired"]["forward_seconds"])
         row["snapshot_over_eager_forward_time"] = snapshot / forward
@@ -208,7 +254,11 @@ def main():
     ap.add_argument("--budget", help="attention_budget= of the runs (default: the callback's)")
     ap.add_argument("--neurons", help="LAYER.HEAD,... whose query and key vectors every snapshot takes too")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "capture-memory.json"))
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (a GPU)")
+    ap.add_argument("--dtype", default="float32", help="the model's dtype, e.g. bfloat16 on a GPU")
+    ap.add_argument("--attention", default="sdpa", help="the model's attention: sdpa, flash_attention_2")
     a = ap.parse_args()
+    PLACE.update(device=a.device, dtype=a.dtype, attention=a.attention)
     if a.child:
         child(*a.child, budget=a.budget, neurons=a.neurons)
         return

@@ -194,3 +194,15 @@ def test_the_sketch_of_a_layer_on_an_accelerator_is_the_hosts():
     for queries, keys in ((48, 48), (7, 300), (100, 3)):
         layer = np.random.default_rng(queries).random((3, queries, keys)).astype(np.float32)
         np.testing.assert_allclose(pooled_rows(torch.from_numpy(layer)), pooled_rows(layer), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the route CPU tensors take above)")
+def test_on_a_gpu_a_large_layer_is_measured_there_and_stored_as_the_host_stores_it(tmp_path, monkeypatch):
+    """With a real GPU, nothing patched: a writer without a background thread measures every layer on
+    its caller's thread, so CUDA tensors are measured on the GPU."""
+    snapshots = _snapshots(4)
+    _write(tmp_path / "host", snapshots, range(4), as_tensor=False)
+    original = torch.from_numpy
+    monkeypatch.setattr(torch, "from_numpy", lambda a: original(a).cuda())
+    _write(tmp_path / "device", snapshots, range(4), as_tensor=True)
+    _compare(read_run(str(tmp_path / "host")), read_run(str(tmp_path / "device")), range(4))
