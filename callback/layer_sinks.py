@@ -112,4 +112,5 @@ class WritingSink:
         if stream is not None:
             stream.abort()
         self._streams[key] = None
-        self.refused.append((self.names[key[0]], key[1], error))
+        # without its traceback, whose frames hold the layer (the model's tensor, on its GPU)
+        self.refused.append((self.names[key[0]], key[1], error.with_traceback(None)))

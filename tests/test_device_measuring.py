@@ -5,6 +5,8 @@ tensors (the writer is told that a torch tensor lives on an accelerator), and it
 numpy route's: the same bytes for every map and summary, the same heads chosen, the same statistics
 and relations within float rounding."""
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -27,10 +29,10 @@ RELATION = {
 }
 
 
-def _write(directory, snapshots, steps, as_tensor):
+def _write(directory, snapshots, steps, as_tensor, **writer):
     """Two probes (every map; a budget of 2 maps + 2 summaries, the most changed) of causal attention."""
     tokens = repeated_tokens(TOKENS, seed=3)
-    with AttentionSummaryWriter(str(directory)) as w:
+    with AttentionSummaryWriter(str(directory), **writer) as w:
         for name in ("full", "budget"):
             w.add_probe(
                 name,
@@ -43,7 +45,7 @@ def _write(directory, snapshots, steps, as_tensor):
             for name, heads in (("full", None), ("budget", HeadChoice(2, "changed", summaries=2))):
                 stream = w.open_snapshot(step, name, "self", causal=True, heads=heads)
                 for layer in snapshots[step]:
-                    stream.add_layer(torch.from_numpy(layer.copy()) if as_tensor else layer)
+                    stream.add_layer(torch.from_numpy(layer.copy()).as_subclass(Watched) if as_tensor else layer)
                 stream.commit()
 
 
@@ -52,10 +54,24 @@ def _snapshots(count):
     return [maps.next() for _ in range(count)]
 
 
+class Watched(torch.Tensor):
+    """A CPU tensor standing for a GPU's: every torch operation on it, or on what is made from it, is
+    recorded with its thread (a GPU layer is worked on by its caller's thread only: its CUDA stream)."""
+
+    threads = set()
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        cls.threads.add(threading.current_thread().name)
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
 @pytest.fixture
 def on_device(monkeypatch):
-    """torch tensors take the accelerator's route; every array that crosses to the host is recorded."""
+    """torch tensors of any size take the GPU's route; every array that crosses to the host is recorded."""
     monkeypatch.setattr(snapshot_stream, "on_accelerator", arrays.is_foreign)
+    monkeypatch.setattr(snapshot_stream, "DEVICE_LAYER_BYTES", 0)
+    Watched.threads = set()
     crossed = []
     to_host = arrays.to_host
 
@@ -66,7 +82,8 @@ def on_device(monkeypatch):
         return out
 
     monkeypatch.setattr(arrays, "to_host", recording)
-    return crossed
+    yield crossed
+    assert Watched.threads <= {threading.main_thread().name}, Watched.threads
 
 
 def _compare(host_run, device_run, steps):
@@ -110,6 +127,34 @@ def test_a_layer_on_an_accelerator_is_stored_as_the_host_stores_it(tmp_path, on_
     assert all(int(np.prod(shape)) <= head or dtype == np.uint8 for shape, dtype in on_device)
 
 
+def test_a_large_layer_is_quantized_on_the_device_a_head_at_a_time(tmp_path, on_device, monkeypatch):
+    """A layer written a head at a time (long probes: blobs.HEADS_BLOB_WEIGHTS, lowered to this size):
+    each head quantized where it lives on the caller's thread, its bytes compressed over the cores."""
+    monkeypatch.setattr(snapshot_stream, "HEADS_BLOB_WEIGHTS", HEADS * TOKENS * TOKENS - 1)
+    snapshots = _snapshots(2)
+    _write(tmp_path / "host", snapshots, range(2), as_tensor=False)
+    _write(tmp_path / "device", snapshots, range(2), as_tensor=True)
+    heads = [shape for shape, dtype in on_device if shape == (TOKENS, TOKENS) and dtype == np.uint8]
+    assert len(heads) == 2 * LAYERS * HEADS  # the "full" probe's two snapshots, one head at a time
+    _compare(read_run(str(tmp_path / "host")), read_run(str(tmp_path / "device")), range(2))
+
+
+def test_a_background_writer_keeps_only_layers_it_measures_on_the_callers_thread(tmp_path, on_device):
+    """A layer the write queue would take in the background is copied to the host whole (float32) and
+    measured there; one it runs on the caller's thread stays on its device. Either way the caller's
+    thread alone touches the tensor (the fixture checks), and the log is the host's."""
+    snapshots = _snapshots(2)
+    layer_bytes = 4 * HEADS * TOKENS * TOKENS
+    _write(tmp_path / "host", snapshots, range(2), as_tensor=False)
+    for route, queued in (("copied", 8 * layer_bytes), ("kept", 2 * layer_bytes)):
+        on_device.clear()
+        _write(tmp_path / route, snapshots, range(2), as_tensor=True, background=True, max_queued_bytes=queued)
+        layers = [shape for shape, dtype in on_device if shape == (HEADS, TOKENS, TOKENS) and dtype == np.float32]
+        assert len(layers) == (2 * 2 * LAYERS if route == "copied" else 0), route  # steps x probes x layers
+        assert (len(on_device) > len(layers)) == (route == "kept")  # kept: statistics, bytes, heads crossed
+        _compare(read_run(str(tmp_path / "host")), read_run(str(tmp_path / route)), range(2))
+
+
 def test_drift_after_a_resume_is_measured_on_the_device_against_the_kept_reference(tmp_path, on_device):
     """A second writer (a resumed run) reads the first snapshot's float16 reference back from the run
     directory and moves it to the layer's device a layer at a time."""
@@ -126,10 +171,11 @@ def test_drift_after_a_resume_is_measured_on_the_device_against_the_kept_referen
 def test_a_bad_layer_on_an_accelerator_is_refused_with_where(tmp_path, on_device):
     layer = torch.from_numpy(_snapshots(1)[0][0].copy())
     layer[1, 7, 2] = float("nan")
+    layer[3, 9, 0] = -0.5
     with AttentionSummaryWriter(str(tmp_path)) as w:
         w.add_probe("p", repeated_tokens(TOKENS))
         stream = w.open_snapshot(0, "p", "self", causal=True)
-        with pytest.raises(ValueError, match="head 1, query row 7"):
+        with pytest.raises(ValueError, match=r"\(2 of them; the first at layer 0, head 1, query row 7"):
             stream.add_layer(layer)
         stream = w.open_snapshot(0, "p", "self", causal=True)
         with pytest.raises(TypeError, match="floating-point"):

@@ -309,10 +309,11 @@ def stream_probes(model, probes, pad_id, layer_map, sink, *, strict=False, top_k
 
 
 def for_writer(w):
-    """A probe's layer as the sinks take it: float32 numpy (a view) on the CPU; on an accelerator the
-    tensor itself, in the model's dtype: the writer measures a large layer there and copies a small
-    one to the host (writer/snapshot_stream.py)."""
-    return w.float().numpy() if w.device.type == "cpu" else w
+    """A probe's layer as the sinks take it: on a CUDA GPU the tensor itself, in the model's dtype (the
+    writer measures a large layer there and copies a small one to the host: writer/snapshot_stream.py);
+    anywhere else float32 numpy, copied to the host in the model's dtype and widened there (no float32
+    copy on an accelerator; on the CPU a view)."""
+    return w if w.device.type == "cuda" else w.cpu().float().numpy()
 
 
 def _batches(indices, probes, heads):

@@ -1,10 +1,12 @@
-"""Arrays wherever they live: numpy on the host, or the model's own tensors on its accelerator.
+"""Arrays wherever they live: numpy on the host, or the model's own tensors on its CUDA GPU.
 
-A long probe's layer of an LLM is gigabytes of float32; on a GPU it is measured where it is (the
-statistics, relations, sketch and quantized maps are computed there) and only what is stored crosses
-to the host. One implementation serves both through the array API standard (array-api-compat wraps
-numpy and torch in it); nothing here imports torch: a tensor brings its own namespace.
-"""
+A long probe's layer of an LLM is gigabytes of float32; on a CUDA GPU it is measured where it is (the
+statistics, relations, sketch and quantized maps are computed there, on the caller's thread: its CUDA
+stream) and only what is stored crosses to the host. One implementation serves both through the
+array API standard (array-api-compat wraps numpy and torch in it); nothing here imports torch: a
+tensor brings its own namespace."""
+
+import warnings
 
 import array_api_compat
 import numpy as np
@@ -27,9 +29,10 @@ def is_foreign(a):
 
 
 def on_accelerator(a):
-    """Whether `a` is an array of another library that lives off the host's memory (a CUDA or MPS
-    tensor): measured there. A CPU tensor is read as numpy, without a copy."""
-    return is_foreign(a) and str(array_api_compat.device(a)) != "cpu"
+    """Whether `a` is a CUDA tensor (of torch, or another array API library): measured where it lives.
+    Other devices are not: MPS has no float64 (the running sums of quantize and the statistics' sums
+    need it), and XLA would recompile for each block's shape."""
+    return is_foreign(a) and str(array_api_compat.device(a)).startswith("cuda")
 
 
 def device(a):
@@ -42,7 +45,7 @@ def to_host(a, dtype=None):
     if not isinstance(a, np.ndarray):
         if dtype is not None:
             xp = array_api_compat.array_namespace(a)
-            a = xp.astype(a, getattr(xp, np.dtype(dtype).name))
+            a = xp.astype(a, getattr(xp, np.dtype(dtype).name), copy=False)
         a = np.asarray(array_api_compat.to_device(a, "cpu"))
     return a if dtype is None else a.astype(dtype, copy=False)
 
@@ -52,8 +55,9 @@ def like(x, values, dtype=None):
     if isinstance(x, np.ndarray):
         return np.asarray(values, dtype=dtype)
     xp = array_api_compat.array_namespace(x)
-    values = np.require(np.asarray(values, dtype=dtype), requirements="W")  # torch refuses read-only memory
-    return xp.asarray(values, device=array_api_compat.device(x))
+    with warnings.catch_warnings():  # torch warns of read-only numpy memory (a spilled head): it only reads it
+        warnings.simplefilter("ignore", UserWarning)
+        return xp.asarray(np.asarray(values, dtype=dtype), device=array_api_compat.device(x))
 
 
 def float32(x):

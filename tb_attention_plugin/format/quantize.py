@@ -52,7 +52,7 @@ def _quantize_there(weights):
     keys = weights.shape[-1]
     rows = xp.reshape(weights, (-1, keys))
     out = np.empty((rows.shape[0], keys), np.uint8)
-    block = max(1, (BLOCK << 8) // max(keys, 1))
+    block = max(1, (BLOCK << 5) // max(keys, 1))  # 4M weights: a few float64 temporaries of 32 MB
     for start in range(0, rows.shape[0], block):
         x = xp.round(xp.cumulative_sum(xp.astype(rows[start : start + block], xp.float64) * LEVELS, axis=-1))
         q = xp.concat([x[:, :1], x[:, 1:] - x[:, :-1]], axis=-1)

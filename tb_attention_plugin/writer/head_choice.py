@@ -28,7 +28,7 @@ from ..format import arrays
 from ..format.blobs import compress_head, compressor, encode_heads
 from ..format.quantize import quantize
 from ..format.summaries import encode_summary
-from ..analysis.parallel import map_spread
+from ..analysis.parallel import map_spread, usable_cpus
 
 SKETCH = 16  # blocks per side of the pooled map "changed" compares
 CHOICES = ("changed", "rotate")
@@ -120,8 +120,10 @@ class Selection:
             return "map", "summary" if self.choice.summaries else None
 
         self._place(list(self._maps), list(self._summaries), entries, plan)
-        # only the heads that enter leave an accelerator's memory (format/arrays.py), as float32
-        kept = map_spread(lambda h: self._keep(arrays.to_host(layer[h], np.float32), wanted[h]), wanted)
+        # only the heads that enter leave a GPU's memory (format/arrays.py), as float32
+        kept = per_head(
+            layer, list(wanted), lambda x: arrays.to_host(x, np.float32), lambda h, w: self._keep(w, wanted[h])
+        )
         made = dict(zip(wanted, kept))
         self._place(self._maps, self._summaries, entries, lambda h, as_map: made[h])
 
@@ -221,17 +223,33 @@ def pooled_rows(layer):
 
 def _block_sums(head, rows, cols):
     """float [Q, K] on its device -> float64 numpy [q, k]: the sums over the blocks between `rows` and
-    `cols`, differences of running sums taken at the blocks' ends."""
+    `cols`, a row block at a time (its column sums, then differences of their running sums taken at
+    the blocks' ends): temporaries of one row block."""
     xp = arrays.namespace(head)
-    x = xp.cumulative_sum(xp.astype(head, xp.float64), axis=1)
-    x = xp.cumulative_sum(xp.take(x, arrays.like(head, cols[1:] - 1), axis=1), axis=0)
-    x = arrays.to_host(xp.take(x, arrays.like(head, rows[1:] - 1), axis=0))
-    return np.diff(np.diff(x, axis=1, prepend=0.0), axis=0, prepend=0.0)
+    ends = arrays.like(head, cols[1:] - 1)
+    out = np.empty((len(rows) - 1, len(cols) - 1))
+    for b, (r0, r1) in enumerate(zip(rows[:-1], rows[1:])):
+        running = xp.cumulative_sum(xp.sum(head[r0:r1], axis=0, dtype=xp.float64))
+        out[b] = np.diff(arrays.to_host(xp.take(running, ends)), prepend=0.0)
+    return out
+
+
+def per_head(layer, heads, fetch, work):
+    """[work(h, fetch(layer[h])) for h in heads], spread over the cores. A GPU layer's heads are
+    fetched on this thread (its CUDA stream: the layer's) a few at a time, then worked on over the
+    cores; a host layer's are fetched and worked on in the threads."""
+    if arrays.is_host(layer):
+        return map_spread(lambda h: work(h, fetch(layer[h])), heads)
+    out, step = [], usable_cpus()
+    for start in range(0, len(heads), step):
+        group = [(h, fetch(layer[h])) for h in heads[start : start + step]]
+        out += map_spread(lambda item: work(*item), group)
+    return out
 
 
 def every_head(layer):
     """A layer blob of every head of float [H, Q, K], a head at a time (a large layer, so that readers
     can decode one head, and the writer never holds it quantized whole)."""
     heads, queries, keys = layer.shape
-    frames = map_spread(lambda h: compress_head(quantize(layer[h])), range(heads))
+    frames = per_head(layer, list(range(heads)), quantize, lambda h, q: compress_head(q))
     return encode_heads(range(heads), frames, queries, keys)

@@ -138,11 +138,12 @@ def check_snapshot_logits(values, layers, heads, what):
     return [check_max_logits(row, heads, f"{what} layer {index}") for index, row in enumerate(values)]
 
 
-def check_layer(weights, info, kind, index, shape, heads=None):
+def check_layer(weights, info, kind, index, shape, heads=None, on_device=False):
     """One layer handed over on its own (a snapshot written layer by layer): float32 [heads, query,
-    key] of the probe's `shape` (query x key) and, after the first layer, of the first layer's heads."""
+    key] of the probe's `shape` (query x key) and, after the first layer, of the first layer's heads;
+    `on_device`: a GPU tensor the writer measures where it lives, checked there in its own dtype."""
     what = f"probe {info['name']!r} kind {kind!r}: attention"
-    layer = _on_device(weights, what) if arrays.is_foreign(weights) else _as_array(weights, f"{what} layer {index}")
+    layer = _on_device(weights, what) if on_device else _as_array(weights, f"{what} layer {index}")
     if layer.ndim != 3 or layer.shape[0] == 0:
         raise ValueError(f"{what} layers must be [heads, query, key] with at least one head, got shape {layer.shape}")
     if heads is not None and layer.shape[0] != heads:
@@ -163,10 +164,9 @@ def _check_layer(layer, index, info, kind, what):
     sums = layer.sum(axis=-1) if arrays.is_host(layer) else arrays.to_host(xp.sum(layer, axis=-1, dtype=xp.float32))
     # NaN and inf reach the row sums; the full-size masks are only built to say where they are
     if not np.isfinite(sums).all() or float(xp.min(layer)) < 0:
-        layer = arrays.to_host(layer, np.float32)
-        bad = ~np.isfinite(layer) | (layer < 0)
-        at = _where(info, kind, index, *np.argwhere(bad)[0][:2])
-        raise ValueError(f"{what} has NaN, inf or negative weights ({int(bad.sum())} of them; the first at {at})")
+        count, head, row = _first_bad(layer)
+        at = _where(info, kind, index, head, row)
+        raise ValueError(f"{what} has NaN, inf or negative weights ({count} of them; the first at {at})")
     over = sums > 1.0 + ROW_SUM_TOLERANCE
     if over.any():
         head, row = np.argwhere(over)[0]
@@ -201,6 +201,19 @@ def _as_array(x, what):
     if raw.dtype.kind not in "fiu":
         raise TypeError(f"{what} must hold real numbers, got dtype {raw.dtype} ({type(x).__name__})")
     return raw.astype(np.float32, copy=False)
+
+
+def _first_bad(layer):
+    """(how many weights are NaN, inf or negative, the first one's head, its query row), a head at a
+    time: the masks of a diverged model's large layer never held whole (on its GPU either)."""
+    xp, count, first = arrays.namespace(layer), 0, None
+    for head in range(layer.shape[0]):
+        bad = ~xp.isfinite(layer[head]) | (layer[head] < 0)
+        rows = arrays.to_host(xp.any(bad, axis=-1))
+        if rows.any():
+            count += int(xp.sum(xp.astype(bad, xp.int64)))
+            first = first or (head, int(np.flatnonzero(rows)[0]))
+    return (count, *first)
 
 
 def _on_device(x, what):

@@ -36,6 +36,9 @@ from .input_checks import check_layer, check_max_logits, check_model_size, First
 # moved a lot since the last snapshot), or when the chain reaches blobs.MAX_CHAIN blobs.
 KEYFRAME_WHEN_DELTA_EXCEEDS = 0.7
 _UNSET = object()
+# A CUDA layer at least this large (in float32) is measured on its device; a smaller one on the host
+# (a BERT-size layer: a few kernels per statistic would cost more than the copy).
+DEVICE_LAYER_BYTES = 16 << 20
 _DRIFT = STAT_NAMES.index("drift")  # measured from the first snapshot: not a change since the last one
 _MAX_LOGIT = STAT_NAMES.index("max_logit")  # not a weight: in logit units, given by the probe pass
 _HALF_MAX = float(np.finfo(np.float16).max)  # statistics are stored in float16: larger logits read as this
@@ -131,8 +134,8 @@ class SnapshotStream:
         if not self._open:
             raise RuntimeError("this snapshot stream was committed or aborted")
         try:
-            weights = self._placed(weights)
-            layer = check_layer(weights, self._info, self.kind, self._submitted, self.shape, self._heads)
+            weights, kept = self._placed(weights)
+            layer = check_layer(weights, self._info, self.kind, self._submitted, self.shape, self._heads, kept)
             max_logits = check_max_logits(max_logits, layer.shape[0], f"layer {self._submitted}")
         except (TypeError, ValueError):
             self.abort()
@@ -140,19 +143,21 @@ class SnapshotStream:
         self.add_checked_layer(layer, max_logits)
 
     def _placed(self, weights):
-        """Where a layer is measured: a large one on an accelerator (a GPU tensor) stays there, and is
-        measured there while the caller waits (as any large layer is: write_queue.py), so only what is
-        stored crosses to the host; a small one is copied to the host in float32 and measured beside
-        training. Anything else is read as numpy."""
+        """-> (weights, whether they stay on their device). A large layer on a CUDA GPU stays there and
+        is measured there while the caller waits (as any large layer is: write_queue.py), on the
+        caller's thread and CUDA stream, so only what is stored crosses to the host; a small one is
+        copied to the host in float32 and measured beside training. Anything else is read as numpy."""
         if not on_accelerator(weights):
-            return weights
-        queue = self._writer._queue
-        inline = queue is None or queue.runs_inline(_float32_bytes(weights))
-        return weights if inline else arrays.to_host(weights, np.float32)
+            return weights, False
+        nbytes, queue = _float32_bytes(weights), self._writer._queue
+        if nbytes >= DEVICE_LAYER_BYTES and (queue is None or queue.runs_inline(nbytes)):
+            return weights, True
+        return arrays.to_host(weights, np.float32), False
 
     def add_checked_layer(self, layer, max_logits=None):
-        """A float32 layer, or one on an accelerator (and float32 [heads] logits or None) that passed
-        input_checks already (add_attention checks the whole snapshot before anything of it is written)."""
+        """A float32 numpy layer, or one `_placed` kept on its device (and float32 [heads] logits or
+        None) that passed input_checks already (add_attention checks the whole snapshot before anything
+        of it is written)."""
         index = self._submitted
         self._heads = layer.shape[0]
         self._submitted += 1
@@ -225,7 +230,7 @@ class SnapshotStream:
             reference = self._first_snapshot_heads(index, layer) if first else None
             self._layers.append((blob, last, stats, relations, reference))
         except BaseException as e:
-            self._failed = e
+            self._failed = type(e).__name__  # not the error: its frames hold the layer (a GPU's memory)
             raise
 
     def _first_snapshot_heads(self, index, layer):
