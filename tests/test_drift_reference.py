@@ -71,9 +71,35 @@ def test_a_resumed_writer_measures_drift_as_the_uninterrupted_one(snapshots, tmp
     resumed = _resumed(tmp_path, "resumed", snapshots)
     for step in (1, 2, 3):  # the same float16 reference, the same arithmetic
         np.testing.assert_array_equal(resumed[step], whole[step])
+    # the uninterrupted writer measured the reference's terms from the float16 heads it kept, the
+    # resumed one read them back from the run directory: the same numbers (above)
     # what the stored first snapshot gives instead: the reference file gone before the resume
     coarse = _resumed(tmp_path, "coarse", snapshots, between=lambda run: shutil.rmtree(run / DIRECTORY))
     assert (coarse[2] > 3 * whole[2]).all() and (coarse[3] > 3 * whole[3]).all()
+
+
+def test_the_reference_is_read_back_for_drift_only_not_for_its_fixed_terms(snapshots, tmp_path, monkeypatch):
+    """Each row's sum x ln x of the first snapshot, and whether it is zero above the diagonal, are
+    measured once, from the float16 heads as they are kept: never by reading the kept heads back
+    (a pass over the whole first snapshot, from disk, at the second snapshot). A resumed writer
+    reads them from its reference file."""
+    from tb_attention_plugin.writer import snapshot_stream
+    from tb_attention_plugin.writer.scratch_file import SpilledHeads
+
+    read_back = []
+    for name in ("row_plogp", "zero_above_diagonal"):
+        original = getattr(snapshot_stream, name)
+
+        def counting(reference, *args, original=original, name=name, **kwargs):
+            if isinstance(reference, SpilledHeads):
+                read_back.append(name)
+            return original(reference, *args, **kwargs)
+
+        monkeypatch.setattr(snapshot_stream, name, counting)
+    _write(tmp_path / "whole", snapshots)
+    assert read_back == []
+    _resumed(tmp_path, "resumed", snapshots)
+    assert sorted(set(read_back)) == ["row_plogp", "zero_above_diagonal"]
 
 
 def test_without_keep_drift_reference_nothing_is_left_in_the_run_directory(snapshots, tmp_path):

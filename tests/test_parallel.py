@@ -68,7 +68,7 @@ def test_statistics_and_drift_over_threads_equal_one_threads():
     layer, first = _layer_and_reference()
     scratch = ScratchFile()
     try:
-        reference = SpilledHeads(scratch, scratch.put_heads(first))
+        reference = SpilledHeads(scratch, [scratch.put(head.astype(np.float16)) for head in first])
         tokens = list(range(layer.shape[1]))
         args = dict(causal=True, self_attention=True, query_tokens=tokens, key_tokens=tokens)
         args["key_special"] = [False] * len(tokens)

@@ -136,7 +136,7 @@ class DriftReferences:
 
     def __init__(self, log_dir):
         self.log_dir = str(log_dir)
-        self.scratch = ScratchFile()  # every first snapshot's float16 heads (put_heads)
+        self.scratch = ScratchFile()  # every first snapshot's float16 heads, a head at a time
         self._read = []  # reference files read: closed with the writer
         self._told = set()  # (probe, kind) whose reference failed as it was read
 

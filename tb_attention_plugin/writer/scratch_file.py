@@ -1,6 +1,6 @@
 """Bytes a writer keeps for later on disk instead of in memory: each (probe, kind)'s first snapshot in
 float16, drift's reference, is as large as a whole snapshot (a 32 x 32-head model at 512 tokens: 0.5
-GB), so it is kept and read back a head at a time (`put_heads`, `SpilledHeads`): a long probe's
+GB), so it is kept and read back a head at a time (`put`, `SpilledHeads`): a long probe's
 layer is never held in float16 whole besides its float32 weights. The file is unnamed (nothing is
 left behind, even after a crash) and lives in the temporary directory (TMPDIR); drift_reference.py
 copies a first snapshot's heads from it into the run directory, and reads them back from there."""
@@ -12,7 +12,6 @@ import typing
 
 import numpy as np
 
-from ..format import arrays
 from ..format.blobs import compressor, decompress
 
 
@@ -49,10 +48,6 @@ class ScratchFile:
             self._end += len(data)
         return SpilledLayer(array.shape, array.dtype, offset, len(data))
 
-    def put_heads(self, layer, dtype=np.float16):
-        """A layer [heads, query, key] kept a head at a time, converted to `dtype` a head at a time."""
-        return [self.put(arrays.to_host(head, dtype)) for head in layer]
-
     def get(self, spilled):
         raw = decompress(self.read(spilled.offset, spilled.size), int(np.prod(spilled.shape)) * spilled.dtype.itemsize)
         return np.frombuffer(raw, spilled.dtype).reshape(spilled.shape)
@@ -75,7 +70,7 @@ class ScratchFile:
 
 
 class SpilledHeads:
-    """A layer kept by `put_heads`, read as a [1, heads, query, key] array a block of heads at a time:
+    """A layer kept a head at a time (`put` of each), read as a [1, heads, query, key] array a block of heads at a time:
     `spilled[l, h]` for any int or slice l (of the one layer) and h, and rows after them. Only the
     heads a read asks for are decompressed (the last one kept for the reads of its rows)."""
 

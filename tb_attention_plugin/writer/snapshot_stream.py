@@ -234,11 +234,20 @@ class SnapshotStream:
             raise
 
     def _first_snapshot_heads(self, index, layer):
-        """Keep a layer of the first snapshot in float16 (drift's reference) -> where its heads lie."""
+        """Keep a layer of the first snapshot in float16 (drift's reference) -> where its heads lie.
+        Its rows' sum x ln x and whether it is zero above the diagonal, which drift reads at every
+        later snapshot, are measured now from the float16 heads at hand, not read back from the file."""
         references = self._writer._references
         if index == 0:
             references.starting(self.probe, self.kind, self.step)
-        return references.scratch.put_heads(layer)
+        kept, plogp, causal = [], [], self.causal
+        for head in layer:
+            half = arrays.to_host(head, np.float16)
+            kept.append(references.scratch.put(half))
+            plogp.append(row_plogp(half[None, None])[0, 0])
+            causal = causal and not np.triu(half, 1).any()
+        self._state.reference_plogp[index] = (np.stack(plogp)[None], causal)
+        return kept
 
     def _statistics(self, index, layer):
         query_side, key_side = self._sides
