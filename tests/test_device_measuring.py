@@ -18,6 +18,9 @@ from tb_attention_plugin.format import arrays  # noqa: E402
 from tb_attention_plugin.writer import snapshot_stream  # noqa: E402
 from tb_attention_plugin.writer.head_choice import HeadChoice  # noqa: E402
 
+# statistics are stored in float16: the two routes' float32 sums, added in other orders, may round to
+# neighbouring float16 values (one step: 2**-10 of the value)
+HALF_STEP = 2.0**-10
 TOKENS = 48
 LAYERS, HEADS = 2, 5
 RELATION = {
@@ -103,7 +106,7 @@ def _compare(host_run, device_run, steps):
                     assert all(np.array_equal(x, y) for x, y in zip(sa, sb))
         sa, sb = a.stats(), b.stats()
         for stat in sa:
-            np.testing.assert_allclose(sa[stat], sb[stat], atol=2e-6, rtol=0, err_msg=stat)
+            np.testing.assert_allclose(sa[stat], sb[stat], atol=2e-6, rtol=HALF_STEP, err_msg=stat)
         fa, fb = a.relation_features()[1], b.relation_features()[1]
         np.testing.assert_allclose(fa, fb, atol=1e-6, rtol=0)
 
@@ -231,7 +234,8 @@ def test_a_trainer_run_measured_on_the_device_logs_what_the_host_route_logs(
                 assert np.array_equal(a.quantized(step, kind), b.quantized(step, kind)), (name, kind, step)
             sa, sb = a.stats(kind), b.stats(kind)
             for stat in sa:
-                np.testing.assert_allclose(sa[stat], sb[stat], atol=2e-6, rtol=0, err_msg=f"{name} {kind} {stat}")
+                where = f"{name} {kind} {stat}"
+                np.testing.assert_allclose(sa[stat], sb[stat], atol=2e-6, rtol=HALF_STEP, err_msg=where)
 
 
 def test_the_sketch_of_a_layer_on_an_accelerator_is_the_hosts():
