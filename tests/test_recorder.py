@@ -97,6 +97,25 @@ def test_weights_that_are_not_probabilities_are_refused_before_training(monkeypa
         AttentionRecorder(model, tok, ["the cat is very sad"], None)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_single_weight_that_is_not_finite_is_refused_before_training(monkeypatch, bad):
+    # one weight among thousands: the check reduces the layer (its smallest and largest weight)
+    model, tok, _ = model_zoo.build("bert")
+    forward = type(model).forward
+
+    def spoiled(self, *args, **kwargs):
+        out = forward(self, *args, **kwargs)
+        if out.attentions:
+            last = out.attentions[-1].clone()
+            last[0, 1, 2, 3] = bad
+            out.attentions = out.attentions[:-1] + (last,)
+        return out
+
+    monkeypatch.setattr(type(model), "forward", spoiled)
+    with pytest.raises(AttentionUnavailableError, match="not a probability distribution"):
+        AttentionRecorder(model, tok, ["the cat is very sad"], None)
+
+
 def test_non_causal_weights_of_a_causal_model_are_refused(monkeypatch):
     model, tok, _ = model_zoo.build("llama-gqa")
     forward = type(model).forward

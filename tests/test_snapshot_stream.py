@@ -111,3 +111,42 @@ def test_deltas_encoded_before_a_file_is_abandoned_are_written_as_keyframes(tmp_
     for step, a in zip(p.steps, maps):
         assert np.abs(p.attention(step) - a).max() <= 1 / 255 + 1e-6
     assert layer_encodings(str(tmp_path), "attention/p/self")[10] == [ENCODING_KEYFRAME] * 3
+
+
+def test_nothing_of_a_written_snapshot_stays_alive_on_the_background_thread(tmp_path):
+    # the record's job holds the stream and what it kept (the budget's heads): it goes once written,
+    # not when the next job comes (a long probe's next snapshot would hold two snapshots' heads)
+    import gc
+    import weakref
+
+    with AttentionSummaryWriter(str(tmp_path), background=True) as w:
+        w.add_probe("p", plain_tokens(6))
+        stream = w.open_snapshot(0, "p", "self", causal=False)
+        for layer in DriftingMaps(3, 2, 6, seed=4).next():
+            stream.add_layer(layer)
+        stream.commit()
+        alive = weakref.ref(stream)
+        del stream
+        w.flush()
+        gc.collect()
+        assert alive() is None
+
+
+@pytest.mark.parametrize("max_queued_bytes, trims", [(1 << 20, 0), (64, 1)])
+def test_a_snapshot_of_large_layers_gives_freed_memory_back_once_its_record_is_written(
+    tmp_path, monkeypatch, max_queued_bytes, trims
+):
+    # a layer of more than a quarter of the queue runs on the caller's thread and is trimmed after;
+    # what the record held (the budget's heads) is freed on the writer's thread, then trimmed too
+    from tb_attention_plugin.writer import snapshot_stream
+
+    calls = []
+    monkeypatch.setattr(snapshot_stream, "release_freed_memory", lambda: calls.append(1))
+    with AttentionSummaryWriter(str(tmp_path), background=True, max_queued_bytes=max_queued_bytes) as w:
+        w.add_probe("p", plain_tokens(6))
+        stream = w.open_snapshot(0, "p", "self", causal=False)
+        for layer in DriftingMaps(3, 2, 6, seed=4).next():
+            stream.add_layer(layer)
+        stream.commit()
+        w.flush()
+        assert len(calls) == trims

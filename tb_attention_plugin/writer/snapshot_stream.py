@@ -29,6 +29,7 @@ from ..format.metadata import KIND_SIDES, STAT_NAMES, snapshot_tag
 from ..format.plugin_metadata import probe_metadata
 from ..format.quantize import quantize
 from .head_choice import ChoiceState, every_head
+from .memory_release import release_freed_memory
 from .scratch_file import SpilledHeads
 from .input_checks import check_layer, check_max_logits, check_model_size, FirstSize
 
@@ -125,6 +126,7 @@ class SnapshotStream:
         self._open = True
         self._generation = None  # the writer's file generation when the first layer was encoded
         self._words = None
+        self._inline = False  # whether a layer ran on the caller's thread (write_queue.py: a large one)
 
     # ---------------------------------------------------------------- the caller's side
     def add_layer(self, weights, max_logits=None):
@@ -158,10 +160,11 @@ class SnapshotStream:
         """A float32 numpy layer, or one `_placed` kept on its device (and float32 [heads] logits or
         None) that passed input_checks already (add_attention checks the whole snapshot before anything
         of it is written)."""
-        index = self._submitted
+        index, nbytes, queue = self._submitted, _float32_bytes(layer), self._writer._queue
         self._heads = layer.shape[0]
         self._submitted += 1
-        self._writer._run(lambda: self._encode(index, layer, max_logits), _float32_bytes(layer))
+        self._inline = self._inline or (queue is not None and queue.runs_inline(nbytes))
+        self._writer._run(lambda: self._encode(index, layer, max_logits), nbytes)
 
     def commit(self):
         """Write the snapshot (every layer added so far); its metadata, model size and history are
@@ -309,11 +312,19 @@ class SnapshotStream:
         return keyframe, LastLayer(self.step, PackedLayer.from_keyframe(keyframe, q), 1, len(keyframe))
 
     def _write(self, meta):
-        """The record, once every layer is encoded; deltas made before a file was abandoned are
-        written as keyframes (their reference is lost with that file)."""
-        w = self._writer
+        """The record, once every layer is encoded (see `_write_record`)."""
         if self._failed is not None:
             return
+        try:
+            self._write_record(meta)
+        finally:
+            if self._inline:  # as after each large layer: what the record held goes back to the system
+                release_freed_memory()
+
+    def _write_record(self, meta):
+        """Deltas made before a file was abandoned are written as keyframes (their reference is lost
+        with that file)."""
+        w = self._writer
         w._file.check_removed()
         layers = self._layers
         if self._selection is not None:

@@ -96,6 +96,7 @@ class WriteQueue:
             try:
                 self._run_job(job, " in the background")
             finally:
+                job = None  # not held while waiting for the next: a snapshot's job holds its record's heads
                 with self._cond:
                     self._busy = False
                     self._queued_bytes -= nbytes
