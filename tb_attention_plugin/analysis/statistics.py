@@ -19,9 +19,12 @@ from ..format import arrays
 from .parallel import map_spread
 
 # weights measured at a time (whole layers, or a few heads of a large one), in chunks of rows
-# (_block_statistics): 4M weights make few enough Python-level steps that threads over blocks run in
-# parallel (2 cores: 14-17 ms for a layer of 32 heads x 512 tokens; 26-44 ms with blocks of 512K)
-BLOCK = 1 << 22
+# (_block_statistics): 1M weights make few enough Python-level steps that threads over blocks run in
+# parallel (2 cores, a layer of 32 heads x 512 tokens with drift: 21-26 ms, as with 4M; 26-44 ms with
+# 512K), and each thread holds little besides: a block's float16 drift reference is read whole, and
+# what a pool thread frees stays in its C heap (a long probe's pass peaked 0.2-0.3x one layer higher
+# with 4M)
+BLOCK = 1 << 20
 DEVICE_BLOCK = 1 << 25  # on an accelerator: few kernels per layer, temporaries of a few hundred MB
 _MASS_STATS = ("first", "sep", "self", "prev", "next", "induction", "duplicate", "self_repeated")
 
