@@ -1,4 +1,5 @@
-"""Peak extra host memory and time of one snapshot of a Llama-shaped model (CPU, a tiny head size),
+"""Peak extra host memory and time of one snapshot of a Llama-shaped model (CPU, a tiny head size but in
+8b-width-512),
 against one layer's attention of one probe and against the same model's eager forward; and the
 bytes each snapshot writes against its share of the storage budget (the default attention_budget over
 the automatic schedule's planned snapshots, or --budget). With --neurons LAYER.HEAD,..., every snapshot
@@ -29,7 +30,7 @@ import sys
 import tempfile
 import time
 
-CASES = {  # name: (layers, heads, kv heads, tokens, probes)
+CASES = {  # name: (layers, heads, kv heads, tokens, probes[, head size]; HEAD_DIM when left out)
     "bert-128x8": (12, 12, 12, 128, 8),
     "8b-512": (32, 32, 8, 512, 1),
     "8b-1024": (32, 32, 8, 1024, 1),
@@ -38,7 +39,12 @@ CASES = {  # name: (layers, heads, kv heads, tokens, probes)
     "8b-4096": (32, 32, 8, 4096, 1),
     "70b-512": (80, 64, 8, 512, 1),
     "70b-2048": (80, 64, 8, 2048, 1),
+    # Llama-8B's real width (head size 128, hidden 4,096; its MLP 4x that, Llama's is 3.5x), 4 of its 32
+    # layers: the time ratio where the forward does a real model's work per attention weight (neither
+    # ratio depends on the number of layers)
+    "8b-width-512": (4, 32, 8, 512, 1, 128),
 }
+# a tiny head size: the forward costs little besides the attention weights, whose cost is measured
 HEAD_DIM = 4
 SNAPSHOTS = 3  # the third is the first whose every layer has a previous snapshot's deltas and sketches
 PAIRS = 3
@@ -50,7 +56,13 @@ def _peak_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _model(layers, heads, kv, tokens):
+def _case(case):
+    """(layers, heads, kv heads, tokens, probes, head size) of a case."""
+    layers, heads, kv, tokens, count, *head_dim = CASES[case]
+    return layers, heads, kv, tokens, count, (head_dim or [HEAD_DIM])[0]
+
+
+def _model(layers, heads, kv, tokens, head_dim=HEAD_DIM):
     import torch
     import transformers
 
@@ -61,8 +73,8 @@ def _model(layers, heads, kv, tokens):
     tok = word_tokenizer(1000)
     config = transformers.LlamaConfig(
         vocab_size=len(tok),
-        hidden_size=HEAD_DIM * heads,
-        intermediate_size=4 * HEAD_DIM * heads,
+        hidden_size=head_dim * heads,
+        intermediate_size=4 * head_dim * heads,
         num_hidden_layers=layers,
         num_attention_heads=heads,
         num_key_value_heads=kv,
@@ -132,8 +144,8 @@ def paired_times(case, budget=None, neurons=None, pairs=PAIRS):
     processes of `child` may see different loads. -> (min snapshot s, min forward s)."""
     import torch
 
-    layers, heads, kv, tokens, count = CASES[case]
-    model, tok = _model(layers, heads, kv, tokens)
+    layers, heads, kv, tokens, count, head_dim = _case(case)
+    model, tok = _model(layers, heads, kv, tokens, head_dim)
     probes = _probes(tokens, count)
     ids = tok(probes, return_tensors="pt")["input_ids"].to(PLACE["device"])
     snapshots, forwards = [], []
@@ -170,8 +182,8 @@ def child(kind, case, budget=None, neurons=None):
     # where installed: ~22 MB) are paid once per process, whatever the model, not per snapshot
     import tb_attention_plugin.callback  # noqa: F401
 
-    layers, heads, kv, tokens, count = CASES[case]
-    model, tok = _model(layers, heads, kv, tokens)
+    layers, heads, kv, tokens, count, head_dim = _case(case)
+    model, tok = _model(layers, heads, kv, tokens, head_dim)
     probes = _probes(tokens, count)
     base, device_base = _peak_bytes(), _device_base()
     times = []
@@ -208,7 +220,7 @@ def child(kind, case, budget=None, neurons=None):
 
 
 def measure(case, budget=None, neurons=None):
-    layers, heads, kv, tokens, count = CASES[case]
+    layers, heads, kv, tokens, count, head_dim = _case(case)
     one_layer = heads * tokens * tokens * 4  # float32 [heads, T, T] of one probe
     out = {}
     for kind in ("forward", "snapshot", "paired"):
@@ -227,7 +239,7 @@ def measure(case, budget=None, neurons=None):
             out[kind] = json.loads(run.stdout.strip().splitlines()[-1])
     row = {
         "case": case,
-        "layout": f"{layers} layers x {heads} heads ({kv} KV), {tokens} tokens x {count} probes",
+        "layout": f"{layers} layers x {heads} heads ({kv} KV) of size {head_dim}, {tokens} tokens x {count} probes",
         "place": dict(PLACE),
         "neurons": neurons,
         "one_layer_MiB": one_layer / 2**20,

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from tb_attention_plugin.analysis import parallel
+from tb_attention_plugin.analysis import parallel, statistics
 from tb_attention_plugin.analysis.statistics import head_statistics, row_plogp
 from tb_attention_plugin.devtools.synthetic import DriftingMaps
 from tb_attention_plugin.format.metadata import STAT_NAMES
@@ -59,13 +59,15 @@ def test_a_caller_spreads_and_the_background_writer_does_not():
     assert used == {writer_thread}
 
 
-def _layer_and_reference(heads=6, tokens=300):  # two blocks of heads (statistics.BLOCK)
+def _layer_and_reference(heads=6, tokens=300):
     maps = DriftingMaps(1, heads, tokens, seed=11, drift=0.3, causal=True)
     return maps.next()[0], maps.next()[0]
 
 
-def test_statistics_and_drift_over_threads_equal_one_threads():
+def test_statistics_and_drift_over_threads_equal_one_threads(monkeypatch):
     layer, first = _layer_and_reference()
+    monkeypatch.setattr(statistics, "BLOCK", 2 * layer[0].size)  # blocks of two heads: three to spread
+    assert len(statistics._blocks(1, layer.shape[0], layer[0].size, statistics.BLOCK)) == 3
     scratch = ScratchFile()
     try:
         reference = SpilledHeads(scratch, [scratch.put(head.astype(np.float16)) for head in first])

@@ -137,16 +137,18 @@ def test_a_snapshot_of_large_layers_gives_freed_memory_back_once_its_record_is_w
     tmp_path, monkeypatch, max_queued_bytes, trims
 ):
     # a layer of more than a quarter of the queue runs on the caller's thread and is trimmed after;
-    # what the record held (the budget's heads) is freed on the writer's thread, then trimmed too
+    # once the record is written, what it held (the layers' blobs, the budget's heads) is freed and
+    # trimmed too
     from tb_attention_plugin.writer import snapshot_stream
 
-    calls = []
-    monkeypatch.setattr(snapshot_stream, "release_freed_memory", lambda: calls.append(1))
+    calls, streams = [], []
+    monkeypatch.setattr(snapshot_stream, "release_freed_memory", lambda: calls.append(len(streams[0]._layers)))
     with AttentionSummaryWriter(str(tmp_path), background=True, max_queued_bytes=max_queued_bytes) as w:
         w.add_probe("p", plain_tokens(6))
         stream = w.open_snapshot(0, "p", "self", causal=False)
+        streams.append(stream)
         for layer in DriftingMaps(3, 2, 6, seed=4).next():
             stream.add_layer(layer)
         stream.commit()
         w.flush()
-        assert len(calls) == trims
+        assert calls == [0] * trims  # no layer still held when the memory is given back

@@ -318,7 +318,8 @@ class SnapshotStream:
         try:
             self._write_record(meta)
         finally:
-            if self._inline:  # as after each large layer: what the record held goes back to the system
+            self._layers, self._selection = [], None  # written: what the record held is freed now
+            if self._inline:  # as after each large layer, it goes back to the system
                 release_freed_memory()
 
     def _write_record(self, meta):
