@@ -12,10 +12,15 @@ probe is refused before training.
 Drift's reference (each probe's first snapshot in float16, writer/drift_reference.py) is kept in the
 log, for a resumed run to measure drift exactly, when it takes at most a tenth of the budget; what it
 takes comes off the budget first. Otherwise the plan says that a resume measures drift coarsely.
+Either way the writer keeps it in a scratch file in the temporary directory for the whole run: said
+before step 1 when that disk has not the room (should it fill up, drift is left out, not the snapshots).
 """
 
 import logging
 import re
+import shutil
+import tempfile
+import warnings
 from dataclasses import dataclass
 
 from tb_attention_plugin.format.metadata import STAT_NAMES
@@ -180,6 +185,26 @@ def log_plan(plan):
     """The plan before step 1: a warning when maps are left out (the user should know), else info."""
     level = logging.INFO if plan.choice is None else logging.WARNING
     logger.log(level, "tb-attention stores %s", plan.describe())
+    check_scratch_room(plan.reference_bytes)
+
+
+def check_scratch_room(reference_bytes, where=None):
+    """Warn before step 1 when the temporary directory's disk cannot take drift's reference (float16,
+    before compression: an upper bound)."""
+    where = where or tempfile.gettempdir()
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return
+    if free < reference_bytes:
+        warnings.warn(
+            f"tb-attention keeps drift's reference (up to {_size(reference_bytes)}: each probe's first snapshot "
+            f"in float16) in a scratch file in {where}, which has {_size(free)} free: should the disk fill up, "
+            f"drift is left out (NaN) for the rest of the run. Set TMPDIR to a disk with room for it before "
+            f"training to keep it",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def _size(n):

@@ -245,3 +245,38 @@ def test_a_frame_that_fails_its_checksum_costs_drift_not_the_snapshot(snapshots,
     assert p.stats_steps() == [0, 1, 2, 3]
     entropy = p.stats()["entropy"]
     assert np.isfinite(entropy).all()  # the other statistics are all there
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_full_temporary_disk_costs_drift_not_the_snapshots(snapshots, tmp_path, monkeypatch, background):
+    # the scratch file refuses its third head (ENOSPC): every snapshot is written, drift is left out
+    # from then on (NaN, said once, pointing at TMPDIR), the other statistics are the same as ever
+    from tb_attention_plugin.writer.scratch_file import ScratchFile
+
+    put, calls = ScratchFile.put, []
+
+    def fills_up(self, array):
+        calls.append(1)
+        if len(calls) >= 3:
+            raise OSError(28, "No space left on device")
+        return put(self, array)
+
+    _write(tmp_path / "healthy", snapshots)
+    monkeypatch.setattr(ScratchFile, "put", fills_up)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _write(tmp_path / "full", snapshots, background=background)
+    told = [str(c.message) for c in caught if "could not be kept in a scratch" in str(c.message)]
+    assert len(told) == 1 and "TMPDIR" in told[0]
+    assert not any("could not be written" in str(c.message) for c in caught)
+    healthy, full = (read_run(str(tmp_path / run)).probe("p") for run in ("healthy", "full"))
+    assert full.stats_steps() == healthy.stats_steps() == [0, 1, 2, 3]
+    drift = full.stats()["drift"]
+    assert (drift[0] == 0).all() and np.isnan(drift[1:]).all()
+    assert (healthy.stats()["drift"][1:] > 0.005).all()
+    for name, values in healthy.stats().items():
+        if name != "drift":
+            np.testing.assert_array_equal(full.stats()[name], values)
+    for step in full.steps:
+        np.testing.assert_array_equal(full.quantized(step), healthy.quantized(step))
+    assert not (tmp_path / "full" / "tb-attention-drift").exists()  # no partial reference left behind

@@ -57,6 +57,24 @@ def test_drift_reference_is_kept_when_it_takes_a_tenth_of_the_budget_at_most():
     assert tight.stored_bytes <= (4 * 10**8 - tight.reference_bytes) // 202
 
 
+def test_a_temporary_disk_without_room_for_drifts_reference_is_said_before_training(tmp_path, monkeypatch):
+    import collections
+    import shutil
+    import warnings
+
+    from tb_attention_plugin.callback import storage_plan
+
+    usage = collections.namedtuple("usage", "total used free")
+    plan = plan_storage({("p", "self"): (32, 32, 512, 512)}, 202, DEFAULT_BUDGET)  # 537 MB of reference
+    monkeypatch.setattr(shutil, "disk_usage", lambda where: usage(10**9, 10**9 - 10**8, 10**8))
+    with pytest.warns(RuntimeWarning, match=r"up to 536.9 MB.* 100.0 MB free.*Set TMPDIR"):
+        storage_plan.log_plan(plan)
+    monkeypatch.setattr(shutil, "disk_usage", lambda where: usage(10**10, 0, 10**10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        storage_plan.log_plan(plan)  # room enough: nothing said but the plan
+
+
 def test_sizes_are_read_as_users_write_them():
     assert parse_budget("500MB") == 500 * 10**6 and parse_budget("2GiB") == 2 * 2**30
     assert parse_budget(12345) == 12345 and parse_budget(None) == DEFAULT_BUDGET

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import struct
+import tempfile
 import warnings
 
 import numpy as np
@@ -203,6 +204,20 @@ class DriftReferences:
             warnings.warn(
                 f"tb-attention: drift's reference of probe {probe!r} ({kind}) could not be read "
                 f"({type(error).__name__}: {error}): drift is left out (NaN) where it cannot be read",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    def unwritable(self, probe, kind, error):
+        """A first snapshot that could not be kept in the scratch file (its disk is full): the
+        snapshot is written, drift of the (probe, kind) left out for the rest of the run, said once."""
+        if (probe, kind) not in self._told:
+            self._told.add((probe, kind))
+            warnings.warn(
+                f"tb-attention: drift's reference of probe {probe!r} ({kind}) could not be kept in a scratch "
+                f"file in {tempfile.gettempdir()} ({type(error).__name__}: {error}): its snapshots are written, "
+                f"drift is left out (NaN) for the rest of this run; set TMPDIR to a disk with room for it "
+                f"(the size is logged before training)",
                 RuntimeWarning,
                 stacklevel=2,
             )

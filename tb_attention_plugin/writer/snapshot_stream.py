@@ -37,6 +37,7 @@ from .input_checks import check_layer, check_max_logits, check_model_size, First
 # moved a lot since the last snapshot), or when the chain reaches blobs.MAX_CHAIN blobs.
 KEYFRAME_WHEN_DELTA_EXCEEDS = 0.7
 _UNSET = object()
+_NO_DRIFT = object()  # a layer whose drift is left out (NaN): its reference could not be kept or read
 # A CUDA layer at least this large (in float32) is measured on its device; a smaller one on the host
 # (a BERT-size layer: a few kernels per statistic would cost more than the copy).
 DEVICE_LAYER_BYTES = 16 << 20
@@ -246,7 +247,11 @@ class SnapshotStream:
         kept, plogp, causal = [], [], self.causal
         for head in layer:
             half = arrays.to_host(head, np.float16)
-            kept.append(references.scratch.put(half))
+            try:
+                kept.append(references.scratch.put(half))
+            except OSError as e:  # the temporary directory's disk is full: the snapshot is kept all the same
+                references.unwritable(self.probe, self.kind, e)
+                return None
             plogp.append(row_plogp(half[None, None])[0, 0])
             causal = causal and not np.triu(half, 1).any()
         self._state.reference_plogp[index] = (np.stack(plogp)[None], causal)
@@ -265,6 +270,8 @@ class SnapshotStream:
         if templates is None:
             templates = self._state.templates[self.causal] = ProbeTemplates(**args)
         reference = self._reference_layer(index, layer.shape)
+        if reference is _NO_DRIFT:
+            return _without_drift(layer, templates, args)
         try:
             plogp, causal = None, False
             if reference is not None:  # drift's terms of the first snapshot: the same at every snapshot
@@ -279,25 +286,24 @@ class SnapshotStream:
             if not isinstance(reference, SpilledHeads):
                 raise
             self._writer._references.unreadable(self.probe, self.kind, e)
-            stats = head_statistics(layer[None], templates=templates, **args)
-            stats[_DRIFT] = np.nan  # drift left out, the snapshot kept
-            return stats
+            return _without_drift(layer, templates, args)
 
     def _reference_layer(self, index, shape):
-        """The drift reference of this layer (the first snapshot as stored), or None when this is it."""
+        """The drift reference of this layer (the first snapshot as stored), None when this is it, or
+        _NO_DRIFT."""
         state = self._state
         if not state.reference_looked_up:
             state.reference_looked_up = True  # once, even if it fails
             state.reference = self._writer._reference_on_disk(self.probe, self.kind, self.step, shape)
         reference = state.reference
-        if reference is None:
-            return None
+        if reference is None or reference is _NO_DRIFT:
+            return reference
         try:
             first = reference(index)
         except (IndexError, KeyError, ValueError, OSError):
             first = None  # unreadable since: drift left out (NaN) for this layer
         if first is None or tuple(first.shape[-3:]) != tuple(shape):
-            return np.full((1,) + shape, np.nan, np.float16)
+            return _NO_DRIFT
         return first if isinstance(first, SpilledHeads) else first[None]
 
     def _blob(self, index, q):
@@ -344,6 +350,9 @@ class SnapshotStream:
                     self._state.last[index] = entry[1]
             if first_snapshot:
                 kept, references = [entry[4] for entry in layers], w._references
+                if any(heads is None for heads in kept):  # not all in the scratch file: no drift this run
+                    self._state.reference = _NO_DRIFT
+                    return
                 references.written(self.probe, self.kind, self.step, self._info["tokens"], kept, w.keep_drift_reference)
                 self._state.reference = lambda index: SpilledHeads(references.scratch, kept[index])  # float16
 
@@ -354,3 +363,10 @@ class SnapshotStream:
             return entry
         keyframe = encode_layer(last.q.unpack())
         return (keyframe, LastLayer(last.step, last.q, 1, len(keyframe)), *measured)
+
+
+def _without_drift(layer, templates, args):
+    """The statistics of a layer whose drift is left out (NaN); the snapshot is kept."""
+    stats = head_statistics(layer[None], templates=templates, **args)
+    stats[_DRIFT] = np.nan
+    return stats
