@@ -117,3 +117,26 @@ def test_a_forked_child_makes_its_own_threads():
     child.join(60)
     assert child.exitcode == 0, "the forked child hung or failed spreading work"
     assert queue.get(timeout=5) == list(range(1, 17))
+
+
+@needs_two_cpus
+def test_a_block_of_spilled_heads_is_decompressed_over_threads_and_reads_the_same(monkeypatch):
+    # a GPU layer's drift reads its float16 reference a block of heads at a time on the caller's thread
+    layer, _ = _layer_and_reference()
+    scratch = ScratchFile()
+    try:
+        spilled = SpilledHeads(scratch, [scratch.put(head.astype(np.float16)) for head in layer])
+        get, threads = ScratchFile.get, set()
+
+        def recorded(self, where):
+            threads.add(threading.current_thread().name)
+            return get(self, where)
+
+        monkeypatch.setattr(ScratchFile, "get", recorded)
+        spread = spilled[0:1, 1:5, 7:20]
+        assert any(name.startswith("tb-attention-spread") for name in threads)
+        alone = _serially(lambda: spilled[0:1, 1:5, 7:20])
+    finally:
+        scratch.close()
+    np.testing.assert_array_equal(spread, alone)
+    np.testing.assert_array_equal(spread[0], layer[1:5, 7:20].astype(np.float16))

@@ -8,9 +8,16 @@ computed any other way.
 """
 
 import inspect
+import math
+
+import torch
 
 from .model_access import base_model
 
+# Row sums of softmax weights in float32/bf16 stay well within this of 1; a model with attention sinks
+# (weights summing to less than 1) is fine, more than 1 is not attention.
+ROW_SUM_TOLERANCE = 1e-2
+CAUSAL_TOLERANCE = 1e-6
 WRITER_HINT = (
     "compute its attention yourself and log it with AttentionSummaryWriter (docs/usage.md, 'Attention "
     "from other libraries': TransformerLens in a few lines)"
@@ -84,3 +91,39 @@ def no_attention(out, field, model):
         f"tb-attention needs a model that can return its attention weights: load it with "
         f"attn_implementation='eager'"
     )
+
+
+def check_layer_weights(w, model, probe, kind, causal, strict):
+    """One probe's layer [heads, query, key] as the model computed it (on its device). Every pass
+    checks causality where the model says its attention is causal (passes that run while training
+    waits: on the last layer only, what would break it is the attention implementation, the same for
+    every layer); the first (strict) pass also checks that every weight is a probability. NaN of a
+    diverged model later on is left to the writer, which skips that snapshot with a warning."""
+    name = type(base_model(model)).__name__
+    if causal and w.shape[-2] > 1:
+        # a head at a time: a copy of the whole layer would double what the pass holds
+        above = max((float(torch.triu(head, 1).abs().amax()) for head in w), default=0.0) if w.shape[-1] > 1 else 0.0
+        if above > CAUSAL_TOLERANCE:
+            raise AttentionUnavailableError(
+                f"{name}'s {kind} attention for probe {probe!r} weights later tokens although its attention "
+                f"is causal: these are not its attention weights (attention implementation "
+                f"{implementations(model)[0]!r}); load it with attn_implementation='eager'"
+            )
+    if not strict:
+        return
+    # reductions only: torch.isfinite would make a float copy and two bool layers (1.8x the layer);
+    # a NaN propagates to the smallest and the largest weight, an infinity shows in one of them
+    a = w.float()
+    sums = a.sum(-1)
+    low, high = (float(x) for x in torch.aminmax(a))
+    if (
+        not (math.isfinite(low) and math.isfinite(high))
+        or low < -CAUSAL_TOLERANCE
+        or float(sums.max()) > 1 + ROW_SUM_TOLERANCE
+        or float(sums.min()) <= 0
+    ):
+        raise AttentionUnavailableError(
+            f"{name}'s {kind} attention for probe {probe!r} is not a probability distribution over keys "
+            f"(weights in [{low:.3g}, {high:.3g}], row sums in [{float(sums.min()):.3g}, {float(sums.max()):.3g}]): "
+            f"tb-attention stores attention weights only"
+        )

@@ -11,7 +11,6 @@ probabilities, and causal where the model's attention modules say they are.
 """
 
 import contextlib
-import math
 
 import numpy as np
 
@@ -23,12 +22,8 @@ from .attention_logits import LogitInputs, row_max_logits
 from .neuron_stream import StreamedNeurons
 from .predictions import batch_predictions
 from .model_access import accepted_inputs, base_model, causal_self_attention, forward_target, is_encoder_decoder
-from .model_checks import AttentionUnavailableError, implementations, load_eager_hint, no_attention
+from .model_checks import AttentionUnavailableError, check_layer_weights, implementations, load_eager_hint, no_attention
 
-# Row sums of softmax weights in float32/bf16 stay well within this of 1; a model with attention sinks
-# (weights summing to less than 1) is fine, more than 1 is not attention.
-ROW_SUM_TOLERANCE = 1e-2
-CAUSAL_TOLERANCE = 1e-6
 # Probes run together while one layer's float32 weights of the batch stay within this (a long probe runs
 # alone): what the model holds of attention at a time, besides its own temporaries.
 BATCH_BYTES = 64 << 20
@@ -363,40 +358,4 @@ def _check_shape(layer, model, field, batch, queries, keys):
             f"{batch} x {queries} x {keys} tokens: its attention covers positions that are not the "
             f"probe's tokens (e.g. virtual tokens of PEFT prompt or prefix tuning), so tb-attention "
             f"cannot tell which weight belongs to which token"
-        )
-
-
-def check_layer_weights(w, model, probe, kind, causal, strict):
-    """One probe's layer [heads, query, key] as the model computed it (on its device). Every pass
-    checks causality where the model says its attention is causal (passes that run while training
-    waits: on the last layer only, what would break it is the attention implementation, the same for
-    every layer); the first (strict) pass also checks that every weight is a probability. NaN of a
-    diverged model later on is left to the writer, which skips that snapshot with a warning."""
-    name = type(base_model(model)).__name__
-    if causal and w.shape[-2] > 1:
-        # a head at a time: a copy of the whole layer would double what the pass holds
-        above = max((float(torch.triu(head, 1).abs().amax()) for head in w), default=0.0) if w.shape[-1] > 1 else 0.0
-        if above > CAUSAL_TOLERANCE:
-            raise AttentionUnavailableError(
-                f"{name}'s {kind} attention for probe {probe!r} weights later tokens although its attention "
-                f"is causal: these are not its attention weights (attention implementation "
-                f"{implementations(model)[0]!r}); load it with attn_implementation='eager'"
-            )
-    if not strict:
-        return
-    # reductions only: torch.isfinite would make a float copy and two bool layers (1.8x the layer);
-    # a NaN propagates to the smallest and the largest weight, an infinity shows in one of them
-    a = w.float()
-    sums = a.sum(-1)
-    low, high = (float(x) for x in torch.aminmax(a))
-    if (
-        not (math.isfinite(low) and math.isfinite(high))
-        or low < -CAUSAL_TOLERANCE
-        or float(sums.max()) > 1 + ROW_SUM_TOLERANCE
-        or float(sums.min()) <= 0
-    ):
-        raise AttentionUnavailableError(
-            f"{name}'s {kind} attention for probe {probe!r} is not a probability distribution over keys "
-            f"(weights in [{low:.3g}, {high:.3g}], row sums in [{float(sums.min()):.3g}, {float(sums.max()):.3g}]): "
-            f"tb-attention stores attention weights only"
         )

@@ -12,6 +12,7 @@ import typing
 
 import numpy as np
 
+from ..analysis.parallel import map_spread
 from ..format.blobs import compressor, decompress
 
 
@@ -91,5 +92,9 @@ class SpilledHeads:
         if isinstance(heads, int):
             picked = self._head(range(self.shape[1])[heads])[rest]
             return picked if isinstance(layer, int) else picked[None]
-        out = np.stack([self._head(h)[rest] for h in range(self.shape[1])[heads]])
+        # several heads at once: decompressed over the cores (zstd releases the GIL) where the reader
+        # is not one of the threads already (a GPU layer's statistics read its reference block by block
+        # on the caller's thread: 1 GB of float16 a layer at 4k tokens)
+        picked = range(self.shape[1])[heads]
+        out = np.stack(map_spread(lambda h: self._scratch.get(self._heads[h])[rest], picked))
         return out if isinstance(layer, int) else out[None]
